@@ -1,0 +1,37 @@
+"""graphcollapse: model collapse on interaction graphs of generative models.
+
+When models are retrained on each other's outputs, who learns from whom is a directed
+graph. graphcollapse says which models collapse and why (:func:`diagnose`), computes
+the exact theory of how fast, simulates the retraining loop, and plans fixes.
+
+The public surface is re-exported here name by name; implementation lives in private
+modules.
+"""
+
+from __future__ import annotations
+
+from ._curves import RiskCurves
+from ._errors import ConfigError, GraphCollapseError, InsufficientSamplesError, InvalidGraphError
+from ._graph import InteractionGraph
+from ._regime import Regime
+from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
+from .families import Family, make_family, register_family
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "Diagnosis",
+    "Family",
+    "GraphCollapseError",
+    "InsufficientSamplesError",
+    "InteractionGraph",
+    "InvalidGraphError",
+    "Regime",
+    "RiskCurves",
+    "diagnose",
+    "make_family",
+    "register_family",
+    "spectral_radius",
+    "strong_components",
+]

@@ -1,0 +1,204 @@
+"""Hyperparameter constraints declared as data (after scikit-learn's
+``_parameter_constraints``), so that validation, error messages and invalid-input tests
+all come from one place.
+
+A frozen dataclass lists ``_constraints = {"field": Constraint, ...}`` and inherits
+:class:`Validated`; construction checks every field and raises :class:`ConfigError`
+naming the owner and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ._errors import ConfigError
+
+__all__ = ["Constraint", "Interval", "OneOf", "ArrayLike", "Validated", "Optional", "IsInstance"]
+
+
+class Constraint:
+    """A predicate on one hyperparameter, with a human description."""
+
+    def check(self, value: Any) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def invalid_examples(self) -> list[Any]:
+        """Values that violate the constraint (used to generate invalid-input tests)."""
+        return []
+
+
+@dataclass(frozen=True)
+class Interval(Constraint):
+    """A real or integer number in ``[low, high]`` (ends open with ``closed``)."""
+
+    kind: type = float
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"  # "both", "left", "right", "neither"
+
+    def check(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return False
+        if self.kind is int:
+            if not isinstance(value, (int, np.integer)):
+                return False
+        elif not isinstance(value, (int, float, np.integer, np.floating)):
+            return False
+        v = float(value)
+        if not math.isfinite(v):
+            return False
+        if self.low is not None:
+            if v < self.low or (v == self.low and self.closed in ("right", "neither")):
+                return False
+        if self.high is not None:
+            if v > self.high or (v == self.high and self.closed in ("left", "neither")):
+                return False
+        return True
+
+    def describe(self) -> str:
+        kind = "an integer" if self.kind is int else "a finite number"
+        lo = "" if self.low is None else (
+            f" >= {self.low:g}" if self.closed in ("both", "left") else f" > {self.low:g}"
+        )
+        hi = "" if self.high is None else (
+            f" <= {self.high:g}" if self.closed in ("both", "right") else f" < {self.high:g}"
+        )
+        joint = " and" if lo and hi else ""
+        return f"{kind}{lo}{joint}{hi}"
+
+    def invalid_examples(self) -> list[Any]:
+        out: list[Any] = [float("nan"), "x"]
+        if self.low is not None:
+            out.append(self.low - 1 if self.kind is int else self.low - 1.0)
+        if self.high is not None:
+            out.append(self.high + 1)
+        if self.kind is int:
+            out.append(2.5)
+        return out
+
+
+@dataclass(frozen=True)
+class OneOf(Constraint):
+    """One of a fixed set of options (enums are spelled as strings)."""
+
+    options: tuple[Any, ...]
+
+    def check(self, value: Any) -> bool:
+        return any(value == o and type(value) is type(o) for o in self.options)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(o) for o in self.options)
+
+    def invalid_examples(self) -> list[Any]:
+        return ["__not_an_option__"]
+
+
+@dataclass(frozen=True)
+class IsInstance(Constraint):
+    """An instance of some type(s)."""
+
+    types: tuple[type, ...]
+    text: str = ""
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, self.types)
+
+    def describe(self) -> str:
+        return self.text or "an instance of " + " or ".join(t.__name__ for t in self.types)
+
+    def invalid_examples(self) -> list[Any]:
+        return [object()]
+
+
+@dataclass(frozen=True)
+class Optional(Constraint):
+    """``None`` or a value satisfying the inner constraint."""
+
+    inner: Constraint
+
+    def check(self, value: Any) -> bool:
+        return value is None or self.inner.check(value)
+
+    def describe(self) -> str:
+        return f"None or {self.inner.describe()}"
+
+    def invalid_examples(self) -> list[Any]:
+        return self.inner.invalid_examples()
+
+
+@dataclass(frozen=True)
+class ArrayLike(Constraint):
+    """A finite numeric array of a given number of dimensions, with an optional extra
+    predicate (e.g. symmetric positive definite)."""
+
+    ndim: int
+    predicate: Callable[[np.ndarray], bool] | None = None
+    text: str = ""
+
+    def check(self, value: Any) -> bool:
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            return False
+        if arr.ndim != self.ndim or not np.all(np.isfinite(arr)):
+            return False
+        return self.predicate is None or bool(self.predicate(arr))
+
+    def describe(self) -> str:
+        return self.text or f"a finite {self.ndim}-d numeric array"
+
+    def invalid_examples(self) -> list[Any]:
+        return [np.full((2,) * self.ndim, np.nan)]
+
+
+class Validated:
+    """Mixin for frozen dataclasses whose fields are checked against ``_constraints``.
+
+    Subclasses may define ``_check(self)`` for constraints that tie fields together;
+    it should raise :class:`ConfigError` through :meth:`_fail`.
+    """
+
+    _constraints: ClassVar[dict[str, Constraint]] = {}
+    _owner: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            c = self._constraints.get(f.name)
+            if c is None:
+                continue
+            value = getattr(self, f.name)
+            if not c.check(value):
+                self._fail(f.name, f"must be {c.describe()}, got {value!r}")
+        self._check()
+
+    def _check(self) -> None:
+        """Cross-field checks (override)."""
+
+    def _fail(self, field: str, message: str) -> None:
+        owner = self._owner or type(self).__name__
+        raise ConfigError(f"{owner}, field {field!r}: {message}")
+
+
+def is_spd(a: np.ndarray) -> bool:
+    """Whether a square matrix is symmetric positive definite."""
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        return False
+    if not np.allclose(a, a.T, rtol=1e-10, atol=1e-12):
+        return False
+    try:
+        np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def names_of(constraints: Sequence[str]) -> str:
+    return ", ".join(repr(c) for c in constraints)

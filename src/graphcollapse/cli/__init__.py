@@ -1,0 +1,57 @@
+"""The ``graphcollapse`` command line.
+
+Each sub-command lives in its own module and registers itself on :data:`app`.
+Bad input exits with status 2 and a one-line ``error: ...`` on stderr (no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .._errors import GraphCollapseError
+
+# typer may vendor its own click: find its exception base classes through typer.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+app = typer.Typer(
+    name="graphcollapse",
+    help="Model collapse on interaction graphs: verdict, theory, simulation, fixes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def fail(message: str) -> None:
+    """Print a one-line error on stderr and exit with status 2."""
+    first = " ".join(str(message).split())
+    print(f"error: {first}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except GraphCollapseError as err:
+        fail(str(err))
+    except _ClickException as err:
+        # Usage errors and bad parameters: click's own message, on one line.
+        fail(err.format_message())
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except typer.Exit as err:
+        raise SystemExit(err.exit_code) from None
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; rerun the same command to resume",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    return int(rv or 0) if isinstance(rv, int) else 0
+
+
+# Sub-commands register themselves on import.
+from . import _commands  # noqa: E402,F401
