@@ -14,6 +14,7 @@ from ._curves import RiskCurves
 from ._errors import ConfigError, GraphCollapseError, InsufficientSamplesError, InvalidGraphError
 from ._graph import InteractionGraph
 from ._regime import Regime
+from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
 from .families import Family, make_family, register_family
 
@@ -29,8 +30,11 @@ __all__ = [
     "InvalidGraphError",
     "Regime",
     "RiskCurves",
+    "TOPOLOGIES",
+    "Topology",
     "diagnose",
     "make_family",
+    "preset",
     "register_family",
     "spectral_radius",
     "strong_components",
