@@ -14,9 +14,11 @@ from ._curves import RiskCurves
 from ._errors import ConfigError, GraphCollapseError, InsufficientSamplesError, InvalidGraphError
 from ._graph import InteractionGraph
 from ._regime import Regime
+from ._simulate import simulate
 from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
 from .families import Family, make_family, register_family
+from .families.linear import LinearRegression, LinearStats
 
 __version__ = "0.1.0"
 
@@ -28,6 +30,8 @@ __all__ = [
     "InsufficientSamplesError",
     "InteractionGraph",
     "InvalidGraphError",
+    "LinearRegression",
+    "LinearStats",
     "Regime",
     "RiskCurves",
     "TOPOLOGIES",
@@ -36,6 +40,7 @@ __all__ = [
     "make_family",
     "preset",
     "register_family",
+    "simulate",
     "spectral_radius",
     "strong_components",
 ]

@@ -45,3 +45,10 @@ def make_family(name: str, **params: Any) -> Family:
         return cls(**params)
     except TypeError as err:
         raise ConfigError(f"family {name!r}: {err}") from None
+
+
+# Built-in families register themselves on import.
+from . import linear  # noqa: E402,F401
+
+# Family modules register themselves on import (keep one line per module).
+from . import gaussian, glm  # noqa: E402,F401

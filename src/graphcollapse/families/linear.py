@@ -1,0 +1,562 @@
+"""Gaussian-design linear regression fit by least squares (OLS) or ridge (THEORY §3).
+
+Model: ``x ~ N(0, Sigma)`` in ``R^d``, ``y = x^T theta + sigma * eps`` with
+``eps ~ N(0, 1)``. A fitted model ``theta_j`` generates synthetic pairs with fresh
+covariates ``x ~ N(0, Sigma)`` and labels ``y = x^T theta_j + sigma * eps'``.
+
+A training set is kept as its sufficient statistics (:class:`LinearStats`: the Gram
+matrix ``X^T X``, the cross term ``X^T y`` and the count), so pooling training sets is a
+sum and its cost does not depend on how many samples were pooled.
+
+Two ways to draw a training set, identical in distribution:
+
+* plain (:meth:`LinearRegression.sample`): draw ``X`` (``n x d``) and ``y``, reduce;
+  cost ``O(n d^2)`` per replicate.
+* fast (:meth:`LinearRegression.sample_fast`): draw the Gram matrix directly by the
+  Bartlett decomposition of the Wishart distribution and the cross term from its
+  conditional law, cost ``O(d^3)`` per replicate whatever ``n`` is. Exactness: with
+  ``X = Z L^T`` (``L = chol Sigma``, ``Z`` standard normal), ``Z^T Z ~ Wishart_d(n, I)``
+  has the law of ``A A^T`` with ``A`` lower triangular, ``A_kk = sqrt(chi2_{n-k+1})``
+  and ``A_kl ~ N(0, 1)`` below the diagonal (all independent); given ``Z``,
+  ``Z^T eps ~ N(0, Z^T Z)``, which is the law of ``A z`` with ``z ~ N(0, I_d)`` given
+  ``A``. Hence ``(X^T X, X^T eps)`` has the law of ``(L A A^T L^T, L A z)``. For
+  ``n < d`` the Wishart matrix is singular and the plain draw is used.
+
+This module imports only numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_spd
+from . import register_family
+from ._base import Family
+
+__all__ = ["LinearRegression", "LinearStats"]
+
+# Rows drawn at once by the plain path, so that memory stays bounded for large n:
+# at most about this many float64 numbers per draw.
+_PLAIN_CHUNK_FLOATS = 1 << 21
+
+
+@dataclass(frozen=True, eq=False)
+class LinearStats:
+    """Sufficient statistics of a least-squares training set, for every replicate.
+
+    Attributes
+    ----------
+    gram : ndarray, shape (reps, d, d)
+        ``X^T X``.
+    xty : ndarray, shape (reps, d)
+        ``X^T y``.
+    count : int
+        Number of samples (the same for every replicate).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphcollapse import LinearRegression
+    >>> fam = LinearRegression(dim=2)
+    >>> b = fam.sample_real(10, reps=4, rng=np.random.default_rng(0))
+    >>> b.gram.shape, b.xty.shape, b.count
+    ((4, 2, 2), (4, 2), 10)
+    >>> fam.combine([b, b]).count
+    20
+    """
+
+    gram: np.ndarray
+    xty: np.ndarray
+    count: int
+
+    @property
+    def reps(self) -> int:
+        """Number of replicates."""
+        return int(self.gram.shape[0])
+
+
+@register_family
+@dataclass(frozen=True, init=False)
+class LinearRegression(Validated, Family):
+    """Linear regression with Gaussian design, fit by OLS or ridge.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension ``d`` of the covariates (and of ``theta``).
+    noise : float
+        Label noise standard deviation ``sigma`` (> 0).
+    cov : array_like, shape (d, d), optional
+        Covariate covariance ``Sigma`` (symmetric positive definite). Default: identity.
+    theta : array_like, shape (d,), optional
+        True parameter ``theta*``. Default: ``(1, ..., 1) / sqrt(d)`` (unit norm).
+    fit : {"ols", "ridge"}
+        ``ols``: ``theta = (X^T X)^{-1} X^T y``; needs ``n >= d + 2`` samples per fit
+        for a finite mean-square risk (THEORY §3.1). ``ridge``:
+        ``theta = (X^T X + ridge * I)^{-1} X^T y`` (the penalty is not scaled by ``n``,
+        as in scikit-learn's ``Ridge(alpha=ridge)``); biased, so not Fisher-consistent.
+    ridge : float, optional
+        The ridge penalty ``lambda > 0``; required with ``fit="ridge"``, not allowed
+        with ``fit="ols"``.
+
+    The choice of fit is stored as :attr:`estimator` (``fit`` is the protocol's fitting
+    method); configuration files and the constructor spell it ``fit``.
+
+    The risk of a fit is ``e^T Sigma e`` with ``e = theta_hat - theta*`` (the excess
+    mean squared prediction error); :meth:`noise_scale` is ``sigma^2 d``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphcollapse import LinearRegression
+    >>> fam = LinearRegression(dim=3)
+    >>> fam.describe()
+    'linear_regression(dim=3, noise=1, fit=ols)'
+    >>> rng = np.random.default_rng(0)
+    >>> theta = fam.fit(fam.sample_real_fast(100_000, reps=2, rng=rng))
+    >>> bool(np.abs(theta - fam.true_params()).max() < 0.02)
+    True
+    >>> LinearRegression(dim=3, fit="ridge", ridge=0.5).min_samples()
+    1
+    """
+
+    dim: int
+    noise: float = 1.0
+    cov: Any = None
+    theta: Any = None
+    estimator: Literal["ols", "ridge"] = "ols"
+    ridge: float | None = None
+
+    name: ClassVar[str] = "linear_regression"
+    has_fast_path: ClassVar[bool] = True
+    _owner: ClassVar[str] = "linear_regression"
+    _constraints: ClassVar[dict] = {
+        "dim": Interval(int, 1, None),
+        "noise": Interval(float, 0, None, closed="right"),
+        "cov": Optional(ArrayLike(2, is_spd, "a symmetric positive definite matrix")),
+        "theta": Optional(ArrayLike(1, None, "a finite 1-d array")),
+        "estimator": OneOf(("ols", "ridge")),
+        "ridge": Optional(Interval(float, 0, None, closed="right")),
+    }
+
+    def __init__(
+        self,
+        dim: int,
+        noise: float = 1.0,
+        cov: Any = None,
+        theta: Any = None,
+        fit: Literal["ols", "ridge"] = "ols",
+        ridge: float | None = None,
+    ) -> None:
+        for k, v in (
+            ("dim", dim),
+            ("noise", noise),
+            ("cov", cov),
+            ("theta", theta),
+            ("estimator", fit),
+            ("ridge", ridge),
+        ):
+            object.__setattr__(self, k, v)
+        self.__post_init__()
+
+    def _fail(self, field: str, message: str) -> None:
+        super()._fail("fit" if field == "estimator" else field, message)
+
+    def _check(self) -> None:
+        d = int(self.dim)
+        if self.cov is not None:
+            cov = np.asarray(self.cov, dtype=np.float64)
+            if cov.shape != (d, d):
+                self._fail("cov", f"expected shape ({d}, {d}) for dim={d}, got {cov.shape}")
+            object.__setattr__(self, "cov", tuple(map(tuple, cov.tolist())))
+        if self.theta is not None:
+            th = np.asarray(self.theta, dtype=np.float64)
+            if th.shape != (d,):
+                self._fail("theta", f"expected {d} entries for dim={d}, got shape {th.shape}")
+            object.__setattr__(self, "theta", tuple(th.tolist()))
+        if self.estimator == "ridge" and self.ridge is None:
+            self._fail("ridge", "fit='ridge' needs a penalty: give ridge > 0 (e.g. ridge: 1.0)")
+        if self.estimator == "ols" and self.ridge is not None:
+            self._fail(
+                "ridge", "a ridge penalty is only used with fit='ridge'; drop it or set fit: ridge"
+            )
+        object.__setattr__(self, "dim", d)
+        object.__setattr__(self, "noise", float(self.noise))
+        if self.ridge is not None:
+            object.__setattr__(self, "ridge", float(self.ridge))
+
+    # ------------------------------------------------------------------ cached arrays
+    @cached_property
+    def _theta_star(self) -> np.ndarray:
+        d = self.dim
+        th = np.full(d, 1.0 / np.sqrt(d)) if self.theta is None else np.array(self.theta)
+        th.setflags(write=False)
+        return th
+
+    @cached_property
+    def _sigma(self) -> np.ndarray | None:
+        """The covariance, or ``None`` for the identity (lets kernels skip products)."""
+        if self.cov is None:
+            return None
+        c = np.array(self.cov, dtype=np.float64)
+        if np.array_equal(c, np.eye(self.dim)):
+            return None
+        c.setflags(write=False)
+        return c
+
+    @cached_property
+    def _chol(self) -> np.ndarray | None:
+        return None if self._sigma is None else np.linalg.cholesky(self._sigma)
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def consistent(self) -> bool:  # type: ignore[override]
+        """OLS is Fisher-consistent; ridge is not (it shrinks towards 0)."""
+        return self.estimator == "ols"
+
+    def true_params(self) -> np.ndarray:
+        """``theta*``, shape ``(d,)``.
+
+        >>> from graphcollapse import LinearRegression
+        >>> LinearRegression(dim=4).true_params().tolist()
+        [0.5, 0.5, 0.5, 0.5]
+        """
+        return self._theta_star.copy()
+
+    def sample_real(self, n: int, reps: int, rng: np.random.Generator) -> LinearStats:
+        """``n`` real pairs per replicate, drawn explicitly (plain path).
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> LinearRegression(dim=2).sample_real(5, 3, np.random.default_rng(0)).count
+        5
+        """
+        return self._draw_plain(self._theta_star, int(n), int(reps), rng)
+
+    def sample(self, params: np.ndarray, n: int, rng: np.random.Generator) -> LinearStats:
+        """``n`` synthetic pairs from each replicate's ``theta`` (``params``: ``(reps, d)``),
+        drawn explicitly (plain path).
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> fam = LinearRegression(dim=2)
+        >>> fam.sample(np.zeros((3, 2)), 5, np.random.default_rng(0)).gram.shape
+        (3, 2, 2)
+        """
+        params = self._as_params(params)
+        return self._draw_plain(params, int(n), params.shape[0], rng)
+
+    def sample_fast(self, params: np.ndarray, n: int, rng: np.random.Generator) -> LinearStats:
+        """Same law as :meth:`sample`, drawn by the Bartlett decomposition (cost independent
+        of ``n``).
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> fam = LinearRegression(dim=2)
+        >>> b = fam.sample_fast(np.zeros((3, 2)), 10**9, np.random.default_rng(0))
+        >>> bool(np.allclose(b.gram / 1e9, np.eye(2), atol=1e-3))
+        True
+        """
+        params = self._as_params(params)
+        return self._draw_fast(params, int(n), params.shape[0], rng)
+
+    def sample_real_fast(self, n: int, reps: int, rng: np.random.Generator) -> LinearStats:
+        """Same law as :meth:`sample_real`, drawn by the Bartlett decomposition.
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> LinearRegression(dim=2).sample_real_fast(5, 3, np.random.default_rng(0)).count
+        5
+        """
+        return self._draw_fast(self._theta_star, int(n), int(reps), rng)
+
+    def combine(self, batches: Sequence[LinearStats]) -> LinearStats:
+        """Pool training sets: the statistics add up.
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> fam = LinearRegression(dim=2)
+        >>> rng = np.random.default_rng(0)
+        >>> a, b = fam.sample_real(5, 2, rng), fam.sample_real(7, 2, rng)
+        >>> c = fam.combine([a, b])
+        >>> c.count, bool(np.allclose(c.gram, a.gram + b.gram))
+        (12, True)
+        """
+        batches = list(batches)
+        if len(batches) == 1:
+            return batches[0]
+        gram = batches[0].gram.copy()
+        xty = batches[0].xty.copy()
+        for b in batches[1:]:
+            gram += b.gram
+            xty += b.xty
+        return LinearStats(gram, xty, sum(b.count for b in batches))
+
+    def fit(self, batch: LinearStats) -> np.ndarray:  # type: ignore[override]
+        """OLS or ridge estimate for every replicate, shape ``(reps, d)``.
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> fam = LinearRegression(dim=2, noise=1e-9)
+        >>> fam.fit(fam.sample_real(10, 1, np.random.default_rng(0))).round(6).tolist()
+        [[0.707107, 0.707107]]
+        """
+        gram = batch.gram
+        if self.estimator == "ridge":
+            gram = gram + self.ridge * np.eye(self.dim)
+        return np.linalg.solve(gram, batch.xty[..., None])[..., 0]
+
+    def risk(self, params: np.ndarray) -> np.ndarray:
+        """``e^T Sigma e`` per replicate, with ``e = theta - theta*``.
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> LinearRegression(dim=2, theta=[0, 0]).risk(np.array([[1.0, 2.0]])).tolist()
+        [5.0]
+        """
+        e = self._as_params(params) - self._theta_star
+        if self._sigma is None:
+            return np.einsum("ri,ri->r", e, e)
+        return np.einsum("ri,ij,rj->r", e, self._sigma, e)
+
+    def summaries(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        """``log_error``: ``log ||Sigma^{1/2} e||`` per replicate (its mean over replicates,
+        divided by the generation, estimates the typical-case rate of THEORY §3.3).
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> fam = LinearRegression(dim=1, theta=[0.0])
+        >>> fam.summaries(np.array([[np.e]]))["log_error"].tolist()
+        [1.0]
+        """
+        with np.errstate(divide="ignore"):  # an exact fit gives -inf, not a warning
+            return {"log_error": 0.5 * np.log(self.risk(params))}
+
+    def noise_scale(self) -> float:
+        """``sigma^2 d``: ``n`` times the asymptotic risk of a fit on ``n`` real samples.
+
+        >>> from graphcollapse import LinearRegression
+        >>> LinearRegression(dim=5, noise=2.0).noise_scale()
+        20.0
+        """
+        return self.noise**2 * self.dim
+
+    def min_samples(self) -> int:
+        """``d + 2`` for OLS (with ``n <= d + 1`` the mean-square risk is infinite,
+        THEORY §3.1), 1 for ridge.
+
+        >>> from graphcollapse import LinearRegression
+        >>> LinearRegression(dim=5).min_samples()
+        7
+        """
+        return self.dim + 2 if self.estimator == "ols" else 1
+
+    def fix_hint(self) -> str:
+        """What to do when a model has too few samples."""
+        return (
+            f"with n <= d + 1 = {self.dim + 1} the OLS mean-square risk is infinite; give it "
+            f"at least {self.dim + 2} samples or use fit: ridge"
+        )
+
+    def describe(self) -> str:
+        """Short description, e.g. ``linear_regression(dim=3, noise=1, fit=ols)``.
+
+        >>> from graphcollapse import LinearRegression
+        >>> LinearRegression(dim=3, noise=0.5, fit="ridge", ridge=2).describe()
+        'linear_regression(dim=3, noise=0.5, fit=ridge, ridge=2)'
+        """
+        parts = [f"dim={self.dim}", f"noise={self.noise:g}", f"fit={self.estimator}"]
+        if self.estimator == "ridge":
+            parts.append(f"ridge={self.ridge:g}")
+        if self.cov is not None:
+            parts.append("cov=custom")
+        if self.theta is not None:
+            parts.append("theta=custom")
+        return f"{self.name}({', '.join(parts)})"
+
+    def config(self) -> dict[str, Any]:
+        """The ``family:`` mapping that rebuilds this family (plain lists, no tuples).
+
+        >>> from graphcollapse import LinearRegression
+        >>> LinearRegression(dim=2).config()
+        {'name': 'linear_regression', 'dim': 2, 'noise': 1.0, 'fit': 'ols'}
+        """
+        out: dict[str, Any] = {"name": self.name, "dim": self.dim, "noise": self.noise}
+        if self.cov is not None:
+            out["cov"] = [list(r) for r in self.cov]
+        if self.theta is not None:
+            out["theta"] = list(self.theta)
+        out["fit"] = self.estimator
+        if self.ridge is not None:
+            out["ridge"] = self.ridge
+        return out
+
+    # ------------------------------------------------------------------ kernels
+    def _as_params(self, params: np.ndarray) -> np.ndarray:
+        params = np.asarray(params, dtype=np.float64)
+        if params.ndim != 2 or params.shape[1] != self.dim:
+            raise ValueError(
+                f"{self.name}: params must have shape (reps, {self.dim}), got {params.shape}"
+            )
+        return params
+
+    def _whiten(self, theta: np.ndarray) -> np.ndarray:
+        """``u = L^T theta`` so that ``x^T theta = z^T u`` with ``x = L z``."""
+        return theta if self._chol is None else theta @ self._chol
+
+    def _color(self, gram_z: np.ndarray, xty_z: np.ndarray, n: int) -> LinearStats:
+        """Statistics of ``z`` (whitened covariates) -> statistics of ``x = L z``."""
+        L = self._chol
+        if L is not None:
+            gram_z = L @ gram_z @ L.T
+            xty_z = xty_z @ L.T
+        return LinearStats(gram_z, xty_z, n)
+
+    def _draw_plain(self, theta: np.ndarray, n: int, reps: int, rng) -> LinearStats:
+        d = self.dim
+        u = self._whiten(theta)
+        gram = np.zeros((reps, d, d))
+        xty = np.zeros((reps, d))
+        rows = max(1, _PLAIN_CHUNK_FLOATS // max(1, reps * (d + 1)))
+        done = 0
+        while done < n:
+            m = min(rows, n - done)
+            z = rng.standard_normal((reps, m, d))
+            y = z @ u[..., None] if u.ndim == 2 else (z @ u)[..., None]
+            y += self.noise * rng.standard_normal((reps, m, 1))
+            zt = z.transpose(0, 2, 1)
+            gram += zt @ z
+            xty += (zt @ y)[..., 0]
+            done += m
+        return self._color(gram, xty, n)
+
+    def _draw_fast(self, theta: np.ndarray, n: int, reps: int, rng) -> LinearStats:
+        d = self.dim
+        if n < d:
+            return self._draw_plain(theta, n, reps, rng)
+        # Bartlett: A lower triangular, A_kk^2 ~ chi2(n - k) for k = 0..d-1.
+        A = np.zeros((reps, d, d))
+        diag = np.arange(d)
+        A[:, diag, diag] = np.sqrt(rng.chisquare(n - diag, size=(reps, d)))
+        if d > 1:
+            lo_r, lo_c = np.tril_indices(d, -1)
+            A[:, lo_r, lo_c] = rng.standard_normal((reps, lo_r.size))
+        z = rng.standard_normal((reps, d, 1))
+        gram = A @ A.transpose(0, 2, 1)
+        u = self._whiten(theta)
+        signal = gram @ u[..., None] if u.ndim == 2 else (gram @ u)[..., None]
+        xty = (signal + self.noise * (A @ z))[..., 0]
+        return self._color(gram, xty, n)
+
+
+def _reference_simulate(
+    graph: Any,
+    family: LinearRegression,
+    *,
+    generations: int,
+    replicates: int,
+    seed: int,
+    regime: Any = None,
+) -> np.ndarray:
+    """Brute-force simulation kept as a slow, obvious reference for the engine.
+
+    One replicate at a time, one model at a time: raw ``X``, ``y`` arrays, training sets
+    pooled by stacking rows, fits by ``np.linalg.lstsq``. Implements every regime of
+    :class:`graphcollapse.Regime` straight from its definition (shared synthetic samples:
+    the producer publishes ``max_i n_ij`` rows and consumer ``i`` takes the first
+    ``n_ij``). Returns every replicate's risk, shape ``(replicates, generations + 1, K)``.
+    Its random streams differ from the engine's: compare the two in distribution.
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.families.linear import _reference_simulate
+    >>> g = gc.InteractionGraph(["A"], [[10]], real=[0])
+    >>> _reference_simulate(g, gc.LinearRegression(dim=2), generations=2,
+    ...                     replicates=3, seed=0).shape
+    (3, 3, 1)
+    """
+    from .._regime import Regime
+
+    regime = Regime() if regime is None else regime
+    rng = np.random.default_rng(seed)
+    d = family.dim
+    K = graph.n_models
+    sigma = np.eye(d) if family.cov is None else np.array(family.cov, dtype=np.float64)
+    L = np.linalg.cholesky(sigma)
+    theta_star = family.true_params()
+    S = graph.synthetic.toarray()
+    real, init = graph.real, graph.initial_real
+
+    def draw(theta, n):
+        X = rng.standard_normal((n, d)) @ L.T
+        y = X @ theta + family.noise * rng.standard_normal(n)
+        return X, y
+
+    def fit(X, y):
+        if family.estimator == "ridge":
+            X = np.vstack([X, np.sqrt(family.ridge) * np.eye(d)])
+            y = np.concatenate([y, np.zeros(d)])
+        return np.linalg.lstsq(X, y, rcond=None)[0]
+
+    def risk(theta):
+        e = theta - theta_star
+        return float(e @ sigma @ e)
+
+    out = np.empty((replicates, generations + 1, K))
+    for r in range(replicates):
+        fixed: list[Any] = [None] * K
+        pool: list[Any] = [None] * K
+        thetas: list[Any] = [None] * K
+        for i in range(K):
+            if regime.real == "reused" and real[i] > 0:
+                fixed[i] = draw(theta_star, real[i])
+                if init[i] >= real[i]:
+                    extra = draw(theta_star, init[i] - real[i])
+                    X0 = np.vstack([fixed[i][0], extra[0]])
+                    y0 = np.concatenate([fixed[i][1], extra[1]])
+                else:
+                    X0, y0 = draw(theta_star, init[i])
+            else:
+                X0, y0 = draw(theta_star, init[i])
+            pool[i] = (X0, y0)
+            thetas[i] = fit(X0, y0)
+            out[r, 0, i] = risk(thetas[i])
+        for t in range(1, generations + 1):
+            published = {}
+            if regime.synthetic == "shared":
+                for j in range(K):
+                    if S[:, j].max() > 0:
+                        published[j] = draw(thetas[j], S[:, j].max())
+            new_thetas = []
+            for i in range(K):
+                Xs, ys = [], []
+                if real[i] > 0:
+                    if regime.real == "fresh":
+                        Xr, yr = draw(theta_star, real[i])
+                        Xs.append(Xr)
+                        ys.append(yr)
+                    elif regime.data == "replace" or (t == 1 and init[i] < real[i]):
+                        Xs.append(fixed[i][0])
+                        ys.append(fixed[i][1])
+                for j in range(K):
+                    if S[i, j] > 0:
+                        if regime.synthetic == "shared":
+                            Xs.append(published[j][0][: S[i, j]])
+                            ys.append(published[j][1][: S[i, j]])
+                        else:
+                            Xj, yj = draw(thetas[j], S[i, j])
+                            Xs.append(Xj)
+                            ys.append(yj)
+                X, y = np.vstack(Xs), np.concatenate(ys)
+                if regime.data == "accumulate":
+                    X = np.vstack([pool[i][0], X])
+                    y = np.concatenate([pool[i][1], y])
+                    pool[i] = (X, y)
+                new_thetas.append(fit(X, y))
+            thetas = new_thetas
+            out[r, t] = [risk(th) for th in thetas]
+    return out
