@@ -11,6 +11,7 @@ modules.
 from __future__ import annotations
 
 from ._curves import RiskCurves
+from ._examples import example_path, list_examples
 from ._errors import ConfigError, GraphCollapseError, InsufficientSamplesError, InvalidGraphError
 from ._graph import InteractionGraph
 from ._regime import Regime
@@ -37,6 +38,8 @@ __all__ = [
     "TOPOLOGIES",
     "Topology",
     "diagnose",
+    "example_path",
+    "list_examples",
     "make_family",
     "preset",
     "register_family",
