@@ -19,7 +19,10 @@ from ._simulate import simulate
 from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
 from .families import Family, make_family, register_family
+from .families.gaussian import Gaussian, GaussianStats
+from .families.glm import HuberRegression, LogisticRegression, PoissonRegression
 from .families.linear import LinearRegression, LinearStats
+from .families.mestimator import MEstimator
 
 __version__ = "0.1.0"
 
@@ -27,12 +30,18 @@ __all__ = [
     "ConfigError",
     "Diagnosis",
     "Family",
+    "Gaussian",
+    "GaussianStats",
     "GraphCollapseError",
+    "HuberRegression",
     "InsufficientSamplesError",
     "InteractionGraph",
     "InvalidGraphError",
     "LinearRegression",
     "LinearStats",
+    "LogisticRegression",
+    "MEstimator",
+    "PoissonRegression",
     "Regime",
     "RiskCurves",
     "TOPOLOGIES",

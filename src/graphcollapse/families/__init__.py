@@ -48,7 +48,4 @@ def make_family(name: str, **params: Any) -> Family:
 
 
 # Built-in families register themselves on import.
-from . import linear  # noqa: E402,F401
-
-# Family modules register themselves on import (keep one line per module).
-from . import gaussian, glm  # noqa: E402,F401
+from . import gaussian, glm, linear, mestimator  # noqa: E402,F401

@@ -1,0 +1,403 @@
+"""The Gaussian family: mean and covariance of ``N(mu, Sigma)`` in dimension ``d``.
+
+Fit by maximum likelihood (covariance ``S / n``, the estimator whose lone
+self-consuming fit degenerates, THEORY §5) or by the unbiased estimator
+(``S / (n - 1)``), where ``S`` is the scatter matrix about the sample mean.
+
+Two ways to draw a training set, identical in distribution:
+
+* **plain**: ``n`` vectors ``x ~ N(mu, Sigma)``, a batch of shape ``(R, n, d)``;
+* **fast** (sufficient statistics): the sample mean ``~ N(mu, Sigma / n)`` and,
+  independently, the scatter ``~ Wishart_d(n - 1, Sigma)`` drawn by the Bartlett
+  decomposition, so the cost does not grow with ``n``. Pooling two statistics uses
+  the parallel-axis formula ``S = S_1 + S_2 + n_1 n_2 / n (m_1 - m_2)(m_1 - m_2)^T``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar, Literal
+
+import numpy as np
+from scipy.special import digamma
+
+from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_spd
+from .._errors import InsufficientSamplesError
+from . import register_family
+from ._base import Family
+from ._numerics import as_spd, as_vector, psd_sqrt
+
+__all__ = ["Gaussian", "GaussianStats"]
+
+
+@dataclass(frozen=True)
+class GaussianStats:
+    """Sufficient statistics of a Gaussian training set, for every replicate.
+
+    Attributes
+    ----------
+    n : int
+        Sample size (the same for every replicate).
+    mean : ndarray, shape (R, d)
+        Sample means.
+    scatter : ndarray, shape (R, d, d)
+        Scatter matrices about the sample means, ``sum (x - mean)(x - mean)^T``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(12.0).reshape(1, 4, 3)
+    >>> s = GaussianStats.from_data(x)
+    >>> s.n, s.mean.tolist(), float(s.scatter[0, 0, 0])
+    (4, [[4.5, 5.5, 6.5]], 45.0)
+    """
+
+    n: int
+    mean: np.ndarray
+    scatter: np.ndarray
+
+    @classmethod
+    def from_data(cls, x: np.ndarray) -> GaussianStats:
+        """The statistics of a raw batch ``x`` of shape ``(R, n, d)``."""
+        x = np.asarray(x, dtype=np.float64)
+        mean = x.mean(axis=1)
+        xc = x - mean[:, None, :]
+        return cls(int(x.shape[1]), mean, np.einsum("rni,rnj->rij", xc, xc))
+
+    def pool(self, other: GaussianStats) -> GaussianStats:
+        """The statistics of the union of two training sets (parallel-axis formula)."""
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.n / n)
+        scatter = (
+            self.scatter
+            + other.scatter
+            + (self.n * other.n / n) * delta[:, :, None] * delta[:, None, :]
+        )
+        return GaussianStats(n, mean, scatter)
+
+
+def _square(a: np.ndarray) -> bool:
+    return a.ndim == 2 and a.shape[0] == a.shape[1]
+
+
+@register_family
+@dataclass(frozen=True, eq=False)
+class Gaussian(Validated, Family):
+    """Multivariate Gaussian ``N(mu, Sigma)``; fit its mean and covariance.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension ``d``.
+    mean : array_like, shape (d,), optional
+        True mean ``mu`` (default zeros).
+    cov : array_like, shape (d, d), optional
+        True covariance ``Sigma``, symmetric positive definite (default identity).
+    fit : {"mle", "unbiased"}
+        ``mle``: covariance ``S / n`` (biased, ``E Sigma_hat = (n-1)/n Sigma``: the fit
+        is not consistent in the sense of THEORY §5 and a lone self-consuming model
+        has ``E Sigma_t = ((n-1)/n)^t Sigma``). ``unbiased``: ``S / (n - 1)``.
+
+    Notes
+    -----
+    *Parameters* are packed as ``(R, d + d*d)``: the mean, then the covariance in
+    row-major order (:meth:`unpack` splits them).
+
+    *Risk* is ``KL(truth || fit) = E_truth[log p_truth(x) - log p_fit(x)]``, the
+    expected excess log-loss of the fitted density on real data, in closed form::
+
+        KL = 1/2 [tr(Sigma_hat^-1 Sigma) + (mu_hat - mu)^T Sigma_hat^-1 (mu_hat - mu)
+                  - d + log det Sigma_hat - log det Sigma]
+
+    It is 0 at the truth and grows without bound when the fitted covariance
+    degenerates, so it shows collapse by degeneracy as well as by drift.
+    Near the truth ``KL ~ e^T (I/2) e`` with ``I`` the Fisher information, so
+    ``noise_scale() = tr(I V) / 2 = p / 2`` with ``p = d + d(d+1)/2`` free parameters.
+
+    *Summaries*: ``cov_trace`` (``tr Sigma_hat``, the fitted variance when ``d = 1``),
+    ``variance_ratio`` (``tr Sigma_hat / tr Sigma``) and ``logdet``
+    (``log det Sigma_hat``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphcollapse import Gaussian
+    >>> fam = Gaussian(dim=2, fit="unbiased")
+    >>> rng = np.random.default_rng(0)
+    >>> params = fam.fit(fam.sample_real(500, 4, rng))
+    >>> params.shape
+    (4, 6)
+    >>> fam.noise_scale()
+    2.5
+    >>> bool(np.all(fam.risk(params) < 0.05))
+    True
+    """
+
+    name: ClassVar[str] = "gaussian"
+    has_fast_path: ClassVar[bool] = True
+    batch_axis: ClassVar[int] = 1
+
+    dim: int = 1
+    mean: np.ndarray | None = None
+    cov: np.ndarray | None = None
+    fit_method: Literal["mle", "unbiased"] = "mle"
+
+    _owner: ClassVar[str] = "family 'gaussian'"
+    _constraints: ClassVar[dict] = {
+        "dim": Interval(int, 1, 1000),
+        "mean": Optional(ArrayLike(1)),
+        "cov": Optional(ArrayLike(2, _square, "a square numeric matrix")),
+        "fit_method": OneOf(("mle", "unbiased")),
+    }
+
+    def __init__(self, dim: int = 1, mean=None, cov=None, fit: str = "mle") -> None:
+        object.__setattr__(self, "dim", dim)
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "cov", cov)
+        object.__setattr__(self, "fit_method", fit)
+        self.__post_init__()
+        d = self.dim
+        object.__setattr__(self, "mean", as_vector(mean, d, np.zeros(d)))
+        object.__setattr__(self, "cov", as_spd(cov, d))
+
+    def _check(self) -> None:
+        d = self.dim
+        if self.mean is not None and np.asarray(self.mean).shape != (d,):
+            self._fail("mean", f"must have length dim = {d}, got {np.shape(self.mean)}")
+        if self.cov is not None:
+            c = np.asarray(self.cov, dtype=np.float64)
+            if c.shape != (d, d):
+                self._fail("cov", f"must have shape ({d}, {d}), got {c.shape}")
+            if not is_spd(c):
+                self._fail("cov", "must be symmetric positive definite")
+
+    def _fail(self, field: str, message: str) -> None:
+        super()._fail("fit" if field == "fit_method" else field, message)
+
+    # The dataclass field is called ``fit_method`` because ``fit`` is a method.
+    @property
+    def consistent(self) -> bool:  # type: ignore[override]
+        """``False`` for the MLE (its ``(n-1)/n`` shrinkage drifts), ``True`` otherwise."""
+        return self.fit_method == "unbiased"
+
+    def describe(self) -> str:
+        """E.g. ``"gaussian(dim=2, fit=mle)"``."""
+        return f"gaussian(dim={self.dim}, fit={self.fit_method})"
+
+    def config(self) -> dict:
+        """The ``family:`` mapping that rebuilds this family."""
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "mean": self.mean.tolist(),
+            "cov": self.cov.tolist(),
+            "fit": self.fit_method,
+        }
+
+    # ------------------------------------------------------------------ helpers
+    def unpack(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Split packed parameters into means ``(R, d)`` and covariances ``(R, d, d)``."""
+        d = self.dim
+        params = np.asarray(params, dtype=np.float64)
+        return params[:, :d], params[:, d:].reshape(-1, d, d)
+
+    def pack(self, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`unpack`."""
+        R = mean.shape[0]
+        return np.concatenate([mean, cov.reshape(R, -1)], axis=1)
+
+    @cached_property
+    def _whiten(self) -> np.ndarray:
+        return np.linalg.inv(np.linalg.cholesky(self.cov))
+
+    @cached_property
+    def _logdet_truth(self) -> float:
+        return float(np.linalg.slogdet(self.cov)[1])
+
+    # ------------------------------------------------------------------ protocol
+    def true_params(self) -> np.ndarray:
+        """``(mu, vec Sigma)``, shape ``(d + d*d,)``."""
+        return self.pack(self.mean[None], self.cov[None])[0]
+
+    def _tile_truth(self, reps: int) -> np.ndarray:
+        return np.broadcast_to(self.true_params(), (reps, self.true_params().size))
+
+    def sample_real(self, n: int, reps: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` draws from the truth per replicate, shape ``(reps, n, d)``."""
+        return self.sample(self._tile_truth(reps), n, rng)
+
+    def sample_real_fast(self, n: int, reps: int, rng: np.random.Generator):
+        """Sufficient statistics of ``n`` draws from the truth (see :meth:`sample_fast`)."""
+        return self.sample_fast(self._tile_truth(reps), n, rng)
+
+    def sample(self, params: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` draws from each fitted ``N(mu_hat, Sigma_hat)``, shape ``(R, n, d)``."""
+        mean, cov = self.unpack(params)
+        L = psd_sqrt(cov)
+        z = rng.standard_normal((mean.shape[0], n, self.dim))
+        return mean[:, None, :] + np.einsum("rnj,rij->rni", z, L)
+
+    def sample_fast(self, params: np.ndarray, n: int, rng: np.random.Generator):
+        """The :class:`GaussianStats` of ``n`` draws, drawn directly.
+
+        The mean is ``N(mu_hat, Sigma_hat / n)``; the scatter is
+        ``L A A^T L^T`` with ``L L^T = Sigma_hat`` and ``A`` the Bartlett factor of a
+        ``Wishart_d(n - 1, I)`` matrix (``A_ii^2 ~ chi^2(n - 1 - i)``, ``A_ij ~ N(0, 1)``
+        below the diagonal). For ``n - 1 < d`` (a singular Wishart) it falls back to
+        drawing the data.
+        """
+        mean, cov = self.unpack(params)
+        R, d = mean.shape
+        if n - 1 < d:
+            return GaussianStats.from_data(self.sample(params, n, rng))
+        L = psd_sqrt(cov)
+        z = rng.standard_normal((R, d))
+        m = mean + np.einsum("rij,rj->ri", L, z) / np.sqrt(n)
+        A = np.zeros((R, d, d))
+        ii = np.arange(d)
+        A[:, ii, ii] = np.sqrt(rng.chisquare(n - 1 - ii, size=(R, d)))
+        lo = np.tril_indices(d, -1)
+        if lo[0].size:
+            A[:, lo[0], lo[1]] = rng.standard_normal((R, lo[0].size))
+        LA = L @ A
+        return GaussianStats(int(n), m, LA @ LA.swapaxes(1, 2))
+
+    def combine(self, batches: Sequence) -> np.ndarray | GaussianStats:
+        """Union of training sets: raw batches are concatenated; as soon as one is a
+        :class:`GaussianStats`, all are pooled as statistics."""
+        batches = list(batches)
+        if all(isinstance(b, np.ndarray) for b in batches):
+            return batches[0] if len(batches) == 1 else np.concatenate(batches, axis=1)
+        stats = [b if isinstance(b, GaussianStats) else GaussianStats.from_data(b) for b in batches]
+        out = stats[0]
+        for s in stats[1:]:
+            out = out.pool(s)
+        return out
+
+    def fit(self, batch) -> np.ndarray:
+        """Sample mean and covariance (``S/n`` or ``S/(n-1)``) of every replicate."""
+        stats = batch if isinstance(batch, GaussianStats) else GaussianStats.from_data(batch)
+        n = stats.n
+        if self.fit_method == "unbiased" and n < 2:
+            raise InsufficientSamplesError(
+                f"{self.describe()}: the unbiased covariance needs at least 2 samples, got {n}"
+            )
+        denom = n if self.fit_method == "mle" else n - 1
+        return self.pack(stats.mean, stats.scatter / denom)
+
+    def risk(self, params: np.ndarray) -> np.ndarray:
+        """``KL(truth || fit)`` per replicate (closed form, see the class notes)."""
+        mean, cov = self.unpack(params)
+        W = self._whiten
+        A = W @ cov @ W.T
+        A = 0.5 * (A + A.swapaxes(1, 2))
+        m = (mean - self.mean) @ W.T
+        lam, U = np.linalg.eigh(A)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            proj = np.einsum("rij,ri->rj", U, m)
+            terms = 1.0 / lam - 1.0 + np.log(lam) + proj**2 / lam
+            kl = 0.5 * terms.sum(axis=1)
+        kl[~(lam > 0).all(axis=1)] = np.inf
+        return np.maximum(kl, 0.0)
+
+    def summaries(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        """``cov_trace``, ``variance_ratio`` (to the truth) and ``logdet`` of each fit."""
+        _, cov = self.unpack(params)
+        tr = np.trace(cov, axis1=1, axis2=2)
+        _, logdet = np.linalg.slogdet(cov)
+        return {
+            "cov_trace": tr,
+            "variance_ratio": tr / float(np.trace(self.cov)),
+            "logdet": logdet,
+        }
+
+    # ------------------------------------------------------------------ theory
+    def _duplication(self) -> np.ndarray:
+        d = self.dim
+        pairs = [(i, j) for j in range(d) for i in range(j, d)]
+        D = np.zeros((d * d, len(pairs)))
+        for k, (i, j) in enumerate(pairs):
+            D[i * d + j, k] = 1.0
+            D[j * d + i, k] = 1.0
+        return D
+
+    def fisher(self) -> np.ndarray:
+        """Fisher information per sample at the truth, in ``(mu, vech Sigma)``
+        coordinates (``vech`` stacks the lower triangle column by column).
+
+        >>> from graphcollapse import Gaussian
+        >>> Gaussian(dim=1, cov=[[2.0]]).fisher().tolist()
+        [[0.5, 0.0], [0.0, 0.125]]
+        """
+        D = self._duplication()
+        P = np.linalg.inv(self.cov)
+        d, q = self.dim, D.shape[1]
+        out = np.zeros((d + q, d + q))
+        out[:d, :d] = P
+        out[d:, d:] = 0.5 * D.T @ np.kron(P, P) @ D
+        return out
+
+    def sandwich(self) -> np.ndarray:
+        """Asymptotic covariance ``V`` of ``sqrt(n) (theta_hat - theta*)`` in
+        ``(mu, vech Sigma)`` coordinates: ``Sigma`` for the mean and
+        ``2 D^+ (Sigma (x) Sigma) D^+^T`` for the covariance (both fits; the MLE's
+        ``1/n`` bias is of lower order). Equals the inverse Fisher information.
+
+        >>> import numpy as np
+        >>> from graphcollapse import Gaussian
+        >>> g = Gaussian(dim=2, cov=[[2.0, 0.5], [0.5, 1.0]])
+        >>> np.allclose(g.sandwich() @ g.fisher(), np.eye(5))
+        True
+        """
+        D = self._duplication()
+        Dp = np.linalg.pinv(D)
+        d, q = self.dim, D.shape[1]
+        out = np.zeros((d + q, d + q))
+        out[:d, :d] = self.cov
+        out[d:, d:] = 2.0 * Dp @ np.kron(self.cov, self.cov) @ Dp.T
+        return out
+
+    def noise_scale(self) -> float:
+        """``tr(M V)`` with ``M = I / 2`` (the KL's Hessian): ``(d + d(d+1)/2) / 2``."""
+        return round(float(0.5 * np.trace(self.fisher() @ self.sandwich())), 12)
+
+    def expected_kl(self, n: int) -> float:
+        """Exact ``E KL(truth || fit)`` of one fit on ``n`` real samples (``n >= d + 3``).
+
+        With ``m = n`` (MLE) or ``n - 1`` (unbiased) and ``S ~ Wishart_d(n - 1, I)``
+        independent of the mean::
+
+            E KL = 1/2 [m d (n + 1) / (n (n - d - 2)) - d
+                        + sum_{i<d} digamma((n - 1 - i) / 2) + d log 2 - d log m]
+
+        >>> from graphcollapse import Gaussian
+        >>> g = Gaussian(dim=1)
+        >>> round(g.expected_kl(10_000) * 10_000, 2)  # -> noise_scale() = 1
+        1.0
+        """
+        d = self.dim
+        if n < d + 3:
+            raise InsufficientSamplesError(
+                f"{self.describe()}: E KL is infinite for n = {n} < dim + 3 = {d + 3}"
+            )
+        m = n if self.fit_method == "mle" else n - 1
+        i = np.arange(d)
+        val = (
+            m * d * (n + 1) / (n * (n - d - 2))
+            - d
+            + digamma((n - 1 - i) / 2.0).sum()
+            + d * np.log(2.0)
+            - d * np.log(m)
+        )
+        return float(0.5 * val)
+
+    def min_samples(self) -> int:
+        """``dim + 3``: below it ``E Sigma_hat^{-1}``, hence the mean KL, is infinite."""
+        return self.dim + 3
+
+    def fix_hint(self) -> str:
+        """What to suggest when a model has too few samples."""
+        return f"give every model at least dim + 3 = {self.dim + 3} samples"
