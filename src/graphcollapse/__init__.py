@@ -19,6 +19,7 @@ from ._simulate import simulate
 from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
 from .families import Family, make_family, register_family
+from .families._check import FamilyCheckError, check_family
 from .families.gaussian import Gaussian, GaussianStats
 from .families.glm import HuberRegression, LogisticRegression, PoissonRegression
 from .families.linear import LinearRegression, LinearStats
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "Diagnosis",
     "Family",
+    "FamilyCheckError",
     "Gaussian",
     "GaussianStats",
     "GraphCollapseError",
@@ -46,6 +48,7 @@ __all__ = [
     "RiskCurves",
     "TOPOLOGIES",
     "Topology",
+    "check_family",
     "diagnose",
     "example_path",
     "list_examples",
