@@ -1,0 +1,18 @@
+"""The theory engine (THEORY §2-4): exact risk curves, steady states, collapse slopes,
+finite-sample least squares and the mean-square threshold.
+
+Imports only numpy and scipy.
+"""
+
+from __future__ import annotations
+
+from ._asymptotics import linear_growth_factor, linear_slope, linear_steady_state, solve_stein
+from ._linear import linear_risk
+
+__all__ = [
+    "linear_growth_factor",
+    "linear_risk",
+    "linear_slope",
+    "linear_steady_state",
+    "solve_stein",
+]

@@ -1,0 +1,247 @@
+"""Noise bookkeeping of the linear (large-sample) theory, for every data regime.
+
+To first order a fit is the weighted mean of its sources' parameters plus the average of
+its samples' score noise (THEORY §2). Each sample carries noise of variance ``V_i`` (the
+family's ``noise_scale``, i.e. ``tr(M V)``). This module turns the graph and the regime
+into the matrices the recursions use:
+
+* ``O`` (*overlap*): ``O_ik = sum_j min(n_ij, n_kj)`` for ``i != k`` in shared mode (the
+  number of synthetic samples consumers ``i`` and ``k`` have in common: producer ``j``
+  publishes ``max_i n_ij`` samples and each consumer takes the first ``n_ij``), ``0`` in
+  private mode; ``O_ii = sum_j n_ij`` in both modes.
+* the per-generation noise covariance of fits whose pools hold ``N_i`` samples of which
+  ``a_i`` are new real samples: ``Q = D_N^{-1} (s O s + diag(a V)) D_N^{-1}`` with
+  ``s = diag(sqrt(V))``.
+
+Only numpy and scipy are imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._errors import ConfigError
+from .._graph import InteractionGraph
+from .._regime import Regime
+from ..families._base import Family
+
+__all__ = ["LinearSetup", "per_sample_noise"]
+
+
+def per_sample_noise(graph: InteractionGraph, noise: Any) -> np.ndarray:
+    """Per-sample noise scale ``V_i`` of every model, shape ``(K,)``.
+
+    ``noise`` is a :class:`~graphcollapse.Family` (``V_i = family.noise_scale()``), a
+    number (the same ``V`` for every model) or an array of per-model, per-generation
+    noise variances ``v_i`` (then ``V_i = v_i n_i``).
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory._noise import per_sample_noise
+    >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
+    >>> per_sample_noise(g, 2.0).tolist(), per_sample_noise(g, [0.5, 0.25]).tolist()
+    ([2.0, 2.0], [6.0, 4.0])
+    """
+    K = graph.n_models
+    if isinstance(noise, Family):
+        V = np.full(K, float(noise.noise_scale()))
+        what = f"family {noise.describe()!r}: noise_scale()"
+    elif np.ndim(noise) == 0:
+        try:
+            V = np.full(K, float(noise))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"theory, field 'noise': expected a family, a number or {K} per-model "
+                f"variances, got {noise!r}"
+            ) from None
+        what = "theory, field 'noise'"
+    else:
+        try:
+            v = np.asarray(noise, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"theory, field 'noise': expected {K} per-model variances, got {noise!r}"
+            ) from None
+        if v.shape != (K,):
+            raise ConfigError(
+                f"theory, field 'noise': expected {K} per-model variances (one per model), "
+                f"got shape {v.shape}"
+            )
+        V = v * graph.total
+        what = "theory, field 'noise'"
+    bad = ~np.isfinite(V) | (V < 0)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ConfigError(
+            f"{what}: the noise of model {graph.names[k]!r} must be a finite number >= 0, "
+            f"got {V[k]}"
+        )
+    return V
+
+
+@dataclass(frozen=True, eq=False)
+class LinearSetup:
+    """Everything the linear recursions need, built once from graph, noise and regime.
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory._noise import LinearSetup
+    >>> g = gc.InteractionGraph(["P", "A", "B"], [[0, 0, 0], [4, 0, 0], [2, 0, 0]],
+    ...                         real=[10, 4, 6])
+    >>> LinearSetup(g, gc.Regime(synthetic="shared"), 1.0).overlap_dense().tolist()
+    [[0.0, 0.0, 0.0], [0.0, 4.0, 2.0], [0.0, 2.0, 2.0]]
+    """
+
+    graph: InteractionGraph
+    regime: Regime
+    noise: Any
+
+    @cached_property
+    def V(self) -> np.ndarray:
+        """Per-sample noise scale of every model."""
+        return per_sample_noise(self.graph, self.noise)
+
+    @property
+    def K(self) -> int:
+        """Number of models."""
+        return self.graph.n_models
+
+    @cached_property
+    def n(self) -> np.ndarray:
+        """Per-generation sample counts ``n_i`` (float)."""
+        return self.graph.total.astype(np.float64)
+
+    @cached_property
+    def n0(self) -> np.ndarray:
+        """Generation-0 sample counts ``n_i^(0)`` (float)."""
+        return self.graph.initial_real.astype(np.float64)
+
+    @cached_property
+    def real(self) -> np.ndarray:
+        """Real samples per generation ``n_i0`` (float)."""
+        return self.graph.real.astype(np.float64)
+
+    @cached_property
+    def m(self) -> np.ndarray:
+        """Synthetic samples per generation ``sum_j n_ij`` (float)."""
+        return self.n - self.real
+
+    @cached_property
+    def W(self) -> sp.csr_array:
+        """The weight matrix (CSR)."""
+        return self.graph.weights
+
+    @cached_property
+    def S(self) -> sp.csr_array:
+        """Synthetic counts as float CSR (row = consumer)."""
+        S = self.graph.synthetic
+        return sp.csr_array((S.data.astype(np.float64), S.indices, S.indptr), shape=S.shape)
+
+    @property
+    def shared(self) -> bool:
+        """Whether synthetic samples are shared."""
+        return self.regime.synthetic == "shared"
+
+    @cached_property
+    def v(self) -> np.ndarray:
+        """Per-generation noise variance ``v_i = V_i / n_i``."""
+        return self.V / self.n
+
+    @cached_property
+    def v0(self) -> np.ndarray:
+        """Generation-0 noise variance ``V_i / n_i^(0)``."""
+        return self.V / self.n0
+
+    @cached_property
+    def reused_overlap(self) -> np.ndarray:
+        """How many of the reused real samples are also in the generation-0 sample
+        (``n_i0`` if ``initial_real >= real``, else 0: the simulator then draws the
+        generation-0 sample separately)."""
+        return np.where(self.n0 >= self.real, self.real, 0.0)
+
+    # ----------------------------------------------------------------- overlap
+    def overlap_dense(self) -> np.ndarray:
+        """``O`` as a dense ``K x K`` array (see the module docstring)."""
+        K = self.K
+        if not self.shared:
+            return np.diag(self.m)
+        S = self.graph.synthetic
+        levels = np.unique(S.data)
+        O = np.zeros((K, K))
+        if levels.size <= 64:
+            # min(a, b) = sum over levels l_q <= min(a, b) of (l_q - l_{q-1}).
+            prev = 0
+            for lv in levels:
+                ind = sp.csr_array(
+                    ((S.data >= lv).astype(np.float64), S.indices.copy(), S.indptr.copy()),
+                    shape=S.shape,
+                )
+                ind.eliminate_zeros()  # in place: hence the copies above
+                O += (lv - prev) * (ind @ ind.T).toarray()
+                prev = lv
+        else:
+            csc = S.tocsc()
+            for j in range(K):
+                lo, hi = csc.indptr[j], csc.indptr[j + 1]
+                if hi == lo:
+                    continue
+                rows = csc.indices[lo:hi]
+                c = csc.data[lo:hi].astype(np.float64)
+                O[np.ix_(rows, rows)] += np.minimum.outer(c, c)
+        return O
+
+    def noise_cov(self, N: np.ndarray, new_real: np.ndarray, synthetic: bool = True) -> np.ndarray:
+        """Dense covariance of one generation's fresh noise for pools of ``N`` samples
+        holding ``new_real`` new real samples (and the synthetic ones if ``synthetic``)."""
+        sv = np.sqrt(self.V)
+        if synthetic:
+            O = self._overlap_cached
+            Q = O * np.outer(sv, sv)
+        else:
+            Q = np.zeros((self.K, self.K))
+        Q[np.diag_indices(self.K)] += new_real * self.V
+        return Q / np.outer(N, N)
+
+    @cached_property
+    def _overlap_cached(self) -> np.ndarray:
+        return self.overlap_dense()
+
+    # ----------------------------------------------------------------- accumulate
+    def accumulate_counts(self, generations: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pool sizes ``N^(t)`` and new real counts ``a^(t)`` in the accumulate regime,
+        each of shape ``(generations + 1, K)``.
+
+        The pool starts with the generation-0 sample; each generation adds the new
+        synthetic samples and the new real ones: ``n_i0`` fresh ones, or, with reused
+        real data, the fixed real sample once (at generation 1, and only if it was not
+        already part of the generation-0 sample).
+        """
+        T = generations
+        a = np.zeros((T + 1, self.K))
+        if T >= 1:
+            if self.regime.real == "fresh":
+                a[1:] = self.real
+            else:
+                a[1] = self.real - self.reused_overlap
+        N = self.n0 + np.cumsum(a + np.where(np.arange(T + 1)[:, None] >= 1, self.m, 0.0), 0)
+        return N, a
+
+    # ----------------------------------------------------------------- probes
+    def shared_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Nonzeros of the synthetic counts sorted by (producer, count), for drawing a
+        published sample's prefix sums: ``(rows, cols, increments, segment_start)``."""
+        coo = self.graph.synthetic.tocoo()
+        order = np.lexsort((coo.data, coo.col))
+        rows = coo.row[order].astype(np.int64)
+        cols = coo.col[order].astype(np.int64)
+        c = coo.data[order].astype(np.float64)
+        start = np.ones(c.size, dtype=bool)
+        start[1:] = cols[1:] != cols[:-1]
+        prev = np.concatenate([[0.0], c[:-1]])
+        prev[start] = 0.0
+        return rows, cols, c - prev, start

@@ -1,0 +1,221 @@
+"""Graph structure the theory needs: closed classes with their periods, phases and left
+Perron vectors, and the (phase-resolved) absorption probabilities of the backward walker.
+
+The *walker* of THEORY §2 starts at a model and, at each step, moves to one of the
+model's training sources (to producer ``j`` with probability ``w_ij``; to real data with
+probability ``r_i``, where it stops). Everything here is about that walker.
+
+Only numpy and scipy are imported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.sparse import csgraph
+
+from .._graph import InteractionGraph
+from .._verdict import Diagnosis, diagnose
+
+__all__ = ["ClassStructure", "class_structure"]
+
+
+@dataclass(frozen=True, eq=False)
+class ClassStructure:
+    """Closed classes of a graph with everything the slope formula needs.
+
+    Attributes
+    ----------
+    diagnosis : Diagnosis
+        The verdict the structure is built on.
+    periods : list of int
+        Period of each closed class (1 = aperiodic).
+    phases : list of ndarray of int
+        Cyclic-class label of each member of each closed class (in ``0..p-1``), with
+        ``w_kj > 0`` for members ``k, j`` implying ``phase(j) = phase(k) + 1 (mod p)``:
+        the walker advances one phase per step.
+    perron : list of ndarray of float
+        Left Perron vector ``pi_C`` of ``W`` restricted to each class (``pi^T W_CC =
+        pi^T``, sums to 1), aligned with ``diagnosis.closed_classes``.
+    """
+
+    diagnosis: Diagnosis
+    periods: list[int]
+    phases: list[np.ndarray]
+    perron: list[np.ndarray]
+
+    @property
+    def graph(self) -> InteractionGraph:
+        """The graph."""
+        return self.diagnosis.graph
+
+    @property
+    def n_classes(self) -> int:
+        """Number of closed classes."""
+        return len(self.periods)
+
+    @cached_property
+    def common_period(self) -> int:
+        """Least common multiple of the closed classes' periods (1 if there are none)."""
+        p = 1
+        for q in self.periods:
+            p = math.lcm(p, q)
+        return p
+
+    def absorption(self, c: int) -> np.ndarray:
+        """Phase-resolved absorption probabilities into closed class ``c``.
+
+        Returns ``H`` of shape ``(K, p)``: ``H[i, phi]`` is the probability that the
+        walker from model ``i`` is absorbed in class ``c`` and, at step ``s``, stands on
+        a member of phase ``(phi + s) mod p`` (for large ``s``). Summing over ``phi``
+        gives the plain absorption probability ``h_i(C)``. Members ``k`` of the class
+        have ``H[k, phase(k)] = 1``; models the class does not reach have zeros.
+        """
+        return _absorption(self, c)
+
+
+def class_structure(graph: InteractionGraph, diagnosis: Diagnosis | None = None) -> ClassStructure:
+    """Periods, phases and left Perron vectors of every closed class of ``graph``.
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory._structure import class_structure
+    >>> g = gc.InteractionGraph.from_dict({"models": {
+    ...     "p": {"from": {"q": 4}}, "q": {"from": {"p": 4}},
+    ...     "s": {"from": {"s": 2, "t": 2}}, "t": {"from": {"s": 4}}}})
+    >>> cs = class_structure(g)
+    >>> cs.periods, [pi.round(3).tolist() for pi in cs.perron]
+    ([2, 1], [[0.5, 0.5], [0.667, 0.333]])
+    """
+    d = diagnose(graph) if diagnosis is None else diagnosis
+    W = graph.weights
+    periods: list[int] = []
+    phases: list[np.ndarray] = []
+    perron: list[np.ndarray] = []
+    for members in d.closed_classes:
+        sub = W[members][:, members].tocsr()
+        p, ph = _period_and_phases(sub)
+        periods.append(p)
+        phases.append(ph)
+        perron.append(_left_perron(sub))
+    return ClassStructure(d, periods, phases, perron)
+
+
+def _period_and_phases(sub: sp.csr_array) -> tuple[int, np.ndarray]:
+    """Period of an irreducible nonnegative matrix and the cyclic class of each node.
+
+    Breadth-first levels along the walker's steps (row ``k`` -> column ``j``); the
+    period is the gcd of ``level(k) + 1 - level(j)`` over all edges.
+    """
+    m = sub.shape[0]
+    if m == 1:
+        return 1, np.zeros(1, dtype=np.int64)
+    order, pred = csgraph.breadth_first_order(sub, 0, directed=True, return_predecessors=True)
+    level = np.zeros(m, dtype=np.int64)
+    for node in order[1:]:
+        level[node] = level[pred[node]] + 1
+    rows = np.repeat(np.arange(m), np.diff(sub.indptr))
+    diff = np.abs(level[rows] + 1 - level[sub.indices])
+    p = int(np.gcd.reduce(diff)) if diff.size else 1
+    p = max(p, 1)
+    return p, level % p
+
+
+def _left_perron(sub: sp.csr_array) -> np.ndarray:
+    """``pi`` with ``pi^T sub = pi^T``, ``sum(pi) = 1`` for an irreducible stochastic block."""
+    m = sub.shape[0]
+    if m == 1:
+        return np.ones(1)
+    A = (sp.eye(m, format="csr") - sub.T).tolil()
+    A[0, :] = np.ones(m)
+    b = np.zeros(m)
+    b[0] = 1.0
+    if m <= 400:
+        pi = np.linalg.solve(A.toarray(), b)
+    else:
+        pi = spla.spsolve(A.tocsc(), b)
+    pi = np.clip(pi, 0.0, None)
+    return pi / pi.sum()
+
+
+def _absorption(cs: ClassStructure, c: int) -> np.ndarray:
+    d = cs.diagnosis
+    graph = d.graph
+    K = graph.n_models
+    members = d.closed_classes[c]
+    p = cs.periods[c]
+    H = np.zeros((K, p))
+    H[members, cs.phases[c]] = 1.0
+    reach = d.reaching
+    col = reach[:, [c]].tocoo().row if reach.shape[1] else np.zeros(0, np.int64)
+    trans = np.setdiff1d(col, members)
+    if trans.size == 0:
+        return H
+    W = graph.weights
+    m = trans.size
+    W_TT = W[trans][:, trans].tocsr()
+    W_TC = W[trans][:, members].tocsr()
+    # Target phase of the first step into the class: phi + 1 = phase(j).
+    B = np.zeros((m, p))
+    coo = W_TC.tocoo()
+    np.add.at(B, (coo.row, (cs.phases[c][coo.col] - 1) % p), coo.data)
+    if p == 1:
+        A = (sp.eye(m, format="csc") - W_TT).tocsc()
+        H[trans, 0] = spla.spsolve(A, B[:, 0]) if m > 1 else B[:, 0] / A.toarray()[0, 0]
+        return H
+    # Lifted system on (model, phase): H[:, phi] = W_TT H[:, phi + 1] + B[:, phi].
+    blocks = [[None] * p for _ in range(p)]
+    for phi in range(p):
+        blocks[phi][phi] = sp.eye(m, format="csr")
+        blocks[phi][(phi + 1) % p] = -W_TT
+    A = sp.block_array(blocks, format="csc")
+    sol = spla.spsolve(A, B.T.reshape(-1))
+    H[trans] = np.asarray(sol).reshape(p, m).T
+    return H
+
+
+def ancestor_max(
+    graph: InteractionGraph, comp: np.ndarray, n_comp: int, value: np.ndarray
+) -> np.ndarray:
+    """For every model, the largest ``value[c]`` over the strongly connected components
+    ``c`` that reach it (its own included): a pass over the condensation in topological
+    order (Kahn's algorithm).
+
+    >>> import numpy as np, graphcollapse as gc
+    >>> from graphcollapse.theory._structure import ancestor_max
+    >>> g = gc.InteractionGraph(["a", "b", "c"], [[0, 0, 0], [1, 0, 0], [0, 1, 0]],
+    ...                         real=[1, 1, 1])
+    >>> n, comp = gc.strong_components(g)
+    >>> vals = np.zeros(n); vals[comp[1]] = 0.5
+    >>> ancestor_max(g, comp, n, vals).tolist()
+    [0.0, 0.5, 0.5]
+    """
+    S = graph.synthetic
+    consumer = np.repeat(np.arange(graph.n_models, dtype=np.int64), np.diff(S.indptr))
+    a = comp[S.indices]  # producer component
+    b = comp[consumer]
+    keep = a != b
+    M = sp.csr_array(
+        (np.ones(int(keep.sum()), dtype=np.int8), (a[keep], b[keep])), shape=(n_comp, n_comp)
+    )
+    M.sum_duplicates()
+    best = np.asarray(value, dtype=np.float64).copy()
+    indeg = np.bincount(M.indices, minlength=n_comp)
+    stack = list(np.flatnonzero(indeg == 0))
+    indptr, indices = M.indptr, M.indices
+    while stack:
+        u = stack.pop()
+        lo, hi = indptr[u], indptr[u + 1]
+        if hi == lo:
+            continue
+        nb = indices[lo:hi]
+        np.maximum.at(best, nb, best[u])
+        indeg[nb] -= 1
+        stack.extend(nb[indeg[nb] == 0].tolist())
+    return best[comp]
