@@ -19,12 +19,13 @@ import re
 import networkx as nx
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphcollapse as gc
 from graph_strategies import count_matrices, cycle_unions, small_graphs
-from graphcollapse._verdict import _block_radius, _power_radius
+from graphcollapse._verdict import _block_radius, _collatz_wielandt, _period, _power_radius
 
 HYP = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -289,14 +290,51 @@ def _irreducible(K: int, seed: int) -> gc.InteractionGraph:
     return gc.InteractionGraph.from_matrices(S, real)
 
 
-def test_spectral_radius_of_a_large_component_uses_arpack_correctly():
-    g = _irreducible(600, seed=3)
+def test_spectral_radius_of_a_large_component():
+    # Above the dense limit (400): certified Collatz-Wielandt power iteration.
+    g = _irreducible(450, seed=3)
     assert gc.strong_components(g)[0] == 1
     rho = max(abs(np.linalg.eigvals(g.weights.toarray())))
-    assert gc.diagnose(g).spectral_radius == pytest.approx(rho, rel=1e-8)
-    # The fallback (power iteration with Collatz-Wielandt bounds) agrees too.
+    assert gc.diagnose(g).spectral_radius == pytest.approx(rho, rel=1e-10)
+    lo, hi = _collatz_wielandt(g.weights, iters=300, tol=1e-12)
+    assert lo <= rho * (1 + 1e-12) and hi >= rho * (1 - 1e-12)
+    # The other fallbacks agree too.
     assert _power_radius(g.weights) == pytest.approx(rho, rel=1e-6)
-    assert _block_radius(g.weights, dense_limit=10) == pytest.approx(rho, rel=1e-8)
+    assert _block_radius(g.weights, dense_limit=10) == pytest.approx(rho, rel=1e-10)
+
+
+@pytest.mark.parametrize("period", [3, 450, 2000])
+def test_spectral_radius_of_large_periodic_components(period):
+    """Periodic blocks defeat plain power iteration; the period-aware bracket is exact.
+
+    A weighted cycle of length p has rho = (prod of its weights)^(1/p); a layered graph
+    (edges only from layer k to layer k+1 mod 3) has period 3.
+    """
+    rng = np.random.default_rng(period)
+    if period > 3:
+        K = period
+        counts = rng.integers(1, 5, K)
+        S = sp.csr_array((counts, (np.arange(K), (np.arange(K) - 1) % K)), shape=(K, K))
+        real = rng.integers(0, 3, K)
+        real[0] = 1
+        g = gc.InteractionGraph.from_matrices(S, real)
+        exact = float(np.exp(np.log(g.weights.data).mean()))
+    else:
+        K = 900
+        layer = np.arange(K) % 3
+        c, p = rng.integers(0, K, 6000), rng.integers(0, K, 6000)
+        ok = (layer[c] - layer[p]) % 3 == 1
+        S = sp.csr_array((rng.integers(1, 5, ok.sum()), (c[ok], p[ok])), shape=(K, K))
+        real = np.zeros(K, dtype=np.int64)
+        real[:5] = 1
+        real[np.diff(S.indptr) == 0] = 1
+        g = gc.InteractionGraph.from_matrices(S, real)
+        exact = max(abs(np.linalg.eigvals(g.weights.toarray())))
+    n, labels = gc.strong_components(g)
+    big = np.flatnonzero(labels == np.bincount(labels).argmax())
+    assert big.size > 400
+    assert _period(g.weights[big][:, big]) == period
+    assert gc.diagnose(g).spectral_radius == pytest.approx(exact, rel=1e-10)
 
 
 @given(st.one_of(count_matrices(max_models=5), cycle_unions(max_models=6)))
