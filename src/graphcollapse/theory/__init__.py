@@ -8,11 +8,25 @@ from __future__ import annotations
 
 from ._asymptotics import linear_growth_factor, linear_slope, linear_steady_state, solve_stein
 from ._linear import linear_risk
+from ._ols import (
+    ols_accumulate_risk,
+    ols_growth_factor,
+    ols_moments,
+    ols_risk,
+    ols_slope,
+    ols_steady_state,
+)
 
 __all__ = [
     "linear_growth_factor",
     "linear_risk",
     "linear_slope",
     "linear_steady_state",
+    "ols_accumulate_risk",
+    "ols_growth_factor",
+    "ols_moments",
+    "ols_risk",
+    "ols_slope",
+    "ols_steady_state",
     "solve_stein",
 ]

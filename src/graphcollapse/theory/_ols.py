@@ -1,0 +1,464 @@
+"""Exact finite-sample theory of least squares with Gaussian design (THEORY §3).
+
+With ``x ~ N(0, Sigma)``, labels with noise ``sigma`` and OLS fits on pooled samples,
+the trace second moments ``c_ik = E[(Sigma^{1/2} e_i)^T (Sigma^{1/2} e_k)]`` obey, for
+every ``n_i >= d + 2`` (replace regime, fresh real data, private synthetic samples),
+
+    i != k :  c_ik' = sum_{j,l} w_ij w_kl c_jl
+    i == k :  c_ii' = beta_i sum_{j,l} n_ij n_il c_jl + (alpha_i - beta_i) sum_j n_ij c_jj
+                      + sigma^2 d / (n_i - d - 1)
+
+We write the diagonal with ``gamma_i = n_i (alpha_i - beta_i)`` (using
+``n alpha + n (n - 1) beta = 1``, so ``beta n^2 = 1 - gamma``) as
+
+    c_ii' = (W c W^T)_ii + gamma_i * (sum_j w_ij c_jj - (W c W^T)_ii) + q_i :
+
+the linear recursion plus ``gamma_i`` times the walker's *step variance* (the spread of
+``c_jj`` over the sources ``j`` the walker can step to). This term comes from the
+randomness of the designs (``A_ij = S_i^{-1} S_ij`` is random, with mean ``w_ij I``);
+for ``n >> d``, ``gamma ~ (d + 1) / n``.
+
+The map ``T`` (the recursion without its constant) preserves positive semidefinite
+matrices, so by Krein-Rutman its spectral radius is an eigenvalue with a PSD
+eigenvector: the *growth factor*. It is at least ``rho(W)^2`` (``T(c) - W c W^T`` is a
+covariance), hence >= 1 on closed classes.
+
+Only numpy and scipy are imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .._curves import RiskCurves
+from .._errors import InsufficientSamplesError
+from .._graph import InteractionGraph
+from .._verdict import _members_by_component, diagnose
+from ._asymptotics import solve_stein
+from ._linear import record_generations
+from ._structure import ancestor_max, class_structure
+
+__all__ = [
+    "ols_moments",
+    "ols_risk",
+    "ols_growth_factor",
+    "ols_steady_state",
+    "ols_slope",
+    "ols_accumulate_risk",
+]
+
+
+def ols_moments(n: Any, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(tau, alpha, beta)`` of THEORY §3.1 for sample size(s) ``n`` in dimension ``d``.
+
+    ``tau = E[tr S tr S^{-1}] = d (n d - 2) / (n - d - 1)`` for ``S ~ Wishart_d(n, I)``;
+    ``alpha I`` and ``beta I`` are ``E[x_a x_a^T S^{-2} x_b x_b^T]`` for ``a = b`` and
+    ``a != b``. They satisfy ``n alpha + n (n - 1) beta = 1``. Needs ``n >= d + 2``.
+
+    Examples
+    --------
+    >>> from graphcollapse.theory import ols_moments
+    >>> tau, alpha, beta = ols_moments(25, 20)
+    >>> round(float(20 * alpha + 380 * beta), 2)
+    1.41
+    >>> round(float(25 * alpha + 25 * 24 * beta), 12)
+    1.0
+    """
+    n = np.asarray(n, dtype=np.float64)
+    if np.any(n < d + 2):
+        raise InsufficientSamplesError(
+            f"ols_moments: n = {np.min(n):g} samples in dimension d = {d}; the exact "
+            f"least-squares moments need n >= d + 2 = {d + 2}"
+        )
+    tau = d * (n * d - 2.0) / (n - d - 1.0)
+    den = d * n * (n + 2.0)
+    alpha = (2.0 * d + tau) / den
+    beta = (d - (tau - d) / (n - 1.0)) / den
+    return tau, alpha, beta
+
+
+def _gamma(n: np.ndarray, d: int) -> np.ndarray:
+    _, alpha, beta = ols_moments(n, d)
+    return n * (alpha - beta)
+
+
+def _check_samples(graph: InteractionGraph, d: int) -> None:
+    for field, counts in (("per generation", graph.total), ("at generation 0", graph.initial_real)):
+        bad = np.flatnonzero(np.asarray(counts) <= d + 1)
+        if bad.size:
+            i = int(bad[0])
+            raise InsufficientSamplesError(
+                f"model {graph.names[i]!r}: {int(counts[i])} samples {field}, but exact "
+                f"least squares in dimension d = {d} needs at least d + 2 = {d + 2} (with "
+                f"n <= d + 1 the mean-square risk is infinite); give the model more samples "
+                f"or fit ridge"
+            )
+
+
+def _family_args(family: Any, dim: int | None, noise: float | None) -> tuple[int, float]:
+    if family is not None:
+        return int(family.dim), float(family.noise)
+    if dim is None:
+        raise InsufficientSamplesError("ols: give a LinearRegression family or dim")
+    return int(dim), 1.0 if noise is None else float(noise)
+
+
+def _T(W: np.ndarray, gamma: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """The homogeneous part of the exact recursion on a dense matrix."""
+    WC = W @ C
+    out = WC @ W.T
+    dg = np.diagonal(out).copy()
+    idx = np.diag_indices(C.shape[0])
+    out[idx] = dg + gamma * (W @ np.diagonal(C) - dg)
+    return out
+
+
+def ols_risk(
+    graph: InteractionGraph,
+    family: Any = None,
+    *,
+    generations: int,
+    dim: int | None = None,
+    noise: float | None = None,
+    record: Any = None,
+    method: str = "dense",
+    probes: int = 256,
+    seed: int = 0,
+) -> RiskCurves:
+    """Exact mean-square risk curves of least squares with Gaussian design (THEORY §3.1).
+
+    Replace regime, fresh real data, private synthetic samples. The risk is
+    ``E[e^T Sigma e]``; it does not depend on ``Sigma`` or ``theta*``.
+
+    Parameters
+    ----------
+    graph : InteractionGraph
+    family : LinearRegression, optional
+        Gives ``d = family.dim`` and ``sigma = family.noise``; else pass ``dim`` (and
+        ``noise``, default 1).
+    generations : int
+    record : sequence of int, optional
+        Generations to record (default all).
+    method : {"dense", "probes"}
+        ``"dense"``: the exact recursion on ``K x K`` matrices. ``"probes"``: an unbiased
+        randomized estimate for large graphs (a scalar surrogate system with the same
+        second moments, see :mod:`._probes`), with standard errors in ``sem``.
+
+    Raises
+    ------
+    InsufficientSamplesError
+        If some model has ``n_i <= d + 1`` (per generation or at generation 0).
+
+    Examples
+    --------
+    One self-consuming model: ``R^(t) = (t + 1) sigma^2 d / (n - d - 1)``.
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory import ols_risk
+    >>> g = gc.InteractionGraph(["A"], [[20]], real=[0])
+    >>> ols_risk(g, gc.LinearRegression(dim=5), generations=3).at("A").round(6).tolist()
+    [0.357143, 0.714286, 1.071429, 1.428571]
+    """
+    d, sigma = _family_args(family, dim, noise)
+    rec = record_generations(generations, record)
+    _check_samples(graph, d)
+    n = graph.total.astype(np.float64)
+    n0 = graph.initial_real.astype(np.float64)
+    gamma = _gamma(n, d)
+    q = sigma**2 * d / (n - d - 1.0)
+    q0 = sigma**2 * d / (n0 - d - 1.0)
+    if method == "probes":
+        from ._probes import probe_ols
+
+        mean, sem, info = probe_ols(graph, gamma, q, q0, int(generations), rec, probes, seed)
+        info.update({"theory": "exact_ols", "regime": "replace/fresh/private"})
+        return RiskCurves(graph.names, rec, mean, sem=sem, source="theory", info=info)
+    if method != "dense":
+        from .._errors import ConfigError
+
+        raise ConfigError(f"theory, field 'method': must be 'dense' or 'probes', got {method!r}")
+    W = graph.weights.toarray()
+    K = graph.n_models
+    out = np.empty((rec.size, K))
+    pos = {int(t): k for k, t in enumerate(rec)}
+    C = np.diag(q0)
+    if 0 in pos:
+        out[pos[0]] = q0
+    for t in range(1, int(generations) + 1):
+        C = _T(W, gamma, C)
+        C[np.diag_indices(K)] += q
+        k = pos.get(t)
+        if k is not None:
+            out[k] = np.diagonal(C)
+    info = {"theory": "exact_ols", "method": "dense", "regime": "replace/fresh/private"}
+    return RiskCurves(graph.names, rec, out, source="theory", info=info)
+
+
+# ----------------------------------------------------------------------- growth factor
+def _component_radius(W: np.ndarray, gamma: np.ndarray) -> float:
+    """Spectral radius of the map ``T`` on one strongly connected component."""
+    m = W.shape[0]
+    if m == 1:
+        w = W[0, 0]
+        return float(w * w + gamma[0] * (w - w * w))
+    if m <= 30:
+        M = np.kron(W, W)
+        for i in range(m):
+            r = i * m + i
+            M[r] *= 1.0 - gamma[i]
+            M[r, np.arange(m) * (m + 1)] += gamma[i] * W[i]
+        return float(np.max(np.abs(np.linalg.eigvals(M))))
+
+    def mv(x: np.ndarray) -> np.ndarray:
+        return _T(W, gamma, x.reshape(m, m)).reshape(-1)
+
+    op = spla.LinearOperator((m * m, m * m), matvec=mv, dtype=np.float64)
+    try:
+        vals = spla.eigs(op, k=1, which="LR", return_eigenvectors=False, tol=1e-12, maxiter=20000)
+        return float(np.max(vals.real))
+    except spla.ArpackNoConvergence:  # pragma: no cover - fallback
+        C = np.eye(m)
+        lam = 0.0
+        for _ in range(20000):
+            C2 = 0.5 * (C + _T(W, gamma, C))
+            lam = float(np.trace(C2) / np.trace(C))
+            C = C2 / np.trace(C2)
+        return 2.0 * lam - 1.0
+
+
+def ols_growth_factor(
+    graph: InteractionGraph, family: Any = None, *, dim: int | None = None
+) -> np.ndarray:
+    """Per model, the spectral radius of the exact mean-square map ``T`` restricted to
+    the model's ancestors (itself included): THEORY §3.2's finite-sample threshold.
+
+    Below 1 the model's risk stays bounded; at or above 1 it does not (linear growth at
+    exactly 1, geometric above). Because ``T`` is block-triangular over the strongly
+    connected components, this is the largest radius over the components that reach the
+    model. It is >= 1 for models in or below a closed class (``T(c) - W c W^T`` is a
+    covariance, so ``rho(T) >= rho(W)^2 = 1`` there) and can exceed 1 there when
+    ``n`` is close to ``d`` (the mean-square risk then grows geometrically).
+
+    Examples
+    --------
+    The example of THEORY §3.2: ``d = 20``, 5 real and 20 self-synthetic samples.
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory import ols_growth_factor
+    >>> g = gc.InteractionGraph(["A"], [[20]], real=[5])
+    >>> ols_growth_factor(g, gc.LinearRegression(dim=20)).round(2).tolist()
+    [1.41]
+    """
+    d, _ = _family_args(family, dim, None)
+    _check_samples(graph, d)
+    diag = diagnose(graph)
+    n_comp, comp = diag.n_components, diag.component
+    gamma = _gamma(graph.total.astype(np.float64), d)
+    W = graph.weights
+    rho = np.zeros(n_comp)
+    members = _members_by_component(comp, n_comp)
+    for a in range(n_comp):
+        idx = members[a]
+        if idx.size == 1 and W[idx[0], idx[0]] == 0:
+            continue
+        rho[a] = _component_radius(W[idx][:, idx].toarray(), gamma[idx])
+    return ancestor_max(graph, comp, n_comp, rho)
+
+
+# ----------------------------------------------------------------------- steady state
+def ols_steady_state(
+    graph: InteractionGraph,
+    family: Any = None,
+    *,
+    dim: int | None = None,
+    noise: float | None = None,
+    growth: np.ndarray | None = None,
+) -> np.ndarray:
+    """Limit of the exact least-squares risk for every model whose growth factor is
+    below 1 (``nan`` for the others).
+
+    Solves ``c = T(c) + Q`` on those models (an ancestor-closed set). With
+    ``c = Stein(W, diag(q'))`` for an *effective* noise ``q'``, the fixed point is
+    ``q' = q + gamma * (W diag(c) - diag(W c W^T))``, a linear system in ``K``
+    unknowns solved by GMRES, each product costing one Stein solve by doubling.
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory import ols_steady_state
+    >>> g = gc.InteractionGraph(["A"], [[10]], real=[10])
+    >>> ols_steady_state(g, gc.LinearRegression(dim=2)).round(5).tolist()
+    [0.16512]
+    """
+    d, sigma = _family_args(family, dim, noise)
+    _check_samples(graph, d)
+    K = graph.n_models
+    if growth is None:
+        growth = ols_growth_factor(graph, dim=d)
+    coll = diagnose(graph).collapses
+    idx = np.flatnonzero(~coll & (growth < 1.0))
+    out = np.full(K, np.nan)
+    if idx.size == 0:
+        return out
+    n = graph.total.astype(np.float64)[idx]
+    gamma = _gamma(n, d)
+    q = sigma**2 * d / (n - d - 1.0)
+    W = graph.weights[idx][:, idx].toarray()
+
+    def F(qp: np.ndarray) -> np.ndarray:
+        c = solve_stein(W, np.diag(qp))
+        wcw = np.einsum("ij,jk,ik->i", W, c, W)
+        return gamma * (W @ np.diagonal(c) - wcw)
+
+    m = idx.size
+    op = spla.LinearOperator((m, m), matvec=lambda x: x - F(x), dtype=np.float64)
+    qp, info = spla.gmres(op, q, rtol=1e-13, atol=0.0, restart=min(m, 50), maxiter=200)
+    if info != 0:  # pragma: no cover - fall back to the fixed-point iteration
+        qp = q.copy()
+        for _ in range(100000):
+            new = q + F(qp)
+            if np.abs(new - qp).max() <= 1e-14 * np.abs(new).max():
+                qp = new
+                break
+            qp = new
+    c = solve_stein(W, np.diag(qp))
+    out[idx] = np.diagonal(c)
+    return out
+
+
+# ----------------------------------------------------------------------- slope
+def ols_slope(
+    graph: InteractionGraph,
+    family: Any = None,
+    *,
+    dim: int | None = None,
+    noise: float | None = None,
+    growth: np.ndarray | None = None,
+    tol: float = 1e-11,
+    max_generations: int = 200_000,
+) -> np.ndarray:
+    """``lim R_i^(t) / t`` of the exact least-squares recursion for every model whose
+    risk is unbounded; ``nan`` for bounded models and ``inf`` where the growth factor
+    exceeds 1 (geometric growth).
+
+    Computed as the Cesaro limit of the increments ``Delta_t = c^(t+1) - c^(t)``, which
+    obey ``Delta_{t+1} = T(Delta_t)``: the increments are iterated on the ancestors of
+    the collapsing models and averaged over a window of one common period of the closed
+    classes until the average settles (relative change below ``tol``).
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory import ols_slope
+    >>> g = gc.InteractionGraph(["A", "B"], [[20, 0], [10, 10]], real=[0, 10])
+    >>> ols_slope(g, gc.LinearRegression(dim=5)).round(6).tolist()
+    [0.357143, 0.105591]
+    """
+    d, sigma = _family_args(family, dim, noise)
+    _check_samples(graph, d)
+    K = graph.n_models
+    if growth is None:
+        growth = ols_growth_factor(graph, dim=d)
+    cs = class_structure(graph)
+    coll = cs.diagnosis.collapses
+    out = np.full(K, np.nan)
+    unbounded = coll | (growth >= 1.0)
+    geometric = growth > 1.0 + 1e-9
+    out[unbounded & geometric] = np.inf
+    todo = np.flatnonzero(unbounded & ~geometric)
+    if todo.size == 0:
+        return out
+    # Ancestor-closed set: everything that reaches a model in `todo`.
+    S = graph.synthetic
+    anc = _ancestors(S, todo)
+    n = graph.total.astype(np.float64)[anc]
+    n0 = graph.initial_real.astype(np.float64)[anc]
+    gamma = _gamma(n, d)
+    q = sigma**2 * d / (n - d - 1.0)
+    q0 = sigma**2 * d / (n0 - d - 1.0)
+    W = graph.weights[anc][:, anc].toarray()
+    C0 = np.diag(q0)
+    delta = _T(W, gamma, C0)
+    delta[np.diag_indices(anc.size)] += q
+    delta -= C0
+    p = cs.common_period
+    window = np.zeros((p, anc.size))
+    prev = None
+    for t in range(max_generations):
+        window[t % p] = np.diagonal(delta)
+        if t % p == p - 1:
+            avg = window.mean(axis=0)
+            if prev is not None and np.abs(avg - prev).max() <= tol * max(
+                np.abs(avg).max(), 1e-300
+            ):
+                break
+            prev = avg
+        delta = _T(W, gamma, delta)
+    res = window.mean(axis=0)
+    pos = np.searchsorted(anc, todo)
+    out[todo] = res[pos]
+    return out
+
+
+def _ancestors(S: sp.csr_array, targets: np.ndarray) -> np.ndarray:
+    """Sorted indices of every model with a path (length >= 0) to one of ``targets``."""
+    K = S.shape[0]
+    seen = np.zeros(K, dtype=bool)
+    seen[targets] = True
+    frontier = np.asarray(targets)
+    while frontier.size:
+        sub = S[frontier]
+        nb = np.unique(sub.indices)
+        nb = nb[~seen[nb]]
+        seen[nb] = True
+        frontier = nb
+    return np.flatnonzero(seen)
+
+
+# ----------------------------------------------------------------------- accumulate
+def ols_accumulate_risk(
+    n: int,
+    n0: int | None = None,
+    *,
+    dim: int,
+    noise: float = 1.0,
+    generations: int,
+    real: bool = False,
+) -> np.ndarray:
+    """Exact least-squares risk in the accumulate regime for the two single-model cases
+    derived here, shape ``(generations + 1,)``.
+
+    * ``real=False``: one model eating its own output, ``n`` synthetic samples per
+      generation on top of everything before (generation-0 sample of ``n0``, default
+      ``n``). With ``G_t`` the pooled Gram matrix, the error moves by the martingale
+      increment ``e^(t) - e^(t-1) = G_t^{-1} X_t^T eps_t``, and exchangeability of the
+      ``N_t = n0 + t n`` pooled samples gives
+      ``E tr(G_t^{-1} X_t^T X_t G_t^{-1}) = (n / N_t) d / (N_t - d - 1)``, so
+      ``R^(t) = sigma^2 d / (n0 - d - 1) + sigma^2 sum_{s=1..t} (n / N_s) d / (N_s - d - 1)``,
+      bounded by a ``pi^2 / 6``-type sum (THEORY §4).
+    * ``real=True``: a model taking only real data: ``R^(t) = sigma^2 d / (N_t - d - 1)``.
+
+    Examples
+    --------
+    >>> from graphcollapse.theory import ols_accumulate_risk
+    >>> ols_accumulate_risk(20, dim=3, generations=2).round(5).tolist()
+    [0.1875, 0.22917, 0.24702]
+    """
+    n0 = n if n0 is None else n0
+    if min(n, n0) <= dim + 1 and not (real and n0 > dim + 1):
+        raise InsufficientSamplesError(
+            f"ols_accumulate_risk: {min(n, n0)} samples in dimension d = {dim}; give at "
+            f"least d + 2 = {dim + 2}"
+        )
+    t = np.arange(generations + 1, dtype=np.float64)
+    N = n0 + t * n
+    if real:
+        return noise**2 * dim / (N - dim - 1.0)
+    inc = (n / N[1:]) * dim / (N[1:] - dim - 1.0)
+    return noise**2 * np.concatenate(
+        [[dim / (n0 - dim - 1.0)], dim / (n0 - dim - 1.0) + np.cumsum(inc)]
+    )
