@@ -143,7 +143,8 @@ def _power_series(setup: LinearSetup, T: int, rec: np.ndarray, P: int, seed: int
     sem = np.empty((rec.size, K))
     pos = {int(t): k for k, t in enumerate(rec)}
     stopped = None
-    prev_d = None
+    prev_d: np.ndarray | None = None
+    prev_e: np.ndarray | None = None
     t = 0
     while True:
         e = y * y if y0 is None else y0 * y0
@@ -159,7 +160,7 @@ def _power_series(setup: LinearSetup, T: int, rec: np.ndarray, P: int, seed: int
             # converged (aperiodic limit or zero). Extend the curves exactly.
             change = np.abs(d - prev_d).max()
             scale = cum.mean(axis=1).min()
-            e_change = 0.0 if y0 is None else np.abs(y0 * y0 - prev_e).max()
+            e_change = 0.0 if prev_e is None else np.abs(y0 * y0 - prev_e).max()
             if (change + e_change) * (T - t) <= 1e-12 * scale:
                 stopped = t + 1
                 break
