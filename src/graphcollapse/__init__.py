@@ -11,8 +11,8 @@ modules.
 from __future__ import annotations
 
 from ._curves import RiskCurves
-from ._examples import example_path, list_examples
 from ._errors import ConfigError, GraphCollapseError, InsufficientSamplesError, InvalidGraphError
+from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
 from ._regime import Regime
 from ._simulate import simulate
@@ -24,6 +24,7 @@ from .families.gaussian import Gaussian, GaussianStats
 from .families.glm import HuberRegression, LogisticRegression, PoissonRegression
 from .families.linear import LinearRegression, LinearStats
 from .families.mestimator import MEstimator
+from .theory import TheoryResult, linear_risk, lyapunov_rate, ols_moments, ols_risk, theory
 
 __version__ = "0.1.0"
 
@@ -47,15 +48,21 @@ __all__ = [
     "Regime",
     "RiskCurves",
     "TOPOLOGIES",
+    "TheoryResult",
     "Topology",
     "check_family",
     "diagnose",
     "example_path",
+    "linear_risk",
     "list_examples",
+    "lyapunov_rate",
     "make_family",
+    "ols_moments",
+    "ols_risk",
     "preset",
     "register_family",
     "simulate",
     "spectral_radius",
     "strong_components",
+    "theory",
 ]

@@ -6,6 +6,7 @@ Imports only numpy and scipy.
 
 from __future__ import annotations
 
+from ._api import TheoryResult, theory
 from ._asymptotics import linear_growth_factor, linear_slope, linear_steady_state, solve_stein
 from ._linear import linear_risk
 from ._ols import (
@@ -16,12 +17,15 @@ from ._ols import (
     ols_slope,
     ols_steady_state,
 )
+from ._typical import lyapunov_rate
 
 __all__ = [
+    "TheoryResult",
     "linear_growth_factor",
     "linear_risk",
     "linear_slope",
     "linear_steady_state",
+    "lyapunov_rate",
     "ols_accumulate_risk",
     "ols_growth_factor",
     "ols_moments",
@@ -29,4 +33,5 @@ __all__ = [
     "ols_slope",
     "ols_steady_state",
     "solve_stein",
+    "theory",
 ]
