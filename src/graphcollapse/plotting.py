@@ -1,0 +1,721 @@
+"""Display objects: computed arrays in, ``plot(ax=None)`` draws and keeps its artists.
+
+In scikit-learn's manner: a Display is built from results (``from_diagnosis``, ...),
+holds plain arrays, and draws with :meth:`plot`, keeping the figure, the axes and the
+artists as attributes ending in ``_`` so that they can be restyled afterwards.
+matplotlib is imported inside ``plot`` only; nothing here calls ``plt.show()`` or
+switches backends.
+
+Each Display lives in its own section of this module and shares nothing with the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._errors import ConfigError
+
+__all__ = ["GraphDisplay"]
+
+
+# ============================================================================ GraphDisplay
+_COLLAPSE = "#d1495b"
+_STABLE = "#2e6f9e"
+_REAL = "#3b9a4b"
+_CLOSED = "#8c1c2b"
+_EDGE = "#9a9a9a"
+_EDGE_HOT = "#e59aa4"
+
+
+@dataclass(eq=False)
+class GraphDisplay:
+    """A picture of an interaction graph with its collapse verdict.
+
+    Nodes are models (or, for large graphs, groups of models: closed classes, large
+    strongly connected components and the rest pooled by verdict). Collapsing nodes are
+    red, stable ones blue; nodes that take real data have a green ring; closed classes
+    are outlined with a dashed red line; arrows follow data (producer -> consumer), their
+    width growing with the weight ``w_ij`` (the consumer's share of data from that
+    producer) or, between groups, with the number of samples.
+
+    Build it with :meth:`from_diagnosis`; the constructor takes the computed arrays.
+
+    Parameters
+    ----------
+    labels : sequence of str, length N
+        Node labels.
+    sizes : array of int, shape (N,)
+        Number of models behind each node (1 for a model).
+    collapses, closed, takes_real : arrays of bool, shape (N,)
+        Verdict; whether the node is (inside) a closed class; whether it takes real data.
+    group : array of int, shape (N,)
+        Closed-class index of the node (``-1`` if none); nodes sharing an index are
+        outlined together.
+    edges : array of int, shape (E, 2)
+        ``(producer, consumer)`` node indices; self-loops allowed.
+    widths : array of float, shape (E,)
+        Relative edge widths in ``[0, 1]``.
+    positions : array of float, shape (N, 2)
+        Node coordinates.
+    title : str
+        Axes title.
+    kind : {"models", "summary"}
+        Whether nodes are models or groups of models.
+
+    Attributes
+    ----------
+    figure_, ax_ : matplotlib Figure and Axes (after :meth:`plot`)
+    nodes_ : PathCollection of the node markers
+    edges_ : list of FancyArrowPatch
+    outlines_ : list of Polygon (one per closed class)
+    texts_ : list of Text (node labels)
+    legend_ : Legend
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.plotting import GraphDisplay
+    >>> d = gc.diagnose(gc.preset("chain", size=3, real_models="none"))
+    >>> disp = GraphDisplay.from_diagnosis(d).plot()
+    >>> disp.kind, len(disp.edges_), len(disp.outlines_)
+    ('models', 3, 1)
+    >>> disp.figure_.savefig(__import__("tempfile").mktemp(suffix=".png"))
+    """
+
+    labels: Sequence[str]
+    sizes: np.ndarray
+    collapses: np.ndarray
+    closed: np.ndarray
+    takes_real: np.ndarray
+    group: np.ndarray
+    edges: np.ndarray
+    widths: np.ndarray
+    positions: np.ndarray
+    title: str = ""
+    kind: str = "models"
+    figure_: Any = field(default=None, init=False, repr=False)
+    ax_: Any = field(default=None, init=False, repr=False)
+    nodes_: Any = field(default=None, init=False, repr=False)
+    edges_: list = field(default_factory=list, init=False, repr=False)
+    outlines_: list = field(default_factory=list, init=False, repr=False)
+    texts_: list = field(default_factory=list, init=False, repr=False)
+    legend_: Any = field(default=None, init=False, repr=False)
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_diagnosis(
+        cls,
+        diagnosis: Any,
+        *,
+        max_models: int = 200,
+        layout: str = "auto",
+        seed: int = 0,
+    ) -> GraphDisplay:
+        """Build the display of a :class:`~graphcollapse.Diagnosis`.
+
+        Parameters
+        ----------
+        diagnosis : Diagnosis
+        max_models : int
+            Graphs with more models are drawn as a summary: one node per closed class
+            (up to 8), per large strongly connected component (up to 6), and the
+            remaining models pooled by verdict and by whether they take real data.
+        layout : {"auto", "flow", "spring", "circular"}
+            ``"flow"`` places models left to right along the data flow (sources first);
+            ``"spring"`` uses networkx's force-directed layout (networkx is optional);
+            ``"auto"`` is ``"flow"`` unless one strongly connected component holds more
+            than a quarter of the models, then ``"spring"`` if networkx is installed.
+        seed : int
+            Seed for layouts that use randomness.
+
+        Examples
+        --------
+        >>> import graphcollapse as gc
+        >>> from graphcollapse.plotting import GraphDisplay
+        >>> d = gc.diagnose(gc.preset("erdos_renyi", size=500, real_models="none"))
+        >>> disp = GraphDisplay.from_diagnosis(d)
+        >>> disp.kind, int(disp.sizes.sum())
+        ('summary', 500)
+        """
+        if layout not in ("auto", "flow", "spring", "circular"):
+            raise ConfigError(
+                f"plot, field 'layout': must be one of 'auto', 'flow', 'spring', 'circular', "
+                f"got {layout!r}"
+            )
+        g = diagnosis.graph
+        if g.n_models > max_models:
+            return cls._summary(diagnosis, layout, seed)
+        S = g.synthetic.tocoo()
+        W = g.weights.tocoo()
+        edges = np.column_stack([S.col, S.row]).astype(np.int64)  # producer, consumer
+        widths = np.asarray(W.data, dtype=float)
+        pos = _layout(g.n_models, edges, layout, seed, diagnosis.component)
+        n_coll = int(diagnosis.collapses.sum())
+        title = (
+            f"{g.n_models} models: {n_coll} collapse, {g.n_models - n_coll} stable; "
+            f"{len(diagnosis.closed_classes)} closed class"
+            f"{'' if len(diagnosis.closed_classes) == 1 else 'es'}"
+        )
+        return cls(
+            labels=list(g.names),
+            sizes=np.ones(g.n_models, dtype=np.int64),
+            collapses=np.asarray(diagnosis.collapses, bool),
+            closed=np.asarray(diagnosis.in_closed_class, bool),
+            takes_real=np.asarray(g.real > 0),
+            group=np.asarray(diagnosis.closed_class, np.int64),
+            edges=edges,
+            widths=widths,
+            positions=pos,
+            title=title,
+            kind="models",
+        )
+
+    @classmethod
+    def _summary(cls, d: Any, layout: str, seed: int) -> GraphDisplay:
+        g = d.graph
+        K = g.n_models
+        comp = np.asarray(d.component)
+        n_comp = int(d.n_components)
+        comp_size = np.bincount(comp, minlength=n_comp)
+        has_real = g.real > 0
+        labels: list[str] = []
+        sizes: list[int] = []
+        coll: list[bool] = []
+        closed: list[bool] = []
+        real: list[bool] = []
+        grp: list[int] = []
+        node_of = np.full(K, -1, dtype=np.int64)
+
+        def add(mask: np.ndarray, label: str, is_closed: bool, group: int) -> None:
+            idx = np.flatnonzero(mask & (node_of < 0))
+            if idx.size == 0:
+                return
+            node_of[idx] = len(labels)
+            labels.append(label)
+            sizes.append(int(idx.size))
+            coll.append(bool(d.collapses[idx[0]]))
+            closed.append(is_closed)
+            real.append(bool(has_real[idx].any()))
+            grp.append(group)
+
+        classes = sorted(range(len(d.closed_classes)), key=lambda c: -d.closed_classes[c].size)
+        for c in classes[:8]:
+            members = d.closed_classes[c]
+            add(comp == comp[members[0]], _class_label(c, members, g.names), True, c)
+        if len(classes) > 8:
+            rest = np.isin(d.closed_class, classes[8:])
+            add(rest, f"{len(classes) - 8} more closed classes", True, -2)
+        big = np.argsort(-comp_size, kind="stable")[:6]
+        for k in big:
+            if comp_size[k] < 2 or node_of[np.flatnonzero(comp == k)[0]] >= 0:
+                continue
+            verdict = "collapsing" if d.collapses[np.flatnonzero(comp == k)[0]] else "stable"
+            add(comp == k, f"{verdict} SCC\n{comp_size[k]:,} models", False, -1)
+        for is_coll in (True, False):
+            for with_real in (True, False):
+                mask = (d.collapses == is_coll) & (has_real == with_real)
+                verdict = "collapsing" if is_coll else "stable"
+                real_txt = "with real data" if with_real else "no real data"
+                n = int((mask & (node_of < 0)).sum())
+                add(mask, f"other {verdict}\n{real_txt}\n{n:,} models", False, -1)
+
+        S = g.synthetic
+        consumer = np.repeat(np.arange(K, dtype=np.int64), np.diff(S.indptr))
+        a, b = node_of[S.indices], node_of[consumer]
+        keep = a != b
+        N = len(labels)
+        M = (
+            sp.coo_array((S.data[keep].astype(float), (a[keep], b[keep])), shape=(N, N))
+            .tocsr()
+            .tocoo()
+        )
+        edges = np.column_stack([M.row, M.col]).astype(np.int64)
+        w = np.log1p(M.data)
+        widths = w / w.max() if w.size else w
+        pos = _summary_layout(np.asarray(sizes), np.asarray(coll, bool), np.asarray(closed, bool))
+        n_coll = int(d.collapses.sum())
+        title = (
+            f"{K:,} models, {g.n_edges:,} edges: {n_coll:,} collapse "
+            f"({100 * n_coll / K:.1f}%); {len(d.closed_classes):,} closed classes "
+            f"(summary: node area ~ number of models)"
+        )
+        return cls(
+            labels=labels,
+            sizes=np.asarray(sizes, dtype=np.int64),
+            collapses=np.asarray(coll, bool),
+            closed=np.asarray(closed, bool),
+            takes_real=np.asarray(real, bool),
+            group=np.asarray(grp, np.int64),
+            edges=edges,
+            widths=widths,
+            positions=pos,
+            title=title,
+            kind="summary",
+        )
+
+    # ------------------------------------------------------------------ drawing
+    def plot(self, ax: Any = None, *, labels: bool = True, legend: bool = True) -> GraphDisplay:
+        """Draw the graph on ``ax`` (a new figure if ``None``); returns ``self``.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import graphcollapse as gc
+        >>> from graphcollapse.plotting import GraphDisplay
+        >>> fig, ax = plt.subplots()
+        >>> disp = GraphDisplay.from_diagnosis(gc.diagnose(gc.preset("cycle", size=4)))
+        >>> disp.plot(ax=ax).ax_ is ax
+        True
+        >>> plt.close(fig)
+        """
+        import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import FancyArrowPatch, Patch, Polygon
+
+        N = len(self.labels)
+        if ax is None:
+            if self.kind == "summary":
+                ext = np.ptp(np.asarray(self.positions, float), axis=0) + 3.0
+                fig, ax = plt.subplots(figsize=(0.8 * ext[0] + 3.5, 0.8 * ext[1]))
+            else:
+                side = float(np.clip(2.0 + 0.55 * np.sqrt(N) * 2.2, 5.0, 16.0))
+                fig, ax = plt.subplots(figsize=(side * 1.25, side))
+        else:
+            fig = ax.figure
+        self.figure_, self.ax_ = fig, ax
+        pos = np.asarray(self.positions, float)
+
+        # Node sizes: models get markers of a fixed size in points (shrinking with N);
+        # groups get circles in data units, area ~ number of models.
+        summary = self.kind == "summary"
+        area = np.full(N, float(np.clip(5200 / max(N, 1), 90, 650)))
+        radius_pt = np.sqrt(area) / 2
+        radius = _summary_radius(self.sizes) if summary else None
+
+        # Closed classes: a shaded, dashed hull around their members.
+        self.outlines_ = []
+        self.texts_ = []
+        pad = 0.42 * _spacing(pos) if not summary else 0.25
+        for c in np.unique(self.group[self.group >= 0]):
+            pts = pos[self.group == c]
+            hull = _rounded_hull(pts, pad + (radius[self.group == c].max() if summary else 0))
+            poly = Polygon(
+                hull, closed=True, facecolor=_COLLAPSE, alpha=0.10, edgecolor="none", zorder=0
+            )
+            edge = Polygon(
+                hull,
+                closed=True,
+                fill=False,
+                edgecolor=_CLOSED,
+                linestyle="--",
+                linewidth=1.6,
+                zorder=0.5,
+            )
+            ax.add_patch(poly)
+            ax.add_patch(edge)
+            self.outlines_.append(edge)
+            if self.kind == "models" and labels:
+                left = hull[:, 0].min()
+                t = ax.annotate(
+                    f"closed class {c}",
+                    (left, pts[:, 1].mean()),
+                    xytext=(-2, 0),
+                    textcoords="offset points",
+                    ha="right",
+                    va="center",
+                    rotation=90,
+                    fontsize=8,
+                    color=_CLOSED,
+                    style="italic",
+                    zorder=4,
+                )
+                self.texts_.append(t)
+        if summary:
+            for k in np.flatnonzero(self.closed & (self.group < 0)):
+                edge = Polygon(
+                    _rounded_hull(pos[[k]], radius[k] + pad),
+                    closed=True,
+                    fill=False,
+                    edgecolor=_CLOSED,
+                    linestyle="--",
+                    linewidth=1.6,
+                    zorder=0.5,
+                )
+                ax.add_patch(edge)
+                self.outlines_.append(edge)
+
+        # Edges (self-loops: a ring sitting on top of the node, sized in points).
+        self.edges_ = []
+        for (a, b), w in zip(self.edges, self.widths, strict=True):
+            hot = bool(self.collapses[a])
+            color = _EDGE_HOT if hot else _EDGE
+            lw = 0.6 + 3.4 * float(w)
+            if a == b:
+                patch = _self_loop(ax, pos[a], radius_pt[a], lw, color)
+            elif summary:
+                u = pos[b] - pos[a]
+                u = u / max(float(np.hypot(*u)), 1e-12)
+                patch = FancyArrowPatch(
+                    pos[a] + u * (radius[a] + 0.05),
+                    pos[b] - u * (radius[b] + 0.08),
+                    arrowstyle="-|>",
+                    mutation_scale=10 + 4 * w,
+                    # Same column: bow out so the arrow does not cross the nodes between.
+                    connectionstyle="arc3,rad=%s"
+                    % (0.55 if abs(pos[a, 0] - pos[b, 0]) < 1e-9 else 0.12),
+                    color=color,
+                    linewidth=lw,
+                    shrinkA=0,
+                    shrinkB=0,
+                    zorder=1,
+                )
+                ax.add_patch(patch)
+            else:
+                rad = 0.18 if _has_reverse(self.edges, a, b) else 0.06
+                patch = FancyArrowPatch(
+                    pos[a],
+                    pos[b],
+                    arrowstyle="-|>",
+                    mutation_scale=9 + 3 * w,
+                    connectionstyle=f"arc3,rad={rad}",
+                    color=color,
+                    linewidth=lw,
+                    shrinkA=radius_pt[a] + 1,
+                    shrinkB=radius_pt[b] + 2,
+                    zorder=1,
+                )
+                ax.add_patch(patch)
+            self.edges_.append(patch)
+
+        # Nodes: colour = verdict, green ring = takes real data.
+        face = np.where(self.collapses, _COLLAPSE, _STABLE)
+        ring = np.where(self.takes_real, _REAL, "white")
+        if summary:
+            from matplotlib.collections import PatchCollection
+            from matplotlib.patches import Circle
+
+            self.nodes_ = PatchCollection(
+                [Circle(tuple(p), r) for p, r in zip(pos, radius, strict=True)],
+                facecolors=face,
+                edgecolors=ring,
+                linewidths=np.where(self.takes_real, 3.0, 1.2),
+                zorder=3,
+            )
+            ax.add_collection(self.nodes_)
+        else:
+            self.nodes_ = ax.scatter(
+                pos[:, 0],
+                pos[:, 1],
+                s=area,
+                c=face,
+                edgecolors=ring,
+                linewidths=np.where(self.takes_real, 3.0, 1.2),
+                zorder=3,
+            )
+
+        if labels:
+            font = 9 if N <= 30 else (7 if N <= 80 else 5)
+            for k, text in enumerate(self.labels):
+                if summary:
+                    t = ax.annotate(
+                        text,
+                        (pos[k, 0], pos[k, 1] - radius[k]),
+                        xytext=(0, -3),
+                        textcoords="offset points",
+                        ha="center",
+                        va="top",
+                        fontsize=8,
+                        zorder=4,
+                    )
+                else:
+                    t = ax.annotate(
+                        text,
+                        pos[k],
+                        xytext=(0, -radius_pt[k] - 2),
+                        textcoords="offset points",
+                        ha="center",
+                        va="top",
+                        fontsize=font,
+                        zorder=4,
+                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.75),
+                    )
+                self.texts_.append(t)
+
+        self.legend_ = None
+        if legend:
+            handles = [
+                Line2D(
+                    [], [], marker="o", ls="", ms=10, mfc=_COLLAPSE, mec="white", label="collapses"
+                ),
+                Line2D([], [], marker="o", ls="", ms=10, mfc=_STABLE, mec="white", label="stable"),
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    ls="",
+                    ms=10,
+                    mfc="white",
+                    mec=_REAL,
+                    mew=3,
+                    label="takes real data",
+                ),
+                Patch(
+                    facecolor=(0.82, 0.29, 0.36, 0.10),
+                    edgecolor=_CLOSED,
+                    linestyle="--",
+                    label="closed class",
+                ),
+                Line2D(
+                    [],
+                    [],
+                    color=_EDGE,
+                    lw=2,
+                    label="data flow (width ~ weight)"
+                    if self.kind == "models"
+                    else "data flow (width ~ log samples)",
+                ),
+            ]
+            self.legend_ = ax.legend(
+                handles=handles,
+                loc="upper left",
+                bbox_to_anchor=(1.0, 1.0),
+                frameon=False,
+                fontsize=9,
+            )
+        if self.title:
+            ax.set_title(self.title, fontsize=11)
+        ax.set_aspect("equal", adjustable="box")
+        if summary:
+            r = radius + pad
+            ax.set_xlim((pos[:, 0] - r).min() - 1.0, (pos[:, 0] + r).max() + 1.0)
+            ax.set_ylim((pos[:, 1] - r).min() - 0.9, (pos[:, 1] + r).max() + 0.3)
+        else:
+            m = 1.6 * pad
+            left = pos[:, 0].min() - m - (0.8 * pad if self.outlines_ else 0)
+            ax.set_xlim(left, pos[:, 0].max() + m)
+            ax.set_ylim(pos[:, 1].min() - 1.3 * m, pos[:, 1].max() + m)
+        ax.set_axis_off()
+        return self
+
+
+def _summary_radius(sizes: np.ndarray) -> np.ndarray:
+    """Radius (data units) of a group node: area grows with the number of models."""
+    sizes = np.asarray(sizes, float)
+    return 0.22 + 0.78 * np.sqrt(sizes / sizes.max())
+
+
+def _summary_layout(sizes: np.ndarray, collapses: np.ndarray, closed: np.ndarray) -> np.ndarray:
+    """Two columns: closed classes (top) and stable groups on the left, the other
+    collapsing groups on the right; nodes stacked with room for their labels."""
+    r = _summary_radius(sizes)
+    pos = np.zeros((len(sizes), 2))
+    left = [k for k in range(len(sizes)) if closed[k]] + [
+        k for k in range(len(sizes)) if not closed[k] and not collapses[k]
+    ]
+    right = [k for k in range(len(sizes)) if not closed[k] and collapses[k]]
+    width = 2 * r.max() + 3.0
+    for column, x in ((left, 0.0), (right, width)):
+        y = 0.0
+        for j, k in enumerate(column):
+            if j:
+                y -= r[column[j - 1]] + r[k] + 1.1
+            pos[k] = (x, y)
+        if column:
+            pos[column, 1] -= pos[column, 1].mean()
+    return pos
+
+
+def _spacing(pos: np.ndarray) -> float:
+    """Median distance from a node to its nearest neighbour (1 for a single node)."""
+    if len(pos) < 2:
+        return 1.0
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(pos).query(pos, k=2)
+    near = d[:, 1]
+    near = near[near > 0]
+    return float(np.median(near)) if near.size else 1.0
+
+
+def _class_label(c: int, members: np.ndarray, names: Sequence[str]) -> str:
+    shown = ", ".join(names[i] for i in members[:3])
+    more = f", ... ({members.size:,} models)" if members.size > 3 else ""
+    return f"closed class {c}\n{{{shown}{more}}}"
+
+
+def _has_reverse(edges: np.ndarray, a: int, b: int) -> bool:
+    return bool(np.any((edges[:, 0] == b) & (edges[:, 1] == a)))
+
+
+def _self_loop(ax: Any, p: np.ndarray, r_pt: float, lw: float, color: str) -> Any:
+    """A ring resting on top of a node, sized in points so it scales with the marker."""
+    from matplotlib.patches import Circle
+    from matplotlib.transforms import ScaledTranslation
+
+    ring_pt = 0.62 * r_pt
+    fig = ax.figure
+    # Circle in inches around (0, 0) -> pixels -> moved onto the node -> lifted up.
+    trans = (
+        fig.dpi_scale_trans
+        + ScaledTranslation(p[0], p[1], ax.transData)
+        + ScaledTranslation(0, (r_pt + 0.35 * ring_pt) / 72, fig.dpi_scale_trans)
+    )
+    circle = Circle(
+        (0, 0), ring_pt / 72, fill=False, edgecolor=color, linewidth=lw, zorder=1, transform=trans
+    )
+    ax.add_patch(circle)
+    return circle
+
+
+def _rounded_hull(pts: np.ndarray, pad: float) -> np.ndarray:
+    """Convex hull of discs of radius ``pad`` around the points (as a polygon)."""
+    t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    ring = np.column_stack([np.cos(t), np.sin(t)]) * pad
+    cloud = (pts[:, None, :] + ring[None, :, :]).reshape(-1, 2)
+    return cloud[_hull_indices(cloud)]
+
+
+def _hull_indices(p: np.ndarray) -> np.ndarray:
+    """Andrew's monotone chain; indices of the convex hull, counter-clockwise."""
+    order = np.lexsort((p[:, 1], p[:, 0]))
+
+    def half(idx):
+        out: list[int] = []
+        for i in idx:
+            while len(out) >= 2:
+                o, a = p[out[-2]], p[out[-1]]
+                if (a[0] - o[0]) * (p[i][1] - o[1]) - (a[1] - o[1]) * (p[i][0] - o[0]) > 0:
+                    break
+                out.pop()
+            out.append(int(i))
+        return out
+
+    lower = half(order)
+    upper = half(order[::-1])
+    return np.array(lower[:-1] + upper[:-1], dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------- layouts
+def _layout(
+    N: int, edges: np.ndarray, layout: str, seed: int, component: np.ndarray | None
+) -> np.ndarray:
+    if N == 1:
+        return np.zeros((1, 2))
+    if layout == "circular":
+        t = np.pi / 2 - 2 * np.pi * np.arange(N) / N
+        return np.column_stack([np.cos(t), np.sin(t)])
+    if layout == "auto":
+        comp, _, _, _ = _condensation_edges(N, edges, component)
+        biggest = int(np.bincount(comp).max())
+        layout = "flow"
+        if biggest > max(8, N // 4):
+            try:
+                import networkx  # noqa: F401
+
+                layout = "spring"
+            except ImportError:
+                pass
+    if layout == "spring":
+        try:
+            import networkx as nx
+        except ImportError:
+            raise ConfigError(
+                "plot, field 'layout': 'spring' needs networkx (pip install "
+                "'graphcollapse[graph]'); use 'flow' or 'circular'"
+            ) from None
+        G = nx.Graph()
+        G.add_nodes_from(range(N))
+        G.add_edges_from((int(a), int(b)) for a, b in edges if a != b)
+        p = nx.spring_layout(G, seed=seed, k=2.0 / np.sqrt(N), iterations=300)
+        return np.array([p[k] for k in range(N)])
+    return _flow_layout(N, edges, component)
+
+
+def _flow_layout(N: int, edges: np.ndarray, component: np.ndarray | None) -> np.ndarray:
+    """Blocks in columns along the data flow.
+
+    Each strongly connected component is a block (one node, a staggered pair, or a
+    circle whose circumference is its member count); blocks sit in columns by their
+    longest-path depth on the condensation (sources on the left) and, within a column,
+    are ordered by the mean height of their producers (one barycentre sweep) to keep
+    arrows short. Node spacing is about 1.
+    """
+    comp, n_comp, ca, cb = _condensation_edges(N, edges, component)
+    depth = _depths(n_comp, ca, cb)
+    members = [np.flatnonzero(comp == k) for k in range(n_comp)]
+    size = np.array([m.size for m in members])
+    radius = np.where(size >= 3, size / (2 * np.pi), np.where(size == 2, 0.5, 0.0))
+    preds: list[list[int]] = [[] for _ in range(n_comp)]
+    for a, b in zip(ca.tolist(), cb.tolist(), strict=True):
+        preds[b].append(a)
+    centre = np.zeros((n_comp, 2))
+    n_cols = int(depth.max()) + 1
+    x = 0.0
+    for c in range(n_cols):
+        blocks = np.flatnonzero(depth == c)
+        key = []
+        for k in blocks:
+            above = [centre[p, 1] for p in preds[k] if depth[p] < c]
+            key.append((float(np.mean(above)) if above else 0.0, int(k)))
+        order = [k for _, k in sorted(key)]
+        heights = 2 * radius[order] + 1.0
+        tops = np.concatenate([[0.0], np.cumsum(heights)])[:-1]
+        mid = tops + heights / 2 - heights.sum() / 2
+        width = 2 * radius[order].max()
+        centre[order, 0] = x + width / 2
+        centre[order, 1] = -mid
+        x += width + 2.2
+    pos = np.zeros((N, 2))
+    for k in range(n_comp):
+        m = members[k]
+        if m.size == 1:
+            pos[m] = centre[k]
+        elif m.size == 2:
+            pos[m] = centre[k] + np.array([[-0.18, 0.5], [0.18, -0.5]])
+        else:
+            t = np.pi / 2 - 2 * np.pi * np.arange(m.size) / m.size
+            pos[m] = centre[k] + radius[k] * np.column_stack([np.cos(t), np.sin(t)])
+    return pos
+
+
+def _condensation_edges(
+    N: int, edges: np.ndarray, component: np.ndarray | None
+) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    from scipy.sparse import csgraph
+
+    off = edges[edges[:, 0] != edges[:, 1]]
+    if component is None:
+        A = sp.csr_array((np.ones(len(off)), (off[:, 0], off[:, 1])), shape=(N, N))
+        _, component = csgraph.connected_components(A, directed=True, connection="strong")
+    comp = np.asarray(component)
+    n_comp = int(comp.max()) + 1
+    ca, cb = comp[off[:, 0]], comp[off[:, 1]]
+    keep = ca != cb
+    return comp, n_comp, ca[keep], cb[keep]
+
+
+def _depths(n_comp: int, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """Longest-path depth of each node of a DAG given as edges ``ca -> cb`` (Kahn)."""
+    indeg = np.bincount(cb, minlength=n_comp)
+    succ: list[list[int]] = [[] for _ in range(n_comp)]
+    for a, b in zip(ca.tolist(), cb.tolist(), strict=True):
+        succ[a].append(b)
+    depth = np.zeros(n_comp, dtype=np.int64)
+    stack = [k for k in range(n_comp) if indeg[k] == 0]
+    while stack:
+        k = stack.pop()
+        for b in succ[k]:
+            depth[b] = max(depth[b], depth[k] + 1)
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                stack.append(b)
+    return depth
