@@ -20,10 +20,12 @@ from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
 from .families import Family, make_family, register_family
 from .families._check import FamilyCheckError, check_family
+from .families.density import GaussianMixture, KernelDensity
 from .families.gaussian import Gaussian, GaussianStats
 from .families.glm import HuberRegression, LogisticRegression, PoissonRegression
 from .families.linear import LinearRegression, LinearStats
 from .families.mestimator import MEstimator
+from .families.ngram import NGramModel
 from .theory import TheoryResult, linear_risk, lyapunov_rate, ols_moments, ols_risk, theory
 
 __version__ = "0.1.0"
@@ -34,16 +36,19 @@ __all__ = [
     "Family",
     "FamilyCheckError",
     "Gaussian",
+    "GaussianMixture",
     "GaussianStats",
     "GraphCollapseError",
     "HuberRegression",
     "InsufficientSamplesError",
     "InteractionGraph",
     "InvalidGraphError",
+    "KernelDensity",
     "LinearRegression",
     "LinearStats",
     "LogisticRegression",
     "MEstimator",
+    "NGramModel",
     "PoissonRegression",
     "Regime",
     "RiskCurves",

@@ -48,4 +48,4 @@ def make_family(name: str, **params: Any) -> Family:
 
 
 # Built-in families register themselves on import.
-from . import gaussian, glm, linear, mestimator  # noqa: E402,F401
+from . import density, gaussian, glm, linear, mestimator, ngram  # noqa: E402,F401

@@ -23,7 +23,23 @@ __all__ = [
     "xt",
     "xtv",
     "gram",
+    "logsumexp",
 ]
+
+
+def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    """``log(sum(exp(a), axis))`` computed stably (a lean version of scipy's, which
+    carries array-API overhead that dominates on the small axes used here).
+
+    >>> import numpy as np
+    >>> round(float(logsumexp(np.array([[1000.0, 1000.0]]), axis=1)[0]) - 1000.0, 9)
+    0.693147181
+    """
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - top), axis=axis, keepdims=True)) + top
+    return np.squeeze(out, axis=axis)
 
 
 def xt(X: np.ndarray, t: np.ndarray) -> np.ndarray:
