@@ -25,6 +25,13 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Model collapse on interaction graphs: verdict, theory, simulation, fixes."""
+    # A callback keeps `graphcollapse <command> ...` a group even while only one
+    # sub-command is registered (typer would otherwise run that command directly).
+
+
 def fail(message: str) -> None:
     """Print a one-line error on stderr and exit with status 2."""
     first = " ".join(str(message).split())

@@ -1,3 +1,5 @@
 """Imports every sub-command module so that each registers itself on the app."""
 
 from __future__ import annotations
+
+from . import simulate  # noqa: E402,F401  (graphcollapse simulate)

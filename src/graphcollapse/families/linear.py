@@ -462,22 +462,25 @@ def _reference_simulate(
     replicates: int,
     seed: int,
     regime: Any = None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Brute-force simulation kept as a slow, obvious reference for the engine.
 
     One replicate at a time, one model at a time: raw ``X``, ``y`` arrays, training sets
     pooled by stacking rows, fits by ``np.linalg.lstsq``. Implements every regime of
     :class:`graphcollapse.Regime` straight from its definition (shared synthetic samples:
     the producer publishes ``max_i n_ij`` rows and consumer ``i`` takes the first
-    ``n_ij``). Returns every replicate's risk, shape ``(replicates, generations + 1, K)``.
-    Its random streams differ from the engine's: compare the two in distribution.
+    ``n_ij``). Returns ``(risk, params)``: every replicate's risk, shape
+    ``(replicates, generations + 1, K)``, and the last generation's fits, shape
+    ``(replicates, K, d)``. Its random streams differ from the engine's: compare the two
+    in distribution.
 
     >>> import graphcollapse as gc
     >>> from graphcollapse.families.linear import _reference_simulate
     >>> g = gc.InteractionGraph(["A"], [[10]], real=[0])
-    >>> _reference_simulate(g, gc.LinearRegression(dim=2), generations=2,
-    ...                     replicates=3, seed=0).shape
-    (3, 3, 1)
+    >>> risk, params = _reference_simulate(g, gc.LinearRegression(dim=2), generations=2,
+    ...                                    replicates=3, seed=0)
+    >>> risk.shape, params.shape
+    ((3, 3, 1), (3, 1, 2))
     """
     from .._regime import Regime
 
@@ -507,6 +510,7 @@ def _reference_simulate(
         return float(e @ sigma @ e)
 
     out = np.empty((replicates, generations + 1, K))
+    last = np.empty((replicates, K, d))
     for r in range(replicates):
         fixed: list[Any] = [None] * K
         pool: list[Any] = [None] * K
@@ -551,12 +555,15 @@ def _reference_simulate(
                             Xj, yj = draw(thetas[j], S[i, j])
                             Xs.append(Xj)
                             ys.append(yj)
+                if regime.data == "accumulate":
+                    # The union of everything given so far (possibly nothing new).
+                    Xs.insert(0, pool[i][0])
+                    ys.insert(0, pool[i][1])
                 X, y = np.vstack(Xs), np.concatenate(ys)
                 if regime.data == "accumulate":
-                    X = np.vstack([pool[i][0], X])
-                    y = np.concatenate([pool[i][1], y])
                     pool[i] = (X, y)
                 new_thetas.append(fit(X, y))
             thetas = new_thetas
             out[r, t] = [risk(th) for th in thetas]
-    return out
+        last[r] = thetas
+    return out, last

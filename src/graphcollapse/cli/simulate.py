@@ -1,0 +1,177 @@
+"""``graphcollapse simulate CONFIG --out DIR``: run the retraining loop and save it.
+
+The command is three steps kept apart so that other options can hook in:
+:func:`prepare` (configuration + overrides -> validated run), :func:`execute` (the
+simulation, with a progress bar and checkpoints in ``DIR/blocks``) and the output
+(:func:`json_payload` for ``--json``, :func:`render_table` otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .._curves import RiskCurves
+from .._simulate import simulate
+from ..config import RunConfig, load_config, parse_config
+from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
+from . import app
+
+CHECKPOINT_SUBDIR = "blocks"
+
+
+def prepare(config: Path, overrides: dict[str, Any]) -> RunConfig:
+    """Load the configuration file and apply command-line overrides (validated again,
+    so a bad override is reported with its field name)."""
+    cfg = load_config(config)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if not given:
+        return cfg
+    return parse_config(cfg.to_dict() | given, base_dir=cfg.base_dir)
+
+
+def execute(cfg: RunConfig, out: Path | None, *, show_progress: bool) -> RiskCurves:
+    """Run the simulation a configuration describes (resuming from ``out/blocks``)."""
+    graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
+    family.check_graph(graph)
+    checkpoint_dir = None if out is None else out / CHECKPOINT_SUBDIR
+    kwargs = dict(
+        generations=cfg.generations,
+        replicates=cfg.replicates,
+        seed=cfg.seed,
+        regime=regime,
+        path=cfg.path,
+        keep_replicates=cfg.keep_replicates,
+        workers=cfg.workers,
+        checkpoint_dir=checkpoint_dir,
+    )
+    if not show_progress:
+        return simulate(graph, family, **kwargs)
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("simulating {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("blocks"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"{graph.n_models} models", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return simulate(graph, family, progress=progress, **kwargs)
+
+
+def json_payload(result: RiskCurves) -> dict[str, Any]:
+    """The ``--json`` object: ``models``, ``generations``, ``risk_mean[t][i]``,
+    ``risk_sem``, ``seed`` and ``summaries`` (``{name: [[mean]]}``, same layout)."""
+    out = result.to_json_dict()
+    out["seed"] = int(result.info["seed"])
+    out["summaries"] = {
+        name: RiskCurves(result.models, result.generations, arr).to_json_dict()["risk_mean"]
+        for name, arr in result.summaries.items()
+    }
+    return out
+
+
+def render_table(result: RiskCurves, out: Path | None) -> None:
+    """Each model's risk at the last generation (stdout)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    T = int(result.generations[-1])
+    info = result.info
+    table = Table(
+        title=f"risk at generation {T} ({result.replicates} replicates, {info['path']} path, "
+        f"{info['regime']}, seed {info['seed']})"
+    )
+    table.add_column("model")
+    table.add_column("risk gen 0", justify="right")
+    table.add_column(f"risk gen {T}", justify="right")
+    table.add_column("± sem", justify="right")
+    for i, name in enumerate(result.models):
+        table.add_row(
+            name,
+            f"{result.mean[0, i]:.4g}",
+            f"{result.mean[-1, i]:.4g}",
+            f"{result.sem[-1, i]:.2g}",
+        )
+    console = Console()
+    console.print(table)
+    if out is not None:
+        console.print(f"wrote {out / RESULT_FILE} and {out / MANIFEST_FILE}")
+
+
+@app.command("simulate")
+def simulate_command(
+    config: Annotated[Path, typer.Argument(help="Run configuration (YAML or JSON).")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output directory: result.parquet and manifest.json; checkpoints go to "
+            "DIR/blocks, so rerunning the same command resumes an interrupted run.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    replicates: Annotated[int | None, typer.Option(help="Override `replicates`.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override `seed`.")] = None,
+    generations: Annotated[int | None, typer.Option(help="Override `generations`.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Override `workers`.")] = None,
+    path: Annotated[str | None, typer.Option(help="Override `path`: auto, plain or fast.")] = None,
+) -> None:
+    """Simulate every model's retraining, generation after generation."""
+    started = time.perf_counter()
+    cfg = prepare(
+        config,
+        {
+            "replicates": replicates,
+            "seed": seed,
+            "generations": generations,
+            "workers": workers,
+            "path": path,
+        },
+    )
+    show = not quiet and sys.stderr.isatty()
+    try:
+        result = execute(cfg, out, show_progress=show)
+    except KeyboardInterrupt:
+        # (typer turns a KeyboardInterrupt into exit status 130 without a word.)
+        if out is None:
+            print("interrupted (no --out, nothing was saved)", file=sys.stderr)
+        else:
+            saved = len(list((out / CHECKPOINT_SUBDIR).glob("block_*.npz")))
+            print(
+                f"interrupted: {saved} finished blocks are saved in {out / CHECKPOINT_SUBDIR}; "
+                "rerun the same command to resume",
+                file=sys.stderr,
+            )
+        raise typer.Exit(130) from None
+    if out is not None:
+        manifest = run_manifest(result, cfg.to_dict(), wall_seconds=time.perf_counter() - started)
+        write_run(out, result, manifest)
+        # The result is safely written: the checkpoints are no longer needed.
+        shutil.rmtree(out / CHECKPOINT_SUBDIR, ignore_errors=True)
+    if as_json:
+        print(json.dumps(json_payload(result)))
+    else:
+        render_table(result, out)

@@ -1,0 +1,198 @@
+"""``graphcollapse simulate`` and the run directory it writes (storage.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import graphcollapse as gc
+from graphcollapse._simulate import BLOCK_SIZE
+from graphcollapse.cli import main
+from graphcollapse.storage import read_run
+
+ECOSYSTEM = """\
+models:
+  lab: {real: 30}
+  student: {real: 4, from: {lab: 10, student: 8}}
+  loop: {from: {loop: 20}, initial_real: 25}
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    (tmp_path / "eco.yaml").write_text(ECOSYSTEM)
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "graph: {file: eco.yaml}\n"
+        "family: {name: linear_regression, dim: 3, noise: 1.0, fit: ols}\n"
+        "regime: {data: replace, real: fresh, synthetic: shared}\n"
+        "generations: 4\nreplicates: 600\nseed: 7\n"
+    )
+    return cfg
+
+
+def _direct(**over):
+    g = gc.InteractionGraph.from_dict(__import__("yaml").safe_load(ECOSYSTEM))
+    kw = dict(generations=4, replicates=600, seed=7, regime=gc.Regime(synthetic="shared"))
+    return gc.simulate(g, gc.LinearRegression(dim=3), **(kw | over))
+
+
+def test_json_is_one_object_matching_the_library(config, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["simulate", str(config), "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)  # exactly one JSON document on stdout
+    assert set(payload) == {"models", "generations", "risk_mean", "risk_sem", "seed", "summaries"}
+    assert payload["models"] == ["lab", "student", "loop"]
+    assert payload["generations"] == [0, 1, 2, 3, 4]
+    assert payload["seed"] == 7
+    ref = _direct()
+    np.testing.assert_array_equal(np.array(payload["risk_mean"]), ref.mean)
+    np.testing.assert_array_equal(np.array(payload["risk_sem"]), ref.sem)
+    np.testing.assert_array_equal(
+        np.array(payload["summaries"]["log_error"]), ref.summaries["log_error"]
+    )
+    # The run directory holds the same numbers, and no leftover checkpoints.
+    back = read_run(out)
+    np.testing.assert_array_equal(back.mean, ref.mean)
+    np.testing.assert_array_equal(back.sem, ref.sem)
+    np.testing.assert_array_equal(back.summaries_sem["log_error"], ref.summaries_sem["log_error"])
+    assert back.models == ref.models and back.replicates == 600
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "result.parquet"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["block_size"] == BLOCK_SIZE
+    assert manifest["path"] == "fast" and manifest["regime"] == "replace/fresh/shared"
+    assert manifest["config"]["replicates"] == 600
+    assert manifest["versions"]["numpy"] == np.__version__
+    assert manifest["wall_seconds"] > 0
+    assert "git_revision" in manifest
+
+
+def test_parquet_is_tidy(config, tmp_path, capsys):
+    import duckdb
+
+    out = tmp_path / "out"
+    assert main(["simulate", str(config), "--out", str(out), "--quiet"]) == 0
+    assert "risk at generation 4" in capsys.readouterr().out
+    con = duckdb.connect()
+    cols = con.execute(
+        f"SELECT * FROM read_parquet('{out / 'result.parquet'}') ORDER BY generation"
+    ).fetchnumpy()
+    assert list(cols) == [
+        "generation",
+        "model",
+        "risk_mean",
+        "risk_sem",
+        "log_error_mean",
+        "log_error_sem",
+    ]
+    assert len(cols["generation"]) == 5 * 3
+
+
+def test_overrides(config, capsys):
+    assert (
+        main(
+            [
+                "simulate",
+                str(config),
+                "--json",
+                "--replicates",
+                "300",
+                "--seed",
+                "3",
+                "--generations",
+                "2",
+                "--path",
+                "plain",
+                "--workers",
+                "2",
+            ]
+        )
+        == 0
+    )
+    payload = json.loads(capsys.readouterr().out)
+    ref = _direct(replicates=300, seed=3, generations=2, path="plain")
+    np.testing.assert_array_equal(np.array(payload["risk_mean"]), ref.mean)
+    assert payload["seed"] == 3
+
+
+def test_interrupt_then_rerun_resumes(config, tmp_path, capsys, monkeypatch):
+    import graphcollapse.cli.simulate as cmd
+
+    real = cmd.simulate
+
+    def interrupted(*args, **kwargs):
+        def progress(done, total):
+            if done == 2:
+                raise KeyboardInterrupt
+
+        return real(*args, progress=progress, **kwargs)
+
+    out = tmp_path / "out"
+    args = ["simulate", str(config), "--out", str(out), "--json", "--replicates", "1100"]
+    monkeypatch.setattr(cmd, "simulate", interrupted)
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: 2 finished blocks are saved" in err and "rerun" in err
+    assert len(list((out / "blocks").glob("block_*.npz"))) == 2
+    monkeypatch.setattr(cmd, "simulate", real)
+    assert main(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    np.testing.assert_array_equal(np.array(payload["risk_mean"]), _direct(replicates=1100).mean)
+    assert not (out / "blocks").exists()
+
+
+def test_progress_bar_path_runs(config, tmp_path):
+    from graphcollapse.cli.simulate import execute, prepare
+
+    cfg = prepare(config, {"replicates": 300})
+    res = execute(cfg, tmp_path / "o", show_progress=True)
+    np.testing.assert_array_equal(res.mean, _direct(replicates=300).mean)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("generations: -1", "field 'generations'"),
+        ("replicates: many", "field 'replicates'"),
+        ("colour: blue", "field 'colour'"),
+        ("family: {name: linear_regression, dim: 0}", "field 'dim'"),
+        ("family: {name: linear_regression, dim: 2, fit: lasso}", "field 'fit'"),
+        ("family: {name: nope}", "unknown family 'nope'"),
+        ("regime: {data: keep}", "field 'regime.data'"),
+    ],
+)
+def test_bad_config_exits_2_naming_the_field(tmp_path, capsys, text, needle):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("graph: {models: {A: {real: 20}}}\n" + text + "\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", str(cfg), "--json"])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: ") and needle in captured.err
+    assert captured.err.count("\n") == 1
+
+
+def test_too_few_samples_is_refused_naming_the_model(tmp_path, capsys):
+    cfg = tmp_path / "few.yaml"
+    cfg.write_text(
+        "graph: {models: {A: {real: 20}, B: {from: {A: 6}}}}\n"
+        "family: {name: linear_regression, dim: 5}\n"
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", str(cfg), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "model 'B': 6 samples per generation" in err and "ridge" in err
+
+
+def test_shipped_example_config_runs(capsys):
+    cfg = gc.example_path("simulate.yaml")
+    assert main(["simulate", str(cfg), "--json", "--replicates", "100", "--generations", "1"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    g = gc.InteractionGraph.from_file(gc.example_path("ecosystem.yaml"))
+    assert payload["models"] == list(g.names)
+    assert np.all(np.isfinite(np.array(payload["risk_mean"])))
