@@ -261,6 +261,14 @@ class GraphDisplay:
         )
 
     # ------------------------------------------------------------------ drawing
+    def _figsize(self) -> tuple[float, float]:
+        """A figure size (inches) that fits the layout."""
+        if self.kind == "summary":
+            ext = np.ptp(np.asarray(self.positions, float), axis=0) + 3.0
+            return (0.8 * float(ext[0]) + 3.5, 0.8 * float(ext[1]))
+        side = float(np.clip(2.0 + 0.55 * np.sqrt(len(self.labels)) * 2.2, 5.0, 16.0))
+        return (side * 1.25, side)
+
     def plot(self, ax: Any = None, *, labels: bool = True, legend: bool = True) -> GraphDisplay:
         """Draw the graph on ``ax`` (a new figure if ``None``); returns ``self``.
 
@@ -283,12 +291,7 @@ class GraphDisplay:
 
         N = len(self.labels)
         if ax is None:
-            if self.kind == "summary":
-                ext = np.ptp(np.asarray(self.positions, float), axis=0) + 3.0
-                fig, ax = plt.subplots(figsize=(0.8 * ext[0] + 3.5, 0.8 * ext[1]))
-            else:
-                side = float(np.clip(2.0 + 0.55 * np.sqrt(N) * 2.2, 5.0, 16.0))
-                fig, ax = plt.subplots(figsize=(side * 1.25, side))
+            fig, ax = plt.subplots(figsize=self._figsize())
         else:
             fig = ax.figure
         self.figure_, self.ax_ = fig, ax

@@ -1,0 +1,230 @@
+"""``graphcollapse diagnose``: which models collapse, and why.
+
+``graphcollapse diagnose ECOSYSTEM.yaml`` prints a table (model, verdict, reason, real
+fraction, closed classes reaching it) and a summary line; ``--json`` prints exactly one
+JSON object instead; ``--preset NAME --size N --param KEY=VALUE`` diagnoses a named
+topology without a file; ``--plot FILE.png`` draws the graph.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .._errors import ConfigError
+from .._graph import InteractionGraph
+from .._topologies import TOPOLOGIES, preset
+from .._verdict import Diagnosis, diagnose
+from . import app
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``["real=10", "real_models=[0, 2]"]`` -> ``{"real": 10, "real_models": [0, 2]}``.
+
+    Values are read as YAML scalars or lists (``10``, ``0.5``, ``one``, ``[0, m3]``).
+
+    >>> parse_params(["size=4", "real_models=one", "p=0.25", "real_models2=[0, m3]"])
+    {'size': 4, 'real_models': 'one', 'p': 0.25, 'real_models2': [0, 'm3']}
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"option '--param': expected KEY=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(
+                f"option '--param', parameter {key!r}: cannot read the value {text!r}"
+            ) from None
+        if value is None:
+            raise ConfigError(f"option '--param', parameter {key!r}: give a value after '='")
+        out[key] = value
+    return out
+
+
+def load_graph(
+    ecosystem: Path | None, preset_name: str | None, size: int | None, params: list[str] | None
+) -> InteractionGraph:
+    """The graph named on the command line: a file, or a preset with parameters."""
+    if ecosystem is not None and preset_name is not None:
+        raise ConfigError("diagnose: give either an ecosystem file or --preset, not both")
+    if ecosystem is None and preset_name is None:
+        raise ConfigError(
+            "diagnose: give an ecosystem file (for example examples/ecosystem.yaml) or "
+            f"--preset NAME (one of {', '.join(sorted(TOPOLOGIES))})"
+        )
+    if ecosystem is not None:
+        if size is not None or params:
+            raise ConfigError(
+                "diagnose: --size and --param only apply with --preset, not with a file"
+            )
+        return InteractionGraph.from_file(ecosystem)
+    extra = parse_params(params)
+    if size is not None and "size" in extra:
+        raise ConfigError("diagnose: give the size once (--size or --param size=...)")
+    if size is not None:
+        extra["size"] = size
+    return preset(preset_name, **extra)
+
+
+def summary_line(d: Diagnosis) -> str:
+    """One line: how many models collapse, the closed classes, the spectral radius."""
+    K = d.graph.n_models
+    n = d.n_collapsing
+    classes = d.closed_class_names
+    shown = "; ".join(
+        "{" + ", ".join(c[:4]) + (", ..." if len(c) > 4 else "") + "}" for c in classes[:5]
+    )
+    more = f"; ... ({len(classes)} in all)" if len(classes) > 5 else ""
+    cls_txt = (
+        f"{len(classes)} closed class{'' if len(classes) == 1 else 'es'}: {shown}{more}"
+        if classes
+        else "no closed class"
+    )
+    return (
+        f"{K:,} model{'' if K == 1 else 's'}: {n:,} collapse, {K - n:,} stable; {cls_txt}; "
+        f"spectral radius of W = {d.spectral_radius:.6g}"
+    )
+
+
+def render_table(d: Diagnosis, max_rows: int) -> None:
+    """The verdict as a rich table on stdout (at most ``max_rows`` rows)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    g = d.graph
+    table = Table(title="collapse verdict", title_justify="left", header_style="bold")
+    table.add_column("model", overflow="fold")
+    table.add_column("verdict")
+    table.add_column("reason", overflow="fold", ratio=1)
+    table.add_column("real\nfraction", justify="right")
+    table.add_column("closed classes\nreaching", justify="right")
+    R = d.reaching
+    rows = min(g.n_models, max_rows)
+    for i in range(rows):
+        verdict = "[bold red]collapses[/]" if d.collapses[i] else "[green]stable[/]"
+        reaching = R.indices[R.indptr[i] : R.indptr[i + 1]]
+        reason = d.reason(i).split(": ", 1)[1]
+        table.add_row(
+            _escape(g.names[i]),
+            verdict,
+            _escape(reason),
+            f"{g.real_fraction[i]:.3g}",
+            ", ".join(map(str, reaching[:8])) + (", ..." if reaching.size > 8 else "")
+            if reaching.size
+            else "-",
+        )
+    # A terminal keeps its width; a pipe or file gets 120 columns (rich would use 80).
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    console.print(table)
+    if rows < g.n_models:
+        console.print(
+            f"... {g.n_models - rows:,} more models not shown (raise --max-rows, or use --json)"
+        )
+    console.print(_escape(summary_line(d)), highlight=False, soft_wrap=True)
+
+
+def write_plot(d: Diagnosis, path: Path, layout: str) -> Path:
+    """Draw the graph with its verdict to an image file (format from the suffix)."""
+    from matplotlib.figure import Figure
+
+    from ..plotting import GraphDisplay
+
+    disp = GraphDisplay.from_diagnosis(d, layout=layout)
+    fig = Figure(figsize=disp._figsize())
+    disp.plot(ax=fig.subplots())
+    try:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    except (ValueError, OSError) as err:
+        raise ConfigError(
+            f"option '--plot': cannot write {str(path)!r}: {' '.join(str(err).split())}"
+        ) from None
+    return path
+
+
+LAYOUTS = ("auto", "flow", "spring", "circular")
+
+
+def check_plot_options(path: Path | None, layout: str) -> None:
+    """Refuse a bad ``--layout`` or ``--plot`` target before any work is done."""
+    if layout not in LAYOUTS:
+        raise ConfigError(f"option '--layout': must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if path is None:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise ConfigError(
+            f"option '--plot': unknown image format {path.suffix or '(no suffix)'!r} in "
+            f"{str(path)!r}; use one of .png, .svg, .pdf"
+        )
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(
+            f"option '--plot': folder {str(parent)!r} does not exist; create it first"
+        )
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@app.command("diagnose")
+def diagnose_command(
+    ecosystem: Annotated[
+        Path | None,
+        typer.Argument(help="Ecosystem file (.yaml, .yml or .json).", show_default=False),
+    ] = None,
+    preset_name: Annotated[
+        str | None,
+        typer.Option("--preset", help=f"Named topology: {', '.join(sorted(TOPOLOGIES))}."),
+    ] = None,
+    size: Annotated[int | None, typer.Option("--size", help="Number of models (preset).")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="Preset parameter KEY=VALUE (repeatable), e.g. --param real_models=one.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object and nothing else.")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a picture of the graph (PNG, SVG, PDF).")
+    ] = None,
+    layout: Annotated[
+        str, typer.Option("--layout", help="Picture layout: auto, flow, spring or circular.")
+    ] = "auto",
+    max_rows: Annotated[
+        int, typer.Option("--max-rows", min=1, help="Rows of the table to print.")
+    ] = 200,
+) -> None:
+    """Say which models collapse (a closed class reaches them) and why."""
+    check_plot_options(plot, layout)
+    graph = load_graph(ecosystem, preset_name, size, param)
+    d = diagnose(graph)
+    if as_json:
+        payload = d.to_json_dict()
+        if plot is not None:
+            write_plot(d, plot, layout)
+            print(f"wrote {plot}", file=sys.stderr)
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    render_table(d, max_rows)
+    if plot is not None:
+        write_plot(d, plot, layout)
+        print(f"wrote {plot}")
