@@ -616,8 +616,22 @@ def _topologies() -> dict[str, Topology]:
     return T
 
 
-TOPOLOGIES: dict[str, Topology] = _topologies()
-"""Registry of named topologies: name -> :class:`Topology` (see its ``doc``)."""
+class _Registry(dict):
+    """Registry of named topologies: name -> :class:`Topology`.
+
+    Each entry's ``doc`` says where real data is placed and what every parameter means.
+
+    Examples
+    --------
+    >>> from graphcollapse import TOPOLOGIES
+    >>> sorted(TOPOLOGIES)[:4]
+    ['bipartite', 'chain', 'complete', 'cycle']
+    >>> TOPOLOGIES["cycle"].params["real_models"].default
+    'none'
+    """
+
+
+TOPOLOGIES: dict[str, Topology] = _Registry(_topologies())
 
 _ASSEMBLY = ("samples", "real", "real_models", "initial_real", "self_weight")
 
