@@ -30,6 +30,23 @@ from .theory import TheoryResult, linear_risk, lyapunov_rate, ols_moments, ols_r
 
 __version__ = "0.1.0"
 
+# Top-layer names (matplotlib, rich, ... behind them) load on first access, so that
+# importing the numerical core never imports the top layer. Add one line per name.
+_LAZY = {
+    "GraphDisplay": ".plotting",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "ConfigError",
     "Diagnosis",
@@ -39,6 +56,7 @@ __all__ = [
     "GaussianMixture",
     "GaussianStats",
     "GraphCollapseError",
+    "GraphDisplay",
     "HuberRegression",
     "InsufficientSamplesError",
     "InteractionGraph",
