@@ -106,7 +106,7 @@ def newton(
     theta0: np.ndarray,
     *,
     max_iter: int = 50,
-    tol: float = 1e-12,
+    tol: float = 1e-18,
     max_halvings: int = 40,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Damped Newton's method on a batch of convex objectives, one per replicate.
