@@ -120,23 +120,34 @@ class Diagnosis:
         reaches model ``i`` (members of ``c`` included).
 
         Computed on first use with one breadth-first search per closed class on the
-        condensation (cost ``O(n_closed * (K + E))`` in the worst case).
+        condensation restricted to collapsing components (cost ``O(K + E)`` plus
+        ``O(n_closed * (K_c + E_c))`` for the collapsing part, in the worst case).
         """
         K = self.graph.n_models
         n_closed = len(self.closed_classes)
         if n_closed == 0:
             return sp.csr_array((K, 0), dtype=bool)
-        cond = _condensation(self.graph, self.component, self.n_components)
+        # Only collapsing models can be reached from a closed class: search the
+        # condensation restricted to their components, so that each search costs the
+        # size of the collapsing part, not of the whole graph.
+        comp = self.component
+        hit = np.unique(comp[self.collapses])
+        local = np.full(self.n_components, -1, dtype=np.int64)
+        local[hit] = np.arange(hit.size)
+        cond = _condensation(self.graph, comp, self.n_components)[hit][:, hit]
+        models = np.flatnonzero(self.collapses)
+        order = models[np.argsort(local[comp[models]], kind="stable")]
+        bounds = np.searchsorted(local[comp[order]], np.arange(hit.size + 1))
         rows, cols = [], []
-        members_of_comp = _members_by_component(self.component, self.n_components)
         for c, members in enumerate(self.closed_classes):
-            src = int(self.component[members[0]])
+            src = int(local[comp[members[0]]])
             comps = csgraph.breadth_first_order(
                 cond, src, directed=True, return_predecessors=False
             )
-            models = np.concatenate([members_of_comp[k] for k in comps])
-            rows.append(models)
-            cols.append(np.full(models.size, c, dtype=np.int64))
+            lens = bounds[comps + 1] - bounds[comps]
+            idx = np.repeat(bounds[comps] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+            rows.append(order[idx])
+            cols.append(np.full(idx.size, c, dtype=np.int64))
         r = np.concatenate(rows)
         c = np.concatenate(cols)
         return sp.csr_array((np.ones(r.size, dtype=bool), (r, c)), shape=(K, n_closed))
