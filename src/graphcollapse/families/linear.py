@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_spd
+from .._errors import ConfigError
 from . import register_family
 from ._base import Family
 
@@ -400,7 +401,7 @@ class LinearRegression(Validated, Family):
     def _as_params(self, params: np.ndarray) -> np.ndarray:
         params = np.asarray(params, dtype=np.float64)
         if params.ndim != 2 or params.shape[1] != self.dim:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.name}: params must have shape (reps, {self.dim}), got {params.shape}"
             )
         return params
