@@ -65,11 +65,15 @@ class Interval(Constraint):
 
     def describe(self) -> str:
         kind = "an integer" if self.kind is int else "a finite number"
-        lo = "" if self.low is None else (
-            f" >= {self.low:g}" if self.closed in ("both", "left") else f" > {self.low:g}"
+        lo = (
+            ""
+            if self.low is None
+            else (f" >= {self.low:g}" if self.closed in ("both", "left") else f" > {self.low:g}")
         )
-        hi = "" if self.high is None else (
-            f" <= {self.high:g}" if self.closed in ("both", "right") else f" < {self.high:g}"
+        hi = (
+            ""
+            if self.high is None
+            else (f" <= {self.high:g}" if self.closed in ("both", "right") else f" < {self.high:g}")
         )
         joint = " and" if lo and hi else ""
         return f"{kind}{lo}{joint}{hi}"

@@ -106,7 +106,9 @@ class RiskCurves:
         try:
             return self.models.index(model)
         except ValueError:
-            raise ConfigError(f"model {model!r}: not in these curves ({list(self.models)})") from None
+            raise ConfigError(
+                f"model {model!r}: not in these curves ({list(self.models)})"
+            ) from None
 
     def at(self, model: str | int) -> np.ndarray:
         """The mean risk of one model over generations, shape ``(T+1,)``."""

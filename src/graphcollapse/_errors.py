@@ -54,7 +54,7 @@ class ConfigError(GraphCollapseError):
     >>> Regime(data="keep")
     Traceback (most recent call last):
     ...
-    graphcollapse._errors.ConfigError: regime, field 'data': must be one of 'replace', 'accumulate', got 'keep'
+    graphcollapse._errors.ConfigError: regime, field 'data': must be one of 'replace', ...
     """
 
 

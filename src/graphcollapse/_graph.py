@@ -165,7 +165,9 @@ class InteractionGraph:
 
         real_arr = np.asarray(real)
         if real_arr.shape != (K,):
-            raise InvalidGraphError(f"field 'real': expected {K} counts, got shape {real_arr.shape}")
+            raise InvalidGraphError(
+                f"field 'real': expected {K} counts, got shape {real_arr.shape}"
+            )
         real_arr = _as_counts(real_arr, "real", names)
 
         total = real_arr + np.asarray(S.sum(axis=1)).reshape(-1).astype(np.int64)
@@ -279,7 +281,9 @@ class InteractionGraph:
         i = self._pos(model)
         S = self._synthetic
         lo, hi = S.indptr[i], S.indptr[i + 1]
-        return {self._names[j]: int(c) for j, c in zip(S.indices[lo:hi], S.data[lo:hi])}
+        return {
+            self._names[j]: int(c) for j, c in zip(S.indices[lo:hi], S.data[lo:hi], strict=True)
+        }
 
     def consumers(self, model: str | int) -> dict[str, int]:
         """Consumers of ``model`` and how many samples each takes from it.
@@ -292,12 +296,16 @@ class InteractionGraph:
         j = self._pos(model)
         col = self._synthetic[:, [j]].tocoo()
         order = np.argsort(col.row)
-        return {self._names[i]: int(c) for i, c in zip(col.row[order], col.data[order])}
+        return {
+            self._names[i]: int(c) for i, c in zip(col.row[order], col.data[order], strict=True)
+        }
 
     def _pos(self, model: str | int) -> int:
         if isinstance(model, (int, np.integer)) and not isinstance(model, bool):
             if not 0 <= model < self.n_models:
-                raise InvalidGraphError(f"model #{model}: index out of range 0..{self.n_models - 1}")
+                raise InvalidGraphError(
+                    f"model #{model}: index out of range 0..{self.n_models - 1}"
+                )
             return int(model)
         try:
             return self.index[model]
@@ -425,8 +433,7 @@ class InteractionGraph:
             extra = set(map(str, entry)) - allowed
             if extra:
                 raise InvalidGraphError(
-                    f"model {name!r}: unknown field(s) {sorted(extra)}; "
-                    f"allowed: {sorted(allowed)}"
+                    f"model {name!r}: unknown field(s) {sorted(extra)}; allowed: {sorted(allowed)}"
                 )
             real[k] = _scalar_count(entry.get("real", 0), name, "real")
             if entry.get("initial_real") is not None:
@@ -448,8 +455,10 @@ class InteractionGraph:
                 cols.append(pos[prod])
                 vals.append(_scalar_count(count, name, f"from.{prod}"))
         S = sp.csr_array(
-            (np.asarray(vals, dtype=np.int64), (np.asarray(rows, dtype=np.int64),
-                                                 np.asarray(cols, dtype=np.int64))),
+            (
+                np.asarray(vals, dtype=np.int64),
+                (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)),
+            ),
             shape=(K, K),
         )
         total = real.astype(np.int64) + np.asarray(S.sum(axis=1)).reshape(-1)
@@ -474,7 +483,8 @@ class InteractionGraph:
             lo, hi = S.indptr[i], S.indptr[i + 1]
             if hi > lo:
                 entry["from"] = {
-                    self._names[j]: int(c) for j, c in zip(S.indices[lo:hi], S.data[lo:hi])
+                    self._names[j]: int(c)
+                    for j, c in zip(S.indices[lo:hi], S.data[lo:hi], strict=True)
                 }
             if self._initial_real[i] != self.total[i]:
                 entry["initial_real"] = int(self._initial_real[i])
@@ -499,7 +509,9 @@ class InteractionGraph:
         except FileNotFoundError:
             raise InvalidGraphError(f"ecosystem file {str(path)!r}: no such file") from None
         except (OSError, UnicodeDecodeError) as err:
-            raise InvalidGraphError(f"ecosystem file {str(path)!r}: cannot read it ({err})") from None
+            raise InvalidGraphError(
+                f"ecosystem file {str(path)!r}: cannot read it ({err})"
+            ) from None
         spec = _parse_text(text, path)
         try:
             return cls.from_dict(spec)
@@ -580,8 +592,12 @@ class InteractionGraph:
             rows.append(pos[v])
             cols.append(pos[u])
             vals.append(data[weight])
-        vals_arr = _as_counts(np.asarray(vals, dtype=object) if vals else np.zeros(0),
-                              "from", names, index=np.asarray(rows, dtype=np.int64))
+        vals_arr = _as_counts(
+            np.asarray(vals, dtype=object) if vals else np.zeros(0),
+            "from",
+            names,
+            index=np.asarray(rows, dtype=np.int64),
+        )
         S = sp.csr_array(
             (vals_arr, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
             shape=(K, K),
@@ -615,7 +631,7 @@ class InteractionGraph:
         coo = self._synthetic.tocoo()
         G.add_edges_from(
             (self._names[j], self._names[i], {weight: int(c)})
-            for i, j, c in zip(coo.row, coo.col, coo.data)
+            for i, j, c in zip(coo.row, coo.col, coo.data, strict=True)
         )
         return G
 

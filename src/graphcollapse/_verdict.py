@@ -141,9 +141,7 @@ class Diagnosis:
         rows, cols = [], []
         for c, members in enumerate(self.closed_classes):
             src = int(local[comp[members[0]]])
-            comps = csgraph.breadth_first_order(
-                cond, src, directed=True, return_predecessors=False
-            )
+            comps = csgraph.breadth_first_order(cond, src, directed=True, return_predecessors=False)
             lens = bounds[comps + 1] - bounds[comps]
             idx = np.repeat(bounds[comps] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
             rows.append(order[idx])
@@ -192,7 +190,10 @@ class Diagnosis:
             )
         r = self.graph.real_fraction[i]
         if r > 0:
-            return f"stable: takes real data directly (real fraction {r:.3g}) and no closed class reaches it"
+            return (
+                f"stable: takes real data directly (real fraction {r:.3g}) and no closed "
+                "class reaches it"
+            )
         return "stable: every chain of its sources leads back to real data"
 
     @cached_property
@@ -203,8 +204,9 @@ class Diagnosis:
         spectral radius over the strongly connected components (dense eigenvalues for
         small components, ARPACK for large ones).
         """
-        return spectral_radius(self.graph, self.component, self.n_components,
-                               has_closed=bool(self.closed_classes))
+        return spectral_radius(
+            self.graph, self.component, self.n_components, has_closed=bool(self.closed_classes)
+        )
 
     # ------------------------------------------------------------------ export
     def to_json_dict(self) -> dict[str, Any]:
@@ -294,9 +296,7 @@ def diagnose(graph: InteractionGraph) -> Diagnosis:
         aug = sp.csr_array(
             (np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(K + 1, K + 1)
         )
-        reached, pred = csgraph.breadth_first_order(
-            aug, K, directed=True, return_predecessors=True
-        )
+        reached, pred = csgraph.breadth_first_order(aug, K, directed=True, return_predecessors=True)
         collapses = np.zeros(K + 1, dtype=bool)
         collapses[reached] = True
         collapses = collapses[:K]

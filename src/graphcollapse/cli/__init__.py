@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as err:
         raise SystemExit(err.exit_code) from None
     except KeyboardInterrupt:
-        print("interrupted: finished work is kept; rerun the same command to resume",
-              file=sys.stderr)
+        print(
+            "interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr
+        )
         raise SystemExit(130) from None
     return int(rv or 0) if isinstance(rv, int) else 0
 

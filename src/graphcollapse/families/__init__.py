@@ -40,7 +40,9 @@ def make_family(name: str, **params: Any) -> Family:
         cls = FAMILIES[name]
     except KeyError:
         known = ", ".join(sorted(FAMILIES))
-        raise ConfigError(f"family, field 'name': unknown family {name!r}; known: {known}") from None
+        raise ConfigError(
+            f"family, field 'name': unknown family {name!r}; known: {known}"
+        ) from None
     try:
         return cls(**params)
     except TypeError as err:

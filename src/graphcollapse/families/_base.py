@@ -147,8 +147,10 @@ class Family(abc.ABC):
         Raises :class:`InsufficientSamplesError` naming the first such model.
         """
         need = self.min_samples()
-        for field, counts in (("per generation", graph.total),
-                              ("at generation 0", graph.initial_real)):
+        for field, counts in (
+            ("per generation", graph.total),
+            ("at generation 0", graph.initial_real),
+        ):
             bad = np.flatnonzero(np.asarray(counts) < need)
             if bad.size:
                 i = int(bad[0])
