@@ -16,6 +16,22 @@ from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
 from ._regime import Regime
 from ._simulate import simulate
+from ._theory import (
+    TheoryResult,
+    linear_growth_factor,
+    linear_risk,
+    linear_slope,
+    linear_steady_state,
+    lyapunov_rate,
+    ols_accumulate_risk,
+    ols_growth_factor,
+    ols_moments,
+    ols_risk,
+    ols_slope,
+    ols_steady_state,
+    solve_stein,
+    theory,
+)
 from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
 from .families import Family, make_family, register_family
@@ -26,7 +42,6 @@ from .families.glm import HuberRegression, LogisticRegression, PoissonRegression
 from .families.linear import LinearRegression, LinearStats
 from .families.mestimator import MEstimator
 from .families.ngram import NGramModel
-from .theory import TheoryResult, linear_risk, lyapunov_rate, ols_moments, ols_risk, theory
 
 __version__ = "0.1.0"
 
@@ -76,15 +91,23 @@ __all__ = [
     "check_family",
     "diagnose",
     "example_path",
+    "linear_growth_factor",
     "linear_risk",
+    "linear_slope",
+    "linear_steady_state",
     "list_examples",
     "lyapunov_rate",
     "make_family",
+    "ols_accumulate_risk",
+    "ols_growth_factor",
     "ols_moments",
     "ols_risk",
+    "ols_slope",
+    "ols_steady_state",
     "preset",
     "register_family",
     "simulate",
+    "solve_stein",
     "spectral_radius",
     "strong_components",
     "theory",

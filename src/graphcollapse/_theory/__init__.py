@@ -1,5 +1,6 @@
 """The theory engine (THEORY §2-4): exact risk curves, steady states, collapse slopes,
-finite-sample least squares and the mean-square threshold.
+finite-sample least squares and the mean-square threshold. The public names are
+re-exported one by one from ``graphcollapse``.
 
 Imports only numpy and scipy.
 """

@@ -50,7 +50,7 @@ def solve_stein(
     Examples
     --------
     >>> import numpy as np
-    >>> from graphcollapse.theory import solve_stein
+    >>> from graphcollapse import solve_stein
     >>> A = np.array([[0.5, 0.2], [0.0, 0.3]]); Q = np.eye(2)
     >>> X = solve_stein(A, Q)
     >>> bool(np.allclose(X, A @ X @ A.T + Q))
@@ -67,7 +67,7 @@ def solve_stein(
         na = float(np.abs(A).sum(axis=1).max())  # ||A^(2^k)||_inf bounds the next terms
         if na * na <= tol:
             break
-        if not np.isfinite(na) or na > 1e150:
+        if not np.isfinite(na) or na > 1e30:
             raise ArithmeticError("solve_stein: the spectral radius of A is not below 1")
     return X
 
@@ -93,12 +93,13 @@ def linear_steady_state(
     * accumulate / reused: ``nan`` (not derived; the curves are exact).
 
     Dense in the number of non-collapsing models (doubling): for a few thousand models
-    at most. For larger graphs use :func:`graphcollapse.theory.probe_steady_state`.
+    at most. For larger graphs :func:`graphcollapse.theory` estimates steady states
+    with random probes.
 
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse.theory import linear_steady_state
+    >>> from graphcollapse import linear_steady_state
     >>> g = gc.InteractionGraph(["lab", "student", "loop"], [[0, 0, 0], [5, 5, 0], [0, 0, 4]],
     ...                         real=[10, 0, 0])
     >>> linear_steady_state(g, 1.0).round(4).tolist()
@@ -195,7 +196,7 @@ def linear_slope(graph: InteractionGraph, noise: Any, regime: Regime | None = No
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse.theory import linear_slope
+    >>> from graphcollapse import linear_slope
     >>> g = gc.InteractionGraph(["p", "q", "fan"], [[0, 4, 0], [4, 0, 0], [0, 2, 0]],
     ...                         real=[0, 0, 2])
     >>> linear_slope(g, 1.0).round(4).tolist()
@@ -227,7 +228,7 @@ def linear_growth_factor(graph: InteractionGraph) -> np.ndarray:
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse.theory import linear_growth_factor
+    >>> from graphcollapse import linear_growth_factor
     >>> g = gc.InteractionGraph(["a", "b"], [[5, 0], [5, 0]], real=[5, 5])
     >>> linear_growth_factor(g).tolist()
     [0.25, 0.25]

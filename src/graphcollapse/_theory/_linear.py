@@ -41,7 +41,7 @@ def record_generations(generations: int, record: Any = None) -> np.ndarray:
     """The generations to record: all of ``0..generations`` by default, else the given
     ones (sorted, unique, each in ``0..generations``).
 
-    >>> from graphcollapse.theory._linear import record_generations
+    >>> from graphcollapse._theory._linear import record_generations
     >>> record_generations(3).tolist(), record_generations(10, [10, 0, 5]).tolist()
     ([0, 1, 2, 3], [0, 5, 10])
     """
@@ -108,7 +108,7 @@ def linear_risk(
     generation.
 
     >>> import graphcollapse as gc
-    >>> from graphcollapse.theory import linear_risk
+    >>> from graphcollapse import linear_risk
     >>> g = gc.InteractionGraph(["A"], [[10]], real=[0])
     >>> linear_risk(g, 1.0, generations=3).at("A").tolist()
     [0.1, 0.2, 0.30000000000000004, 0.4]

@@ -101,7 +101,7 @@ class TheoryResult:
     @property
     def verdict_notion(self) -> str:
         """Which notion of collapse :attr:`collapses` uses: always ``"mean-square"``
-        (see :func:`graphcollapse.theory.lyapunov_rate` for the typical case)."""
+        (see :func:`graphcollapse.lyapunov_rate` for the typical case)."""
         return "mean-square"
 
     def to_json_dict(self) -> dict[str, Any]:

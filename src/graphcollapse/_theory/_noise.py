@@ -41,7 +41,7 @@ def per_sample_noise(graph: InteractionGraph, noise: Any) -> np.ndarray:
     noise variances ``v_i`` (then ``V_i = v_i n_i``).
 
     >>> import graphcollapse as gc
-    >>> from graphcollapse.theory._noise import per_sample_noise
+    >>> from graphcollapse._theory._noise import per_sample_noise
     >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
     >>> per_sample_noise(g, 2.0).tolist(), per_sample_noise(g, [0.5, 0.25]).tolist()
     ([2.0, 2.0], [6.0, 4.0])
@@ -90,7 +90,7 @@ class LinearSetup:
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse.theory._noise import LinearSetup
+    >>> from graphcollapse._theory._noise import LinearSetup
     >>> g = gc.InteractionGraph(["P", "A", "B"], [[0, 0, 0], [4, 0, 0], [2, 0, 0]],
     ...                         real=[10, 4, 6])
     >>> LinearSetup(g, gc.Regime(synthetic="shared"), 1.0).overlap_dense().tolist()

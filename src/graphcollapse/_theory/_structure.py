@@ -85,7 +85,7 @@ def class_structure(graph: InteractionGraph, diagnosis: Diagnosis | None = None)
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse.theory._structure import class_structure
+    >>> from graphcollapse._theory._structure import class_structure
     >>> g = gc.InteractionGraph.from_dict({"models": {
     ...     "p": {"from": {"q": 4}}, "q": {"from": {"p": 4}},
     ...     "s": {"from": {"s": 2, "t": 2}}, "t": {"from": {"s": 4}}}})
@@ -188,7 +188,7 @@ def ancestor_max(
     order (Kahn's algorithm).
 
     >>> import numpy as np, graphcollapse as gc
-    >>> from graphcollapse.theory._structure import ancestor_max
+    >>> from graphcollapse._theory._structure import ancestor_max
     >>> g = gc.InteractionGraph(["a", "b", "c"], [[0, 0, 0], [1, 0, 0], [0, 1, 0]],
     ...                         real=[1, 1, 1])
     >>> n, comp = gc.strong_components(g)
