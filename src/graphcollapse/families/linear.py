@@ -448,10 +448,14 @@ class LinearRegression(Validated, Family):
             lo_r, lo_c = np.tril_indices(d, -1)
             A[:, lo_r, lo_c] = rng.standard_normal((reps, lo_r.size))
         z = rng.standard_normal((reps, d, 1))
-        gram = A @ A.transpose(0, 2, 1)
+        At = A.transpose(0, 2, 1)
+        gram = A @ At
+        # X^T y = S u + sigma A z = A (A^T u + sigma z): two triangular-shaped products.
         u = self._whiten(theta)
-        signal = gram @ u[..., None] if u.ndim == 2 else (gram @ u)[..., None]
-        xty = (signal + self.noise * (A @ z))[..., 0]
+        Atu = At @ u[..., None] if u.ndim == 2 else (At @ u)[..., None]
+        z *= self.noise
+        z += Atu
+        xty = (A @ z)[..., 0]
         return self._color(gram, xty, n)
 
 
