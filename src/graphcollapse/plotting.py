@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from ._errors import ConfigError
 
-__all__ = ["GraphDisplay"]
+__all__ = ["GraphDisplay", "RiskCurveDisplay"]
 
 
 # ============================================================================ GraphDisplay
@@ -722,3 +722,275 @@ def _depths(n_comp: int, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
             if indeg[b] == 0:
                 stack.append(b)
     return depth
+
+
+# ======================================================================= RiskCurveDisplay
+_RC_COLLAPSE = "#c0392b"
+
+
+@dataclass(eq=False)
+class RiskCurveDisplay:
+    """Risk against generation, one colour per model: theory as lines, simulation as
+    points with 95% error bars (``1.96 sem``); collapsing models are marked (a red
+    cross at the end of their curve and "collapses" in the legend).
+
+    Build it with :meth:`from_curves`; the constructor takes the computed arrays.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Model names (the columns of every array).
+    theory_generations, theory_mean : arrays, optional
+        Theory curves: generations ``(T1,)`` and risks ``(T1, K)``.
+    sim_generations, sim_mean, sim_sem : arrays, optional
+        Simulation: generations ``(S1,)``, mean risks and standard errors ``(S1, K)``.
+    collapses : array of bool, shape (K,), optional
+        The verdict for each model.
+    title : str
+
+    Attributes
+    ----------
+    figure_, ax_ : matplotlib objects (after :meth:`plot`)
+    lines_ : dict of str -> Line2D
+        Theory line of each plotted model.
+    errorbars_ : dict of str -> ErrorbarContainer
+        Simulation points of each plotted model.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.plotting import RiskCurveDisplay
+    >>> g = gc.InteractionGraph(["lab", "loop"], [[0, 0], [0, 12]], real=[12, 0])
+    >>> fam = gc.LinearRegression(dim=2)
+    >>> th = gc.theory(g, fam, generations=5)
+    >>> sim = gc.simulate(g, fam, generations=5, replicates=200, seed=0)
+    >>> disp = RiskCurveDisplay.from_curves(theory=th, simulation=sim).plot(log=True)
+    >>> sorted(disp.lines_), disp.ax_.get_yscale()
+    (['lab', 'loop'], 'log')
+    """
+
+    models: Sequence[str]
+    theory_generations: np.ndarray | None = None
+    theory_mean: np.ndarray | None = None
+    sim_generations: np.ndarray | None = None
+    sim_mean: np.ndarray | None = None
+    sim_sem: np.ndarray | None = None
+    collapses: np.ndarray | None = None
+    title: str = ""
+    figure_: Any = field(default=None, init=False, repr=False)
+    ax_: Any = field(default=None, init=False, repr=False)
+    lines_: dict = field(default_factory=dict, init=False, repr=False)
+    errorbars_: dict = field(default_factory=dict, init=False, repr=False)
+
+    @classmethod
+    def from_curves(
+        cls,
+        *,
+        theory: Any = None,
+        simulation: Any = None,
+        collapses: Any = None,
+        title: str | None = None,
+    ) -> RiskCurveDisplay:
+        """Build the display from a theory result and/or a simulation.
+
+        Parameters
+        ----------
+        theory : TheoryResult or RiskCurves, optional
+            A :class:`~graphcollapse.TheoryResult` also provides the verdict.
+        simulation : RiskCurves, optional
+        collapses : array of bool, optional
+            The verdict (default: the theory's, if it has one).
+        title : str, optional
+        """
+        if theory is None and simulation is None:
+            raise ConfigError("RiskCurveDisplay: give theory=..., simulation=... or both")
+        th_curves = getattr(theory, "risk", theory)
+        if collapses is None and hasattr(theory, "collapses"):
+            collapses = theory.collapses
+        models = tuple(th_curves.models if th_curves is not None else simulation.models)
+        if th_curves is not None and simulation is not None and tuple(simulation.models) != models:
+            raise ConfigError(
+                f"RiskCurveDisplay: theory and simulation models differ "
+                f"({list(models)} vs {list(simulation.models)})"
+            )
+        if collapses is not None:
+            collapses = np.asarray(collapses, dtype=bool)
+            if collapses.shape != (len(models),):
+                raise ConfigError(
+                    f"RiskCurveDisplay, field 'collapses': expected {len(models)} flags, "
+                    f"got shape {collapses.shape}"
+                )
+        if title is None:
+            parts = []
+            if th_curves is not None:
+                parts.append(f"theory ({th_curves.info.get('theory', 'exact')})")
+            if simulation is not None:
+                parts.append(f"simulation ({simulation.replicates} replicates)")
+            title = " vs ".join(parts)
+        return cls(
+            models=models,
+            theory_generations=None if th_curves is None else np.asarray(th_curves.generations),
+            theory_mean=None if th_curves is None else np.asarray(th_curves.mean),
+            sim_generations=None if simulation is None else np.asarray(simulation.generations),
+            sim_mean=None if simulation is None else np.asarray(simulation.mean),
+            sim_sem=None if simulation is None else np.asarray(simulation.sem),
+            collapses=collapses,
+            title=title,
+        )
+
+    def _pick(self, models: Sequence[str] | None, max_models: int) -> list[int]:
+        names = list(self.models)
+        if models is not None:
+            out = []
+            for m in models:
+                if m not in names:
+                    raise ConfigError(f"RiskCurveDisplay: model {m!r} is not in the curves")
+                out.append(names.index(m))
+            return out
+        if len(names) <= max_models:
+            return list(range(len(names)))
+        final = (self.theory_mean if self.theory_mean is not None else self.sim_mean)[-1]
+        order = np.argsort(-np.nan_to_num(final, nan=-np.inf), kind="stable")
+        return sorted(order[:max_models].tolist())
+
+    def plot(
+        self,
+        ax: Any = None,
+        *,
+        log: bool | str = "auto",
+        models: Sequence[str] | None = None,
+        max_models: int = 12,
+        legend: bool = True,
+    ) -> RiskCurveDisplay:
+        """Draw the curves.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw (default: a new figure).
+        log : bool or "auto"
+            Logarithmic risk axis; ``"auto"``: when the plotted risks span more than a
+            factor of 50.
+        models : sequence of str, optional
+            Models to draw (default: all, or the ``max_models`` with the largest final
+            risk).
+        max_models : int
+        legend : bool
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
+        else:
+            fig = ax.figure
+        idx = self._pick(models, max_models)
+        # Red is reserved for the collapse marker: skip the palettes' reds.
+        base = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
+        palette = [c for c in base if not (c[0] > 0.7 and c[1] < 0.35 and c[2] < 0.35)]
+        self.lines_, self.errorbars_ = {}, {}
+        values = []
+        for c, i in enumerate(idx):
+            name = self.models[i]
+            color = palette[c % len(palette)]
+            coll = self.collapses is not None and bool(self.collapses[i])
+            label = f"{name} (collapses)" if coll else name
+            if self.theory_mean is not None:
+                y = self.theory_mean[:, i]
+                (line,) = ax.plot(
+                    self.theory_generations,
+                    y,
+                    color=color,
+                    lw=2.0 if coll else 1.6,
+                    label=label,
+                    zorder=2,
+                )
+                self.lines_[name] = line
+                values.append(y)
+                label = None
+                if coll:
+                    ax.plot(
+                        self.theory_generations[-1],
+                        y[-1],
+                        marker="x",
+                        ms=9,
+                        mew=2.2,
+                        color=_RC_COLLAPSE,
+                        zorder=4,
+                    )
+            if self.sim_mean is not None:
+                y, e = self.sim_mean[:, i], 1.96 * self.sim_sem[:, i]
+                eb = ax.errorbar(
+                    self.sim_generations,
+                    y,
+                    yerr=e,
+                    fmt="o",
+                    ms=3.8,
+                    color=color,
+                    mfc="white",
+                    mew=1.2,
+                    elinewidth=1.0,
+                    capsize=2,
+                    label=label,
+                    zorder=3,
+                )
+                self.errorbars_[name] = eb
+                values.append(y)
+                if coll and self.theory_mean is None:
+                    ax.plot(
+                        self.sim_generations[-1],
+                        y[-1],
+                        marker="x",
+                        ms=9,
+                        mew=2.2,
+                        color=_RC_COLLAPSE,
+                        zorder=4,
+                    )
+        vals = np.concatenate(values) if values else np.array([1.0])
+        pos = vals[np.isfinite(vals) & (vals > 0)]
+        use_log = bool(log) if log != "auto" else (pos.size > 0 and pos.max() > 50 * pos.min())
+        if use_log:
+            from matplotlib.ticker import FuncFormatter, LogLocator
+
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            plain = FuncFormatter(lambda v, _: f"{v:g}")
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("generation")
+        ax.set_ylabel("risk (excess loss)")
+        ax.grid(True, which="major", alpha=0.3)
+        title = self.title
+        if len(idx) < len(self.models):
+            title += f" ({len(idx)} of {len(self.models)} models)"
+        ax.set_title(title, fontsize=11)
+        if legend:
+            from matplotlib.lines import Line2D
+
+            handles, labels = ax.get_legend_handles_labels()
+            if self.theory_mean is not None and self.sim_mean is not None:
+                handles += [
+                    Line2D([], [], color="0.3", lw=1.6),
+                    Line2D([], [], color="0.3", marker="o", mfc="white", ls="none"),
+                ]
+                labels += ["theory", "simulation (95% CI)"]
+            if self.collapses is not None and self.collapses[idx].any():
+                handles.append(
+                    Line2D([], [], color=_RC_COLLAPSE, marker="x", ls="none", ms=8, mew=2)
+                )
+                labels.append("collapses (mean-square)")
+            ax.legend(
+                handles,
+                labels,
+                fontsize=8,
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+                borderaxespad=0.0,
+                frameon=False,
+            )
+        self.figure_, self.ax_ = fig, ax
+        return self
