@@ -12,6 +12,7 @@ import sys
 
 # topic -> module (each module has main(argv: list[str] | None = None)).
 REGISTRY: dict[str, str] = {
+    "families": "benchmarks.bench_families",
     "ols": "benchmarks.bench_ols",
     "verdict": "benchmarks.bench_verdict",
 }
