@@ -115,6 +115,13 @@ def run(dims=DIMS, sizes=SIZES, target: float = 0.4, repeats: int = 3) -> list[d
     fpr = GENERATIONS + 1
     for d in dims:
         for n in sizes:
+            if n < d + 2:
+                print(
+                    f"d={d:4d} n={n:6d}  skipped: OLS needs n >= d + 2 (the mean-square risk "
+                    "is infinite otherwise; the simulator refuses it)",
+                    flush=True,
+                )
+                continue
             naive_count = _calibrate(partial(_bind, naive_fits, d, n), 20, target, 1, 10**6)
             reps = {
                 p: _calibrate(partial(_bind, engine_fits, d, n, path=p), 256, target, 2, 256 * 400)
@@ -149,6 +156,8 @@ def _bind(fn: Callable[..., None], d: int, n: int, size: int, **kw) -> Callable[
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="benchmarks.run ols", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="d = 20, n = 1000 only")
+    parser.add_argument("--dims", type=int, nargs="+", default=list(DIMS))
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--target", type=float, default=0.4, help="seconds per measurement")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
@@ -160,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     mm = matmul_rate()
     print("2000x2000 matmul: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in mm.items()))
-    dims, sizes = ((20,), (1000,)) if args.quick else (DIMS, SIZES)
+    dims, sizes = ((20,), (1000,)) if args.quick else (args.dims, args.sizes)
     limit: contextlib.AbstractContextManager = contextlib.nullcontext()
     if args.threads == "one":
         try:

@@ -138,6 +138,11 @@ def test_interrupt_then_rerun_resumes(config, tmp_path, capsys, monkeypatch):
     assert "interrupted: 2 finished blocks are saved" in err and "rerun" in err
     assert len(list((out / "blocks").glob("block_*.npz"))) == 2
     monkeypatch.setattr(cmd, "simulate", real)
+    with pytest.raises(SystemExit) as exc:  # other settings: refused, blocks kept
+        main([*args, "--seed", "8"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "differs in: seed" in err and "delete" in err
     assert main(args) == 0
     payload = json.loads(capsys.readouterr().out)
     np.testing.assert_array_equal(np.array(payload["risk_mean"]), _direct(replicates=1100).mean)

@@ -47,7 +47,16 @@ from ._graph import InteractionGraph
 from ._regime import Regime
 from .families import Family
 
-__all__ = ["simulate", "BLOCK_SIZE", "ROLE_OWN", "ROLE_PUBLISHED", "ROLE_FIXED_REAL"]
+__all__ = [
+    "simulate",
+    "stream",
+    "BLOCK_SIZE",
+    "ROLE_OWN",
+    "ROLE_PUBLISHED",
+    "ROLE_FIXED_REAL",
+    "GenerationState",
+    "CheckpointMismatchError",
+]
 
 BLOCK_SIZE = 256
 """Replicates per block (the last block may be shorter). Part of the seeding scheme:
@@ -62,6 +71,23 @@ ROLE_FIXED_REAL = 2
 """Stream role: model ``i``'s fixed real sample (reused mode; drawn with ``t = 0``)."""
 
 _CHECKPOINT_FORMAT = 1
+
+
+class CheckpointMismatchError(ConfigError):
+    """A checkpoint directory holds blocks of a run with other settings.
+
+    ``differences`` lists the settings that differ (e.g. ``["seed"]``).
+    """
+
+    def __init__(self, directory: Path, differences: list[str]) -> None:
+        self.directory = directory
+        self.differences = differences
+        super().__init__(
+            f"simulate, field 'checkpoint_dir': {str(directory)!r} holds blocks of a "
+            f"different run (differs in: {', '.join(differences)}); use another directory "
+            "or delete it to start afresh"
+        )
+
 
 PathName = Literal["auto", "plain", "fast"]
 RngFactory = Callable[[int, int, int], np.random.Generator]
@@ -120,6 +146,8 @@ class GenerationState:
     ----------
     generation : int
         The generation these parameters were fit at.
+    replicates : int
+        Number of replicates (the leading axis of every array).
     params : tuple of ndarray
         Each model's fitted parameters (replicate axis first).
     pools : tuple of batches, optional
@@ -131,6 +159,7 @@ class GenerationState:
     """
 
     generation: int
+    replicates: int
     params: tuple[Any, ...]
     pools: tuple[Any, ...] | None = None
     fixed_real: tuple[Any, ...] | None = None
@@ -178,6 +207,7 @@ class _Kernel:
             fixed.append(fixed_i)
         return GenerationState(
             0,
+            reps,
             tuple(params),
             tuple(pools) if self.regime.data == "accumulate" else None,
             tuple(fixed) if reused else None,
@@ -206,7 +236,7 @@ class _Kernel:
             nr = int(plan.real[i])
             if nr > 0:
                 if regime.real == "fresh":
-                    parts.append(self._real(nr, len_of(state.params[i]), rng_own()))
+                    parts.append(self._real(nr, state.replicates, rng_own()))
                 elif not accumulate or (t == 1 and plan.initial_real[i] < nr):
                     # Reused: every generation under replace; once under accumulate (at
                     # t = 1, unless it already entered with the generation-0 sample).
@@ -220,7 +250,11 @@ class _Kernel:
             params.append(self.family.fit(batch))
             pools.append(batch)
         return GenerationState(
-            t, tuple(params), tuple(pools) if accumulate else None, state.fixed_real
+            t,
+            state.replicates,
+            tuple(params),
+            tuple(pools) if accumulate else None,
+            state.fixed_real,
         )
 
     def _publish(self, params: Any, sizes: np.ndarray, rng: np.random.Generator) -> dict:
@@ -238,11 +272,6 @@ class _Kernel:
             out[m] = acc
             prev = m
         return out
-
-
-def len_of(params: Any) -> int:
-    """Number of replicates of a parameter array (its leading axis)."""
-    return int(np.shape(params)[0])
 
 
 # ---------------------------------------------------------------------- one block
@@ -275,8 +304,10 @@ class _Job:
 
 
 def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = x.mean(axis=0)
-    return mean, ((x - mean) ** 2).sum(axis=0)
+    """Mean and sum of squared deviations along the replicate axis."""
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite risk stays visible
+        mean = x.mean(axis=0)
+        return mean, ((x - mean) ** 2).sum(axis=0)
 
 
 def _run_block(job: _Job, b: int) -> _BlockResult:
@@ -297,7 +328,9 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
         for i, p in enumerate(state.params):
             risks[:, i] = family.risk(p)
             for name, v in family.summaries(p).items():
-                summ.setdefault(name, np.empty((reps, K)))[:, i] = v
+                if name not in summ:
+                    summ[name] = np.empty((reps, K))
+                summ[name][:, i] = v
         mean[t], m2[t] = _moments(risks)
         if samples is not None:
             samples[:, t] = risks
@@ -333,9 +366,10 @@ def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
 def _chan(n_a: int, mean_a, m2_a, n_b: int, mean_b, m2_b):
     """Combine two groups' (count, mean, sum of squared deviations) (Chan et al.)."""
     n = n_a + n_b
-    delta = mean_b - mean_a
-    mean = mean_a + delta * (n_b / n)
-    m2 = m2_a + m2_b + delta**2 * (n_a * n_b / n)
+    with np.errstate(invalid="ignore", over="ignore"):
+        delta = mean_b - mean_a
+        mean = mean_a + delta * (n_b / n)
+        m2 = m2_a + m2_b + delta**2 * (n_a * n_b / n)
     return n, mean, m2
 
 
@@ -395,11 +429,7 @@ class _Checkpoints:
                     diff = [k for k in keys if old.get(k) != fingerprint.get(k)]
                 else:
                     diff = ["unreadable fingerprint.json"]
-                raise ConfigError(
-                    f"simulate, field 'checkpoint_dir': {str(self.dir)!r} holds blocks of a "
-                    f"different run (differs in: {', '.join(diff)}); use another directory "
-                    "or delete it to start afresh"
-                )
+                raise CheckpointMismatchError(self.dir, diff)
         else:
             _atomic_write(fp_file, (json.dumps(fingerprint, indent=1) + "\n").encode())
 
@@ -519,7 +549,9 @@ def simulate(
     keep_replicates : bool
         Keep every replicate's risk in ``result.samples`` (shape ``(R, T+1, K)``).
     workers : int
-        Processes to spread blocks over (``1`` = in this process).
+        Processes to spread blocks over (``1`` = in this process). The family is sent to
+        the workers by pickling, so its class must be importable (not defined inside a
+        function).
     progress : callable, optional
         Called as ``progress(done_blocks, total_blocks)`` at the start and after each
         finished block.
@@ -569,6 +601,8 @@ def simulate(
     R = _check_int(replicates, "replicates", 2)
     seed = _check_int(seed, "seed", 0)
     workers = _check_int(workers, "workers", 1)
+    if chunk_blocks is not None:
+        chunk_blocks = _check_int(chunk_blocks, "chunk_blocks", 1)
     if path not in ("auto", "plain", "fast"):
         raise ConfigError(
             f"simulate, field 'path': must be one of 'auto', 'plain', 'fast', got {path!r}"
@@ -616,8 +650,7 @@ def simulate(
     else:
         if chunk_blocks is None:
             chunk_blocks = max(1, math.ceil(len(pending) / (4 * workers)))
-        chunk = _check_int(chunk_blocks, "chunk_blocks", 1)
-        _run_pool(job, pending, workers, chunk, finished)
+        _run_pool(job, pending, workers, chunk_blocks, finished)
 
     red = _reduce([results[b] for b in range(n_blocks)])
     info = {

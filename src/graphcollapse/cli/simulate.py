@@ -18,7 +18,8 @@ from typing import Annotated, Any
 import typer
 
 from .._curves import RiskCurves
-from .._simulate import simulate
+from .._errors import ConfigError
+from .._simulate import CheckpointMismatchError, simulate
 from ..config import RunConfig, load_config, parse_config
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
@@ -51,6 +52,17 @@ def execute(cfg: RunConfig, out: Path | None, *, show_progress: bool) -> RiskCur
         workers=cfg.workers,
         checkpoint_dir=checkpoint_dir,
     )
+    try:
+        return _run(graph, family, kwargs, show_progress)
+    except CheckpointMismatchError as err:
+        raise ConfigError(
+            f"--out {str(out)!r}: {err.directory} holds an interrupted run with other "
+            f"settings (differs in: {', '.join(err.differences)}); rerun with the same "
+            f"settings to resume it, or delete {err.directory} to start afresh"
+        ) from None
+
+
+def _run(graph, family, kwargs: dict[str, Any], show_progress: bool) -> RiskCurves:
     if not show_progress:
         return simulate(graph, family, **kwargs)
     from rich.console import Console

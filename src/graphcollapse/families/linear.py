@@ -214,6 +214,15 @@ class LinearRegression(Validated, Family):
     def _chol(self) -> np.ndarray | None:
         return None if self._sigma is None else np.linalg.cholesky(self._sigma)
 
+    @cached_property
+    def _bartlett_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``arange(d)`` and the flat positions of the diagonal and the strict lower
+        triangle of a ``d x d`` matrix (row-major), computed once."""
+        d = self.dim
+        lo_r, lo_c = np.tril_indices(d, -1)
+        diag = np.arange(d)
+        return diag, diag * (d + 1), lo_r * d + lo_c
+
     # ------------------------------------------------------------------ protocol
     @property
     def consistent(self) -> bool:  # type: ignore[override]
@@ -441,12 +450,12 @@ class LinearRegression(Validated, Family):
         if n < d:
             return self._draw_plain(theta, n, reps, rng)
         # Bartlett: A lower triangular, A_kk^2 ~ chi2(n - k) for k = 0..d-1.
-        A = np.zeros((reps, d, d))
-        diag = np.arange(d)
-        A[:, diag, diag] = np.sqrt(rng.chisquare(n - diag, size=(reps, d)))
+        diag, flat_diag, flat_lower = self._bartlett_index
+        A = np.zeros((reps, d * d))
+        A[:, flat_diag] = np.sqrt(rng.chisquare(n - diag, size=(reps, d)))
         if d > 1:
-            lo_r, lo_c = np.tril_indices(d, -1)
-            A[:, lo_r, lo_c] = rng.standard_normal((reps, lo_r.size))
+            A[:, flat_lower] = rng.standard_normal((reps, flat_lower.size))
+        A = A.reshape(reps, d, d)
         z = rng.standard_normal((reps, d, 1))
         At = A.transpose(0, 2, 1)
         gram = A @ At
