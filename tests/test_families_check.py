@@ -166,3 +166,44 @@ def test_unknown_check_and_non_family():
         gc.check_family(Mean(), checks=["speed"])
     with pytest.raises(gc.FamilyCheckError, match="expected a Family"):
         gc.check_family(object())
+
+
+# ----------------------------------------------------------------- every regime
+REGIME_CASES = [
+    ("gaussian", {"dim": 2}),
+    ("logistic_regression", {"dim": 2}),
+    ("poisson_regression", {"dim": 2}),
+    ("huber_regression", {"dim": 2}),
+    ("gaussian_mixture", {"data": "iris", "dim": 2, "components": 2}),
+    ("kde", {"data": "iris", "dim": 2}),
+    ("ngram", {"order": 2}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), REGIME_CASES, ids=[c[0] for c in REGIME_CASES])
+def test_every_family_runs_in_every_regime(name, kwargs):
+    fam = gc.make_family(name, **kwargs)
+    g = gc.InteractionGraph(["a", "b", "c"], [[0, 0, 0], [10, 0, 10], [0, 12, 8]],
+                            real=[20, 5, 0], initial_real=[20, 25, 20])  # fmt: skip
+    base = None
+    for data in ("replace", "accumulate"):
+        for real in ("fresh", "reused"):
+            for synthetic in ("private", "shared"):
+                regime = gc.Regime(data=data, real=real, synthetic=synthetic)
+                res = gc.simulate(g, fam, generations=2, replicates=6, seed=2, regime=regime)
+                assert np.all(np.isfinite(res.mean)), regime.label
+                assert all(np.all(np.isfinite(v)) for v in res.summaries.values())
+                if regime.is_default:
+                    base = res
+    assert base is not None
+
+
+def test_real_data_family_pickles_to_workers():
+    """Workers do not change the numbers (the family, with its cached data, pickles)."""
+    fam = gc.GaussianMixture(data="iris", dim=2, components=2)
+    fam.true_params()  # cached reference fit travels with the family
+    g = gc.InteractionGraph(["a", "b"], [[0, 0], [10, 10]], real=[20, 0])
+    kw = dict(generations=1, replicates=300, seed=4)  # two blocks
+    np.testing.assert_array_equal(
+        gc.simulate(g, fam, workers=2, **kw).mean, gc.simulate(g, fam, **kw).mean
+    )
