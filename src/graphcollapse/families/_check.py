@@ -25,6 +25,15 @@ class FamilyCheckError(AssertionError):
     """A family failed one of :func:`check_family`'s checks.
 
     The message names the family, the check and what was expected.
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> try:
+    ...     gc.check_family(gc.Gaussian(), checks=["speed"])
+    ... except gc.FamilyCheckError as err:
+    ...     print(str(err)[:30])
+    unknown check(s) ['speed']; kn
     """
 
 
