@@ -119,6 +119,26 @@ def test_checkpoint_resume_after_interrupt(tmp_path):
     _same(full, again)
 
 
+def test_interrupting_a_worker_pool_keeps_finished_blocks(tmp_path):
+    g, fam = _mixed_graph(), gc.LinearRegression(dim=2)
+    kw = dict(generations=2, replicates=6 * BLOCK_SIZE, seed=3)
+    full = gc.simulate(g, fam, **kw)
+
+    def interrupt(done, total):
+        if done >= 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        gc.simulate(
+            g, fam, checkpoint_dir=tmp_path, progress=interrupt, workers=2, chunk_blocks=1, **kw
+        )
+    saved = len(list(tmp_path.glob("block_*.npz")))
+    assert 2 <= saved < 6
+    resumed = gc.simulate(g, fam, checkpoint_dir=tmp_path, workers=2, **kw)
+    assert resumed.info["resumed_blocks"] == saved
+    _same(full, resumed)
+
+
 def test_checkpoint_damaged_block_is_recomputed(tmp_path):
     g, fam = _mixed_graph(), gc.LinearRegression(dim=2)
     kw = dict(generations=2, replicates=2 * BLOCK_SIZE, seed=3)

@@ -553,8 +553,8 @@ def simulate(
         the workers by pickling, so its class must be importable (not defined inside a
         function).
     progress : callable, optional
-        Called as ``progress(done_blocks, total_blocks)`` at the start and after each
-        finished block.
+        Called as ``progress(done_blocks, total_blocks)`` at the start and whenever
+        blocks finish (after they are checkpointed).
     checkpoint_dir : path, optional
         Save each finished block there; a rerun with the same settings resumes and
         skips finished blocks. A directory holding another run's blocks is refused.
@@ -637,16 +637,18 @@ def simulate(
     if progress is not None:
         progress(resumed, n_blocks)
 
-    def finished(r: _BlockResult) -> None:
-        results[r.block] = r
-        if ckpt is not None:
-            ckpt.save(r)
+    def finished(chunk: list[_BlockResult]) -> None:
+        # Save every block of the chunk before reporting (progress may interrupt).
+        for r in chunk:
+            results[r.block] = r
+            if ckpt is not None:
+                ckpt.save(r)
         if progress is not None:
             progress(len(results), n_blocks)
 
     if workers == 1 or len(pending) <= 1:
         for b in pending:
-            finished(_run_block(job, b))
+            finished([_run_block(job, b)])
     else:
         if chunk_blocks is None:
             chunk_blocks = max(1, math.ceil(len(pending) / (4 * workers)))
@@ -687,7 +689,7 @@ def _run_pool(
     pending: list[int],
     workers: int,
     chunk: int,
-    finished: Callable[[_BlockResult], None],
+    finished: Callable[[list[_BlockResult]], None],
 ) -> None:
     """Run chunks of blocks in a process pool; save each block as its chunk returns."""
     chunks = [pending[k : k + chunk] for k in range(0, len(pending), chunk)]
@@ -697,8 +699,7 @@ def _run_pool(
         while futures:
             done, futures = wait(futures, return_when=FIRST_COMPLETED)
             for fut in done:
-                for r in fut.result():
-                    finished(r)
+                finished(fut.result())
     except BaseException:
         # Interrupted (or a worker failed): finished blocks are already saved; stop the
         # workers now instead of waiting for their current chunks.
