@@ -150,6 +150,14 @@ def simulate_command(
     generations: Annotated[int | None, typer.Option(help="Override `generations`.")] = None,
     workers: Annotated[int | None, typer.Option(help="Override `workers`.")] = None,
     path: Annotated[str | None, typer.Option(help="Override `path`: auto, plain or fast.")] = None,
+    with_theory: Annotated[
+        bool,
+        typer.Option(
+            "--with-theory",
+            help="Also compute the theory and show it beside the simulation (table, --json "
+            "keys `theory` and `z`, DIR/theory.json).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate every model's retraining, generation after generation."""
     started = time.perf_counter()
@@ -183,6 +191,11 @@ def simulate_command(
         write_run(out, result, manifest)
         # The result is safely written: the checkpoints are no longer needed.
         shutil.rmtree(out / CHECKPOINT_SUBDIR, ignore_errors=True)
+    if with_theory:
+        from .theory import overlay_theory
+
+        overlay_theory(cfg, result, out, payload=json_payload(result) if as_json else None)
+        return
     if as_json:
         print(json.dumps(json_payload(result)))
     else:

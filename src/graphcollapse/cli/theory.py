@@ -1,0 +1,223 @@
+"""``graphcollapse theory CONFIG``: the theory of a run configuration, without simulating.
+
+Prints a table (verdict, growth factor, risk at the first and last generation, slope or
+steady state per model) or, with ``--json``, one object::
+
+    {"models": [str], "generations": [int], "risk": [[float]], "collapses": [bool],
+     "slope": [float|null], "steady_state": [float|null], "growth_factor": [float]}
+
+``risk[t][i]`` is model ``i`` at generation ``t``; non-finite numbers (an infinite slope
+of a geometric blow-up, a missing steady state) are ``null``.
+
+:func:`overlay_theory` serves ``graphcollapse simulate --with-theory``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from .._curves import RiskCurves
+from .._errors import ConfigError
+from .._theory import TheoryResult, lyapunov_rate, theory
+from ..config import RunConfig, load_config, parse_config
+from . import app
+
+THEORY_FILE = "theory.json"
+
+
+def compute(cfg: RunConfig, *, method: str = "auto", probes: int = 64) -> TheoryResult:
+    """The theory of a validated configuration (same graph, family, regime, generations
+    and seed as ``graphcollapse simulate``)."""
+    graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
+    return theory(
+        graph,
+        family,
+        generations=cfg.generations,
+        regime=regime,
+        method=method,
+        probes=probes,
+        seed=cfg.seed,
+    )
+
+
+def _console():
+    """A rich console; when stdout is not a terminal (a pipe, a file), 120 columns instead
+    of rich's 80 so that the table is not wrapped."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=120)
+
+
+def _fmt(x: float) -> str:
+    if np.isnan(x):
+        return "-"
+    if np.isinf(x):
+        return "inf (geometric)"
+    return f"{x:.4g}"
+
+
+def render_table(res: TheoryResult, max_rows: int = 60) -> None:
+    """The theory table on stdout."""
+    from rich.table import Table
+
+    T = int(res.risk.generations[-1])
+    approx = " ± probe error" if np.any(res.risk.sem > 0) else ""
+    table = Table(
+        title=f"theory: {res.kind}, {res.regime.label}, generation {T} "
+        f"(verdict: mean-square){approx}"
+    )
+    for col, just in (
+        ("model", "left"),
+        ("verdict", "left"),
+        ("growth factor", "right"),
+        ("risk gen 0", "right"),
+        (f"risk gen {T}", "right"),
+        ("slope", "right"),
+        ("steady state", "right"),
+    ):
+        table.add_column(col, justify=just)
+    K = len(res.models)
+    for i in range(min(K, max_rows)):
+        table.add_row(
+            res.models[i],
+            "collapses" if res.collapses[i] else "stable",
+            f"{res.growth_factor[i]:.4g}",
+            _fmt(res.risk.mean[0, i]),
+            _fmt(res.risk.mean[-1, i]),
+            _fmt(res.slope[i]),
+            _fmt(res.steady_state[i]),
+        )
+    console = _console()
+    console.print(table)
+    if K > max_rows:
+        console.print(f"... {K - max_rows} more models (use --json for all)")
+    for note in res.notes:
+        console.print(f"note: {note}")
+
+
+@app.command("theory")
+def theory_command(
+    config: Annotated[Path, typer.Argument(help="Run configuration (YAML or JSON).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    generations: Annotated[int | None, typer.Option(help="Override `generations`.")] = None,
+    method: Annotated[
+        str, typer.Option(help="auto, dense or probes (randomized, for huge graphs).")
+    ] = "auto",
+    probes: Annotated[int, typer.Option(help="Random probes of the randomized method.")] = 64,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write the risk curves to this image file.")
+    ] = None,
+) -> None:
+    """Exact risk curves, verdict, slopes, steady states and growth factors."""
+    cfg = load_config(config)
+    if generations is not None:
+        cfg = parse_config(cfg.to_dict() | {"generations": generations}, base_dir=cfg.base_dir)
+    res = compute(cfg, method=method, probes=probes)
+    if plot is not None:
+        write_plot(plot, theory_result=res)
+    if as_json:
+        print(json.dumps(res.to_json_dict()))
+    else:
+        render_table(res)
+        if plot is not None:
+            print(f"wrote {plot}")
+
+
+def write_plot(
+    path: Path, *, theory_result: Any = None, simulation: RiskCurves | None = None
+) -> Path:
+    """Save a :class:`~graphcollapse.plotting.RiskCurveDisplay` figure (format from the
+    suffix)."""
+    from matplotlib.figure import Figure
+
+    from ..plotting import RiskCurveDisplay
+
+    disp = RiskCurveDisplay.from_curves(theory=theory_result, simulation=simulation)
+    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
+    disp.plot(ax=fig.subplots())
+    try:
+        fig.savefig(path, dpi=130)
+    except (ValueError, OSError) as err:
+        raise ConfigError(
+            f"option '--plot': cannot write {str(path)!r}: {' '.join(str(err).split())}"
+        ) from None
+    return path
+
+
+# ------------------------------------------------------------------ simulate --with-theory
+def overlay_theory(
+    cfg: RunConfig, result: RiskCurves, out: Path | None, *, payload: dict | None
+) -> None:
+    """Theory beside a finished simulation: ``--json`` gets a ``"theory"`` key (the
+    object of ``graphcollapse theory --json``) and ``"z"`` (``(sim - theory) / sem`` per
+    generation and model); the table gets theory and z columns, and the typical-case
+    rate when the run kept its replicates. ``DIR/theory.json`` is written with ``--out``.
+    """
+    res = compute(cfg)
+    z = result.z_scores(res.risk)
+    js = res.to_json_dict()
+    if out is not None:
+        (out / THEORY_FILE).write_text(json.dumps(js, indent=1) + "\n", encoding="utf-8")
+    if payload is not None:
+        payload = dict(payload)
+        payload["theory"] = js
+        payload["z"] = [[float(v) if np.isfinite(v) else None for v in row] for row in z]
+        print(json.dumps(payload))
+        return
+    _overlay_table(result, res, z, out)
+
+
+def _overlay_table(result: RiskCurves, res: TheoryResult, z: np.ndarray, out: Path | None) -> None:
+    from rich.table import Table
+
+    T = int(result.generations[-1])
+    rate = sem = None
+    if result.samples is not None and result.n_generations >= 3:
+        rate, sem = lyapunov_rate(result)
+    table = Table(
+        title=f"simulation ({result.replicates} replicates) vs theory ({res.kind}), "
+        f"generation {T}, {res.regime.label}"
+    )
+    cols = ["model", "verdict", f"sim {T} ± sem", f"theory {T}", "max |z|", "slope | limit"]
+    if rate is not None:
+        cols.append("typical rate")
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("model", "verdict") else "right")
+    for i, name in enumerate(result.models):
+        if res.collapses[i]:
+            asym = f"{_fmt(res.slope[i])}/gen"
+        else:
+            asym = f"-> {_fmt(res.steady_state[i])}"
+        row = [
+            name,
+            "collapses" if res.collapses[i] else "stable",
+            f"{result.mean[-1, i]:.4g} ± {result.sem[-1, i]:.2g}",
+            f"{res.risk.mean[-1, i]:.4g}",
+            f"{np.nanmax(np.abs(z[:, i])):.2f}",
+            asym,
+        ]
+        if rate is not None:
+            row.append(f"{rate[i]:.2g} ± {sem[i]:.1g}")
+        table.add_row(*row)
+    console = _console()
+    console.print(table)
+    console.print(
+        "verdict: mean-square (theory); max |z| over all generations of "
+        "(simulation - theory) / sem"
+        + (
+            "; typical rate: (1/t) log ||e|| from the kept replicates (0 = no exponential growth)"
+            if rate is not None
+            else ""
+        )
+    )
+    for note in res.notes:
+        console.print(f"note: {note}")
+    if out is not None:
+        console.print(f"wrote {out / THEORY_FILE}")

@@ -1,0 +1,105 @@
+"""``graphcollapse theory`` and ``graphcollapse simulate --with-theory``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import graphcollapse as gc
+from graphcollapse.cli import main
+
+ECOSYSTEM = """\
+models:
+  lab: {real: 30}
+  student: {real: 4, from: {lab: 10, student: 8}}
+  loop: {from: {loop: 20}, initial_real: 25}
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    (tmp_path / "eco.yaml").write_text(ECOSYSTEM)
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "graph: {file: eco.yaml}\n"
+        "family: {name: linear_regression, dim: 3, noise: 1.0, fit: ols}\n"
+        "generations: 4\nreplicates: 400\nseed: 7\nkeep_replicates: true\n"
+    )
+    return cfg
+
+
+def _library():
+    g = gc.InteractionGraph.from_dict(__import__("yaml").safe_load(ECOSYSTEM))
+    return gc.theory(g, gc.LinearRegression(dim=3), generations=4)
+
+
+def test_theory_json_is_one_object_with_the_issue_schema(config, capsys):
+    assert main(["theory", str(config), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert list(payload) == [
+        "models",
+        "generations",
+        "risk",
+        "collapses",
+        "slope",
+        "steady_state",
+        "growth_factor",
+    ]
+    lib = _library()
+    assert payload["models"] == ["lab", "student", "loop"]
+    assert payload["generations"] == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(payload["risk"], lib.risk.mean)
+    assert payload["collapses"] == [False, False, True]
+    assert payload["slope"][:2] == [None, None]
+    assert payload["slope"][2] == pytest.approx(3 / 16)
+    assert payload["steady_state"][2] is None
+    assert payload["steady_state"][0] == pytest.approx(3 / 26)
+    np.testing.assert_allclose(payload["growth_factor"], lib.growth_factor)
+
+
+def test_theory_table_plot_and_generations_override(config, tmp_path, capsys):
+    png = tmp_path / "curves.png"
+    assert main(["theory", str(config), "--generations", "7", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "generation 7" in out and "collapses" in out and "mean-square" in out
+    assert png.stat().st_size > 10_000
+
+
+def test_theory_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["theory", str(tmp_path / "missing.yaml")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: config file")
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text("graph: {models: {A: {real: 4}}}\nfamily: {name: linear_regression, dim: 5}\n")
+    with pytest.raises(SystemExit) as e:
+        main(["theory", str(cfg), "--json"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model 'A'" in err[0]
+
+
+def test_simulate_with_theory_json_and_files(config, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["simulate", str(config), "--with-theory", "--json", "-q", "--out", str(out)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {"models", "risk_mean", "risk_sem", "seed", "theory", "z"} <= set(payload)
+    lib = _library()
+    np.testing.assert_allclose(payload["theory"]["risk"], lib.risk.mean)
+    z = np.array(payload["z"], dtype=float)
+    sim = np.array(payload["risk_mean"])
+    sem = np.array(payload["risk_sem"])
+    np.testing.assert_allclose(z, (sim - lib.risk.mean) / sem)
+    assert np.abs(z).max() < 4.5  # 15 comparisons; the exact theory holds
+    saved = json.loads((out / "theory.json").read_text())
+    assert saved == payload["theory"]
+
+
+def test_simulate_with_theory_table_shows_typical_rate(config, capsys):
+    assert main(["simulate", str(config), "--with-theory", "-q"]) == 0
+    out = capsys.readouterr().out
+    for word in ("theory 4", "max |z|", "typical rate", "mean-square", "/gen", "->"):
+        assert word in out
