@@ -319,12 +319,17 @@ def ols_growth_factor(
     gamma = _gamma(graph.total.astype(np.float64), d)
     W = graph.weights
     rho = np.zeros(n_comp)
-    members = _members_by_component(comp, n_comp)
-    for a in range(n_comp):
-        idx = members[a]
-        if idx.size == 1 and W[idx[0], idx[0]] == 0:
-            continue
-        rho[a] = _component_radius(W[idx][:, idx].toarray(), gamma[idx])
+    sizes = np.bincount(comp, minlength=n_comp)
+    # Singletons at once: w^2 + gamma (w - w^2) with w the self-loop weight.
+    single = sizes[comp] == 1
+    w = W.diagonal()[single]
+    rho[comp[single]] = w * w + gamma[single] * (w - w * w)
+    big = np.flatnonzero(sizes > 1)
+    if big.size:
+        members = _members_by_component(comp, n_comp)
+        for a in big:
+            idx = members[a]
+            rho[a] = _component_radius(W[idx][:, idx].toarray(), gamma[idx])
     return ancestor_max(graph, comp, n_comp, rho)
 
 
