@@ -69,7 +69,8 @@ def test_single_fit_gap_closes_like_one_over_n(seed, name):
 def test_single_fit_gap_exponent_is_one_slow(name):
     fam, n0 = FAMILIES[name]
     ns, gaps, sems = _gap_scaling(fam, n0, 40_000, 0, 5)
-    a, se, _ = fit_exponent(ns, gaps, sems)
+    a, se, c = fit_exponent(ns, gaps, sems)
+    print(f"{name}: exponent {a:.2f} +- {se:.2f}, c = {c:.2f}")
     assert abs(a - 1.0) < Z * se + 0.15, (a, se)
 
 
@@ -132,5 +133,6 @@ def test_graph_gap_shrinks_like_one_over_n_slow():
         rel = (sim.mean[1:] - th.mean[1:]) / th.mean[1:]
         gaps.append(rel.mean())
         sems.append(np.sqrt(((sim.sem[1:] / th.mean[1:]) ** 2).mean() / rel.size))
-    a, se, _ = fit_exponent(ns, np.array(gaps), np.array(sems))
+    a, se, c = fit_exponent(ns, np.array(gaps), np.array(sems))
+    print(f"graph gap: exponent {a:.2f} +- {se:.2f}, c = {c:.2f}, gaps {np.round(gaps, 4)}")
     assert abs(a - 1.0) < Z * se + 0.25, (a, se, gaps)
