@@ -142,10 +142,10 @@ def test_engine_matches_brute_force_in_every_regime(regime):
 @pytest.mark.parametrize("regime", ALL_REGIMES, ids=lambda r: r.label)
 def test_engine_matches_brute_force_in_every_regime_large(regime):
     g, fam = regime_graph(), gc.LinearRegression(dim=2)
-    ref = Draws.reference(g, fam, regime=regime, replicates=8000, seed=SEED + 1000, generations=5)
+    ref = Draws.reference(g, fam, regime=regime, replicates=4000, seed=SEED + 1000, generations=4)
     for path in ("fast", "plain"):
         eng = Draws.engine(
-            g, fam, path=path, regime=regime, replicates=40000, seed=SEED, generations=5
+            g, fam, path=path, regime=regime, replicates=20000, seed=SEED, generations=4
         )
         assert_same_law(eng, ref, f"{regime.label}, {path} path vs brute force")
 
