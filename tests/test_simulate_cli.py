@@ -201,3 +201,25 @@ def test_shipped_example_config_runs(capsys):
     g = gc.InteractionGraph.from_file(gc.example_path("ecosystem.yaml"))
     assert payload["models"] == list(g.names)
     assert np.all(np.isfinite(np.array(payload["risk_mean"])))
+
+
+def test_read_run_places_rows_by_label_and_refuses_other_directories(tmp_path):
+    import duckdb
+
+    from graphcollapse.storage import run_manifest, write_run
+
+    res = _direct(replicates=300)
+    d = write_run(tmp_path / "run", res, run_manifest(res, None, wall_seconds=1.0))
+    p = d / "result.parquet"
+    con = duckdb.connect()
+    con.execute(
+        f"COPY (SELECT * FROM read_parquet('{p}') ORDER BY model DESC, generation DESC) "
+        f"TO '{tmp_path / 'shuffled.parquet'}' (FORMAT parquet)"
+    )
+    (tmp_path / "shuffled.parquet").replace(p)
+    back = read_run(d)
+    np.testing.assert_array_equal(back.mean, res.mean)
+    np.testing.assert_array_equal(back.summaries["log_error"], res.summaries["log_error"])
+    assert back.info["seed"] == 7 and back.source == "simulation"
+    with pytest.raises(gc.ConfigError, match="no manifest.json"):
+        read_run(tmp_path)
