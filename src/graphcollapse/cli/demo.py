@@ -77,7 +77,16 @@ def demo_command(
         }
     )
     t_sim = time.perf_counter()
-    sim = execute(cfg, out / "simulation", show_progress=not quiet and sys.stderr.isatty())
+    try:
+        sim = execute(cfg, out / "simulation", show_progress=not quiet and sys.stderr.isatty())
+    except KeyboardInterrupt:
+        # (typer turns a KeyboardInterrupt into exit status 130 without a word.)
+        print(
+            f"interrupted: finished blocks are saved in {out / 'simulation' / 'blocks'}; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        raise typer.Exit(130) from None
     write_run(
         out / "simulation",
         sim,
