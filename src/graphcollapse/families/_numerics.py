@@ -157,15 +157,18 @@ def newton(
         t = np.ones(idx.size)
         cand = th - t[:, None] * step
         (new_value,) = objective(cand, idx, False)
+        # Accept steps that do not increase the objective beyond rounding error, so that
+        # a replicate at its optimum does not halve its step max_halvings times.
+        ceiling = value + 8 * np.finfo(np.float64).eps * np.abs(value)
         for _ in range(max_halvings):
-            bad = move & ~(new_value <= value)
+            bad = move & ~(new_value <= ceiling)
             if not bad.any():
                 break
             t[bad] *= 0.5
             cand[bad] = th[bad] - t[bad, None] * step[bad]
             (nv,) = objective(cand[bad], idx[bad], False)
             new_value[bad] = nv
-        ok = move & (new_value <= value)
+        ok = move & (new_value <= ceiling)
         theta[idx[ok]] = cand[ok]
         # Converged, or no descent possible along the Newton direction: freeze.
         stuck = move & ~ok
