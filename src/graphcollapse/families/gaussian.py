@@ -64,7 +64,7 @@ class GaussianStats:
         x = np.asarray(x, dtype=np.float64)
         mean = x.mean(axis=1)
         xc = x - mean[:, None, :]
-        return cls(int(x.shape[1]), mean, np.einsum("rni,rnj->rij", xc, xc))
+        return cls(int(x.shape[1]), mean, np.matmul(xc.swapaxes(1, 2), xc))
 
     def pool(self, other: GaussianStats) -> GaussianStats:
         """The statistics of the union of two training sets (parallel-axis formula)."""
