@@ -651,3 +651,24 @@ def test_theory_core_imports_without_top_layer():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_ols_growth_factor_of_huge_components_is_first_order(monkeypatch):
+    """Components above EXACT_COMPONENT_LIMIT use the Perron-vector perturbation; on a
+    component small enough for the exact method the two agree to O(gamma^2)."""
+    import graphcollapse._theory._ols as ols
+
+    rng = np.random.default_rng(0)
+    K = 25
+    S = (rng.random((K, K)) < 0.2) * rng.integers(1, 4, (K, K)) * 20
+    for i in range(K):
+        S[i, (i + 1) % K] += 20
+    g = gc.InteractionGraph([f"m{i}" for i in range(K)], S, np.full(K, 40))
+    exact = ols_growth_factor(g, dim=2)
+    monkeypatch.setattr(ols, "EXACT_COMPONENT_LIMIT", 10)
+    approx, flagged = ols._ols_growth(g, 2)
+    assert flagged
+    gamma_max = float(np.max(3 / g.total))
+    np.testing.assert_allclose(approx, exact, atol=gamma_max**2)
+    res = theory(g, gc.LinearRegression(dim=2), generations=2)
+    assert any("first order" in n for n in res.notes)

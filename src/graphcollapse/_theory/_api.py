@@ -26,9 +26,10 @@ from ._asymptotics import (
 from ._linear import DENSE_LIMIT, linear_risk, record_generations
 from ._noise import LinearSetup
 from ._ols import (
+    EXACT_COMPONENT_LIMIT,
     _check_samples,
+    _ols_growth,
     ols_accumulate_risk,
-    ols_growth_factor,
     ols_risk,
     ols_slope,
     ols_steady_state,
@@ -208,7 +209,12 @@ def theory(
     if _is_ols(family):
         d, sigma = int(family.dim), float(family.noise)
         _check_samples(graph, d)
-        growth = ols_growth_factor(graph, dim=d)
+        growth, approx = _ols_growth(graph, d)
+        if approx:
+            notes.append(
+                f"growth factors of strongly connected components above {EXACT_COMPONENT_LIMIT}"
+                " models are first order in (d + 1) / n (Perron-vector perturbation)"
+            )
         if regime.is_default:
             risk = ols_risk(
                 graph,

@@ -313,6 +313,16 @@ def ols_growth_factor(
     [1.41]
     """
     d, _ = _family_args(family, dim, None)
+    return _ols_growth(graph, d)[0]
+
+
+#: Largest strongly connected component handled exactly by ``ols_growth_factor``.
+EXACT_COMPONENT_LIMIT = 2000
+
+
+def _ols_growth(graph: InteractionGraph, d: int) -> tuple[np.ndarray, bool]:
+    """Growth factors and whether some component was too large for the exact methods
+    (then first order in ``gamma``, see :func:`_large_component_radius`)."""
     _check_samples(graph, d)
     diag = diagnose(graph)
     n_comp, comp = diag.n_components, diag.component
@@ -325,12 +335,46 @@ def ols_growth_factor(
     w = W.diagonal()[single]
     rho[comp[single]] = w * w + gamma[single] * (w - w * w)
     big = np.flatnonzero(sizes > 1)
+    approx = False
     if big.size:
         members = _members_by_component(comp, n_comp)
         for a in big:
             idx = members[a]
-            rho[a] = _component_radius(W[idx][:, idx].toarray(), gamma[idx])
-    return ancestor_max(graph, comp, n_comp, rho)
+            sub = W[idx][:, idx].tocsr()
+            if idx.size <= EXACT_COMPONENT_LIMIT:
+                rho[a] = _component_radius(sub.toarray(), gamma[idx])
+            else:
+                rho[a] = _large_component_radius(sub, gamma[idx])
+                approx = True
+    return ancestor_max(graph, comp, n_comp, rho), approx
+
+
+def _large_component_radius(W: sp.csr_array, gamma: np.ndarray, iters: int = 100_000) -> float:
+    """Growth factor of a component too large for ``m x m`` matrices, to first order in
+    ``gamma``: ``rho(W)^2 + v^T F(u u^T) v / (v^T u)^2`` with ``u``, ``v`` the right and
+    left Perron vectors of ``W`` and ``F`` the design-randomness part of ``T``, i.e.
+    ``sum_i v_i^2 gamma_i (sum_j w_ij u_j^2 - rho^2 u_i^2) / (v^T u)^2``. A closed class
+    gets 1 (its fixed point ``J``; geometric growth inside a huge closed class, which
+    needs ``n`` close to ``d``, is not detected)."""
+    m = W.shape[0]
+    if np.allclose(W.sum(axis=1), 1.0, rtol=0, atol=1e-12):
+        return 1.0
+    WT = W.T.tocsr()
+    u = np.full(m, 1.0 / m)
+    v = np.full(m, 1.0 / m)
+    rho = 0.0
+    for _ in range(iters):
+        u2 = 0.5 * (u + W @ u)
+        v2 = 0.5 * (v + WT @ v)
+        ratio = u2 / u
+        lo, hi = ratio.min(), ratio.max()
+        u, v = u2 / u2.sum(), v2 / v2.sum()
+        if hi - lo <= 1e-13 * hi:
+            break
+    rho = 2.0 * 0.5 * (lo + hi) - 1.0
+    Wu2 = W @ (u * u)
+    corr = np.sum(v * v * gamma * (Wu2 - rho * rho * u * u)) / (v @ u) ** 2
+    return float(rho * rho + corr)
 
 
 # ----------------------------------------------------------------------- steady state
