@@ -1,8 +1,13 @@
-"""Imports every sub-command module so that each registers itself on the app."""
+"""Imports every sub-command module so that each registers itself on the app.
+
+Add one name to the import below to register a new sub-command module.
+"""
 
 from __future__ import annotations
 
-from . import simulate  # noqa: E402,F401  (graphcollapse simulate)
-from . import diagnose  # noqa: E402,F401  (graphcollapse diagnose)
-from . import demo  # noqa: E402,F401  (graphcollapse demo)
-from . import theory  # noqa: E402,F401  (graphcollapse theory)
+from . import (  # noqa: F401  (each module registers its command on import)
+    demo,
+    diagnose,
+    simulate,
+    theory,
+)
