@@ -68,7 +68,7 @@ def test_single_fit_gap_closes_like_one_over_n(seed, name):
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_single_fit_gap_exponent_is_one_slow(name):
     fam, n0 = FAMILIES[name]
-    ns, gaps, sems = _gap_scaling(fam, 2 * n0, 40_000, 0, 4)  # the asymptotic range
+    ns, gaps, sems = _gap_scaling(fam, 2 * n0, 20_000, 0, 4)  # the asymptotic range
     a, se, c = fit_exponent(ns, gaps, sems)
     print(f"{name}: exponent {a:.2f} +- {se:.2f}, c = {c:.2f}")
     assert abs(a - 1.0) < Z * se + 0.15, (a, se)
@@ -128,7 +128,7 @@ def test_graph_gap_shrinks_like_one_over_n_slow():
     for n in ns:
         g = _graph(n)
         th = gc.linear_risk(g, fam, generations=T)
-        sim = gc.simulate(g, fam, generations=T, replicates=20_000, seed=1)
+        sim = gc.simulate(g, fam, generations=T, replicates=10_000, seed=1)
         # relative gap averaged over models and generations 1..T
         rel = (sim.mean[1:] - th.mean[1:]) / th.mean[1:]
         gaps.append(rel.mean())
