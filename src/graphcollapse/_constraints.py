@@ -190,6 +190,30 @@ class Validated:
         owner = self._owner or type(self).__name__
         raise ConfigError(f"{owner}, field {field!r}: {message}")
 
+    # Cross-field checks shared by several families (call them from ``_check``).
+    def _check_length(self, field: str, d: int) -> None:
+        """Fail unless the optional vector ``field`` has length ``dim = d``."""
+        value = getattr(self, field)
+        if value is not None and np.asarray(value).shape != (d,):
+            self._fail(field, f"must have length dim = {d}, got {np.shape(value)}")
+
+    def _check_spd(self, field: str, d: int) -> None:
+        """Fail unless the optional matrix ``field`` is ``d x d`` and symmetric positive
+        definite."""
+        value = getattr(self, field)
+        if value is None:
+            return
+        c = np.asarray(value, dtype=np.float64)
+        if c.shape != (d, d):
+            self._fail(field, f"must have shape ({d}, {d}), got {c.shape}")
+        if not is_spd(c):
+            self._fail(field, "must be symmetric positive definite")
+
+
+def is_square(a: np.ndarray) -> bool:
+    """Whether an array is a square matrix."""
+    return a.ndim == 2 and a.shape[0] == a.shape[1]
+
 
 def is_spd(a: np.ndarray) -> bool:
     """Whether a square matrix is symmetric positive definite."""

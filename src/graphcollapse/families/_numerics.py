@@ -24,6 +24,7 @@ __all__ = [
     "xtv",
     "gram",
     "logsumexp",
+    "concat_samples",
 ]
 
 
@@ -203,3 +204,24 @@ def as_spd(value, d: int) -> np.ndarray:
     out = np.eye(d) if value is None else np.array(value, dtype=np.float64)
     out.setflags(write=False)
     return out
+
+
+def concat_samples(batches):
+    """Pool raw batches by concatenating them along the sample axis (axis 1).
+
+    A batch is an array ``(R, n, ...)`` or a tuple of such arrays (e.g. ``(X, y)``),
+    concatenated component by component. A single batch is returned as it is.
+
+    >>> import numpy as np
+    >>> a, b = (np.zeros((2, 3, 4)), np.zeros((2, 3))), (np.ones((2, 1, 4)), np.ones((2, 1)))
+    >>> [c.shape for c in concat_samples([a, b])]
+    [(2, 4, 4), (2, 4)]
+    >>> concat_samples([np.zeros((2, 3)), np.ones((2, 2))]).shape
+    (2, 5)
+    """
+    batches = list(batches)
+    if len(batches) == 1:
+        return batches[0]
+    if isinstance(batches[0], tuple):
+        return tuple(np.concatenate(parts, axis=1) for parts in zip(*batches, strict=True))
+    return np.concatenate(batches, axis=1)

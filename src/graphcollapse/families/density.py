@@ -40,7 +40,7 @@ from .._errors import ConfigError
 from . import register_family
 from ._base import Family
 from ._datasets import TABLES, load_table, table_features
-from ._numerics import logsumexp
+from ._numerics import concat_samples, logsumexp
 
 __all__ = ["GaussianMixture", "KernelDensity"]
 
@@ -94,8 +94,7 @@ class _RealTable(Validated, Family):
 
     def combine(self, batches: Sequence[np.ndarray]) -> np.ndarray:
         """Union of training sets: concatenate along the sample axis."""
-        batches = list(batches)
-        return batches[0] if len(batches) == 1 else np.concatenate(batches, axis=1)
+        return concat_samples(batches)
 
     def heldout_loglik(self, params: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError

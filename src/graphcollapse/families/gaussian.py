@@ -23,11 +23,11 @@ from typing import ClassVar, Literal
 import numpy as np
 from scipy.special import digamma
 
-from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_spd
+from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_square
 from .._errors import InsufficientSamplesError
 from . import register_family
 from ._base import Family
-from ._numerics import as_spd, as_vector, psd_sqrt
+from ._numerics import as_spd, as_vector, concat_samples, psd_sqrt
 
 __all__ = ["Gaussian", "GaussianStats"]
 
@@ -77,10 +77,6 @@ class GaussianStats:
             + (self.n * other.n / n) * delta[:, :, None] * delta[:, None, :]
         )
         return GaussianStats(n, mean, scatter)
-
-
-def _square(a: np.ndarray) -> bool:
-    return a.ndim == 2 and a.shape[0] == a.shape[1]
 
 
 @register_family
@@ -149,7 +145,7 @@ class Gaussian(Validated, Family):
     _constraints: ClassVar[dict] = {
         "dim": Interval(int, 1, 1000),
         "mean": Optional(ArrayLike(1)),
-        "cov": Optional(ArrayLike(2, _square, "a square numeric matrix")),
+        "cov": Optional(ArrayLike(2, is_square, "a square numeric matrix")),
         "fit_method": OneOf(("mle", "unbiased")),
     }
 
@@ -164,15 +160,8 @@ class Gaussian(Validated, Family):
         object.__setattr__(self, "cov", as_spd(cov, d))
 
     def _check(self) -> None:
-        d = self.dim
-        if self.mean is not None and np.asarray(self.mean).shape != (d,):
-            self._fail("mean", f"must have length dim = {d}, got {np.shape(self.mean)}")
-        if self.cov is not None:
-            c = np.asarray(self.cov, dtype=np.float64)
-            if c.shape != (d, d):
-                self._fail("cov", f"must have shape ({d}, {d}), got {c.shape}")
-            if not is_spd(c):
-                self._fail("cov", "must be symmetric positive definite")
+        self._check_length("mean", self.dim)
+        self._check_spd("cov", self.dim)
 
     def _fail(self, field: str, message: str) -> None:
         super()._fail("fit" if field == "fit_method" else field, message)
@@ -270,7 +259,7 @@ class Gaussian(Validated, Family):
         :class:`GaussianStats`, all are pooled as statistics."""
         batches = list(batches)
         if all(isinstance(b, np.ndarray) for b in batches):
-            return batches[0] if len(batches) == 1 else np.concatenate(batches, axis=1)
+            return concat_samples(batches)
         stats = [b if isinstance(b, GaussianStats) else GaussianStats.from_data(b) for b in batches]
         out = stats[0]
         for s in stats[1:]:

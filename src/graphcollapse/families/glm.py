@@ -27,18 +27,14 @@ from typing import ClassVar, Literal
 import numpy as np
 from scipy import integrate, special, stats
 
-from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_spd
+from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_square
 from . import register_family
 from ._base import Family
-from ._numerics import as_spd, as_vector, gauss_hermite, gram, newton, xt, xtv
+from ._numerics import as_spd, as_vector, concat_samples, gauss_hermite, gram, newton, xt, xtv
 
 __all__ = ["LogisticRegression", "PoissonRegression", "HuberRegression"]
 
 _EXP_CAP = 700.0  # exp() of larger numbers overflows; such values are never accepted
-
-
-def _square(a: np.ndarray) -> bool:
-    return a.ndim == 2 and a.shape[0] == a.shape[1]
 
 
 def _alternating(d: int, norm: float) -> np.ndarray:
@@ -60,7 +56,7 @@ class _Regression(Validated, Family):
     _constraints: ClassVar[dict] = {
         "dim": Interval(int, 1, 10_000),
         "theta": Optional(ArrayLike(1)),
-        "cov": Optional(ArrayLike(2, _square, "a square numeric matrix")),
+        "cov": Optional(ArrayLike(2, is_square, "a square numeric matrix")),
     }
 
     def __post_init__(self) -> None:
@@ -72,15 +68,8 @@ class _Regression(Validated, Family):
         object.__setattr__(self, "cov", as_spd(self.cov, d))
 
     def _check(self) -> None:
-        d = self.dim
-        if self.theta is not None and np.asarray(self.theta).shape != (d,):
-            self._fail("theta", f"must have length dim = {d}, got {np.shape(self.theta)}")
-        if self.cov is not None:
-            c = np.asarray(self.cov, dtype=np.float64)
-            if c.shape != (d, d):
-                self._fail("cov", f"must have shape ({d}, {d}), got {c.shape}")
-            if not is_spd(c):
-                self._fail("cov", "must be symmetric positive definite")
+        self._check_length("theta", self.dim)
+        self._check_spd("cov", self.dim)
 
     def config(self) -> dict:
         """The ``family:`` mapping that rebuilds this family."""
@@ -114,13 +103,7 @@ class _Regression(Validated, Family):
 
     def combine(self, batches: Sequence[tuple]) -> tuple:
         """Union of training sets: concatenate ``X`` and ``y`` along the sample axis."""
-        batches = list(batches)
-        if len(batches) == 1:
-            return batches[0]
-        return (
-            np.concatenate([b[0] for b in batches], axis=1),
-            np.concatenate([b[1] for b in batches], axis=1),
-        )
+        return concat_samples(batches)
 
     def _draw_y(self, params, X, rng):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -164,9 +147,65 @@ class _Regression(Validated, Family):
         return a * S + (b - a) * np.outer(St, St) / s2
 
 
+@dataclass(frozen=True, eq=False)
+class _CanonicalGLM(_Regression):
+    """Well-specified maximum-likelihood regressions with a canonical link (not
+    registered): logistic and Poisson.
+
+    The fit minimises the mean negative log-likelihood ``mean(A(eta) - y eta)``,
+    ``eta = x^T theta``, by damped Newton from 0; subclasses give the cumulant ``A``
+    (:meth:`_cumulant`), the Fisher information (:meth:`fisher`) and a ``max_iter``
+    field. The model is well specified, so ``V = I^{-1}``; the risk's quadratic form is
+    ``M = I / 2``, so ``noise_scale() = d / 2``.
+    """
+
+    def _cumulant(self, eta: np.ndarray, deriv: bool) -> tuple:  # pragma: no cover
+        """``(A(eta),)``, or ``(A(eta), A'(eta), A''(eta))`` when ``deriv``."""
+        raise NotImplementedError
+
+    def fisher(self) -> np.ndarray:  # pragma: no cover - abstract
+        """Fisher information per sample at the truth."""
+        raise NotImplementedError
+
+    def _newton_fit(self, batch: tuple, lam: float | None = None) -> np.ndarray:
+        """Minimise the mean negative log-likelihood per replicate (damped Newton),
+        plus ``lam / 2 * ||theta||^2`` when ``lam`` is given."""
+        X, y = (np.asarray(a, dtype=np.float64) for a in batch)
+        n = X.shape[1]
+
+        def objective(t, rows, deriv):
+            full = rows.size == X.shape[0]
+            Xs, ys = (X, y) if full else (X[rows], y[rows])
+            eta = xt(Xs, t)
+            with np.errstate(over="ignore"):
+                A = self._cumulant(eta, deriv)
+                val = (A[0] - ys * eta).mean(axis=1)
+            if lam is not None:
+                val = val + 0.5 * lam * np.einsum("rd,rd->r", t, t)
+            if not deriv:
+                return (val,)
+            g = xtv(Xs, A[1] - ys) / n
+            H = gram(Xs, A[2]) / n
+            if lam is not None:
+                g = g + lam * t
+                H = H + lam * np.eye(self.dim)
+            return val, g, H
+
+        theta, _ = newton(objective, np.zeros((X.shape[0], self.dim)), max_iter=self.max_iter)
+        return theta
+
+    def sandwich(self) -> np.ndarray:
+        """``V = H^{-1} J H^{-1} = I^{-1}`` (well-specified maximum likelihood)."""
+        return np.linalg.inv(self.fisher())
+
+    def noise_scale(self) -> float:
+        """``tr(M V)`` with ``M = I / 2``: ``d / 2``."""
+        return round(float(0.5 * np.trace(self.fisher() @ self.sandwich())), 10)
+
+
 @register_family
 @dataclass(frozen=True, eq=False)
-class LogisticRegression(_Regression):
+class LogisticRegression(_CanonicalGLM):
     """Logistic regression ``P(y = 1 | x) = sigmoid(x^T theta)`` fit by maximum likelihood.
 
     Parameters
@@ -246,28 +285,16 @@ class LogisticRegression(_Regression):
         eta = xt(X, params)
         return (rng.random(eta.shape) < special.expit(eta)).astype(np.float64)
 
+    def _cumulant(self, eta, deriv):
+        a = np.logaddexp(0.0, eta)
+        if not deriv:
+            return (a,)
+        p = special.expit(eta)
+        return a, p, p * (1.0 - p)
+
     def fit(self, batch: tuple) -> np.ndarray:
         """Maximum likelihood (damped Newton, ``max_iter`` steps at most) per replicate."""
-        X, y = (np.asarray(a, dtype=np.float64) for a in batch)
-        n = X.shape[1]
-        lam = self.ridge / n
-
-        def objective(t, rows, deriv):
-            full = rows.size == X.shape[0]
-            Xs, ys = (X, y) if full else (X[rows], y[rows])
-            eta = xt(Xs, t)
-            val = (np.logaddexp(0.0, eta) - ys * eta).mean(axis=1)
-            val = val + 0.5 * lam * np.einsum("rd,rd->r", t, t)
-            if not deriv:
-                return (val,)
-            p = special.expit(eta)
-            g = xtv(Xs, p - ys) / n + lam * t
-            w = p * (1.0 - p)
-            H = gram(Xs, w) / n + lam * np.eye(self.dim)
-            return val, g, H
-
-        theta, _ = newton(objective, np.zeros((X.shape[0], self.dim)), max_iter=self.max_iter)
-        return theta
+        return self._newton_fit(batch, lam=self.ridge / np.shape(batch[0])[1])
 
     def risk(self, params: np.ndarray) -> np.ndarray:
         """Excess expected log-loss (the KL of the conditional laws), see the notes."""
@@ -309,18 +336,10 @@ class LogisticRegression(_Regression):
         sp = special.expit(s * z) * special.expit(-s * z)
         return self._weighted_second_moment(float(sp @ w), float((sp * z * z) @ w))
 
-    def sandwich(self) -> np.ndarray:
-        """``V = H^{-1} J H^{-1} = I^{-1}`` (well-specified maximum likelihood)."""
-        return np.linalg.inv(self.fisher())
-
-    def noise_scale(self) -> float:
-        """``tr(M V)`` with ``M = I / 2``: ``d / 2``."""
-        return round(float(0.5 * np.trace(self.fisher() @ self.sandwich())), 10)
-
 
 @register_family
 @dataclass(frozen=True, eq=False)
-class PoissonRegression(_Regression):
+class PoissonRegression(_CanonicalGLM):
     """Poisson regression ``y | x ~ Poisson(exp(x^T theta))`` fit by maximum likelihood.
 
     Parameters
@@ -384,26 +403,13 @@ class PoissonRegression(_Regression):
         eta = xt(X, params)
         return rng.poisson(np.exp(np.minimum(eta, 40.0))).astype(np.float64)
 
+    def _cumulant(self, eta, deriv):
+        mu = np.exp(np.minimum(eta, _EXP_CAP))
+        return (mu, mu, mu) if deriv else (mu,)
+
     def fit(self, batch: tuple) -> np.ndarray:
         """Maximum likelihood (damped Newton from 0) per replicate."""
-        X, y = (np.asarray(a, dtype=np.float64) for a in batch)
-        n = X.shape[1]
-
-        def objective(t, rows, deriv):
-            full = rows.size == X.shape[0]
-            Xs, ys = (X, y) if full else (X[rows], y[rows])
-            eta = xt(Xs, t)
-            with np.errstate(over="ignore"):
-                mu = np.exp(np.minimum(eta, _EXP_CAP))
-                val = (mu - ys * eta).mean(axis=1)
-            if not deriv:
-                return (val,)
-            g = xtv(Xs, mu - ys) / n
-            H = gram(Xs, mu) / n
-            return val, g, H
-
-        theta, _ = newton(objective, np.zeros((X.shape[0], self.dim)), max_iter=self.max_iter)
-        return theta
+        return self._newton_fit(batch)
 
     def risk(self, params: np.ndarray) -> np.ndarray:
         """Excess expected Poisson log-loss (closed form, see the notes)."""
@@ -431,14 +437,6 @@ class PoissonRegression(_Regression):
         S, t = self.cov, self.theta
         St = S @ t
         return np.exp(0.5 * float(t @ St)) * (S + np.outer(St, St))
-
-    def sandwich(self) -> np.ndarray:
-        """``V = I^{-1}`` (well-specified maximum likelihood)."""
-        return np.linalg.inv(self.fisher())
-
-    def noise_scale(self) -> float:
-        """``tr(M V)`` with ``M = I / 2``: ``d / 2``."""
-        return round(float(0.5 * np.trace(self.fisher() @ self.sandwich())), 10)
 
 
 @register_family

@@ -20,7 +20,7 @@ from .._constraints import ArrayLike, Interval, IsInstance, Optional, Validated
 from .._errors import ConfigError
 from . import register_family
 from ._base import Family
-from ._numerics import newton
+from ._numerics import concat_samples, newton
 
 __all__ = ["MEstimator"]
 
@@ -178,13 +178,7 @@ class MEstimator(Validated, Family):
 
     def combine(self, batches: Sequence[tuple]) -> tuple:
         """Union of training sets: concatenate ``x`` and ``y`` along the sample axis."""
-        batches = list(batches)
-        if len(batches) == 1:
-            return batches[0]
-        return (
-            np.concatenate([b[0] for b in batches], axis=1),
-            np.concatenate([b[1] for b in batches], axis=1),
-        )
+        return concat_samples(batches)
 
     def fit(self, batch: tuple) -> np.ndarray:
         """Damped Newton on the mean loss, per replicate, from ``theta_init``."""
