@@ -26,7 +26,8 @@ creates its own generator or touches global state.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -55,6 +56,10 @@ class Family(abc.ABC):
     has_fast_path : bool
         Whether :meth:`sample_fast` / :meth:`sample_real_fast` draw a batch directly
         (e.g. sufficient statistics) identical in distribution to :meth:`sample`.
+    degeneracy : mapping of str -> {"increasing", "decreasing", "either"}
+        Which of :meth:`summaries` signal degeneracy of the fitted law (THEORY §5),
+        and in which direction, e.g. ``{"variance_ratio": "decreasing"}``; read by
+        :func:`graphcollapse.drift_signal`. Default: none (only risk growth is tested).
 
     Examples
     --------
@@ -85,6 +90,7 @@ class Family(abc.ABC):
     name: ClassVar[str] = ""
     consistent: ClassVar[bool] = True
     has_fast_path: ClassVar[bool] = False
+    degeneracy: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
     # ------------------------------------------------------------------ truth
     @abc.abstractmethod

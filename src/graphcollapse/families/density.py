@@ -171,6 +171,7 @@ class GaussianMixture(_RealTable):
     """
 
     name: ClassVar[str] = "gaussian_mixture"
+    degeneracy: ClassVar[dict] = {"variance_ratio": "decreasing"}  # EM shrinks
     _owner: ClassVar[str] = "family 'gaussian_mixture'"
     _constraints: ClassVar[dict] = {
         **_RealTable._constraints,
@@ -409,6 +410,7 @@ class KernelDensity(_RealTable):
     """
 
     name: ClassVar[str] = "kde"
+    degeneracy: ClassVar[dict] = {"variance_ratio": "increasing"}  # kernel noise adds up
     _owner: ClassVar[str] = "family 'kde'"
     _constraints: ClassVar[dict] = {
         **_RealTable._constraints,

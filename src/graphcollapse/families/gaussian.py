@@ -134,6 +134,8 @@ class Gaussian(Validated, Family):
 
     name: ClassVar[str] = "gaussian"
     has_fast_path: ClassVar[bool] = True
+    # MLE: E Sigma_t shrinks; both fits: E log det Sigma_t falls (THEORY §5).
+    degeneracy: ClassVar[dict] = {"variance_ratio": "decreasing", "logdet": "decreasing"}
     batch_axis: ClassVar[int] = 1
 
     dim: int = 1

@@ -90,6 +90,8 @@ class NGramModel(Validated, Family):
     consistent: ClassVar[bool] = False
     comparable_params: ClassVar[bool] = False
     risk_nonnegative: ClassVar[bool] = False
+    # Diversity is lost (small smoothing) or drowned in noise (large): either way.
+    degeneracy: ClassVar[dict] = {"distinct_ngrams": "either", "perplexity": "increasing"}
     _owner: ClassVar[str] = "family 'ngram'"
     _constraints: ClassVar[dict] = {
         "order": Interval(int, 2, 3),
