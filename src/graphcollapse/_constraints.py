@@ -228,5 +228,20 @@ def is_spd(a: np.ndarray) -> bool:
     return True
 
 
+def require_instance(where: str, field: str, value: Any, cls: type, expected: str) -> None:
+    """Argument type check of a public entry point: raise :class:`ConfigError`
+    ``"{where}, field {field!r}: expected {expected}, got <type>"`` unless ``value`` is an
+    instance of ``cls``.
+
+    >>> require_instance("simulate", "seed", "0", int, "an integer")
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConfigError: simulate, field 'seed': expected an integer, got str
+    """
+    if not isinstance(value, cls):
+        got = type(value).__name__
+        raise ConfigError(f"{where}, field {field!r}: expected {expected}, got {got}")
+
+
 def names_of(constraints: Sequence[str]) -> str:
     return ", ".join(repr(c) for c in constraints)

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ._constraints import require_instance
 from ._curves import RiskCurves
 from ._errors import ConfigError
 from ._graph import InteractionGraph
@@ -584,19 +585,11 @@ def simulate(
     ('fast', (20000, 2))
     """
     t_start = time.perf_counter()
-    if not isinstance(graph, InteractionGraph):
-        raise ConfigError(
-            f"simulate, field 'graph': expected an InteractionGraph, got {type(graph).__name__}"
-        )
-    if not isinstance(family, Family):
-        raise ConfigError(
-            f"simulate, field 'family': expected a Family (e.g. LinearRegression(dim=5)), got "
-            f"{type(family).__name__}"
-        )
-    if not isinstance(regime, Regime):
-        raise ConfigError(
-            f"simulate, field 'regime': expected a Regime, got {type(regime).__name__}"
-        )
+    require_instance("simulate", "graph", graph, InteractionGraph, "an InteractionGraph")
+    require_instance(
+        "simulate", "family", family, Family, "a Family (e.g. LinearRegression(dim=5))"
+    )
+    require_instance("simulate", "regime", regime, Regime, "a Regime")
     T = _check_int(generations, "generations", 0)
     R = _check_int(replicates, "replicates", 2)
     seed = _check_int(seed, "seed", 0)

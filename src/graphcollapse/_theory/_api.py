@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._constraints import require_instance
 from .._curves import RiskCurves, _json_matrix
 from .._errors import ConfigError
 from .._graph import InteractionGraph
@@ -181,15 +182,8 @@ def theory(
     ([True], [1.41], [inf])
     """
     regime = Regime() if regime is None else regime
-    if not isinstance(graph, InteractionGraph):
-        raise ConfigError(
-            f"theory, field 'graph': expected an InteractionGraph, got {type(graph).__name__}"
-        )
-    if not isinstance(family, Family):
-        raise ConfigError(
-            f"theory, field 'family': expected a Family (e.g. LinearRegression(dim=5)), got "
-            f"{type(family).__name__}"
-        )
+    require_instance("theory", "graph", graph, InteractionGraph, "an InteractionGraph")
+    require_instance("theory", "family", family, Family, "a Family (e.g. LinearRegression(dim=5))")
     if method not in ("auto", "dense", "probes"):
         raise ConfigError(
             f"theory, field 'method': must be one of 'auto', 'dense', 'probes', got {method!r}"
