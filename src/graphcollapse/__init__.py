@@ -11,6 +11,7 @@ modules.
 from __future__ import annotations
 
 from ._curves import RiskCurves
+from ._drift import DriftSignal, Trend, drift_signal
 from ._errors import ConfigError, GraphCollapseError, InsufficientSamplesError, InvalidGraphError
 from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
@@ -65,6 +66,7 @@ def __getattr__(name: str):
 __all__ = [
     "ConfigError",
     "Diagnosis",
+    "DriftSignal",
     "Family",
     "FamilyCheckError",
     "Gaussian",
@@ -88,8 +90,10 @@ __all__ = [
     "TOPOLOGIES",
     "TheoryResult",
     "Topology",
+    "Trend",
     "check_family",
     "diagnose",
+    "drift_signal",
     "example_path",
     "linear_growth_factor",
     "linear_risk",

@@ -1,0 +1,402 @@
+"""The empirical collapse signal of a simulation: does the risk grow, does a fit degenerate?
+
+THEORY §5: a non-consistent fit (the ``1/n`` variance MLE, a KDE, a smoothed n-gram
+model) drifts, so a model can collapse by degeneracy (variance to 0, diversity lost,
+perplexity up) as well as by a growing risk. :func:`drift_signal` reads a simulation's
+:class:`RiskCurves` and says, per model, whether the numbers show either over the
+simulated horizon. It sits beside the topological verdict (:func:`diagnose`) and the
+mean-square theory (:func:`theory`); it does not replace them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ._curves import RiskCurves
+from ._errors import ConfigError
+
+__all__ = ["DIRECTIONS", "DriftSignal", "Trend", "drift_signal"]
+
+Direction = Literal["increasing", "decreasing", "either"]
+DIRECTIONS: tuple[str, ...] = ("increasing", "decreasing", "either")
+"""The directions a family may declare for a summary in ``Family.degeneracy``."""
+
+
+@dataclass(frozen=True, eq=False)
+class Trend:
+    """One statistic (the risk or a family summary) over the test window, per model.
+
+    Attributes
+    ----------
+    name : str
+        ``"risk"`` or the summary's name.
+    direction : {"increasing", "decreasing", "either"} or None
+        Which change counts as collapse (the risk: ``"increasing"``); ``None``: the
+        summary is reported but not tested (the family declares nothing for it).
+    initial, start, end : ndarray, shape (K,)
+        Mean at the first recorded generation (0), at the window's first generation
+        and at the last generation.
+    z : ndarray, shape (K,)
+        ``(end - start) / (sem_start + sem_end)`` (NaN when there is no window or a
+        mean is not finite).
+    flagged : ndarray of bool, shape (K,)
+        ``z`` beyond the threshold in the declared direction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = Trend("risk", "increasing", np.array([1.0]), np.array([2.0]),
+    ...           np.array([3.0]), np.array([5.0]), np.array([True]))
+    >>> t.change.tolist(), t.relative_change.tolist()
+    ([1.0], [0.5])
+    """
+
+    name: str
+    direction: str | None
+    initial: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    z: np.ndarray
+    flagged: np.ndarray
+
+    @property
+    def change(self) -> np.ndarray:
+        """``end - start`` per model."""
+        with np.errstate(invalid="ignore"):
+            return self.end - self.start
+
+    @property
+    def relative_change(self) -> np.ndarray:
+        """``(end - start) / |start|`` per model (NaN where ``start`` is 0)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = self.change / np.abs(self.start)
+        out[self.start == 0] = np.nan
+        return out
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Lists in model order; non-finite numbers become ``None``."""
+        return {
+            "direction": self.direction,
+            "initial": _json(self.initial),
+            "start": _json(self.start),
+            "end": _json(self.end),
+            "change": _json(self.change),
+            "relative_change": _json(self.relative_change),
+            "z": _json(self.z),
+            "flagged": [bool(b) for b in self.flagged],
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class DriftSignal:
+    """Per model: does the simulation show collapse by the numbers? See :func:`drift_signal`.
+
+    Attributes
+    ----------
+    models : tuple of str
+    window : (int, int) or None
+        First and last generation of the test window (``None``: too few generations).
+    z_threshold : float
+    risk : Trend
+        The risk's trend (tested for growth).
+    summaries : dict of str -> Trend
+        Every summary's trend; those with a ``direction`` are tested.
+    risk_growing, degenerating, flagged : ndarray of bool, shape (K,)
+        Risk growth, degeneracy of some declared summary, and either of the two.
+    reasons : tuple of str
+        One line per model.
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> g = gc.InteractionGraph(["loop"], [[10]], real=[0])
+    >>> sim = gc.simulate(g, gc.LinearRegression(dim=2), generations=6,
+    ...                   replicates=2000, seed=0)
+    >>> gc.drift_signal(sim).to_json_dict()["flagged"]
+    [True]
+    """
+
+    models: tuple[str, ...]
+    window: tuple[int, int] | None
+    z_threshold: float
+    risk: Trend
+    summaries: dict[str, Trend] = field(default_factory=dict)
+    risk_growing: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    degenerating: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    flagged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    reasons: tuple[str, ...] = ()
+
+    def status(self, i: int) -> str:
+        """A short word for model ``i``: ``"risk growing"``, ``"degenerating"``, both
+        (joined by ``", "``) or ``"no drift"`` (``"untested"`` without a window)."""
+        if self.window is None:
+            return "untested"
+        words = [w for w, b in (("risk growing", self.risk_growing[i]),
+                                ("degenerating", self.degenerating[i])) if b]  # fmt: skip
+        return ", ".join(words) or "no drift"
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """``window``, ``z_threshold``, per-model lists ``flagged``, ``risk_growing``,
+        ``degenerating``, ``reason``, and the trends ``risk`` and ``summaries``."""
+        return {
+            "window": None if self.window is None else list(self.window),
+            "z_threshold": self.z_threshold,
+            "flagged": [bool(b) for b in self.flagged],
+            "risk_growing": [bool(b) for b in self.risk_growing],
+            "degenerating": [bool(b) for b in self.degenerating],
+            "reason": list(self.reasons),
+            "risk": self.risk.to_json_dict(),
+            "summaries": {k: t.to_json_dict() for k, t in self.summaries.items()},
+        }
+
+
+def drift_signal(
+    curves: RiskCurves,
+    *,
+    degeneracy: Mapping[str, str] | None = None,
+    start: int | None = None,
+    z: float = 4.0,
+) -> DriftSignal:
+    """Say, per model, whether a simulation shows collapse *by the numbers*.
+
+    This is an **empirical signal over the simulated horizon**, to read beside the
+    topological verdict (:func:`diagnose`: collapse for any sample size, as
+    ``t -> infinity``) and the mean-square theory (:func:`theory`); it replaces
+    neither. A model the verdict calls collapsing may show nothing within a short run
+    (a small weight from a closed class makes a small slope), and an anchored model
+    still converging to its steady state can show growth over a short run.
+
+    The test. Let ``s`` be the window's first generation (default: half the run,
+    ``max(1, T // 2)``, so generation 0, whose sample size and fit can differ, and
+    the early transient of anchored models are left out) and ``T`` the last. For a
+    statistic with means ``m_s, m_T`` and standard errors ``e_s, e_T`` per model,
+
+        z = (m_T - m_s) / (e_s + e_T).
+
+    * **Risk growth**: ``z > z`` (the risk's mean rises over the window).
+    * **Degeneracy**: for each summary the family declares in ``Family.degeneracy``
+      (e.g. ``{"variance_ratio": "decreasing"}``): ``z < -z`` for ``"decreasing"``,
+      ``z > z`` for ``"increasing"``, ``|z| > z`` for ``"either"``. Other summaries
+      are reported (change and ``z``) but not tested.
+
+    False alarms. Both means come from the same replicates and are correlated; the
+    standard deviation of ``m_T - m_s`` is at most ``sd_s + sd_T`` whatever the
+    correlation (triangle inequality), so ``z`` is conservative (it understates the
+    evidence when the two generations are positively correlated, as they are when a
+    model carries its errors forward). For a model whose statistic has the same
+    expectation at ``s`` and ``T`` (a model at its steady state), one one-sided test
+    fires with probability at most ``P(N(0, 1) > z)`` (``3.2e-5`` at ``z = 4``;
+    twice that for ``"either"``), as far as the replicate means are normal (the
+    central limit theorem over replicates: reliable for a few hundred replicates
+    unless the per-replicate values are heavy-tailed, e.g. least squares with ``n``
+    near ``d``, THEORY §3.3). A model's flag combines its tests: at most their sum.
+
+    Parameters
+    ----------
+    curves : RiskCurves
+        A simulation (``source == "simulation"``: the test needs standard errors).
+    degeneracy : mapping of str -> {"increasing", "decreasing", "either"}, optional
+        Which summaries signal degeneracy, in which direction. Default: the
+        ``degeneracy`` declared by the family recorded in ``curves.info["family"]``
+        (looked up in the registry by name), or none.
+    start : int, optional
+        First generation of the window (default ``max(1, T // 2)`` after the first
+        recorded generation). Must be before the last generation.
+    z : float
+        Threshold (> 0).
+
+    Returns
+    -------
+    DriftSignal
+        Arrays in model order and one reason per model, e.g.
+        ``"gen 5-10: logdet -0.52 -> -1.05 (z = -9.1): degenerating"``.
+
+    Raises
+    ------
+    ConfigError
+        Curves that are not a simulation, a bad ``start``, ``z`` or ``degeneracy``.
+
+    Examples
+    --------
+    A lone self-consuming Gaussian fit by maximum likelihood degenerates (THEORY §5):
+    its fitted variance shrinks by ``(n - 1)/n`` per generation.
+
+    >>> import graphcollapse as gc
+    >>> g = gc.InteractionGraph(["alone", "anchored"], [[20, 0], [0, 0]], real=[0, 20])
+    >>> sim = gc.simulate(g, gc.Gaussian(dim=1, fit="mle"), generations=10,
+    ...                   replicates=2000, seed=0)
+    >>> sig = gc.drift_signal(sim)
+    >>> sig.window, sig.degenerating.tolist()
+    ((5, 10), [True, False])
+    >>> vr = sig.summaries["variance_ratio"]  # expected 0.95 at gen 0, 0.95**11 = 0.57
+    >>> vr.initial.round(2).tolist(), vr.end.round(2).tolist()
+    ([0.96, 0.94], [0.62, 0.95])
+    >>> print(sig.reasons[0])
+    gen 5-10: risk 0.793 -> 2.66 (z = +13): growing; logdet -0.612 -> -1.12 (z = -11): degenerating
+    >>> print(sig.reasons[1])
+    gen 5-10: no significant drift (risk z = ...; variance ratio z = ..., logdet z = ...)
+    """
+    if not isinstance(curves, RiskCurves):
+        raise ConfigError(
+            f"drift_signal, field 'curves': expected RiskCurves, got {type(curves).__name__}"
+        )
+    if curves.source != "simulation":
+        raise ConfigError(
+            f"drift_signal, field 'curves': needs a simulation (standard errors), got "
+            f"curves from {curves.source!r}; for theory read its verdict and slopes instead"
+        )
+    if isinstance(z, bool) or not isinstance(z, (int, float)) or not (0 < z < math.inf):
+        raise ConfigError(f"drift_signal, field 'z': must be a positive number, got {z!r}")
+    z = float(z)
+    decl = _declaration(curves, degeneracy)
+
+    gens = curves.generations
+    first, last = int(gens[0]), int(gens[-1])
+    if start is None:
+        start_gen = first + max(1, (last - first) // 2)
+    else:
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+            raise ConfigError(f"drift_signal, field 'start': must be an integer, got {start!r}")
+        if not first <= start < last:
+            raise ConfigError(
+                f"drift_signal, field 'start': must be a generation from {first} to "
+                f"{last - 1} (before the last), got {start}"
+            )
+        start_gen = int(start)
+    rows = np.flatnonzero(gens >= start_gen)
+    s_row = int(rows[0]) if rows.size and rows[0] < gens.size - 1 else None
+    window = None if s_row is None else (int(gens[s_row]), last)
+
+    def trend(name: str, mean: np.ndarray, sem: np.ndarray | None, direction: str | None):
+        mean = np.asarray(mean, dtype=np.float64)
+        sem = np.zeros_like(mean) if sem is None else np.asarray(sem, dtype=np.float64)
+        K = mean.shape[1]
+        if s_row is None:
+            st, zz = np.full(K, np.nan), np.full(K, np.nan)
+        else:
+            st = mean[s_row]
+            zz = _z(mean[-1] - st, sem[s_row] + sem[-1])
+        with np.errstate(invalid="ignore"):
+            if direction == "increasing":
+                flag = zz > z
+            elif direction == "decreasing":
+                flag = zz < -z
+            elif direction == "either":
+                flag = np.abs(zz) > z
+            else:
+                flag = np.zeros(K, bool)
+        return Trend(name, direction, mean[0].copy(), st, mean[-1].copy(), zz, flag)
+
+    risk = trend("risk", curves.mean, curves.sem, "increasing")
+    summaries = {
+        name: trend(name, arr, curves.summaries_sem.get(name), decl.get(name))
+        for name, arr in curves.summaries.items()
+    }
+    K = len(curves.models)
+    degenerating = np.zeros(K, bool)
+    for t in summaries.values():
+        degenerating |= t.flagged
+    growing = risk.flagged.copy()
+    tested = [t for t in summaries.values() if t.direction is not None]
+    reasons = tuple(_reason(i, window, risk, tested) for i in range(K))
+    return DriftSignal(
+        models=curves.models,
+        window=window,
+        z_threshold=z,
+        risk=risk,
+        summaries=summaries,
+        risk_growing=growing,
+        degenerating=degenerating,
+        flagged=growing | degenerating,
+        reasons=reasons,
+    )
+
+
+# ---------------------------------------------------------------------- helpers
+def _declaration(curves: RiskCurves, degeneracy: Mapping[str, str] | None) -> dict[str, str]:
+    if degeneracy is None:
+        from .families import FAMILIES
+
+        fam = curves.info.get("family")
+        name = fam.get("name") if isinstance(fam, Mapping) else None
+        cls = FAMILIES.get(name) if isinstance(name, str) else None
+        declared = dict(getattr(cls, "degeneracy", {}) or {})
+        # A stored run may predate a summary the family now declares: skip it.
+        return {k: v for k, v in declared.items() if k in curves.summaries}
+    if not isinstance(degeneracy, Mapping):
+        raise ConfigError(
+            "drift_signal, field 'degeneracy': expected a mapping of summary name to "
+            f"direction, got {type(degeneracy).__name__}"
+        )
+    out = {}
+    for k, v in degeneracy.items():
+        if v not in DIRECTIONS:
+            raise ConfigError(
+                f"drift_signal, field 'degeneracy': summary {k!r}: direction must be one of "
+                f"{', '.join(map(repr, DIRECTIONS))}, got {v!r}"
+            )
+        if k not in curves.summaries:
+            raise ConfigError(
+                f"drift_signal, field 'degeneracy': summary {k!r} is not in these curves "
+                f"(they have {sorted(curves.summaries)})"
+            )
+        out[str(k)] = str(v)
+    return out
+
+
+def _z(diff: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zz = diff / bound
+    exact = bound == 0
+    zz[exact & (diff == 0)] = 0.0  # no change and no noise: no evidence either way
+    return zz
+
+
+def _num(x: float) -> str:
+    return f"{x:.3g}" if np.isfinite(x) else str(float(x))
+
+
+def _zfmt(x: float) -> str:
+    if not np.isfinite(x):
+        return "nan" if np.isnan(x) else ("+inf" if x > 0 else "-inf")
+    return f"{x:+.0f}" if abs(x) >= 10 else f"{x:+.1f}"
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _reason(i: int, window, risk: Trend, tested: list[Trend]) -> str:
+    if window is None:
+        return "no trend test: needs at least 2 generations after generation 0"
+    parts = []
+    if risk.flagged[i]:
+        parts.append(
+            f"risk {_num(risk.start[i])} -> {_num(risk.end[i])} (z = {_zfmt(risk.z[i])}): growing"
+        )
+    deg = [
+        f"{_label(t.name)} {_num(t.start[i])} -> {_num(t.end[i])} (z = {_zfmt(t.z[i])})"
+        for t in tested
+        if t.flagged[i]
+    ]
+    if deg:
+        parts.append(", ".join(deg) + ": degenerating")
+    head = f"gen {window[0]}-{window[1]}: "
+    if parts:
+        return head + "; ".join(parts)
+    others = ", ".join(f"{_label(t.name)} z = {_zfmt(t.z[i])}" for t in tested)
+    return (
+        head
+        + f"no significant drift (risk z = {_zfmt(risk.z[i])}"
+        + (f"; {others}" if others else "")
+        + ")"
+    )
+
+
+def _json(a: np.ndarray) -> list[float | None]:
+    return [float(x) if np.isfinite(x) else None for x in np.asarray(a, dtype=np.float64)]
