@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import graphcollapse as gc
+from family_helpers import seeds
 from graphcollapse._simulate import BLOCK_SIZE
 from graphcollapse.cli import main
 from graphcollapse.storage import read_run
@@ -44,7 +45,15 @@ def test_json_is_one_object_matching_the_library(config, tmp_path, capsys):
     assert main(["simulate", str(config), "--out", str(out), "--json"]) == 0
     captured = capsys.readouterr()
     payload = json.loads(captured.out)  # exactly one JSON document on stdout
-    assert set(payload) == {"models", "generations", "risk_mean", "risk_sem", "seed", "summaries"}
+    assert set(payload) == {
+        "models",
+        "generations",
+        "risk_mean",
+        "risk_sem",
+        "seed",
+        "summaries",
+        "drift",
+    }
     assert payload["models"] == ["lab", "student", "loop"]
     assert payload["generations"] == [0, 1, 2, 3, 4]
     assert payload["seed"] == 7
@@ -223,3 +232,84 @@ def test_read_run_places_rows_by_label_and_refuses_other_directories(tmp_path):
     assert back.info["seed"] == 7 and back.source == "simulation"
     with pytest.raises(gc.ConfigError, match="no manifest.json"):
         read_run(tmp_path)
+
+
+# ---------------------------------------------------------------- drift signal
+@pytest.fixture(params=seeds())
+def seed(request):
+    return request.param
+
+
+def test_json_drift_is_the_library_signal_and_flags_the_closed_loop(config, capsys, seed):
+    assert main(["simulate", str(config), "--json", "-q", "--seed", str(seed)]) == 0
+    drift = json.loads(capsys.readouterr().out)["drift"]
+    assert drift == gc.drift_signal(_direct(seed=seed)).to_json_dict()
+    assert drift["window"] == [2, 4] and drift["z_threshold"] == 4.0
+    # loop eats only its own output: R^(t) = (t + 1) * 3/16, +67% over generations 2-4
+    # (z 6.8 to 8.5 over seeds 0-19); lab (real only) and student (4 of 22 samples real,
+    # at its steady state by generation 2) do not move.
+    assert drift["flagged"] == [False, False, True]
+    assert drift["risk_growing"] == [False, False, True]
+    assert drift["risk"]["z"][2] > 4 and drift["risk"]["relative_change"][2] > 0.3
+    assert set(drift["summaries"]) == {"log_error"}
+    assert set(drift["summaries"]["log_error"]) >= {"change", "z", "direction", "flagged"}
+    assert drift["summaries"]["log_error"]["direction"] is None  # reported, not tested
+    assert drift["reason"][2].startswith("gen 2-4: risk ") and "growing" in drift["reason"][2]
+
+
+GAUSSIAN_RUN = """\
+graph:
+  models:
+    alone: {from: {alone: 20}}
+    anchored: {real: 20}
+    half: {real: 10, from: {half: 10}}
+family: {name: gaussian, dim: 1, fit: mle}
+generations: 10
+replicates: 2000
+"""
+
+
+def test_lone_mle_gaussian_is_shown_degenerating(tmp_path, capsys, seed):
+    cfg = tmp_path / "gauss.yaml"
+    cfg.write_text(GAUSSIAN_RUN + f"seed: {seed}\n")
+    assert main(["simulate", str(cfg), "--json", "-q"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    drift = payload["drift"]
+    # The lone fit's variance shrinks by 19/20 a generation (THEORY §5); logdet falls with
+    # z from -11 to -13 over seeds 0-19. Real data keep the other two where they are.
+    assert drift["degenerating"] == [True, False, False]
+    assert drift["flagged"] == [True, False, False]
+    vr = np.array(payload["summaries"]["variance_ratio"])
+    assert vr[-1, 0] < vr[5, 0] < vr[0, 0]
+    assert drift["summaries"]["variance_ratio"]["change"][0] < 0
+    assert drift["summaries"]["logdet"]["z"][0] < -4
+
+    assert main(["simulate", str(cfg), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "variance ratio 0 → 10" in out and "logdet 0 → 10" in out
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    assert "degenerating" in rows["alone"]
+    assert "no drift" in rows["anchored"] and "no drift" in rows["half"]
+    reasons = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert "logdet" in reasons["alone"] and "degenerating" in reasons["alone"]
+    assert "no significant drift" in reasons["anchored"]
+
+
+def test_with_theory_keeps_its_output_and_adds_the_drift(config, capsys):
+    assert main(["simulate", str(config), "--with-theory", "--json", "-q"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {"theory", "z", "drift", "summaries"} <= set(payload)
+    assert payload["drift"]["flagged"] == [False, False, True]
+    assert main(["simulate", str(config), "--with-theory", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "max |z|" in out and "theory 4" in out  # the theory table is still there
+    assert "drift = empirical signal over generations 2-4" in out
+    assert out.rstrip().splitlines()[-1].split()[0] == "loop"
+
+
+def test_one_generation_has_no_drift_window(config, capsys):
+    assert main(["simulate", str(config), "--json", "-q", "--generations", "1"]) == 0
+    drift = json.loads(capsys.readouterr().out)["drift"]
+    assert drift["window"] is None and drift["flagged"] == [False, False, False]
+    assert main(["simulate", str(config), "-q", "--generations", "1"]) == 0
+    assert "drift: no trend test" in capsys.readouterr().out

@@ -3,7 +3,9 @@
 The command is three steps kept apart so that other options can hook in:
 :func:`prepare` (configuration + overrides -> validated run), :func:`execute` (the
 simulation, with a progress bar and checkpoints in ``DIR/blocks``) and the output
-(:func:`json_payload` for ``--json``, :func:`render_table` otherwise).
+(:func:`json_payload` for ``--json``, :func:`render_table` otherwise). Both carry the
+empirical drift signal (:func:`graphcollapse.drift_signal`): per model, whether the risk
+grows or a fit degenerates over the second half of the run.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from .._curves import RiskCurves
+from .._drift import DriftSignal, drift_signal
 from .._errors import ConfigError
 from .._simulate import CheckpointMismatchError, simulate
 from ..config import RunConfig, load_config, parse_config
@@ -94,42 +98,78 @@ def _run(graph, family, kwargs: dict[str, Any], show_progress: bool) -> RiskCurv
 
 def json_payload(result: RiskCurves) -> dict[str, Any]:
     """The ``--json`` object: ``models``, ``generations``, ``risk_mean[t][i]``,
-    ``risk_sem``, ``seed`` and ``summaries`` (``{name: [[mean]]}``, same layout)."""
+    ``risk_sem``, ``seed``, ``summaries`` (``{name: [[mean]]}``, same layout) and
+    ``drift`` (:meth:`DriftSignal.to_json_dict`: per-model lists ``flagged`` and
+    ``reason``, the test window, and per summary its ``change`` and ``z``)."""
     out = result.to_json_dict()
     out["seed"] = int(result.info["seed"])
     out["summaries"] = {
         name: RiskCurves(result.models, result.generations, arr).to_json_dict()["risk_mean"]
         for name, arr in result.summaries.items()
     }
+    out["drift"] = drift_signal(result).to_json_dict()
     return out
 
 
 def render_table(result: RiskCurves, out: Path | None) -> None:
-    """Each model's risk at the last generation (stdout)."""
+    """Each model's risk at the last generation, its summaries at generations 0 and
+    ``T``, and the drift signal with one reason line per model (stdout)."""
     from rich.console import Console
     from rich.table import Table
 
     T = int(result.generations[-1])
     info = result.info
+    sig = drift_signal(result)
     table = Table(
         title=f"risk at generation {T} ({result.replicates} replicates, {info['path']} path, "
         f"{info['regime']}, seed {info['seed']})"
     )
-    table.add_column("model")
+    table.add_column("model", no_wrap=True)
     table.add_column("risk gen 0", justify="right")
     table.add_column(f"risk gen {T}", justify="right")
     table.add_column("± sem", justify="right")
+    for name in result.summaries:
+        table.add_column(f"{name.replace('_', ' ')} 0 → {T}", justify="right")
+    table.add_column("drift", no_wrap=True)
     for i, name in enumerate(result.models):
+        cells = [f"{_num(arr[0, i])} → {_num(arr[-1, i])}" for arr in result.summaries.values()]
+        status = sig.status(i)
         table.add_row(
             name,
             f"{result.mean[0, i]:.4g}",
             f"{result.mean[-1, i]:.4g}",
             f"{result.sem[-1, i]:.2g}",
+            *cells,
+            f"[bold red]{status}[/]" if sig.flagged[i] else status,
         )
-    console = Console()
+    # (Not a terminal: wide enough for the summaries rather than rich's 80 columns.)
+    console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
+    print_drift(console, sig)
     if out is not None:
         console.print(f"wrote {out / RESULT_FILE} and {out / MANIFEST_FILE}")
+
+
+def print_drift(console, sig: DriftSignal) -> None:
+    """The drift signal's reasons, one line per model, under a one-line legend."""
+    if sig.window is None:
+        console.print(f"drift: {sig.reasons[0]}", highlight=False)
+        return
+    s, T = sig.window
+    console.print(
+        f"drift = empirical signal over generations {s}-{T} (|z| > {sig.z_threshold:g}, "
+        "conservative): risk growing, or a summary the family declares moving toward "
+        "degeneracy (THEORY §5); the verdict is `graphcollapse diagnose`, the theory "
+        "`--with-theory`",
+        highlight=False,
+    )
+    width = max(len(m) for m in sig.models)
+    for name, reason in zip(sig.models, sig.reasons, strict=True):
+        console.print(f"  {name:<{width}}  {reason}", highlight=False, soft_wrap=True)
+
+
+def _num(x: float) -> str:
+    return f"{x:.3g}" if np.isfinite(x) else str(float(x))
 
 
 @app.command("simulate")
@@ -195,6 +235,10 @@ def simulate_command(
         from .theory import overlay_theory
 
         overlay_theory(cfg, result, out, payload=json_payload(result) if as_json else None)
+        if not as_json:
+            from rich.console import Console
+
+            print_drift(Console(), drift_signal(result))
         return
     if as_json:
         print(json.dumps(json_payload(result)))
