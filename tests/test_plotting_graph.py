@@ -144,3 +144,33 @@ def test_matplotlib_is_imported_lazily():
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported at import time'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_reciprocal_edges_bend_apart_and_class_labels_stand_clear():
+    d = _example()
+    disp = GraphDisplay.from_diagnosis(d).plot()
+    fig = disp.figure_
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    names = list(d.graph.names)
+    arrows = {(names[a], names[b]): p for (a, b), p in zip(disp.edges, disp.edges_, strict=True)}
+
+    def centre(patch):  # centroid of the drawn arrow, in points
+        verts = disp.ax_.transData.transform(patch.get_path().vertices)
+        return verts.mean(axis=0) * 72 / fig.dpi
+
+    for pair in (("mirror-a", "mirror-b"), ("atlas", "meridian")):
+        there, back = arrows[pair], arrows[pair[::-1]]
+        gap = np.hypot(*(centre(there) - centre(back)))
+        assert gap > 4 * max(there.get_linewidth(), back.get_linewidth()), pair
+
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in disp.texts_}
+    centres = disp.ax_.transData.transform(disp.positions)
+    radius = np.sqrt(disp.nodes_.get_sizes()) / 2 * fig.dpi / 72
+    for label in ("closed class 0", "closed class 1"):
+        box = boxes[label]
+        assert not any(box.overlaps(b) for text, b in boxes.items() if text != label), label
+        nearest = np.column_stack(
+            [np.clip(centres[:, 0], box.x0, box.x1), np.clip(centres[:, 1], box.y0, box.y1)]
+        )
+        assert (np.hypot(*(nearest - centres).T) > radius).all(), label

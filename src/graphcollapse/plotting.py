@@ -6,7 +6,8 @@ artists as attributes ending in ``_`` so that they can be restyled afterwards.
 matplotlib is imported inside ``plot`` only; nothing here calls ``plt.show()`` or
 switches backends.
 
-Each Display lives in its own section of this module and shares nothing with the others.
+Each Display lives in its own section of this module; they share only the small drawing
+helpers just below.
 """
 
 from __future__ import annotations
@@ -21,6 +22,17 @@ import scipy.sparse as sp
 from ._errors import ConfigError
 
 __all__ = ["GraphDisplay", "RiskCurveDisplay"]
+
+
+# ============================================================================ shared helpers
+def _figure_and_axes(ax: Any, **subplots_kw: Any) -> tuple[Any, Any]:
+    """``(figure, ax)``: a new figure and axes (``plt.subplots(**subplots_kw)``) when
+    ``ax`` is None, else ``ax`` and its figure."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        return plt.subplots(**subplots_kw)
+    return ax.figure, ax
 
 
 # ============================================================================ GraphDisplay
@@ -285,15 +297,11 @@ class GraphDisplay:
         True
         >>> plt.close(fig)
         """
-        import matplotlib.pyplot as plt
         from matplotlib.lines import Line2D
         from matplotlib.patches import FancyArrowPatch, Patch, Polygon
 
         N = len(self.labels)
-        if ax is None:
-            fig, ax = plt.subplots(figsize=self._figsize())
-        else:
-            fig = ax.figure
+        fig, ax = _figure_and_axes(ax, figsize=self._figsize())
         self.figure_, self.ax_ = fig, ax
         pos = np.asarray(self.positions, float)
 
@@ -307,53 +315,19 @@ class GraphDisplay:
         # Closed classes: a shaded, dashed hull around their members.
         self.outlines_ = []
         self.texts_ = []
-        pad = 0.42 * _spacing(pos) if not summary else 0.25
+        unit = _spacing(pos) if not summary else 1.0
+        pad = 0.42 * unit if not summary else 0.25
         for c in np.unique(self.group[self.group >= 0]):
             pts = pos[self.group == c]
             hull = _rounded_hull(pts, pad + (radius[self.group == c].max() if summary else 0))
             poly = Polygon(
                 hull, closed=True, facecolor=_COLLAPSE, alpha=0.10, edgecolor="none", zorder=0
             )
-            edge = Polygon(
-                hull,
-                closed=True,
-                fill=False,
-                edgecolor=_CLOSED,
-                linestyle="--",
-                linewidth=1.6,
-                zorder=0.5,
-            )
             ax.add_patch(poly)
-            ax.add_patch(edge)
-            self.outlines_.append(edge)
-            if self.kind == "models" and labels:
-                left = hull[:, 0].min()
-                t = ax.annotate(
-                    f"closed class {c}",
-                    (left, pts[:, 1].mean()),
-                    xytext=(-2, 0),
-                    textcoords="offset points",
-                    ha="right",
-                    va="center",
-                    rotation=90,
-                    fontsize=8,
-                    color=_CLOSED,
-                    style="italic",
-                    zorder=4,
-                )
-                self.texts_.append(t)
+            self.outlines_.append(_closed_outline(ax, hull))
         if summary:
             for k in np.flatnonzero(self.closed & (self.group < 0)):
-                edge = Polygon(
-                    _rounded_hull(pos[[k]], radius[k] + pad),
-                    closed=True,
-                    fill=False,
-                    edgecolor=_CLOSED,
-                    linestyle="--",
-                    linewidth=1.6,
-                    zorder=0.5,
-                )
-                ax.add_patch(edge)
+                edge = _closed_outline(ax, _rounded_hull(pos[[k]], radius[k] + pad))
                 self.outlines_.append(edge)
 
         # Edges (self-loops: a ring sitting on top of the node, sized in points).
@@ -383,7 +357,14 @@ class GraphDisplay:
                 )
                 ax.add_patch(patch)
             else:
-                rad = 0.18 if _has_reverse(self.edges, a, b) else 0.06
+                rad = 0.06
+                if _has_reverse(self.edges, a, b):
+                    # Both directions get the same rad, which bends them to opposite
+                    # sides (arc3 is relative to the direction of travel). Short edges
+                    # bend most, so the two arrows part clearly and each arrowhead
+                    # reaches its node beside, not under, the node's label.
+                    length = float(np.hypot(*(pos[b] - pos[a])))
+                    rad = float(np.clip(0.6 * unit / max(length, 1e-12), 0.2, 0.6))
                 patch = FancyArrowPatch(
                     pos[a],
                     pos[b],
@@ -452,6 +433,8 @@ class GraphDisplay:
                         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.75),
                     )
                 self.texts_.append(t)
+            if self.kind == "models":
+                self.texts_ = self._class_labels(ax, pos) + self.texts_
 
         self.legend_ = None
         if legend:
@@ -509,6 +492,44 @@ class GraphDisplay:
         ax.set_axis_off()
         return self
 
+    def _class_labels(self, ax: Any, pos: np.ndarray) -> list:
+        """A label "closed class c" up the left side of each class: left of its outline
+        and of its members' labels (measured when drawn, so it overlaps neither), at the
+        members' mean height."""
+        node_texts = self.texts_
+        out = []
+        classes = np.unique(self.group[self.group >= 0])
+        for c, outline in zip(classes, self.outlines_, strict=True):
+            members = np.flatnonzero(self.group == c)
+            beside = [outline, *(node_texts[k] for k in members)]
+            t = ax.annotate(
+                f"closed class {c}",
+                (0.0, pos[members, 1].mean()),
+                xycoords=(_extent_of(beside), "data"),
+                xytext=(-2, 0),
+                textcoords="offset points",
+                ha="right",
+                va="center",
+                rotation=90,
+                fontsize=8,
+                color=_CLOSED,
+                style="italic",
+                zorder=4,
+            )
+            out.append(t)
+        return out
+
+
+def _extent_of(artists: list) -> Any:
+    """Annotation coordinates: the box around ``artists`` in display space, measured at
+    draw time (``(0, 0)`` is its lower left corner, ``(1, 1)`` its upper right)."""
+    from matplotlib.transforms import Bbox
+
+    def extent(renderer: Any) -> Any:
+        return Bbox.union([a.get_window_extent(renderer) for a in artists])
+
+    return extent
+
 
 def _summary_radius(sizes: np.ndarray) -> np.ndarray:
     """Radius (data units) of a group node: area grows with the number of models."""
@@ -553,6 +574,23 @@ def _class_label(c: int, members: np.ndarray, names: Sequence[str]) -> str:
     shown = ", ".join(names[i] for i in members[:3])
     more = f", ... ({members.size:,} models)" if members.size > 3 else ""
     return f"closed class {c}\n{{{shown}{more}}}"
+
+
+def _closed_outline(ax: Any, hull: np.ndarray) -> Any:
+    """The dashed outline of a closed class (a Polygon added to ``ax``)."""
+    from matplotlib.patches import Polygon
+
+    edge = Polygon(
+        hull,
+        closed=True,
+        fill=False,
+        edgecolor=_CLOSED,
+        linestyle="--",
+        linewidth=1.6,
+        zorder=0.5,
+    )
+    ax.add_patch(edge)
+    return edge
 
 
 def _has_reverse(edges: np.ndarray, a: int, b: int) -> bool:
@@ -728,6 +766,11 @@ def _depths(n_comp: int, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
 _RC_COLLAPSE = "#c0392b"
 
 
+def _mark_collapse(ax: Any, x: float, y: float) -> None:
+    """The red cross at the end of a collapsing model's curve."""
+    ax.plot(x, y, marker="x", ms=9, mew=2.2, color=_RC_COLLAPSE, zorder=4)
+
+
 @dataclass(eq=False)
 class RiskCurveDisplay:
     """Risk against generation, one colour per model: theory as lines, simulation as
@@ -881,10 +924,7 @@ class RiskCurveDisplay:
         """
         import matplotlib.pyplot as plt
 
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
-        else:
-            fig = ax.figure
+        fig, ax = _figure_and_axes(ax, figsize=(7.5, 4.6), layout="constrained")
         idx = self._pick(models, max_models)
         # Red is reserved for the collapse marker: skip the palettes' reds.
         base = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
@@ -910,15 +950,7 @@ class RiskCurveDisplay:
                 values.append(y)
                 label = None
                 if coll:
-                    ax.plot(
-                        self.theory_generations[-1],
-                        y[-1],
-                        marker="x",
-                        ms=9,
-                        mew=2.2,
-                        color=_RC_COLLAPSE,
-                        zorder=4,
-                    )
+                    _mark_collapse(ax, self.theory_generations[-1], y[-1])
             if self.sim_mean is not None:
                 y, e = self.sim_mean[:, i], 1.96 * self.sim_sem[:, i]
                 eb = ax.errorbar(
@@ -938,15 +970,7 @@ class RiskCurveDisplay:
                 self.errorbars_[name] = eb
                 values.append(y)
                 if coll and self.theory_mean is None:
-                    ax.plot(
-                        self.sim_generations[-1],
-                        y[-1],
-                        marker="x",
-                        ms=9,
-                        mew=2.2,
-                        color=_RC_COLLAPSE,
-                        zorder=4,
-                    )
+                    _mark_collapse(ax, self.sim_generations[-1], y[-1])
         vals = np.concatenate(values) if values else np.array([1.0])
         pos = vals[np.isfinite(vals) & (vals > 0)]
         use_log = bool(log) if log != "auto" else (pos.size > 0 and pos.max() > 50 * pos.min())
