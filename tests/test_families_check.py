@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import graphcollapse as gc
+from family_helpers import Mean
 from graphcollapse.families import FAMILIES
 
 # Small but meaningful configurations (the check's statistical power scales with reps).
@@ -55,36 +56,6 @@ def test_every_registered_family_passes_check_family(name, kwargs, opts):
 
 
 # ----------------------------------------------------------------- a user's own family
-@dataclass(frozen=True)
-class Mean(gc.Family):
-    """The minimal family of the protocol's docstring: the mean of N(mu, 1)."""
-
-    name: ClassVar[str] = "test_mean"
-    batch_axis: ClassVar[int] = 1
-    mu: float = 0.5
-
-    def true_params(self):
-        return np.array([self.mu])
-
-    def sample_real(self, n, reps, rng):
-        return self.sample(np.tile(self.true_params(), (reps, 1)), n, rng)
-
-    def sample(self, params, n, rng):
-        return params[:, None, :] + rng.standard_normal((len(params), n, 1))
-
-    def combine(self, batches):
-        return np.concatenate(batches, axis=1)
-
-    def fit(self, batch):
-        return batch.mean(axis=1)
-
-    def risk(self, params):
-        return ((params - self.mu) ** 2).sum(axis=1)
-
-    def noise_scale(self):
-        return 1.0
-
-
 def test_a_users_family_passes():
     report = gc.check_family(Mean())
     assert "n * risk" in report["recovery"]

@@ -8,34 +8,24 @@ import numpy as np
 import pytest
 
 import graphcollapse as gc
+from cli_helpers import small_ecosystem, write_run_config
 from family_helpers import seeds
 from graphcollapse._simulate import BLOCK_SIZE
 from graphcollapse.cli import main
 from graphcollapse.storage import read_run
 
-ECOSYSTEM = """\
-models:
-  lab: {real: 30}
-  student: {real: 4, from: {lab: 10, student: 8}}
-  loop: {from: {loop: 20}, initial_real: 25}
-"""
-
 
 @pytest.fixture
 def config(tmp_path):
-    (tmp_path / "eco.yaml").write_text(ECOSYSTEM)
-    cfg = tmp_path / "run.yaml"
-    cfg.write_text(
-        "graph: {file: eco.yaml}\n"
-        "family: {name: linear_regression, dim: 3, noise: 1.0, fit: ols}\n"
+    return write_run_config(
+        tmp_path,
         "regime: {data: replace, real: fresh, synthetic: shared}\n"
-        "generations: 4\nreplicates: 600\nseed: 7\n"
+        "generations: 4\nreplicates: 600\nseed: 7\n",
     )
-    return cfg
 
 
 def _direct(**over):
-    g = gc.InteractionGraph.from_dict(__import__("yaml").safe_load(ECOSYSTEM))
+    g = small_ecosystem()
     kw = dict(generations=4, replicates=600, seed=7, regime=gc.Regime(synthetic="shared"))
     return gc.simulate(g, gc.LinearRegression(dim=3), **(kw | over))
 

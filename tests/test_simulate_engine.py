@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import graphcollapse as gc
+from family_helpers import Mean
 from graphcollapse._simulate import BLOCK_SIZE
 
 
@@ -207,40 +208,13 @@ def test_too_few_samples_names_the_model():
 
 
 def test_fast_path_requires_a_family_that_has_one():
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class Mean(gc.Family):
-        name = "test_mean"
-
-        def true_params(self):
-            return np.zeros(1)
-
-        def sample_real(self, n, reps, rng):
-            return self.sample(np.zeros((reps, 1)), n, rng)
-
-        def sample(self, params, n, rng):
-            return params[:, None, :] + rng.standard_normal((len(params), n, 1))
-
-        def combine(self, batches):
-            return np.concatenate(batches, axis=1)
-
-        def fit(self, batch):
-            return batch.mean(axis=1)
-
-        def risk(self, params):
-            return (params**2).sum(axis=1)
-
-        def noise_scale(self):
-            return 1.0
-
     g = gc.InteractionGraph(["A"], [[10]], real=[0])
     with pytest.raises(gc.ConfigError, match="no fast path"):
-        gc.simulate(g, Mean(), generations=1, replicates=10, seed=0, path="fast")
+        gc.simulate(g, Mean(mu=0.0), generations=1, replicates=10, seed=0, path="fast")
     # Any family plugs in without engine changes; raw-array batches pool by concatenation.
     res = gc.simulate(
         g,
-        Mean(),
+        Mean(mu=0.0),
         generations=3,
         replicates=4000,
         seed=0,

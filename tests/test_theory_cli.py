@@ -8,30 +8,19 @@ import numpy as np
 import pytest
 
 import graphcollapse as gc
+from cli_helpers import small_ecosystem, write_run_config
 from graphcollapse.cli import main
-
-ECOSYSTEM = """\
-models:
-  lab: {real: 30}
-  student: {real: 4, from: {lab: 10, student: 8}}
-  loop: {from: {loop: 20}, initial_real: 25}
-"""
 
 
 @pytest.fixture
 def config(tmp_path):
-    (tmp_path / "eco.yaml").write_text(ECOSYSTEM)
-    cfg = tmp_path / "run.yaml"
-    cfg.write_text(
-        "graph: {file: eco.yaml}\n"
-        "family: {name: linear_regression, dim: 3, noise: 1.0, fit: ols}\n"
-        "generations: 4\nreplicates: 400\nseed: 7\nkeep_replicates: true\n"
+    return write_run_config(
+        tmp_path, "generations: 4\nreplicates: 400\nseed: 7\nkeep_replicates: true\n"
     )
-    return cfg
 
 
 def _library():
-    g = gc.InteractionGraph.from_dict(__import__("yaml").safe_load(ECOSYSTEM))
+    g = small_ecosystem()
     return gc.theory(g, gc.LinearRegression(dim=3), generations=4)
 
 

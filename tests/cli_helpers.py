@@ -1,0 +1,35 @@
+"""Shared helpers of the CLI tests: a small three-model ecosystem and run configurations
+for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+import graphcollapse as gc
+
+ECOSYSTEM = """\
+models:
+  lab: {real: 30}
+  student: {real: 4, from: {lab: 10, student: 8}}
+  loop: {from: {loop: 20}, initial_real: 25}
+"""
+"""A lab with real data, a student of it and itself, and a closed self-training loop."""
+
+
+def small_ecosystem() -> gc.InteractionGraph:
+    """The graph of :data:`ECOSYSTEM`."""
+    return gc.InteractionGraph.from_dict(yaml.safe_load(ECOSYSTEM))
+
+
+def write_run_config(directory: Path, settings: str) -> Path:
+    """Write ``eco.yaml`` (:data:`ECOSYSTEM`) and ``run.yaml`` (that graph, OLS in
+    dimension 3, then ``settings``, YAML lines) into ``directory``; returns ``run.yaml``."""
+    (directory / "eco.yaml").write_text(ECOSYSTEM)
+    cfg = directory / "run.yaml"
+    cfg.write_text(
+        "graph: {file: eco.yaml}\n"
+        "family: {name: linear_regression, dim: 3, noise: 1.0, fit: ols}\n" + settings
+    )
+    return cfg
