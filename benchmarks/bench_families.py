@@ -30,24 +30,13 @@ asymptotic theory (``n E risk / noise_scale - 1`` against ``n``) and fits its ex
 from __future__ import annotations
 
 import argparse
-import contextlib
 import platform
-import time
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 
 import graphcollapse as gc
-
-
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from benchmarks._timing import blas_threads, timed
 
 
 def _loop(fit, batch, reps):
@@ -169,10 +158,10 @@ def run_speed(n: int, reps: int, repeats: int, quick: bool) -> list[dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # scikit-learn convergence chatter
             for _ in range(repeats):  # interleaved
-                t_sub = min(t_sub, _best(subject, 1))
-                t_loop = min(t_loop, _best(loop, 1))
+                t_sub = min(t_sub, timed(subject))
+                t_loop = min(t_loop, timed(loop))
                 for k, fn in baselines.items():
-                    t_base[k] = min(t_base[k], _best(lambda fn=fn, b=batch: fn(b), 1))
+                    t_base[k] = min(t_base[k], timed(lambda fn=fn, b=batch: fn(b)))
         row = {"case": label, "op": op, "batched": reps / t_sub, "loop": reps / t_loop}
         row.update({k: reps / t for k, t in t_base.items()})
         rows.append(row)
@@ -235,14 +224,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
           f"numpy {np.__version__}, python {platform.python_version()}")  # fmt: skip
-    limit: contextlib.AbstractContextManager = contextlib.nullcontext()
-    if args.threads == "one":
-        try:
-            from threadpoolctl import threadpool_limits
-
-            limit = threadpool_limits(limits=1, user_api="blas")
-        except ImportError:  # pragma: no cover - optional
-            print("threadpoolctl missing: BLAS threads not limited")
+    limit = blas_threads(args.threads)
     print(f"BLAS threads: {args.threads}")
     with limit:
         if args.gap:

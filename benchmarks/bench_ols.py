@@ -28,14 +28,13 @@ run (all BLAS threads, and one thread when threadpoolctl is available).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import time
 from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 
 import graphcollapse as gc
+from benchmarks._timing import best_time, blas_threads, timed
 
 DIMS = (5, 20, 100)
 SIZES = (100, 1000, 10000)
@@ -65,19 +64,13 @@ def engine_fits(d: int, n: int, replicates: int, path: str, seed: int = 0) -> No
     )
 
 
-def _timed(fn: Callable[[], None]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def _calibrate(
     make: Callable[[int], Callable[[], None]], start: int, target: float, lo: int, hi: int
 ) -> int:
     """Work size (a count) for which ``make(size)()`` takes about ``target`` seconds."""
     size = start
     for _ in range(6):
-        t = _timed(make(size))
+        t = timed(make(size))
         if t <= 0:
             size = min(hi, size * 10)
             continue
@@ -100,13 +93,13 @@ def matmul_rate(size: int = 2000, repeats: int = 3) -> dict[str, float]:
     a, b = rng.standard_normal((size, size)), rng.standard_normal((size, size))
     a @ b  # warm up
     flops = 2.0 * size**3
-    out = {"all_threads": flops / min(_timed(lambda: a @ b) for _ in range(repeats)) / 1e9}
+    out = {"all_threads": flops / best_time(lambda: a @ b, repeats) / 1e9}
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - optional
         return out
     with threadpool_limits(limits=1, user_api="blas"):
-        out["one_thread"] = flops / min(_timed(lambda: a @ b) for _ in range(repeats)) / 1e9
+        out["one_thread"] = flops / best_time(lambda: a @ b, repeats) / 1e9
     return out
 
 
@@ -129,9 +122,9 @@ def run(dims=DIMS, sizes=SIZES, target: float = 0.4, repeats: int = 3) -> list[d
             }
             times: dict[str, list[float]] = {"naive": [], "plain": [], "fast": []}
             for k in range(repeats):
-                times["naive"].append(_timed(partial(naive_fits, d, n, naive_count, k)))
+                times["naive"].append(timed(partial(naive_fits, d, n, naive_count, k)))
                 for p, r in reps.items():
-                    times[p].append(_timed(partial(engine_fits, d, n, r, p, k)))
+                    times[p].append(timed(partial(engine_fits, d, n, r, p, k)))
             rate = {"naive": naive_count / min(times["naive"])}
             rate |= {p: r * fpr / min(times[p]) for p, r in reps.items()}
             r = {"d": d, "n": n, **{f"{k}_fits_per_s": v for k, v in rate.items()}}
@@ -170,14 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     mm = matmul_rate()
     print("2000x2000 matmul: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in mm.items()))
     dims, sizes = ((20,), (1000,)) if args.quick else (args.dims, args.sizes)
-    limit: contextlib.AbstractContextManager = contextlib.nullcontext()
-    if args.threads == "one":
-        try:
-            from threadpoolctl import threadpool_limits
-
-            limit = threadpool_limits(limits=1, user_api="blas")
-        except ImportError:  # pragma: no cover - optional
-            print("threadpoolctl missing: BLAS threads not limited")
+    limit = blas_threads(args.threads)
     print(f"BLAS threads for the fits: {args.threads}")
     with limit:
         rows = run(dims, sizes, target=args.target, repeats=args.repeats)
