@@ -364,7 +364,7 @@ def _num(x: float) -> str:
 def _zfmt(x: float) -> str:
     if not np.isfinite(x):
         return "nan" if np.isnan(x) else ("+inf" if x > 0 else "-inf")
-    return f"{x:+.0f}" if abs(x) >= 10 else f"{x:+.1f}"
+    return f"{x:+.0f}" if abs(x) >= 9.95 else f"{x:+.1f}"  # never "+10.0"
 
 
 def _label(name: str) -> str:

@@ -2,7 +2,11 @@
 
 Diagnoses ``examples/ecosystem.yaml``, draws it, simulates the retraining loop with
 least squares, computes the exact theory beside it, plots both, and writes a short
-report. ``make demo`` runs this command.
+report. A second part goes beyond least squares (THEORY §5): the same ecosystem with a
+Gaussian fit by maximum likelihood, which is not consistent, so the closed classes
+degenerate (variance to 0, KL growing) while models anchored by real data settle; the
+empirical drift signal (:func:`graphcollapse.drift_signal`) says so per model.
+``make demo`` runs this command.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from .._errors import ConfigError, InsufficientSamplesError
 from .._examples import example_path
 from .._graph import InteractionGraph
 from .._verdict import diagnose
@@ -43,16 +48,27 @@ def demo_command(
     generations: Annotated[int, typer.Option(help="Generations to simulate.")] = 20,
     replicates: Annotated[int, typer.Option(help="Monte Carlo replicates.")] = 2000,
     seed: Annotated[int, typer.Option(help="Root seed.")] = 0,
+    gaussian_replicates: Annotated[
+        int, typer.Option(help="Monte Carlo replicates of the Gaussian (MLE) part.")
+    ] = 400,
+    gaussian_scale: Annotated[
+        float,
+        typer.Option(
+            help="Sample sizes of the Gaussian part: the ecosystem's times this (rounded up), "
+            "so that the MLE's shrinkage (n-1)/n per generation shows within the run."
+        ),
+    ] = 0.1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run the main job on the example ecosystem: verdict, picture, simulation, theory,
     plots and a report, all written under --out."""
+    from .._drift import drift_signal
     from .._theory import theory
     from ..config import parse_config
-    from ..storage import run_manifest, write_run
     from .diagnose import render_table, write_plot
-    from .simulate import execute
 
+    if not 0 < gaussian_scale <= 1:
+        raise ConfigError(f"demo, field 'gaussian_scale': must be in (0, 1], got {gaussian_scale}")
     t0 = time.perf_counter()
     eco = Path(ecosystem) if ecosystem is not None else example_path("ecosystem.yaml")
     out = Path(out)
@@ -76,22 +92,7 @@ def demo_command(
             "seed": seed,
         }
     )
-    t_sim = time.perf_counter()
-    try:
-        sim = execute(cfg, out / "simulation", show_progress=not quiet and sys.stderr.isatty())
-    except KeyboardInterrupt:
-        # (typer turns a KeyboardInterrupt into exit status 130 without a word.)
-        print(
-            f"interrupted: finished blocks are saved in {out / 'simulation' / 'blocks'}; "
-            "rerun the same command to resume",
-            file=sys.stderr,
-        )
-        raise typer.Exit(130) from None
-    write_run(
-        out / "simulation",
-        sim,
-        run_manifest(sim, cfg.to_dict(), wall_seconds=time.perf_counter() - t_sim),
-    )
+    sim = _simulate_into(cfg, out / "simulation", quiet)
 
     # 3. Exact theory (THEORY §3.1) for the same settings.
     th = theory(graph, cfg.build_family(), generations=generations, regime=cfg.build_regime())
@@ -101,13 +102,80 @@ def demo_command(
     rows = _rows(graph, d, sim, th)
     _print_table(console, rows, generations, replicates)
     _risk_plot(out / "risk.png", sim, th)
-    _report(out / "report.md", eco, rows, generations, replicates, seed, dim)
+    report = _report(eco, rows, generations, replicates, seed, dim)
+
+    # 5. Beyond least squares (THEORY §5): a Gaussian fit by maximum likelihood.
+    small = _scaled(graph, gaussian_scale)
+    cfg_g = parse_config(
+        {
+            "graph": small.to_dict(),
+            "family": {"name": "gaussian", "dim": 2, "fit": "mle"},
+            "generations": generations,
+            "replicates": gaussian_replicates,
+            "seed": seed,
+        }
+    )
+    try:
+        sim_g = _simulate_into(cfg_g, out / "gaussian", quiet)
+    except InsufficientSamplesError as err:
+        raise ConfigError(f"demo, field 'gaussian_scale': {err} (raise --gaussian-scale)") from None
+    sig = drift_signal(sim_g)
+    (out / "gaussian" / "drift.json").write_text(
+        json.dumps({"models": list(sig.models), **sig.to_json_dict()}, indent=1) + "\n"
+    )
+    d_g = diagnose(small)
+    g_rows = _gaussian_rows(d_g, sim_g, sig)
+    _print_gaussian(console, g_rows, sig, generations, gaussian_replicates, gaussian_scale)
+    _gaussian_plot(out / "gaussian.png", sim_g, d_g.collapses)
+    report += _gaussian_report(g_rows, sig, generations, gaussian_replicates, gaussian_scale)
+    (out / "report.md").write_text("\n".join(report))
 
     console.print(
         f"\n[bold]demo finished in {time.perf_counter() - t0:.1f} s[/]; outputs in "
-        f"{out}/: report.md, verdict.json, ecosystem.png, risk.png, theory.json, "
-        "simulation/result.parquet, simulation/manifest.json",
+        f"{out}/: report.md, verdict.json, ecosystem.png, risk.png, gaussian.png, theory.json, "
+        "simulation/ and gaussian/ (result.parquet, manifest.json; gaussian/drift.json)",
         highlight=False,
+    )
+
+
+def _simulate_into(cfg, directory: Path, quiet: bool):
+    """Simulate a configuration into ``directory`` (resumable: checkpoints in
+    ``directory/blocks``) and write the run there."""
+    from ..storage import run_manifest, write_run
+    from .simulate import execute
+
+    t_sim = time.perf_counter()
+    try:
+        sim = execute(cfg, directory, show_progress=not quiet and sys.stderr.isatty())
+    except KeyboardInterrupt:
+        # (typer turns a KeyboardInterrupt into exit status 130 without a word.)
+        print(
+            f"interrupted: finished blocks are saved in {directory / 'blocks'}; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        raise typer.Exit(130) from None
+    write_run(
+        directory,
+        sim,
+        run_manifest(sim, cfg.to_dict(), wall_seconds=time.perf_counter() - t_sim),
+    )
+    return sim
+
+
+def _scaled(graph: InteractionGraph, factor: float) -> InteractionGraph:
+    """The same graph with every count times ``factor``, rounded up (a positive count
+    stays positive, so the edges, hence the verdict, are unchanged)."""
+
+    def scale(a) -> np.ndarray:
+        a = np.asarray(a)
+        return np.where(a > 0, np.maximum(1, np.ceil(a * factor - 1e-9)), 0).astype(np.int64)
+
+    S = graph.synthetic.tocoo()
+    synthetic = np.zeros((graph.n_models, graph.n_models), dtype=np.int64)
+    synthetic[S.row, S.col] = scale(S.data)
+    return InteractionGraph(
+        graph.names, synthetic, scale(graph.real), initial_real=scale(graph.initial_real)
     )
 
 
@@ -175,7 +243,7 @@ def _risk_plot(path: Path, sim, th) -> None:
     fig.savefig(path, dpi=150, bbox_inches="tight")
 
 
-def _report(path: Path, eco: Path, rows, T: int, R: int, seed: int, dim: int) -> None:
+def _report(eco: Path, rows, T: int, R: int, seed: int, dim: int) -> list[str]:
     n_coll = sum(r["verdict"] == "collapses" for r in rows)
     lines = [
         "# graphcollapse demo",
@@ -202,4 +270,140 @@ def _report(path: Path, eco: Path, rows, T: int, R: int, seed: int, dim: int) ->
         "![risk](risk.png)",
         "",
     ]
-    path.write_text("\n".join(lines))
+    return lines
+
+
+# ---------------------------------------------------------------------- beyond least squares
+def _gaussian_rows(d, sim, sig) -> list[dict[str, Any]]:
+    vr = sim.summaries["variance_ratio"]
+    return [
+        {
+            "model": name,
+            "verdict": "collapses" if d.collapses[i] else "stable",
+            "kl": float(sim.mean[-1, i]),
+            "sem": float(sim.sem[-1, i]),
+            "vr0": float(vr[0, i]),
+            "vr": float(vr[-1, i]),
+            "flagged": bool(sig.flagged[i]),
+            "status": sig.status(i),
+            "reason": sig.reasons[i],
+        }
+        for i, name in enumerate(sim.models)
+    ]
+
+
+def _gaussian_title(T: int, R: int, scale: float) -> str:
+    return (
+        f"beyond least squares: Gaussian (d = 2) fit by maximum likelihood, sample sizes "
+        f"x{scale:g}, {R} replicates, generation {T}"
+    )
+
+
+def _print_gaussian(console, rows, sig, T: int, R: int, scale: float) -> None:
+    from rich.table import Table
+
+    from .simulate import print_drift
+
+    table = Table(title=_gaussian_title(T, R, scale), title_justify="left", header_style="bold")
+    for col, just in [
+        ("model", "left"),
+        ("verdict", "left"),
+        (f"KL gen {T}", "right"),
+        ("± sem", "right"),
+        (f"variance ratio 0 → {T}", "right"),
+        ("drift", "left"),
+    ]:
+        table.add_column(col, justify=just)
+    for r in rows:
+        verdict = "[bold red]collapses[/]" if r["verdict"] == "collapses" else "[green]stable[/]"
+        table.add_row(
+            r["model"],
+            verdict,
+            _fmt(r["kl"]),
+            f"{r['sem']:.2g}",
+            f"{r['vr0']:.3f} → {r['vr']:.3f}",
+            f"[bold red]{r['status']}[/]" if r["flagged"] else r["status"],
+        )
+    console.print()
+    console.print(table)
+    print_drift(console, sig)
+
+
+def _gaussian_plot(path: Path, sim, collapses) -> None:
+    from matplotlib.figure import Figure
+
+    from .._curves import RiskCurves
+    from ..plotting import RiskCurveDisplay
+
+    vr = RiskCurves(
+        sim.models,
+        sim.generations,
+        sim.summaries["variance_ratio"],
+        sem=sim.summaries_sem["variance_ratio"],
+        source="simulation",
+        replicates=sim.replicates,
+    )
+    fig = Figure(figsize=(13, 5))
+    ax_kl, ax_vr = fig.subplots(1, 2)
+    RiskCurveDisplay.from_curves(
+        simulation=sim, collapses=collapses, title="KL(truth ‖ fit) per generation"
+    ).plot(ax=ax_kl, log=True, legend=False)
+    ax_kl.set_ylabel("KL risk (nats)")
+    RiskCurveDisplay.from_curves(
+        simulation=vr, collapses=collapses, title="fitted variance / true variance"
+    ).plot(ax=ax_vr, log=False)
+    ax_vr.set_ylabel("variance ratio")
+    fig.suptitle(
+        f"Gaussian fit by maximum likelihood ({sim.replicates} replicates): closed classes "
+        "degenerate, anchored models settle",
+        fontsize=11,
+    )
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+
+
+def _gaussian_report(rows, sig, T: int, R: int, scale: float) -> list[str]:
+    s = "-" if sig.window is None else f"{sig.window[0]}-{sig.window[1]}"
+    lines = [
+        "## Beyond least squares: a fit that is not consistent",
+        "",
+        f"The same ecosystem and {T} generations, every sample size times {scale:g} "
+        "(rounded up: the graph, hence the verdict, is unchanged), each model a "
+        "two-dimensional Gaussian fit by maximum likelihood. Its covariance `S/n` has "
+        "`E[S/n] = (n-1)/n Sigma`: the fit is not consistent (THEORY §5), so a model that feeds "
+        "on its own class shrinks its variance every generation while its KL to the truth "
+        f"grows. {R} replicates.",
+        "",
+        f"| model | verdict | KL at gen {T} | ± sem | variance ratio gen 0 → {T} | "
+        f"drift (gen {s}) | reason |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['verdict']} | {_fmt(r['kl'])} | {r['sem']:.2g} | "
+            f"{r['vr0']:.3f} → {r['vr']:.3f} | {r['status']} | {r['reason']} |"
+        )
+    lines += [
+        "",
+        "*drift* is the empirical signal of `graphcollapse.drift_signal`: over the second "
+        "half of the run, does the risk grow, or does a summary the family declares "
+        "(variance ratio, log-determinant) move toward degeneracy, with a conservative "
+        f"z-score beyond {sig.z_threshold:g}? It reads the numbers of this horizon, beside "
+        "the verdict (which holds for every horizon), not instead of it.",
+    ]
+    slow = [r["model"] for r in rows if r["verdict"] == "collapses" and not r["flagged"]]
+    if slow:
+        lines.append(
+            f"{', '.join(slow)} collapse by the verdict but show no significant drift within "
+            f"{T} generations: the error they inherit from a closed class grows too slowly to "
+            "stand out from this run's Monte Carlo noise (the verdict is about t -> infinity; "
+            "more replicates bring it out)."
+        )
+    early = [r["model"] for r in rows if r["verdict"] == "stable" and r["flagged"]]
+    if early:
+        lines.append(
+            f"{', '.join(early)} are stable by the verdict yet show drift here: still "
+            "converging to their steady state within the run, or a chance alarm (at most "
+            "3.2e-5 per test)."
+        )
+    lines += ["", "![gaussian](gaussian.png)", ""]
+    return lines
