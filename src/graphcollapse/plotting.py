@@ -790,6 +790,9 @@ class RiskCurveDisplay:
     collapses : array of bool, shape (K,), optional
         The verdict for each model.
     title : str
+    collapse_label : str
+        Legend text of the collapse marks: say which notion of collapse they show
+        (default ``"collapses (mean-square)"``, the theory's verdict).
 
     Attributes
     ----------
@@ -822,6 +825,7 @@ class RiskCurveDisplay:
     sim_sem: np.ndarray | None = None
     collapses: np.ndarray | None = None
     title: str = ""
+    collapse_label: str = "collapses (mean-square)"
     figure_: Any = field(default=None, init=False, repr=False)
     ax_: Any = field(default=None, init=False, repr=False)
     lines_: dict = field(default_factory=dict, init=False, repr=False)
@@ -835,6 +839,7 @@ class RiskCurveDisplay:
         simulation: Any = None,
         collapses: Any = None,
         title: str | None = None,
+        collapse_label: str = "collapses (mean-square)",
     ) -> RiskCurveDisplay:
         """Build the display from a theory result and/or a simulation.
 
@@ -846,6 +851,8 @@ class RiskCurveDisplay:
         collapses : array of bool, optional
             The verdict (default: the theory's, if it has one).
         title : str, optional
+        collapse_label : str
+            Legend text of the collapse marks (which notion of collapse they show).
         """
         if theory is None and simulation is None:
             raise ConfigError("RiskCurveDisplay: give theory=..., simulation=... or both")
@@ -881,6 +888,7 @@ class RiskCurveDisplay:
             sim_sem=None if simulation is None else np.asarray(simulation.sem),
             collapses=collapses,
             title=title,
+            collapse_label=collapse_label,
         )
 
     def _pick(self, models: Sequence[str] | None, max_models: int) -> list[int]:
@@ -1006,7 +1014,7 @@ class RiskCurveDisplay:
                 handles.append(
                     Line2D([], [], color=_RC_COLLAPSE, marker="x", ls="none", ms=8, mew=2)
                 )
-                labels.append("collapses (mean-square)")
+                labels.append(self.collapse_label)
             ax.legend(
                 handles,
                 labels,

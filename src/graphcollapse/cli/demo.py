@@ -350,7 +350,10 @@ def _gaussian_plot(path: Path, sim, collapses) -> None:
     ).plot(ax=ax_kl, log=True, legend=False)
     ax_kl.set_ylabel("KL risk (nats)")
     RiskCurveDisplay.from_curves(
-        simulation=vr, collapses=collapses, title="fitted variance / true variance"
+        simulation=vr,
+        collapses=collapses,
+        title="fitted variance / true variance",
+        collapse_label="collapses (verdict: a closed class reaches it)",
     ).plot(ax=ax_vr, log=False)
     ax_vr.set_ylabel("variance ratio")
     fig.suptitle(
