@@ -37,6 +37,15 @@ def _fmt(x: float) -> str:
     return "-" if not np.isfinite(x) else f"{x:.4g}"
 
 
+def _add_columns(table, columns: list[tuple[str, str]]) -> None:
+    for col, just in columns:
+        table.add_column(col, justify=just)
+
+
+def _verdict_cell(verdict: str) -> str:
+    return "[bold red]collapses[/]" if verdict == "collapses" else "[green]stable[/]"
+
+
 @app.command("demo")
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("demo-output"),
@@ -206,19 +215,21 @@ def _print_table(console, rows, T: int, R: int) -> None:
         title_justify="left",
         header_style="bold",
     )
-    for col, just in [
-        ("model", "left"),
-        ("verdict", "left"),
-        ("simulated", "right"),
-        ("± sem", "right"),
-        ("theory", "right"),
-        ("z", "right"),
-        ("slope / gen", "right"),
-        ("steady state", "right"),
-    ]:
-        table.add_column(col, justify=just)
+    _add_columns(
+        table,
+        [
+            ("model", "left"),
+            ("verdict", "left"),
+            ("simulated", "right"),
+            ("± sem", "right"),
+            ("theory", "right"),
+            ("z", "right"),
+            ("slope / gen", "right"),
+            ("steady state", "right"),
+        ],
+    )
     for r in rows:
-        verdict = "[bold red]collapses[/]" if r["verdict"] == "collapses" else "[green]stable[/]"
+        verdict = _verdict_cell(r["verdict"])
         table.add_row(
             r["model"],
             verdict,
@@ -305,17 +316,19 @@ def _print_gaussian(console, rows, sig, T: int, R: int, scale: float) -> None:
     from .simulate import print_drift
 
     table = Table(title=_gaussian_title(T, R, scale), title_justify="left", header_style="bold")
-    for col, just in [
-        ("model", "left"),
-        ("verdict", "left"),
-        (f"KL gen {T}", "right"),
-        ("± sem", "right"),
-        (f"variance ratio 0 → {T}", "right"),
-        ("drift", "left"),
-    ]:
-        table.add_column(col, justify=just)
+    _add_columns(
+        table,
+        [
+            ("model", "left"),
+            ("verdict", "left"),
+            (f"KL gen {T}", "right"),
+            ("± sem", "right"),
+            (f"variance ratio 0 → {T}", "right"),
+            ("drift", "left"),
+        ],
+    )
     for r in rows:
-        verdict = "[bold red]collapses[/]" if r["verdict"] == "collapses" else "[green]stable[/]"
+        verdict = _verdict_cell(r["verdict"])
         table.add_row(
             r["model"],
             verdict,
