@@ -168,8 +168,11 @@ def drift_signal(
     topological verdict (:func:`diagnose`: collapse for any sample size, as
     ``t -> infinity``) and the mean-square theory (:func:`theory`); it replaces
     neither. A model the verdict calls collapsing may show nothing within a short run
-    (a small weight from a closed class makes a small slope), and an anchored model
-    still converging to its steady state can show growth over a short run.
+    (a small weight from a closed class makes a small slope) or within a late window
+    once it has settled in a collapsed state (an n-gram model with heavy smoothing
+    reaches a noisy steady state and stays there: move the window with ``start``),
+    and an anchored model still converging to its steady state can show growth over a
+    short run.
 
     The test. Let ``s`` be the window's first generation (default: half the run,
     ``max(1, T // 2)``, so generation 0, whose sample size and fit can differ, and
