@@ -34,7 +34,7 @@ GRAPH = gc.InteractionGraph(
 
 def test_lone_mle_gaussian_degenerates_and_anchored_ones_do_not(seed):
     sim = gc.simulate(
-        GRAPH, gc.Gaussian(dim=1, fit="mle"), generations=10, replicates=2000, seed=seed
+        GRAPH, gc.Gaussian(dim=1, estimator="mle"), generations=10, replicates=2000, seed=seed
     )
     sig = gc.drift_signal(sim)
     assert sig.window == (5, 10)
@@ -54,7 +54,7 @@ def test_unbiased_gaussian_degenerates_in_log_not_in_mean(seed):
     # THEORY §5: E sigma_t^2 stays put, but E log sigma_t^2 falls every generation.
     g = gc.InteractionGraph(["alone"], [[20]], real=[0])
     sim = gc.simulate(
-        g, gc.Gaussian(dim=1, fit="unbiased"), generations=10, replicates=6000, seed=seed
+        g, gc.Gaussian(dim=1, estimator="unbiased"), generations=10, replicates=6000, seed=seed
     )
     sig = gc.drift_signal(sim)
     assert sig.summaries["logdet"].flagged[0]  # z from -10 to -11.5 over seeds 0-19

@@ -70,11 +70,11 @@ def _mc_excess(fam, t, rng, m=400_000):
 def test_risk_is_the_excess_expected_log_loss(seed, name):
     fam = gc.make_family(name, dim=3, cov=COV3, theta=THETA3)
     rng = np.random.default_rng(seed)
-    for t in (np.array([0.6, -0.2, 0.5]), np.array([1.5, -1.0, 0.0]), -fam.theta):
+    for t in (np.array([0.6, -0.2, 0.5]), np.array([1.5, -1.0, 0.0]), -fam.true_params()):
         d = _mc_excess(fam, t, rng)
         assert abs(zscore(d, fam.risk(t[None])[0])) < Z
     assert fam.risk(fam.true_params()[None])[0] == 0.0
-    near = fam.theta + 1e-4 * np.array([1.0, -2.0, 0.5])
+    near = fam.true_params() + 1e-4 * np.array([1.0, -2.0, 0.5])
     assert fam.risk(near[None])[0] >= 0.0
 
 

@@ -24,7 +24,7 @@ FAMILIES = {
     "logistic": (gc.LogisticRegression(dim=3), 48),
     "poisson": (gc.PoissonRegression(dim=3), 24),
     "huber_laplace": (gc.HuberRegression(dim=3, noise="laplace"), 24),
-    "gaussian_mle": (gc.Gaussian(dim=2, fit="mle"), 24),
+    "gaussian_mle": (gc.Gaussian(dim=2, estimator="mle"), 24),
 }
 
 
@@ -76,7 +76,7 @@ def test_single_fit_gap_exponent_is_one_slow(name):
 
 def test_gaussian_exact_gap_is_order_one_over_n():
     """Deterministic: from the exact E KL, n * gap converges (to a positive constant)."""
-    fam = gc.Gaussian(dim=2, fit="unbiased")
+    fam = gc.Gaussian(dim=2, estimator="unbiased")
     ns = np.array([100, 1000, 10_000, 100_000])
     gaps = np.array([n * fam.expected_kl(int(n)) / fam.noise_scale() - 1 for n in ns])
     a = -np.polyfit(np.log(ns), np.log(gaps), 1)[0]

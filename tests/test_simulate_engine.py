@@ -202,7 +202,11 @@ def test_too_few_samples_names_the_model():
         gc.simulate(g, gc.LinearRegression(dim=5), generations=1, replicates=10, seed=0)
     # Ridge has a finite risk with any sample size.
     res = gc.simulate(
-        g, gc.LinearRegression(dim=5, fit="ridge", ridge=1.0), generations=1, replicates=10, seed=0
+        g,
+        gc.LinearRegression(dim=5, estimator="ridge", ridge=1.0),
+        generations=1,
+        replicates=10,
+        seed=0,
     )
     assert np.all(np.isfinite(res.mean))
 

@@ -167,7 +167,7 @@ def test_plain_and_fast_paths_have_the_same_law(regime):
             cov=[[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 0.5]],
             theta=[1.0, -2.0, 0.5],
         ),
-        gc.LinearRegression(dim=3, fit="ridge", ridge=2.0),
+        gc.LinearRegression(dim=3, estimator="ridge", ridge=2.0),
     ],
     ids=["ols-custom-cov", "ridge"],
 )

@@ -598,7 +598,7 @@ def test_theory_dispatch_and_json():
 
 def test_theory_flags_non_consistent_family():
     g = gc.InteractionGraph(["A"], [[10]], real=[10])
-    res = theory(g, gc.LinearRegression(dim=2, fit="ridge", ridge=1.0), generations=3)
+    res = theory(g, gc.LinearRegression(dim=2, estimator="ridge", ridge=1.0), generations=3)
     assert res.kind == "linear" and not res.consistent
     assert any("not Fisher-consistent" in n for n in res.notes)
 
@@ -619,7 +619,7 @@ def test_theory_other_regimes_use_linear_and_say_so():
 
 def test_theory_probes_method_on_a_graph():
     g = random_graph(np.random.default_rng(13), 40, p=0.06, real_p=0.6)
-    fam = gc.LinearRegression(dim=1, fit="ridge", ridge=0.1)
+    fam = gc.LinearRegression(dim=1, estimator="ridge", ridge=0.1)
     a = theory(g, fam, generations=10, method="dense")
     b = theory(g, fam, generations=10, method="probes", probes=256, seed=0)
     np.testing.assert_array_equal(a.collapses, b.collapses)

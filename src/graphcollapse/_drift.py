@@ -231,7 +231,7 @@ def drift_signal(
 
     >>> import graphcollapse as gc
     >>> g = gc.InteractionGraph(["alone", "anchored"], [[20, 0], [0, 0]], real=[0, 20])
-    >>> sim = gc.simulate(g, gc.Gaussian(dim=1, fit="mle"), generations=10,
+    >>> sim = gc.simulate(g, gc.Gaussian(dim=1, estimator="mle"), generations=10,
     ...                   replicates=2000, seed=0)
     >>> sig = gc.drift_signal(sim)
     >>> sig.window, sig.degenerating.tolist()

@@ -26,6 +26,7 @@ creates its own generator or touches global state.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -34,7 +35,7 @@ import numpy as np
 
 from .._errors import InsufficientSamplesError
 
-__all__ = ["Family", "Batch"]
+__all__ = ["Family", "Batch", "CONFIG_ALIASES", "take_replicates"]
 
 Batch = Any
 """A family-defined training set for every replicate (see the module docstring)."""
@@ -43,8 +44,24 @@ Batch = Any
 class Family(abc.ABC):
     """Base class of model families.
 
-    Subclasses are frozen dataclasses (hyperparameters declared with constraints, see
-    :class:`graphcollapse._constraints.Validated`) that implement the abstract methods.
+    The convention every family follows (built-in or a user's own):
+
+    * a **frozen dataclass** (``@dataclass(frozen=True)``) whose fields are the
+      hyperparameters, with no hand-written ``__init__``: equality and hashing are by
+      value, and ``dataclasses.replace(family, dim=3)`` builds a variant;
+    * hyperparameters are immutable values (numbers, strings, tuples); array-valued
+      ones (a covariance, a true parameter) are stored as nested tuples and turned into
+      arrays by a cached property when computing;
+    * the choice of fitting rule, when there is one, is the field ``estimator``
+      (``fit`` is the protocol's fitting method; configuration files may spell it
+      ``fit:``, see :data:`graphcollapse.families.CONFIG_ALIASES`);
+    * constraints on hyperparameters are declared as data with
+      :class:`graphcollapse._constraints.Validated`.
+
+    Subclasses implement the abstract methods (:meth:`true_params`,
+    :meth:`sample_real`, :meth:`sample`, :meth:`combine`, :meth:`fit`, :meth:`risk`,
+    :meth:`noise_scale`) and may override the hooks below, all declared here with a
+    default.
 
     Class attributes
     ----------------
@@ -53,20 +70,38 @@ class Family(abc.ABC):
     consistent : bool
         Whether fitting to the population of parameter ``g`` returns ``g``
         (Fisher consistency, THEORY §2). Non-consistent fits drift (THEORY §5).
+        Default ``True``; a property when it depends on a hyperparameter.
     has_fast_path : bool
         Whether :meth:`sample_fast` / :meth:`sample_real_fast` draw a batch directly
         (e.g. sufficient statistics) identical in distribution to :meth:`sample`.
+        Default ``False``.
     degeneracy : mapping of str -> {"increasing", "decreasing", "either"}
         Which of :meth:`summaries` signal degeneracy of the fitted law (THEORY §5),
-        and in which direction, e.g. ``{"variance_ratio": "decreasing"}``; read by
-        :func:`graphcollapse.drift_signal`. Default: none (only risk growth is tested).
+        and in which direction, e.g. ``{"variance_ratio": "decreasing"}``; recorded by
+        :func:`graphcollapse.simulate` and read by :func:`graphcollapse.drift_signal`.
+        Default: none (only risk growth is tested).
+    batch_axis : int or None
+        For raw-data batches (arrays, or tuples of arrays), the sample axis along which
+        pooling concatenates; :func:`graphcollapse.check_family` then checks that
+        :meth:`combine` equals concatenation. Default ``None``: batches are not raw
+        data (e.g. sufficient statistics), no such check.
+    risk_nonnegative : bool
+        Whether every fit's risk is ``>= 0`` (checked exactly by ``check_family``).
+        Families whose risk is an estimate that can fall below 0 by chance (a held-out
+        score against a reference fit) set ``False``; the check then requires only a
+        mean risk not significantly below 0. Default ``True``.
+    comparable_params : bool
+        Whether parameters can be compared coordinate by coordinate with
+        :meth:`true_params` (``check_family`` tests their recovery). ``False`` for
+        families whose parameters are not identified coordinatewise (mixture components
+        can swap, a KDE's parameters are its points). Default ``True``.
 
     Examples
     --------
     A minimal family: estimate the mean of ``N(mu*, 1)`` by the sample mean.
 
     >>> import numpy as np
-    >>> from dataclasses import dataclass
+    >>> from dataclasses import dataclass, replace
     >>> from graphcollapse import Family
     >>> @dataclass(frozen=True)
     ... class Mean(Family):
@@ -85,12 +120,17 @@ class Family(abc.ABC):
     >>> rng = np.random.default_rng(0)
     >>> fam.fit(fam.sample_real(100, 3, rng)).shape
     (3, 1)
+    >>> fam == Mean(mu=0.0), replace(fam, mu=1.0).mu
+    (True, 1.0)
     """
 
     name: ClassVar[str] = ""
     consistent: ClassVar[bool] = True
     has_fast_path: ClassVar[bool] = False
     degeneracy: ClassVar[Mapping[str, str]] = MappingProxyType({})
+    batch_axis: ClassVar[int | None] = None
+    risk_nonnegative: ClassVar[bool] = True
+    comparable_params: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ truth
     @abc.abstractmethod
@@ -143,6 +183,22 @@ class Family(abc.ABC):
         form at the truth (THEORY §2: ``v_k = noise_scale / n_k``)."""
 
     # ------------------------------------------------------------------ checks
+    def take_replicates(self, batch: Batch, idx: np.ndarray, reps: int) -> Batch:
+        """The replicates ``idx`` of a batch of ``reps`` replicates (used by
+        :func:`graphcollapse.check_family` to fit replicates one by one).
+
+        The default slices every array whose leading axis has length ``reps``, inside
+        tuples, lists, dicts and dataclasses, and keeps other fields (such as a sample
+        count); override it for a batch type it cannot see into.
+
+        >>> import numpy as np
+        >>> from graphcollapse import Gaussian
+        >>> x = np.zeros((4, 10, 2))
+        >>> Gaussian(dim=2).take_replicates(x, np.array([0, 2]), 4).shape
+        (2, 10, 2)
+        """
+        return take_replicates(batch, idx, reps)
+
     def min_samples(self) -> int:
         """Smallest training-set size for which a fit (and its mean-square risk) exists."""
         return 1
@@ -174,12 +230,67 @@ class Family(abc.ABC):
         return self.name or type(self).__name__
 
     def config(self) -> dict[str, Any]:
-        """The ``family:`` configuration mapping that rebuilds this family."""
-        from dataclasses import fields, is_dataclass
+        """The ``family:`` configuration mapping that rebuilds this family.
 
+        ``{"name": name, field: value, ...}`` over the dataclass fields in order, with
+        tuples and arrays as (nested) lists, fields that are ``None`` left out, and the
+        field ``estimator`` spelled ``fit`` as in configuration files
+        (:data:`CONFIG_ALIASES`); :func:`graphcollapse.make_family` reads it back.
+
+        >>> from graphcollapse import Gaussian
+        >>> Gaussian(dim=1, cov=[[2.0]]).config()
+        {'name': 'gaussian', 'dim': 1, 'cov': [[2.0]], 'fit': 'mle'}
+        """
+        spelled = {field: key for key, field in CONFIG_ALIASES.items()}
         out: dict[str, Any] = {"name": self.name}
-        if is_dataclass(self):
-            for f in fields(self):
+        if dataclasses.is_dataclass(self):
+            for f in dataclasses.fields(self):
                 v = getattr(self, f.name)
-                out[f.name] = v.tolist() if isinstance(v, np.ndarray) else v
+                if v is not None:
+                    out[spelled.get(f.name, f.name)] = _plain(v)
         return out
+
+
+CONFIG_ALIASES: Mapping[str, str] = MappingProxyType({"fit": "estimator"})
+"""Configuration keys spelled differently from the dataclass field they set: a
+configuration file says ``fit: ols`` for the field ``estimator`` (a family's method is
+called ``fit``)."""
+
+
+def _plain(v: Any) -> Any:
+    """A hyperparameter as plain Python data: tuples and arrays become lists."""
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, tuple | list):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def take_replicates(batch: Any, idx: np.ndarray, reps: int) -> Any:
+    """The replicates ``idx`` of a batch (or parameter array), whatever its type.
+
+    Arrays, tuples/lists of arrays, dicts and dataclasses are sliced along every array
+    whose leading axis has length ``reps``; other fields (such as a sample count) are
+    kept. This is the default of :meth:`Family.take_replicates`.
+
+    >>> import numpy as np
+    >>> X, y = np.zeros((4, 3, 2)), np.arange(12.0).reshape(4, 3)
+    >>> Xs, ys = take_replicates((X, y), np.array([1, 3]), 4)
+    >>> Xs.shape, ys[:, 0].tolist()
+    ((2, 3, 2), [3.0, 9.0])
+    """
+    if isinstance(batch, np.ndarray):
+        return batch[idx] if batch.ndim and batch.shape[0] == reps else batch
+    if isinstance(batch, tuple | list):
+        return type(batch)(take_replicates(b, idx, reps) for b in batch)
+    if isinstance(batch, dict):
+        return {k: take_replicates(v, idx, reps) for k, v in batch.items()}
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        changes = {
+            f.name: take_replicates(getattr(batch, f.name), idx, reps)
+            for f in dataclasses.fields(batch)
+        }
+        return dataclasses.replace(batch, **changes)
+    return batch

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from ._base import Family
+from ._base import Family, take_replicates
 
-__all__ = ["check_family", "FamilyCheckError", "CHECKS"]
+__all__ = ["check_family", "FamilyCheckError", "CHECKS", "take_replicates"]
 
 
 class FamilyCheckError(AssertionError):
@@ -38,34 +38,6 @@ class FamilyCheckError(AssertionError):
 
 
 # --------------------------------------------------------------------- batch helpers
-def take_replicates(batch: Any, idx: np.ndarray, reps: int) -> Any:
-    """The replicates ``idx`` of a batch (or parameter array), whatever its type.
-
-    Arrays, tuples/lists of arrays, dicts and dataclasses are sliced along every array
-    whose leading axis has length ``reps``; other fields (such as a sample count) are
-    kept. A family may define ``take_replicates(batch, idx)`` to override this.
-
-    >>> import numpy as np
-    >>> X, y = np.zeros((4, 3, 2)), np.arange(12.0).reshape(4, 3)
-    >>> Xs, ys = take_replicates((X, y), np.array([1, 3]), 4)
-    >>> Xs.shape, ys[:, 0].tolist()
-    ((2, 3, 2), [3.0, 9.0])
-    """
-    if isinstance(batch, np.ndarray):
-        return batch[idx] if batch.ndim and batch.shape[0] == reps else batch
-    if isinstance(batch, tuple | list):
-        return type(batch)(take_replicates(b, idx, reps) for b in batch)
-    if isinstance(batch, dict):
-        return {k: take_replicates(v, idx, reps) for k, v in batch.items()}
-    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        changes = {
-            f.name: take_replicates(getattr(batch, f.name), idx, reps)
-            for f in dataclasses.fields(batch)
-        }
-        return dataclasses.replace(batch, **changes)
-    return batch
-
-
 def _concat(batches: list, axis: int) -> Any:
     first = batches[0]
     if isinstance(first, np.ndarray):
@@ -101,8 +73,7 @@ class _Ctx:
         return np.random.default_rng([self.seed, k])
 
     def take(self, batch: Any, idx: np.ndarray, reps: int) -> Any:
-        custom = getattr(self.family, "take_replicates", None)
-        return custom(batch, idx) if callable(custom) else take_replicates(batch, idx, reps)
+        return self.family.take_replicates(batch, idx, reps)
 
     def fit_real(self, n: int, k: int, fast: bool = False) -> np.ndarray:
         f = self.family
@@ -197,7 +168,7 @@ def _check_combine_union(c: _Ctx) -> str:
     for k in sl:
         if not _close(sl[k], so[k], c.rtol):
             _fail(f, "combine_union", f"summary {k!r} depends on the pooling order")
-    axis = getattr(f, "batch_axis", None)
+    axis = f.batch_axis
     if axis is None:
         return "order-free and associative (batches are not raw data: no concatenation test)"
     try:
@@ -218,7 +189,7 @@ def _check_recovery(c: _Ctx) -> str:
     params = c.fit_real(c.n, 11)
     risk = np.asarray(f.risk(params), dtype=np.float64)
     mean, sem = float(risk.mean()), float(risk.std(ddof=1) / np.sqrt(c.reps))
-    if getattr(f, "risk_nonnegative", True):
+    if f.risk_nonnegative:
         if risk.min() < -1e-12:
             _fail(f, "recovery", f"risk is negative ({risk.min():g}); it must be >= 0")
     elif mean < -c.z * sem:
@@ -238,7 +209,7 @@ def _check_recovery(c: _Ctx) -> str:
             )
     notes = [f"median risk {ms:.3g} at n = {small} -> {np.median(risk):.3g} at n = {c.n}"]
     p = truth.size
-    if getattr(f, "comparable_params", True) and params.shape[1:] == truth.shape:
+    if f.comparable_params and params.shape[1:] == truth.shape:
         flat = params.reshape(c.reps, -1)
         sd = flat.std(axis=0, ddof=1)
         bias = np.abs(flat.mean(axis=0) - truth.ravel())

@@ -18,8 +18,8 @@ __all__ = [
     "psd_sqrt",
     "newton",
     "loop_fit",
-    "as_spd",
-    "as_vector",
+    "frozen",
+    "thawed",
     "xt",
     "xtv",
     "gram",
@@ -192,16 +192,28 @@ def loop_fit(fit: Callable, batch_slices, reps: int) -> np.ndarray:
     return np.concatenate([np.asarray(fit(batch_slices(r))) for r in range(reps)], axis=0)
 
 
-def as_vector(value, d: int, default: np.ndarray) -> np.ndarray:
-    """A read-only float vector of length ``d`` (``default`` when ``value`` is None)."""
-    out = np.array(default if value is None else value, dtype=np.float64)
-    out.setflags(write=False)
-    return out
+def frozen(value, default=None) -> tuple:
+    """A hyperparameter array as a (nested) tuple of floats, so that a frozen dataclass
+    holding it compares and hashes by value (``default`` when ``value`` is None).
+
+    >>> frozen([[1, 0], [0, 2]])
+    ((1.0, 0.0), (0.0, 2.0))
+    >>> frozen(None, default=[0.5])
+    (0.5,)
+    """
+    arr = np.asarray(default if value is None else value, dtype=np.float64)
+    if arr.ndim == 0:
+        return float(arr)
+    return tuple(map(frozen, arr)) if arr.ndim > 1 else tuple(arr.tolist())
 
 
-def as_spd(value, d: int) -> np.ndarray:
-    """A read-only float ``d x d`` matrix (identity when ``value`` is None)."""
-    out = np.eye(d) if value is None else np.array(value, dtype=np.float64)
+def thawed(value) -> np.ndarray:
+    """The read-only float array of a :func:`frozen` hyperparameter.
+
+    >>> thawed(((1.0, 0.0), (0.0, 2.0))).shape
+    (2, 2)
+    """
+    out = np.array(value, dtype=np.float64)
     out.setflags(write=False)
     return out
 

@@ -28,6 +28,7 @@ they raise a :class:`ConfigError` telling how to install it.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -48,7 +49,7 @@ _LOG_2PI = float(np.log(2 * np.pi))
 _CHUNK = 1 << 20  # floats per block of pairwise evaluations
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class _RealTable(Validated, Family):
     """Shared machinery: the real table, sampling rows, held-out scoring (not registered)."""
 
@@ -96,8 +97,9 @@ class _RealTable(Validated, Family):
         """Union of training sets: concatenate along the sample axis."""
         return concat_samples(batches)
 
-    def heldout_loglik(self, params: np.ndarray) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def heldout_loglik(self, params: np.ndarray) -> np.ndarray:
+        """Mean log-density of the held-out rows under each fit, shape ``(R,)``."""
 
     @cached_property
     def _ref_loglik(self) -> float:
@@ -121,7 +123,7 @@ class _RealTable(Validated, Family):
 
 
 @register_family
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class GaussianMixture(_RealTable):
     """A ``k``-component Gaussian mixture fit by EM, batched over replicates.
 
@@ -369,7 +371,7 @@ class GaussianMixture(_RealTable):
 
 
 @register_family
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class KernelDensity(_RealTable):
     """A Gaussian kernel density estimator; its parameters are its training points.
 

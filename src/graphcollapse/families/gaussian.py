@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from scipy.special import digamma
@@ -27,12 +27,12 @@ from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_s
 from .._errors import InsufficientSamplesError
 from . import register_family
 from ._base import Family
-from ._numerics import as_spd, as_vector, concat_samples, psd_sqrt
+from ._numerics import concat_samples, frozen, psd_sqrt, thawed
 
 __all__ = ["Gaussian", "GaussianStats"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GaussianStats:
     """Sufficient statistics of a Gaussian training set, for every replicate.
 
@@ -80,7 +80,7 @@ class GaussianStats:
 
 
 @register_family
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Gaussian(Validated, Family):
     """Multivariate Gaussian ``N(mu, Sigma)``; fit its mean and covariance.
 
@@ -89,13 +89,15 @@ class Gaussian(Validated, Family):
     dim : int
         Dimension ``d``.
     mean : array_like, shape (d,), optional
-        True mean ``mu`` (default zeros).
+        True mean ``mu`` (default ``None``: zeros); stored as a tuple.
     cov : array_like, shape (d, d), optional
-        True covariance ``Sigma``, symmetric positive definite (default identity).
-    fit : {"mle", "unbiased"}
+        True covariance ``Sigma``, symmetric positive definite (default ``None``: the
+        identity); stored as a tuple of rows.
+    estimator : {"mle", "unbiased"}
         ``mle``: covariance ``S / n`` (biased, ``E Sigma_hat = (n-1)/n Sigma``: the fit
         is not consistent in the sense of THEORY §5 and a lone self-consuming model
         has ``E Sigma_t = ((n-1)/n)^t Sigma``). ``unbiased``: ``S / (n - 1)``.
+        Configuration files spell it ``fit:``.
 
     Notes
     -----
@@ -121,7 +123,7 @@ class Gaussian(Validated, Family):
     --------
     >>> import numpy as np
     >>> from graphcollapse import Gaussian
-    >>> fam = Gaussian(dim=2, fit="unbiased")
+    >>> fam = Gaussian(dim=2, estimator="unbiased")
     >>> rng = np.random.default_rng(0)
     >>> params = fam.fit(fam.sample_real(500, 4, rng))
     >>> params.shape
@@ -129,6 +131,8 @@ class Gaussian(Validated, Family):
     >>> fam.noise_scale()
     2.5
     >>> bool(np.all(fam.risk(params) < 0.05))
+    True
+    >>> Gaussian(dim=2, cov=np.eye(2)) == Gaussian(dim=2, cov=[[1, 0], [0, 1]])
     True
     """
 
@@ -139,54 +143,47 @@ class Gaussian(Validated, Family):
     batch_axis: ClassVar[int] = 1
 
     dim: int = 1
-    mean: np.ndarray | None = None
-    cov: np.ndarray | None = None
-    fit_method: Literal["mle", "unbiased"] = "mle"
+    mean: Any = None
+    cov: Any = None
+    estimator: Literal["mle", "unbiased"] = "mle"
 
     _owner: ClassVar[str] = "family 'gaussian'"
     _constraints: ClassVar[dict] = {
         "dim": Interval(int, 1, 1000),
         "mean": Optional(ArrayLike(1)),
         "cov": Optional(ArrayLike(2, is_square, "a square numeric matrix")),
-        "fit_method": OneOf(("mle", "unbiased")),
+        "estimator": OneOf(("mle", "unbiased")),
     }
 
-    def __init__(self, dim: int = 1, mean=None, cov=None, fit: str = "mle") -> None:
-        object.__setattr__(self, "dim", dim)
-        object.__setattr__(self, "mean", mean)
-        object.__setattr__(self, "cov", cov)
-        object.__setattr__(self, "fit_method", fit)
-        self.__post_init__()
-        d = self.dim
-        object.__setattr__(self, "mean", as_vector(mean, d, np.zeros(d)))
-        object.__setattr__(self, "cov", as_spd(cov, d))
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "dim", int(self.dim))
+        for k in ("mean", "cov"):
+            if getattr(self, k) is not None:
+                object.__setattr__(self, k, frozen(getattr(self, k)))
 
     def _check(self) -> None:
         self._check_length("mean", self.dim)
         self._check_spd("cov", self.dim)
 
-    def _fail(self, field: str, message: str) -> None:
-        super()._fail("fit" if field == "fit_method" else field, message)
-
-    # The dataclass field is called ``fit_method`` because ``fit`` is a method.
     @property
     def consistent(self) -> bool:  # type: ignore[override]
         """``False`` for the MLE (its ``(n-1)/n`` shrinkage drifts), ``True`` otherwise."""
-        return self.fit_method == "unbiased"
+        return self.estimator == "unbiased"
 
     def describe(self) -> str:
         """E.g. ``"gaussian(dim=2, fit=mle)"``."""
-        return f"gaussian(dim={self.dim}, fit={self.fit_method})"
+        return f"gaussian(dim={self.dim}, fit={self.estimator})"
 
-    def config(self) -> dict:
-        """The ``family:`` mapping that rebuilds this family."""
-        return {
-            "name": self.name,
-            "dim": self.dim,
-            "mean": self.mean.tolist(),
-            "cov": self.cov.tolist(),
-            "fit": self.fit_method,
-        }
+    @cached_property
+    def _mu(self) -> np.ndarray:
+        """The true mean as an array ``(d,)``."""
+        return thawed(np.zeros(self.dim) if self.mean is None else self.mean)
+
+    @cached_property
+    def _sigma(self) -> np.ndarray:
+        """The true covariance as an array ``(d, d)``."""
+        return thawed(np.eye(self.dim) if self.cov is None else self.cov)
 
     # ------------------------------------------------------------------ helpers
     def unpack(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,16 +199,12 @@ class Gaussian(Validated, Family):
 
     @cached_property
     def _whiten(self) -> np.ndarray:
-        return np.linalg.inv(np.linalg.cholesky(self.cov))
-
-    @cached_property
-    def _logdet_truth(self) -> float:
-        return float(np.linalg.slogdet(self.cov)[1])
+        return np.linalg.inv(np.linalg.cholesky(self._sigma))
 
     # ------------------------------------------------------------------ protocol
     def true_params(self) -> np.ndarray:
         """``(mu, vec Sigma)``, shape ``(d + d*d,)``."""
-        return self.pack(self.mean[None], self.cov[None])[0]
+        return self.pack(self._mu[None], self._sigma[None])[0]
 
     def _tile_truth(self, reps: int) -> np.ndarray:
         return np.broadcast_to(self.true_params(), (reps, self.true_params().size))
@@ -272,11 +265,11 @@ class Gaussian(Validated, Family):
         """Sample mean and covariance (``S/n`` or ``S/(n-1)``) of every replicate."""
         stats = batch if isinstance(batch, GaussianStats) else GaussianStats.from_data(batch)
         n = stats.n
-        if self.fit_method == "unbiased" and n < 2:
+        if self.estimator == "unbiased" and n < 2:
             raise InsufficientSamplesError(
                 f"{self.describe()}: the unbiased covariance needs at least 2 samples, got {n}"
             )
-        denom = n if self.fit_method == "mle" else n - 1
+        denom = n if self.estimator == "mle" else n - 1
         return self.pack(stats.mean, stats.scatter / denom)
 
     def risk(self, params: np.ndarray) -> np.ndarray:
@@ -285,7 +278,7 @@ class Gaussian(Validated, Family):
         W = self._whiten
         A = W @ cov @ W.T
         A = 0.5 * (A + A.swapaxes(1, 2))
-        m = (mean - self.mean) @ W.T
+        m = (mean - self._mu) @ W.T
         lam, U = np.linalg.eigh(A)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             proj = np.einsum("rij,ri->rj", U, m)
@@ -301,7 +294,7 @@ class Gaussian(Validated, Family):
         _, logdet = np.linalg.slogdet(cov)
         return {
             "cov_trace": tr,
-            "variance_ratio": tr / float(np.trace(self.cov)),
+            "variance_ratio": tr / float(np.trace(self._sigma)),
             "logdet": logdet,
         }
 
@@ -324,7 +317,7 @@ class Gaussian(Validated, Family):
         [[0.5, 0.0], [0.0, 0.125]]
         """
         D = self._duplication()
-        P = np.linalg.inv(self.cov)
+        P = np.linalg.inv(self._sigma)
         d, q = self.dim, D.shape[1]
         out = np.zeros((d + q, d + q))
         out[:d, :d] = P
@@ -347,13 +340,20 @@ class Gaussian(Validated, Family):
         Dp = np.linalg.pinv(D)
         d, q = self.dim, D.shape[1]
         out = np.zeros((d + q, d + q))
-        out[:d, :d] = self.cov
-        out[d:, d:] = 2.0 * Dp @ np.kron(self.cov, self.cov) @ Dp.T
+        out[:d, :d] = self._sigma
+        out[d:, d:] = 2.0 * Dp @ np.kron(self._sigma, self._sigma) @ Dp.T
         return out
 
     def noise_scale(self) -> float:
-        """``tr(M V)`` with ``M = I / 2`` (the KL's Hessian): ``(d + d(d+1)/2) / 2``."""
-        return round(float(0.5 * np.trace(self.fisher() @ self.sandwich())), 12)
+        """``tr(M V)`` with ``M = I / 2`` (the KL's Hessian) and ``V = I^{-1}``
+        (:meth:`sandwich`): ``p / 2`` with ``p = d + d(d+1)/2`` free parameters, exactly.
+
+        >>> from graphcollapse import Gaussian
+        >>> Gaussian(dim=3).noise_scale()
+        4.5
+        """
+        d = self.dim
+        return (d + d * (d + 1) // 2) / 2
 
     def expected_kl(self, n: int) -> float:
         """Exact ``E KL(truth || fit)`` of one fit on ``n`` real samples (``n >= d + 3``).
@@ -374,7 +374,7 @@ class Gaussian(Validated, Family):
             raise InsufficientSamplesError(
                 f"{self.describe()}: E KL is infinite for n = {n} < dim + 3 = {d + 3}"
             )
-        m = n if self.fit_method == "mle" else n - 1
+        m = n if self.estimator == "mle" else n - 1
         i = np.arange(d)
         val = (
             m * d * (n + 1) / (n * (n - d - 2))

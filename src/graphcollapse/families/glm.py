@@ -19,6 +19,7 @@ quadratic form of its risk at the truth.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,7 +31,7 @@ from scipy import integrate, special, stats
 from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_square
 from . import register_family
 from ._base import Family
-from ._numerics import as_spd, as_vector, concat_samples, gauss_hermite, gram, newton, xt, xtv
+from ._numerics import concat_samples, frozen, gauss_hermite, gram, newton, thawed, xt, xtv
 
 __all__ = ["LogisticRegression", "PoissonRegression", "HuberRegression"]
 
@@ -42,7 +43,7 @@ def _alternating(d: int, norm: float) -> np.ndarray:
     return norm * np.where(np.arange(d) % 2 == 0, 1.0, -1.0) / np.sqrt(d)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class _Regression(Validated, Family):
     """Shared machinery of the regression families (not registered)."""
 
@@ -61,30 +62,35 @@ class _Regression(Validated, Family):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        d = self.dim
-        object.__setattr__(
-            self, "theta", as_vector(self.theta, d, _alternating(d, self._default_norm))
-        )
-        object.__setattr__(self, "cov", as_spd(self.cov, d))
+        object.__setattr__(self, "dim", int(self.dim))
+        for k in ("theta", "cov"):
+            if getattr(self, k) is not None:
+                object.__setattr__(self, k, frozen(getattr(self, k)))
 
     def _check(self) -> None:
         self._check_length("theta", self.dim)
         self._check_spd("cov", self.dim)
 
-    def config(self) -> dict:
-        """The ``family:`` mapping that rebuilds this family."""
-        out = super().config()
-        out.update(theta=self.theta.tolist(), cov=self.cov.tolist())
-        return out
+    @cached_property
+    def _theta(self) -> np.ndarray:
+        """The true coefficients as an array ``(d,)``."""
+        if self.theta is None:
+            return thawed(_alternating(self.dim, self._default_norm))
+        return thawed(self.theta)
+
+    @cached_property
+    def _cov(self) -> np.ndarray:
+        """The covariate covariance as an array ``(d, d)``."""
+        return thawed(np.eye(self.dim) if self.cov is None else self.cov)
 
     @cached_property
     def _chol(self) -> np.ndarray:
-        return np.linalg.cholesky(self.cov)
+        return np.linalg.cholesky(self._cov)
 
     # ------------------------------------------------------------------ data
     def true_params(self) -> np.ndarray:
         """The true coefficient vector ``theta*``, shape ``(d,)``."""
-        return self.theta.copy()
+        return self._theta.copy()
 
     def sample_x(self, reps: int, n: int, rng: np.random.Generator) -> np.ndarray:
         """Covariates ``x ~ N(0, Sigma)``, shape ``(reps, n, d)``."""
@@ -99,29 +105,30 @@ class _Regression(Validated, Family):
 
     def sample_real(self, n: int, reps: int, rng: np.random.Generator) -> tuple:
         """``n`` real pairs per replicate (labels from the true law)."""
-        return self.sample(np.broadcast_to(self.theta, (reps, self.dim)), n, rng)
+        return self.sample(np.broadcast_to(self._theta, (reps, self.dim)), n, rng)
 
     def combine(self, batches: Sequence[tuple]) -> tuple:
         """Union of training sets: concatenate ``X`` and ``y`` along the sample axis."""
         return concat_samples(batches)
 
-    def _draw_y(self, params, X, rng):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _draw_y(self, params: np.ndarray, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Labels ``(R, n)`` drawn from each replicate's fitted law at covariates ``X``."""
 
     # ------------------------------------------------------------------ helpers
     def _quad_forms(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """``s_hat^2 = t^T Sigma t``, ``c = t^T Sigma theta*`` and ``s*^2``."""
         params = np.asarray(params, dtype=np.float64)
-        St = params @ self.cov
+        St = params @ self._cov
         return (
             np.einsum("rd,rd->r", St, params),
-            St @ self.theta,
-            float(self.theta @ self.cov @ self.theta),
+            St @ self._theta,
+            float(self._theta @ self._cov @ self._theta),
         )
 
     def _param_error_sq(self, params: np.ndarray) -> np.ndarray:
-        e = np.asarray(params, dtype=np.float64) - self.theta
-        return np.einsum("rd,de,re->r", e, self.cov, e)
+        e = np.asarray(params, dtype=np.float64) - self._theta
+        return np.einsum("rd,de,re->r", e, self._cov, e)
 
     def summaries(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """``theta_norm``: Euclidean norm of each fitted coefficient vector."""
@@ -139,7 +146,7 @@ class _Regression(Validated, Family):
     def _weighted_second_moment(self, a: float, b: float) -> np.ndarray:
         """``E[w(eta) x x^T] = a Sigma + (b - a) Sigma t t^T Sigma / s^2`` for
         ``eta = x^T theta*`` with ``a = E w``, ``b = E[w eta^2] / s^2``."""
-        S, t = self.cov, self.theta
+        S, t = self._cov, self._theta
         s2 = float(t @ S @ t)
         if s2 == 0.0:
             return a * S
@@ -147,7 +154,7 @@ class _Regression(Validated, Family):
         return a * S + (b - a) * np.outer(St, St) / s2
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class _CanonicalGLM(_Regression):
     """Well-specified maximum-likelihood regressions with a canonical link (not
     registered): logistic and Poisson.
@@ -159,13 +166,13 @@ class _CanonicalGLM(_Regression):
     ``M = I / 2``, so ``noise_scale() = d / 2``.
     """
 
-    def _cumulant(self, eta: np.ndarray, deriv: bool) -> tuple:  # pragma: no cover
+    @abc.abstractmethod
+    def _cumulant(self, eta: np.ndarray, deriv: bool) -> tuple:
         """``(A(eta),)``, or ``(A(eta), A'(eta), A''(eta))`` when ``deriv``."""
-        raise NotImplementedError
 
-    def fisher(self) -> np.ndarray:  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def fisher(self) -> np.ndarray:
         """Fisher information per sample at the truth."""
-        raise NotImplementedError
 
     def _newton_fit(self, batch: tuple, lam: float | None = None) -> np.ndarray:
         """Minimise the mean negative log-likelihood per replicate (damped Newton),
@@ -199,12 +206,13 @@ class _CanonicalGLM(_Regression):
         return np.linalg.inv(self.fisher())
 
     def noise_scale(self) -> float:
-        """``tr(M V)`` with ``M = I / 2``: ``d / 2``."""
-        return round(float(0.5 * np.trace(self.fisher() @ self.sandwich())), 10)
+        """``tr(M V)`` with ``M = I / 2`` and ``V = I^{-1}``: ``tr(I I^{-1}) / 2 = d / 2``,
+        exactly."""
+        return self.dim / 2
 
 
 @register_family
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class LogisticRegression(_CanonicalGLM):
     """Logistic regression ``P(y = 1 | x) = sigmoid(x^T theta)`` fit by maximum likelihood.
 
@@ -332,13 +340,13 @@ class LogisticRegression(_CanonicalGLM):
         True
         """
         z, w = gauss_hermite(80)
-        s = float(np.sqrt(self.theta @ self.cov @ self.theta))
+        s = float(np.sqrt(self._theta @ self._cov @ self._theta))
         sp = special.expit(s * z) * special.expit(-s * z)
         return self._weighted_second_moment(float(sp @ w), float((sp * z * z) @ w))
 
 
 @register_family
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class PoissonRegression(_CanonicalGLM):
     """Poisson regression ``y | x ~ Poisson(exp(x^T theta))`` fit by maximum likelihood.
 
@@ -434,13 +442,13 @@ class PoissonRegression(_CanonicalGLM):
         >>> np.allclose(PoissonRegression(dim=2, theta=[0.0, 0.0]).fisher(), np.eye(2))
         True
         """
-        S, t = self.cov, self.theta
+        S, t = self._cov, self._theta
         St = S @ t
         return np.exp(0.5 * float(t @ St)) * (S + np.outer(St, St))
 
 
 @register_family
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class HuberRegression(_Regression):
     """Linear regression ``y = x^T theta + eps`` fit with Huber's loss.
 
@@ -595,8 +603,8 @@ class HuberRegression(_Regression):
     def sandwich(self) -> np.ndarray:
         """``V = E psi^2 / (E psi')^2 Sigma^{-1}``."""
         a, b = self._moments
-        return a / b**2 * np.linalg.inv(self.cov)
+        return a / b**2 * np.linalg.inv(self._cov)
 
     def noise_scale(self) -> float:
         """``tr(Sigma V) = d E psi^2 / (E psi')^2``."""
-        return float(np.trace(self.cov @ self.sandwich()))
+        return float(np.trace(self._cov @ self.sandwich()))

@@ -35,7 +35,6 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_spd
-from .._errors import ConfigError
 from . import register_family
 from ._base import Family
 
@@ -82,7 +81,7 @@ class LinearStats:
 
 
 @register_family
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class LinearRegression(Validated, Family):
     """Linear regression with Gaussian design, fit by OLS or ridge.
 
@@ -96,17 +95,18 @@ class LinearRegression(Validated, Family):
         Covariate covariance ``Sigma`` (symmetric positive definite). Default: identity.
     theta : array_like, shape (d,), optional
         True parameter ``theta*``. Default: ``(1, ..., 1) / sqrt(d)`` (unit norm).
-    fit : {"ols", "ridge"}
+    estimator : {"ols", "ridge"}
         ``ols``: ``theta = (X^T X)^{-1} X^T y``; needs ``n >= d + 2`` samples per fit
         for a finite mean-square risk (THEORY §3.1). ``ridge``:
         ``theta = (X^T X + ridge * I)^{-1} X^T y`` (the penalty is not scaled by ``n``,
         as in scikit-learn's ``Ridge(alpha=ridge)``); biased, so not Fisher-consistent.
+        Configuration files spell it ``fit:``.
     ridge : float, optional
-        The ridge penalty ``lambda > 0``; required with ``fit="ridge"``, not allowed
-        with ``fit="ols"``.
+        The ridge penalty ``lambda > 0``; required with ``estimator="ridge"``, not
+        allowed with ``estimator="ols"``.
 
-    The choice of fit is stored as :attr:`estimator` (``fit`` is the protocol's fitting
-    method); configuration files and the constructor spell it ``fit``.
+    ``cov`` and ``theta`` are stored as tuples (hyperparameters are immutable values,
+    so families compare and hash by value).
 
     The risk of a fit is ``e^T Sigma e`` with ``e = theta_hat - theta*`` (the excess
     mean squared prediction error); :meth:`noise_scale` is ``sigma^2 d``.
@@ -122,8 +122,11 @@ class LinearRegression(Validated, Family):
     >>> theta = fam.fit(fam.sample_real_fast(100_000, reps=2, rng=rng))
     >>> bool(np.abs(theta - fam.true_params()).max() < 0.02)
     True
-    >>> LinearRegression(dim=3, fit="ridge", ridge=0.5).min_samples()
+    >>> LinearRegression(dim=3, estimator="ridge", ridge=0.5).min_samples()
     1
+    >>> from dataclasses import replace
+    >>> replace(fam, dim=4) == LinearRegression(dim=4)
+    True
     """
 
     dim: int
@@ -145,29 +148,6 @@ class LinearRegression(Validated, Family):
         "ridge": Optional(Interval(float, 0, None, closed="right")),
     }
 
-    def __init__(
-        self,
-        dim: int,
-        noise: float = 1.0,
-        cov: Any = None,
-        theta: Any = None,
-        fit: Literal["ols", "ridge"] = "ols",
-        ridge: float | None = None,
-    ) -> None:
-        for k, v in (
-            ("dim", dim),
-            ("noise", noise),
-            ("cov", cov),
-            ("theta", theta),
-            ("estimator", fit),
-            ("ridge", ridge),
-        ):
-            object.__setattr__(self, k, v)
-        self.__post_init__()
-
-    def _fail(self, field: str, message: str) -> None:
-        super()._fail("fit" if field == "estimator" else field, message)
-
     def _check(self) -> None:
         d = int(self.dim)
         if self.cov is not None:
@@ -181,10 +161,14 @@ class LinearRegression(Validated, Family):
                 self._fail("theta", f"expected {d} entries for dim={d}, got shape {th.shape}")
             object.__setattr__(self, "theta", tuple(th.tolist()))
         if self.estimator == "ridge" and self.ridge is None:
-            self._fail("ridge", "fit='ridge' needs a penalty: give ridge > 0 (e.g. ridge: 1.0)")
+            self._fail(
+                "ridge", "ridge regression needs a penalty: give ridge > 0 (e.g. ridge: 1.0)"
+            )
         if self.estimator == "ols" and self.ridge is not None:
             self._fail(
-                "ridge", "a ridge penalty is only used with fit='ridge'; drop it or set fit: ridge"
+                "ridge",
+                "a ridge penalty is only used by ridge regression; drop it or ask for it "
+                "(estimator='ridge', in a configuration file fit: ridge)",
             )
         object.__setattr__(self, "dim", d)
         object.__setattr__(self, "noise", float(self.noise))
@@ -377,7 +361,7 @@ class LinearRegression(Validated, Family):
         """Short description, e.g. ``linear_regression(dim=3, noise=1, fit=ols)``.
 
         >>> from graphcollapse import LinearRegression
-        >>> LinearRegression(dim=3, noise=0.5, fit="ridge", ridge=2).describe()
+        >>> LinearRegression(dim=3, noise=0.5, estimator="ridge", ridge=2).describe()
         'linear_regression(dim=3, noise=0.5, fit=ridge, ridge=2)'
         """
         parts = [f"dim={self.dim}", f"noise={self.noise:g}", f"fit={self.estimator}"]
@@ -389,28 +373,11 @@ class LinearRegression(Validated, Family):
             parts.append("theta=custom")
         return f"{self.name}({', '.join(parts)})"
 
-    def config(self) -> dict[str, Any]:
-        """The ``family:`` mapping that rebuilds this family (plain lists, no tuples).
-
-        >>> from graphcollapse import LinearRegression
-        >>> LinearRegression(dim=2).config()
-        {'name': 'linear_regression', 'dim': 2, 'noise': 1.0, 'fit': 'ols'}
-        """
-        out: dict[str, Any] = {"name": self.name, "dim": self.dim, "noise": self.noise}
-        if self.cov is not None:
-            out["cov"] = [list(r) for r in self.cov]
-        if self.theta is not None:
-            out["theta"] = list(self.theta)
-        out["fit"] = self.estimator
-        if self.ridge is not None:
-            out["ridge"] = self.ridge
-        return out
-
     # ------------------------------------------------------------------ kernels
     def _as_params(self, params: np.ndarray) -> np.ndarray:
         params = np.asarray(params, dtype=np.float64)
         if params.ndim != 2 or params.shape[1] != self.dim:
-            raise ConfigError(
+            raise ValueError(
                 f"{self.name}: params must have shape (reps, {self.dim}), got {params.shape}"
             )
         return params

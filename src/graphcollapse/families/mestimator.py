@@ -20,7 +20,7 @@ from .._constraints import ArrayLike, Interval, IsInstance, Optional, Validated
 from .._errors import ConfigError
 from . import register_family
 from ._base import Family
-from ._numerics import concat_samples, newton
+from ._numerics import concat_samples, frozen, newton, thawed
 
 __all__ = ["MEstimator"]
 
@@ -28,7 +28,7 @@ _CALLABLE = IsInstance((Callable,), "a callable")
 
 
 @register_family
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class MEstimator(Validated, Family):
     """An M-estimator ``theta_hat = argmin (1/n) sum_k loss(theta; x_k, y_k)``.
 
@@ -120,23 +120,30 @@ class MEstimator(Validated, Family):
     hess: Callable[..., np.ndarray]
     sample_x: Callable[..., Any]
     sample_y_given: Callable[..., Any]
-    theta_star: np.ndarray
-    risk_matrix: np.ndarray | None = None
-    theta_init: np.ndarray | None = None
+    theta_star: Any
+    risk_matrix: Any = None
+    theta_init: Any = None
     max_iter: int = 50
     sandwich_samples: int = 200_000
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        ts = np.array(self.theta_star, dtype=np.float64)
-        p = ts.size
-        M = np.eye(p) if self.risk_matrix is None else np.array(self.risk_matrix, np.float64)
-        t0 = ts.copy() if self.theta_init is None else np.array(self.theta_init, np.float64)
-        for a in (ts, M, t0):
-            a.setflags(write=False)
+        ts = frozen(self.theta_star)
         object.__setattr__(self, "theta_star", ts)
-        object.__setattr__(self, "risk_matrix", M)
-        object.__setattr__(self, "theta_init", t0)
+        object.__setattr__(self, "risk_matrix", frozen(self.risk_matrix, default=np.eye(len(ts))))
+        object.__setattr__(self, "theta_init", frozen(self.theta_init, default=ts))
+
+    @cached_property
+    def _theta_star(self) -> np.ndarray:
+        return thawed(self.theta_star)
+
+    @cached_property
+    def _M(self) -> np.ndarray:
+        return thawed(self.risk_matrix)
+
+    @cached_property
+    def _theta_init(self) -> np.ndarray:
+        return thawed(self.theta_init)
 
     def _check(self) -> None:
         p = np.asarray(self.theta_star).size
@@ -150,7 +157,7 @@ class MEstimator(Validated, Family):
     def describe(self) -> str:
         """E.g. ``"m_estimator(p=2, loss=huber)"`` (the loss function's name)."""
         lname = getattr(self.loss, "__name__", type(self.loss).__name__)
-        return f"m_estimator(p={self.theta_star.size}, loss={lname})"
+        return f"m_estimator(p={self._theta_star.size}, loss={lname})"
 
     def config(self) -> dict[str, Any]:
         """A description of the family (callables by name; not loadable from a file)."""
@@ -158,13 +165,13 @@ class MEstimator(Validated, Family):
         for k in ("loss", "grad", "hess", "sample_x", "sample_y_given"):
             f = getattr(self, k)
             out[k] = getattr(f, "__qualname__", repr(f))
-        out["theta_star"] = self.theta_star.tolist()
+        out["theta_star"] = self._theta_star.tolist()
         return out
 
     # ------------------------------------------------------------------ protocol
     def true_params(self) -> np.ndarray:
         """``theta_star``, shape ``(p,)``."""
-        return self.theta_star.copy()
+        return self._theta_star.copy()
 
     def sample(self, params: np.ndarray, n: int, rng: np.random.Generator) -> tuple:
         """``(x, y)``: fresh covariates, labels from each replicate's ``params``."""
@@ -174,7 +181,7 @@ class MEstimator(Validated, Family):
 
     def sample_real(self, n: int, reps: int, rng: np.random.Generator) -> tuple:
         """``n`` real samples per replicate (labels from ``theta_star``)."""
-        return self.sample(np.broadcast_to(self.theta_star, (reps, self.theta_star.size)), n, rng)
+        return self.sample(np.broadcast_to(self._theta_star, (reps, self._theta_star.size)), n, rng)
 
     def combine(self, batches: Sequence[tuple]) -> tuple:
         """Union of training sets: concatenate ``x`` and ``y`` along the sample axis."""
@@ -195,14 +202,14 @@ class MEstimator(Validated, Family):
             H = np.asarray(self.hess(t, xs, ys)).mean(axis=1)
             return val, g, H
 
-        theta0 = np.tile(self.theta_init, (R, 1))
+        theta0 = np.tile(self._theta_init, (R, 1))
         theta, _ = newton(objective, theta0, max_iter=self.max_iter)
         return theta
 
     def risk(self, params: np.ndarray) -> np.ndarray:
         """``e^T M e`` with ``e = theta_hat - theta_star``."""
-        e = np.asarray(params, dtype=np.float64) - self.theta_star
-        return np.einsum("rp,pq,rq->r", e, self.risk_matrix, e)
+        e = np.asarray(params, dtype=np.float64) - self._theta_star
+        return np.einsum("rp,pq,rq->r", e, self._M, e)
 
     def summaries(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """``theta_norm``: Euclidean norm of each fit."""
@@ -212,10 +219,10 @@ class MEstimator(Validated, Family):
     @cached_property
     def _hj(self) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(20240531)  # fixed: the estimate is a property of the family
-        p = self.theta_star.size
+        p = self._theta_star.size
         H, J, done = np.zeros((p, p)), np.zeros((p, p)), 0
         chunk = max(1000, min(self.sandwich_samples, 2_000_000 // max(p * p, 1)))
-        t = self.theta_star[None]
+        t = self._theta_star[None]
         while done < self.sandwich_samples:
             m = min(chunk, self.sandwich_samples - done)
             x, y = self.sample_real(m, 1, rng)
@@ -239,8 +246,8 @@ class MEstimator(Validated, Family):
 
     def noise_scale(self) -> float:
         """``tr(M V)``."""
-        return float(np.trace(self.risk_matrix @ self.sandwich()))
+        return float(np.trace(self._M @ self.sandwich()))
 
     def min_samples(self) -> int:
         """``p + 1``: fewer samples rarely determine ``p`` parameters."""
-        return self.theta_star.size + 1
+        return self._theta_star.size + 1

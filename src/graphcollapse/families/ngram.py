@@ -38,7 +38,7 @@ V = len(ALPHABET)
 
 
 @register_family
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class NGramModel(Validated, Family):
     """Character n-gram model with additive smoothing, retrained on generated text.
 
