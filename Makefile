@@ -24,6 +24,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -m "not slow" -x
 
+# The statistical tests (those taking the `seed` fixture) for many seeds: SEEDS=0-19 by
+# default, or e.g. `make test-seeds SEEDS=any` (tests/conftest.py, GRAPHCOLLAPSE_SEEDS).
+SEEDS ?= 0-19
+.PHONY: test-seeds
+test-seeds: $(STAMP)
+	MPLBACKEND=Agg GRAPHCOLLAPSE_SEEDS=$(SEEDS) $(BIN)/python -m pytest -n 2 -q -m "seeded and not slow"
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks

@@ -1,13 +1,12 @@
 """Shared helpers of the family tests (issue 5).
 
-Statistical tests take a ``seed`` fixture. By default it is the single seed 0; set
-``GRAPHCOLLAPSE_TEST_SEEDS=0-19`` (or ``1,5,7``) to run every statistical test for many
-seeds, as their tolerances were checked locally.
+Statistical tests take the ``seed`` fixture of ``conftest.py`` (one environment variable,
+``GRAPHCOLLAPSE_SEEDS``: seed 0 by default, ``0-19`` or ``any`` to run them for other
+seeds).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -16,19 +15,6 @@ import numpy as np
 import graphcollapse as gc
 
 Z = 4.5  # z-score bound of the statistical tests (Bonferroni margin over ~10^3 comparisons)
-
-
-def seeds() -> list[int]:
-    """Seeds from ``GRAPHCOLLAPSE_TEST_SEEDS`` (``"0"`` by default)."""
-    spec = os.environ.get("GRAPHCOLLAPSE_TEST_SEEDS", "0")
-    out: list[int] = []
-    for part in spec.split(","):
-        if "-" in part:
-            lo, hi = part.split("-")
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part.strip():
-            out.append(int(part))
-    return out
 
 
 def zscore(sample: np.ndarray, expected: float) -> float:

@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 import graphcollapse as gc
-from family_helpers import seeds
 from graphcollapse.cli import main
 from graphcollapse.storage import read_run
-
-
-@pytest.fixture(params=seeds())
-def seed(request):
-    return request.param
 
 
 def test_demo_writes_every_output_and_agrees_with_theory(tmp_path):

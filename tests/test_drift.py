@@ -1,6 +1,6 @@
 """drift_signal: the empirical collapse signal of a simulation (risk growth, degeneracy).
 
-Statistical tests run for the seeds of ``GRAPHCOLLAPSE_TEST_SEEDS`` (checked for 0-19).
+Statistical tests run for the seeds of ``GRAPHCOLLAPSE_SEEDS`` (checked for 0-19).
 Their margins: the flagged statistics below had z of 10 or more for every seed checked
 (threshold 4; the variance ratio of the lone MLE fit, heavy-tailed, is only required to
 fall), the anchored models |z| < 2, and a model at its steady state fires a one-sided
@@ -13,15 +13,8 @@ import numpy as np
 import pytest
 
 import graphcollapse as gc
-from family_helpers import seeds
 from graphcollapse._drift import DIRECTIONS
 from graphcollapse.families import FAMILIES
-
-
-@pytest.fixture(params=seeds())
-def seed(request):
-    return request.param
-
 
 # alone: its own 20 samples only (a closed class of one); anchored: 20 real samples;
 # half: 10 real and 10 of its own (stable: the real half anchors it).

@@ -3,7 +3,7 @@ and n-gram model (a closed class of one, no real data) are flagged, by risk grow
 the summary each declares in ``Family.degeneracy``; the same family anchored by real data
 (all real, or half real and half its own output) is not.
 
-Statistical tests run for the seeds of ``GRAPHCOLLAPSE_TEST_SEEDS`` (checked for 0-19).
+Statistical tests run for the seeds of ``GRAPHCOLLAPSE_SEEDS`` (checked for 0-19).
 The flags use drift_signal's own conservative test (|z| > 4, the sd of a difference
 bounded by the sum of the two sds). Over seeds 0-19 the flagged statistics had |z| of 8
 or more, every statistic of the anchored models |z| < 2 (each test gives its ranges); a
@@ -16,12 +16,7 @@ import numpy as np
 import pytest
 
 import graphcollapse as gc
-from family_helpers import Z, seeds
-
-
-@pytest.fixture(params=seeds())
-def seed(request):
-    return request.param
+from family_helpers import Z
 
 
 def _graph(n: int) -> gc.InteractionGraph:

@@ -9,14 +9,8 @@ from scipy import stats
 from scipy.special import digamma
 
 import graphcollapse as gc
-from family_helpers import Z, seeds, zscore
+from family_helpers import Z, zscore
 from graphcollapse.families.gaussian import GaussianStats
-
-
-@pytest.fixture(params=seeds())
-def seed(request):
-    return request.param
-
 
 COV2 = [[2.0, 0.6], [0.6, 1.0]]
 

@@ -13,13 +13,8 @@ import pytest
 from scipy import stats
 
 import graphcollapse as gc
-from family_helpers import Z, seeds
+from family_helpers import Z
 from graphcollapse.families import _datasets
-
-
-@pytest.fixture(params=seeds())
-def seed(request):
-    return request.param
 
 
 # ----------------------------------------------------------------- data

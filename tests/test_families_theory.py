@@ -12,13 +12,7 @@ import pytest
 from scipy.optimize import curve_fit
 
 import graphcollapse as gc
-from family_helpers import Z, seeds
-
-
-@pytest.fixture(params=seeds())
-def seed(request):
-    return request.param
-
+from family_helpers import Z
 
 FAMILIES = {
     "logistic": (gc.LogisticRegression(dim=3), 48),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -11,7 +9,6 @@ import graphcollapse as gc
 from graphcollapse.families import make_family
 from graphcollapse.families.linear import LinearStats
 
-SEED = int(os.environ.get("GC_TEST_SEED", "0"))
 Z_MAX = 4.5
 
 COV = np.array([[2.0, 0.6, 0.0], [0.6, 1.0, -0.3], [0.0, -0.3, 0.5]])
@@ -98,16 +95,16 @@ def test_check_graph_refuses_too_few_samples_for_ols():
     ],
     ids=["ols", "ridge", "ols-cov"],
 )
-def test_passes_check_family(fam):
+def test_passes_check_family(fam, seed):
     from graphcollapse.families._check import check_family
 
-    report = check_family(fam, seed=SEED)
+    report = check_family(fam, seed=seed)
     assert {"protocol", "reproducible", "fast_path", "recovery"} <= set(report)
 
 
-def test_exact_fit_without_noise():
+def test_exact_fit_without_noise(seed):
     fam = gc.LinearRegression(dim=3, noise=1e-12, cov=COV, theta=THETA)
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     for draw in (fam.sample_real, fam.sample_real_fast):
         np.testing.assert_allclose(fam.fit(draw(5, 4, rng)), np.tile(THETA, (4, 1)), atol=1e-8)
     params = rng.standard_normal((4, 3))
@@ -132,13 +129,13 @@ def test_risk_is_the_sigma_norm():
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 40])
 @pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
-def test_sufficient_statistics_moments(n, fast):
+def test_sufficient_statistics_moments(n, fast, seed):
     """E[X^T X] = n Sigma, Var[(X^T X)_kl] = n (Sigma_kl^2 + Sigma_kk Sigma_ll) (Wishart),
     E[X^T y] = n Sigma theta, for n below, at and above d (the fast path falls back to the
     plain draw for n < d)."""
     fam = gc.LinearRegression(dim=3, noise=0.7, cov=COV, theta=THETA)
     reps = 20000
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     params = np.tile(THETA, (reps, 1))
     b = (fam.sample_fast if fast else fam.sample)(params, n, rng)
     assert b.count == n and b.gram.shape == (reps, 3, 3) and b.xty.shape == (reps, 3)
@@ -155,21 +152,21 @@ def test_sufficient_statistics_moments(n, fast):
     assert np.all(np.abs(z) < Z_MAX)
 
 
-def test_fast_path_cost_does_not_grow_with_n():
+def test_fast_path_cost_does_not_grow_with_n(seed):
     """The fast draw handles n = 10^12 (the plain path could not) with the right scale."""
     fam = gc.LinearRegression(dim=3, cov=COV, theta=THETA)
-    b = fam.sample_real_fast(10**12, 5, np.random.default_rng(SEED))
+    b = fam.sample_real_fast(10**12, 5, np.random.default_rng(seed))
     np.testing.assert_allclose(b.gram / 1e12, np.broadcast_to(COV, (5, 3, 3)), atol=1e-4)
     np.testing.assert_allclose(fam.fit(b), np.tile(THETA, (5, 1)), atol=1e-4)
 
 
-def test_plain_path_memory_is_bounded_by_chunking():
+def test_plain_path_memory_is_bounded_by_chunking(seed):
     """Drawing more rows than one chunk holds gives the same law (counts add up)."""
     from graphcollapse.families import linear
 
     fam = gc.LinearRegression(dim=2)
     rows_per_chunk = linear._PLAIN_CHUNK_FLOATS // (3 * 3)
-    b = fam.sample_real(rows_per_chunk * 2 + 5, 3, np.random.default_rng(SEED))
+    b = fam.sample_real(rows_per_chunk * 2 + 5, 3, np.random.default_rng(seed))
     assert b.count == rows_per_chunk * 2 + 5
     np.testing.assert_allclose(b.gram / b.count, np.broadcast_to(np.eye(2), (3, 2, 2)), atol=0.05)
 

@@ -8,13 +8,7 @@ import pytest
 from scipy import special
 
 import graphcollapse as gc
-from family_helpers import Z, seeds
-
-
-@pytest.fixture(params=seeds())
-def seed(request):
-    return request.param
-
+from family_helpers import Z
 
 D = 2
 COV = np.array([[1.0, 0.4], [0.4, 0.7]])

@@ -9,7 +9,6 @@ import pytest
 
 import graphcollapse as gc
 from cli_helpers import small_ecosystem, write_run_config
-from family_helpers import seeds
 from graphcollapse._simulate import BLOCK_SIZE
 from graphcollapse.cli import main
 from graphcollapse.storage import read_run
@@ -225,9 +224,6 @@ def test_read_run_places_rows_by_label_and_refuses_other_directories(tmp_path):
 
 
 # ---------------------------------------------------------------- drift signal
-@pytest.fixture(params=seeds())
-def seed(request):
-    return request.param
 
 
 def test_json_drift_is_the_library_signal_and_flags_the_closed_loop(config, capsys, seed):

@@ -6,14 +6,13 @@ of variances of the log-risk) with a bound derived from the replicate counts, an
 two-sample Kolmogorov-Smirnov tests on the last generation's risk and on one coordinate
 of the error. Bounds: |z| < 4.5 (two-sided p ~ 7e-6 per cell) and KS p > 1e-5, so that
 with a few hundred comparisons per run a false alarm has probability well under 1%.
-Checked locally with 20 seeds: ``GC_TEST_SEED=k pytest tests/test_simulate_stats.py``.
+Checked locally with 20 seeds: ``GRAPHCOLLAPSE_SEEDS=0-19 pytest tests/test_simulate_stats.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import os
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ from scipy import stats
 import graphcollapse as gc
 from graphcollapse.families.linear import _reference_simulate
 
-SEED = int(os.environ.get("GC_TEST_SEED", "0"))
 Z_MAX = 4.5
 KS_P_MIN = 1e-5
 
@@ -130,31 +128,31 @@ def assert_same_law(a: Draws, b: Draws, what: str, variances: bool = False) -> N
 
 # ---------------------------------------------------------------------- regimes
 @pytest.mark.parametrize("regime", ALL_REGIMES, ids=lambda r: r.label)
-def test_engine_matches_brute_force_in_every_regime(regime):
+def test_engine_matches_brute_force_in_every_regime(regime, seed):
     g, fam = regime_graph(), gc.LinearRegression(dim=2)
-    ref = Draws.reference(g, fam, regime=regime, replicates=1200, seed=SEED + 1000)
+    ref = Draws.reference(g, fam, regime=regime, replicates=1200, seed=seed + 1000)
     for path in ("fast", "plain"):
-        eng = Draws.engine(g, fam, path=path, regime=regime, replicates=6000, seed=SEED)
+        eng = Draws.engine(g, fam, path=path, regime=regime, replicates=6000, seed=seed)
         assert_same_law(eng, ref, f"{regime.label}, {path} path vs brute force")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("regime", ALL_REGIMES, ids=lambda r: r.label)
-def test_engine_matches_brute_force_in_every_regime_large(regime):
+def test_engine_matches_brute_force_in_every_regime_large(regime, seed):
     g, fam = regime_graph(), gc.LinearRegression(dim=2)
-    ref = Draws.reference(g, fam, regime=regime, replicates=4000, seed=SEED + 1000, generations=4)
+    ref = Draws.reference(g, fam, regime=regime, replicates=4000, seed=seed + 1000, generations=4)
     for path in ("fast", "plain"):
         eng = Draws.engine(
-            g, fam, path=path, regime=regime, replicates=20000, seed=SEED, generations=4
+            g, fam, path=path, regime=regime, replicates=20000, seed=seed, generations=4
         )
         assert_same_law(eng, ref, f"{regime.label}, {path} path vs brute force")
 
 
 @pytest.mark.parametrize("regime", ALL_REGIMES, ids=lambda r: r.label)
-def test_plain_and_fast_paths_have_the_same_law(regime):
+def test_plain_and_fast_paths_have_the_same_law(regime, seed):
     g, fam = regime_graph(), gc.LinearRegression(dim=2)
-    fast = Draws.engine(g, fam, path="fast", regime=regime, replicates=10000, seed=SEED)
-    plain = Draws.engine(g, fam, path="plain", regime=regime, replicates=10000, seed=SEED + 1)
+    fast = Draws.engine(g, fam, path="fast", regime=regime, replicates=10000, seed=seed)
+    plain = Draws.engine(g, fam, path="plain", regime=regime, replicates=10000, seed=seed + 1)
     assert_same_law(fast, plain, f"{regime.label}: fast vs plain", variances=True)
 
 
@@ -171,24 +169,24 @@ def test_plain_and_fast_paths_have_the_same_law(regime):
     ],
     ids=["ols-custom-cov", "ridge"],
 )
-def test_paths_and_brute_force_agree_for_other_settings(family):
+def test_paths_and_brute_force_agree_for_other_settings(family, seed):
     # n = 2 < d: the fast path falls back to the plain draw for that piece.
     g = gc.InteractionGraph.from_dict(
         {"models": {"A": {"real": 9}, "B": {"real": 2, "from": {"A": 2, "B": 7}}}}
     )
     regime = gc.Regime(synthetic="shared", real="reused")
-    ref = Draws.reference(g, family, regime=regime, replicates=1500, seed=SEED + 1000)
-    fast = Draws.engine(g, family, path="fast", regime=regime, replicates=8000, seed=SEED)
-    plain = Draws.engine(g, family, path="plain", regime=regime, replicates=8000, seed=SEED + 1)
+    ref = Draws.reference(g, family, regime=regime, replicates=1500, seed=seed + 1000)
+    fast = Draws.engine(g, family, path="fast", regime=regime, replicates=8000, seed=seed)
+    plain = Draws.engine(g, family, path="plain", regime=regime, replicates=8000, seed=seed + 1)
     assert_same_law(fast, ref, f"{family.describe()}: fast vs brute force")
     assert_same_law(plain, ref, f"{family.describe()}: plain vs brute force")
     assert_same_law(fast, plain, f"{family.describe()}: fast vs plain", variances=True)
 
 
 @functools.cache
-def _default_reference() -> Draws:
+def _default_reference(seed: int) -> Draws:
     g, fam = regime_graph(), gc.LinearRegression(dim=2)
-    return Draws.reference(g, fam, regime=gc.Regime(), replicates=1200, seed=SEED + 1000)
+    return Draws.reference(g, fam, regime=gc.Regime(), replicates=1200, seed=seed + 1000)
 
 
 @pytest.mark.parametrize(
@@ -196,12 +194,12 @@ def _default_reference() -> Draws:
     [gc.Regime(synthetic="shared"), gc.Regime(real="reused"), gc.Regime(data="accumulate")],
     ids=lambda r: r.label,
 )
-def test_the_comparison_has_power(wrong):
+def test_the_comparison_has_power(wrong, seed):
     """Getting any one regime setting wrong is caught by the same bounds at the same
     replicate counts (shared vs private only through the cross-products)."""
     g, fam = regime_graph(), gc.LinearRegression(dim=2)
-    ref = _default_reference()
-    eng = Draws.engine(g, fam, path="fast", regime=wrong, replicates=6000, seed=SEED)
+    ref = _default_reference(seed)
+    eng = Draws.engine(g, fam, path="fast", regime=wrong, replicates=6000, seed=seed)
     with pytest.raises(AssertionError):
         assert_same_law(eng, ref, f"{wrong.label} engine vs default reference")
 
@@ -247,7 +245,7 @@ THEORY_GRAPHS = {
 
 @pytest.mark.parametrize("name", sorted(THEORY_GRAPHS))
 @pytest.mark.parametrize("path", ["fast", "plain"])
-def test_matches_exact_ols_theory(name, path):
+def test_matches_exact_ols_theory(name, path, seed):
     g = THEORY_GRAPHS[name]
     d, sigma, T = 3, 1.5, 4
     theory = ols_recursion(g, d, sigma, T)
@@ -258,18 +256,18 @@ def test_matches_exact_ols_theory(name, path):
         gc.LinearRegression(dim=d, noise=sigma),
         generations=T,
         replicates=20000,
-        seed=SEED,
+        seed=seed,
         path=path,
     )
     z = (res.mean - theory) / res.sem
     assert np.all(np.abs(z) < Z_MAX), z.round(2)
 
 
-def test_risk_does_not_depend_on_the_covariance():
+def test_risk_does_not_depend_on_the_covariance(seed):
     """Whitening (THEORY §3) makes the risk law independent of Sigma and theta*."""
     g = THEORY_GRAPHS["mixed"]
     cov = np.array([[3.0, 1.0, 0.2], [1.0, 1.0, 0.0], [0.2, 0.0, 0.25]])
     fam = gc.LinearRegression(dim=3, noise=1.5, cov=cov, theta=[3.0, 0.0, -1.0])
-    res = gc.simulate(g, fam, generations=3, replicates=20000, seed=SEED)
+    res = gc.simulate(g, fam, generations=3, replicates=20000, seed=seed)
     z = (res.mean - ols_recursion(g, 3, 1.5, 3)) / res.sem
     assert np.all(np.abs(z) < Z_MAX), z.round(2)

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from ._curves import RiskCurves
 from ._drift import DriftSignal, Trend, drift_signal
-from ._errors import ConfigError, GraphCollapseError, InsufficientSamplesError, InvalidGraphError
+from ._errors import (
+    ConfigError,
+    ConvergenceError,
+    GraphCollapseError,
+    InsufficientSamplesError,
+    InvalidGraphError,
+)
 from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
 from ._regime import Regime
@@ -65,6 +71,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "ConfigError",
+    "ConvergenceError",
     "Diagnosis",
     "DriftSignal",
     "Family",

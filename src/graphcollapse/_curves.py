@@ -100,8 +100,26 @@ class RiskCurves:
         return int(self.generations.size)
 
     def column(self, model: str | int) -> int:
-        """Position of a model (by name or index) in the columns."""
+        """Position of a model (by name, or by index ``0 <= model < K``) in the columns.
+
+        Raises :class:`ConfigError` for a name or an index that is not in the curves.
+
+        >>> import numpy as np, graphcollapse as gc
+        >>> c = gc.RiskCurves(("A", "B"), np.arange(2), np.zeros((2, 2)))
+        >>> c.column("B"), c.column(0)
+        (1, 0)
+        >>> c.column(5)
+        Traceback (most recent call last):
+        ...
+        graphcollapse._errors.ConfigError: model 5: no such column; these curves have 2 models ...
+        """
+        K = len(self.models)
         if isinstance(model, (int, np.integer)) and not isinstance(model, bool):
+            if not 0 <= model < K:
+                raise ConfigError(
+                    f"model {int(model)}: no such column; these curves have {K} models "
+                    f"(indices 0 to {K - 1}: {list(self.models)})"
+                )
             return int(model)
         try:
             return self.models.index(model)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._curves import RiskCurves
 from ._errors import ConfigError
+from .families._base import Family
 
 __all__ = ["DIRECTIONS", "DriftSignal", "Trend", "drift_signal"]
 
@@ -157,6 +158,7 @@ class DriftSignal:
 
 def drift_signal(
     curves: RiskCurves,
+    family: Family | None = None,
     *,
     degeneracy: Mapping[str, str] | None = None,
     start: int | None = None,
@@ -203,10 +205,14 @@ def drift_signal(
     ----------
     curves : RiskCurves
         A simulation (``source == "simulation"``: the test needs standard errors).
+    family : Family, optional
+        The family that was simulated: its ``degeneracy`` declaration says which
+        summaries to test. Default: the declaration :func:`simulate` recorded in
+        ``curves.info["degeneracy"]`` (so a user's own, unregistered family is tested
+        as well as a built-in one); curves without one test the risk only.
     degeneracy : mapping of str -> {"increasing", "decreasing", "either"}, optional
-        Which summaries signal degeneracy, in which direction. Default: the
-        ``degeneracy`` declared by the family recorded in ``curves.info["family"]``
-        (looked up in the registry by name), or none.
+        Which summaries signal degeneracy, in which direction; overrides ``family``
+        and the recorded declaration (``{}``: test the risk only).
     start : int, optional
         First generation of the window (default ``max(1, T // 2)`` after the first
         recorded generation). Must be before the last generation.
@@ -222,7 +228,8 @@ def drift_signal(
     Raises
     ------
     ConfigError
-        Curves that are not a simulation, a bad ``start``, ``z`` or ``degeneracy``.
+        Curves that are not a simulation, a bad ``start``, ``z`` or ``degeneracy``, or
+        a declaration naming a summary the curves do not have.
 
     Examples
     --------
@@ -256,7 +263,7 @@ def drift_signal(
     if isinstance(z, bool) or not isinstance(z, (int, float)) or not (0 < z < math.inf):
         raise ConfigError(f"drift_signal, field 'z': must be a positive number, got {z!r}")
     z = float(z)
-    decl = _declaration(curves, degeneracy)
+    decl = _declaration(curves, family, degeneracy)
 
     gens = curves.generations
     first, last = int(gens[0]), int(gens[-1])
@@ -321,31 +328,36 @@ def drift_signal(
 
 
 # ---------------------------------------------------------------------- helpers
-def _declaration(curves: RiskCurves, degeneracy: Mapping[str, str] | None) -> dict[str, str]:
-    if degeneracy is None:
-        from .families import FAMILIES
-
-        fam = curves.info.get("family")
-        name = fam.get("name") if isinstance(fam, Mapping) else None
-        cls = FAMILIES.get(name) if isinstance(name, str) else None
-        declared = dict(getattr(cls, "degeneracy", {}) or {})
-        # A stored run may predate a summary the family now declares: skip it.
-        return {k: v for k, v in declared.items() if k in curves.summaries}
-    if not isinstance(degeneracy, Mapping):
+def _declaration(
+    curves: RiskCurves, family: Family | None, degeneracy: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The summaries to test and their directions: ``degeneracy``, else the family's
+    declaration, else the one the simulation recorded, else none. No registry lookup."""
+    if degeneracy is not None:
+        field, decl = "degeneracy", degeneracy
+    elif family is not None:
+        if not isinstance(family, Family):
+            raise ConfigError(
+                f"drift_signal, field 'family': expected a Family, got {type(family).__name__}"
+            )
+        field, decl = "family", family.degeneracy
+    else:
+        field, decl = "curves", curves.info.get("degeneracy") or {}
+    if not isinstance(decl, Mapping):
         raise ConfigError(
-            "drift_signal, field 'degeneracy': expected a mapping of summary name to "
-            f"direction, got {type(degeneracy).__name__}"
+            f"drift_signal, field {field!r}: expected a mapping of summary name to "
+            f"direction, got {type(decl).__name__}"
         )
     out = {}
-    for k, v in degeneracy.items():
+    for k, v in decl.items():
         if v not in DIRECTIONS:
             raise ConfigError(
-                f"drift_signal, field 'degeneracy': summary {k!r}: direction must be one of "
+                f"drift_signal, field {field!r}: summary {k!r}: direction must be one of "
                 f"{', '.join(map(repr, DIRECTIONS))}, got {v!r}"
             )
         if k not in curves.summaries:
             raise ConfigError(
-                f"drift_signal, field 'degeneracy': summary {k!r} is not in these curves "
+                f"drift_signal, field {field!r}: summary {k!r} is not in these curves "
                 f"(they have {sorted(curves.summaries)})"
             )
         out[str(k)] = str(v)

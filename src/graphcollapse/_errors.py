@@ -12,6 +12,7 @@ __all__ = [
     "InvalidGraphError",
     "ConfigError",
     "InsufficientSamplesError",
+    "ConvergenceError",
 ]
 
 
@@ -69,4 +70,24 @@ class InsufficientSamplesError(GraphCollapseError):
     Traceback (most recent call last):
     ...
     graphcollapse._errors.InsufficientSamplesError: model 'A': 4 samples per generation, ...
+    """
+
+
+class ConvergenceError(GraphCollapseError):
+    """An iterative fit did not converge within its iteration cap.
+
+    Raised by fits whose non-convergence is a failure rather than a documented outcome:
+    Huber regression's IRLS and the damped Newton method of :class:`MEstimator`. (A
+    separated logistic fit and a diverging Poisson fit keep their last iterate, as their
+    docstrings explain; a Gaussian mixture's EM stops at ``max_iter`` by design.) The
+    message names the family, how many replicates failed, and the fix.
+
+    Examples
+    --------
+    >>> import numpy as np, graphcollapse as gc
+    >>> fam = gc.HuberRegression(dim=2, noise="student_t", df=3.0, max_iter=1)
+    >>> fam.fit(fam.sample_real(200, 5, np.random.default_rng(0)))
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConvergenceError: family huber_regression(...): IRLS did not converge ...
     """

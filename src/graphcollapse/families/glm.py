@@ -29,6 +29,7 @@ import numpy as np
 from scipy import integrate, special, stats
 
 from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_square
+from .._errors import ConvergenceError
 from . import register_family
 from ._base import Family
 from ._numerics import concat_samples, frozen, gauss_hermite, gram, newton, thawed, xt, xtv
@@ -478,7 +479,9 @@ class HuberRegression(_Regression):
     *Fit*: iteratively reweighted least squares from the least-squares start, weights
     ``min(1, delta scale / |residual|)``; each iteration is a majorise-minimise step, so
     Huber's objective decreases monotonically. A replicate stops when its coefficients
-    change by less than ``1e-10 (1 + |theta|)``.
+    change by less than ``1e-10 (1 + |theta|)``; one still moving by more than
+    ``1e-6 (1 + |theta|)`` after ``max_iter`` iterations raises
+    :class:`~graphcollapse.ConvergenceError`.
 
     *Risk*: ``e^T Sigma e`` with ``e = theta_hat - theta*``: the excess expected squared
     prediction error ``E(y - x^T theta_hat)^2 - E(y - x^T theta*)^2`` (``M = Sigma``).
@@ -541,22 +544,36 @@ class HuberRegression(_Regression):
         return eta + self._noise(eta.shape, rng)
 
     def fit(self, batch: tuple) -> np.ndarray:
-        """Huber M-estimate by IRLS, batched over replicates (see the notes)."""
+        """Huber M-estimate by IRLS, batched over replicates (see the notes).
+
+        Raises :class:`ConvergenceError` if after ``max_iter`` iterations a replicate
+        still moves by more than ``1e-6 (1 + |theta|)`` (it has not converged even
+        loosely); replicates moving less than that keep their last iterate.
+        """
         X, y = (np.asarray(a, dtype=np.float64) for a in batch)
         R = X.shape[0]
         c = self.delta * self.scale
         theta = np.linalg.solve(gram(X), xtv(X, y)[..., None])[..., 0]
         active = np.arange(R)
+        step = scale = np.zeros(0)
         for _ in range(self.max_iter):
             Xa, ya, ta = X[active], y[active], theta[active]
             r = np.abs(ya - xt(Xa, ta))
             w = np.minimum(1.0, c / np.maximum(r, 1e-300))
             new = np.linalg.solve(gram(Xa, w), xtv(Xa, w * ya)[..., None])[..., 0]
             theta[active] = new
-            moved = np.abs(new - ta).max(axis=1) > 1e-10 * (1.0 + np.abs(new).max(axis=1))
-            active = active[moved]
+            step, scale = np.abs(new - ta).max(axis=1), 1.0 + np.abs(new).max(axis=1)
+            moved = step > 1e-10 * scale
+            active, step, scale = active[moved], step[moved], scale[moved]
             if active.size == 0:
                 break
+        stalled = int((step > 1e-6 * scale).sum())
+        if stalled:
+            raise ConvergenceError(
+                f"family {self.describe()}: IRLS did not converge in max_iter = "
+                f"{self.max_iter} iterations for {stalled} of {R} replicates (relative step "
+                f"{(step / scale).max():.2g} > 1e-6); raise max_iter"
+            )
         return theta
 
     def risk(self, params: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._constraints import ArrayLike, Interval, IsInstance, Optional, Validated
-from .._errors import ConfigError
+from .._errors import ConfigError, ConvergenceError
 from . import register_family
 from ._base import Family
 from ._numerics import concat_samples, frozen, newton, thawed
@@ -203,7 +203,14 @@ class MEstimator(Validated, Family):
             return val, g, H
 
         theta0 = np.tile(self._theta_init, (R, 1))
-        theta, _ = newton(objective, theta0, max_iter=self.max_iter)
+        theta, iters = newton(objective, theta0, max_iter=self.max_iter)
+        failed = int((iters > self.max_iter).sum())
+        if failed:
+            raise ConvergenceError(
+                f"family {self.describe()}: damped Newton did not converge in max_iter = "
+                f"{self.max_iter} steps for {failed} of {R} replicates; raise max_iter, or "
+                "check that the loss is convex and `grad`/`hess` are its derivatives"
+            )
         return theta
 
     def risk(self, params: np.ndarray) -> np.ndarray:
