@@ -10,7 +10,7 @@ naming the owner and the field.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -242,6 +242,3 @@ def require_instance(where: str, field: str, value: Any, cls: type, expected: st
         got = type(value).__name__
         raise ConfigError(f"{where}, field {field!r}: expected {expected}, got {got}")
 
-
-def names_of(constraints: Sequence[str]) -> str:
-    return ", ".join(repr(c) for c in constraints)
