@@ -257,11 +257,16 @@ def test_separated_logistic_fits_keep_their_iterate_instead_of_raising():
     assert fam.summaries(params)["saturated"].tolist() == [1.0]
 
 
-def test_programming_errors_are_plain_value_errors():
+def test_programming_errors_are_plain_value_and_type_errors():
     fam = gc.LinearRegression(dim=3)
     with pytest.raises(ValueError, match="params must have shape") as info:
         fam.risk(np.zeros((4, 2)))
     assert not isinstance(info.value, gc.GraphCollapseError)
+    with pytest.raises(TypeError, match="set the class attribute `name`"):
+        gc.register_family(ShrinkingVariance)
+    with pytest.raises(TypeError, match="expected a Family subclass"):
+        gc.register_family(dict)
+    assert "" not in FAMILIES
 
 
 def test_column_refuses_an_index_that_is_not_a_model():
@@ -283,8 +288,9 @@ class ShrinkingVariance(Family):
     which shrinks by (n - 1)/n per self-consuming generation."""
 
     v: float = 1.0
-    degeneracy: ClassVar[dict] = {"variance": "decreasing"}
     consistent: ClassVar[bool] = False
+    batch_axis: ClassVar[int] = 1
+    degeneracy: ClassVar[dict] = {"variance": "decreasing"}
 
     def true_params(self):
         return np.array([self.v])

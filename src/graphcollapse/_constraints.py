@@ -241,4 +241,3 @@ def require_instance(where: str, field: str, value: Any, cls: type, expected: st
     if not isinstance(value, cls):
         got = type(value).__name__
         raise ConfigError(f"{where}, field {field!r}: expected {expected}, got {got}")
-

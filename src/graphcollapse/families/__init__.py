@@ -20,12 +20,17 @@ FAMILIES: dict[str, type[Family]] = {}
 def register_family(cls: type[Family]) -> type[Family]:
     """Class decorator: make a family available by its ``name`` in configurations.
 
+    Registering something that is not a named :class:`Family` subclass is a programming
+    error (:class:`TypeError`).
+
     >>> from graphcollapse.families import FAMILIES
     >>> "linear_regression" in FAMILIES
     True
     """
+    if not (isinstance(cls, type) and issubclass(cls, Family)):
+        raise TypeError(f"register_family: expected a Family subclass, got {cls!r}")
     if not cls.name:
-        raise ConfigError(f"family {cls.__name__}: set the class attribute `name` to register it")
+        raise TypeError(f"family {cls.__name__}: set the class attribute `name` to register it")
     FAMILIES[cls.name] = cls
     return cls
 
