@@ -31,7 +31,8 @@ def parse_seeds(spec: str | None) -> list[int]:
     """
     spec = (spec or "0").strip()
     if spec == "any":
-        return [random.Random().randrange(1000)]
+        # pytest-xdist workers share the run id, so they all draw the same seed.
+        return [random.Random(os.environ.get("PYTEST_XDIST_TESTRUNUID")).randrange(1000)]
     out: list[int] = []
     for part in spec.split(","):
         part = part.strip()
