@@ -236,20 +236,33 @@ def drift_signal(
     A lone self-consuming Gaussian fit by maximum likelihood degenerates (THEORY §5):
     its fitted variance shrinks by ``(n - 1)/n`` per generation.
 
-    >>> import graphcollapse as gc
+    >>> import numpy as np, graphcollapse as gc
     >>> g = gc.InteractionGraph(["alone", "anchored"], [[20, 0], [0, 0]], real=[0, 20])
     >>> sim = gc.simulate(g, gc.Gaussian(dim=1, estimator="mle"), generations=10,
     ...                   replicates=2000, seed=0)
     >>> sig = gc.drift_signal(sim)
     >>> sig.window, sig.degenerating.tolist()
     ((5, 10), [True, False])
-    >>> vr = sig.summaries["variance_ratio"]  # expected 0.95 at gen 0, 0.95**11 = 0.57
-    >>> vr.initial.round(2).tolist(), vr.end.round(2).tolist()
-    ([0.96, 0.94], [0.62, 0.95])
+    >>> vr = sig.summaries["variance_ratio"]  # E = 0.95^(t+1): 0.95 at gen 0, 0.57 at 10
+    >>> sem0 = sim.summaries_sem["variance_ratio"][0]
+    >>> bool(np.all(abs(vr.initial - 0.95) < 4 * sem0)), bool(vr.end[0] < vr.start[0] < 0.95)
+    (True, True)
     >>> print(sig.reasons[0])
-    gen 5-10: risk 0.793 -> 2.66 (z = +13): growing; logdet -0.612 -> -1.12 (z = -11): degenerating
+    gen 5-10: risk ... (z = ...): growing; ...logdet ... (z = ...): degenerating
     >>> print(sig.reasons[1])
     gen 5-10: no significant drift (risk z = ...; variance ratio z = ..., logdet z = ...)
+
+    The declaration came from the family, recorded in ``sim.info`` by :func:`simulate`;
+    for curves without it (say, built by hand) pass the family:
+
+    >>> sim.info["degeneracy"]
+    {'variance_ratio': 'decreasing', 'logdet': 'decreasing'}
+    >>> from dataclasses import replace
+    >>> bare = replace(sim, info={})
+    >>> gc.drift_signal(bare).degenerating.tolist()  # nothing declared: risk only
+    [False, False]
+    >>> gc.drift_signal(bare, gc.Gaussian(dim=1)).degenerating.tolist()
+    [True, False]
     """
     if not isinstance(curves, RiskCurves):
         raise ConfigError(
