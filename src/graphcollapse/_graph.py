@@ -10,14 +10,19 @@ An :class:`InteractionGraph` holds, for ``K`` models in a fixed order,
 * ``initial_real``: the size of each model's generation-0 real sample (``n_i^(0)``,
   default ``n_i``, the model's whole per-generation budget).
 
-This module imports only numpy and scipy (the networkx and YAML round trips import
-their packages lazily).
+Limits (checked before any arithmetic, so that no sum can overflow): every count and
+every model's per-generation total is at most :data:`MAX_COUNT`; a model name is a
+non-empty string of at most :data:`MAX_NAME` characters without control characters.
+
+File formats and networkx conversion live in :mod:`graphcollapse.io`; the methods here
+delegate to it. This module imports only numpy and scipy.
 """
 
 from __future__ import annotations
 
-import json
 import math
+import reprlib
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -28,11 +33,62 @@ import scipy.sparse as sp
 
 from ._errors import InvalidGraphError
 
-__all__ = ["InteractionGraph"]
+__all__ = ["InteractionGraph", "MAX_COUNT", "MAX_NAME"]
+
+MAX_COUNT = 10**15
+"""Largest sample count accepted, per entry and per model per generation (exact in
+float64, and far beyond what any run can draw)."""
+
+MAX_NAME = 200
+"""Longest model name accepted (characters)."""
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = 60
+_BRIEF.maxother = 60
+_BRIEF.maxlong = 40
+_BRIEF.maxlevel = 2
+_BRIEF.maxdict = _BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxset = 4
+
+
+def brief(value: Any, limit: int = 80) -> str:
+    """A bounded ``repr`` of a user's value for an error message: never longer than
+    about ``limit`` characters, whatever the value's size or nesting.
+
+    >>> len(brief("x" * 1000))
+    60
+    >>> brief(10**5000)
+    'an integer of about 5000 digits'
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**40:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    try:
+        text = _BRIEF.repr(value)
+    except Exception:  # a hostile __repr__
+        text = f"<{type(value).__name__}>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def _bad_name(nm: Any) -> str | None:
+    """Why ``nm`` is not a valid model name (None if it is)."""
+    if not isinstance(nm, str):
+        return f"must be a string, got {type(nm).__name__} {brief(nm)} (quote it in a file)"
+    if nm == "":
+        return "must be a non-empty string"
+    if len(nm) > MAX_NAME:
+        return f"must be at most {MAX_NAME} characters, got {len(nm)}"
+    for ch in nm:
+        if unicodedata.category(ch) == "Cc":
+            return (
+                f"must not contain control characters (newlines, tabs, terminal escapes), "
+                f"got {brief(nm)}"
+            )
+    return None
 
 
 def _where(names: Sequence[str] | None, i: int) -> str:
-    return f"model {names[i]!r}" if names is not None else f"model #{i}"
+    return f"model {brief(names[i])}" if names is not None else f"model #{i}"
 
 
 def _as_counts(values: Any, field: str, names: Sequence[str] | None, index=None) -> np.ndarray:
@@ -55,6 +111,15 @@ def _as_counts(values: Any, field: str, names: Sequence[str] | None, index=None)
         raise InvalidGraphError(
             f"field {field!r}: counts must be numbers, got an array of dtype {arr.dtype}"
         )
+    if arr.dtype.kind in "iu" and arr.size:
+        big = arr > MAX_COUNT
+        if big.any():
+            k = int(np.flatnonzero(big.reshape(-1))[0])
+            who = _where(names, int(index[k]) if index is not None else k)
+            raise InvalidGraphError(
+                f"{who}, field {field!r}: count must be at most {MAX_COUNT:.0e}, "
+                f"got {brief(arr.flat[k].item())}"
+            )
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr)
         if bad.any():
@@ -70,8 +135,14 @@ def _as_counts(values: Any, field: str, names: Sequence[str] | None, index=None)
             raise InvalidGraphError(
                 f"{who}, field {field!r}: count must be an integer, got {arr.flat[k]}"
             )
-        if np.any(np.abs(arr) > 2**62):
-            raise InvalidGraphError(f"field {field!r}: counts larger than 2**62 are not supported")
+        big = arr > MAX_COUNT
+        if big.any():
+            k = int(np.flatnonzero(big.reshape(-1))[0])
+            who = _where(names, int(index[k]) if index is not None else k)
+            raise InvalidGraphError(
+                f"{who}, field {field!r}: count must be at most {MAX_COUNT:.0e}, "
+                f"got {arr.flat[k]:.3g}"
+            )
     out = arr.astype(np.int64)
     neg = out < 0
     if neg.any():
@@ -134,8 +205,9 @@ class InteractionGraph:
                 "ecosystem: the ecosystem is empty: give at least one model under `models`"
             )
         for k, nm in enumerate(names):
-            if not isinstance(nm, str) or nm == "":
-                raise InvalidGraphError(f"model #{k}: name must be a non-empty string, got {nm!r}")
+            why = _bad_name(nm)
+            if why is not None:
+                raise InvalidGraphError(f"model #{k}: name {why}")
         if len(set(names)) != len(names):
             seen: set[str] = set()
             dup = next(n for n in names if n in seen or seen.add(n))
@@ -170,6 +242,19 @@ class InteractionGraph:
             )
         real_arr = _as_counts(real_arr, "real", names)
 
+        # Each entry is <= MAX_COUNT; check the totals in float64 before summing int64.
+        approx = real_arr.astype(np.float64) + np.asarray(
+            sp.csr_array((S.data.astype(np.float64), S.indices, S.indptr), shape=S.shape).sum(
+                axis=1
+            )
+        ).reshape(-1)
+        big = approx > MAX_COUNT
+        if big.any():
+            k = int(np.flatnonzero(big)[0])
+            raise InvalidGraphError(
+                f"model {names[k]!r}: total samples per generation (real + from) must be at "
+                f"most {MAX_COUNT:.0e}, got {approx[k]:.3g}"
+            )
         total = real_arr + np.asarray(S.sum(axis=1)).reshape(-1).astype(np.int64)
         empty = total == 0
         if empty.any():
@@ -392,11 +477,16 @@ class InteractionGraph:
             raise InvalidGraphError(
                 f"ecosystem: expected a mapping with a `models` key, got {type(spec).__name__}"
             )
-        unknown = set(spec) - {"models", "description", "name"}
+        unknown = [k for k in spec if k not in ("models", "description", "name")]
         if unknown:
+            hint = (
+                "; this looks like a run configuration (give it to `simulate` or `theory`)"
+                if "graph" in unknown
+                else ""
+            )
             raise InvalidGraphError(
-                f"ecosystem: unknown top-level field(s) {sorted(map(str, unknown))}; "
-                "expected `models` (and optionally `name`, `description`)"
+                f"ecosystem: unknown top-level field(s) {brief(unknown)}; "
+                f"expected `models` (and optionally `name`, `description`){hint}"
             )
         models = spec.get("models")
         if models is None or (isinstance(models, Mapping) and len(models) == 0):
@@ -408,32 +498,31 @@ class InteractionGraph:
                 f"ecosystem, field 'models': expected a mapping of model name -> settings, "
                 f"got {type(models).__name__}"
             )
-        names = [str(k) for k in models]
-        if len(set(names)) != len(names):
-            seen: set[str] = set()
-            dup = next(n for n in names if n in seen or seen.add(n))
-            raise InvalidGraphError(f"model {dup!r}: duplicate model name")
+        for k, name in enumerate(models):
+            why = _bad_name(name)
+            if why is not None:
+                raise InvalidGraphError(f"ecosystem, model #{k}: name {why}")
+        names = list(models)
         pos = {n: k for k, n in enumerate(names)}
         K = len(names)
-        real = np.zeros(K, dtype=object)
+        real = np.zeros(K, dtype=np.int64)
         init: list[Any] = [None] * K
         rows: list[int] = []
         cols: list[int] = []
-        vals: list[Any] = []
+        vals: list[int] = []
         allowed = {"real", "from", "initial_real", "description"}
         for k, (name, entry) in enumerate(models.items()):
-            name = str(name)
             if entry is None:
                 entry = {}
             if not isinstance(entry, Mapping):
                 raise InvalidGraphError(
                     f"model {name!r}: expected a mapping with `real`, `from`, `initial_real`, "
-                    f"got {entry!r}"
+                    f"got {brief(entry)}"
                 )
-            extra = set(map(str, entry)) - allowed
+            extra = [f for f in entry if f not in allowed]
             if extra:
                 raise InvalidGraphError(
-                    f"model {name!r}: unknown field(s) {sorted(extra)}; allowed: {sorted(allowed)}"
+                    f"model {name!r}: unknown field(s) {brief(extra)}; allowed: {sorted(allowed)}"
                 )
             real[k] = _scalar_count(entry.get("real", 0), name, "real")
             if entry.get("initial_real") is not None:
@@ -442,13 +531,12 @@ class InteractionGraph:
             if not isinstance(producers, Mapping):
                 raise InvalidGraphError(
                     f"model {name!r}, field 'from': expected a mapping producer -> count, "
-                    f"got {producers!r}"
+                    f"got {brief(producers)}"
                 )
             for prod, count in producers.items():
-                prod = str(prod)
-                if prod not in pos:
+                if not isinstance(prod, str) or prod not in pos:
                     raise InvalidGraphError(
-                        f"model {name!r}, field 'from': producer {prod!r} is not a model "
+                        f"model {name!r}, field 'from': producer {brief(prod)} is not a model "
                         f"(models: {_short(names)})"
                     )
                 rows.append(k)
@@ -461,9 +549,11 @@ class InteractionGraph:
             ),
             shape=(K, K),
         )
-        total = real.astype(np.int64) + np.asarray(S.sum(axis=1)).reshape(-1)
-        initial = np.array([total[k] if v is None else v for k, v in enumerate(init)])
-        return cls(names, S, real.astype(np.int64), initial)
+        graph = cls(names, S, real)  # checks every total before adding it up
+        if all(v is None for v in init):
+            return graph
+        initial = np.array([graph.total[k] if v is None else v for k, v in enumerate(init)])
+        return cls(names, graph.synthetic, real, initial)
 
     def to_dict(self) -> dict[str, Any]:
         """The ecosystem-file structure of this graph (round-trips with :meth:`from_dict`).
@@ -491,9 +581,11 @@ class InteractionGraph:
             models[name] = entry
         return {"models": models}
 
+    # File formats and networkx live in graphcollapse.io; these methods delegate to it.
     @classmethod
-    def from_file(cls, path: str | Path) -> InteractionGraph:
-        """Read an ecosystem file (``.yaml``, ``.yml`` or ``.json``).
+    def from_file(cls, path: str | Path, *, progress: Any = None) -> InteractionGraph:
+        """Read an ecosystem file (``.yaml``, ``.yml`` or ``.json``): see
+        :func:`graphcollapse.io.read_ecosystem`.
 
         Examples
         --------
@@ -503,23 +595,13 @@ class InteractionGraph:
         >>> gc.InteractionGraph.from_file(p).producers("B")
         {'A': 5, 'B': 5}
         """
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidGraphError(f"ecosystem file {str(path)!r}: no such file") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise InvalidGraphError(
-                f"ecosystem file {str(path)!r}: cannot read it ({err})"
-            ) from None
-        spec = _parse_text(text, path)
-        try:
-            return cls.from_dict(spec)
-        except InvalidGraphError as err:
-            raise InvalidGraphError(f"{path}: {err}") from None
+        from .io import read_ecosystem
+
+        return read_ecosystem(path, progress=progress)
 
     def to_file(self, path: str | Path) -> Path:
-        """Write the ecosystem file (YAML or JSON by suffix); returns the path.
+        """Write the ecosystem file (YAML or JSON by suffix); returns the path. See
+        :func:`graphcollapse.io.write_ecosystem`.
 
         >>> import graphcollapse as gc, tempfile, pathlib
         >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
@@ -527,20 +609,9 @@ class InteractionGraph:
         >>> gc.InteractionGraph.from_file(p) == g
         True
         """
-        path = Path(path)
-        spec = self.to_dict()
-        if path.suffix.lower() == ".json":
-            path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-        elif path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+        from .io import write_ecosystem
 
-            path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-        else:
-            raise InvalidGraphError(
-                f"ecosystem file {str(path)!r}: unknown suffix {path.suffix!r}; "
-                "use .yaml, .yml or .json"
-            )
-        return path
+        return write_ecosystem(self, path)
 
     @classmethod
     def from_networkx(
@@ -550,17 +621,8 @@ class InteractionGraph:
         real: str = "real",
         initial_real: str = "initial_real",
     ) -> InteractionGraph:
-        """Build a graph from a networkx ``DiGraph`` whose edges point producer -> consumer.
-
-        Parameters
-        ----------
-        G : networkx.DiGraph
-            Node order is ``list(G)``; node names are converted with ``str``.
-        weight : str
-            Edge attribute holding the synthetic sample count ``n_ij``.
-        real, initial_real : str
-            Node attributes with the real counts (missing ``real`` means 0; missing
-            ``initial_real`` means the default).
+        """Build a graph from a networkx ``DiGraph`` whose edges point producer -> consumer:
+        see :func:`graphcollapse.io.from_networkx`.
 
         Examples
         --------
@@ -571,69 +633,22 @@ class InteractionGraph:
         >>> gc.InteractionGraph.from_networkx(G).producers("B")
         {'A': 5, 'B': 5}
         """
-        if not getattr(G, "is_directed", lambda: False)():
-            raise InvalidGraphError(
-                "networkx graph: expected a directed graph (DiGraph) with edges "
-                "producer -> consumer"
-            )
-        if G.is_multigraph():
-            raise InvalidGraphError("networkx graph: multigraphs are not supported; sum the counts")
-        nodes = list(G)
-        names = [str(n) for n in nodes]
-        pos = {n: k for k, n in enumerate(nodes)}
-        K = len(nodes)
-        rows, cols, vals = [], [], []
-        for u, v, data in G.edges(data=True):
-            if weight not in data:
-                raise InvalidGraphError(
-                    f"model {str(v)!r}, field 'from.{u}': edge {u!r} -> {v!r} has no "
-                    f"{weight!r} attribute"
-                )
-            rows.append(pos[v])
-            cols.append(pos[u])
-            vals.append(data[weight])
-        vals_arr = _as_counts(
-            np.asarray(vals, dtype=object) if vals else np.zeros(0),
-            "from",
-            names,
-            index=np.asarray(rows, dtype=np.int64),
-        )
-        S = sp.csr_array(
-            (vals_arr, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
-            shape=(K, K),
-        )
-        real_vals = np.array([G.nodes[n].get(real, 0) for n in nodes], dtype=object)
-        init_given = [G.nodes[n].get(initial_real) for n in nodes]
-        real_arr = _as_counts(real_vals, "real", names) if K else np.zeros(0, np.int64)
-        init = None
-        if any(v is not None for v in init_given):
-            total = real_arr + np.asarray(S.sum(axis=1)).reshape(-1)
-            init = np.array(
-                [total[k] if v is None else v for k, v in enumerate(init_given)], dtype=object
-            )
-        return cls(names, S, real_arr, init)
+        from .io import from_networkx
+
+        return from_networkx(G, weight=weight, real=real, initial_real=initial_real)
 
     def to_networkx(self, weight: str = "samples") -> Any:
-        """This graph as a networkx ``DiGraph`` (edges producer -> consumer).
-
-        Nodes carry ``real`` and ``initial_real``; edges carry ``weight`` (the count).
+        """This graph as a networkx ``DiGraph`` (edges producer -> consumer): see
+        :func:`graphcollapse.io.to_networkx`.
 
         >>> import graphcollapse as gc
         >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
         >>> sorted(g.to_networkx().edges(data="samples"))
         [('A', 'B', 6), ('B', 'B', 4)]
         """
-        import networkx as nx
+        from .io import to_networkx
 
-        G = nx.DiGraph()
-        for k, n in enumerate(self._names):
-            G.add_node(n, real=int(self._real[k]), initial_real=int(self._initial_real[k]))
-        coo = self._synthetic.tocoo()
-        G.add_edges_from(
-            (self._names[j], self._names[i], {weight: int(c)})
-            for i, j, c in zip(coo.row, coo.col, coo.data, strict=True)
-        )
-        return G
+        return to_networkx(self, weight=weight)
 
     # ------------------------------------------------------------------ edits
     def with_real(self, real: Mapping[str, int] | Any) -> InteractionGraph:
@@ -670,96 +685,25 @@ def _row_of_data(S: sp.csr_array) -> np.ndarray:
 
 
 def _scalar_count(v: Any, name: str, field: str) -> int:
-    if isinstance(v, bool) or not _is_number(v):
-        raise InvalidGraphError(
-            f"model {name!r}, field {field!r}: count must be a non-negative integer, got {v!r}"
-        )
+    """A count written in a file or mapping: an integer in ``[0, MAX_COUNT]`` (``12.0``,
+    ``true`` and ``"12"`` are refused: write ``12``)."""
+    where = f"model {brief(name)}, field {field!r}"
     if isinstance(v, (float, np.floating)):
         if not math.isfinite(v):
-            raise InvalidGraphError(
-                f"model {name!r}, field {field!r}: count must be a finite number, got {v}"
-            )
+            raise InvalidGraphError(f"{where}: count must be a finite number, got {v}")
         if v != round(v):
-            raise InvalidGraphError(
-                f"model {name!r}, field {field!r}: count must be an integer, got {v}"
-            )
+            raise InvalidGraphError(f"{where}: count must be an integer, got {v}")
+        raise InvalidGraphError(f"{where}: count must be an integer, got {v} (write {v:.0f})")
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise InvalidGraphError(f"{where}: count must be a non-negative integer, got {brief(v)}")
     iv = int(v)
     if iv < 0:
-        raise InvalidGraphError(f"model {name!r}, field {field!r}: count must be >= 0, got {iv}")
+        raise InvalidGraphError(f"{where}: count must be >= 0, got {brief(iv)}")
+    if iv > MAX_COUNT:
+        raise InvalidGraphError(f"{where}: count must be at most {MAX_COUNT:.0e}, got {brief(iv)}")
     return iv
 
 
 def _short(names: Sequence[str], limit: int = 8) -> str:
     shown = ", ".join(repr(n) for n in list(names)[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
-
-
-_DUPLICATE = "duplicate key {!r}: each model, and each producer under `from`, may appear only once"
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise _DuplicateKey(_DUPLICATE.format(k))
-        out[k] = v
-    return out
-
-
-def _unique_key_loader() -> type:
-    """A safe YAML loader that refuses duplicate mapping keys (PyYAML keeps the last)."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:  # unhashable: let PyYAML report it
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, _DUPLICATE.format(key), key_node.start_mark
-                )
-            seen.add(key)
-        return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return Loader
-
-
-def _parse_text(text: str, path: Path) -> Any:
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        try:
-            return json.loads(text, object_pairs_hook=_unique_pairs)
-        except _DuplicateKey as err:
-            raise InvalidGraphError(f"ecosystem file {str(path)!r}: {err}") from None
-        except json.JSONDecodeError as err:
-            raise InvalidGraphError(
-                f"ecosystem file {str(path)!r}: malformed JSON at line {err.lineno}, "
-                f"column {err.colno}: {err.msg}"
-            ) from None
-    if suffix in (".yaml", ".yml", ""):
-        import yaml
-
-        try:
-            return yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader subclass
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise InvalidGraphError(
-                f"ecosystem file {str(path)!r}: malformed YAML{where}: {problem}"
-            ) from None
-    raise InvalidGraphError(
-        f"ecosystem file {str(path)!r}: unknown suffix {path.suffix!r}; use .yaml, .yml or .json"
-    )

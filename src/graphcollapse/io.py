@@ -1,0 +1,406 @@
+"""Reading and writing interaction graphs: ecosystem files (YAML, JSON) and networkx.
+
+The file formats live here, apart from :class:`~graphcollapse.InteractionGraph` (after
+networkx's ``readwrite`` package); ``InteractionGraph.from_file``, ``to_file``,
+``from_networkx`` and ``to_networkx`` delegate to these functions.
+
+Files are read defensively, because they may come from anywhere:
+
+* YAML aliases and anchors (``&a`` / ``*a``) are refused: an ecosystem or run file
+  never needs them, and a few lines of nested aliases expand to gigabytes.
+* Nesting deeper than :data:`MAX_DEPTH` levels is refused (YAML or JSON).
+* A key that appears twice in one mapping is refused (PyYAML would keep the last).
+* The C YAML parser (libyaml) is used when PyYAML was built with it; a ``progress``
+  callback receives ``(bytes_read, total_bytes)`` while a large file is parsed.
+
+Every problem is a :class:`~graphcollapse.GraphCollapseError` (``InvalidGraphError``
+for ecosystem files by default) naming the file and, where known, the line.
+
+This module imports only numpy and scipy (PyYAML and networkx lazily).
+
+Examples
+--------
+>>> import graphcollapse as gc, graphcollapse.io as gio, tempfile, pathlib
+>>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
+>>> p = gio.write_ecosystem(g, pathlib.Path(tempfile.mkdtemp()) / "eco.yaml")
+>>> gio.read_ecosystem(p) == g
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._errors import GraphCollapseError, InvalidGraphError
+from ._graph import InteractionGraph, _as_counts, brief
+
+__all__ = [
+    "MAX_DEPTH",
+    "read_ecosystem",
+    "write_ecosystem",
+    "read_structured",
+    "from_networkx",
+    "to_networkx",
+]
+
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists accepted in an ecosystem or run file."""
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+Progress = Callable[[int, int], None]
+
+
+# ---------------------------------------------------------------------------- ecosystem files
+def read_ecosystem(
+    path: str | os.PathLike, *, progress: Progress | None = None
+) -> InteractionGraph:
+    """Read an ecosystem file (``.yaml``, ``.yml`` or ``.json``).
+
+    Parameters
+    ----------
+    path : str or path
+        The file. Its structure is that of :meth:`InteractionGraph.from_dict`.
+    progress : callable, optional
+        Called as ``progress(bytes_read, total_bytes)`` while a YAML file is parsed.
+
+    Raises
+    ------
+    InvalidGraphError
+        Missing or unreadable file, malformed YAML/JSON, aliases, nesting deeper than
+        :data:`MAX_DEPTH`, duplicate keys, or an invalid ecosystem; the message names
+        the file.
+
+    Examples
+    --------
+    >>> import graphcollapse.io as gio, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "eco.yaml"
+    >>> _ = p.write_text("models:\\n  A: {real: 12}\\n  B: {from: {A: 5, B: 5}}\\n")
+    >>> gio.read_ecosystem(p).producers("B")
+    {'A': 5, 'B': 5}
+    """
+    path = Path(path)
+    spec = read_structured(path, what="ecosystem file", progress=progress)
+    try:
+        return InteractionGraph.from_dict(spec)
+    except InvalidGraphError as err:
+        raise InvalidGraphError(f"{path}: {err}") from None
+
+
+def write_ecosystem(graph: InteractionGraph, path: str | os.PathLike) -> Path:
+    """Write ``graph`` as an ecosystem file (YAML or JSON by suffix); returns the path.
+
+    >>> import graphcollapse as gc, graphcollapse.io as gio, tempfile, pathlib
+    >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
+    >>> p = gio.write_ecosystem(g, pathlib.Path(tempfile.mkdtemp()) / "eco.json")
+    >>> gio.read_ecosystem(p) == g
+    True
+    """
+    if not isinstance(graph, InteractionGraph):
+        raise TypeError(
+            f"write_ecosystem: expected an InteractionGraph, got {type(graph).__name__}"
+        )
+    path = Path(path)
+    spec = graph.to_dict()
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InvalidGraphError(
+            f"ecosystem file {str(path)!r}: unknown suffix {path.suffix!r}; "
+            "use .yaml, .yml or .json"
+        )
+    if suffix == ".json":
+        text = json.dumps(spec, indent=2) + "\n"
+    else:
+        import yaml
+
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        text = yaml.dump(spec, Dumper=dumper, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------- parsing
+def read_structured(
+    path: str | os.PathLike,
+    *,
+    what: str = "ecosystem file",
+    error: type[GraphCollapseError] = InvalidGraphError,
+    progress: Progress | None = None,
+) -> Any:
+    """The data of a YAML or JSON file, read defensively (see the module notes).
+
+    ``what`` names the file in messages (``"ecosystem file"``, ``"config file"``) and
+    ``error`` is the exception class raised.
+
+    >>> import graphcollapse.io as gio, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "bomb.yaml"
+    >>> _ = p.write_text("a: &x [1, 2]\\nb: [*x, *x]\\n")
+    >>> gio.read_structured(p)
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.InvalidGraphError: ecosystem file '...bomb.yaml': YAML anchors and aliases (&name, *name) are not allowed (anchor at line 1, column 4); write the values out
+    """
+    path = Path(path)
+    where = f"{what} {str(path)!r}"
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES + ("",):
+        raise error(f"{where}: unknown suffix {path.suffix!r}; use .yaml, .yml or .json")
+    try:
+        total = path.stat().st_size
+        if path.is_dir():
+            raise error(f"{where}: is a folder, not a file")
+        if suffix == ".json":
+            text = path.read_text(encoding="utf-8")
+            return _parse_json(text, where, error)
+        with open(path, encoding="utf-8") as fh:
+            return _parse_yaml(fh, total, where, error, progress)
+    except FileNotFoundError:
+        raise error(f"{where}: no such file") from None
+    except UnicodeDecodeError as err:
+        raise error(f"{where}: cannot read it (not UTF-8 text)") from None
+    except OSError as err:
+        raise error(f"{where}: cannot read it ({err.strerror or err})") from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+_DUPLICATE = "duplicate key {}: each model, and each producer under `from`, may appear only once"
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(_DUPLICATE.format(brief(k)))
+        out[k] = v
+    return out
+
+
+def _parse_json(text: str, where: str, error: type[GraphCollapseError]) -> Any:
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as err:
+        raise error(f"{where}: {err}") from None
+    except json.JSONDecodeError as err:
+        raise error(
+            f"{where}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+        ) from None
+    except RecursionError:
+        raise error(f"{where}: nested more than {MAX_DEPTH} levels deep") from None
+    _check_depth(data, where, error)
+    return data
+
+
+def _check_depth(data: Any, where: str, error: type[GraphCollapseError]) -> None:
+    stack = [(data, 1)]
+    while stack:
+        obj, depth = stack.pop()
+        if isinstance(obj, dict):
+            children = obj.values()
+        elif isinstance(obj, list):
+            children = obj
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise error(f"{where}: nested more than {MAX_DEPTH} levels deep")
+        stack.extend((c, depth + 1) for c in children)
+
+
+class _Reader:
+    """A text stream that reports how much of the file has been read."""
+
+    def __init__(self, fh: Any, total: int, progress: Progress) -> None:
+        self._fh, self._total, self._progress, self._done = fh, total, progress, 0
+
+    def read(self, size: int = -1) -> str:
+        chunk = self._fh.read(size)
+        self._done += len(chunk)
+        self._progress(min(self._done, self._total), self._total)
+        return chunk
+
+
+def _loader_class() -> type:
+    """A safe YAML loader (the C one when available) that refuses duplicate keys."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+    class Loader(base):  # type: ignore[misc, valid-type]
+        pass
+
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable: let PyYAML report it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, _DUPLICATE.format(brief(key)), key_node.start_mark
+                )
+            seen.add(key)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return Loader
+
+
+def _at(mark: Any) -> str:
+    return f"at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _check_nodes(root: Any, where: str, error: type[GraphCollapseError]) -> None:
+    """Refuse aliases (a node reached twice) and nesting deeper than MAX_DEPTH."""
+    seen: set[int] = set()
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            raise error(
+                f"{where}: YAML anchors and aliases (&name, *name) are not allowed "
+                f"(anchor {_at(node.start_mark)}); write the values out"
+            )
+        seen.add(id(node))
+        value = node.value
+        if isinstance(value, list):
+            if depth > MAX_DEPTH:
+                raise error(
+                    f"{where}: nested more than {MAX_DEPTH} levels deep, {_at(node.start_mark)}"
+                )
+            for item in value:
+                if isinstance(item, tuple):
+                    stack.append((item[0], depth + 1))
+                    stack.append((item[1], depth + 1))
+                else:
+                    stack.append((item, depth + 1))
+
+
+def _parse_yaml(
+    fh: Any, total: int, where: str, error: type[GraphCollapseError], progress: Progress | None
+) -> Any:
+    import yaml
+
+    stream = fh if progress is None else _Reader(fh, total, progress)
+    loader = _loader_class()(stream)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, where, error)
+        return loader.construct_document(node)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if "nesting depth" in str(problem):
+            raise error(f"{where}: nested more than {MAX_DEPTH} levels deep, {_at(mark)}") from None
+        at = f" {_at(mark)}" if mark is not None else ""
+        raise error(f"{where}: malformed YAML{at}: {brief(problem, 200)}") from None
+    except RecursionError:  # the pure-Python parser on deep nesting
+        raise error(f"{where}: nested more than {MAX_DEPTH} levels deep") from None
+    finally:
+        loader.dispose()
+
+
+# ---------------------------------------------------------------------------- networkx
+def from_networkx(
+    G: Any,
+    weight: str = "samples",
+    real: str = "real",
+    initial_real: str = "initial_real",
+) -> InteractionGraph:
+    """Build a graph from a networkx ``DiGraph`` whose edges point producer -> consumer.
+
+    Parameters
+    ----------
+    G : networkx.DiGraph
+        Node order is ``list(G)``; node names are converted with ``str``.
+    weight : str
+        Edge attribute holding the synthetic sample count ``n_ij``.
+    real, initial_real : str
+        Node attributes with the real counts (missing ``real`` means 0; missing
+        ``initial_real`` means the default).
+
+    Examples
+    --------
+    >>> import networkx as nx, graphcollapse.io as gio
+    >>> G = nx.DiGraph()
+    >>> G.add_node("A", real=10); G.add_node("B")
+    >>> G.add_edge("A", "B", samples=5); G.add_edge("B", "B", samples=5)
+    >>> gio.from_networkx(G).producers("B")
+    {'A': 5, 'B': 5}
+    """
+    if not getattr(G, "is_directed", lambda: False)():
+        raise InvalidGraphError(
+            "networkx graph: expected a directed graph (DiGraph) with edges producer -> consumer"
+        )
+    if G.is_multigraph():
+        raise InvalidGraphError("networkx graph: multigraphs are not supported; sum the counts")
+    nodes = list(G)
+    names = [str(n) for n in nodes]
+    pos = {n: k for k, n in enumerate(nodes)}
+    K = len(nodes)
+    rows, cols, vals = [], [], []
+    for u, v, data in G.edges(data=True):
+        if weight not in data:
+            raise InvalidGraphError(
+                f"model {brief(str(v))}, field 'from.{brief(str(u))[1:-1]}': edge {brief(u)} "
+                f"-> {brief(v)} has no {weight!r} attribute"
+            )
+        rows.append(pos[v])
+        cols.append(pos[u])
+        vals.append(data[weight])
+    vals_arr = _as_counts(
+        np.asarray(vals, dtype=object) if vals else np.zeros(0),
+        "from",
+        names,
+        index=np.asarray(rows, dtype=np.int64),
+    )
+    S = sp.csr_array(
+        (vals_arr, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+        shape=(K, K),
+    )
+    real_vals = np.array([G.nodes[n].get(real, 0) for n in nodes], dtype=object)
+    init_given = [G.nodes[n].get(initial_real) for n in nodes]
+    real_arr = _as_counts(real_vals, "real", names) if K else np.zeros(0, np.int64)
+    init = None
+    if any(v is not None for v in init_given):
+        total = real_arr + np.asarray(S.sum(axis=1)).reshape(-1)
+        init = np.array(
+            [total[k] if v is None else v for k, v in enumerate(init_given)], dtype=object
+        )
+    return InteractionGraph(names, S, real_arr, init)
+
+
+def to_networkx(graph: InteractionGraph, weight: str = "samples") -> Any:
+    """``graph`` as a networkx ``DiGraph`` (edges producer -> consumer).
+
+    Nodes carry ``real`` and ``initial_real``; edges carry ``weight`` (the count).
+
+    >>> import graphcollapse as gc, graphcollapse.io as gio
+    >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
+    >>> sorted(gio.to_networkx(g).edges(data="samples"))
+    [('A', 'B', 6), ('B', 'B', 4)]
+    """
+    import networkx as nx
+
+    G = nx.DiGraph()
+    names = graph.names
+    for k, n in enumerate(names):
+        G.add_node(n, real=int(graph.real[k]), initial_real=int(graph.initial_real[k]))
+    coo = graph.synthetic.tocoo()
+    G.add_edges_from(
+        (names[j], names[i], {weight: int(c)})
+        for i, j, c in zip(coo.row, coo.col, coo.data, strict=True)
+    )
+    return G
