@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from ._constraints import Constraint, Interval, Optional
 from ._errors import ConfigError
 from ._graph import InteractionGraph
+from ._limits import BYTES_PER_EDGE, BYTES_PER_MODEL, check_memory, memory_problem
 
 __all__ = ["TOPOLOGIES", "Topology", "preset"]
 
@@ -678,20 +679,53 @@ def preset(name: str, size: int | None = None, **params: Any) -> InteractionGrap
     >>> g == gc.preset("erdos_renyi", size=1000, degree=5, seed=1)
     True
     """
-    topo = TOPOLOGIES.get(name) if isinstance(name, str) else None
-    if topo is None:
-        raise ConfigError(
-            f"topology: unknown topology {name!r}; valid: {', '.join(sorted(TOPOLOGIES))}"
-        )
     if size is not None:
         params["size"] = size
-    unknown = sorted(set(params) - set(topo.params))
+    topo, values, problems = _validate(name, params)
+    if problems:
+        pname, msg = problems[0]
+        if pname == "preset":
+            raise ConfigError(f"topology: {msg}")
+        if pname == "*":
+            raise ConfigError(msg)
+        raise ConfigError(f"topology {name!r}, parameter {pname!r}: {msg}")
+    check_memory(
+        estimate_preset_bytes(name, values), f"topology {name!r} with size={values['size']:,}"
+    )
+    build_args = {k: v for k, v in values.items() if k not in _ASSEMBLY}
+    edges = topo.build(**build_args)
+    return _assemble(name, edges, values)
+
+
+def _validate(
+    name: Any, params: Mapping[str, Any]
+) -> tuple[Topology | None, dict[str, Any], list[tuple[str, str]]]:
+    """``(topology, values, problems)``: every parameter checked against its
+    constraint (problems are ``(parameter, message)``; ``"preset"`` for the name,
+    ``"*"`` for unknown parameters and cross-parameter checks)."""
+    topo = TOPOLOGIES.get(name) if isinstance(name, str) else None
+    if topo is None:
+        return (
+            None,
+            {},
+            [("preset", f"unknown topology {name!r}; valid: {', '.join(sorted(TOPOLOGIES))}")],
+        )
+    unknown = [k for k in params if k not in topo.params]
     if unknown:
-        raise ConfigError(
-            f"topology {name!r}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
-            f"valid: {', '.join(topo.params)}"
+        return (
+            topo,
+            {},
+            [
+                (
+                    "*",
+                    f"topology {name!r}: unknown parameter(s) "
+                    f"{', '.join(repr(str(u))[:40] for u in unknown[:5])}; "
+                    f"valid: {', '.join(topo.params)}",
+                )
+            ],
         )
     values: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
     for pname, spec in topo.params.items():
         v = params.get(pname, spec.default)
         if isinstance(v, np.generic):
@@ -704,16 +738,64 @@ def preset(name: str, size: int | None = None, **params: Any) -> InteractionGrap
         ):
             v = int(v)
         if not spec.constraint.check(v):
-            raise ConfigError(
-                f"topology {name!r}, parameter {pname!r}: must be "
-                f"{spec.constraint.describe()}, got {v!r}"
-            )
+            shown = repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "..."
+            problems.append((pname, f"must be {spec.constraint.describe()}, got {shown}"))
         values[pname] = v
-    if topo.check is not None:
-        topo.check(values)
-    build_args = {k: v for k, v in values.items() if k not in _ASSEMBLY}
-    edges = topo.build(**build_args)
-    return _assemble(name, edges, values)
+    if not problems and topo.check is not None:
+        try:
+            topo.check(values)
+        except ConfigError as err:
+            problems.append(("*", str(err)))
+    return topo, values, problems
+
+
+def estimate_preset_edges(name: str, v: Mapping[str, Any]) -> float:
+    """Expected number of synthetic edges of a preset with validated parameters ``v``
+    (self-loops included), computed without building it.
+
+    >>> estimate_preset_edges("complete", {"size": 10, "self_weight": 0})  # 90 + 10 loops
+    100.0
+    """
+    K = float(v["size"])
+    if name == "complete":
+        e = K * (K - 1)
+    elif name == "bipartite":
+        P = K // 2 if v.get("producers") is None else float(v["producers"])
+        e = P * (K - P)
+    elif name == "erdos_renyi":
+        e = float(v["p"]) * K * K if v.get("p") is not None else float(v["degree"]) * K
+    elif name == "scale_free":
+        e = float(v["degree"]) * K
+    elif name == "small_world":
+        e = float(v["k"]) * K
+    elif name == "two_communities":
+        e = (float(v["degree_within"]) + float(v["degree_between"])) * K
+    else:  # self_loop, chain, cycle, stars: about one edge per model
+        e = K
+    return e + (K if v.get("self_weight") else 0.0) + K  # + the self-loops of bare models
+
+
+def estimate_preset_bytes(name: str, v: Mapping[str, Any]) -> float:
+    """Memory (bytes) to build and diagnose a preset, from its size and expected edges
+    (see :mod:`graphcollapse._limits`)."""
+    return BYTES_PER_MODEL * float(v["size"]) + BYTES_PER_EDGE * estimate_preset_edges(name, v)
+
+
+def preset_problems(name: Any, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every problem of a preset's name and parameters, as ``(parameter, message)``
+    pairs (empty when ``preset(name, **params)`` would accept them); used by
+    configuration parsing to report all problems at once.
+
+    >>> preset_problems("cycle", {"size": 0, "samples": -1})
+    [('size', 'must be an integer >= 1, got 0'), ('samples', 'must be an integer >= 1, got -1')]
+    """
+    topo, values, problems = _validate(name, params)
+    if not problems and topo is not None:
+        est = estimate_preset_bytes(name, values)
+        why = memory_problem(est)
+        if why is not None:
+            problems.append(("size", why))
+    return problems
 
 
 def _assemble(name: str, e: _Edges, v: dict[str, Any]) -> InteractionGraph:

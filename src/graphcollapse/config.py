@@ -1,4 +1,4 @@
-"""Run configuration files (YAML or JSON), validated with pydantic.
+"""Run configuration files (YAML or JSON), validated by the core's own constraints.
 
 A configuration names the ecosystem, the model family, the data regime and the run
 settings shared by ``graphcollapse simulate`` and ``graphcollapse theory``::
@@ -10,71 +10,61 @@ settings shared by ``graphcollapse simulate`` and ``graphcollapse theory``::
     replicates: 4000
     seed: 0
 
-Every problem becomes a :class:`ConfigError` whose message names the field.
+One validation system: the family is checked against its class's ``_constraints``, the
+regime against :class:`~graphcollapse.Regime`'s, a preset against its topology's
+parameters and the run settings against :data:`SETTINGS` (the same
+:mod:`~graphcollapse._constraints` objects). Every problem is collected and reported at
+once in one :class:`ConfigError` whose message names each field.
+
+Spellings accepted in ``family:`` besides the constructor's own: ``fit`` for the
+estimator (``estimator``, ``fit_method``) and ``dataset`` for the real data set of
+``gaussian_mixture`` and ``kde`` (``data``). For ``m_estimator`` the callables are given
+as import paths, ``"package.module:function"`` (a module next to the configuration file
+is found too).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import importlib
+import inspect
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from ._errors import ConfigError, InvalidGraphError
-from ._graph import InteractionGraph
+from ._constraints import Constraint, Interval, IsInstance, OneOf
+from ._errors import ConfigError, GraphCollapseError, InvalidGraphError
+from ._graph import InteractionGraph, brief
 from ._regime import Regime
-from .families import Family, make_family
+from .families import FAMILIES, Family, make_family
 
-__all__ = ["RunConfig", "GraphSpec", "load_config", "parse_config"]
+__all__ = ["RunConfig", "SETTINGS", "MAX_REPLICATES", "load_config", "parse_config"]
 
+MAX_REPLICATES = 10**9
+"""Most Monte Carlo replicates a run may ask for (10^9 replicates of one model for ten
+generations already take days)."""
 
-class GraphSpec(BaseModel):
-    """Where the ecosystem comes from: a file, a named preset, or inline models."""
+SETTINGS: dict[str, tuple[Any, Constraint]] = {
+    "generations": (10, Interval(int, 0, 1_000_000)),
+    "replicates": (1000, Interval(int, 2, MAX_REPLICATES)),
+    "seed": (0, Interval(int, 0, 2**63 - 1)),
+    "path": ("auto", OneOf(("auto", "plain", "fast"))),
+    "workers": (1, Interval(int, 1, 4096)),
+    "keep_replicates": (False, OneOf((False, True))),
+}
+"""Run settings: name -> (default, constraint)."""
 
-    model_config = ConfigDict(extra="allow")
+_TOP = ("graph", "family", "regime", *SETTINGS)
+_ALIASES = ({"fit", "estimator", "fit_method"}, {"dataset", "data"})
+_MAX_SHOWN = 8
 
-    file: str | None = None
-    preset: str | None = None
-    models: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> GraphSpec:
-        given = [k for k in ("file", "preset", "models") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of `file`, `preset` or `models` "
-                f"(got {', '.join(given) if given else 'none'})"
-            )
-        if self.preset is None and self.model_extra:
-            raise ValueError(
-                f"unknown field(s) {sorted(self.model_extra)}; preset parameters are only "
-                "allowed with `preset`"
-            )
-        return self
-
-    def build(self, base_dir: Path | None = None) -> InteractionGraph:
-        """The interaction graph this spec describes."""
-        if self.file is not None:
-            p = Path(self.file)
-            if not p.is_absolute() and base_dir is not None:
-                p = base_dir / p
-            return InteractionGraph.from_file(p)
-        if self.models is not None:
-            return InteractionGraph.from_dict({"models": self.models})
-        from ._topologies import preset
-
-        return preset(self.preset, **(self.model_extra or {}))
+Problem = tuple[str, str]  # (where, what)
 
 
-class RegimeSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    data: Literal["replace", "accumulate"] = "replace"
-    real: Literal["fresh", "reused"] = "fresh"
-    synthetic: Literal["private", "shared"] = "private"
-
-
-class RunConfig(BaseModel):
+@dataclass(frozen=True)
+class RunConfig:
     """A validated run configuration.
 
     Examples
@@ -87,91 +77,407 @@ class RunConfig(BaseModel):
     (('A',), 0)
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    graph: GraphSpec
-    family: dict[str, Any] = Field(default_factory=lambda: {"name": "linear_regression"})
-    regime: RegimeSpec = Field(default_factory=RegimeSpec)
-    generations: int = Field(10, ge=0, le=1_000_000)
-    replicates: int = Field(1000, ge=2)
-    seed: int = Field(0, ge=0)
-    path: Literal["auto", "plain", "fast"] = "auto"
-    workers: int = Field(1, ge=1)
+    graph: dict[str, Any]
+    family: dict[str, Any] = field(default_factory=dict)
+    regime: dict[str, Any] = field(default_factory=dict)
+    generations: int = 10
+    replicates: int = 1000
+    seed: int = 0
+    path: str = "auto"
+    workers: int = 1
     keep_replicates: bool = False
-
-    base_dir: Path | None = Field(default=None, exclude=True)
-
-    @model_validator(mode="after")
-    def _family_named(self) -> RunConfig:
-        if "name" not in self.family:
-            raise ValueError("family needs a `name` (for example linear_regression)")
-        return self
+    base_dir: Path | None = field(default=None, compare=False)
 
     def build_graph(self) -> InteractionGraph:
         """The ecosystem (file paths are relative to the configuration file)."""
+        spec = self.graph
         try:
-            return self.graph.build(self.base_dir)
+            if "file" in spec:
+                return InteractionGraph.from_file(_resolve(spec["file"], self.base_dir))
+            if "models" in spec:
+                return InteractionGraph.from_dict({"models": spec["models"]})
+            from ._topologies import preset
+
+            params = {k: v for k, v in spec.items() if k != "preset"}
+            return preset(spec["preset"], **params)
         except InvalidGraphError as err:
             raise InvalidGraphError(f"graph: {err}") from None
 
     def build_family(self) -> Family:
         """The model family."""
-        params = dict(self.family)
-        return make_family(params.pop("name"), **params)
+        return _build_family(self.family, self.base_dir)
 
     def build_regime(self) -> Regime:
         """The data regime."""
-        return Regime(**self.regime.model_dump())
+        return Regime(**self.regime)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain data (what a manifest records)."""
-        return self.model_dump(mode="json", exclude={"base_dir"}, exclude_none=True)
+        out: dict[str, Any] = {"graph": dict(self.graph)}
+        if self.family:
+            out["family"] = dict(self.family)
+        out["regime"] = {f: getattr(self.build_regime(), f) for f in ("data", "real", "synthetic")}
+        for name in SETTINGS:
+            out[name] = getattr(self, name)
+        return out
 
 
+# ---------------------------------------------------------------------------- parsing
 def parse_config(data: Any, base_dir: Path | None = None) -> RunConfig:
-    """Validate an already-parsed configuration mapping."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"config: expected a mapping, got {type(data).__name__}")
-    try:
-        cfg = RunConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_describe(err)) from None
-    return cfg.model_copy(update={"base_dir": base_dir})
+    """Validate an already-parsed configuration mapping; every problem is reported at
+    once (:class:`ConfigError`, one line).
+
+    >>> try:
+    ...     parse_config({"graph": {"preset": "cycle", "size": 0}, "generations": -1,
+    ...                   "family": {"name": "linear_regression", "dim": "x"}})
+    ... except ConfigError as err:
+    ...     print(*str(err).split("; "), sep="\\n")
+    config: 3 problems: field 'graph.size' (topology 'cycle'): must be an integer >= 1, got 0
+    family 'linear_regression', field 'dim': must be an integer >= 1, got 'x'
+    field 'generations': must be an integer >= 0 and <= 1e+06, got -1
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"config: expected a mapping of settings (graph, family, ...), got "
+            f"{type(data).__name__}"
+        )
+    problems: list[Problem] = []
+    if "models" in data and "graph" not in data:
+        raise ConfigError(
+            "config: this is an ecosystem file (it has `models`), not a run configuration; "
+            "use it with `graphcollapse diagnose`, or name it in a run configuration as "
+            "`graph: {file: ...}`"
+        )
+    unknown = [k for k in data if k not in _TOP]
+    for k in unknown:
+        problems.append((f"field {brief(k)}", f"unknown field; valid: {', '.join(_TOP)}"))
+    if "graph" not in data:
+        problems.append(
+            ("field 'graph'", "missing: give {file: ...}, {preset: ...} or {models: ...}")
+        )
+        graph: dict[str, Any] = {}
+    else:
+        graph = data["graph"]
+        problems += _graph_problems(graph, base_dir)
+    # (No `family`: fine for `diagnose`-like uses; building the family then says so.)
+    family = data.get("family", {})
+    if "family" in data:
+        problems += _family_problems(family, base_dir)
+    regime = data.get("regime") or {}
+    problems += _validated_problems(Regime, regime, "field 'regime.{}'", "regime")
+    settings = {}
+    for name, (default, constraint) in SETTINGS.items():
+        value = data.get(name, default)
+        if not constraint.check(value):
+            problems.append(
+                (f"field {name!r}", f"must be {constraint.describe()}, got {brief(value)}")
+            )
+        settings[name] = value
+    if problems:
+        raise ConfigError(_summarise(problems))
+    return RunConfig(
+        graph=dict(graph),
+        family=dict(family),
+        regime=dict(regime),
+        base_dir=base_dir,
+        **settings,
+    )
 
 
 def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a configuration file (``.yaml``, ``.yml`` or ``.json``)."""
+    """Read and validate a configuration file (``.yaml``, ``.yml`` or ``.json``).
+
+    Files are read as ecosystem files are (:func:`graphcollapse.io.read_structured`:
+    no YAML aliases, bounded nesting, no duplicate keys).
+    """
+    from .io import read_structured
+
     path = Path(path)
+    data = read_structured(path, what="config file", error=ConfigError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"config file {str(path)!r}: cannot read it ({err})") from None
-    if path.suffix.lower() == ".json":
+        return parse_config(data, base_dir=path.parent)
+    except ConfigError as err:
+        raise ConfigError(f"config file {str(path)!r}: {_strip(str(err))}") from None
+
+
+def _strip(msg: str) -> str:
+    for prefix in ("config: ", "config, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix) :]
+    return msg
+
+
+def _summarise(problems: list[Problem]) -> str:
+    parts = [f"{where}: {what}" for where, what in problems[:_MAX_SHOWN]]
+    more = f"; ... and {len(problems) - _MAX_SHOWN} more" if len(problems) > _MAX_SHOWN else ""
+    if len(problems) == 1:
+        return f"config, {parts[0]}"
+    return f"config: {len(problems)} problems: " + "; ".join(parts) + more
+
+
+# ---------------------------------------------------------------------------- sections
+def _validated_problems(cls: type, values: Any, where: str, owner: str) -> list[Problem]:
+    """Problems of ``values`` (a mapping of constructor arguments) for a ``Validated``
+    class: each field against its constraint, unknown fields, then the cross-field
+    checks by constructing it."""
+    if not isinstance(values, Mapping):
+        return [(owner, f"expected a mapping, got {type(values).__name__} {brief(values)}")]
+    valid = _parameters(cls)
+    out: list[Problem] = []
+    for key, value in values.items():
+        if key not in valid:
+            out.append(
+                (
+                    where.format(brief(key)[1:-1] if isinstance(key, str) else key),
+                    f"unknown field; valid: {', '.join(valid)}",
+                )
+            )
+            continue
+        c = cls._constraints.get(key)
+        if c is not None and not c.check(value):
+            out.append((where.format(key), f"must be {c.describe()}, got {brief(value)}"))
+    if not out:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ConfigError(
-                f"config file {str(path)!r}: malformed JSON at line {err.lineno}: {err.msg}"
-            ) from None
-    else:
-        import yaml
+            cls(**values)
+        except GraphCollapseError as err:
+            out.append((owner, _after_owner(str(err), owner)))
+    return out
 
+
+def _after_owner(msg: str, owner: str) -> str:
+    return msg[len(owner) + 2 :] if msg.startswith(owner + ", ") else msg
+
+
+def _parameters(cls: type) -> list[str]:
+    """Keyword arguments a class's constructor accepts, in order."""
+    sig = inspect.signature(cls)
+    return [
+        p.name
+        for p in sig.parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+
+
+def _translate(cls: type, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename configuration spellings (``fit``, ``dataset``) to the constructor's."""
+    valid = set(_parameters(cls))
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(key, str) and key not in valid:
+            for group in _ALIASES:
+                match = sorted((group & valid) - {key}) if key in group else []
+                if match:
+                    key = match[0]
+                    break
+        out[key] = value
+    return out
+
+
+def _spelling(cls: type) -> str:
+    """The valid keys of a family's ``family:`` mapping, with their config spellings."""
+    valid = _parameters(cls)
+    shown = []
+    for p in valid:
+        alias = [a for g in _ALIASES if p in g for a in sorted(g) if a in ("fit", "dataset")]
+        shown.append(f"{p} (or {alias[0]})" if alias and alias[0] != p else p)
+    return ", ".join(["name", *shown])
+
+
+def _family_problems(spec: Any, base_dir: Path | None) -> list[Problem]:
+    if not isinstance(spec, Mapping):
+        return [("field 'family'", f"expected a mapping with a `name`, got {brief(spec)}")]
+    name = spec.get("name")
+    if name is None:
+        return [("field 'family.name'", "missing: give the family (for example linear_regression)")]
+    cls = FAMILIES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        return [
+            (
+                "field 'family.name'",
+                f"unknown family {brief(name)}; known: {', '.join(sorted(FAMILIES))}",
+            )
+        ]
+    owner = f"family {name!r}"
+    params = {k: v for k, v in spec.items() if k != "name"}
+    try:
+        params = _translate(cls, _resolve_callables(cls, params, base_dir, owner))
+    except ConfigError as err:
+        return [(owner, _after_owner(str(err), owner))]
+    problems = []
+    valid = _parameters(cls)
+    for key in params:
+        if key not in valid:
+            problems.append(
+                (f"{owner}, field {brief(key)}", f"unknown field; valid: {_spelling(cls)}")
+            )
+    if problems:
+        return problems
+    constraints = getattr(cls, "_constraints", {})
+    for key, value in params.items():
+        c = constraints.get(key)
+        if c is not None and not c.check(value):
+            problems.append(
+                (
+                    f"{owner}, field {_config_name(key, spec)!r}",
+                    f"must be {c.describe()}, got {brief(value)}",
+                )
+            )
+    if not problems:
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"config file {str(path)!r}: malformed YAML{where}") from None
-    return parse_config(data, base_dir=path.parent)
+            cls(**params)
+        except GraphCollapseError as err:
+            problems.append((owner, _after_owner(str(err), owner)))
+        except TypeError as err:  # a required argument is missing
+            problems.append((owner, f"{_short_type_error(err)}; valid: {_spelling(cls)}"))
+    return problems
 
 
-def _describe(err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "config"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field"
-    extra = f" (and {err.error_count() - 1} more problem(s))" if err.error_count() > 1 else ""
-    return f"config, field {loc!r}: {msg}{extra}"
+def _config_name(key: str, spec: Mapping[str, Any]) -> str:
+    """The spelling the user wrote for constructor argument ``key``."""
+    if key in spec:
+        return key
+    for group in _ALIASES:
+        if key in group:
+            for k in spec:
+                if k in group:
+                    return k
+    return key
+
+
+def _short_type_error(err: TypeError) -> str:
+    msg = str(err)
+    if "missing" in msg and "argument" in msg:
+        return "missing field(s) " + msg.split(":", 1)[-1].strip()
+    return "invalid arguments"
+
+
+def _build_family(spec: Mapping[str, Any], base_dir: Path | None) -> Family:
+    if not spec:
+        raise ConfigError(
+            "config, field 'family': missing; give for example {name: linear_regression, dim: 5}"
+        )
+    problems = _family_problems(spec, base_dir)
+    if problems:
+        raise ConfigError(_summarise(problems))
+    cls = FAMILIES[spec["name"]]
+    params = {k: v for k, v in spec.items() if k != "name"}
+    params = _translate(cls, _resolve_callables(cls, params, base_dir, ""))
+    return make_family(spec["name"], **params)
+
+
+def _resolve_callables(
+    cls: type, params: dict[str, Any], base_dir: Path | None, owner: str
+) -> dict[str, Any]:
+    """Import paths (``"pkg.mod:func"``) in fields whose constraint asks for a callable."""
+    constraints = getattr(cls, "_constraints", {})
+    out = dict(params)
+    for key, value in params.items():
+        c = constraints.get(key)
+        if isinstance(c, IsInstance) and Callable in c.types and isinstance(value, str):
+            out[key] = _import_callable(value, base_dir, f"{owner}, field {key!r}")
+    return out
+
+
+@contextlib.contextmanager
+def _on_path(folder: Path | None) -> Iterator[None]:
+    if folder is None:
+        yield
+        return
+    entry = str(Path(folder).resolve())
+    added = entry not in sys.path
+    if added:
+        sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(entry)
+
+
+def _import_callable(path: str, base_dir: Path | None, where: str) -> Callable[..., Any]:
+    """``"package.module:function"`` (or ``"package.module.function"``) -> the function."""
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigError(
+            f"{where}: expected an import path such as 'mylosses:huber_loss', got {brief(path)}"
+        )
+    try:
+        with _on_path(base_dir):
+            module = importlib.import_module(module_name)
+    except Exception as err:  # an ImportError, or any error the module raises on import
+        raise ConfigError(
+            f"{where}: cannot import {module_name!r} ({type(err).__name__}: {brief(str(err))})"
+        ) from None
+    obj = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise ConfigError(f"{where}: {module_name!r} has no attribute {attr!r}")
+    if not callable(obj):
+        raise ConfigError(f"{where}: {path!r} is not callable")
+    return obj
+
+
+def _resolve(file: str, base_dir: Path | None) -> Path:
+    p = Path(file)
+    if not p.is_absolute() and base_dir is not None:
+        p = base_dir / p
+    return p
+
+
+def _graph_problems(spec: Any, base_dir: Path | None) -> list[Problem]:
+    if not isinstance(spec, Mapping):
+        return [
+            (
+                "field 'graph'",
+                f"expected a mapping {{file: ...}}, {{preset: ...}} or {{models: ...}}, got "
+                f"{brief(spec)}",
+            )
+        ]
+    given = [k for k in ("file", "preset", "models") if spec.get(k) is not None]
+    if len(given) != 1:
+        return [
+            (
+                "field 'graph'",
+                "give exactly one of `file`, `preset` or `models` "
+                f"(got {', '.join(given) if given else 'none'})",
+            )
+        ]
+    kind = given[0]
+    if kind != "preset":
+        extra = [k for k in spec if k != kind]
+        if extra:
+            return [
+                (
+                    f"field 'graph.{brief(str(extra[0]))[1:-1]}'",
+                    "unknown field; preset parameters are only allowed with `preset`",
+                )
+            ]
+    if kind == "file":
+        f = spec["file"]
+        if not isinstance(f, str):
+            return [("field 'graph.file'", f"expected a file name, got {brief(f)}")]
+        p = _resolve(f, base_dir)
+        if not p.is_file():
+            return [("field 'graph.file'", f"no such file {str(p)!r}")]
+        return []
+    if kind == "models":
+        try:
+            InteractionGraph.from_dict({"models": spec["models"]})
+        except InvalidGraphError as err:
+            return [("field 'graph.models'", str(err))]
+        return []
+    from ._topologies import preset_problems
+
+    params = {k: v for k, v in spec.items() if k != "preset"}
+    out = []
+    for p, m in preset_problems(spec["preset"], params):
+        if p == "*":
+            out.append(("field 'graph'", m))
+        else:
+            topo = f" (topology {spec['preset']!r})" if p != "preset" else ""
+            out.append((f"field 'graph.{p}'{topo}", m))
+    return out
