@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
+from ._constraints import require_instance
 from ._graph import InteractionGraph
 
 __all__ = ["Diagnosis", "diagnose", "strong_components"]
@@ -258,6 +259,13 @@ def diagnose(graph: InteractionGraph) -> Diagnosis:
     >>> d.collapses.tolist(), d.in_closed_class.tolist()
     ([True, True], [True, False])
     """
+    require_instance(
+        "diagnose",
+        "graph",
+        graph,
+        InteractionGraph,
+        "an InteractionGraph (read a file with gc.InteractionGraph.from_file)",
+    )
     K = graph.n_models
     S = graph.synthetic  # row = consumer, col = producer
     n_comp, comp = strong_components(graph)

@@ -302,7 +302,8 @@ def _family_problems(spec: Any, base_dir: Path | None) -> list[Problem]:
     try:
         params = _translate(cls, _resolve_callables(cls, params, base_dir, owner))
     except ConfigError as err:
-        return [(owner, _after_owner(str(err), owner))]
+        where, _, what = str(err).partition(": ")
+        return [(where, what)]
     problems = []
     valid = _parameters(cls)
     for key in params:

@@ -188,6 +188,8 @@ def theory(
         raise ConfigError(
             f"theory, field 'method': must be one of 'auto', 'dense', 'probes', got {method!r}"
         )
+    if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
+        raise ConfigError(f"theory, field 'probes': must be an integer >= 1, got {probes!r}")
     rec = record_generations(generations, record)
     K = graph.n_models
     large = method == "probes" or (method == "auto" and K > DENSE_LIMIT)

@@ -8,6 +8,7 @@ topology without a file; ``--plot FILE.png`` draws the graph.
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from .._graph import InteractionGraph
 from .._topologies import TOPOLOGIES, preset
 from .._verdict import Diagnosis, diagnose
 from . import app
+from ._output import check_image_path, console, save_figure
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -97,7 +99,6 @@ def summary_line(d: Diagnosis) -> str:
 
 def render_table(d: Diagnosis, max_rows: int) -> None:
     """The verdict as a rich table on stdout (at most ``max_rows`` rows)."""
-    from rich.console import Console
     from rich.table import Table
 
     g = d.graph
@@ -122,57 +123,46 @@ def render_table(d: Diagnosis, max_rows: int) -> None:
             if reaching.size
             else "-",
         )
-    # A terminal keeps its width; a pipe or file gets 120 columns (rich would use 80).
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    console.print(table)
+    out = console()
+    out.print(table)
     if rows < g.n_models:
-        console.print(
+        out.print(
             f"... {g.n_models - rows:,} more models not shown (raise --max-rows, or use --json)"
         )
-    console.print(_escape(summary_line(d)), highlight=False, soft_wrap=True)
+    out.print(_escape(summary_line(d)), highlight=False, soft_wrap=True)
 
 
 def write_plot(d: Diagnosis, path: Path, layout: str) -> Path:
     """Draw the graph with its verdict to an image file (format from the suffix)."""
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
 
     from ..plotting import GraphDisplay
 
-    disp = GraphDisplay.from_diagnosis(d, layout=layout)
-    fig = Figure(figsize=disp._figsize())
-    disp.plot(ax=fig.subplots())
+    disp = GraphDisplay.from_diagnosis(d, layout=str(getattr(layout, "value", layout)))
+    disp.plot()  # a figure sized to the layout
     try:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    except (ValueError, OSError) as err:
-        raise ConfigError(
-            f"option '--plot': cannot write {str(path)!r}: {' '.join(str(err).split())}"
-        ) from None
-    return path
+        return save_figure(disp.figure_, path, dpi=150, bbox_inches="tight")
+    finally:
+        plt.close(disp.figure_)
 
 
-LAYOUTS = ("auto", "flow", "spring", "circular")
+class Layout(enum.StrEnum):
+    """Layouts of ``--layout`` (``--help`` lists them)."""
+
+    auto = "auto"
+    flow = "flow"
+    spring = "spring"
+    circular = "circular"
+
+
+LAYOUTS = tuple(m.value for m in Layout)
 
 
 def check_plot_options(path: Path | None, layout: str) -> None:
     """Refuse a bad ``--layout`` or ``--plot`` target before any work is done."""
-    if layout not in LAYOUTS:
+    if str(getattr(layout, "value", layout)) not in LAYOUTS:
         raise ConfigError(f"option '--layout': must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    if path is None:
-        return
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    formats = FigureCanvasBase.get_supported_filetypes()
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix not in formats:
-        raise ConfigError(
-            f"option '--plot': unknown image format {path.suffix or '(no suffix)'!r} in "
-            f"{str(path)!r}; use one of .png, .svg, .pdf"
-        )
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(
-            f"option '--plot': folder {str(parent)!r} does not exist; create it first"
-        )
+    check_image_path(path, "--plot")
 
 
 def _escape(text: str) -> str:
@@ -206,14 +196,13 @@ def diagnose_command(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write a picture of the graph (PNG, SVG, PDF).")
     ] = None,
-    layout: Annotated[
-        str, typer.Option("--layout", help="Picture layout: auto, flow, spring or circular.")
-    ] = "auto",
+    layout: Annotated[Layout, typer.Option("--layout", help="Picture layout.")] = Layout.auto,
     max_rows: Annotated[
         int, typer.Option("--max-rows", min=1, help="Rows of the table to print.")
     ] = 200,
 ) -> None:
     """Say which models collapse (a closed class reaches them) and why."""
+    layout = layout.value if isinstance(layout, Layout) else layout
     check_plot_options(plot, layout)
     graph = load_graph(ecosystem, preset_name, size, param)
     d = diagnose(graph)

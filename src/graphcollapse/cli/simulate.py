@@ -27,6 +27,7 @@ from .._simulate import CheckpointMismatchError, simulate
 from ..config import RunConfig, load_config, parse_config
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
+from ._output import check_out_dir, console
 
 CHECKPOINT_SUBDIR = "blocks"
 
@@ -111,10 +112,9 @@ def json_payload(result: RiskCurves) -> dict[str, Any]:
     return out
 
 
-def render_table(result: RiskCurves, out: Path | None) -> None:
+def render_table(result: RiskCurves, out: Path | None, *, drift: bool = True) -> None:
     """Each model's risk at the last generation, its summaries at generations 0 and
-    ``T``, and the drift signal with one reason line per model (stdout)."""
-    from rich.console import Console
+    ``T``, and (with ``drift``) the drift signal with one reason line per model (stdout)."""
     from rich.table import Table
 
     T = int(result.generations[-1])
@@ -142,12 +142,13 @@ def render_table(result: RiskCurves, out: Path | None) -> None:
             *cells,
             f"[bold red]{status}[/]" if sig.flagged[i] else status,
         )
-    # (Not a terminal: wide enough for the summaries rather than rich's 80 columns.)
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(table)
-    print_drift(console, sig)
+    # (Not a terminal: wide enough for the summaries.)
+    con = console(160)
+    con.print(table)
+    if drift:
+        print_drift(con, sig)
     if out is not None:
-        console.print(f"wrote {out / RESULT_FILE} and {out / MANIFEST_FILE}")
+        con.print(f"wrote {out / RESULT_FILE} and {out / MANIFEST_FILE}")
 
 
 def print_drift(console, sig: DriftSignal) -> None:
@@ -201,6 +202,7 @@ def simulate_command(
 ) -> None:
     """Simulate every model's retraining, generation after generation."""
     started = time.perf_counter()
+    check_out_dir(out, "--out")
     cfg = prepare(
         config,
         {
@@ -234,11 +236,11 @@ def simulate_command(
     if with_theory:
         from .theory import overlay_theory
 
+        if not as_json:
+            render_table(result, out, drift=False)
         overlay_theory(cfg, result, out, payload=json_payload(result) if as_json else None)
         if not as_json:
-            from rich.console import Console
-
-            print_drift(Console(), drift_signal(result))
+            print_drift(console(160), drift_signal(result))
         return
     if as_json:
         print(json.dumps(json_payload(result)))

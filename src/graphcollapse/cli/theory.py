@@ -22,10 +22,11 @@ import numpy as np
 import typer
 
 from .._curves import RiskCurves
-from .._errors import ConfigError
 from .._theory import TheoryResult, lyapunov_rate, theory
 from ..config import RunConfig, load_config, parse_config
 from . import app
+from ._output import check_image_path, save_figure
+from ._output import console as _console
 
 THEORY_FILE = "theory.json"
 
@@ -43,16 +44,6 @@ def compute(cfg: RunConfig, *, method: str = "auto", probes: int = 64) -> Theory
         probes=probes,
         seed=cfg.seed,
     )
-
-
-def _console():
-    """A rich console; when stdout is not a terminal (a pipe, a file), 120 columns instead
-    of rich's 80 so that the table is not wrapped."""
-    import sys
-
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=120)
 
 
 def _fmt(x: float) -> str:
@@ -110,12 +101,15 @@ def theory_command(
     method: Annotated[
         str, typer.Option(help="auto, dense or probes (randomized, for huge graphs).")
     ] = "auto",
-    probes: Annotated[int, typer.Option(help="Random probes of the randomized method.")] = 64,
+    probes: Annotated[
+        int, typer.Option(min=1, help="Random probes of the randomized method.")
+    ] = 64,
     plot: Annotated[
         Path | None, typer.Option(help="Write the risk curves to this image file.")
     ] = None,
 ) -> None:
     """Exact risk curves, verdict, slopes, steady states and growth factors."""
+    check_image_path(plot, "--plot")
     cfg = load_config(config)
     if generations is not None:
         cfg = parse_config(cfg.to_dict() | {"generations": generations}, base_dir=cfg.base_dir)
@@ -142,13 +136,7 @@ def write_plot(
     disp = RiskCurveDisplay.from_curves(theory=theory_result, simulation=simulation)
     fig = Figure(figsize=(7.5, 4.6), layout="constrained")
     disp.plot(ax=fig.subplots())
-    try:
-        fig.savefig(path, dpi=130)
-    except (ValueError, OSError) as err:
-        raise ConfigError(
-            f"option '--plot': cannot write {str(path)!r}: {' '.join(str(err).split())}"
-        ) from None
-    return path
+    return save_figure(fig, path, dpi=130)
 
 
 # ------------------------------------------------------------------ simulate --with-theory
