@@ -18,7 +18,7 @@ import pytest
 import graphcollapse
 
 BLOCKED = ["matplotlib", "pandas", "duckdb", "dask", "pydantic", "typer", "rich"]
-TOP_LAYER = {"config", "storage", "plotting", "cli"}
+TOP_LAYER = {"config", "storage", "plotting", "cli", "_demo"}
 
 _BLOCKER = textwrap.dedent(
     f"""

@@ -56,6 +56,7 @@ __version__ = "0.1.0"
 # importing the numerical core never imports the top layer. Add one line per name.
 _LAZY = {
     "GraphDisplay": ".plotting",
+    "demo": "._demo",
 }
 
 
@@ -99,6 +100,7 @@ __all__ = [
     "Topology",
     "Trend",
     "check_family",
+    "demo",
     "diagnose",
     "drift_signal",
     "example_path",

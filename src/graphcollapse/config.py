@@ -111,6 +111,39 @@ class RunConfig:
         """The data regime."""
         return Regime(**self.regime)
 
+    def run(
+        self,
+        *,
+        checkpoint_dir: str | Path | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> Any:
+        """Simulate this configuration (:func:`graphcollapse.simulate`); finished blocks
+        are saved in ``checkpoint_dir`` and skipped when the same run is resumed.
+
+        >>> cfg = parse_config({"graph": {"models": {"A": {"real": 20}}},
+        ...                     "family": {"name": "linear_regression", "dim": 2},
+        ...                     "generations": 2, "replicates": 50})
+        >>> cfg.run().mean.shape
+        (3, 1)
+        """
+        from ._simulate import simulate
+
+        graph, family, regime = self.build_graph(), self.build_family(), self.build_regime()
+        family.check_graph(graph)
+        return simulate(
+            graph,
+            family,
+            generations=self.generations,
+            replicates=self.replicates,
+            seed=self.seed,
+            regime=regime,
+            path=self.path,
+            keep_replicates=self.keep_replicates,
+            workers=self.workers,
+            checkpoint_dir=checkpoint_dir,
+            progress=progress,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain data (what a manifest records)."""
         out: dict[str, Any] = {"graph": dict(self.graph)}

@@ -10,10 +10,12 @@ grows or a fit degenerates over the second half of the run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +25,7 @@ import typer
 from .._curves import RiskCurves
 from .._drift import DriftSignal, drift_signal
 from .._errors import ConfigError
-from .._simulate import CheckpointMismatchError, simulate
+from .._simulate import CheckpointMismatchError
 from ..config import RunConfig, load_config, parse_config
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
@@ -44,21 +46,12 @@ def prepare(config: Path, overrides: dict[str, Any]) -> RunConfig:
 
 def execute(cfg: RunConfig, out: Path | None, *, show_progress: bool) -> RiskCurves:
     """Run the simulation a configuration describes (resuming from ``out/blocks``)."""
-    graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
-    family.check_graph(graph)
     checkpoint_dir = None if out is None else out / CHECKPOINT_SUBDIR
-    kwargs = dict(
-        generations=cfg.generations,
-        replicates=cfg.replicates,
-        seed=cfg.seed,
-        regime=regime,
-        path=cfg.path,
-        keep_replicates=cfg.keep_replicates,
-        workers=cfg.workers,
-        checkpoint_dir=checkpoint_dir,
-    )
     try:
-        return _run(graph, family, kwargs, show_progress)
+        if not show_progress:
+            return cfg.run(checkpoint_dir=checkpoint_dir)
+        with progress_bar(f"{cfg.build_graph().n_models} models") as progress:
+            return cfg.run(checkpoint_dir=checkpoint_dir, progress=progress)
     except CheckpointMismatchError as err:
         raise ConfigError(
             f"--out {str(out)!r}: {err.directory} holds an interrupted run with other "
@@ -67,10 +60,10 @@ def execute(cfg: RunConfig, out: Path | None, *, show_progress: bool) -> RiskCur
         ) from None
 
 
-def _run(graph, family, kwargs: dict[str, Any], show_progress: bool) -> RiskCurves:
-    if not show_progress:
-        return simulate(graph, family, **kwargs)
-    from rich.console import Console
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar of simulation blocks on stderr; yields the callback
+    ``progress(done, total)`` that :func:`graphcollapse.simulate` calls."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -88,13 +81,13 @@ def _run(graph, family, kwargs: dict[str, Any], show_progress: bool) -> RiskCurv
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(f"{graph.n_models} models", total=None)
+    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return simulate(graph, family, progress=progress, **kwargs)
+        yield progress
 
 
 def json_payload(result: RiskCurves) -> dict[str, Any]:
