@@ -37,6 +37,7 @@ from typing import Any
 from ._constraints import Constraint, Interval, IsInstance, OneOf
 from ._errors import ConfigError, GraphCollapseError, InvalidGraphError
 from ._graph import InteractionGraph, brief
+from ._limits import check_memory
 from ._regime import Regime
 from .families import FAMILIES, Family, make_family
 
@@ -130,6 +131,11 @@ class RunConfig:
 
         graph, family, regime = self.build_graph(), self.build_family(), self.build_regime()
         family.check_graph(graph)
+        check_memory(
+            self.estimate_bytes(graph.n_models),
+            f"simulate ({graph.n_models:,} models, {self.generations:,} generations, "
+            f"{self.replicates:,} replicates{', keep_replicates' if self.keep_replicates else ''})",
+        )
         return simulate(
             graph,
             family,
@@ -143,6 +149,20 @@ class RunConfig:
             checkpoint_dir=checkpoint_dir,
             progress=progress,
         )
+
+    def estimate_bytes(self, n_models: int) -> float:
+        """Memory a run of ``n_models`` models needs for its results: the mean and
+        standard-error curves and two summaries (``(T+1) x K`` each), the kept replicates
+        (``R x (T+1) x K``) when asked for, and one block of 256 replicates at work.
+
+        >>> cfg = parse_config({"graph": {"preset": "cycle"}, "replicates": 10**6,
+        ...                     "generations": 99, "keep_replicates": True})
+        >>> round(cfg.estimate_bytes(1000) / 2**30)  # 10^6 x 100 x 1000 floats
+        745
+        """
+        T1, K = self.generations + 1, max(int(n_models), 1)
+        curves = 8.0 * T1 * K * (6 + (self.replicates if self.keep_replicates else 0))
+        return curves + 8.0 * 256 * K * 64
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain data (what a manifest records)."""

@@ -174,7 +174,7 @@ class _DuplicateKey(ValueError):
     pass
 
 
-_DUPLICATE = "duplicate key {}: each model, and each producer under `from`, may appear only once"
+_DUPLICATE = "duplicate key {}: a key may appear only once in a mapping"
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -306,7 +306,8 @@ def _parse_yaml(
         if "nesting depth" in str(problem):
             raise error(f"{where}: nested more than {MAX_DEPTH} levels deep, {_at(mark)}") from None
         at = f" {_at(mark)}" if mark is not None else ""
-        raise error(f"{where}: malformed YAML{at}: {brief(problem, 200)}") from None
+        problem = " ".join(str(problem).split())
+        raise error(f"{where}: malformed YAML{at}: {problem[:200]}") from None
     except RecursionError:  # the pure-Python parser on deep nesting
         raise error(f"{where}: nested more than {MAX_DEPTH} levels deep") from None
     finally:
