@@ -368,3 +368,36 @@ def test_io_round_trips_and_the_graph_methods_delegate(tmp_path):
         assert gio.read_ecosystem(p) == g == gc.InteractionGraph.from_file(p)
     assert json.loads((tmp_path / "eco.json").read_text()) == g.to_dict()
     assert gio.from_networkx(gio.to_networkx(g)) == g
+
+
+def test_layout_is_a_choice_listed_in_help_and_errors():
+    code, out, _ = _cli(["diagnose", "--help"])
+    assert code == 0 and "auto|flow|spring|circular" in out
+    err = _refused(["diagnose", "--preset", "cycle", "--layout", "radial"])
+    assert "'radial'" in err and "circular" in err and "Value error" not in err
+
+
+def test_simulate_with_theory_prints_its_own_table_too(tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("graph: {preset: cycle, size: 3, real_models: one}\n" + RUN)
+    code, out, _ = _cli(["simulate", str(cfg), "--with-theory", "-q"])
+    assert code == 0
+    assert "risk at generation 2" in out  # simulate's own table
+    assert "vs theory" in out  # the theory beside it
+    assert out.count("drift = empirical signal") == 1
+
+
+def test_demo_is_a_library_function_with_extensible_steps(tmp_path):
+    from graphcollapse._demo import STEPS, DemoRun
+
+    seen = []
+
+    def extra(run: DemoRun) -> None:
+        seen.append(run.diagnosis.n_collapsing)
+        run.write("extra.txt", "hello\n")
+        run.report.append("extra step ran")
+
+    run = gc.demo(tmp_path / "d", replicates=30, generations=2, steps=(STEPS[0], extra))
+    assert seen == [6] and (tmp_path / "d" / "extra.txt").read_text() == "hello\n"
+    assert run.outputs == ["verdict.json", "ecosystem.png", "extra.txt", "report.md"]
+    assert (tmp_path / "d" / "report.md").read_text() == "extra step ran"

@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except GraphCollapseError as err:
         fail(str(err))
     except _ClickException as err:
-        # Usage errors and bad parameters: click's own message, on one line.
-        fail(err.format_message())
+        # Usage errors and bad parameters: click's own message, on one line (without
+        # the "Value error, " some converters put in front).
+        fail(err.format_message().replace("Value error, ", ""))
     except typer.Abort:
         print("aborted", file=sys.stderr)
         raise SystemExit(130) from None
