@@ -112,6 +112,28 @@ class RunConfig:
         """The data regime."""
         return Regime(**self.regime)
 
+    def prepare(self) -> tuple[InteractionGraph, Family, dict[str, Any]]:
+        """``(graph, family, settings)``: what :func:`graphcollapse.simulate` is called
+        with (``simulate(graph, family, **settings)``), after checking that the family
+        has enough samples for every model and that the run fits in memory."""
+        graph, family, regime = self.build_graph(), self.build_family(), self.build_regime()
+        family.check_graph(graph)
+        check_memory(
+            self.estimate_bytes(graph.n_models),
+            f"simulate ({graph.n_models:,} models, {self.generations:,} generations, "
+            f"{self.replicates:,} replicates{', keep_replicates' if self.keep_replicates else ''})",
+        )
+        settings = dict(
+            generations=self.generations,
+            replicates=self.replicates,
+            seed=self.seed,
+            regime=regime,
+            path=self.path,
+            keep_replicates=self.keep_replicates,
+            workers=self.workers,
+        )
+        return graph, family, settings
+
     def run(
         self,
         *,
@@ -129,26 +151,8 @@ class RunConfig:
         """
         from ._simulate import simulate
 
-        graph, family, regime = self.build_graph(), self.build_family(), self.build_regime()
-        family.check_graph(graph)
-        check_memory(
-            self.estimate_bytes(graph.n_models),
-            f"simulate ({graph.n_models:,} models, {self.generations:,} generations, "
-            f"{self.replicates:,} replicates{', keep_replicates' if self.keep_replicates else ''})",
-        )
-        return simulate(
-            graph,
-            family,
-            generations=self.generations,
-            replicates=self.replicates,
-            seed=self.seed,
-            regime=regime,
-            path=self.path,
-            keep_replicates=self.keep_replicates,
-            workers=self.workers,
-            checkpoint_dir=checkpoint_dir,
-            progress=progress,
-        )
+        graph, family, settings = self.prepare()
+        return simulate(graph, family, checkpoint_dir=checkpoint_dir, progress=progress, **settings)
 
     def estimate_bytes(self, n_models: int) -> float:
         """Memory a run of ``n_models`` models needs for its results: the mean and

@@ -25,7 +25,7 @@ import typer
 from .._curves import RiskCurves
 from .._drift import DriftSignal, drift_signal
 from .._errors import ConfigError
-from .._simulate import CheckpointMismatchError
+from .._simulate import CheckpointMismatchError, simulate
 from ..config import RunConfig, load_config, parse_config
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
@@ -46,12 +46,13 @@ def prepare(config: Path, overrides: dict[str, Any]) -> RunConfig:
 
 def execute(cfg: RunConfig, out: Path | None, *, show_progress: bool) -> RiskCurves:
     """Run the simulation a configuration describes (resuming from ``out/blocks``)."""
-    checkpoint_dir = None if out is None else out / CHECKPOINT_SUBDIR
+    graph, family, settings = cfg.prepare()
+    settings["checkpoint_dir"] = None if out is None else out / CHECKPOINT_SUBDIR
     try:
         if not show_progress:
-            return cfg.run(checkpoint_dir=checkpoint_dir)
-        with progress_bar(f"{cfg.build_graph().n_models} models") as progress:
-            return cfg.run(checkpoint_dir=checkpoint_dir, progress=progress)
+            return simulate(graph, family, **settings)
+        with progress_bar(f"{graph.n_models} models") as progress:
+            return simulate(graph, family, progress=progress, **settings)
     except CheckpointMismatchError as err:
         raise ConfigError(
             f"--out {str(out)!r}: {err.directory} holds an interrupted run with other "
