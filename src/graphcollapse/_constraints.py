@@ -10,7 +10,7 @@ naming the owner and the field.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -18,7 +18,17 @@ import numpy as np
 
 from ._errors import ConfigError
 
-__all__ = ["Constraint", "Interval", "OneOf", "ArrayLike", "Validated", "Optional", "IsInstance"]
+__all__ = [
+    "Constraint",
+    "Interval",
+    "OneOf",
+    "ArrayLike",
+    "Validated",
+    "Optional",
+    "IsInstance",
+    "parameters",
+    "mapping_problems",
+]
 
 
 class Constraint:
@@ -241,3 +251,67 @@ def require_instance(where: str, field: str, value: Any, cls: type, expected: st
     if not isinstance(value, cls):
         got = type(value).__name__
         raise ConfigError(f"{where}, field {field!r}: expected {expected}, got {got}")
+
+
+def parameters(cls: type) -> list[str]:
+    """The keyword arguments a class's constructor accepts, in order.
+
+    >>> from graphcollapse import Regime
+    >>> parameters(Regime)
+    ['data', 'real', 'synthetic']
+    """
+    import inspect
+
+    sig = inspect.signature(cls)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in sig.parameters.values() if p.kind in kinds]
+
+
+def mapping_problems(
+    cls: type,
+    values: Mapping[str, Any],
+    *,
+    valid_text: str | None = None,
+    spelled: Callable[[str], str] = str,
+) -> list[tuple[str | None, str]]:
+    """Every problem of ``cls(**values)`` for a :class:`Validated` class, as
+    ``(field, message)`` pairs (``field`` None for a problem of the whole): unknown keys
+    (the message lists the valid ones, or ``valid_text``), then each value against its
+    constraint, then, if all pass, the cross-field checks by constructing it. Empty when
+    ``cls(**values)`` succeeds. ``spelled(key)`` is how a field is named in messages.
+
+    >>> from graphcollapse import Regime
+    >>> mapping_problems(Regime, {"data": "keep", "real": 1, "colour": "red"})
+    [('colour', 'unknown field; valid: data, real, synthetic')]
+    >>> mapping_problems(Regime, {"data": "keep", "real": 1})  # doctest: +NORMALIZE_WHITESPACE
+    [('data', "must be one of 'replace', 'accumulate', got 'keep'"),
+     ('real', "must be one of 'fresh', 'reused', got 1")]
+    """
+    from ._graph import brief
+
+    valid = parameters(cls)
+    out: list[tuple[str | None, str]] = []
+    for key in values:
+        if key not in valid:
+            shown = brief(key)[1:-1] if isinstance(key, str) else brief(key)
+            out.append((shown, f"unknown field; valid: {valid_text or ', '.join(valid)}"))
+    if out:
+        return out
+    constraints = getattr(cls, "_constraints", {})
+    for key, value in values.items():
+        c = constraints.get(key)
+        if c is not None and not c.check(value):
+            out.append((spelled(key), f"must be {c.describe()}, got {brief(value)}"))
+    if out:
+        return out
+    try:
+        cls(**values)
+    except ConfigError as err:
+        owner = getattr(cls, "_owner", "") or cls.__name__
+        msg = str(err)
+        out.append((None, msg[len(owner) + 2 :] if msg.startswith(owner + ", ") else msg))
+    except TypeError as err:  # a required argument is missing
+        text = str(err)
+        missing = text.split(":", 1)[-1].strip() if "missing" in text else "invalid arguments"
+        out.append((None, f"missing field(s) {missing}; valid: {valid_text or ', '.join(valid)}"))
+    return out

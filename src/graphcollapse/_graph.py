@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import reprlib
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -95,61 +95,43 @@ def _as_counts(values: Any, field: str, names: Sequence[str] | None, index=None)
     """Validate an array of sample counts and return it as int64.
 
     ``index`` maps each entry to the model it belongs to (defaults to the position).
+    Every entry is checked (finite, integral, in ``[0, MAX_COUNT]``) before the cast,
+    so nothing wraps around.
     """
     arr = np.asarray(values)
+
+    def fail(mask: np.ndarray, rule: Callable[[Any], str], data: Any = None) -> None:
+        if not mask.any():
+            return
+        data = arr if data is None else data
+        k = int(np.flatnonzero(mask.reshape(-1))[0])
+        who = _where(names, int(index[k]) if index is not None else k)
+        raise InvalidGraphError(f"{who}, field {field!r}: count must be {rule(data.flat[k])}")
+
     if arr.dtype == object:
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            bad = next(i for i, v in enumerate(np.ravel(arr)) if not _is_number(v))
-            who = _where(names, int(index[bad]) if index is not None else bad)
-            raise InvalidGraphError(
-                f"{who}, field {field!r}: count must be a non-negative integer, "
-                f"got {np.ravel(arr)[bad]!r}"
-            ) from None
+        flat = np.ravel(arr)
+        fail(
+            np.array([not _is_number(v) for v in flat], dtype=bool),
+            lambda v: f"a non-negative integer, got {brief(v)}",
+            flat,
+        )
+        arr = arr.astype(np.float64)
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
         raise InvalidGraphError(
             f"field {field!r}: counts must be numbers, got an array of dtype {arr.dtype}"
         )
-    if arr.dtype.kind in "iu" and arr.size:
-        big = arr > MAX_COUNT
-        if big.any():
-            k = int(np.flatnonzero(big.reshape(-1))[0])
-            who = _where(names, int(index[k]) if index is not None else k)
-            raise InvalidGraphError(
-                f"{who}, field {field!r}: count must be at most {MAX_COUNT:.0e}, "
-                f"got {brief(arr.flat[k].item())}"
-            )
     if arr.dtype.kind == "f":
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            who = _where(names, int(index[k]) if index is not None else k)
-            raise InvalidGraphError(
-                f"{who}, field {field!r}: count must be a finite number, got {arr.flat[k]}"
-            )
-        frac = arr != np.round(arr)
-        if frac.any():
-            k = int(np.flatnonzero(frac)[0])
-            who = _where(names, int(index[k]) if index is not None else k)
-            raise InvalidGraphError(
-                f"{who}, field {field!r}: count must be an integer, got {arr.flat[k]}"
-            )
-        big = arr > MAX_COUNT
-        if big.any():
-            k = int(np.flatnonzero(big.reshape(-1))[0])
-            who = _where(names, int(index[k]) if index is not None else k)
-            raise InvalidGraphError(
-                f"{who}, field {field!r}: count must be at most {MAX_COUNT:.0e}, "
-                f"got {arr.flat[k]:.3g}"
-            )
-    out = arr.astype(np.int64)
-    neg = out < 0
-    if neg.any():
-        k = int(np.flatnonzero(neg)[0])
-        who = _where(names, int(index[k]) if index is not None else k)
-        raise InvalidGraphError(f"{who}, field {field!r}: count must be >= 0, got {out.flat[k]}")
-    return out
+        fail(~np.isfinite(arr), lambda v: f"a finite number, got {v}")
+        fail(arr != np.round(arr), lambda v: f"an integer, got {v}")
+    fail(arr > MAX_COUNT, lambda v: f"at most {MAX_COUNT:.0e}, got {brief(_plain(v))}")
+    fail(arr < 0, lambda v: f">= 0, got {brief(_plain(v))}")
+    return arr.astype(np.int64)
+
+
+def _plain(v: Any) -> Any:
+    """A numpy scalar as a Python number (integral floats as int, as the user wrote)."""
+    v = v.item() if isinstance(v, np.generic) else v
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def _is_number(v: Any) -> bool:

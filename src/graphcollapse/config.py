@@ -27,15 +27,21 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import inspect
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._constraints import Constraint, Interval, IsInstance, OneOf
-from ._errors import ConfigError, GraphCollapseError, InvalidGraphError
+from ._constraints import (
+    Constraint,
+    Interval,
+    IsInstance,
+    OneOf,
+    mapping_problems,
+    parameters,
+)
+from ._errors import ConfigError, InvalidGraphError
 from ._graph import InteractionGraph, brief
 from ._limits import check_memory
 from ._regime import Regime
@@ -221,7 +227,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> RunConfig:
     if "family" in data:
         problems += _family_problems(family, base_dir)
     regime = data.get("regime") or {}
-    problems += _validated_problems(Regime, regime, "field 'regime.{}'", "regime")
+    problems += _regime_problems(regime)
     settings = {}
     for name, (default, constraint) in SETTINGS.items():
         value = data.get(name, default)
@@ -273,51 +279,18 @@ def _summarise(problems: list[Problem]) -> str:
 
 
 # ---------------------------------------------------------------------------- sections
-def _validated_problems(cls: type, values: Any, where: str, owner: str) -> list[Problem]:
-    """Problems of ``values`` (a mapping of constructor arguments) for a ``Validated``
-    class: each field against its constraint, unknown fields, then the cross-field
-    checks by constructing it."""
+def _regime_problems(values: Any) -> list[Problem]:
     if not isinstance(values, Mapping):
-        return [(owner, f"expected a mapping, got {type(values).__name__} {brief(values)}")]
-    valid = _parameters(cls)
-    out: list[Problem] = []
-    for key, value in values.items():
-        if key not in valid:
-            out.append(
-                (
-                    where.format(brief(key)[1:-1] if isinstance(key, str) else key),
-                    f"unknown field; valid: {', '.join(valid)}",
-                )
-            )
-            continue
-        c = cls._constraints.get(key)
-        if c is not None and not c.check(value):
-            out.append((where.format(key), f"must be {c.describe()}, got {brief(value)}"))
-    if not out:
-        try:
-            cls(**values)
-        except GraphCollapseError as err:
-            out.append((owner, _after_owner(str(err), owner)))
-    return out
-
-
-def _after_owner(msg: str, owner: str) -> str:
-    return msg[len(owner) + 2 :] if msg.startswith(owner + ", ") else msg
-
-
-def _parameters(cls: type) -> list[str]:
-    """Keyword arguments a class's constructor accepts, in order."""
-    sig = inspect.signature(cls)
+        return [("field 'regime'", f"expected a mapping, got {brief(values)}")]
     return [
-        p.name
-        for p in sig.parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ("regime" if f is None else f"field 'regime.{f}'", m)
+        for f, m in mapping_problems(Regime, values)
     ]
 
 
 def _translate(cls: type, params: Mapping[str, Any]) -> dict[str, Any]:
     """Rename configuration spellings (``fit``, ``dataset``) to the constructor's."""
-    valid = set(_parameters(cls))
+    valid = set(parameters(cls))
     out: dict[str, Any] = {}
     for key, value in params.items():
         if isinstance(key, str) and key not in valid:
@@ -332,7 +305,7 @@ def _translate(cls: type, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def _spelling(cls: type) -> str:
     """The valid keys of a family's ``family:`` mapping, with their config spellings."""
-    valid = _parameters(cls)
+    valid = parameters(cls)
     shown = []
     for p in valid:
         alias = [a for g in _ALIASES if p in g for a in sorted(g) if a in ("fit", "dataset")]
@@ -361,33 +334,12 @@ def _family_problems(spec: Any, base_dir: Path | None) -> list[Problem]:
     except ConfigError as err:
         where, _, what = str(err).partition(": ")
         return [(where, what)]
-    problems = []
-    valid = _parameters(cls)
-    for key in params:
-        if key not in valid:
-            problems.append(
-                (f"{owner}, field {brief(key)}", f"unknown field; valid: {_spelling(cls)}")
-            )
-    if problems:
-        return problems
-    constraints = getattr(cls, "_constraints", {})
-    for key, value in params.items():
-        c = constraints.get(key)
-        if c is not None and not c.check(value):
-            problems.append(
-                (
-                    f"{owner}, field {_config_name(key, spec)!r}",
-                    f"must be {c.describe()}, got {brief(value)}",
-                )
-            )
-    if not problems:
-        try:
-            cls(**params)
-        except GraphCollapseError as err:
-            problems.append((owner, _after_owner(str(err), owner)))
-        except TypeError as err:  # a required argument is missing
-            problems.append((owner, f"{_short_type_error(err)}; valid: {_spelling(cls)}"))
-    return problems
+    return [
+        (owner if f is None else f"{owner}, field {f!r}", m)
+        for f, m in mapping_problems(
+            cls, params, valid_text=_spelling(cls), spelled=lambda k: _config_name(k, spec)
+        )
+    ]
 
 
 def _config_name(key: str, spec: Mapping[str, Any]) -> str:
@@ -400,13 +352,6 @@ def _config_name(key: str, spec: Mapping[str, Any]) -> str:
                 if k in group:
                     return k
     return key
-
-
-def _short_type_error(err: TypeError) -> str:
-    msg = str(err)
-    if "missing" in msg and "argument" in msg:
-        return "missing field(s) " + msg.split(":", 1)[-1].strip()
-    return "invalid arguments"
 
 
 def _build_family(spec: Mapping[str, Any], base_dir: Path | None) -> Family:
