@@ -401,3 +401,19 @@ def test_demo_is_a_library_function_with_extensible_steps(tmp_path):
     assert seen == [6] and (tmp_path / "d" / "extra.txt").read_text() == "hello\n"
     assert run.outputs == ["verdict.json", "ecosystem.png", "extra.txt", "report.md"]
     assert (tmp_path / "d" / "report.md").read_text() == "extra step ran"
+
+
+def test_large_files_get_a_progress_bar_on_a_terminal(tmp_path, monkeypatch):
+    import sys
+
+    from graphcollapse.cli import _output
+
+    small = Path(_eco(tmp_path, "models:\n  A: {real: 1}\n"))
+    with _output.read_progress(small) as cb:
+        assert cb is None
+    monkeypatch.setattr(_output, "LARGE_FILE", 10)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    with _output.read_progress(small) as cb:
+        assert callable(cb)
+        g = gc.InteractionGraph.from_file(small, progress=cb)
+    assert g.names == ("A",)

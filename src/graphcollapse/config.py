@@ -95,12 +95,18 @@ class RunConfig:
     keep_replicates: bool = False
     base_dir: Path | None = field(default=None, compare=False)
 
-    def build_graph(self) -> InteractionGraph:
-        """The ecosystem (file paths are relative to the configuration file)."""
+    @property
+    def graph_file(self) -> Path | None:
+        """The ecosystem file (None for a preset or inline models)."""
+        return _resolve(self.graph["file"], self.base_dir) if "file" in self.graph else None
+
+    def build_graph(self, *, progress: Callable[[int, int], Any] | None = None) -> InteractionGraph:
+        """The ecosystem (file paths are relative to the configuration file; ``progress``
+        as in :func:`graphcollapse.io.read_ecosystem`)."""
         spec = self.graph
         try:
             if "file" in spec:
-                return InteractionGraph.from_file(_resolve(spec["file"], self.base_dir))
+                return InteractionGraph.from_file(self.graph_file, progress=progress)
             if "models" in spec:
                 return InteractionGraph.from_dict({"models": spec["models"]})
             from ._topologies import preset
@@ -118,11 +124,14 @@ class RunConfig:
         """The data regime."""
         return Regime(**self.regime)
 
-    def prepare(self) -> tuple[InteractionGraph, Family, dict[str, Any]]:
+    def prepare(
+        self, *, progress: Callable[[int, int], Any] | None = None
+    ) -> tuple[InteractionGraph, Family, dict[str, Any]]:
         """``(graph, family, settings)``: what :func:`graphcollapse.simulate` is called
         with (``simulate(graph, family, **settings)``), after checking that the family
         has enough samples for every model and that the run fits in memory."""
-        graph, family, regime = self.build_graph(), self.build_family(), self.build_regime()
+        graph = self.build_graph(progress=progress)
+        family, regime = self.build_family(), self.build_regime()
         family.check_graph(graph)
         check_memory(
             self.estimate_bytes(graph.n_models),

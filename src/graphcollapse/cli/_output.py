@@ -3,14 +3,18 @@ paths, done before any work so that a bad path fails at once (not after the tabl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
 
-__all__ = ["console", "check_image_path", "check_out_dir", "save_figure"]
+__all__ = ["console", "check_image_path", "check_out_dir", "save_figure", "read_progress"]
+
+LARGE_FILE = 4 * 2**20  # bytes: files at least this large get a progress bar
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -26,6 +30,31 @@ def console(width: int = 120, *, stderr: bool = False) -> Any:
 
     stream = sys.stderr if stderr else sys.stdout
     return Console(width=None if stream.isatty() else width, stderr=stderr)
+
+
+@contextlib.contextmanager
+def read_progress(path: Path | None) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient progress bar on stderr while a large file is read (yields the
+    ``progress(bytes_read, total)`` callback of :func:`graphcollapse.io.read_ecosystem`,
+    or None for small files, missing files and when stderr is not a terminal)."""
+    try:
+        large = path is not None and path.stat().st_size >= LARGE_FILE
+    except OSError:
+        large = False
+    if not large or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("reading {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task(path.name, total=path.stat().st_size)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _writable_folder(path: Path, option: str) -> None:

@@ -21,7 +21,7 @@ from .._graph import InteractionGraph
 from .._topologies import TOPOLOGIES, preset
 from .._verdict import Diagnosis, diagnose
 from . import app
-from ._output import check_image_path, console, save_figure
+from ._output import check_image_path, console, read_progress, save_figure
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -68,7 +68,8 @@ def load_graph(
             raise ConfigError(
                 "diagnose: --size and --param only apply with --preset, not with a file"
             )
-        return InteractionGraph.from_file(ecosystem)
+        with read_progress(ecosystem) as progress:
+            return InteractionGraph.from_file(ecosystem, progress=progress)
     extra = parse_params(params)
     if size is not None and "size" in extra:
         raise ConfigError("diagnose: give the size once (--size or --param size=...)")

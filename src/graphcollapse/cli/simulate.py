@@ -29,7 +29,7 @@ from .._simulate import CheckpointMismatchError, simulate
 from ..config import RunConfig, load_config, parse_config
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
-from ._output import check_out_dir, console
+from ._output import check_out_dir, console, read_progress
 
 CHECKPOINT_SUBDIR = "blocks"
 
@@ -46,7 +46,8 @@ def prepare(config: Path, overrides: dict[str, Any]) -> RunConfig:
 
 def execute(cfg: RunConfig, out: Path | None, *, show_progress: bool) -> RiskCurves:
     """Run the simulation a configuration describes (resuming from ``out/blocks``)."""
-    graph, family, settings = cfg.prepare()
+    with read_progress(cfg.graph_file) as reading:
+        graph, family, settings = cfg.prepare(progress=reading)
     settings["checkpoint_dir"] = None if out is None else out / CHECKPOINT_SUBDIR
     try:
         if not show_progress:
