@@ -417,3 +417,22 @@ def test_large_files_get_a_progress_bar_on_a_terminal(tmp_path, monkeypatch):
         assert callable(cb)
         g = gc.InteractionGraph.from_file(small, progress=cb)
     assert g.names == ("A",)
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: gc.demo(None), "'out'"),
+        (lambda: gc.demo("x", ecosystem=3), "'ecosystem'"),
+        (lambda: gc.demo("x", replicates=1), "'replicates'"),
+        (lambda: gc.demo("x", dim=True), "'dim'"),
+        (lambda: gio.read_ecosystem(None), "'path'"),
+        (lambda: gio.write_ecosystem({"models": {}}, "x.yaml"), "'graph'"),
+        (lambda: gio.to_networkx("eco.yaml"), "'graph'"),
+    ],
+)
+def test_public_io_and_demo_check_their_arguments(call, field, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GraphCollapseError, match=field):
+        call()
+    assert list(tmp_path.iterdir()) == []

@@ -238,7 +238,9 @@ def is_spd(a: np.ndarray) -> bool:
     return True
 
 
-def require_instance(where: str, field: str, value: Any, cls: type, expected: str) -> None:
+def require_instance(
+    where: str, field: str, value: Any, cls: type | tuple[type, ...], expected: str
+) -> None:
     """Argument type check of a public entry point: raise :class:`ConfigError`
     ``"{where}, field {field!r}: expected {expected}, got <type>"`` unless ``value`` is an
     instance of ``cls``.

@@ -267,6 +267,22 @@ def demo(
     >>> run.outputs[:2], len(run.rows)
     (['verdict.json', 'ecosystem.png'], 12)
     """
+    import os
+
+    from ._constraints import require_instance
+
+    require_instance("demo", "out", out, (str, os.PathLike), "a folder path")
+    if ecosystem is not None:
+        require_instance("demo", "ecosystem", ecosystem, (str, os.PathLike), "a file path")
+    for name, value, low in (
+        ("dim", dim, 1),
+        ("generations", generations, 0),
+        ("replicates", replicates, 2),
+        ("seed", seed, 0),
+        ("gaussian_replicates", gaussian_replicates, 2),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"demo, field {name!r}: must be an integer >= {low}, got {value!r}")
     if not 0 < gaussian_scale <= 1:
         raise ConfigError(f"demo, field 'gaussian_scale': must be in (0, 1], got {gaussian_scale}")
     t0 = time.perf_counter()

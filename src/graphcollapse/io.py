@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._constraints import require_instance
 from ._errors import GraphCollapseError, InvalidGraphError
 from ._graph import InteractionGraph, _as_counts, brief
 
@@ -86,6 +87,7 @@ def read_ecosystem(
     >>> gio.read_ecosystem(p).producers("B")
     {'A': 5, 'B': 5}
     """
+    require_instance("read_ecosystem", "path", path, (str, os.PathLike), "a file path")
     path = Path(path)
     spec = read_structured(path, what="ecosystem file", progress=progress)
     try:
@@ -394,6 +396,7 @@ def to_networkx(graph: InteractionGraph, weight: str = "samples") -> Any:
     >>> sorted(gio.to_networkx(g).edges(data="samples"))
     [('A', 'B', 6), ('B', 'B', 4)]
     """
+    require_instance("to_networkx", "graph", graph, InteractionGraph, "an InteractionGraph")
     import networkx as nx
 
     G = nx.DiGraph()
