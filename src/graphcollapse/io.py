@@ -105,10 +105,7 @@ def write_ecosystem(graph: InteractionGraph, path: str | os.PathLike) -> Path:
     >>> gio.read_ecosystem(p) == g
     True
     """
-    if not isinstance(graph, InteractionGraph):
-        raise TypeError(
-            f"write_ecosystem: expected an InteractionGraph, got {type(graph).__name__}"
-        )
+    require_instance("write_ecosystem", "graph", graph, InteractionGraph, "an InteractionGraph")
     path = Path(path)
     spec = graph.to_dict()
     suffix = path.suffix.lower()
