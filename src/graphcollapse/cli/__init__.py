@@ -32,9 +32,14 @@ def _root() -> None:
     # sub-command is registered (typer would otherwise run that command directly).
 
 
+MAX_MESSAGE = 2000  # characters of an error line
+
+
 def fail(message: str) -> None:
     """Print a one-line error on stderr and exit with status 2."""
     first = " ".join(str(message).split())
+    if len(first) > MAX_MESSAGE:  # a safety net: messages format bounded values already
+        first = first[: MAX_MESSAGE - 3] + "..."
     print(f"error: {first}", file=sys.stderr)
     raise SystemExit(2)
 
