@@ -17,7 +17,7 @@ parameters and the run settings against :data:`SETTINGS` (the same
 once in one :class:`ConfigError` whose message names each field.
 
 Spellings accepted in ``family:`` besides the constructor's own: ``fit`` for the
-estimator (``estimator``, ``fit_method``) and ``dataset`` for the real data set of
+estimator (``estimator``) and ``dataset`` for the real data set of
 ``gaussian_mixture`` and ``kde`` (``data``). For ``m_estimator`` the callables are given
 as import paths, ``"package.module:function"`` (a module next to the configuration file
 is found too).
@@ -45,7 +45,7 @@ from ._errors import ConfigError, InvalidGraphError
 from ._graph import InteractionGraph, brief
 from ._limits import check_memory
 from ._regime import Regime
-from .families import FAMILIES, Family, make_family
+from .families import CONFIG_ALIASES, FAMILIES, Family, make_family
 
 __all__ = ["RunConfig", "SETTINGS", "MAX_REPLICATES", "load_config", "parse_config"]
 
@@ -64,7 +64,9 @@ SETTINGS: dict[str, tuple[Any, Constraint]] = {
 """Run settings: name -> (default, constraint)."""
 
 _TOP = ("graph", "family", "regime", *SETTINGS)
-_ALIASES = ({"fit", "estimator", "fit_method"}, {"dataset", "data"})
+# Configuration spellings: the families' own (``fit`` for ``estimator``) and ``dataset``
+# for the real data set of gaussian_mixture and kde (``data``).
+_ALIASES = (*({k, v} for k, v in CONFIG_ALIASES.items()), {"dataset", "data"})
 _MAX_SHOWN = 8
 
 Problem = tuple[str, str]  # (where, what)
