@@ -436,3 +436,13 @@ def test_public_io_and_demo_check_their_arguments(call, field, tmp_path, monkeyp
     with pytest.raises(GraphCollapseError, match=field):
         call()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_devices_and_pipes_are_refused_not_read_forever(tmp_path):
+    assert "not a regular file" in _refused(["diagnose", "/dev/zero"])
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    assert "not a regular file" in _refused(["diagnose", str(pipe)])
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"graph: {{file: {pipe}}}\n" + RUN)
+    assert "not a regular file" in _refused(["simulate", str(cfg)])

@@ -475,8 +475,10 @@ def _graph_problems(spec: Any, base_dir: Path | None) -> list[Problem]:
         if not isinstance(f, str):
             return [("field 'graph.file'", f"expected a file name, got {brief(f)}")]
         p = _resolve(f, base_dir)
-        if not p.is_file():
+        if not p.exists():
             return [("field 'graph.file'", f"no such file {str(p)!r}")]
+        if not p.is_file():
+            return [("field 'graph.file'", f"{str(p)!r} is not a regular file")]
         return []
     if kind == "models":
         try:

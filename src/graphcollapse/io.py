@@ -156,6 +156,8 @@ def read_structured(
         total = path.stat().st_size
         if path.is_dir():
             raise error(f"{where}: is a folder, not a file")
+        if not path.is_file():  # a device or a pipe could be endless
+            raise error(f"{where}: not a regular file")
         if suffix == ".json":
             text = path.read_text(encoding="utf-8")
             return _parse_json(text, where, error)
