@@ -22,7 +22,6 @@ from ._errors import (
 from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
 from ._regime import Regime
-from ._simulate import simulate
 from ._theory import (
     TheoryResult,
     linear_growth_factor,
@@ -41,6 +40,7 @@ from ._theory import (
 )
 from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
+from .execution import simulate
 from .families import Family, make_family, register_family
 from .families._check import FamilyCheckError, check_family
 from .families.density import GaussianMixture, KernelDensity

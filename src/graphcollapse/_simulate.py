@@ -26,18 +26,15 @@ the standard library).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
-import os
-import signal
 import time
-import zipfile
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -56,7 +53,9 @@ __all__ = [
     "ROLE_PUBLISHED",
     "ROLE_FIXED_REAL",
     "GenerationState",
-    "CheckpointMismatchError",
+    "BlockResult",
+    "BlockStore",
+    "run_fingerprint",
 ]
 
 BLOCK_SIZE = 256
@@ -71,23 +70,9 @@ ROLE_PUBLISHED = 1
 ROLE_FIXED_REAL = 2
 """Stream role: model ``i``'s fixed real sample (reused mode; drawn with ``t = 0``)."""
 
-_CHECKPOINT_FORMAT = 1
-
-
-class CheckpointMismatchError(ConfigError):
-    """A checkpoint directory holds blocks of a run with other settings.
-
-    ``differences`` lists the settings that differ (e.g. ``["seed"]``).
-    """
-
-    def __init__(self, directory: Path, differences: list[str]) -> None:
-        self.directory = directory
-        self.differences = differences
-        super().__init__(
-            f"simulate, field 'checkpoint_dir': {str(directory)!r} holds blocks of a "
-            f"different run (differs in: {', '.join(differences)}); use another directory "
-            "or delete it to start afresh"
-        )
+CHECKPOINT_FORMAT = 1
+"""Version of the per-block arrays (:meth:`BlockResult.to_arrays`) a checkpoint store
+keeps; part of :func:`run_fingerprint`."""
 
 
 PathName = Literal["auto", "plain", "fast"]
@@ -277,8 +262,20 @@ class _Kernel:
 
 # ---------------------------------------------------------------------- one block
 @dataclass
-class _BlockResult:
-    """Per-block statistics: counts, means and sums of squared deviations per (t, model)."""
+class BlockResult:
+    """Per-block statistics: counts, means and sums of squared deviations per (t, model).
+
+    What a checkpoint store keeps: :meth:`to_arrays` gives plain named arrays (no
+    pickles) and :meth:`from_arrays` rebuilds the block from them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = BlockResult(0, 3, np.zeros((2, 1)), np.ones((2, 1)), params=(np.zeros((3, 2)),))
+    >>> back = BlockResult.from_arrays(0, r.to_arrays(), n_models=1)
+    >>> back.count, back.m2.tolist(), back.params[0].shape
+    (3, [[1.0], [1.0]], (3, 2))
+    """
 
     block: int
     count: int
@@ -288,6 +285,43 @@ class _BlockResult:
     summary_m2: dict[str, np.ndarray] = field(default_factory=dict)
     samples: np.ndarray | None = None  # (reps, T+1, K)
     params: tuple[Any, ...] = ()
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The block as named numeric arrays (``count``, ``mean``, ``m2``, ``sm__<name>``,
+        ``s2__<name>``, optional ``samples``, ``param__<i>``)."""
+        arrays: dict[str, np.ndarray] = {
+            "count": np.asarray(self.count),
+            "mean": self.mean,
+            "m2": self.m2,
+        }
+        for k in self.summary_mean:
+            arrays["sm__" + k] = self.summary_mean[k]
+            arrays["s2__" + k] = self.summary_m2[k]
+        if self.samples is not None:
+            arrays["samples"] = self.samples
+        for i, p in enumerate(self.params):
+            arrays[f"param__{i}"] = np.asarray(p)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, block: int, arrays: Any, n_models: int) -> BlockResult:
+        """Rebuild a block from :meth:`to_arrays` output (any mapping of arrays with
+        ``keys()``; raises ``KeyError`` when one is missing)."""
+        keys = list(arrays.keys())
+        names = [k[4:] for k in keys if k.startswith("sm__")]
+        return cls(
+            block,
+            int(arrays["count"]),
+            arrays["mean"],
+            arrays["m2"],
+            {k: arrays["sm__" + k] for k in names},
+            {k: arrays["s2__" + k] for k in names},
+            arrays["samples"] if "samples" in keys else None,
+            tuple(arrays[f"param__{i}"] for i in range(n_models)),
+        )
+
+
+_BlockResult = BlockResult
 
 
 @dataclass(frozen=True)
@@ -358,11 +392,6 @@ def _run_chunk(job: _Job, blocks: Sequence[int]) -> list[_BlockResult]:
     return [_run_block(job, b) for b in blocks]
 
 
-def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
-    # The parent handles Ctrl-C (it saves finished blocks and stops the pool).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 # ---------------------------------------------------------------------- reduction
 def _chan(n_a: int, mean_a, m2_a, n_b: int, mean_b, m2_b):
     """Combine two groups' (count, mean, sum of squared deviations) (Chan et al.)."""
@@ -406,86 +435,54 @@ def _reduce(results: Sequence[_BlockResult]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- checkpoints
-class _Checkpoints:
-    """One ``.npz`` per finished block, beside a fingerprint of the run."""
+@runtime_checkable
+class BlockStore(Protocol):
+    """Where finished blocks are kept between runs (given by the layer above).
 
-    def __init__(self, directory: str | os.PathLike, fingerprint: dict[str, Any]) -> None:
-        self.dir = Path(directory)
-        self.fingerprint = fingerprint
-        fp_file = self.dir / "fingerprint.json"
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ConfigError(
-                f"simulate, field 'checkpoint_dir': cannot create {str(self.dir)!r} ({err})"
-            ) from None
-        if fp_file.exists():
-            try:
-                old = json.loads(fp_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                old = None
-            if old != fingerprint:
-                if isinstance(old, dict):
-                    keys = sorted(set(old) | set(fingerprint))
-                    diff = [k for k in keys if old.get(k) != fingerprint.get(k)]
-                else:
-                    diff = ["unreadable fingerprint.json"]
-                raise CheckpointMismatchError(self.dir, diff)
-        else:
-            _atomic_write(fp_file, (json.dumps(fingerprint, indent=1) + "\n").encode())
+    The engine calls :meth:`open` once with the run's fingerprint (a store holding
+    blocks of another run refuses it), :meth:`load` for each block the store lists as
+    finished (``None`` = recompute it) and :meth:`save` as each block finishes. The file
+    format, the directory and its lock belong to the implementation
+    (:class:`graphcollapse.execution.DirectoryCheckpoints`).
+    """
 
-    def path(self, b: int) -> Path:
-        return self.dir / f"block_{b:06d}.npz"
+    def open(self, fingerprint: dict[str, Any]) -> Collection[int]:
+        """Check the fingerprint; return the indices of the finished blocks."""
+        ...
 
-    def load(self, b: int, expect_count: int, n_models: int) -> _BlockResult | None:
-        p = self.path(b)
-        if not p.exists():
-            return None
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                count = int(z["count"])
-                if count != expect_count:
-                    return None
-                names = [k[4:] for k in z.files if k.startswith("sm__")]
-                return _BlockResult(
-                    b,
-                    count,
-                    z["mean"],
-                    z["m2"],
-                    {k: z["sm__" + k] for k in names},
-                    {k: z["s2__" + k] for k in names},
-                    z["samples"] if "samples" in z.files else None,
-                    tuple(z[f"param__{i}"] for i in range(n_models)),
-                )
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
-            return None  # a damaged block is simply recomputed
+    def load(self, block: int, count: int, n_models: int) -> BlockResult | None:
+        """A finished block (``None`` if missing, damaged or of another size)."""
+        ...
 
-    def save(self, r: _BlockResult) -> None:
-        arrays: dict[str, np.ndarray] = {"count": np.asarray(r.count), "mean": r.mean, "m2": r.m2}
-        for k in r.summary_mean:
-            arrays["sm__" + k] = r.summary_mean[k]
-            arrays["s2__" + k] = r.summary_m2[k]
-        if r.samples is not None:
-            arrays["samples"] = r.samples
-        for i, p in enumerate(r.params):
-            arrays[f"param__{i}"] = np.asarray(p)
-        p = self.path(r.block)
-        tmp = p.with_name(p.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, p)
+    def save(self, result: BlockResult) -> None:
+        """Keep one finished block."""
+        ...
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def run_fingerprint(
+    graph: InteractionGraph,
+    family: Family,
+    regime: Regime,
+    generations: int,
+    seed: int,
+    replicates: int,
+    path: str,
+    keep_replicates: bool,
+) -> dict[str, Any]:
+    """The settings that fix a run's blocks (what a checkpoint store compares).
 
-
-def _fingerprint(graph, family, regime, generations, seed, replicates, path, keep) -> dict:
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> g = gc.InteractionGraph(["A"], [[10]], real=[0])
+    >>> fp = run_fingerprint(g, gc.LinearRegression(dim=2), gc.Regime(), 3, 0, 100,
+    ...                      "fast", False)
+    >>> fp["seed"], fp["block_size"], fp["regime"]
+    (0, 256, 'replace/fresh/private')
+    """
     graph_json = json.dumps(graph.to_dict(), sort_keys=False, separators=(",", ":"))
     return {
-        "format": _CHECKPOINT_FORMAT,
+        "format": CHECKPOINT_FORMAT,
         "graph": hashlib.sha256(graph_json.encode()).hexdigest(),
         "family": json.loads(json.dumps(family.config(), default=str)),
         "family_class": f"{type(family).__module__}.{type(family).__qualname__}",
@@ -495,8 +492,47 @@ def _fingerprint(graph, family, regime, generations, seed, replicates, path, kee
         "replicates": replicates,
         "path": path,
         "block_size": BLOCK_SIZE,
-        "keep_replicates": keep,
+        "keep_replicates": keep_replicates,
     }
+
+
+# ---------------------------------------------------------------------- the block loop
+def _drive(
+    job: _Job,
+    pending: Iterator[int],
+    executor: Executor | None,
+    inflight: int,
+    chunk: int,
+    finished: Callable[[list[BlockResult]], None],
+) -> None:
+    """Run the pending blocks, handing each finished chunk to ``finished`` at once.
+
+    Blocks are taken from the iterator lazily: at most ``inflight`` chunks are
+    submitted at a time, so a run of a billion blocks starts at once and holds only
+    the results. Without an executor the blocks run here, one by one.
+    """
+    chunks = iter(lambda: list(itertools.islice(pending, chunk)), [])
+    if executor is None:
+        for c in chunks:
+            finished(_run_chunk(job, c))
+        return
+    running: set[Future] = set()
+    try:
+        for c in itertools.islice(chunks, inflight):
+            running.add(executor.submit(_run_chunk, job, c))
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                finished(fut.result())
+                c = next(chunks, None)
+                if c:
+                    running.add(executor.submit(_run_chunk, job, c))
+    except BaseException:
+        # Interrupted, or a block (or the executor) failed: finished blocks are already
+        # saved; cancel what has not started. Stopping the workers is the caller's job.
+        for fut in running:
+            fut.cancel()
+        raise
 
 
 # ---------------------------------------------------------------------- entry point
@@ -516,75 +552,54 @@ def simulate(
     regime: Regime = Regime(),  # noqa: B008 - immutable
     path: PathName = "auto",
     keep_replicates: bool = False,
-    workers: int = 1,
+    executor: Executor | None = None,
+    parallelism: int = 1,
     progress: Callable[[int, int], Any] | None = None,
-    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoints: BlockStore | None = None,
     chunk_blocks: int | None = None,
 ) -> RiskCurves:
-    """Simulate the retraining loop of an interaction graph with Monte Carlo replicates.
+    """The pure simulation engine: blocks run on a given executor, kept in a given store.
 
-    Generation 0 fits every model on its ``initial_real`` real samples; at each later
-    generation every model is refit on its real samples and on samples drawn from its
-    producers' previous fits, as the regime says (THEORY §1).
+    Same numbers as :func:`graphcollapse.simulate` (which builds the process pool or
+    the Dask executor and the checkpoint directory, then calls this). This function
+    knows nothing of processes, files or clusters.
 
     Parameters
     ----------
-    graph : InteractionGraph
-        Who trains on whom, and how much.
-    family : Family
-        The model family (e.g. :class:`LinearRegression`); ``family.check_graph(graph)``
-        is called first, so too few samples per model is refused up front.
-    generations : int
-        Number of retraining generations ``T`` (the result has ``T + 1`` rows).
-    replicates : int
-        Number of independent Monte Carlo replicates (>= 2).
-    seed : int
-        Root seed (>= 0). The numbers depend only on the seed and the settings, never on
-        ``workers``, ``chunk_blocks`` or on resuming from checkpoints.
-    regime : Regime
-        Data regime (replace/accumulate, fresh/reused real, private/shared synthetic).
-    path : {"auto", "plain", "fast"}
-        ``plain`` draws raw samples; ``fast`` uses the family's exact fast sampler
-        (same distribution, e.g. a Wishart draw of the Gram matrix); ``auto`` = ``fast``
-        when the family has one.
-    keep_replicates : bool
-        Keep every replicate's risk in ``result.samples`` (shape ``(R, T+1, K)``).
-    workers : int
-        Processes to spread blocks over (``1`` = in this process). The family is sent to
-        the workers by pickling, so its class must be importable (not defined inside a
-        function).
+    graph, family, generations, replicates, seed, regime, path, keep_replicates
+        As in :func:`graphcollapse.simulate`.
+    executor : concurrent.futures.Executor, optional
+        Where blocks run (``None`` = here, one after the other). Anything with
+        ``submit`` returning a :class:`concurrent.futures.Future` works, e.g. a
+        ``ProcessPoolExecutor`` or a Dask client's ``get_executor()``.
+    parallelism : int
+        How many workers the executor has: ``2 * parallelism`` tasks are kept in flight.
     progress : callable, optional
-        Called as ``progress(done_blocks, total_blocks)`` at the start and whenever
-        blocks finish (after they are checkpointed).
-    checkpoint_dir : path, optional
-        Save each finished block there; a rerun with the same settings resumes and
-        skips finished blocks. A directory holding another run's blocks is refused.
+        ``progress(done_blocks, total_blocks)`` at the start and after each finished
+        block is saved.
+    checkpoints : BlockStore, optional
+        Finished blocks are saved there and skipped when it already holds them.
     chunk_blocks : int, optional
-        Blocks per task handed to a worker (default: about four tasks per worker).
+        Blocks per task (default 1: every block comes back as soon as it finishes).
 
     Returns
     -------
     RiskCurves
-        ``mean`` and ``sem`` of the risk per generation and model, family summaries
-        (means and sems), ``params`` (a tuple with each model's last-generation fits,
-        replicate axis first) and ``info`` (seed, block size, path, regime, family, the
-        family's ``degeneracy`` declaration read by :func:`drift_signal`, timings).
+        As :func:`graphcollapse.simulate` (``info`` also holds the family's
+        ``degeneracy`` declaration read by :func:`drift_signal`).
 
     Examples
     --------
-    One self-consuming OLS model: ``R^(t) = (t + 1) sigma^2 d / (n - d - 1)`` (THEORY §3.1),
-    here ``(t + 1) * 2 / 7``.
-
     >>> import graphcollapse as gc
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> from graphcollapse._simulate import simulate as pure
     >>> g = gc.InteractionGraph(["A"], [[10]], real=[0])
-    >>> res = gc.simulate(g, gc.LinearRegression(dim=2), generations=3,
-    ...                   replicates=20_000, seed=0)
-    >>> import numpy as np
-    >>> exact = (np.arange(4) + 1) * 2 / 7
-    >>> bool(np.all(np.abs(res.mean[:, 0] - exact) < 4 * res.sem[:, 0]))  # within 4 s.e.
-    True
-    >>> res.info["path"], res.params[0].shape
-    ('fast', (20000, 2))
+    >>> kw = dict(generations=2, replicates=600, seed=1)
+    >>> with ThreadPoolExecutor(2) as ex:
+    ...     a = pure(g, gc.LinearRegression(dim=2), executor=ex, parallelism=2, **kw)
+    >>> b = pure(g, gc.LinearRegression(dim=2), **kw)
+    >>> bool((a.mean == b.mean).all()), a.info["blocks"]
+    (True, 3)
     """
     t_start = time.perf_counter()
     require_instance("simulate", "graph", graph, InteractionGraph, "an InteractionGraph")
@@ -595,9 +610,8 @@ def simulate(
     T = _check_int(generations, "generations", 0)
     R = _check_int(replicates, "replicates", 2)
     seed = _check_int(seed, "seed", 0)
-    workers = _check_int(workers, "workers", 1)
-    if chunk_blocks is not None:
-        chunk_blocks = _check_int(chunk_blocks, "chunk_blocks", 1)
+    parallelism = _check_int(parallelism, "workers", 1)
+    chunk = 1 if chunk_blocks is None else _check_int(chunk_blocks, "chunk_blocks", 1)
     if path not in ("auto", "plain", "fast"):
         raise ConfigError(
             f"simulate, field 'path': must be one of 'auto', 'plain', 'fast', got {path!r}"
@@ -618,36 +632,29 @@ def simulate(
         bool(keep_replicates),
     )
     n_blocks = math.ceil(R / BLOCK_SIZE)
-    results: dict[int, _BlockResult] = {}
-    ckpt = None
-    if checkpoint_dir is not None:
-        fp = _fingerprint(graph, family, regime, T, seed, R, resolved, bool(keep_replicates))
-        ckpt = _Checkpoints(checkpoint_dir, fp)
-        for b in range(n_blocks):
-            r = ckpt.load(b, job.block_size(b), graph.n_models)
-            if r is not None:
-                results[b] = r
+    results: dict[int, BlockResult] = {}
+    if checkpoints is not None:
+        fp = run_fingerprint(graph, family, regime, T, seed, R, resolved, bool(keep_replicates))
+        for b in sorted(checkpoints.open(fp)):
+            if 0 <= b < n_blocks:
+                r = checkpoints.load(b, job.block_size(b), graph.n_models)
+                if r is not None:
+                    results[b] = r
     resumed = len(results)
-    pending = [b for b in range(n_blocks) if b not in results]
     if progress is not None:
         progress(resumed, n_blocks)
 
-    def finished(chunk: list[_BlockResult]) -> None:
+    def finished(chunk_results: list[BlockResult]) -> None:
         # Save every block of the chunk before reporting (progress may interrupt).
-        for r in chunk:
+        for r in chunk_results:
             results[r.block] = r
-            if ckpt is not None:
-                ckpt.save(r)
+            if checkpoints is not None:
+                checkpoints.save(r)
         if progress is not None:
             progress(len(results), n_blocks)
 
-    if workers == 1 or len(pending) <= 1:
-        for b in pending:
-            finished([_run_block(job, b)])
-    else:
-        if chunk_blocks is None:
-            chunk_blocks = max(1, math.ceil(len(pending) / (4 * workers)))
-        _run_pool(job, pending, workers, chunk_blocks, finished)
+    pending = (b for b in range(n_blocks) if b not in results)
+    _drive(job, pending, executor, 2 * parallelism, chunk, finished)
 
     red = _reduce([results[b] for b in range(n_blocks)])
     info = {
@@ -662,7 +669,7 @@ def simulate(
         "family": family.config(),
         "family_description": family.describe(),
         "degeneracy": dict(family.degeneracy),  # read by drift_signal
-        "workers": workers,
+        "workers": parallelism,
         "timings": {"wall_seconds": time.perf_counter() - t_start},
     }
     return RiskCurves(
@@ -678,29 +685,3 @@ def simulate(
         params=red["params"],
         info=info,
     )
-
-
-def _run_pool(
-    job: _Job,
-    pending: list[int],
-    workers: int,
-    chunk: int,
-    finished: Callable[[list[_BlockResult]], None],
-) -> None:
-    """Run chunks of blocks in a process pool; save each block as its chunk returns."""
-    chunks = [pending[k : k + chunk] for k in range(0, len(pending), chunk)]
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_ignore_sigint)
-    try:
-        futures = {pool.submit(_run_chunk, job, c) for c in chunks}
-        while futures:
-            done, futures = wait(futures, return_when=FIRST_COMPLETED)
-            for fut in done:
-                finished(fut.result())
-    except BaseException:
-        # Interrupted (or a worker failed): finished blocks are already saved; stop the
-        # workers now instead of waiting for their current chunks.
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)

@@ -25,7 +25,7 @@ import typer
 from .._curves import RiskCurves
 from .._drift import DriftSignal, drift_signal
 from .._errors import ConfigError
-from .._simulate import CheckpointMismatchError, simulate
+from ..execution import CheckpointMismatchError, simulate
 from ..config import RunConfig, load_config, parse_config
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
