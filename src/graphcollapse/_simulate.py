@@ -16,11 +16,16 @@ How the work is organised (docs/architecture.md):
   numbers do not depend on how blocks are grouped or spread over processes.
 * Block results are reduced in block order with Chan's formula, so the output is
   bitwise identical for any chunking and any number of workers.
-* Finished blocks can be checkpointed (one ``.npz`` per block) and are skipped on resume.
+* The block loop (:func:`_drive`) takes blocks lazily and runs them on the
+  :class:`concurrent.futures.Executor` it is given (or here); finished blocks go to the
+  :class:`BlockStore` it is given and are skipped on resume.
 
-The engine never looks inside a batch or a parameter array: it only calls the
-:class:`~graphcollapse.families.Family` protocol. This module imports only numpy (and
-the standard library).
+This module knows nothing of processes, files, signals or clusters: the process pool,
+the Dask executor, the checkpoint directory and its lock are built by the layer above
+(:mod:`graphcollapse.execution`, whose :func:`~graphcollapse.execution.simulate` is
+``graphcollapse.simulate``). The engine never looks inside a batch or a parameter
+array: it only calls the :class:`~graphcollapse.families.Family` protocol. This module
+imports only numpy (and the standard library).
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import multiprocessing
 import os
 import signal
 import socket
@@ -64,6 +63,7 @@ __all__ = [
 BACKENDS = ("local", "dask")
 Backend = Literal["local", "dask"]
 LOCK_FILE = ".graphcollapse.lock"
+_HELD_LOCKS: set[int] = set()  # lock descriptors this process holds (closed in workers)
 
 
 # ---------------------------------------------------------------------- errors
@@ -211,6 +211,7 @@ class DirectoryLock:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
             self._fd = fd
+            _HELD_LOCKS.add(fd)
             return self
 
     def release(self) -> None:
@@ -219,6 +220,7 @@ class DirectoryLock:
             return
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+        _HELD_LOCKS.discard(self._fd)
         os.close(self._fd)  # (closing releases the flock)
         self._fd = None
 
@@ -349,6 +351,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 # ---------------------------------------------------------------------- executors
 def _worker_init(parent: int) -> None:  # pragma: no cover - runs in worker processes
+    # A forked worker must not keep its parent's directory locks alive.
+    for fd in list(_HELD_LOCKS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
     # The parent handles Ctrl-C (it saves finished work and stops the pool) ...
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -377,13 +384,6 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _mp_context() -> multiprocessing.context.BaseContext:
-    # forkserver: workers start from a clean process (no copy of the parent's threads
-    # or of its lock files); fork where forkserver does not exist.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-
-
 @contextlib.contextmanager
 def process_pool(workers: int) -> Iterator[Executor]:
     """A process pool that stops its workers on any error and never hangs.
@@ -400,7 +400,6 @@ def process_pool(workers: int) -> Iterator[Executor]:
     """
     pool = ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=_mp_context(),
         initializer=_worker_init,
         initargs=(os.getpid(),),
     )

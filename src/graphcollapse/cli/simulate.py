@@ -25,8 +25,8 @@ import typer
 from .._curves import RiskCurves
 from .._drift import DriftSignal, drift_signal
 from .._errors import ConfigError
-from ..execution import CheckpointMismatchError, simulate
 from ..config import RunConfig, load_config, parse_config
+from ..execution import BACKENDS, CheckpointMismatchError, DirectoryLock, simulate
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
 from ._output import check_out_dir, console, read_progress
@@ -44,11 +44,20 @@ def prepare(config: Path, overrides: dict[str, Any]) -> RunConfig:
     return parse_config(cfg.to_dict() | given, base_dir=cfg.base_dir)
 
 
-def execute(cfg: RunConfig, out: Path | None, *, show_progress: bool) -> RiskCurves:
-    """Run the simulation a configuration describes (resuming from ``out/blocks``)."""
+def execute(
+    cfg: RunConfig,
+    out: Path | None,
+    *,
+    show_progress: bool,
+    backend: str = "local",
+    scheduler: str | None = None,
+) -> RiskCurves:
+    """Run the simulation a configuration describes (resuming from ``out/blocks``) on
+    the local process pool or on Dask (``backend``, ``scheduler``)."""
     with read_progress(cfg.graph_file) as reading:
         graph, family, settings = cfg.prepare(progress=reading)
     settings["checkpoint_dir"] = None if out is None else out / CHECKPOINT_SUBDIR
+    settings.update(backend=backend, scheduler=scheduler)
     try:
         if not show_progress:
             return simulate(graph, family, **settings)
@@ -164,6 +173,37 @@ def print_drift(console, sig: DriftSignal) -> None:
         console.print(f"  {name:<{width}}  {reason}", highlight=False, soft_wrap=True)
 
 
+def _tell_waiting(out: Path):
+    def tell(pid: int | None) -> None:
+        who = f"PID {pid}" if pid is not None else "another process"
+        print(f"waiting for {who} to finish with --out {str(out)!r} ...", file=sys.stderr)
+
+    return tell
+
+
+def _execute_and_save(cfg, out, show, backend, scheduler, started) -> RiskCurves:
+    try:
+        result = execute(cfg, out, show_progress=show, backend=backend, scheduler=scheduler)
+    except KeyboardInterrupt:
+        # (typer turns a KeyboardInterrupt into exit status 130 without a word.)
+        if out is None:
+            print("interrupted (no --out, nothing was saved)", file=sys.stderr)
+        else:
+            saved = len(list((out / CHECKPOINT_SUBDIR).glob("block_*.npz")))
+            print(
+                f"interrupted: {saved} finished blocks are saved in {out / CHECKPOINT_SUBDIR}; "
+                "rerun the same command to resume",
+                file=sys.stderr,
+            )
+        raise typer.Exit(130) from None
+    if out is not None:
+        manifest = run_manifest(result, cfg.to_dict(), wall_seconds=time.perf_counter() - started)
+        write_run(out, result, manifest)
+        # The result is safely written: the checkpoints are no longer needed.
+        shutil.rmtree(out / CHECKPOINT_SUBDIR, ignore_errors=True)
+    return result
+
+
 def _num(x: float) -> str:
     return f"{x:.3g}" if np.isfinite(x) else str(float(x))
 
@@ -194,8 +234,30 @@ def simulate_command(
             "keys `theory` and `z`, DIR/theory.json).",
         ),
     ] = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Where replicate blocks run: local (process pool of --workers) or dask "
+            "(a LocalCluster of --workers processes, or the cluster at --scheduler); "
+            "the numbers are the same."
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler (tcp://host:8786)."),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="If another run is using --out, wait for it instead of refusing."
+        ),
+    ] = False,
 ) -> None:
     """Simulate every model's retraining, generation after generation."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if scheduler is not None and backend != "dask":
+        raise ConfigError("--scheduler: only with --backend dask")
     started = time.perf_counter()
     check_out_dir(out, "--out")
     cfg = prepare(
@@ -209,25 +271,13 @@ def simulate_command(
         },
     )
     show = not quiet and sys.stderr.isatty()
-    try:
-        result = execute(cfg, out, show_progress=show)
-    except KeyboardInterrupt:
-        # (typer turns a KeyboardInterrupt into exit status 130 without a word.)
-        if out is None:
-            print("interrupted (no --out, nothing was saved)", file=sys.stderr)
-        else:
-            saved = len(list((out / CHECKPOINT_SUBDIR).glob("block_*.npz")))
-            print(
-                f"interrupted: {saved} finished blocks are saved in {out / CHECKPOINT_SUBDIR}; "
-                "rerun the same command to resume",
-                file=sys.stderr,
+    with contextlib.ExitStack() as stack:
+        if out is not None:
+            # One run per output directory: a second is refused naming our PID.
+            stack.enter_context(
+                DirectoryLock(out, what="--out", wait=wait, on_wait=_tell_waiting(out))
             )
-        raise typer.Exit(130) from None
-    if out is not None:
-        manifest = run_manifest(result, cfg.to_dict(), wall_seconds=time.perf_counter() - started)
-        write_run(out, result, manifest)
-        # The result is safely written: the checkpoints are no longer needed.
-        shutil.rmtree(out / CHECKPOINT_SUBDIR, ignore_errors=True)
+        result = _execute_and_save(cfg, out, show, backend, scheduler, started)
     if with_theory:
         from .theory import overlay_theory
 
