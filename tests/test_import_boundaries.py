@@ -18,7 +18,7 @@ import pytest
 import graphcollapse
 
 BLOCKED = ["matplotlib", "pandas", "duckdb", "dask", "pydantic", "typer", "rich"]
-TOP_LAYER = {"config", "storage", "plotting", "cli", "_demo"}
+TOP_LAYER = {"config", "storage", "plotting", "cli", "_demo", "execution", "sweeps", "results"}
 
 _BLOCKER = textwrap.dedent(
     f"""

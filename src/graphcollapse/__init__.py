@@ -57,6 +57,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "GraphDisplay": ".plotting",
     "demo": "._demo",
+    "sweep": ".sweeps",
+    "load_results": ".results",
 }
 
 
@@ -109,6 +111,7 @@ __all__ = [
     "linear_slope",
     "linear_steady_state",
     "list_examples",
+    "load_results",
     "lyapunov_rate",
     "make_family",
     "ols_accumulate_risk",
@@ -123,5 +126,6 @@ __all__ = [
     "solve_stein",
     "spectral_radius",
     "strong_components",
+    "sweep",
     "theory",
 ]

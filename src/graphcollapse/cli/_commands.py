@@ -8,6 +8,8 @@ from __future__ import annotations
 from . import (  # noqa: F401  (each module registers its command on import)
     demo,
     diagnose,
+    results,
     simulate,
+    sweep,
     theory,
 )
