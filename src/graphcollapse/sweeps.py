@@ -530,7 +530,7 @@ def _compute(task: dict[str, Any]) -> dict[str, list[Any]]:
         for i in range(K):
             add(None, None, None, i)
     n = len(cols["point"])
-    for name, values in cols.items():  # summaries missing in some rows: NULL
+    for values in cols.values():  # summaries missing in some rows: NULL
         values.extend([None] * (n - len(values)))
     return cols
 
