@@ -21,7 +21,8 @@ and the value). :func:`sweep` runs the points and writes the store
 (:mod:`graphcollapse.results` reads it back).
 
 **Seeds.** Point ``p``'s ``k``-th seed is a hash of the sweep seed, ``k`` and the
-point's *key*: its resolved configuration without ``seed`` and ``workers``. So adding
+point's *key*: its resolved configuration by content (the ecosystem's hash, the
+family's full parameters, regime, generations, replicates, sampling path). So adding
 an axis value, reordering axes or values, or changing the backend or the number of
 workers leaves every existing point's numbers unchanged.
 
@@ -128,8 +129,10 @@ class SweepError(ConfigError):
 class Point:
     """One point of a sweep: its axis values, resolved configuration and seeds.
 
-    ``key`` is the resolved configuration without ``seed`` and ``workers`` (canonical
-    JSON); ``id`` a short hash of it (the store's file name).
+    ``key`` is what fixes the point's numbers, by content (canonical JSON of the
+    ecosystem's hash, the family's full parameters, the regime, generations, replicates,
+    sampling path; never the seed, the workers or the backend); ``id`` a short hash of
+    it (the store's file name).
     """
 
     id: str
@@ -234,16 +237,27 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _resolve(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """Validate a configuration dict and build what a run needs (graph, family);
-    returns the resolved plain configuration."""
+def _resolve(data: dict[str, Any], base_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate a configuration dict and build what a run needs (graph, family).
+
+    Returns the plain configuration and the point's key: what fixes its numbers, by
+    content (the ecosystem's hash, the family's full parameters, the regime, the run
+    settings), so that equivalent wordings of one configuration share a key.
+    """
+    from . import _simulate
     from .config import parse_config
 
     cfg = parse_config(copy.deepcopy(data), base_dir=base_dir)
-    graph, family = cfg.build_graph(), cfg.build_family()
-    cfg.build_regime()
+    graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
     family.check_graph(graph)
-    return cfg.to_dict()
+    path = cfg.path
+    if path == "auto":
+        path = "fast" if family.has_fast_path else "plain"
+    key = _simulate.run_fingerprint(
+        graph, family, regime, cfg.generations, 0, cfg.replicates, path, cfg.keep_replicates
+    )
+    del key["seed"]
+    return cfg.to_dict(), key
 
 
 def _read_file(path: Path) -> Any:
@@ -359,6 +373,8 @@ def load_sweep(
                 _resolve(cfg, base_dir_)
             except GraphCollapseError as err:
                 raise SweepError(f"sweep, axis {axis!r}, value {_short(v)}: {err}") from None
+            except RecursionError:
+                raise SweepError(f"sweep, axis {axis!r}: value nested too deeply") from None
     points = []
     zip_rows = list(zip(*zipped.values(), strict=True)) if zipped else [()]
     for combo in itertools.product(*grid.values()):
@@ -368,11 +384,10 @@ def load_sweep(
             for k, v in axes.items():
                 _set_path(cfg, k, v)
             try:
-                resolved = _resolve(cfg, base_dir_)
+                resolved, keyed = _resolve(cfg, base_dir_)
             except GraphCollapseError as err:
                 label = ", ".join(f"{k}={_short(v)}" for k, v in axes.items())
                 raise SweepError(f"sweep, point {label}: {err}") from None
-            keyed = {k: v for k, v in resolved.items() if k not in ("seed", "workers")}
             key = _canonical(keyed)
             pid = hashlib.sha256(key.encode()).hexdigest()[:16]
             n_seeds = seeds if "simulate" in compute_t else 1
@@ -408,7 +423,7 @@ def _load_base(base: Any, here: Path) -> tuple[dict[str, Any], Path]:
             f"sweep, field 'base': a run configuration or {{file: ...}}, got {_short(base)}"
         )
     try:
-        return _resolve(dict(base), here), here
+        return _resolve(dict(base), here)[0], here
     except GraphCollapseError as err:
         raise SweepError(f"sweep, field 'base': {err}") from None
 
