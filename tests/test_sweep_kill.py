@@ -76,9 +76,7 @@ def _until(cond, proc: subprocess.Popen) -> bool:
 
 
 def _numbers(store: Path) -> list[tuple]:
-    return sorted(
-        gc.load_results(store).fetchall(), key=lambda r: tuple(str(v) for v in r)
-    )
+    return sorted(gc.load_results(store).fetchall(), key=lambda r: tuple(str(v) for v in r))
 
 
 @pytest.fixture(scope="module")
