@@ -14,6 +14,7 @@ import sys
 REGISTRY: dict[str, str] = {
     "families": "benchmarks.bench_families",
     "ols": "benchmarks.bench_ols",
+    "sweep": "benchmarks.bench_sweep",
     "theory": "benchmarks.bench_theory",
     "verdict": "benchmarks.bench_verdict",
 }
