@@ -581,10 +581,11 @@ def _sql_str(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _write_point(store: Path, spec: SweepSpec, point: Point, cols: dict[str, list]) -> None:
-    """One Parquet file per point: written under a unique temporary name, renamed."""
-    import duckdb
-
+def _write_point(
+    con: Any, store: Path, spec: SweepSpec, point: Point, cols: dict[str, list]
+) -> None:
+    """One Parquet file per point: written under a unique temporary name, renamed
+    (``con``: a DuckDB connection, reused across points)."""
     n = len(cols["point"])
     table: dict[str, np.ndarray] = {}
     select = []
@@ -599,15 +600,14 @@ def _write_point(store: Path, spec: SweepSpec, point: Point, cols: dict[str, lis
         select.append(f'CAST("{col}" AS {kind}) AS "{axis}"')
     target = store / POINTS_DIR / f"{point.id}.parquet"
     tmp = unique_tmp(target)
-    con = duckdb.connect()
+    con.register("point_rows", table)
     try:
-        con.register("point_rows", table)
         con.execute(
             f"COPY (SELECT {', '.join(select)} FROM point_rows) TO {_sql_str(str(tmp))} "
             "(FORMAT parquet)"
         )
     finally:
-        con.close()
+        con.unregister("point_rows")
     os.replace(tmp, target)
 
 
@@ -858,7 +858,7 @@ def _run_points(root, spec, todo, report, backend, workers, scheduler, progress)
                 {"point": point.id, "axes": point.axes, "error": out["error"], "at": _now()},
             )
             return
-        _write_point(root, spec, point, out["columns"])
+        _write_point(con, root, spec, point, out["columns"])
         report.done += 1
         with contextlib.suppress(OSError):
             fail_file.unlink()
@@ -866,7 +866,10 @@ def _run_points(root, spec, todo, report, backend, workers, scheduler, progress)
     tick(0)
     if not todo:
         return
-    with executor(backend, workers, scheduler) as (ex, n):
+    import duckdb
+
+    con = duckdb.connect()
+    with contextlib.closing(con), executor(backend, workers, scheduler) as (ex, n):
         if ex is None:
             for p in todo:
                 tick(1)
