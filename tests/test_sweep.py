@@ -92,6 +92,21 @@ def test_bad_sweeps_exit_2_naming_axis_and_value(tmp_path, capsys, change, needl
     assert not store.exists()  # nothing ran, nothing was written
 
 
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("a: &a [1, 2]\nbase: *a\n", "alias at line 2"),
+        ("base: {graph: {preset: cycle}\n", "malformed YAML"),
+        ("[" * 100_000, "nested too deeply"),
+        ("- 1\n- 2\n", "expected a mapping"),
+    ],
+)
+def test_bad_sweep_files_exit_2(tmp_path, capsys, text, needle):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert needle in _exit2(capsys, ["sweep", str(path), "--dry-run"])
+
+
 def test_size_limit_and_its_override(tmp_path, capsys):
     spec = _spec(grid={"graph.size": list(range(3, 13))}, seeds=3)
     path = _write(tmp_path, spec)

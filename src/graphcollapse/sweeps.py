@@ -260,6 +260,23 @@ def _resolve(data: dict[str, Any], base_dir: Path) -> tuple[dict[str, Any], dict
     return cfg.to_dict(), key
 
 
+_MAX_FILE_CHARS = 1_000_000
+_MAX_DEPTH = 100
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of ``[`` / ``{`` (a cheap bound checked before parsing: the
+    pure-Python YAML parser is quadratic in it)."""
+    depth = top = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            top = max(top, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return top
+
+
 def _read_file(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -267,17 +284,37 @@ def _read_file(path: Path) -> Any:
         raise SweepError(f"sweep file {str(path)!r}: no such file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise SweepError(f"sweep file {str(path)!r}: cannot read it ({err})") from None
+    if len(text) > _MAX_FILE_CHARS:
+        raise SweepError(
+            f"sweep file {str(path)!r}: {len(text):,} characters; a sweep file is at most "
+            f"{_MAX_FILE_CHARS:,} (put large ecosystems in their own files)"
+        )
+    if _bracket_depth(text) > _MAX_DEPTH:
+        raise SweepError(f"sweep file {str(path)!r}: nested too deeply (more than {_MAX_DEPTH})")
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise SweepError(f"sweep file {str(path)!r}: malformed JSON ({err.msg})") from None
+        except RecursionError:
+            raise SweepError(f"sweep file {str(path)!r}: nested too deeply") from None
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        # Aliases could expand without bound (a "billion laughs"): a sweep needs none.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
+                raise SweepError(
+                    f"sweep file {str(path)!r}: YAML alias at line {mark.line + 1}; write the "
+                    "value out instead (aliases are not allowed)"
+                )
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError:
         raise SweepError(f"sweep file {str(path)!r}: malformed YAML") from None
+    except RecursionError:
+        raise SweepError(f"sweep file {str(path)!r}: nested too deeply") from None
 
 
 def load_sweep(
