@@ -207,6 +207,13 @@ def test_lock_in_process_is_exclusive_and_released(tmp_path):
     assert not (tmp_path / LOCK_FILE).exists()
     with DirectoryLock(tmp_path):  # free again
         pass
+    # Directories the lock created are removed if nothing else was written there.
+    with DirectoryLock(tmp_path / "a" / "b"):
+        assert (tmp_path / "a" / "b").is_dir()
+    assert not (tmp_path / "a").exists()
+    with DirectoryLock(tmp_path / "c"):
+        (tmp_path / "c" / "result").write_text("kept")
+    assert (tmp_path / "c" / "result").exists()
 
 
 def test_api_checkpoint_dir_is_locked_too(tmp_path):

@@ -166,7 +166,7 @@ class RunConfig:
         >>> cfg.run().mean.shape
         (3, 1)
         """
-        from ._simulate import simulate
+        from .execution import simulate
 
         graph, family, settings = self.prepare()
         return simulate(graph, family, checkpoint_dir=checkpoint_dir, progress=progress, **settings)

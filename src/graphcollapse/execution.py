@@ -176,11 +176,19 @@ class DirectoryLock:
         self.path = self.dir / LOCK_FILE
         self.what, self.wait, self.on_wait, self.poll = what, wait, on_wait, poll
         self._fd: int | None = None
+        self._created: list[Path] = []
 
     def acquire(self) -> DirectoryLock:
         """Take the lock (or raise :class:`DirectoryLockedError`)."""
         import fcntl
 
+        # Directories this lock creates are removed again on release if left empty (a
+        # run refused after taking the lock leaves nothing behind).
+        self._created = []
+        d = self.dir.absolute()
+        while not d.exists() and d != d.parent:
+            self._created.append(d)
+            d = d.parent
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -223,6 +231,11 @@ class DirectoryLock:
         _HELD_LOCKS.discard(self._fd)
         os.close(self._fd)  # (closing releases the flock)
         self._fd = None
+        for d in self._created:  # innermost first; only if empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
 
     def __enter__(self) -> DirectoryLock:
         return self.acquire()

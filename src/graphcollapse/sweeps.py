@@ -248,8 +248,9 @@ def _resolve(data: dict[str, Any], base_dir: Path) -> tuple[dict[str, Any], dict
     from .config import parse_config
 
     cfg = parse_config(copy.deepcopy(data), base_dir=base_dir)
-    graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
-    family.check_graph(graph)
+    # (prepare: graph, family, regime built, sample sizes and memory checked)
+    graph, family, settings = cfg.prepare()
+    regime = settings["regime"]
     path = cfg.path
     if path == "auto":
         path = "fast" if family.has_fast_path else "plain"
@@ -466,13 +467,13 @@ def _load_base(base: Any, here: Path) -> tuple[dict[str, Any], Path]:
 
 
 def _axes(raw: Any, where: str) -> dict[str, list[Any]]:
-    from .config import RunConfig
+    from .config import SETTINGS
 
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
         raise SweepError(f"sweep, field {where!r}: a mapping of axis -> list of values")
-    fields = set(RunConfig.model_fields) - {"base_dir"}
+    fields = {"graph", "family", "regime", *SETTINGS}
     out = {}
     for axis, values in raw.items():
         axis = str(axis)
