@@ -666,8 +666,10 @@ def test_ols_growth_factor_of_huge_components_is_first_order(monkeypatch):
     g = gc.InteractionGraph([f"m{i}" for i in range(K)], S, np.full(K, 40))
     exact = ols_growth_factor(g, dim=2)
     monkeypatch.setattr(ols, "EXACT_COMPONENT_LIMIT", 10)
-    approx, flagged = ols._ols_growth(g, 2)
-    assert flagged
+    gr = ols._ols_growth(g, 2)
+    approx = gr.value
+    assert gr.approx
+    assert np.all((gr.lo <= exact * (1 + 1e-12)) & (exact <= gr.hi * (1 + 1e-12)))
     gamma_max = float(np.max(3 / g.total))
     np.testing.assert_allclose(approx, exact, atol=gamma_max**2)
     res = theory(g, gc.LinearRegression(dim=2), generations=2)

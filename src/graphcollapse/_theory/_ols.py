@@ -28,6 +28,7 @@ Only numpy and scipy are imported.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from .._errors import InsufficientSamplesError
 from .._graph import InteractionGraph
 from .._verdict import _members_by_component, diagnose
 from ._asymptotics import solve_stein
+from ._growth import EXACT_COMPONENT_LIMIT, component_radius
 from ._linear import record_generations
 from ._structure import ancestor_max, class_structure
 
@@ -199,96 +201,6 @@ def ols_risk(
 
 
 # ----------------------------------------------------------------------- growth factor
-def _component_radius(W: np.ndarray, gamma: np.ndarray) -> float:
-    """Spectral radius of the map ``T`` on one strongly connected component."""
-    m = W.shape[0]
-    if m == 1:
-        w = W[0, 0]
-        return float(w * w + gamma[0] * (w - w * w))
-    if m <= 30:
-        M = np.kron(W, W)
-        for i in range(m):
-            r = i * m + i
-            M[r] *= 1.0 - gamma[i]
-            M[r, np.arange(m) * (m + 1)] += gamma[i] * W[i]
-        return float(np.max(np.abs(np.linalg.eigvals(M))))
-
-    if np.allclose(W.sum(axis=1), 1.0, rtol=0, atol=1e-12):
-        # A closed class: T(J) = J with J = ones on the boundary of the cone, where the
-        # cone bounds break down. rho(T) = max(1, rho of T on the quotient by J).
-        return max(1.0, _quotient_radius(W, gamma))
-    lo, hi = _cone_bracket(W, gamma)
-    return 0.5 * (lo + hi)
-
-
-def _quotient_radius(
-    W: np.ndarray, gamma: np.ndarray, *, rtol: float = 1e-9, max_iter: int = 200_000
-) -> float:
-    """Spectral radius of ``T`` on symmetric matrices modulo the fixed point ``J``
-    (projection along ``J`` onto trace-zero matrices), by power iteration: the average
-    log-growth of the norm over windows of 500 steps until two windows agree."""
-    m = W.shape[0]
-    rng = np.random.default_rng(0)
-    B = rng.standard_normal((m, m))
-    C = B + B.T
-    C -= np.trace(C) / m
-    C /= np.linalg.norm(C)
-    prev = None
-    logs = 0.0
-    below = 0
-    for it in range(1, max_iter + 1):
-        C = _T(W, gamma, C)
-        C -= (np.trace(C) / m) * np.ones((m, m))
-        nrm = float(np.linalg.norm(C))
-        if nrm == 0.0:
-            return 0.0
-        logs += np.log(nrm)
-        C /= nrm
-        if it % 500 == 0:
-            est = float(np.exp(logs / 500))
-            logs = 0.0
-            if prev is not None and abs(est - prev) <= rtol * est:
-                return est
-            # Only max(1, radius) is used: stop once the quotient clearly contracts.
-            below = below + 1 if (est < 0.999 and prev is not None and est < prev * 1.001) else 0
-            if below >= 3:
-                return est
-            prev = est
-    return float(prev)
-
-
-def _cone_bracket(
-    W: np.ndarray, gamma: np.ndarray, *, rtol: float = 1e-10, max_iter: int = 200_000
-) -> tuple[float, float]:
-    """Certified bracket of the spectral radius of ``T`` by power iteration in the cone of
-    positive definite matrices (Collatz-Wielandt bounds for cone-preserving maps).
-
-    With ``C`` positive definite, ``T(C) <= mu C`` implies ``rho(T) <= mu`` and
-    ``T(C) >= mu C`` implies ``rho(T) >= mu``; the extreme eigenvalues of
-    ``C^{-1/2} T(C) C^{-1/2}`` give the best such bounds. The iteration uses the shifted
-    map ``T + s I`` (``s`` a quarter of the current estimate) so that eigenvalues of
-    equal modulus on a circle (periodic structures) cannot stall it.
-    """
-    m = W.shape[0]
-    C = np.eye(m) / m
-    shift = 0.25
-    lo, hi = 0.0, np.inf
-    for it in range(max_iter):
-        TC = _T(W, gamma, C)
-        if it % 20 == 0:
-            L = np.linalg.cholesky(C)
-            Li = np.linalg.inv(L)
-            M = Li @ TC @ Li.T
-            ev = np.linalg.eigvalsh(0.5 * (M + M.T))
-            lo, hi = max(lo, float(ev[0])), min(hi, float(ev[-1]))
-            if hi - lo <= rtol * max(hi, 1e-300):
-                break
-            shift = 0.25 * max(hi, 1e-12)
-        C = TC + shift * C
-        C = 0.5 * (C + C.T) / np.trace(C)
-    return lo, hi
-
-
 def ols_growth_factor(
     graph: InteractionGraph, family: Any = None, *, dim: int | None = None
 ) -> np.ndarray:
@@ -313,68 +225,65 @@ def ols_growth_factor(
     [1.41]
     """
     d, _ = _family_args(family, dim, None)
-    return _ols_growth(graph, d)[0]
+    return _ols_growth(graph, d).value
 
 
-#: Largest strongly connected component handled exactly by ``ols_growth_factor``.
-EXACT_COMPONENT_LIMIT = 2000
+@dataclass(frozen=True)
+class Growth:
+    """Growth factors per model with certified bounds ``lo <= factor <= hi`` and the
+    components whose factor is only first order (see :mod:`._growth`)."""
+
+    value: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    approx_sizes: tuple[int, ...]
+
+    @property
+    def approx(self) -> bool:
+        """Whether some component's factor is first order (not exact to rounding)."""
+        return bool(self.approx_sizes)
+
+    @property
+    def max_width(self) -> float:
+        """Largest width ``hi - lo`` over the models."""
+        return float(np.max(self.hi - self.lo, initial=0.0))
 
 
-def _ols_growth(graph: InteractionGraph, d: int) -> tuple[np.ndarray, bool]:
-    """Growth factors and whether some component was too large for the exact methods
-    (then first order in ``gamma``, see :func:`_large_component_radius`)."""
+def _ols_growth(graph: InteractionGraph, d: int) -> Growth:
+    """Growth factors of every model with their certified brackets."""
     _check_samples(graph, d)
     diag = diagnose(graph)
     n_comp, comp = diag.n_components, diag.component
     gamma = _gamma(graph.total.astype(np.float64), d)
     W = graph.weights
     rho = np.zeros(n_comp)
+    lo = np.zeros(n_comp)
+    hi = np.zeros(n_comp)
     sizes = np.bincount(comp, minlength=n_comp)
     # Singletons at once: w^2 + gamma (w - w^2) with w the self-loop weight.
     single = sizes[comp] == 1
     w = W.diagonal()[single]
     rho[comp[single]] = w * w + gamma[single] * (w - w * w)
+    lo[comp[single]] = rho[comp[single]]
+    hi[comp[single]] = rho[comp[single]]
     big = np.flatnonzero(sizes > 1)
-    approx = False
+    approx: list[int] = []
     if big.size:
         members = _members_by_component(comp, n_comp)
         for a in big:
             idx = members[a]
-            sub = W[idx][:, idx].tocsr()
-            if idx.size <= EXACT_COMPONENT_LIMIT:
-                rho[a] = _component_radius(sub.toarray(), gamma[idx])
-            else:
-                rho[a] = _large_component_radius(sub, gamma[idx])
-                approx = True
-    return ancestor_max(graph, comp, n_comp, rho), approx
-
-
-def _large_component_radius(W: sp.csr_array, gamma: np.ndarray, iters: int = 100_000) -> float:
-    """Growth factor of a component too large for ``m x m`` matrices, to first order in
-    ``gamma``: ``rho(W)^2 + v^T F(u u^T) v / (v^T u)^2`` with ``u``, ``v`` the right and
-    left Perron vectors of ``W`` and ``F`` the design-randomness part of ``T``, i.e.
-    ``sum_i v_i^2 gamma_i (sum_j w_ij u_j^2 - rho^2 u_i^2) / (v^T u)^2``. A closed class
-    gets 1 (its fixed point ``J``; geometric growth inside a huge closed class, which
-    needs ``n`` close to ``d``, is not detected)."""
-    m = W.shape[0]
-    if np.allclose(W.sum(axis=1), 1.0, rtol=0, atol=1e-12):
-        return 1.0
-    WT = W.T.tocsr()
-    u = np.full(m, 1.0 / m)
-    v = np.full(m, 1.0 / m)
-    rho = 0.0
-    for _ in range(iters):
-        u2 = 0.5 * (u + W @ u)
-        v2 = 0.5 * (v + WT @ v)
-        ratio = u2 / u
-        lo, hi = ratio.min(), ratio.max()
-        u, v = u2 / u2.sum(), v2 / v2.sum()
-        if hi - lo <= 1e-13 * hi:
-            break
-    rho = 2.0 * 0.5 * (lo + hi) - 1.0
-    Wu2 = W @ (u * u)
-    corr = np.sum(v * v * gamma * (Wu2 - rho * rho * u * u)) / (v @ u) ** 2
-    return float(rho * rho + corr)
+            res = component_radius(
+                W[idx][:, idx].tocsr(), gamma[idx], exact_limit=EXACT_COMPONENT_LIMIT
+            )
+            rho[a], lo[a], hi[a] = res.value, res.lo, res.hi
+            if not res.exact:
+                approx.append(int(idx.size))
+    return Growth(
+        ancestor_max(graph, comp, n_comp, rho),
+        ancestor_max(graph, comp, n_comp, lo),
+        ancestor_max(graph, comp, n_comp, hi),
+        tuple(approx),
+    )
 
 
 # ----------------------------------------------------------------------- steady state
