@@ -23,22 +23,7 @@ from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
 from ._regime import Regime
 from ._simulate import simulate
-from ._theory import (
-    TheoryResult,
-    linear_growth_factor,
-    linear_risk,
-    linear_slope,
-    linear_steady_state,
-    lyapunov_rate,
-    ols_accumulate_risk,
-    ols_growth_factor,
-    ols_moments,
-    ols_risk,
-    ols_slope,
-    ols_steady_state,
-    solve_stein,
-    theory,
-)
+from ._theory import TheoryResult
 from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
 from .families import Family, make_family, register_family
@@ -50,6 +35,10 @@ from .families.linear import LinearRegression, LinearStats
 from .families.mestimator import MEstimator
 from .families.ngram import NGramModel
 
+# The verb and namespace graphcollapse.theory: a module callable as theory(graph, family,
+# ...) that holds the specialised theory functions (graphcollapse.theory.ols_risk, ...).
+from . import theory  # noqa: E402  (after the core: it imports the theory engine)
+
 __version__ = "0.1.0"
 
 # Top-layer names (matplotlib, rich, ... behind them) load on first access, so that
@@ -57,6 +46,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "GraphDisplay": ".plotting",
     "demo": "._demo",
+    "RiskCurveDisplay": ".plotting",
 }
 
 
@@ -94,6 +84,7 @@ __all__ = [
     "NGramModel",
     "PoissonRegression",
     "Regime",
+    "RiskCurveDisplay",
     "RiskCurves",
     "TOPOLOGIES",
     "TheoryResult",
@@ -104,23 +95,11 @@ __all__ = [
     "diagnose",
     "drift_signal",
     "example_path",
-    "linear_growth_factor",
-    "linear_risk",
-    "linear_slope",
-    "linear_steady_state",
     "list_examples",
-    "lyapunov_rate",
     "make_family",
-    "ols_accumulate_risk",
-    "ols_growth_factor",
-    "ols_moments",
-    "ols_risk",
-    "ols_slope",
-    "ols_steady_state",
     "preset",
     "register_family",
     "simulate",
-    "solve_stein",
     "spectral_radius",
     "strong_components",
     "theory",

@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.special import digamma
 
 from .._curves import RiskCurves
-from .._errors import InsufficientSamplesError
+from .._errors import ConfigError, InsufficientSamplesError
 from .._graph import InteractionGraph
 from .._verdict import _members_by_component, diagnose
 from ._asymptotics import solve_stein
@@ -51,11 +52,13 @@ __all__ = [
     "ols_steady_state",
     "ols_slope",
     "ols_accumulate_risk",
+    "ols_accumulate_steady_state",
 ]
 
 
-def ols_moments(n: Any, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(tau, alpha, beta)`` of THEORY §3.1 for sample size(s) ``n`` in dimension ``d``.
+def ols_moments(n: Any, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(tau, alpha, beta)`` of THEORY §3.1 for sample size(s) ``n`` in dimension
+    ``d = dim``.
 
     ``tau = E[tr S tr S^{-1}] = d (n d - 2) / (n - d - 1)`` for ``S ~ Wishart_d(n, I)``;
     ``alpha I`` and ``beta I`` are ``E[x_a x_a^T S^{-2} x_b x_b^T]`` for ``a = b`` and
@@ -63,13 +66,14 @@ def ols_moments(n: Any, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Examples
     --------
-    >>> from graphcollapse import ols_moments
-    >>> tau, alpha, beta = ols_moments(25, 20)
+    >>> from graphcollapse.theory import ols_moments
+    >>> tau, alpha, beta = ols_moments(25, dim=20)
     >>> round(float(20 * alpha + 380 * beta), 2)
     1.41
     >>> round(float(25 * alpha + 25 * 24 * beta), 12)
     1.0
     """
+    d = int(dim)
     n = np.asarray(n, dtype=np.float64)
     if np.any(n < d + 2):
         raise InsufficientSamplesError(
@@ -101,12 +105,25 @@ def _check_samples(graph: InteractionGraph, d: int) -> None:
             )
 
 
-def _family_args(family: Any, dim: int | None, noise: float | None) -> tuple[int, float]:
+def _family_args(
+    family: Any, dim: int | None, sigma: float | None, where: str = "ols"
+) -> tuple[int, float]:
+    """``(d, sigma)`` from a LinearRegression family or from ``dim`` (and ``sigma``,
+    default 1)."""
     if family is not None:
+        if dim is not None or sigma is not None:
+            raise ConfigError(
+                f"{where}: give either a LinearRegression family or dim= (and sigma=), "
+                "not both"
+            )
+        if not (hasattr(family, "dim") and hasattr(family, "noise")):
+            raise ConfigError(
+                f"{where}, field 'family': expected a LinearRegression, got {family!r}"
+            )
         return int(family.dim), float(family.noise)
     if dim is None:
-        raise InsufficientSamplesError("ols: give a LinearRegression family or dim")
-    return int(dim), 1.0 if noise is None else float(noise)
+        raise ConfigError(f"{where}: give a LinearRegression family or dim=")
+    return int(dim), 1.0 if sigma is None else float(sigma)
 
 
 def _T(W: np.ndarray, gamma: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -125,7 +142,7 @@ def ols_risk(
     *,
     generations: int,
     dim: int | None = None,
-    noise: float | None = None,
+    sigma: float | None = None,
     record: Any = None,
     method: str = "dense",
     probes: int = 256,
@@ -141,7 +158,7 @@ def ols_risk(
     graph : InteractionGraph
     family : LinearRegression, optional
         Gives ``d = family.dim`` and ``sigma = family.noise``; else pass ``dim`` (and
-        ``noise``, default 1).
+        ``sigma``, the label noise standard deviation, default 1).
     generations : int
     record : sequence of int, optional
         Generations to record (default all).
@@ -160,12 +177,12 @@ def ols_risk(
     One self-consuming model: ``R^(t) = (t + 1) sigma^2 d / (n - d - 1)``.
 
     >>> import graphcollapse as gc
-    >>> from graphcollapse import ols_risk
+    >>> from graphcollapse.theory import ols_risk
     >>> g = gc.InteractionGraph(["A"], [[20]], real=[0])
     >>> ols_risk(g, gc.LinearRegression(dim=5), generations=3).at("A").round(6).tolist()
     [0.357143, 0.714286, 1.071429, 1.428571]
     """
-    d, sigma = _family_args(family, dim, noise)
+    d, sigma = _family_args(family, dim, sigma)
     rec = record_generations(generations, record)
     _check_samples(graph, d)
     n = graph.total.astype(np.float64)
@@ -180,8 +197,6 @@ def ols_risk(
         info.update({"theory": "exact_ols", "regime": "replace/fresh/private"})
         return RiskCurves(graph.names, rec, mean, sem=sem, source="theory", info=info)
     if method != "dense":
-        from .._errors import ConfigError
-
         raise ConfigError(f"theory, field 'method': must be 'dense' or 'probes', got {method!r}")
     W = graph.weights.toarray()
     K = graph.n_models
@@ -219,7 +234,7 @@ def ols_growth_factor(
     The example of THEORY §3.2: ``d = 20``, 5 real and 20 self-synthetic samples.
 
     >>> import graphcollapse as gc
-    >>> from graphcollapse import ols_growth_factor
+    >>> from graphcollapse.theory import ols_growth_factor
     >>> g = gc.InteractionGraph(["A"], [[20]], real=[5])
     >>> ols_growth_factor(g, gc.LinearRegression(dim=20)).round(2).tolist()
     [1.41]
@@ -292,7 +307,7 @@ def ols_steady_state(
     family: Any = None,
     *,
     dim: int | None = None,
-    noise: float | None = None,
+    sigma: float | None = None,
     growth: np.ndarray | None = None,
 ) -> np.ndarray:
     """Limit of the exact least-squares risk for every model whose growth factor is
@@ -306,16 +321,16 @@ def ols_steady_state(
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse import ols_steady_state
+    >>> from graphcollapse.theory import ols_steady_state
     >>> g = gc.InteractionGraph(["A"], [[10]], real=[10])
     >>> ols_steady_state(g, gc.LinearRegression(dim=2)).round(5).tolist()
     [0.16512]
     """
-    d, sigma = _family_args(family, dim, noise)
+    d, sigma = _family_args(family, dim, sigma)
     _check_samples(graph, d)
     K = graph.n_models
     if growth is None:
-        growth = ols_growth_factor(graph, dim=d)
+        growth = _ols_growth(graph, d).value
     coll = diagnose(graph).collapses
     idx = np.flatnonzero(~coll & (growth < 1.0))
     out = np.full(K, np.nan)
@@ -353,7 +368,7 @@ def ols_slope(
     family: Any = None,
     *,
     dim: int | None = None,
-    noise: float | None = None,
+    sigma: float | None = None,
     growth: np.ndarray | None = None,
     tol: float = 1e-11,
     max_generations: int = 200_000,
@@ -370,16 +385,16 @@ def ols_slope(
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse import ols_slope
+    >>> from graphcollapse.theory import ols_slope
     >>> g = gc.InteractionGraph(["A", "B"], [[20, 0], [10, 10]], real=[0, 10])
     >>> ols_slope(g, gc.LinearRegression(dim=5)).round(6).tolist()
     [0.357143, 0.105591]
     """
-    d, sigma = _family_args(family, dim, noise)
+    d, sigma = _family_args(family, dim, sigma)
     _check_samples(graph, d)
     K = graph.n_models
     if growth is None:
-        growth = ols_growth_factor(graph, dim=d)
+        growth = _ols_growth(graph, d).value
     cs = class_structure(graph)
     coll = cs.diagnosis.collapses
     out = np.full(K, np.nan)
@@ -437,45 +452,132 @@ def _ancestors(S: sp.csr_array, targets: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------- accumulate
-def ols_accumulate_risk(
-    n: int,
-    n0: int | None = None,
-    *,
-    dim: int,
-    noise: float = 1.0,
-    generations: int,
-    real: bool = False,
-) -> np.ndarray:
-    """Exact least-squares risk in the accumulate regime for the two single-model cases
-    derived here, shape ``(generations + 1,)``.
+def _accumulate_masks(graph: InteractionGraph) -> tuple[np.ndarray, np.ndarray]:
+    """``(real_only, own_only)``: models taking only real data, and models taking only
+    samples of their own output."""
+    S = graph.synthetic
+    syn_count = np.diff(S.indptr)
+    rows = np.repeat(np.arange(graph.n_models), syn_count)
+    self_edge = np.zeros(graph.n_models, dtype=bool)
+    self_edge[rows[S.indices == rows]] = True
+    return syn_count == 0, self_edge & (syn_count == 1) & (graph.real == 0)
 
-    * ``real=False``: one model eating its own output, ``n`` synthetic samples per
-      generation on top of everything before (generation-0 sample of ``n0``, default
-      ``n``). With ``G_t`` the pooled Gram matrix, the error moves by the martingale
-      increment ``e^(t) - e^(t-1) = G_t^{-1} X_t^T eps_t``, and exchangeability of the
+
+def accumulate_cases(graph: InteractionGraph) -> np.ndarray | None:
+    """Which models take only real data (``True``) and which only eat their own output
+    (``False``) -- the two single-model cases of the exact accumulate theory -- or
+    ``None`` if some model is neither."""
+    real_only, own_only = _accumulate_masks(graph)
+    return real_only if np.all(real_only | own_only) else None
+
+
+def _accumulate_args(graph, family, dim, sigma, where):
+    d, sigma = _family_args(family, dim, sigma, where)
+    real_only, own_only = _accumulate_masks(graph)
+    mixed = np.flatnonzero(~(real_only | own_only))
+    if mixed.size:
+        raise ConfigError(
+            f"{where}: model {graph.names[int(mixed[0])]!r} mixes sources; the exact "
+            "accumulate theory covers models that take only real data or only their own "
+            "output (theory() falls back to the linear recursion for other graphs)"
+        )
+    n0 = graph.initial_real.astype(np.float64)
+    bad = np.flatnonzero(n0 <= d + 1)
+    if bad.size:
+        i = int(bad[0])
+        raise InsufficientSamplesError(
+            f"model {graph.names[i]!r}: {int(n0[i])} samples at generation 0, but exact "
+            f"least squares in dimension d = {d} needs at least d + 2 = {d + 2}"
+        )
+    return d, sigma, real_only, n0, graph.total.astype(np.float64)
+
+
+def ols_accumulate_risk(
+    graph: InteractionGraph,
+    family: Any = None,
+    *,
+    generations: int,
+    dim: int | None = None,
+    sigma: float | None = None,
+    record: Any = None,
+) -> RiskCurves:
+    """Exact least-squares risk in the accumulate regime (fresh real data) on a graph
+    whose every model either takes only real data or only eats its own output.
+
+    * A model eating its own output: ``n`` synthetic samples per generation on top of
+      everything before (its generation-0 sample of ``n0``). With ``G_t`` the pooled
+      Gram matrix, the error moves by the martingale increment
+      ``e^(t) - e^(t-1) = G_t^{-1} X_t^T eps_t``, and exchangeability of the
       ``N_t = n0 + t n`` pooled samples gives
       ``E tr(G_t^{-1} X_t^T X_t G_t^{-1}) = (n / N_t) d / (N_t - d - 1)``, so
-      ``R^(t) = sigma^2 d / (n0 - d - 1) + sigma^2 sum_{s=1..t} (n / N_s) d / (N_s - d - 1)``,
-      bounded by a ``pi^2 / 6``-type sum (THEORY §4).
-    * ``real=True``: a model taking only real data: ``R^(t) = sigma^2 d / (N_t - d - 1)``.
+      ``R^(t) = sigma^2 d / (n0 - d - 1) + sigma^2 sum_{s=1..t} (n / N_s) d / (N_s - d - 1)``
+      (docs/theory.md, section 6).
+    * A model taking only real data: ``R^(t) = sigma^2 d / (N_t - d - 1)``.
+
+    Parameters
+    ----------
+    graph : InteractionGraph
+    family : LinearRegression, optional
+        Gives ``d`` and ``sigma``; else pass ``dim`` (and ``sigma``, default 1).
+    generations : int
+    record : sequence of int, optional
+
+    Raises
+    ------
+    ConfigError
+        If some model mixes sources (then only the linear recursion is available).
 
     Examples
     --------
-    >>> from graphcollapse import ols_accumulate_risk
-    >>> ols_accumulate_risk(20, dim=3, generations=2).round(5).tolist()
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory import ols_accumulate_risk
+    >>> g = gc.InteractionGraph(["A"], [[20]], real=[0])
+    >>> ols_accumulate_risk(g, dim=3, generations=2).at("A").round(5).tolist()
     [0.1875, 0.22917, 0.24702]
     """
-    n0 = n if n0 is None else n0
-    if min(n, n0) <= dim + 1 and not (real and n0 > dim + 1):
-        raise InsufficientSamplesError(
-            f"ols_accumulate_risk: {min(n, n0)} samples in dimension d = {dim}; give at "
-            f"least d + 2 = {dim + 2}"
-        )
-    t = np.arange(generations + 1, dtype=np.float64)
-    N = n0 + t * n
-    if real:
-        return noise**2 * dim / (N - dim - 1.0)
-    inc = (n / N[1:]) * dim / (N[1:] - dim - 1.0)
-    return noise**2 * np.concatenate(
-        [[dim / (n0 - dim - 1.0)], dim / (n0 - dim - 1.0) + np.cumsum(inc)]
+    d, sigma, real_only, n0, n = _accumulate_args(
+        graph, family, dim, sigma, "ols_accumulate_risk"
     )
+    rec = record_generations(generations, record)
+    T = int(generations)
+    t = np.arange(T + 1, dtype=np.float64)[:, None]
+    N = n0[None, :] + t * n[None, :]
+    inc = (n[None, :] / N[1:]) * d / (N[1:] - d - 1.0)
+    first = d / (n0 - d - 1.0)
+    own = np.concatenate([first[None, :], first[None, :] + np.cumsum(inc, axis=0)])
+    real = d / (N - d - 1.0)
+    out = sigma**2 * np.where(real_only[None, :], real, own)
+    info = {"theory": "exact_ols_accumulate", "regime": "accumulate/fresh/private"}
+    return RiskCurves(graph.names, rec, out[rec], source="theory", info=info)
+
+
+def ols_accumulate_steady_state(
+    graph: InteractionGraph,
+    family: Any = None,
+    *,
+    dim: int | None = None,
+    sigma: float | None = None,
+) -> np.ndarray:
+    """Limit of :func:`ols_accumulate_risk` for every model, in closed form.
+
+    A model taking only real data tends to 0. For one eating its own output, with
+    ``c = d + 1`` the partial fractions ``(n / N) d / (N - c) = (d / c) (n / (N - c) -
+    n / N)`` and ``sum_{s >= 1} (1 / (s + a) - 1 / (s + b)) = psi(1 + b) - psi(1 + a)``
+    (``psi`` the digamma function) give
+
+        ``R^inf = sigma^2 (d / (n0 - c) + (d / c) (psi(1 + n0 / n) - psi(1 + (n0 - c) / n)))``.
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory import ols_accumulate_steady_state
+    >>> g = gc.InteractionGraph(["A", "R"], [[20, 0], [0, 0]], real=[0, 20])
+    >>> ols_accumulate_steady_state(g, dim=3).round(6).tolist()
+    [0.290845, 0.0]
+    """
+    d, sigma, real_only, n0, n = _accumulate_args(
+        graph, family, dim, sigma, "ols_accumulate_steady_state"
+    )
+    c = d + 1.0
+    own = d / (n0 - c) + (d / c) * (digamma(1.0 + n0 / n) - digamma(1.0 + (n0 - c) / n))
+    return sigma**2 * np.where(real_only, 0.0, own)
