@@ -112,16 +112,19 @@ class TheoryResult:
 
     def to_json_dict(self) -> dict[str, Any]:
         """The CLI's JSON object: ``models``, ``generations``, ``risk`` (``risk[t][i]``),
-        ``collapses``, ``slope``, ``steady_state``, ``growth_factor``; non-finite numbers
-        become ``null``."""
+        ``risk_sem`` (its standard error: zero for exact methods, the probe error for
+        randomized ones), ``collapses``, ``slope``, ``steady_state``, ``growth_factor``,
+        ``notes``; non-finite numbers become ``null``."""
         return {
             "models": list(self.models),
             "generations": [int(g) for g in self.risk.generations],
             "risk": _json_matrix(self.risk.mean),
+            "risk_sem": _json_matrix(self.risk.sem),
             "collapses": [bool(c) for c in self.collapses],
             "slope": _json_list(self.slope),
             "steady_state": _json_list(self.steady_state),
             "growth_factor": _json_list(self.growth_factor),
+            "notes": list(self.notes),
         }
 
 
