@@ -158,7 +158,9 @@ def test_noise_is_named_never_guessed_from_its_shape():
     g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
     by_number = linear_risk(g, scale=2.0, generations=5).mean
     np.testing.assert_array_equal(by_number, linear_risk(g, scale=[2.0, 2.0], generations=5).mean)
-    np.testing.assert_allclose(by_number, linear_risk(g, variance=2.0 / g.total, generations=5).mean)
+    np.testing.assert_allclose(
+        by_number, linear_risk(g, variance=2.0 / g.total, generations=5).mean
+    )
     v = linear_risk(g, variance=2.0, generations=5).mean
     np.testing.assert_array_equal(v, linear_risk(g, variance=[2.0, 2.0], generations=5).mean)
     np.testing.assert_allclose(v, linear_risk(g, scale=2.0 * g.total, generations=5).mean)
@@ -240,7 +242,9 @@ def test_reused_limit_is_larger_than_fresh():
 
 # ---------------------------------------------------------------------------- slopes
 def _iterated_slope(g, regime, T=6000, window=1200):
-    r = linear_risk(g, scale=1.0, generations=T, regime=regime, method="dense", record=[T - window, T])
+    r = linear_risk(
+        g, scale=1.0, generations=T, regime=regime, method="dense", record=[T - window, T]
+    )
     return (r.mean[1] - r.mean[0]) / window
 
 
@@ -314,7 +318,9 @@ def test_accumulate_never_collapses_and_limit_matches_iteration():
     lim = linear_steady_state(g, scale=1.0, regime=reg)
     assert lim[3] == 0.0
     # The approach is like 1/t: compare with Richardson extrapolation of two far points.
-    r = linear_risk(g, scale=1.0, generations=20000, regime=reg, method="dense", record=[10000, 20000])
+    r = linear_risk(
+        g, scale=1.0, generations=20000, regime=reg, method="dense", record=[10000, 20000]
+    )
     extrap = 2 * r.mean[1] - r.mean[0]
     np.testing.assert_allclose(lim[:3], extrap[:3], rtol=2e-4)
 
@@ -527,7 +533,8 @@ def test_ols_accumulate_single_model_formula():
 
 
 @pytest.mark.parametrize(
-    ("n", "n0", "d", "sigma"), [(20, 20, 3, 1.0), (20, 30, 3, 0.5), (5, 12, 10, 2.0), (1, 100, 3, 1.0)]
+    ("n", "n0", "d", "sigma"),
+    [(20, 20, 3, 1.0), (20, 30, 3, 0.5), (5, 12, 10, 2.0), (1, 100, 3, 1.0)],
 )
 def test_ols_accumulate_steady_state_closed_form_matches_the_sum(n, n0, d, sigma):
     """The digamma closed form against the series summed to 10^7 terms plus the integral
@@ -573,7 +580,8 @@ def test_probe_estimates_are_unbiased(regime):
     exact = linear_risk(g, scale=1.0, generations=30, regime=regime, method="dense")
     means, sems = [], []
     for seed in range(20):
-        est = linear_risk(g, scale=1.0, generations=30, regime=regime, method="probes", probes=64, seed=seed
+        est = linear_risk(
+            g, scale=1.0, generations=30, regime=regime, method="probes", probes=64, seed=seed
         )
         means.append(est.mean)
         sems.append(est.sem)

@@ -10,6 +10,9 @@ modules.
 
 from __future__ import annotations
 
+# graphcollapse.theory: the verb theory(graph, family, ...) and, as a callable module, the
+# namespace of the specialised theory functions (graphcollapse.theory.ols_risk, ...).
+from . import theory
 from ._curves import RiskCurves
 from ._drift import DriftSignal, Trend, drift_signal
 from ._errors import (
@@ -34,10 +37,6 @@ from .families.glm import HuberRegression, LogisticRegression, PoissonRegression
 from .families.linear import LinearRegression, LinearStats
 from .families.mestimator import MEstimator
 from .families.ngram import NGramModel
-
-# The verb and namespace graphcollapse.theory: a module callable as theory(graph, family,
-# ...) that holds the specialised theory functions (graphcollapse.theory.ols_risk, ...).
-from . import theory  # noqa: E402  (after the core: it imports the theory engine)
 
 __version__ = "0.1.0"
 

@@ -26,17 +26,18 @@ from ._asymptotics import (
     linear_slope,
     linear_steady_state,
 )
+from ._growth import FLOP_BUDGET
 from ._linear import DENSE_LIMIT, linear_risk, record_generations
 from ._noise import LinearSetup
 from ._ols import (
     EXACT_COMPONENT_LIMIT,
     _check_samples,
     _ols_growth,
+    _slope,
     accumulate_cases,
     ols_accumulate_risk,
     ols_accumulate_steady_state,
     ols_risk,
-    ols_slope,
     ols_steady_state,
 )
 
@@ -184,8 +185,7 @@ class TheoryRequest:
         method = getattr(method, "value", method)
         if method not in ("auto", "dense", "probes"):
             raise ConfigError(
-                f"theory, field 'method': must be one of 'auto', 'dense', 'probes', got "
-                f"{method!r}"
+                f"theory, field 'method': must be one of 'auto', 'dense', 'probes', got {method!r}"
             )
         if isinstance(probes, bool) or not isinstance(probes, (int, np.integer)) or probes < 1:
             raise ConfigError(f"theory, field 'probes': must be an integer >= 1, got {probes!r}")
@@ -379,7 +379,15 @@ def _least_squares_theory(
             notes.append("exact least squares on a large graph: steady states not computed")
         else:
             risk = ols_risk(graph, family, generations=req.generations, record=req.record)
-            slope = ols_slope(graph, family, growth=growth)
+            slope, unsettled = _slope(graph, d, sigma, growth, 1e-11, 200_000, FLOP_BUDGET)
+            if unsettled.any():
+                first = _large_slope(graph, d, sigma, regime, collapses, growth, [])
+                slope[unsettled] = first[unsettled]
+                notes.append(
+                    f"slopes of {int(unsettled.sum())} models from the linear closed form "
+                    "with the exact per-generation noise (first order in d / n): the exact "
+                    "increments did not settle within the flop budget"
+                )
             steady = ols_steady_state(graph, family, growth=growth)
         return TheoryResult(
             risk,

@@ -111,9 +111,7 @@ def linear_steady_state(
     [0.1, 0.1667, nan]
     """
     regime = Regime() if regime is None else regime
-    V = per_sample_scale(
-        graph, family, scale=scale, variance=variance, where="linear_steady_state"
-    )
+    V = per_sample_scale(graph, family, scale=scale, variance=variance, where="linear_steady_state")
     setup = LinearSetup(graph, regime, V)
     K = graph.n_models
     out = np.full(K, np.nan)

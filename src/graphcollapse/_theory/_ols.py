@@ -41,6 +41,7 @@ from .._errors import ConfigError, InsufficientSamplesError
 from .._graph import InteractionGraph
 from .._verdict import _members_by_component, diagnose
 from ._asymptotics import solve_stein
+from ._growth import _T as _growth_T
 from ._growth import EXACT_COMPONENT_LIMIT, component_radius
 from ._linear import record_generations
 from ._structure import ancestor_max, class_structure
@@ -113,8 +114,7 @@ def _family_args(
     if family is not None:
         if dim is not None or sigma is not None:
             raise ConfigError(
-                f"{where}: give either a LinearRegression family or dim= (and sigma=), "
-                "not both"
+                f"{where}: give either a LinearRegression family or dim= (and sigma=), not both"
             )
         if not (hasattr(family, "dim") and hasattr(family, "noise")):
             raise ConfigError(
@@ -391,6 +391,22 @@ def ols_slope(
     [0.357143, 0.105591]
     """
     d, sigma = _family_args(family, dim, sigma)
+    out, _ = _slope(graph, d, sigma, growth, tol, max_generations, np.inf)
+    return out
+
+
+def _slope(
+    graph: InteractionGraph,
+    d: int,
+    sigma: float,
+    growth: np.ndarray | None,
+    tol: float,
+    max_generations: int,
+    flop_budget: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ols_slope` within a flop budget: the slopes and a mask of the models whose
+    Cesaro average had not settled when the budget ran out (their values are the last
+    window's average)."""
     _check_samples(graph, d)
     K = graph.n_models
     if growth is None:
@@ -398,42 +414,52 @@ def ols_slope(
     cs = class_structure(graph)
     coll = cs.diagnosis.collapses
     out = np.full(K, np.nan)
+    unsettled = np.zeros(K, dtype=bool)
     unbounded = coll | (growth >= 1.0)
     geometric = growth > 1.0 + 1e-9
     out[unbounded & geometric] = np.inf
     todo = np.flatnonzero(unbounded & ~geometric)
     if todo.size == 0:
-        return out
+        return out, unsettled
     # Ancestor-closed set: everything that reaches a model in `todo`.
     S = graph.synthetic
     anc = _ancestors(S, todo)
+    m = anc.size
     n = graph.total.astype(np.float64)[anc]
     n0 = graph.initial_real.astype(np.float64)[anc]
     gamma = _gamma(n, d)
     q = sigma**2 * d / (n - d - 1.0)
     q0 = sigma**2 * d / (n0 - d - 1.0)
-    W = graph.weights[anc][:, anc].toarray()
+    Ws = graph.weights[anc][:, anc].tocsr()
+    # Sparse products when W is sparse: O(nnz m) per generation instead of O(m^3).
+    W = Ws.toarray() if (m <= 400 or Ws.nnz > 0.1 * m * m) else Ws
+    per_iter = 4.0 * m**3 if isinstance(W, np.ndarray) else 4.0 * Ws.nnz * m + 6.0 * m * m
+    max_iter = int(min(max_generations, max(flop_budget / per_iter, 1.0)))
     C0 = np.diag(q0)
-    delta = _T(W, gamma, C0)
-    delta[np.diag_indices(anc.size)] += q
+    delta = _growth_T(W, gamma, C0)
+    delta[np.diag_indices(m)] += q
     delta -= C0
     p = cs.common_period
-    window = np.zeros((p, anc.size))
+    window = np.zeros((p, m))
     prev = None
-    for t in range(max_generations):
+    settled = False
+    for t in range(max_iter):
         window[t % p] = np.diagonal(delta)
         if t % p == p - 1:
             avg = window.mean(axis=0)
             if prev is not None and np.abs(avg - prev).max() <= tol * max(
                 np.abs(avg).max(), 1e-300
             ):
+                settled = True
                 break
             prev = avg
-        delta = _T(W, gamma, delta)
+        delta = _growth_T(W, gamma, delta)
     res = window.mean(axis=0)
     pos = np.searchsorted(anc, todo)
     out[todo] = res[pos]
-    return out
+    if not settled:
+        unsettled[todo] = True
+    return out, unsettled
 
 
 def _ancestors(S: sp.csr_array, targets: np.ndarray) -> np.ndarray:
@@ -535,9 +561,7 @@ def ols_accumulate_risk(
     >>> ols_accumulate_risk(g, dim=3, generations=2).at("A").round(5).tolist()
     [0.1875, 0.22917, 0.24702]
     """
-    d, sigma, real_only, n0, n = _accumulate_args(
-        graph, family, dim, sigma, "ols_accumulate_risk"
-    )
+    d, sigma, real_only, n0, n = _accumulate_args(graph, family, dim, sigma, "ols_accumulate_risk")
     rec = record_generations(generations, record)
     T = int(generations)
     t = np.arange(T + 1, dtype=np.float64)[:, None]

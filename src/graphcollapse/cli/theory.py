@@ -17,7 +17,7 @@ infinite slope of a geometric blow-up, a missing steady state) are ``null``.
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +34,7 @@ from ._output import console as _console
 THEORY_FILE = "theory.json"
 
 
-class Method(str, Enum):
+class Method(StrEnum):
     """How :func:`graphcollapse.theory` computes the curves (``--method``)."""
 
     auto = "auto"
