@@ -21,7 +21,9 @@ from graphcollapse._theory._ols import _ols_growth
 FAST_AT_1000 = ["self_loop", "star_in", "star_out", "cycle"]
 
 
-def _check(g: gc.InteractionGraph, d: int, generations: int = 3) -> gc.TheoryResult:
+def _check(
+    g: gc.InteractionGraph, d: int, generations: int = 3, bounds: bool = True
+) -> gc.TheoryResult:
     res = gc.theory(g, gc.LinearRegression(dim=d), generations=generations)
     diag = gc.diagnose(g)
     assert res.kind == "exact_ols"
@@ -35,6 +37,8 @@ def _check(g: gc.InteractionGraph, d: int, generations: int = 3) -> gc.TheoryRes
     if res.risk.sem.max() == 0:  # dense: steady states computed
         assert np.all(np.isfinite(res.steady_state[bounded]))
     assert np.all(~np.isnan(res.slope[res.collapses]))
+    if not bounds:  # (the growth factors again: costly on large graphs)
+        return res
     gr = _ols_growth(g, d)
     assert np.all(gr.lo <= gr.value * (1 + 1e-12)) and np.all(gr.value <= gr.hi * (1 + 1e-12))
     if gr.approx:
@@ -45,18 +49,18 @@ def _check(g: gc.InteractionGraph, d: int, generations: int = 3) -> gc.TheoryRes
 @pytest.mark.parametrize("size", [10, 100])
 @pytest.mark.parametrize("name", sorted(gc.TOPOLOGIES))
 def test_every_preset_has_exact_least_squares_theory(name, size):
-    _check(gc.preset(name, size=size), d=3)
+    _check(gc.preset(name, size=size), d=3, bounds=size <= 10)
 
 
 @pytest.mark.parametrize("name", FAST_AT_1000)
 def test_presets_at_1000_models(name):
-    _check(gc.preset(name, size=1000), d=3, generations=2)
+    _check(gc.preset(name, size=1000), d=3, generations=2, bounds=False)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(set(gc.TOPOLOGIES) - set(FAST_AT_1000)))
 def test_remaining_presets_at_1000_models(name):
-    _check(gc.preset(name, size=1000), d=3, generations=2)
+    _check(gc.preset(name, size=1000), d=3, generations=2, bounds=False)
 
 
 @pytest.mark.slow
