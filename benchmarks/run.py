@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "families": "benchmarks.bench_families",
     "ols": "benchmarks.bench_ols",
     "theory": "benchmarks.bench_theory",
+    "theory_presets": "benchmarks.bench_theory_presets",
     "verdict": "benchmarks.bench_verdict",
 }
 

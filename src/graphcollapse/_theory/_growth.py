@@ -46,7 +46,7 @@ __all__ = ["EXACT_COMPONENT_LIMIT", "FLOP_BUDGET", "Radius", "component_radius"]
 EXACT_COMPONENT_LIMIT = 2000
 
 #: Floating-point operations the cone iteration may spend on one component.
-FLOP_BUDGET = 4e10
+FLOP_BUDGET = 2e10
 
 _EPS = np.finfo(np.float64).eps
 
@@ -213,7 +213,7 @@ def _cone_bracket(
     equal modulus on a circle (periodic structures) cannot stall it.
     """
     m = W.shape[0]
-    dense = m <= 400 or W.nnz > 0.1 * m * m
+    dense = m <= 64 or W.nnz > 0.1 * m * m
     Wm = W.toarray() if dense else W
     # Flops per iteration, with a floor for the per-call overhead of small matrices.
     per_iter = max(4.0 * m**3 if dense else 4.0 * W.nnz * m + 6.0 * m * m, 2e5)
