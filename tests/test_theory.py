@@ -637,10 +637,12 @@ def test_theory_dispatch_and_json():
         "models",
         "generations",
         "risk",
+        "risk_sem",
         "collapses",
         "slope",
         "steady_state",
         "growth_factor",
+        "notes",
     ]
     assert js["models"] == ["lab", "student", "loop"] and js["generations"] == [0, 1, 2, 3, 4]
     assert js["collapses"] == [False, False, True]
@@ -648,6 +650,30 @@ def test_theory_dispatch_and_json():
     assert js["steady_state"][2] is None and js["steady_state"][0] == pytest.approx(3 / 36)
     assert len(js["risk"]) == 5 and len(js["risk"][0]) == 3
     assert all(isinstance(x, float) for x in js["growth_factor"])
+
+
+def test_theory_dispatch_is_by_class_and_a_family_can_opt_in():
+    """theory() asks family_theory (functools.singledispatch) first; a user's family
+    registers its own theory, and returning None falls back to the linear recursion."""
+    from graphcollapse.theory import TheoryRequest, family_theory
+
+    class Mine(gc.Gaussian):
+        pass
+
+    g = gc.InteractionGraph(["A", "B"], [[0, 0], [10, 10]], real=[20, 10])
+    seen = []
+
+    @family_theory.register(Mine)
+    def _mine(family, graph, request):
+        seen.append(request)
+        return None
+
+    # (The registration stays: singledispatch has no unregister; Mine is local here.)
+    res = theory(g, Mine(dim=1), generations=2)
+    assert res.kind == "linear" and isinstance(seen[0], TheoryRequest)
+    assert seen[0].diagnosis.graph is g and seen[0].record.tolist() == [0, 1, 2]
+    # A plain Gaussian is unaffected (dispatch is on the class, not on a name).
+    assert family_theory(gc.Gaussian(dim=1), g, seen[0]) is None
 
 
 def test_theory_flags_non_consistent_family():

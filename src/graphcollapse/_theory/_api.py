@@ -32,6 +32,8 @@ from ._noise import LinearSetup
 from ._ols import (
     EXACT_COMPONENT_LIMIT,
     _check_samples,
+    _dense_curves,
+    _gamma,
     _ols_growth,
     _slope,
     accumulate_cases,
@@ -378,8 +380,18 @@ def _least_squares_theory(
             steady = np.full(K, np.nan)
             notes.append("exact least squares on a large graph: steady states not computed")
         else:
-            risk = ols_risk(graph, family, generations=req.generations, record=req.record)
-            slope, unsettled = _slope(graph, d, sigma, growth, 1e-11, 200_000, FLOP_BUDGET)
+            risk, run_slope = _dense_risk(graph, d, sigma, req)
+            if run_slope is not None:
+                # The curves reached their periodic regime: their increments give the
+                # slopes (no second iteration).
+                slope = np.full(K, np.nan)
+                unbounded = collapses
+                geometric = growth > 1.0 + 1e-9
+                slope[unbounded & geometric] = np.inf
+                slope[unbounded & ~geometric] = run_slope[unbounded & ~geometric]
+                unsettled = np.zeros(K, dtype=bool)
+            else:
+                slope, unsettled = _slope(graph, d, sigma, growth, 1e-11, 200_000, FLOP_BUDGET)
             if unsettled.any():
                 first = _large_slope(graph, d, sigma, regime, collapses, growth, [])
                 slope[unsettled] = first[unsettled]
@@ -420,6 +432,23 @@ def _least_squares_theory(
         "sigma^2 d (first order in d / n)"
     )
     return _linear_theory(graph, family, req, growth, notes)
+
+
+def _dense_risk(graph, d, sigma, req):
+    """:func:`ols_risk` (dense) and, when the curves stopped early, the slopes."""
+    n = graph.total.astype(np.float64)
+    n0 = graph.initial_real.astype(np.float64)
+    gamma = _gamma(n, d)
+    q = sigma**2 * d / (n - d - 1.0)
+    q0 = sigma**2 * d / (n0 - d - 1.0)
+    out, stopped, run_slope = _dense_curves(graph, gamma, q, q0, req.generations, req.record)
+    info = {
+        "theory": "exact_ols",
+        "method": "dense",
+        "regime": "replace/fresh/private",
+        "converged_at": stopped,
+    }
+    return RiskCurves(graph.names, req.record, out, source="theory", info=info), run_slope
 
 
 def _growth_note(gr) -> str:

@@ -198,21 +198,84 @@ def ols_risk(
         return RiskCurves(graph.names, rec, mean, sem=sem, source="theory", info=info)
     if method != "dense":
         raise ConfigError(f"theory, field 'method': must be 'dense' or 'probes', got {method!r}")
-    W = graph.weights.toarray()
+    out, stopped, _ = _dense_curves(graph, gamma, q, q0, int(generations), rec)
+    info = {
+        "theory": "exact_ols",
+        "method": "dense",
+        "regime": "replace/fresh/private",
+        "converged_at": stopped,
+    }
+    return RiskCurves(graph.names, rec, out, source="theory", info=info)
+
+
+def _dense_curves(
+    graph: InteractionGraph,
+    gamma: np.ndarray,
+    q: np.ndarray,
+    q0: np.ndarray,
+    T: int,
+    rec: np.ndarray,
+    tol: float = 1e-14,
+) -> tuple[np.ndarray, int | None, np.ndarray | None]:
+    """The exact recursion on ``K x K`` matrices (sparse products when ``W`` is sparse),
+    stopping early once the increments ``Delta_t = C_t - C_{t-1}`` repeat with the
+    common period ``p`` of the closed classes (``Delta_{t+1} = T(Delta_t)``, so they
+    repeat from then on: bounded models have converged and linear growth has reached
+    its periodic regime); the rest of the curve is then written down exactly.
+
+    Returns the recorded curves, the generation of the early stop (``None`` if none) and,
+    when stopped, the Cesaro slope ``mean of the last p diagonal increments`` per model.
+    """
     K = graph.n_models
+    Ws = graph.weights
+    W: Any = Ws.toarray() if (K <= 64 or Ws.nnz > 0.1 * K * K) else Ws
     out = np.empty((rec.size, K))
     pos = {int(t): k for k, t in enumerate(rec)}
     C = np.diag(q0)
     if 0 in pos:
         out[pos[0]] = q0
-    for t in range(1, int(generations) + 1):
-        C = _T(W, gamma, C)
-        C[np.diag_indices(K)] += q
+    p = class_structure(graph).common_period if T > 64 else 1
+    track = T > 64 and p <= 64
+    ring = np.zeros((p, K))
+    check_every = max(16, p)
+    saved: np.ndarray | None = None
+    saved_at = -1
+    t = 0
+    while t < T:
+        C_new = _growth_T(W, gamma, C)
+        C_new[np.diag_indices(K)] += q
+        t += 1
         k = pos.get(t)
         if k is not None:
-            out[k] = np.diagonal(C)
-    info = {"theory": "exact_ols", "method": "dense", "regime": "replace/fresh/private"}
-    return RiskCurves(graph.names, rec, out, source="theory", info=info)
+            out[k] = np.diagonal(C_new)
+        if track:
+            delta = C_new - C
+            ring[t % p] = np.diagonal(delta)
+            if saved is not None and t == saved_at + p:
+                scale = max(float(np.abs(C_new).max()), 1e-300)
+                if np.abs(delta - saved).max() <= tol * scale:
+                    C = C_new
+                    break
+                saved = None
+            if t % check_every == 0 and t + p <= T:
+                saved, saved_at = delta, t
+        C = C_new
+    else:
+        return out, None, None
+    # Increments repeat with period p from generation t on: d_{s} = ring[s % p].
+    t0 = t
+    base = np.diagonal(C).copy()
+    per_period = ring.sum(axis=0)
+    for k, g in enumerate(rec):
+        g = int(g)
+        if g <= t0:
+            continue
+        full, rem = divmod(g - t0, p)
+        val = base + full * per_period
+        for s in range(t0 + 1, t0 + rem + 1):
+            val = val + ring[s % p]
+        out[k] = val
+    return out, t0, per_period / p
 
 
 # ----------------------------------------------------------------------- growth factor
