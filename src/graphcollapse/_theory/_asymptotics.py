@@ -97,6 +97,9 @@ def linear_steady_state(
       ``nan``. Nothing collapses in the accumulate regime.
     * accumulate / reused: ``nan`` (not derived; the curves are exact).
 
+    The noise is given as in :func:`~graphcollapse.theory.linear_risk`: exactly one of
+    ``family``, ``scale`` (per-sample ``V``) or ``variance`` (per-generation ``v``).
+
     Dense in the number of non-collapsing models (doubling): for a few thousand models
     at most. For larger graphs :func:`graphcollapse.theory` estimates steady states
     with random probes.
@@ -202,6 +205,8 @@ def linear_slope(
     ``i`` is absorbed in ``C`` in phase ``phi``. Aperiodic classes give
     ``h_i(C)^2 sum_k pi_k^2 v_k`` in private mode; a periodic class gives up to ``p_C``
     times more, depending on how the walker's absorption is spread over phases. The
+    noise is given as in :func:`~graphcollapse.theory.linear_risk`: exactly one of
+    ``family``, ``scale`` (per-sample ``V``) or ``variance`` (per-generation ``v``). The
     replace regime only (fresh or reused real data, private or shared synthetic data:
     the frozen real noise never reaches a closed class); accumulate never collapses
     (all ``nan``).
