@@ -18,7 +18,7 @@ import graphcollapse as gc
 from graph_strategies import count_matrices
 from graphcollapse._theory._ols import _ols_growth
 
-FAST_AT_1000 = ["self_loop", "star_in", "star_out", "cycle"]
+FAST_AT_1000 = ["self_loop", "star_in", "star_out"]
 
 
 def _check(
@@ -63,11 +63,11 @@ def test_remaining_presets_at_1000_models(name):
     _check(gc.preset(name, size=1000), d=3, generations=2, bounds=False)
 
 
+# complete and bipartite have 10^8 and 2.5 * 10^7 edges at 10,000 models (their graphs
+# alone take gigabytes); the benchmark covers them up to --max-edges.
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(gc.TOPOLOGIES))
+@pytest.mark.parametrize("name", sorted(set(gc.TOPOLOGIES) - {"complete", "bipartite"}))
 def test_presets_at_10000_models_use_probes(name):
-    if name in ("complete", "bipartite"):
-        pytest.skip("10^8 edges: the graph alone does not fit this machine's memory budget")
     res = gc.theory(
         gc.preset(name, size=10_000), gc.LinearRegression(dim=3), generations=2, probes=8
     )

@@ -216,7 +216,7 @@ def _cone_bracket(
     dense = m <= 64 or W.nnz > 0.1 * m * m
     Wm = W.toarray() if dense else W
     # Flops per iteration, with a floor for the per-call overhead of small matrices.
-    per_iter = max(4.0 * m**3 if dense else 4.0 * W.nnz * m + 6.0 * m * m, 2e5)
+    per_iter = max(4.0 * m**3 if dense else 4.0 * W.nnz * m + 30.0 * m * m, 2e5)
     per_check = max(6.0 * m**3, 2e5)
     every = max(10, int(np.ceil(per_check / per_iter)))
     max_iter = max(4 * every, int(flop_budget / per_iter))

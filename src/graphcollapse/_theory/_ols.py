@@ -529,7 +529,8 @@ def _slope(
     Ws = graph.weights[anc][:, anc].tocsr()
     # Sparse products when W is sparse: O(nnz m) per generation instead of O(m^3).
     W = Ws.toarray() if (m <= 64 or Ws.nnz > 0.1 * m * m) else Ws
-    per_iter = 4.0 * m**3 if isinstance(W, np.ndarray) else 4.0 * Ws.nnz * m + 6.0 * m * m
+    # (dense m x m temporaries: count their memory traffic too)
+    per_iter = 4.0 * m**3 if isinstance(W, np.ndarray) else 4.0 * Ws.nnz * m + 30.0 * m * m
     max_iter = int(min(max_generations, max(flop_budget / per_iter, 1.0)))
     C0 = np.diag(q0)
     delta = _growth_T(W, gamma, C0)
