@@ -22,8 +22,11 @@ certified bracket ``lo <= rho(T) <= hi``:
   bounds ``lambda_min/max(C^{-1/2} T(C) C^{-1/2})``. The bounds hold for *any* positive
   definite ``C``; when rounding makes the iterate numerically singular, the bounds are
   evaluated at ``C + delta I`` instead (still certified). The iteration stops when the
-  bracket is narrower than ``rtol`` or than what the conditioning of ``C`` allows
-  (``100 eps cond(C)``), or when it stops narrowing.
+  bracket is narrower than ``rtol``; when the eigenvector is nearly singular (then the
+  lower bound cannot converge: it is limited by ``eps cond(C)``), when the upper bound
+  and the power-iteration estimate agree to ``rtol`` (the upper bound is then the
+  value); or when neither bound improves any more. A result
+  that is neither is reported with its bracket width as the error bound.
 * **First order** (larger components, or when the budget runs out): the Perron-vector
   perturbation ``rho(W)^2 + sum_i v_i^2 gamma_i (sum_j w_ij u_j^2 - rho^2 u_i^2) /
   (v^T u)^2``, clipped to the certified bracket, whose width is the stated error bound.
@@ -44,6 +47,9 @@ __all__ = ["EXACT_COMPONENT_LIMIT", "FLOP_BUDGET", "Radius", "component_radius"]
 #: Largest strongly connected component on which the cone iteration (``m x m`` dense
 #: iterates) is tried; larger components get the first-order value in certified bounds.
 EXACT_COMPONENT_LIMIT = 2000
+
+#: Relative width of a certified bracket below which a growth factor counts as exact.
+EXACT_RTOL = 1e-8
 
 #: Floating-point operations the cone iteration may spend on one component.
 FLOP_BUDGET = 2e10
@@ -99,10 +105,16 @@ def component_radius(
                 v = max(1.0, q)
                 return Radius(v, max(lo, min(v, hi)), hi, "quotient iteration", True)
         else:
-            clo, chi, ok = _cone_bracket(W, gamma, rtol=rtol, flop_budget=flop_budget)
+            clo, chi, est, converged = _cone_bracket(W, gamma, rtol=rtol, flop_budget=flop_budget)
             lo, hi = max(lo, clo), min(hi, chi)
-            if ok or hi - lo <= rtol * hi:
+            if hi - lo <= EXACT_RTOL * hi:
                 return Radius(0.5 * (lo + hi), lo, hi, "cone iteration", True)
+            if converged:
+                # The certified upper bound, confirmed by the converged iteration.
+                return Radius(hi, lo, hi, "cone iteration (upper bound)", True)
+            if np.isfinite(est) and hi < np.inf:
+                v = float(min(max(est, lo), hi))
+                return Radius(v, lo, hi, "cone iteration (budget spent)", False)
     v = 1.0 if closed else _first_order(W, gamma)
     v = float(min(max(v, lo), hi))
     return Radius(v, lo, hi, "first order", False)
@@ -202,15 +214,23 @@ def _quotient_radius(
 
 def _cone_bracket(
     W: sp.csr_array, gamma: np.ndarray, *, rtol: float, flop_budget: float
-) -> tuple[float, float, bool]:
-    """Certified bracket of ``rho(T)`` by power iteration in the cone of positive
-    definite matrices; ``ok`` says it reached ``rtol`` or the conditioning floor.
+) -> tuple[float, float, float, bool]:
+    """Certified bracket ``(lo, hi)`` of ``rho(T)`` by power iteration in the cone of
+    positive definite matrices, the power-iteration estimate ``est`` and whether the
+    iteration converged.
 
     With ``C`` positive definite, ``T(C) <= mu C`` implies ``rho(T) <= mu`` and
     ``T(C) >= mu C`` implies ``rho(T) >= mu``; the extreme eigenvalues of
     ``C^{-1/2} T(C) C^{-1/2}`` give the best such bounds. The iteration uses the shifted
     map ``T + s I`` (``s`` a quarter of the current estimate) so that eigenvalues of
     equal modulus on a circle (periodic structures) cannot stall it.
+
+    When the Perron eigenvector of ``T`` is (nearly) singular, as on graphs whose
+    models are strongly correlated, the iterate's condition number grows without bound:
+    the upper bound still converges to ``rho`` but the lower one cannot (it is limited
+    to ``~ eps cond(C)``). Converged then means: the upper bound and the Rayleigh
+    estimate ``<C, T(C)> / <C, C>`` agree to ``rtol`` (the upper bound is accurate
+    whatever the conditioning).
     """
     m = W.shape[0]
     dense = m <= 64 or W.nnz > 0.1 * m * m
@@ -223,8 +243,8 @@ def _cone_bracket(
     T_I = None  # T(I), for regularised bounds
     C = np.eye(m) / m
     shift = 0.25
-    lo, hi = 0.0, np.inf
-    best_width, stalled = np.inf, 0
+    lo, hi, est = 0.0, np.inf, np.nan
+    best_width, best_hi, stalled = np.inf, np.inf, 0
     next_check = 0
     for it in range(max_iter):
         TC = _T(Wm, gamma, C)
@@ -233,6 +253,7 @@ def _cone_bracket(
             # space them out geometrically, overshooting the needed count by <= 1.5x.
             next_check = it + every
             every = min(int(every * 1.5) + 1, 400) if every < 400 else every
+            est = float(np.vdot(C, TC) / np.vdot(C, C))
             b = _bounds(C, TC)
             if b is None:  # numerically singular iterate: bounds at C + delta I
                 if T_I is None:
@@ -245,19 +266,19 @@ def _cone_bracket(
                     break
             blo, bhi, cond = b
             lo, hi = max(lo, blo), min(hi, bhi)
-            width = hi - lo
-            if width <= max(rtol, 100.0 * _EPS * cond) * max(hi, 1e-300):
-                return lo, hi, True
-            if width < 0.99 * best_width:
-                best_width, stalled = width, 0
+            floor = max(rtol, 10.0 * _EPS * cond) * max(hi, 1e-300)
+            if hi - lo <= floor or abs(hi - est) <= rtol * hi:
+                return lo, hi, est, True
+            if hi - lo < 0.99 * best_width or hi < best_hi - rtol * hi:
+                best_width, best_hi, stalled = min(best_width, hi - lo), hi, 0
             else:
                 stalled += 1
-                if stalled >= 8:  # the bracket stopped narrowing: rounding floor
-                    return lo, hi, True
+                if stalled >= 8:  # neither bound improves: the rounding floor
+                    return lo, hi, est, abs(hi - est) <= 100.0 * rtol * hi
             shift = 0.25 * max(hi, 1e-12)
         C = TC + shift * C
         C = 0.5 * (C + C.T) / np.trace(C)
-    return lo, hi, False
+    return lo, hi, est, False
 
 
 def _bounds(C: np.ndarray, TC: np.ndarray) -> tuple[float, float, float] | None:
