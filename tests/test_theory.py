@@ -756,3 +756,23 @@ def test_ols_growth_factor_of_huge_components_is_first_order(monkeypatch):
     np.testing.assert_allclose(approx, exact, atol=gamma_max**2)
     res = theory(g, gc.LinearRegression(dim=2), generations=2)
     assert any("first order" in n for n in res.notes)
+
+
+# ---------------------------------------------------------------------------- namespace
+def test_theory_is_the_verb_and_the_namespace():
+    import inspect
+
+    import graphcollapse.theory as gt
+
+    assert gt is gc.theory and callable(gt)
+    assert list(inspect.signature(gc.theory).parameters)[:2] == ["graph", "family"]
+    g = gc.InteractionGraph(["A"], [[20]], real=[0])
+    a = gc.theory(g, gc.LinearRegression(dim=5), generations=2)
+    b = gt.theory(g, gc.LinearRegression(dim=5), generations=2)
+    np.testing.assert_array_equal(a.risk.mean, b.risk.mean)
+    # The specialised functions live here, not at the top level.
+    for name in gt.__all__:
+        obj = getattr(gt, name)
+        assert ">>>" in (inspect.getdoc(obj) or ""), name
+        if name not in ("theory", "TheoryResult"):
+            assert name not in gc.__all__ and not hasattr(gc, name), name

@@ -94,8 +94,29 @@ class _CallableModule(types.ModuleType):
     top-level verb and the namespace of the specialised functions (importing the
     submodule would otherwise replace the function on the package)."""
 
-    def __call__(self, graph, family, **kwargs):
-        return theory(graph, family, **kwargs)
+    def __call__(
+        self,
+        graph,
+        family,
+        *,
+        generations,
+        regime=None,
+        method="auto",
+        record=None,
+        probes=64,
+        seed=0,
+    ):
+        """Run :func:`theory` (same signature)."""
+        return theory(
+            graph,
+            family,
+            generations=generations,
+            regime=regime,
+            method=method,
+            record=record,
+            probes=probes,
+            seed=seed,
+        )
 
 
 sys.modules[__name__].__class__ = _CallableModule
