@@ -105,12 +105,12 @@ def dense_part(K: int, T: int, T_base: int) -> None:
     print(f"\n[dense] {K} models, {g.n_edges} edges, {T} generations")
     base_diag, t_base = naive(g, V, T_base)
     per_gen = t_base / T_base
-    res, t_pow = _timed(lambda: gc.linear_risk(g, V, generations=T, method="powers"))
-    check = gc.linear_risk(g, V, generations=T_base, method="powers").mean[-1]
+    res, t_pow = _timed(lambda: gc.theory.linear_risk(g, scale=V, generations=T, method="powers"))
+    check = gc.theory.linear_risk(g, scale=V, generations=T_base, method="powers").mean[-1]
     err = np.abs(check / base_diag - 1).max()
     fam = gc.LinearRegression(dim=1)
     big = gc.InteractionGraph(g.names, g.synthetic, g.real + 10)
-    _, t_ols = _timed(lambda: gc.ols_risk(big, fam, generations=T_base))
+    _, t_ols = _timed(lambda: gc.theory.ols_risk(big, fam, generations=T_base))
     rows = [
         ("naive C <- W C W^T + Q (baseline)", per_gen, per_gen * T, 1.0),
         (
@@ -173,14 +173,14 @@ def sparse_part(K: int, T: int, probes: int, T_base: int) -> None:
     )
     d = gc.diagnose(g)
     print(f"collapsing models: {d.n_collapsing}; closed classes: {len(d.closed_classes)}")
-    _, t_sl = _timed(lambda: gc.linear_slope(g, 1.0))
+    _, t_sl = _timed(lambda: gc.theory.linear_slope(g, scale=1.0))
     print(f"slopes of every collapsing model (closed form): {t_sl:.3g} s")
 
 
 def accuracy_part(K: int, T: int, probes: int) -> None:
     g = random_graph(K, 5, 0.3, (1, 10, 50), seed=1)
-    exact = gc.linear_risk(g, 1.0, generations=T, method="powers")
-    est = gc.linear_risk(g, 1.0, generations=T, method="probes", probes=probes, seed=3)
+    exact = gc.theory.linear_risk(g, scale=1.0, generations=T, method="powers")
+    est = gc.theory.linear_risk(g, scale=1.0, generations=T, method="probes", probes=probes, seed=3)
     live = est.sem > 1e-9 * exact.mean
     z = (est.mean - exact.mean)[live] / est.sem[live]
     rel = (est.sem / exact.mean)[live]
@@ -191,7 +191,7 @@ def accuracy_part(K: int, T: int, probes: int) -> None:
         f"{np.median(rel):.3g}; cells with zero variance (exact): {int((~live).sum())}"
     )
     for P in (16, 256):
-        e2 = gc.linear_risk(g, 1.0, generations=T, method="probes", probes=P, seed=4)
+        e2 = gc.theory.linear_risk(g, scale=1.0, generations=T, method="probes", probes=P, seed=4)
         print(f"  {P:4d} probes: median relative sem {np.median((e2.sem / exact.mean)[live]):.3g}")
 
 

@@ -16,6 +16,7 @@ REGISTRY: dict[str, str] = {
     "ols": "benchmarks.bench_ols",
     "sweep": "benchmarks.bench_sweep",
     "theory": "benchmarks.bench_theory",
+    "theory_presets": "benchmarks.bench_theory_presets",
     "verdict": "benchmarks.bench_verdict",
 }
 

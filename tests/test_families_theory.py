@@ -106,7 +106,7 @@ def test_graph_simulation_approaches_the_linear_recursion(seed, name):
     fam, _ = FAMILIES[name]
     n, T = 400, 4
     g = _graph(n)
-    th = gc.linear_risk(g, fam, generations=T)
+    th = gc.theory.linear_risk(g, fam, generations=T)
     np.testing.assert_allclose(th.mean, _recursion(g, fam.noise_scale(), T), rtol=1e-10)
     sim = gc.simulate(g, fam, generations=T, replicates=1500, seed=seed)
     # z-bound plus the O(1/n) relative gap measured for single fits (c < 20)
@@ -121,7 +121,7 @@ def test_graph_gap_shrinks_like_one_over_n_slow():
     T, ns, gaps, sems = 3, [50, 100, 200, 400], [], []
     for n in ns:
         g = _graph(n)
-        th = gc.linear_risk(g, fam, generations=T)
+        th = gc.theory.linear_risk(g, fam, generations=T)
         sim = gc.simulate(g, fam, generations=T, replicates=10_000, seed=1)
         # relative gap averaged over models and generations 1..T
         rel = (sim.mean[1:] - th.mean[1:]) / th.mean[1:]

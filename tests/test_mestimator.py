@@ -117,7 +117,7 @@ def test_self_loop_grows_at_the_theory_slope(seed):
     n = 400
     g = gc.InteractionGraph(["A"], [[n]], real=[0])
     sim = gc.simulate(g, fam, generations=4, replicates=2000, seed=seed)
-    th = gc.linear_risk(g, fam, generations=4)
+    th = gc.theory.linear_risk(g, fam, generations=4)
     rel = np.abs(sim.mean - th.mean) / th.mean
     # z-bound plus the O(1/n) finite-sample gap and the sandwich's Monte Carlo error
     assert np.all(np.abs(sim.mean - th.mean) <= Z * sim.sem + th.mean * (10 / n + 0.02)), rel

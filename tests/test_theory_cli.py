@@ -31,12 +31,15 @@ def test_theory_json_is_one_object_with_the_issue_schema(config, capsys):
         "models",
         "generations",
         "risk",
+        "risk_sem",
         "collapses",
         "slope",
         "steady_state",
         "growth_factor",
+        "notes",
     ]
     lib = _library()
+    assert np.all(np.array(payload["risk_sem"]) == 0.0) and payload["notes"] == []
     assert payload["models"] == ["lab", "student", "loop"]
     assert payload["generations"] == [0, 1, 2, 3, 4]
     np.testing.assert_allclose(payload["risk"], lib.risk.mean)
@@ -46,6 +49,30 @@ def test_theory_json_is_one_object_with_the_issue_schema(config, capsys):
     assert payload["steady_state"][2] is None
     assert payload["steady_state"][0] == pytest.approx(3 / 26)
     np.testing.assert_allclose(payload["growth_factor"], lib.growth_factor)
+
+
+def test_theory_probes_show_their_standard_errors(config, capsys):
+    """Issue 14: with --method probes the table has an error column and --json an error
+    field; the exact curves lie within a few standard errors of the estimate."""
+    assert main(["theory", str(config), "--method", "probes", "--probes", "400", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    sem, est = np.array(payload["risk_sem"]), np.array(payload["risk"])
+    exact = _library().risk.mean
+    assert np.any(sem > 1e-6 * exact)
+    assert np.all(np.abs(est - exact) <= 6 * sem + 1e-12 * exact)
+    assert main(["theory", str(config), "--method", "probes"]) == 0
+    out = capsys.readouterr().out
+    assert "± s.e. gen 4" in out and "probe standard error" in out
+
+
+def test_theory_method_choices_are_listed_and_checked(config, capsys):
+    assert main(["theory", "--help"]) == 0
+    assert "<auto|dense|probes>" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["theory", str(config), "--method", "magic"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "magic" in err and len(err.strip().splitlines()) == 1
 
 
 def test_theory_table_plot_and_generations_override(config, tmp_path, capsys):

@@ -232,7 +232,7 @@ def test_typical_rate_versus_mean_square(seed):
         th = gc.theory(g, fam, generations=1)
         assert th.collapses[0] and th.growth_factor[0] > 1  # mean-square verdict
         sim = gc.simulate(g, fam, generations=60, replicates=1000, seed=seed, keep_replicates=True)
-        rate, sem = gc.lyapunov_rate(sim)
+        rate, sem = gc.theory.lyapunov_rate(sim)
         ms_rate = 0.5 * np.log(th.growth_factor[0])
         assert rate[0] < ms_rate + Z * sem[0]
         rates[name] = (rate[0], sem[0], ms_rate)
@@ -246,4 +246,4 @@ def test_lyapunov_rate_needs_replicates():
     g = gc.InteractionGraph(["A"], [[10]], real=[0])
     sim = gc.simulate(g, gc.LinearRegression(dim=1), generations=4, replicates=10, seed=0)
     with pytest.raises(gc.ConfigError, match="keep_replicates"):
-        gc.lyapunov_rate(sim)
+        gc.theory.lyapunov_rate(sim)

@@ -10,6 +10,9 @@ modules.
 
 from __future__ import annotations
 
+# graphcollapse.theory: the verb theory(graph, family, ...) and, as a callable module, the
+# namespace of the specialised theory functions (graphcollapse.theory.ols_risk, ...).
+from . import theory
 from ._curves import RiskCurves
 from ._drift import DriftSignal, Trend, drift_signal
 from ._errors import (
@@ -22,22 +25,7 @@ from ._errors import (
 from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
 from ._regime import Regime
-from ._theory import (
-    TheoryResult,
-    linear_growth_factor,
-    linear_risk,
-    linear_slope,
-    linear_steady_state,
-    lyapunov_rate,
-    ols_accumulate_risk,
-    ols_growth_factor,
-    ols_moments,
-    ols_risk,
-    ols_slope,
-    ols_steady_state,
-    solve_stein,
-    theory,
-)
+from ._theory import TheoryResult
 from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
 from .execution import simulate
@@ -59,6 +47,7 @@ _LAZY = {
     "demo": "._demo",
     "sweep": ".sweeps",
     "load_results": ".results",
+    "RiskCurveDisplay": ".plotting",
 }
 
 
@@ -96,6 +85,7 @@ __all__ = [
     "NGramModel",
     "PoissonRegression",
     "Regime",
+    "RiskCurveDisplay",
     "RiskCurves",
     "TOPOLOGIES",
     "TheoryResult",
@@ -106,24 +96,12 @@ __all__ = [
     "diagnose",
     "drift_signal",
     "example_path",
-    "linear_growth_factor",
-    "linear_risk",
-    "linear_slope",
-    "linear_steady_state",
     "list_examples",
     "load_results",
-    "lyapunov_rate",
     "make_family",
-    "ols_accumulate_risk",
-    "ols_growth_factor",
-    "ols_moments",
-    "ols_risk",
-    "ols_slope",
-    "ols_steady_state",
     "preset",
     "register_family",
     "simulate",
-    "solve_stein",
     "spectral_radius",
     "strong_components",
     "sweep",

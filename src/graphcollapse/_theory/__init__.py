@@ -1,17 +1,19 @@
 """The theory engine (THEORY §2-4): exact risk curves, steady states, collapse slopes,
 finite-sample least squares and the mean-square threshold. The public names are
-re-exported one by one from ``graphcollapse``.
+re-exported from the :mod:`graphcollapse.theory` namespace (and :func:`theory` from
+``graphcollapse``).
 
 Imports only numpy and scipy.
 """
 
 from __future__ import annotations
 
-from ._api import TheoryResult, theory
+from ._api import TheoryRequest, TheoryResult, family_theory, theory
 from ._asymptotics import linear_growth_factor, linear_slope, linear_steady_state, solve_stein
 from ._linear import linear_risk
 from ._ols import (
     ols_accumulate_risk,
+    ols_accumulate_steady_state,
     ols_growth_factor,
     ols_moments,
     ols_risk,
@@ -21,13 +23,16 @@ from ._ols import (
 from ._typical import lyapunov_rate
 
 __all__ = [
+    "TheoryRequest",
     "TheoryResult",
+    "family_theory",
     "linear_growth_factor",
     "linear_risk",
     "linear_slope",
     "linear_steady_state",
     "lyapunov_rate",
     "ols_accumulate_risk",
+    "ols_accumulate_steady_state",
     "ols_growth_factor",
     "ols_moments",
     "ols_risk",

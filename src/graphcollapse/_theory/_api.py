@@ -7,7 +7,8 @@ Only numpy and scipy are imported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -17,26 +18,32 @@ from .._curves import RiskCurves, _json_matrix
 from .._errors import ConfigError
 from .._graph import InteractionGraph
 from .._regime import Regime
-from .._verdict import diagnose
+from .._verdict import Diagnosis, diagnose
 from ..families._base import Family
+from ..families.linear import LinearRegression
 from ._asymptotics import (
     linear_growth_factor,
     linear_slope,
     linear_steady_state,
 )
+from ._growth import FLOP_BUDGET
 from ._linear import DENSE_LIMIT, linear_risk, record_generations
 from ._noise import LinearSetup
 from ._ols import (
     EXACT_COMPONENT_LIMIT,
     _check_samples,
+    _dense_curves,
+    _gamma,
     _ols_growth,
+    _slope,
+    accumulate_cases,
     ols_accumulate_risk,
+    ols_accumulate_steady_state,
     ols_risk,
-    ols_slope,
     ols_steady_state,
 )
 
-__all__ = ["TheoryResult", "theory"]
+__all__ = ["TheoryRequest", "TheoryResult", "family_theory", "theory"]
 
 Kind = Literal["exact_ols", "exact_ols_accumulate", "linear"]
 
@@ -108,16 +115,19 @@ class TheoryResult:
 
     def to_json_dict(self) -> dict[str, Any]:
         """The CLI's JSON object: ``models``, ``generations``, ``risk`` (``risk[t][i]``),
-        ``collapses``, ``slope``, ``steady_state``, ``growth_factor``; non-finite numbers
-        become ``null``."""
+        ``risk_sem`` (its standard error: zero for exact methods, the probe error for
+        randomized ones), ``collapses``, ``slope``, ``steady_state``, ``growth_factor``,
+        ``notes``; non-finite numbers become ``null``."""
         return {
             "models": list(self.models),
             "generations": [int(g) for g in self.risk.generations],
             "risk": _json_matrix(self.risk.mean),
+            "risk_sem": _json_matrix(self.risk.sem),
             "collapses": [bool(c) for c in self.collapses],
             "slope": _json_list(self.slope),
             "steady_state": _json_list(self.steady_state),
             "growth_factor": _json_list(self.growth_factor),
+            "notes": list(self.notes),
         }
 
 
@@ -125,11 +135,96 @@ def _json_list(a: np.ndarray) -> list[float | None]:
     return [float(x) if np.isfinite(x) else None for x in np.asarray(a, dtype=np.float64)]
 
 
-def _is_ols(family: Any) -> bool:
-    return (
-        getattr(family, "name", "") == "linear_regression"
-        and getattr(family, "estimator", "") == "ols"
-    )
+@dataclass(frozen=True, eq=False)
+class TheoryRequest:
+    """What :func:`theory` asks of a family's own theory (see :func:`family_theory`).
+
+    Attributes
+    ----------
+    generations : int
+        Last generation ``T``.
+    record : ndarray of int
+        Generations to record (sorted, within ``0..T``).
+    regime : Regime
+    large : bool
+        Whether the graph is too large for ``K x K`` arrays (use randomized estimators).
+    probes, seed : int
+        Settings of the randomized estimators.
+    diagnosis : Diagnosis
+        The verdict of the graph, computed once.
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory import TheoryRequest
+    >>> g = gc.InteractionGraph(["A"], [[10]], real=[5])
+    >>> req = TheoryRequest.build(g, generations=3)
+    >>> req.record.tolist(), req.large
+    ([0, 1, 2, 3], False)
+    """
+
+    generations: int
+    record: np.ndarray
+    regime: Regime
+    large: bool
+    probes: int
+    seed: int
+    diagnosis: Diagnosis
+
+    @classmethod
+    def build(
+        cls,
+        graph: InteractionGraph,
+        *,
+        generations: int,
+        regime: Regime | None = None,
+        method: str = "auto",
+        record: Any = None,
+        probes: int = 64,
+        seed: int = 0,
+    ) -> TheoryRequest:
+        """Validate the settings of :func:`theory` for ``graph``."""
+        method = getattr(method, "value", method)
+        if method not in ("auto", "dense", "probes"):
+            raise ConfigError(
+                f"theory, field 'method': must be one of 'auto', 'dense', 'probes', got {method!r}"
+            )
+        if isinstance(probes, bool) or not isinstance(probes, (int, np.integer)) or probes < 1:
+            raise ConfigError(f"theory, field 'probes': must be an integer >= 1, got {probes!r}")
+        rec = record_generations(generations, record)
+        large = method == "probes" or (method == "auto" and graph.n_models > DENSE_LIMIT)
+        return cls(
+            int(generations),
+            rec,
+            Regime() if regime is None else regime,
+            bool(large),
+            int(probes),
+            int(seed),
+            diagnose(graph),
+        )
+
+
+@functools.singledispatch
+def family_theory(family: Family, graph: InteractionGraph, request: TheoryRequest):
+    """A family's own theory, or ``None`` to use the linear recursion.
+
+    :func:`theory` calls ``family_theory(family, graph, request)`` first and falls back
+    to the linear (large-sample) recursion when it returns ``None``. Dispatch is on the
+    family's class (:func:`functools.singledispatch`), so a family opts in with
+    ``@family_theory.register(MyFamily)`` and a function returning a
+    :class:`TheoryResult` (or ``None`` for settings it does not cover). Least squares
+    (:class:`~graphcollapse.LinearRegression` fit by OLS) is registered here.
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory import family_theory
+    >>> family_theory.dispatch(gc.LinearRegression).__name__
+    '_least_squares_theory'
+    >>> family_theory.dispatch(gc.Gaussian).__name__   # none: the linear recursion
+    'family_theory'
+    """
+    return None
 
 
 def theory(
@@ -145,7 +240,7 @@ def theory(
 ) -> TheoryResult:
     """The theory of a retraining ecosystem: risk curves, verdict, slopes, steady states.
 
-    Dispatch:
+    Dispatch (:func:`family_theory`, on the family's class):
 
     * :class:`~graphcollapse.LinearRegression` with ``fit="ols"``: the **exact**
       finite-sample recursion (THEORY §3.1) in the replace / fresh / private regime; in
@@ -181,111 +276,62 @@ def theory(
     >>> res.collapses.tolist(), res.growth_factor.round(2).tolist(), res.slope.tolist()
     ([True], [1.41], [inf])
     """
-    regime = Regime() if regime is None else regime
     require_instance("theory", "graph", graph, InteractionGraph, "an InteractionGraph")
     require_instance("theory", "family", family, Family, "a Family (e.g. LinearRegression(dim=5))")
-    if method not in ("auto", "dense", "probes"):
-        raise ConfigError(
-            f"theory, field 'method': must be one of 'auto', 'dense', 'probes', got {method!r}"
-        )
-    if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
-        raise ConfigError(f"theory, field 'probes': must be an integer >= 1, got {probes!r}")
-    rec = record_generations(generations, record)
-    K = graph.n_models
-    large = method == "probes" or (method == "auto" and K > DENSE_LIMIT)
+    req = TheoryRequest.build(
+        graph,
+        generations=generations,
+        regime=regime,
+        method=method,
+        record=record,
+        probes=probes,
+        seed=seed,
+    )
     family.check_graph(graph)
-    consistent = bool(family.consistent)
-    notes: list[str] = []
-    if not consistent:
-        notes.append(
+    res = family_theory(family, graph, req)
+    if res is None:
+        res = _linear_theory(graph, family, req, linear_growth_factor(graph), [])
+    if not res.consistent:
+        note = (
             f"family {family.describe()} is not Fisher-consistent: the linear recursion "
             "describes its variance to first order only and ignores its drift (THEORY §5)"
         )
-    diag = diagnose(graph)
-    if _is_ols(family):
-        d, sigma = int(family.dim), float(family.noise)
-        _check_samples(graph, d)
-        growth, approx = _ols_growth(graph, d)
-        if approx:
-            notes.append(
-                f"growth factors of strongly connected components above {EXACT_COMPONENT_LIMIT}"
-                " models are first order in (d + 1) / n (Perron-vector perturbation)"
-            )
-        if regime.is_default:
-            risk = ols_risk(
-                graph,
-                dim=d,
-                noise=sigma,
-                generations=generations,
-                record=rec,
-                method="probes" if large else "dense",
-                probes=max(probes, 2),
-                seed=seed,
-            )
-            collapses = diag.collapses | (growth >= 1.0)
-            slope = (
-                ols_slope(graph, dim=d, noise=sigma, growth=growth)
-                if not large
-                else (_large_slope(graph, family, regime, collapses, growth, notes))
-            )
-            if large:
-                steady = np.full(K, np.nan)
-                notes.append("exact least squares on a large graph: steady states not computed")
-            else:
-                steady = ols_steady_state(graph, dim=d, noise=sigma, growth=growth)
-            return TheoryResult(
-                risk,
-                _ro(collapses),
-                _ro(slope),
-                _ro(steady),
-                _ro(growth),
-                "exact_ols",
-                consistent,
-                regime,
-                tuple(notes),
-            )
-        if regime.label == "accumulate/fresh/private" and _accumulate_exact_ok(graph):
-            risk, steady = _ols_accumulate(graph, d, sigma, int(generations), rec)
-            none = np.zeros(K, dtype=bool)
-            return TheoryResult(
-                risk,
-                _ro(none),
-                _ro(np.full(K, np.nan)),
-                _ro(steady),
-                _ro(growth),
-                "exact_ols_accumulate",
-                consistent,
-                regime,
-                tuple(notes),
-            )
-        notes.append(
-            f"exact least-squares theory is derived for replace/fresh/private only; regime "
-            f"{regime.label} uses the linear (large-sample) recursion with noise_scale = "
-            "sigma^2 d (first order in d / n)"
-        )
-    else:
-        growth = linear_growth_factor(graph)
+        res = replace(res, notes=(note, *res.notes))
+    return res
+
+
+def _linear_theory(
+    graph: InteractionGraph,
+    family: Family,
+    req: TheoryRequest,
+    growth: np.ndarray,
+    notes: list[str],
+) -> TheoryResult:
+    """The linear (large-sample) recursion with ``V = family.noise_scale()``."""
+    K = graph.n_models
+    regime = req.regime
     risk = linear_risk(
         graph,
         family,
-        generations=generations,
+        generations=req.generations,
         regime=regime,
-        method="probes" if large else "auto",
-        record=rec,
-        probes=probes,
-        seed=seed,
+        method="probes" if req.large else "auto",
+        record=req.record,
+        probes=req.probes,
+        seed=req.seed,
     )
     if regime.data == "accumulate":
         collapses = np.zeros(K, dtype=bool)
         slope = np.full(K, np.nan)
     else:
-        collapses = diag.collapses | (growth >= 1.0)
-        slope = linear_slope(graph, family, regime)
+        collapses = req.diagnosis.collapses | (growth >= 1.0)
+        slope = linear_slope(graph, family, regime=regime)
         slope[collapses & np.isnan(slope)] = np.inf
-    if large and regime.data == "replace":
-        steady = _probe_steady(graph, family, regime, collapses, probes, seed, notes)
+    if req.large and regime.data == "replace":
+        V = np.full(K, float(family.noise_scale()))
+        steady = _probe_steady(graph, V, regime, collapses, req, notes)
     else:
-        steady = linear_steady_state(graph, family, regime)
+        steady = linear_steady_state(graph, family, regime=regime)
         if regime.data == "replace":
             steady[collapses] = np.nan
     return TheoryResult(
@@ -295,9 +341,123 @@ def theory(
         _ro(steady),
         _ro(growth),
         "linear",
-        consistent,
+        bool(family.consistent),
         regime,
         tuple(notes),
+    )
+
+
+@family_theory.register(LinearRegression)
+def _least_squares_theory(
+    family: LinearRegression, graph: InteractionGraph, req: TheoryRequest
+) -> TheoryResult | None:
+    """Exact finite-sample least squares (docs/theory.md, sections 4 and 6)."""
+    if family.estimator != "ols":
+        return None
+    d, sigma = int(family.dim), float(family.noise)
+    K = graph.n_models
+    regime = req.regime
+    _check_samples(graph, d)
+    notes: list[str] = []
+    gr = _ols_growth(graph, d)
+    growth = gr.value
+    if gr.approx:
+        notes.append(_growth_note(gr))
+    consistent = bool(family.consistent)
+    if regime.is_default:
+        collapses = req.diagnosis.collapses | (growth >= 1.0)
+        if req.large:
+            risk = ols_risk(
+                graph,
+                family,
+                generations=req.generations,
+                record=req.record,
+                method="probes",
+                probes=max(req.probes, 2),
+                seed=req.seed,
+            )
+            slope = _large_slope(graph, d, sigma, regime, collapses, growth, notes)
+            steady = np.full(K, np.nan)
+            notes.append("exact least squares on a large graph: steady states not computed")
+        else:
+            risk, run_slope = _dense_risk(graph, d, sigma, req)
+            if run_slope is not None:
+                # The curves reached their periodic regime: their increments give the
+                # slopes (no second iteration).
+                slope = np.full(K, np.nan)
+                unbounded = collapses
+                geometric = growth > 1.0 + 1e-9
+                slope[unbounded & geometric] = np.inf
+                slope[unbounded & ~geometric] = run_slope[unbounded & ~geometric]
+                unsettled = np.zeros(K, dtype=bool)
+            else:
+                slope, unsettled = _slope(graph, d, sigma, growth, 1e-11, 200_000, FLOP_BUDGET)
+            if unsettled.any():
+                first = _large_slope(graph, d, sigma, regime, collapses, growth, [])
+                slope[unsettled] = first[unsettled]
+                notes.append(
+                    f"slopes of {int(unsettled.sum())} models from the linear closed form "
+                    "with the exact per-generation noise (first order in d / n): the exact "
+                    "increments did not settle within the flop budget"
+                )
+            steady = ols_steady_state(graph, family, growth=growth)
+        return TheoryResult(
+            risk,
+            _ro(collapses),
+            _ro(slope),
+            _ro(steady),
+            _ro(growth),
+            "exact_ols",
+            consistent,
+            regime,
+            tuple(notes),
+        )
+    if regime.label == "accumulate/fresh/private" and accumulate_cases(graph) is not None:
+        risk = ols_accumulate_risk(graph, family, generations=req.generations, record=req.record)
+        steady = ols_accumulate_steady_state(graph, family)
+        return TheoryResult(
+            risk,
+            _ro(np.zeros(K, dtype=bool)),
+            _ro(np.full(K, np.nan)),
+            _ro(steady),
+            _ro(growth),
+            "exact_ols_accumulate",
+            consistent,
+            regime,
+            tuple(notes),
+        )
+    notes.append(
+        f"exact least-squares theory is derived for replace/fresh/private only; regime "
+        f"{regime.label} uses the linear (large-sample) recursion with noise_scale = "
+        "sigma^2 d (first order in d / n)"
+    )
+    return _linear_theory(graph, family, req, growth, notes)
+
+
+def _dense_risk(graph, d, sigma, req):
+    """:func:`ols_risk` (dense) and, when the curves stopped early, the slopes."""
+    n = graph.total.astype(np.float64)
+    n0 = graph.initial_real.astype(np.float64)
+    gamma = _gamma(n, d)
+    q = sigma**2 * d / (n - d - 1.0)
+    q0 = sigma**2 * d / (n0 - d - 1.0)
+    out, stopped, run_slope = _dense_curves(graph, gamma, q, q0, req.generations, req.record)
+    info = {
+        "theory": "exact_ols",
+        "method": "dense",
+        "regime": "replace/fresh/private",
+        "converged_at": stopped,
+    }
+    return RiskCurves(graph.names, req.record, out, source="theory", info=info), run_slope
+
+
+def _growth_note(gr) -> str:
+    sizes = ", ".join(str(s) for s in sorted(gr.approx_sizes, reverse=True)[:5])
+    return (
+        f"growth factors of strongly connected components of {sizes} models are first "
+        f"order in (d + 1) / n (Perron-vector perturbation; exact iteration is used up "
+        f"to {EXACT_COMPONENT_LIMIT} models within a flop budget), inside certified "
+        f"bounds: error at most {gr.max_width:.2g}"
     )
 
 
@@ -307,14 +467,13 @@ def _ro(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _large_slope(graph, family, regime, collapses, growth, notes) -> np.ndarray:
+def _large_slope(graph, d, sigma, regime, collapses, growth, notes) -> np.ndarray:
     """Exact-OLS slopes on graphs too large for the dense iteration: geometric growth is
     ``inf``; otherwise the linear closed form with the exact per-generation noise
-    ``sigma^2 d / (n - d - 1)`` (first order in ``d / n``)."""
-    d, sigma = int(family.dim), float(family.noise)
+    variance ``sigma^2 d / (n - d - 1)`` (first order in ``d / n``)."""
     n = graph.total.astype(np.float64)
     v = sigma**2 * d / (n - d - 1.0)
-    slope = linear_slope(graph, v, regime)
+    slope = linear_slope(graph, variance=v, regime=regime)
     slope[collapses & (growth > 1.0 + 1e-9)] = np.inf
     notes.append(
         "exact least squares on a large graph: slopes from the linear closed form "
@@ -323,9 +482,9 @@ def _large_slope(graph, family, regime, collapses, growth, notes) -> np.ndarray:
     return slope
 
 
-def _probe_steady(graph, family, regime, collapses, probes, seed, notes) -> np.ndarray:
+def _probe_steady(graph, V, regime, collapses, req, notes) -> np.ndarray:
     """Steady states of the bounded models of a large graph by the probe power series
-    (replace / fresh only)."""
+    (replace / fresh only); ``V`` the per-sample noise scale of every model."""
     K = graph.n_models
     out = np.full(K, np.nan)
     if regime.real != "fresh":
@@ -337,65 +496,9 @@ def _probe_steady(graph, family, regime, collapses, probes, seed, notes) -> np.n
     from ._probes import _power_series
 
     sub = graph.subgraph(idx)
-    noise = (
-        family.noise_scale()
-        if not _is_ols(family)
-        else (
-            float(family.noise) ** 2
-            * family.dim
-            * sub.total
-            / (sub.total - family.dim - 1.0)
-            / sub.total
-        )
-    )
-    setup = LinearSetup(sub, regime, noise)
+    setup = LinearSetup(sub, regime, V[idx])
     T = 100_000
-    mean, _, info = _power_series(setup, T, np.array([T]), max(int(probes), 2), seed)
+    mean, _, info = _power_series(setup, T, np.array([T]), max(req.probes, 2), req.seed)
     out[idx] = mean[0]
-    notes.append(
-        f"large graph: steady states estimated with {info['probes']} random probes"
-        + (" (linear theory with the exact per-generation noise)" if _is_ols(family) else "")
-    )
+    notes.append(f"large graph: steady states estimated with {info['probes']} random probes")
     return out
-
-
-def _accumulate_exact_ok(graph: InteractionGraph) -> bool:
-    """Every model takes only real data, or only samples of its own output."""
-    S = graph.synthetic
-    rows = np.repeat(np.arange(graph.n_models), np.diff(S.indptr))
-    only_self = np.zeros(graph.n_models, dtype=bool)
-    self_rows = rows[S.indices == rows]
-    only_self[self_rows] = True
-    syn_count = np.diff(S.indptr)
-    real_only = syn_count == 0
-    pure_self = only_self & (syn_count == 1) & (graph.real == 0)
-    return bool(np.all(real_only | pure_self))
-
-
-def _ols_accumulate(graph, d, sigma, T, rec):
-    K = graph.n_models
-    out = np.empty((rec.size, K))
-    steady = np.empty(K)
-    for i in range(K):
-        n0 = int(graph.initial_real[i])
-        n = int(graph.total[i])
-        real_only = graph.real[i] == n
-        curve = ols_accumulate_risk(n, n0, dim=d, noise=sigma, generations=T, real=real_only)
-        out[:, i] = curve[rec]
-        if real_only:
-            steady[i] = 0.0
-        else:
-            # Tail of sum_s (n / N_s) d / (N_s - d - 1), N_s = n0 + s n, summed to 10^6
-            # terms, then the integral bound of the rest (relative error < 1e-6).
-            s = np.arange(1, 1_000_001, dtype=np.float64)
-            N = n0 + s * n
-            tail = d / (n0 + 1_000_000 * n)
-            steady[i] = sigma**2 * (d / (n0 - d - 1.0) + np.sum((n / N) * d / (N - d - 1.0)) + tail)
-    risk = RiskCurves(
-        graph.names,
-        rec,
-        out,
-        source="theory",
-        info={"theory": "exact_ols_accumulate", "regime": "accumulate/fresh/private"},
-    )
-    return risk, steady

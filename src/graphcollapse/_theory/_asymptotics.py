@@ -28,7 +28,7 @@ from scipy.special import polygamma
 from .._graph import InteractionGraph
 from .._regime import Regime
 from .._verdict import _block_radius, _members_by_component, diagnose
-from ._noise import LinearSetup
+from ._noise import LinearSetup, per_sample_scale
 from ._structure import ClassStructure, ancestor_max, class_structure
 
 __all__ = ["solve_stein", "linear_steady_state", "linear_slope", "linear_growth_factor"]
@@ -50,7 +50,7 @@ def solve_stein(
     Examples
     --------
     >>> import numpy as np
-    >>> from graphcollapse import solve_stein
+    >>> from graphcollapse.theory import solve_stein
     >>> A = np.array([[0.5, 0.2], [0.0, 0.3]]); Q = np.eye(2)
     >>> X = solve_stein(A, Q)
     >>> bool(np.allclose(X, A @ X @ A.T + Q))
@@ -77,7 +77,12 @@ def _noncollapsing(graph: InteractionGraph) -> np.ndarray:
 
 
 def linear_steady_state(
-    graph: InteractionGraph, noise: Any, regime: Regime | None = None
+    graph: InteractionGraph,
+    family: Any = None,
+    *,
+    scale: Any = None,
+    variance: Any = None,
+    regime: Regime | None = None,
 ) -> np.ndarray:
     """Limit ``R_i^inf`` of the linear recursion for every model, ``nan`` where there is
     none (a collapsing model, or a limit this engine does not have in closed form).
@@ -92,6 +97,9 @@ def linear_steady_state(
       ``nan``. Nothing collapses in the accumulate regime.
     * accumulate / reused: ``nan`` (not derived; the curves are exact).
 
+    The noise is given as in :func:`~graphcollapse.theory.linear_risk`: exactly one of
+    ``family``, ``scale`` (per-sample ``V``) or ``variance`` (per-generation ``v``).
+
     Dense in the number of non-collapsing models (doubling): for a few thousand models
     at most. For larger graphs :func:`graphcollapse.theory` estimates steady states
     with random probes.
@@ -99,14 +107,15 @@ def linear_steady_state(
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse import linear_steady_state
+    >>> from graphcollapse.theory import linear_steady_state
     >>> g = gc.InteractionGraph(["lab", "student", "loop"], [[0, 0, 0], [5, 5, 0], [0, 0, 4]],
     ...                         real=[10, 0, 0])
-    >>> linear_steady_state(g, 1.0).round(4).tolist()
+    >>> linear_steady_state(g, scale=1.0).round(4).tolist()
     [0.1, 0.1667, nan]
     """
     regime = Regime() if regime is None else regime
-    setup = LinearSetup(graph, regime, noise)
+    V = per_sample_scale(graph, family, scale=scale, variance=variance, where="linear_steady_state")
+    setup = LinearSetup(graph, regime, V)
     K = graph.n_models
     out = np.full(K, np.nan)
     if regime.data == "accumulate":
@@ -180,7 +189,14 @@ def _overlap_block(setup: LinearSetup, members: np.ndarray) -> np.ndarray:
     return O
 
 
-def linear_slope(graph: InteractionGraph, noise: Any, regime: Regime | None = None) -> np.ndarray:
+def linear_slope(
+    graph: InteractionGraph,
+    family: Any = None,
+    *,
+    scale: Any = None,
+    variance: Any = None,
+    regime: Regime | None = None,
+) -> np.ndarray:
     """Collapse slope ``lim R_i^(t) / t`` of every model, ``nan`` for models that do not
     collapse (THEORY §2, collapse rate).
 
@@ -189,6 +205,8 @@ def linear_slope(graph: InteractionGraph, noise: Any, regime: Regime | None = No
     ``i`` is absorbed in ``C`` in phase ``phi``. Aperiodic classes give
     ``h_i(C)^2 sum_k pi_k^2 v_k`` in private mode; a periodic class gives up to ``p_C``
     times more, depending on how the walker's absorption is spread over phases. The
+    noise is given as in :func:`~graphcollapse.theory.linear_risk`: exactly one of
+    ``family``, ``scale`` (per-sample ``V``) or ``variance`` (per-generation ``v``). The
     replace regime only (fresh or reused real data, private or shared synthetic data:
     the frozen real noise never reaches a closed class); accumulate never collapses
     (all ``nan``).
@@ -196,18 +214,19 @@ def linear_slope(graph: InteractionGraph, noise: Any, regime: Regime | None = No
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse import linear_slope
+    >>> from graphcollapse.theory import linear_slope
     >>> g = gc.InteractionGraph(["p", "q", "fan"], [[0, 4, 0], [4, 0, 0], [0, 2, 0]],
     ...                         real=[0, 0, 2])
-    >>> linear_slope(g, 1.0).round(4).tolist()
+    >>> linear_slope(g, scale=1.0).round(4).tolist()
     [0.25, 0.25, 0.0625]
     """
     regime = Regime() if regime is None else regime
     K = graph.n_models
     out = np.full(K, np.nan)
+    V = per_sample_scale(graph, family, scale=scale, variance=variance, where="linear_slope")
     if regime.data == "accumulate":
         return out
-    setup = LinearSetup(graph, regime, noise)
+    setup = LinearSetup(graph, regime, V)
     cs = class_structure(graph)
     if cs.n_classes == 0:
         return out
@@ -228,7 +247,7 @@ def linear_growth_factor(graph: InteractionGraph) -> np.ndarray:
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse import linear_growth_factor
+    >>> from graphcollapse.theory import linear_growth_factor
     >>> g = gc.InteractionGraph(["a", "b"], [[5, 0], [5, 0]], real=[5, 5])
     >>> linear_growth_factor(g).tolist()
     [0.25, 0.25]

@@ -27,7 +27,7 @@ from .._curves import RiskCurves
 from .._errors import ConfigError
 from .._graph import InteractionGraph
 from .._regime import Regime
-from ._noise import LinearSetup
+from ._noise import LinearSetup, per_sample_scale
 
 __all__ = ["linear_risk", "record_generations"]
 
@@ -66,8 +66,10 @@ def record_generations(generations: int, record: Any = None) -> np.ndarray:
 
 def linear_risk(
     graph: InteractionGraph,
-    noise: Any,
+    family: Any = None,
     *,
+    scale: Any = None,
+    variance: Any = None,
     generations: int,
     regime: Regime | None = None,
     method: Method = "auto",
@@ -80,9 +82,13 @@ def linear_risk(
     Parameters
     ----------
     graph : InteractionGraph
-    noise : Family, float or array_like of shape (K,)
-        A family (per-sample noise ``V = family.noise_scale()``), a number ``V``, or the
-        per-model, per-generation noise variances ``v_i`` (``V_i = v_i n_i``).
+    family : Family, optional
+        Gives the per-sample noise scale ``V = family.noise_scale()``.
+    scale : float or array_like of shape (K,), optional
+        Instead of ``family``: the per-sample noise scale ``V`` (one for every model, or
+        one per model).
+    variance : float or array_like of shape (K,), optional
+        Instead of ``family``: the per-generation noise variance ``v_i = V_i / n_i``.
     generations : int
         Last generation ``T``; the curves cover ``0..T``.
     regime : Regime, optional
@@ -108,21 +114,21 @@ def linear_risk(
     generation.
 
     >>> import graphcollapse as gc
-    >>> from graphcollapse import linear_risk
+    >>> from graphcollapse.theory import linear_risk
     >>> g = gc.InteractionGraph(["A"], [[10]], real=[0])
-    >>> linear_risk(g, 1.0, generations=3).at("A").tolist()
+    >>> linear_risk(g, scale=1.0, generations=3).at("A").tolist()
     [0.1, 0.2, 0.30000000000000004, 0.4]
 
     A student taking half its data from a lab with real data converges:
 
     >>> g = gc.InteractionGraph(["lab", "student"], [[0, 0], [5, 5]], real=[10, 0])
-    >>> linear_risk(g, 1.0, generations=50).final().round(4).tolist()
+    >>> linear_risk(g, scale=1.0, generations=50).final().round(4).tolist()
     [0.1, 0.1667]
     """
     regime = Regime() if regime is None else regime
     rec = record_generations(generations, record)
-    setup = LinearSetup(graph, regime, noise)
-    _ = setup.V  # validate early
+    V = per_sample_scale(graph, family, scale=scale, variance=variance, where="linear_risk")
+    setup = LinearSetup(graph, regime, V)
     K = graph.n_models
     if method == "auto":
         if K > DENSE_LIMIT:

@@ -30,49 +30,75 @@ from .._graph import InteractionGraph
 from .._regime import Regime
 from ..families._base import Family
 
-__all__ = ["LinearSetup", "per_sample_noise"]
+__all__ = ["LinearSetup", "per_sample_scale"]
 
 
-def per_sample_noise(graph: InteractionGraph, noise: Any) -> np.ndarray:
-    """Per-sample noise scale ``V_i`` of every model, shape ``(K,)``.
+def per_sample_scale(
+    graph: InteractionGraph,
+    family: Any = None,
+    *,
+    scale: Any = None,
+    variance: Any = None,
+    where: str = "theory",
+) -> np.ndarray:
+    """Per-sample noise scale ``V_i`` of every model, shape ``(K,)``, from exactly one of:
 
-    ``noise`` is a :class:`~graphcollapse.Family` (``V_i = family.noise_scale()``), a
-    number (the same ``V`` for every model) or an array of per-model, per-generation
-    noise variances ``v_i`` (then ``V_i = v_i n_i``).
+    * ``family``: a :class:`~graphcollapse.Family`, ``V_i = family.noise_scale()``;
+    * ``scale``: the per-sample scale ``V`` itself (a number for every model, or one
+      number per model);
+    * ``variance``: the per-generation noise variance ``v_i = V_i / n_i`` (a number for
+      every model, or one number per model).
+
+    A number and a list mean the same quantity; only the keyword says which.
 
     >>> import graphcollapse as gc
-    >>> from graphcollapse._theory._noise import per_sample_noise
+    >>> from graphcollapse._theory._noise import per_sample_scale
     >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
-    >>> per_sample_noise(g, 2.0).tolist(), per_sample_noise(g, [0.5, 0.25]).tolist()
-    ([2.0, 2.0], [6.0, 4.0])
+    >>> per_sample_scale(g, scale=2.0).tolist(), per_sample_scale(g, scale=[2.0, 1.0]).tolist()
+    ([2.0, 2.0], [2.0, 1.0])
+    >>> per_sample_scale(g, variance=[0.5, 0.25]).tolist()
+    [6.0, 4.0]
     """
     K = graph.n_models
-    if isinstance(noise, Family):
-        V = np.full(K, float(noise.noise_scale()))
-        what = f"family {noise.describe()!r}: noise_scale()"
-    elif np.ndim(noise) == 0:
-        try:
-            V = np.full(K, float(noise))
-        except (TypeError, ValueError):
+    given = [
+        k
+        for k, v in (("family", family), ("scale", scale), ("variance", variance))
+        if v is not None
+    ]
+    if len(given) != 1:
+        raise ConfigError(
+            f"{where}: give exactly one of family=, scale= (per-sample noise scale V) or "
+            f"variance= (per-generation noise variance v = V / n), got "
+            f"{', '.join(given) if given else 'none'}"
+        )
+    if family is not None:
+        if not isinstance(family, Family):
             raise ConfigError(
-                f"theory, field 'noise': expected a family, a number or {K} per-model "
-                f"variances, got {noise!r}"
-            ) from None
-        what = "theory, field 'noise'"
-    else:
-        try:
-            v = np.asarray(noise, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"theory, field 'noise': expected {K} per-model variances, got {noise!r}"
-            ) from None
-        if v.shape != (K,):
-            raise ConfigError(
-                f"theory, field 'noise': expected {K} per-model variances (one per model), "
-                f"got shape {v.shape}"
+                f"{where}, field 'family': expected a Family, got {family!r}; pass a "
+                f"number as scale= (per-sample noise scale V) or variance= (per-generation "
+                f"noise variance v = V / n)"
             )
-        V = v * graph.total
-        what = "theory, field 'noise'"
+        V = np.full(K, float(family.noise_scale()))
+        what = f"family {family.describe()!r}: noise_scale()"
+    else:
+        field = "scale" if scale is not None else "variance"
+        value = scale if scale is not None else variance
+        try:
+            x = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{where}, field {field!r}: expected a number or {K} per-model numbers, "
+                f"got {value!r}"
+            ) from None
+        if x.ndim == 0:
+            x = np.full(K, float(x))
+        if x.shape != (K,):
+            raise ConfigError(
+                f"{where}, field {field!r}: expected a number or {K} per-model numbers "
+                f"(one per model), got shape {x.shape}"
+            )
+        V = x if field == "scale" else x * graph.total
+        what = f"{where}, field {field!r}"
     bad = ~np.isfinite(V) | (V < 0)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
@@ -85,7 +111,9 @@ def per_sample_noise(graph: InteractionGraph, noise: Any) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class LinearSetup:
-    """Everything the linear recursions need, built once from graph, noise and regime.
+    """Everything the linear recursions need, built once from graph, regime and the
+    per-sample noise scale (a :class:`~graphcollapse.Family`, or ``V``: a number or one
+    per model; see :func:`per_sample_scale`).
 
     Examples
     --------
@@ -104,7 +132,9 @@ class LinearSetup:
     @cached_property
     def V(self) -> np.ndarray:
         """Per-sample noise scale of every model."""
-        return per_sample_noise(self.graph, self.noise)
+        if isinstance(self.noise, Family):
+            return per_sample_scale(self.graph, self.noise)
+        return per_sample_scale(self.graph, scale=self.noise)
 
     @property
     def K(self) -> int:

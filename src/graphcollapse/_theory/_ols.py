@@ -28,17 +28,21 @@ Only numpy and scipy are imported.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.special import digamma
 
 from .._curves import RiskCurves
-from .._errors import InsufficientSamplesError
+from .._errors import ConfigError, InsufficientSamplesError
 from .._graph import InteractionGraph
 from .._verdict import _members_by_component, diagnose
 from ._asymptotics import solve_stein
+from ._growth import _T as _growth_T
+from ._growth import EXACT_COMPONENT_LIMIT, component_radius
 from ._linear import record_generations
 from ._structure import ancestor_max, class_structure
 
@@ -49,11 +53,13 @@ __all__ = [
     "ols_steady_state",
     "ols_slope",
     "ols_accumulate_risk",
+    "ols_accumulate_steady_state",
 ]
 
 
-def ols_moments(n: Any, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(tau, alpha, beta)`` of THEORY §3.1 for sample size(s) ``n`` in dimension ``d``.
+def ols_moments(n: Any, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(tau, alpha, beta)`` of THEORY §3.1 for sample size(s) ``n`` in dimension
+    ``d = dim``.
 
     ``tau = E[tr S tr S^{-1}] = d (n d - 2) / (n - d - 1)`` for ``S ~ Wishart_d(n, I)``;
     ``alpha I`` and ``beta I`` are ``E[x_a x_a^T S^{-2} x_b x_b^T]`` for ``a = b`` and
@@ -61,13 +67,14 @@ def ols_moments(n: Any, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     Examples
     --------
-    >>> from graphcollapse import ols_moments
-    >>> tau, alpha, beta = ols_moments(25, 20)
+    >>> from graphcollapse.theory import ols_moments
+    >>> tau, alpha, beta = ols_moments(25, dim=20)
     >>> round(float(20 * alpha + 380 * beta), 2)
     1.41
     >>> round(float(25 * alpha + 25 * 24 * beta), 12)
     1.0
     """
+    d = int(dim)
     n = np.asarray(n, dtype=np.float64)
     if np.any(n < d + 2):
         raise InsufficientSamplesError(
@@ -99,12 +106,24 @@ def _check_samples(graph: InteractionGraph, d: int) -> None:
             )
 
 
-def _family_args(family: Any, dim: int | None, noise: float | None) -> tuple[int, float]:
+def _family_args(
+    family: Any, dim: int | None, sigma: float | None, where: str = "ols"
+) -> tuple[int, float]:
+    """``(d, sigma)`` from a LinearRegression family or from ``dim`` (and ``sigma``,
+    default 1)."""
     if family is not None:
+        if dim is not None or sigma is not None:
+            raise ConfigError(
+                f"{where}: give either a LinearRegression family or dim= (and sigma=), not both"
+            )
+        if not (hasattr(family, "dim") and hasattr(family, "noise")):
+            raise ConfigError(
+                f"{where}, field 'family': expected a LinearRegression, got {family!r}"
+            )
         return int(family.dim), float(family.noise)
     if dim is None:
-        raise InsufficientSamplesError("ols: give a LinearRegression family or dim")
-    return int(dim), 1.0 if noise is None else float(noise)
+        raise ConfigError(f"{where}: give a LinearRegression family or dim=")
+    return int(dim), 1.0 if sigma is None else float(sigma)
 
 
 def _T(W: np.ndarray, gamma: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -123,7 +142,7 @@ def ols_risk(
     *,
     generations: int,
     dim: int | None = None,
-    noise: float | None = None,
+    sigma: float | None = None,
     record: Any = None,
     method: str = "dense",
     probes: int = 256,
@@ -139,7 +158,7 @@ def ols_risk(
     graph : InteractionGraph
     family : LinearRegression, optional
         Gives ``d = family.dim`` and ``sigma = family.noise``; else pass ``dim`` (and
-        ``noise``, default 1).
+        ``sigma``, the label noise standard deviation, default 1).
     generations : int
     record : sequence of int, optional
         Generations to record (default all).
@@ -158,12 +177,12 @@ def ols_risk(
     One self-consuming model: ``R^(t) = (t + 1) sigma^2 d / (n - d - 1)``.
 
     >>> import graphcollapse as gc
-    >>> from graphcollapse import ols_risk
+    >>> from graphcollapse.theory import ols_risk
     >>> g = gc.InteractionGraph(["A"], [[20]], real=[0])
     >>> ols_risk(g, gc.LinearRegression(dim=5), generations=3).at("A").round(6).tolist()
     [0.357143, 0.714286, 1.071429, 1.428571]
     """
-    d, sigma = _family_args(family, dim, noise)
+    d, sigma = _family_args(family, dim, sigma)
     rec = record_generations(generations, record)
     _check_samples(graph, d)
     n = graph.total.astype(np.float64)
@@ -178,117 +197,88 @@ def ols_risk(
         info.update({"theory": "exact_ols", "regime": "replace/fresh/private"})
         return RiskCurves(graph.names, rec, mean, sem=sem, source="theory", info=info)
     if method != "dense":
-        from .._errors import ConfigError
-
         raise ConfigError(f"theory, field 'method': must be 'dense' or 'probes', got {method!r}")
-    W = graph.weights.toarray()
+    out, stopped, _ = _dense_curves(graph, gamma, q, q0, int(generations), rec)
+    info = {
+        "theory": "exact_ols",
+        "method": "dense",
+        "regime": "replace/fresh/private",
+        "converged_at": stopped,
+    }
+    return RiskCurves(graph.names, rec, out, source="theory", info=info)
+
+
+def _dense_curves(
+    graph: InteractionGraph,
+    gamma: np.ndarray,
+    q: np.ndarray,
+    q0: np.ndarray,
+    T: int,
+    rec: np.ndarray,
+    tol: float = 1e-14,
+) -> tuple[np.ndarray, int | None, np.ndarray | None]:
+    """The exact recursion on ``K x K`` matrices (sparse products when ``W`` is sparse),
+    stopping early once the increments ``Delta_t = C_t - C_{t-1}`` repeat with the
+    common period ``p`` of the closed classes (``Delta_{t+1} = T(Delta_t)``, so they
+    repeat from then on: bounded models have converged and linear growth has reached
+    its periodic regime); the rest of the curve is then written down exactly.
+
+    Returns the recorded curves, the generation of the early stop (``None`` if none) and,
+    when stopped, the Cesaro slope ``mean of the last p diagonal increments`` per model.
+    """
     K = graph.n_models
+    Ws = graph.weights
+    W: Any = Ws.toarray() if (K <= 64 or Ws.nnz > 0.1 * K * K) else Ws
     out = np.empty((rec.size, K))
     pos = {int(t): k for k, t in enumerate(rec)}
     C = np.diag(q0)
     if 0 in pos:
         out[pos[0]] = q0
-    for t in range(1, int(generations) + 1):
-        C = _T(W, gamma, C)
-        C[np.diag_indices(K)] += q
+    p = class_structure(graph).common_period if T > 64 else 1
+    track = T > 64 and p <= 64
+    ring = np.zeros((p, K))
+    check_every = max(16, p)
+    saved: np.ndarray | None = None
+    saved_at = -1
+    t = 0
+    while t < T:
+        C_new = _growth_T(W, gamma, C)
+        C_new[np.diag_indices(K)] += q
+        t += 1
         k = pos.get(t)
         if k is not None:
-            out[k] = np.diagonal(C)
-    info = {"theory": "exact_ols", "method": "dense", "regime": "replace/fresh/private"}
-    return RiskCurves(graph.names, rec, out, source="theory", info=info)
+            out[k] = np.diagonal(C_new)
+        if track:
+            delta = C_new - C
+            ring[t % p] = np.diagonal(delta)
+            if saved is not None and t == saved_at + p:
+                scale = max(float(np.abs(C_new).max()), 1e-300)
+                if np.abs(delta - saved).max() <= tol * scale:
+                    C = C_new
+                    break
+                saved = None
+            if t % check_every == 0 and t + p <= T:
+                saved, saved_at = delta, t
+        C = C_new
+    else:
+        return out, None, None
+    # Increments repeat with period p from generation t on: d_{s} = ring[s % p].
+    t0 = t
+    base = np.diagonal(C).copy()
+    per_period = ring.sum(axis=0)
+    for k, g in enumerate(rec):
+        g = int(g)
+        if g <= t0:
+            continue
+        full, rem = divmod(g - t0, p)
+        val = base + full * per_period
+        for s in range(t0 + 1, t0 + rem + 1):
+            val = val + ring[s % p]
+        out[k] = val
+    return out, t0, per_period / p
 
 
 # ----------------------------------------------------------------------- growth factor
-def _component_radius(W: np.ndarray, gamma: np.ndarray) -> float:
-    """Spectral radius of the map ``T`` on one strongly connected component."""
-    m = W.shape[0]
-    if m == 1:
-        w = W[0, 0]
-        return float(w * w + gamma[0] * (w - w * w))
-    if m <= 30:
-        M = np.kron(W, W)
-        for i in range(m):
-            r = i * m + i
-            M[r] *= 1.0 - gamma[i]
-            M[r, np.arange(m) * (m + 1)] += gamma[i] * W[i]
-        return float(np.max(np.abs(np.linalg.eigvals(M))))
-
-    if np.allclose(W.sum(axis=1), 1.0, rtol=0, atol=1e-12):
-        # A closed class: T(J) = J with J = ones on the boundary of the cone, where the
-        # cone bounds break down. rho(T) = max(1, rho of T on the quotient by J).
-        return max(1.0, _quotient_radius(W, gamma))
-    lo, hi = _cone_bracket(W, gamma)
-    return 0.5 * (lo + hi)
-
-
-def _quotient_radius(
-    W: np.ndarray, gamma: np.ndarray, *, rtol: float = 1e-9, max_iter: int = 200_000
-) -> float:
-    """Spectral radius of ``T`` on symmetric matrices modulo the fixed point ``J``
-    (projection along ``J`` onto trace-zero matrices), by power iteration: the average
-    log-growth of the norm over windows of 500 steps until two windows agree."""
-    m = W.shape[0]
-    rng = np.random.default_rng(0)
-    B = rng.standard_normal((m, m))
-    C = B + B.T
-    C -= np.trace(C) / m
-    C /= np.linalg.norm(C)
-    prev = None
-    logs = 0.0
-    below = 0
-    for it in range(1, max_iter + 1):
-        C = _T(W, gamma, C)
-        C -= (np.trace(C) / m) * np.ones((m, m))
-        nrm = float(np.linalg.norm(C))
-        if nrm == 0.0:
-            return 0.0
-        logs += np.log(nrm)
-        C /= nrm
-        if it % 500 == 0:
-            est = float(np.exp(logs / 500))
-            logs = 0.0
-            if prev is not None and abs(est - prev) <= rtol * est:
-                return est
-            # Only max(1, radius) is used: stop once the quotient clearly contracts.
-            below = below + 1 if (est < 0.999 and prev is not None and est < prev * 1.001) else 0
-            if below >= 3:
-                return est
-            prev = est
-    return float(prev)
-
-
-def _cone_bracket(
-    W: np.ndarray, gamma: np.ndarray, *, rtol: float = 1e-10, max_iter: int = 200_000
-) -> tuple[float, float]:
-    """Certified bracket of the spectral radius of ``T`` by power iteration in the cone of
-    positive definite matrices (Collatz-Wielandt bounds for cone-preserving maps).
-
-    With ``C`` positive definite, ``T(C) <= mu C`` implies ``rho(T) <= mu`` and
-    ``T(C) >= mu C`` implies ``rho(T) >= mu``; the extreme eigenvalues of
-    ``C^{-1/2} T(C) C^{-1/2}`` give the best such bounds. The iteration uses the shifted
-    map ``T + s I`` (``s`` a quarter of the current estimate) so that eigenvalues of
-    equal modulus on a circle (periodic structures) cannot stall it.
-    """
-    m = W.shape[0]
-    C = np.eye(m) / m
-    shift = 0.25
-    lo, hi = 0.0, np.inf
-    for it in range(max_iter):
-        TC = _T(W, gamma, C)
-        if it % 20 == 0:
-            L = np.linalg.cholesky(C)
-            Li = np.linalg.inv(L)
-            M = Li @ TC @ Li.T
-            ev = np.linalg.eigvalsh(0.5 * (M + M.T))
-            lo, hi = max(lo, float(ev[0])), min(hi, float(ev[-1]))
-            if hi - lo <= rtol * max(hi, 1e-300):
-                break
-            shift = 0.25 * max(hi, 1e-12)
-        C = TC + shift * C
-        C = 0.5 * (C + C.T) / np.trace(C)
-    return lo, hi
-
-
 def ols_growth_factor(
     graph: InteractionGraph, family: Any = None, *, dim: int | None = None
 ) -> np.ndarray:
@@ -307,74 +297,71 @@ def ols_growth_factor(
     The example of THEORY §3.2: ``d = 20``, 5 real and 20 self-synthetic samples.
 
     >>> import graphcollapse as gc
-    >>> from graphcollapse import ols_growth_factor
+    >>> from graphcollapse.theory import ols_growth_factor
     >>> g = gc.InteractionGraph(["A"], [[20]], real=[5])
     >>> ols_growth_factor(g, gc.LinearRegression(dim=20)).round(2).tolist()
     [1.41]
     """
     d, _ = _family_args(family, dim, None)
-    return _ols_growth(graph, d)[0]
+    return _ols_growth(graph, d).value
 
 
-#: Largest strongly connected component handled exactly by ``ols_growth_factor``.
-EXACT_COMPONENT_LIMIT = 2000
+@dataclass(frozen=True)
+class Growth:
+    """Growth factors per model with certified bounds ``lo <= factor <= hi`` and the
+    components whose factor is only first order (see :mod:`._growth`)."""
+
+    value: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    approx_sizes: tuple[int, ...]
+
+    @property
+    def approx(self) -> bool:
+        """Whether some component's factor is first order (not exact to rounding)."""
+        return bool(self.approx_sizes)
+
+    @property
+    def max_width(self) -> float:
+        """Largest width ``hi - lo`` over the models."""
+        return float(np.max(self.hi - self.lo, initial=0.0))
 
 
-def _ols_growth(graph: InteractionGraph, d: int) -> tuple[np.ndarray, bool]:
-    """Growth factors and whether some component was too large for the exact methods
-    (then first order in ``gamma``, see :func:`_large_component_radius`)."""
+def _ols_growth(graph: InteractionGraph, d: int) -> Growth:
+    """Growth factors of every model with their certified brackets."""
     _check_samples(graph, d)
     diag = diagnose(graph)
     n_comp, comp = diag.n_components, diag.component
     gamma = _gamma(graph.total.astype(np.float64), d)
     W = graph.weights
     rho = np.zeros(n_comp)
+    lo = np.zeros(n_comp)
+    hi = np.zeros(n_comp)
     sizes = np.bincount(comp, minlength=n_comp)
     # Singletons at once: w^2 + gamma (w - w^2) with w the self-loop weight.
     single = sizes[comp] == 1
     w = W.diagonal()[single]
     rho[comp[single]] = w * w + gamma[single] * (w - w * w)
+    lo[comp[single]] = rho[comp[single]]
+    hi[comp[single]] = rho[comp[single]]
     big = np.flatnonzero(sizes > 1)
-    approx = False
+    approx: list[int] = []
     if big.size:
         members = _members_by_component(comp, n_comp)
         for a in big:
             idx = members[a]
-            sub = W[idx][:, idx].tocsr()
-            if idx.size <= EXACT_COMPONENT_LIMIT:
-                rho[a] = _component_radius(sub.toarray(), gamma[idx])
-            else:
-                rho[a] = _large_component_radius(sub, gamma[idx])
-                approx = True
-    return ancestor_max(graph, comp, n_comp, rho), approx
-
-
-def _large_component_radius(W: sp.csr_array, gamma: np.ndarray, iters: int = 100_000) -> float:
-    """Growth factor of a component too large for ``m x m`` matrices, to first order in
-    ``gamma``: ``rho(W)^2 + v^T F(u u^T) v / (v^T u)^2`` with ``u``, ``v`` the right and
-    left Perron vectors of ``W`` and ``F`` the design-randomness part of ``T``, i.e.
-    ``sum_i v_i^2 gamma_i (sum_j w_ij u_j^2 - rho^2 u_i^2) / (v^T u)^2``. A closed class
-    gets 1 (its fixed point ``J``; geometric growth inside a huge closed class, which
-    needs ``n`` close to ``d``, is not detected)."""
-    m = W.shape[0]
-    if np.allclose(W.sum(axis=1), 1.0, rtol=0, atol=1e-12):
-        return 1.0
-    WT = W.T.tocsr()
-    u = np.full(m, 1.0 / m)
-    v = np.full(m, 1.0 / m)
-    rho = 0.0
-    for _ in range(iters):
-        u2 = 0.5 * (u + W @ u)
-        v2 = 0.5 * (v + WT @ v)
-        ratio = u2 / u
-        lo, hi = ratio.min(), ratio.max()
-        u, v = u2 / u2.sum(), v2 / v2.sum()
-        if hi - lo <= 1e-13 * hi:
-            break
-    rho = 2.0 * 0.5 * (lo + hi) - 1.0
-    Wu2 = W @ (u * u)
-    corr = np.sum(v * v * gamma * (Wu2 - rho * rho * u * u)) / (v @ u) ** 2
-    return float(rho * rho + corr)
+            res = component_radius(
+                W[idx][:, idx].tocsr(), gamma[idx], exact_limit=EXACT_COMPONENT_LIMIT
+            )
+            rho[a], lo[a], hi[a] = res.value, res.lo, res.hi
+            if not res.exact:
+                approx.append(int(idx.size))
+    return Growth(
+        ancestor_max(graph, comp, n_comp, rho),
+        ancestor_max(graph, comp, n_comp, lo),
+        ancestor_max(graph, comp, n_comp, hi),
+        tuple(approx),
+    )
 
 
 # ----------------------------------------------------------------------- steady state
@@ -383,7 +370,7 @@ def ols_steady_state(
     family: Any = None,
     *,
     dim: int | None = None,
-    noise: float | None = None,
+    sigma: float | None = None,
     growth: np.ndarray | None = None,
 ) -> np.ndarray:
     """Limit of the exact least-squares risk for every model whose growth factor is
@@ -397,16 +384,16 @@ def ols_steady_state(
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse import ols_steady_state
+    >>> from graphcollapse.theory import ols_steady_state
     >>> g = gc.InteractionGraph(["A"], [[10]], real=[10])
     >>> ols_steady_state(g, gc.LinearRegression(dim=2)).round(5).tolist()
     [0.16512]
     """
-    d, sigma = _family_args(family, dim, noise)
+    d, sigma = _family_args(family, dim, sigma)
     _check_samples(graph, d)
     K = graph.n_models
     if growth is None:
-        growth = ols_growth_factor(graph, dim=d)
+        growth = _ols_growth(graph, d).value
     coll = diagnose(graph).collapses
     idx = np.flatnonzero(~coll & (growth < 1.0))
     out = np.full(K, np.nan)
@@ -415,7 +402,12 @@ def ols_steady_state(
     n = graph.total.astype(np.float64)[idx]
     gamma = _gamma(n, d)
     q = sigma**2 * d / (n - d - 1.0)
-    W = graph.weights[idx][:, idx].toarray()
+    Ws = graph.weights[idx][:, idx].tocsr()
+    c = _steady_by_powers(Ws, gamma, q)
+    if c is not None:
+        out[idx] = c
+        return out
+    W = Ws.toarray()
 
     def F(qp: np.ndarray) -> np.ndarray:
         c = solve_stein(W, np.diag(qp))
@@ -438,13 +430,41 @@ def ols_steady_state(
     return out
 
 
+def _steady_by_powers(
+    W: sp.csr_array, gamma: np.ndarray, q: np.ndarray, *, tol: float = 1e-17
+) -> np.ndarray | None:
+    """The steady state through ``M = sum_s W^s o W^s`` (``o`` the entrywise product):
+    ``diag Stein(W, diag(q')) = M q'``, so the effective noise solves the ``m x m``
+    system ``(I - diag(gamma) ((W - I) M + I)) q' = q`` and ``c = M q'``.
+
+    ``M`` costs one sparse product per power until ``W^s`` is negligible (exact after
+    ``depth`` powers on an acyclic graph); ``None`` when that would take more than the
+    ~30 dense products of the Stein/GMRES route (``rho(W)`` close to 1)."""
+    m = W.shape[0]
+    per_step = 2.0 * W.nnz * m + 3.0 * m * m
+    max_steps = int(max(30 * 2.0 * m**3 / per_step, 8))
+    P = np.eye(m)
+    M = np.eye(m)
+    for _ in range(max_steps):
+        P = np.asarray(W @ P)
+        size = float(np.abs(P).sum(axis=1).max())  # ||W^s||_inf bounds every later term
+        if size * size <= tol:
+            break
+        M += P * P
+    else:
+        return None
+    A = np.eye(m) - gamma[:, None] * (np.asarray(W @ M) - M + np.eye(m))
+    qp = np.linalg.solve(A, q)
+    return M @ qp
+
+
 # ----------------------------------------------------------------------- slope
 def ols_slope(
     graph: InteractionGraph,
     family: Any = None,
     *,
     dim: int | None = None,
-    noise: float | None = None,
+    sigma: float | None = None,
     growth: np.ndarray | None = None,
     tol: float = 1e-11,
     max_generations: int = 200_000,
@@ -461,55 +481,82 @@ def ols_slope(
     Examples
     --------
     >>> import graphcollapse as gc
-    >>> from graphcollapse import ols_slope
+    >>> from graphcollapse.theory import ols_slope
     >>> g = gc.InteractionGraph(["A", "B"], [[20, 0], [10, 10]], real=[0, 10])
     >>> ols_slope(g, gc.LinearRegression(dim=5)).round(6).tolist()
     [0.357143, 0.105591]
     """
-    d, sigma = _family_args(family, dim, noise)
+    d, sigma = _family_args(family, dim, sigma)
+    out, _ = _slope(graph, d, sigma, growth, tol, max_generations, np.inf)
+    return out
+
+
+def _slope(
+    graph: InteractionGraph,
+    d: int,
+    sigma: float,
+    growth: np.ndarray | None,
+    tol: float,
+    max_generations: int,
+    flop_budget: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ols_slope` within a flop budget: the slopes and a mask of the models whose
+    Cesaro average had not settled when the budget ran out (their values are the last
+    window's average)."""
     _check_samples(graph, d)
     K = graph.n_models
     if growth is None:
-        growth = ols_growth_factor(graph, dim=d)
+        growth = _ols_growth(graph, d).value
     cs = class_structure(graph)
     coll = cs.diagnosis.collapses
     out = np.full(K, np.nan)
+    unsettled = np.zeros(K, dtype=bool)
     unbounded = coll | (growth >= 1.0)
     geometric = growth > 1.0 + 1e-9
     out[unbounded & geometric] = np.inf
     todo = np.flatnonzero(unbounded & ~geometric)
     if todo.size == 0:
-        return out
+        return out, unsettled
     # Ancestor-closed set: everything that reaches a model in `todo`.
     S = graph.synthetic
     anc = _ancestors(S, todo)
+    m = anc.size
     n = graph.total.astype(np.float64)[anc]
     n0 = graph.initial_real.astype(np.float64)[anc]
     gamma = _gamma(n, d)
     q = sigma**2 * d / (n - d - 1.0)
     q0 = sigma**2 * d / (n0 - d - 1.0)
-    W = graph.weights[anc][:, anc].toarray()
+    Ws = graph.weights[anc][:, anc].tocsr()
+    # Sparse products when W is sparse: O(nnz m) per generation instead of O(m^3).
+    W = Ws.toarray() if (m <= 64 or Ws.nnz > 0.1 * m * m) else Ws
+    # (dense m x m temporaries: count their memory traffic too)
+    per_iter = 4.0 * m**3 if isinstance(W, np.ndarray) else 4.0 * Ws.nnz * m + 30.0 * m * m
+    max_iter = int(min(max_generations, max(flop_budget / per_iter, 1.0)))
     C0 = np.diag(q0)
-    delta = _T(W, gamma, C0)
-    delta[np.diag_indices(anc.size)] += q
+    delta = _growth_T(W, gamma, C0)
+    delta[np.diag_indices(m)] += q
     delta -= C0
     p = cs.common_period
-    window = np.zeros((p, anc.size))
+    window = np.zeros((p, m))
     prev = None
-    for t in range(max_generations):
+    settled = False
+    for t in range(max_iter):
         window[t % p] = np.diagonal(delta)
         if t % p == p - 1:
             avg = window.mean(axis=0)
             if prev is not None and np.abs(avg - prev).max() <= tol * max(
                 np.abs(avg).max(), 1e-300
             ):
+                settled = True
                 break
             prev = avg
-        delta = _T(W, gamma, delta)
+        delta = _growth_T(W, gamma, delta)
     res = window.mean(axis=0)
     pos = np.searchsorted(anc, todo)
     out[todo] = res[pos]
-    return out
+    if not settled:
+        unsettled[todo] = True
+    return out, unsettled
 
 
 def _ancestors(S: sp.csr_array, targets: np.ndarray) -> np.ndarray:
@@ -528,45 +575,130 @@ def _ancestors(S: sp.csr_array, targets: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------- accumulate
-def ols_accumulate_risk(
-    n: int,
-    n0: int | None = None,
-    *,
-    dim: int,
-    noise: float = 1.0,
-    generations: int,
-    real: bool = False,
-) -> np.ndarray:
-    """Exact least-squares risk in the accumulate regime for the two single-model cases
-    derived here, shape ``(generations + 1,)``.
+def _accumulate_masks(graph: InteractionGraph) -> tuple[np.ndarray, np.ndarray]:
+    """``(real_only, own_only)``: models taking only real data, and models taking only
+    samples of their own output."""
+    S = graph.synthetic
+    syn_count = np.diff(S.indptr)
+    rows = np.repeat(np.arange(graph.n_models), syn_count)
+    self_edge = np.zeros(graph.n_models, dtype=bool)
+    self_edge[rows[S.indices == rows]] = True
+    return syn_count == 0, self_edge & (syn_count == 1) & (graph.real == 0)
 
-    * ``real=False``: one model eating its own output, ``n`` synthetic samples per
-      generation on top of everything before (generation-0 sample of ``n0``, default
-      ``n``). With ``G_t`` the pooled Gram matrix, the error moves by the martingale
-      increment ``e^(t) - e^(t-1) = G_t^{-1} X_t^T eps_t``, and exchangeability of the
+
+def accumulate_cases(graph: InteractionGraph) -> np.ndarray | None:
+    """Which models take only real data (``True``) and which only eat their own output
+    (``False``) -- the two single-model cases of the exact accumulate theory -- or
+    ``None`` if some model is neither."""
+    real_only, own_only = _accumulate_masks(graph)
+    return real_only if np.all(real_only | own_only) else None
+
+
+def _accumulate_args(graph, family, dim, sigma, where):
+    d, sigma = _family_args(family, dim, sigma, where)
+    real_only, own_only = _accumulate_masks(graph)
+    mixed = np.flatnonzero(~(real_only | own_only))
+    if mixed.size:
+        raise ConfigError(
+            f"{where}: model {graph.names[int(mixed[0])]!r} mixes sources; the exact "
+            "accumulate theory covers models that take only real data or only their own "
+            "output (theory() falls back to the linear recursion for other graphs)"
+        )
+    n0 = graph.initial_real.astype(np.float64)
+    bad = np.flatnonzero(n0 <= d + 1)
+    if bad.size:
+        i = int(bad[0])
+        raise InsufficientSamplesError(
+            f"model {graph.names[i]!r}: {int(n0[i])} samples at generation 0, but exact "
+            f"least squares in dimension d = {d} needs at least d + 2 = {d + 2}"
+        )
+    return d, sigma, real_only, n0, graph.total.astype(np.float64)
+
+
+def ols_accumulate_risk(
+    graph: InteractionGraph,
+    family: Any = None,
+    *,
+    generations: int,
+    dim: int | None = None,
+    sigma: float | None = None,
+    record: Any = None,
+) -> RiskCurves:
+    """Exact least-squares risk in the accumulate regime (fresh real data) on a graph
+    whose every model either takes only real data or only eats its own output.
+
+    * A model eating its own output: ``n`` synthetic samples per generation on top of
+      everything before (its generation-0 sample of ``n0``). With ``G_t`` the pooled
+      Gram matrix, the error moves by the martingale increment
+      ``e^(t) - e^(t-1) = G_t^{-1} X_t^T eps_t``, and exchangeability of the
       ``N_t = n0 + t n`` pooled samples gives
       ``E tr(G_t^{-1} X_t^T X_t G_t^{-1}) = (n / N_t) d / (N_t - d - 1)``, so
-      ``R^(t) = sigma^2 d / (n0 - d - 1) + sigma^2 sum_{s=1..t} (n / N_s) d / (N_s - d - 1)``,
-      bounded by a ``pi^2 / 6``-type sum (THEORY §4).
-    * ``real=True``: a model taking only real data: ``R^(t) = sigma^2 d / (N_t - d - 1)``.
+      ``R^(t) = sigma^2 d / (n0 - d - 1) + sigma^2 sum_{s=1..t} (n / N_s) d / (N_s - d - 1)``
+      (docs/theory.md, section 6).
+    * A model taking only real data: ``R^(t) = sigma^2 d / (N_t - d - 1)``.
+
+    Parameters
+    ----------
+    graph : InteractionGraph
+    family : LinearRegression, optional
+        Gives ``d`` and ``sigma``; else pass ``dim`` (and ``sigma``, default 1).
+    generations : int
+    record : sequence of int, optional
+
+    Raises
+    ------
+    ConfigError
+        If some model mixes sources (then only the linear recursion is available).
 
     Examples
     --------
-    >>> from graphcollapse import ols_accumulate_risk
-    >>> ols_accumulate_risk(20, dim=3, generations=2).round(5).tolist()
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory import ols_accumulate_risk
+    >>> g = gc.InteractionGraph(["A"], [[20]], real=[0])
+    >>> ols_accumulate_risk(g, dim=3, generations=2).at("A").round(5).tolist()
     [0.1875, 0.22917, 0.24702]
     """
-    n0 = n if n0 is None else n0
-    if min(n, n0) <= dim + 1 and not (real and n0 > dim + 1):
-        raise InsufficientSamplesError(
-            f"ols_accumulate_risk: {min(n, n0)} samples in dimension d = {dim}; give at "
-            f"least d + 2 = {dim + 2}"
-        )
-    t = np.arange(generations + 1, dtype=np.float64)
-    N = n0 + t * n
-    if real:
-        return noise**2 * dim / (N - dim - 1.0)
-    inc = (n / N[1:]) * dim / (N[1:] - dim - 1.0)
-    return noise**2 * np.concatenate(
-        [[dim / (n0 - dim - 1.0)], dim / (n0 - dim - 1.0) + np.cumsum(inc)]
+    d, sigma, real_only, n0, n = _accumulate_args(graph, family, dim, sigma, "ols_accumulate_risk")
+    rec = record_generations(generations, record)
+    T = int(generations)
+    t = np.arange(T + 1, dtype=np.float64)[:, None]
+    N = n0[None, :] + t * n[None, :]
+    inc = (n[None, :] / N[1:]) * d / (N[1:] - d - 1.0)
+    first = d / (n0 - d - 1.0)
+    own = np.concatenate([first[None, :], first[None, :] + np.cumsum(inc, axis=0)])
+    real = d / (N - d - 1.0)
+    out = sigma**2 * np.where(real_only[None, :], real, own)
+    info = {"theory": "exact_ols_accumulate", "regime": "accumulate/fresh/private"}
+    return RiskCurves(graph.names, rec, out[rec], source="theory", info=info)
+
+
+def ols_accumulate_steady_state(
+    graph: InteractionGraph,
+    family: Any = None,
+    *,
+    dim: int | None = None,
+    sigma: float | None = None,
+) -> np.ndarray:
+    """Limit of :func:`ols_accumulate_risk` for every model, in closed form.
+
+    A model taking only real data tends to 0. For one eating its own output, with
+    ``c = d + 1`` the partial fractions ``(n / N) d / (N - c) = (d / c) (n / (N - c) -
+    n / N)`` and ``sum_{s >= 1} (1 / (s + a) - 1 / (s + b)) = psi(1 + b) - psi(1 + a)``
+    (``psi`` the digamma function) give
+
+        ``R^inf = sigma^2 (d / (n0 - c) + (d / c) (psi(1 + n0 / n) - psi(1 + (n0 - c) / n)))``.
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.theory import ols_accumulate_steady_state
+    >>> g = gc.InteractionGraph(["A", "R"], [[20, 0], [0, 0]], real=[0, 20])
+    >>> ols_accumulate_steady_state(g, dim=3).round(6).tolist()
+    [0.290845, 0.0]
+    """
+    d, sigma, real_only, n0, n = _accumulate_args(
+        graph, family, dim, sigma, "ols_accumulate_steady_state"
     )
+    c = d + 1.0
+    own = d / (n0 - c) + (d / c) * (digamma(1.0 + n0 / n) - digamma(1.0 + (n0 - c) / n))
+    return sigma**2 * np.where(real_only, 0.0, own)

@@ -132,10 +132,10 @@ def probe_linear(
     Examples
     --------
     >>> import numpy as np, graphcollapse as gc
-    >>> from graphcollapse import linear_risk
+    >>> from graphcollapse.theory import linear_risk
     >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
-    >>> exact = linear_risk(g, 1.0, generations=20, method="dense")
-    >>> est = linear_risk(g, 1.0, generations=20, method="probes", probes=400, seed=1)
+    >>> exact = linear_risk(g, scale=1.0, generations=20, method="dense")
+    >>> est = linear_risk(g, scale=1.0, generations=20, method="probes", probes=400, seed=1)
     >>> bool(np.all(np.abs(est.final() - exact.final()) < 5 * est.sem[-1] + 1e-12))
     True
     """
@@ -281,7 +281,7 @@ def probe_ols(
     Examples
     --------
     >>> import numpy as np, graphcollapse as gc
-    >>> from graphcollapse import ols_risk
+    >>> from graphcollapse.theory import ols_risk
     >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [10, 10]], real=[20, 10])
     >>> fam = gc.LinearRegression(dim=3)
     >>> exact = ols_risk(g, fam, generations=10)

@@ -45,7 +45,7 @@ def lyapunov_rate(curves: RiskCurves, *, start: int | None = None) -> tuple[np.n
     Examples
     --------
     >>> import numpy as np, graphcollapse as gc
-    >>> from graphcollapse import lyapunov_rate
+    >>> from graphcollapse.theory import lyapunov_rate
     >>> R, T = 400, 20
     >>> rng = np.random.default_rng(0)
     >>> grow = np.exp(0.1 * np.arange(T + 1))[None, :, None] * rng.chisquare(1, (R, T + 1, 1))

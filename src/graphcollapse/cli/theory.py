@@ -3,11 +3,13 @@
 Prints a table (verdict, growth factor, risk at the first and last generation, slope or
 steady state per model) or, with ``--json``, one object::
 
-    {"models": [str], "generations": [int], "risk": [[float]], "collapses": [bool],
-     "slope": [float|null], "steady_state": [float|null], "growth_factor": [float]}
+    {"models": [str], "generations": [int], "risk": [[float]], "risk_sem": [[float]],
+     "collapses": [bool], "slope": [float|null], "steady_state": [float|null],
+     "growth_factor": [float], "notes": [str]}
 
-``risk[t][i]`` is model ``i`` at generation ``t``; non-finite numbers (an infinite slope
-of a geometric blow-up, a missing steady state) are ``null``.
+``risk[t][i]`` is model ``i`` at generation ``t``; ``risk_sem`` its standard error (zero
+for the exact methods, the probe error with ``--method probes``); non-finite numbers (an
+infinite slope of a geometric blow-up, a missing steady state) are ``null``.
 
 :func:`overlay_theory` serves ``graphcollapse simulate --with-theory``.
 """
@@ -15,6 +17,7 @@ of a geometric blow-up, a missing steady state) are ``null``.
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +34,15 @@ from ._output import console as _console
 THEORY_FILE = "theory.json"
 
 
-def compute(cfg: RunConfig, *, method: str = "auto", probes: int = 64) -> TheoryResult:
+class Method(StrEnum):
+    """How :func:`graphcollapse.theory` computes the curves (``--method``)."""
+
+    auto = "auto"
+    dense = "dense"
+    probes = "probes"
+
+
+def compute(cfg: RunConfig, *, method: str | Method = "auto", probes: int = 64) -> TheoryResult:
     """The theory of a validated configuration (same graph, family, regime, generations
     and seed as ``graphcollapse simulate``)."""
     graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
@@ -40,7 +51,7 @@ def compute(cfg: RunConfig, *, method: str = "auto", probes: int = 64) -> Theory
         family,
         generations=cfg.generations,
         regime=regime,
-        method=method,
+        method=Method(method).value,
         probes=probes,
         seed=cfg.seed,
     )
@@ -59,32 +70,37 @@ def render_table(res: TheoryResult, max_rows: int = 60) -> None:
     from rich.table import Table
 
     T = int(res.risk.generations[-1])
-    approx = " ± probe error" if np.any(res.risk.sem > 0) else ""
+    probed = bool(np.any(res.risk.sem > 0))
+    approx = " ± probe standard error" if probed else ""
     table = Table(
         title=f"theory: {res.kind}, {res.regime.label}, generation {T} "
         f"(verdict: mean-square){approx}"
     )
-    for col, just in (
+    cols = [
         ("model", "left"),
         ("verdict", "left"),
         ("growth factor", "right"),
         ("risk gen 0", "right"),
         (f"risk gen {T}", "right"),
-        ("slope", "right"),
-        ("steady state", "right"),
-    ):
+    ]
+    if probed:
+        cols.append((f"± s.e. gen {T}", "right"))
+    cols += [("slope", "right"), ("steady state", "right")]
+    for col, just in cols:
         table.add_column(col, justify=just)
     K = len(res.models)
     for i in range(min(K, max_rows)):
-        table.add_row(
+        row = [
             res.models[i],
             "collapses" if res.collapses[i] else "stable",
             f"{res.growth_factor[i]:.4g}",
             _fmt(res.risk.mean[0, i]),
             _fmt(res.risk.mean[-1, i]),
-            _fmt(res.slope[i]),
-            _fmt(res.steady_state[i]),
-        )
+        ]
+        if probed:
+            row.append(f"{res.risk.sem[-1, i]:.2g}")
+        row += [_fmt(res.slope[i]), _fmt(res.steady_state[i])]
+        table.add_row(*row)
     console = _console()
     console.print(table)
     if K > max_rows:
@@ -99,8 +115,12 @@ def theory_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     generations: Annotated[int | None, typer.Option(help="Override `generations`.")] = None,
     method: Annotated[
-        str, typer.Option(help="auto, dense or probes (randomized, for huge graphs).")
-    ] = "auto",
+        Method,
+        typer.Option(
+            help="auto (probes above 3000 models), dense, or probes (randomized, with "
+            "standard errors)."
+        ),
+    ] = Method.auto,
     probes: Annotated[
         int, typer.Option(min=1, help="Random probes of the randomized method.")
     ] = 64,

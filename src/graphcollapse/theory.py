@@ -1,0 +1,122 @@
+"""The theory of a retraining ecosystem, and the specialised theory functions.
+
+``graphcollapse.theory`` is both the verb and its namespace: calling it,
+``gc.theory(graph, family, generations=T)``, runs :func:`theory` (risk curves, verdict,
+slopes, steady states and growth factors, as a :class:`TheoryResult`); its attributes are
+the specialised functions, with one name per concept everywhere:
+
+* ``family=`` a :class:`~graphcollapse.Family`; or, for the linear recursion,
+  ``scale=`` the per-sample noise scale ``V`` or ``variance=`` the per-generation noise
+  variance ``v_i = V_i / n_i`` (a number or one per model: the keyword says which);
+* for exact least squares, ``dim=`` and ``sigma=`` (the label noise standard
+  deviation) when no :class:`~graphcollapse.LinearRegression` is given;
+* every function takes the graph first.
+
+====================================  ==================================================
+:func:`theory`, :class:`TheoryResult`  dispatch and result (also ``gc.theory(...)``)
+:func:`family_theory`                 a family's own theory (``singledispatch``: opt in)
+:class:`TheoryRequest`                what :func:`theory` hands to a family's theory
+:func:`linear_risk`                   the linear recursion in every regime
+:func:`linear_steady_state`           its limits
+:func:`linear_slope`                  its collapse slopes
+:func:`linear_growth_factor`          spectral radius of ``C -> W C W^T`` on ancestors
+:func:`ols_risk`                      exact least squares, replace / fresh / private
+:func:`ols_growth_factor`             its mean-square threshold
+:func:`ols_steady_state`              its limits
+:func:`ols_slope`                     its collapse slopes
+:func:`ols_moments`                   the Wishart moments it is built on
+:func:`ols_accumulate_risk`           exact least squares, accumulate (single models)
+:func:`ols_accumulate_steady_state`   its limits (digamma closed form)
+:func:`solve_stein`                   ``X = A X A^T + Q`` by doubling
+:func:`lyapunov_rate`                 typical-case rate from simulation replicates
+====================================  ==================================================
+
+Examples
+--------
+>>> import graphcollapse as gc
+>>> g = gc.InteractionGraph(["A"], [[20]], real=[0])
+>>> gc.theory(g, gc.LinearRegression(dim=5), generations=2).risk.at("A").round(4).tolist()
+[0.3571, 0.7143, 1.0714]
+>>> gc.theory.ols_risk(g, dim=5, generations=2).at("A").round(4).tolist()
+[0.3571, 0.7143, 1.0714]
+>>> gc.theory.linear_risk(g, scale=1.0, generations=2).at("A").tolist()
+[0.05, 0.1, 0.15000000000000002]
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+from ._theory import (
+    TheoryRequest,
+    TheoryResult,
+    family_theory,
+    linear_growth_factor,
+    linear_risk,
+    linear_slope,
+    linear_steady_state,
+    lyapunov_rate,
+    ols_accumulate_risk,
+    ols_accumulate_steady_state,
+    ols_growth_factor,
+    ols_moments,
+    ols_risk,
+    ols_slope,
+    ols_steady_state,
+    solve_stein,
+    theory,
+)
+
+__all__ = [
+    "TheoryRequest",
+    "TheoryResult",
+    "family_theory",
+    "linear_growth_factor",
+    "linear_risk",
+    "linear_slope",
+    "linear_steady_state",
+    "lyapunov_rate",
+    "ols_accumulate_risk",
+    "ols_accumulate_steady_state",
+    "ols_growth_factor",
+    "ols_moments",
+    "ols_risk",
+    "ols_slope",
+    "ols_steady_state",
+    "solve_stein",
+    "theory",
+]
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`theory`: ``graphcollapse.theory`` is at once the
+    top-level verb and the namespace of the specialised functions (importing the
+    submodule would otherwise replace the function on the package)."""
+
+    def __call__(
+        self,
+        graph,
+        family,
+        *,
+        generations,
+        regime=None,
+        method="auto",
+        record=None,
+        probes=64,
+        seed=0,
+    ):
+        """Run :func:`theory` (same signature)."""
+        return theory(
+            graph,
+            family,
+            generations=generations,
+            regime=regime,
+            method=method,
+            record=record,
+            probes=probes,
+            seed=seed,
+        )
+
+
+sys.modules[__name__].__class__ = _CallableModule
