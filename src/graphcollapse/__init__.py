@@ -43,6 +43,7 @@ from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
 from .families import Family, make_family, register_family
 from .families._check import FamilyCheckError, check_family
+from .families.categorical import Categorical
 from .families.density import GaussianMixture, KernelDensity
 from .families.gaussian import Gaussian, GaussianStats
 from .families.glm import HuberRegression, LogisticRegression, PoissonRegression
@@ -71,6 +72,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Categorical",
     "ConfigError",
     "ConvergenceError",
     "Diagnosis",
