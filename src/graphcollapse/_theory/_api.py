@@ -38,7 +38,7 @@ from ._ols import (
 
 __all__ = ["TheoryResult", "theory"]
 
-Kind = Literal["exact_ols", "exact_ols_accumulate", "linear"]
+Kind = Literal["exact_ols", "exact_ols_accumulate", "linear", "exact_categorical"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,6 +194,14 @@ def theory(
     K = graph.n_models
     large = method == "probes" or (method == "auto" and K > DENSE_LIMIT)
     family.check_graph(graph)
+    from ..families.categorical import Categorical
+
+    if isinstance(family, Categorical):  # exact moment theory of its own
+        from ._categorical import categorical_theory
+
+        return categorical_theory(
+            graph, family, generations=generations, regime=regime, record=rec
+        )
     consistent = bool(family.consistent)
     notes: list[str] = []
     if not consistent:

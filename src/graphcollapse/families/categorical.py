@@ -76,7 +76,7 @@ class Categorical(Validated, Family):
     ((3, 4), [1.0, 1.0, 1.0])
     >>> fam.noise_scale()
     1.5
-    >>> Categorical(probs=[0.5, 0.5]) == Categorical(k=2)
+    >>> Categorical(probs=[0.5, 0.5]) == Categorical(probs=(0.5, 0.5), k=2)  # value equality
     True
     """
 
