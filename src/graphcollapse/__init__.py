@@ -23,6 +23,7 @@ from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
 from ._regime import Regime
 from ._simulate import simulate
+from ._survival import SymbolSurvival, symbol_survival
 from ._theory import (
     TheoryResult,
     linear_growth_factor,
@@ -97,6 +98,7 @@ __all__ = [
     "PoissonRegression",
     "Regime",
     "RiskCurves",
+    "SymbolSurvival",
     "TOPOLOGIES",
     "TheoryResult",
     "Topology",
@@ -125,5 +127,6 @@ __all__ = [
     "solve_stein",
     "spectral_radius",
     "strong_components",
+    "symbol_survival",
     "theory",
 ]
