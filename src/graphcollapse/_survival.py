@@ -17,7 +17,7 @@ from ._errors import ConfigError
 from ._graph import InteractionGraph
 from ._regime import Regime
 from ._simulate import simulate
-from ._theory._categorical import categorical_survival
+from ._theory._categorical import SURVIVAL_LIMIT, categorical_survival
 from .families.categorical import Categorical
 
 __all__ = ["SymbolSurvival", "symbol_survival"]
@@ -90,9 +90,7 @@ class SymbolSurvival:
 
         ``source``: ``"theory"``, ``"simulation"`` or ``"best"`` (exact where available).
         """
-        arr = {"theory": self.theory, "simulation": self.simulated, "best": self.best()}.get(
-            source
-        )
+        arr = {"theory": self.theory, "simulation": self.simulated, "best": self.best()}.get(source)
         if arr is None:
             raise ConfigError(
                 "expected_support, field 'source': must be one of 'theory', "
@@ -169,7 +167,9 @@ def symbol_survival(
     sem = np.full((T + 1, M, K), np.nan)
     if replicates > 0:
         tracked = _Presence(probs=tuple(float(x) for x in p))
-        res = simulate(graph, tracked, generations=T, replicates=replicates, seed=seed, regime=regime)
+        res = simulate(
+            graph, tracked, generations=T, replicates=replicates, seed=seed, regime=regime
+        )
         for k in range(K):
             sim[:, :, k] = res.summaries[f"present_{k:07d}"]
             sem[:, :, k] = res.summaries_sem[f"present_{k:07d}"]
@@ -186,7 +186,11 @@ def symbol_survival(
                 N = np.where(gens == 0, n0[i], real)
             theory[:, i, :] = 1.0 - (1.0 - p[None, :]) ** N[:, None]
             exact[i] = True
-        elif real == 0 and prods.tolist() == [i]:
+        elif (
+            real == 0
+            and prods.tolist() == [i]
+            and (regime.data == "accumulate" or max(graph.total[i], n0[i]) <= SURVIVAL_LIMIT)
+        ):
             if regime.data == "accumulate":
                 theory[:, i, :] = 1.0 - (1.0 - p) ** n0[i]
             else:
@@ -198,4 +202,6 @@ def symbol_survival(
     if not exact.all():
         names = [graph.names[i] for i in np.flatnonzero(~exact)]
         notes.append(f"no closed form for {', '.join(names)}: simulation only")
-    return SymbolSurvival(graph.names, gens, p.copy(), sim, sem, theory, exact, replicates, tuple(notes))
+    return SymbolSurvival(
+        graph.names, gens, p.copy(), sim, sem, theory, exact, replicates, tuple(notes)
+    )

@@ -199,9 +199,7 @@ def theory(
     if isinstance(family, Categorical):  # exact moment theory of its own
         from ._categorical import categorical_theory
 
-        return categorical_theory(
-            graph, family, generations=generations, regime=regime, record=rec
-        )
+        return categorical_theory(graph, family, generations=generations, regime=regime, record=rec)
     consistent = bool(family.consistent)
     notes: list[str] = []
     if not consistent:

@@ -33,6 +33,8 @@ from .._regime import Regime
 __all__ = ["categorical_moments", "categorical_survival", "CategoricalMoments"]
 
 _X = np.array([0.0, 0.5, 1.0])
+SURVIVAL_LIMIT = 5000
+"""Largest sample size for which the exact symbol-loss chain is iterated."""
 NODE_LIMIT = 2000
 """Most nodes (models, plus one per reused real sample) the exact recursion tracks: it
 holds every pairwise second moment (``24 nodes^2`` bytes)."""
@@ -388,7 +390,8 @@ def categorical_survival(
     Generation 0 draws ``n0`` (default ``n``) real symbols; generation ``t >= 1``
     draws ``n`` symbols from the previous fit ``(c + alpha)/(n_prev + K alpha)``. A
     symbol's count is then a Markov chain on ``0..n`` (``Binomial(n, q(c))``, the
-    Wright-Fisher chain when ``alpha = 0``), iterated exactly.
+    Wright-Fisher chain when ``alpha = 0``), iterated exactly: ``O(n^2)`` memory and
+    time per generation, refused above ``n = 5000`` (:data:`SURVIVAL_LIMIT`).
 
     >>> import numpy as np
     >>> from graphcollapse._theory._categorical import categorical_survival
@@ -399,19 +402,37 @@ def categorical_survival(
     K = p.size
     n = int(n)
     n0 = n if n0 is None else int(n0)
+    if max(n, n0) > SURVIVAL_LIMIT:
+        raise ConfigError(
+            f"categorical_survival, field 'n': the exact chain on 0..n needs n <= "
+            f"{SURVIVAL_LIMIT}, got {max(n, n0)}; simulate instead"
+        )
     a = float(smoothing)
     out = np.empty((generations + 1, K))
     # Distribution of each symbol's count at generation 0: Binomial(n0, p_k), (K, n0+1).
     dist = stats.binom.pmf(np.arange(n0 + 1)[None, :], n0, p[:, None])
     out[0] = 1.0 - dist[:, 0]
     prev_n = n0
+    T = None
     for t in range(1, generations + 1):
-        q = (np.arange(prev_n + 1) + a) / (prev_n + K * a)
-        T = stats.binom.pmf(np.arange(n + 1)[None, :], n, q[:, None])  # (prev_n+1, n+1)
+        if T is None or prev_n != n:
+            T = _binomial_rows(prev_n, n, a, K)
         dist = dist @ T
         out[t] = 1.0 - dist[:, 0]
         prev_n = n
     return np.clip(out, 0.0, 1.0)
+
+
+def _binomial_rows(prev_n: int, n: int, a: float, K: int) -> np.ndarray:
+    """Transition matrix ``(prev_n + 1, n + 1)`` of one symbol's count, built in row
+    chunks to bound the temporaries."""
+    q = (np.arange(prev_n + 1) + a) / (prev_n + K * a)
+    T = np.empty((prev_n + 1, n + 1))
+    j = np.arange(n + 1)
+    step = max(1, 2_000_000 // (n + 1))
+    for lo in range(0, prev_n + 1, step):
+        T[lo : lo + step] = stats.binom.pmf(j[None, :], n, q[lo : lo + step, None])
+    return T
 
 
 # ---------------------------------------------------------------------- theory()
