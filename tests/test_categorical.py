@@ -274,3 +274,41 @@ def test_drift_signal_flags_loss_of_diversity_only_without_real_data():
     sig = gc.drift_signal(res)
     assert sig.flagged.tolist() == [True, False]
     assert "heterozygosity" in sig.reasons[0] and "support" in sig.reasons[0]
+
+
+# ------------------------------------------------------------------ configuration and CLI
+ECO = "graph: {models: {lab: {real: 30}, loop: {from: {loop: 20}, initial_real: 20}}}\n"
+
+
+def test_cli_simulate_json_summaries_and_theory(tmp_path, capsys):
+    from graphcollapse.cli import main
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        ECO + "family: {name: categorical, k: 6, zipf: 1.0}\ngenerations: 3\nreplicates: 50\n"
+    )
+    assert main(["simulate", str(cfg), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert set(payload["summaries"]) == {"heterozygosity", "support"}
+    assert len(payload["summaries"]["support"]) == 4
+    cfg.write_text(ECO + "family: {name: categorical, probs: [0.5, 0.3, 0.2]}\ngenerations: 3\n")
+    assert main(["theory", str(cfg), "--json"]) == 0
+    th = json.loads(capsys.readouterr().out)
+    g = gc.InteractionGraph.from_dict(
+        {"models": {"lab": {"real": 30}, "loop": {"from": {"loop": 20}, "initial_real": 20}}}
+    )
+    ref = gc.theory(g, gc.Categorical(probs=[0.5, 0.3, 0.2]), generations=3)
+    np.testing.assert_allclose(np.array(th["risk"]), ref.risk.mean)
+    assert th["slope"] == [0.0, 0.0] and np.isclose(th["steady_state"][1], 1.0)
+
+
+def test_cli_bad_probs_is_one_line_exit_2(tmp_path, capsys):
+    from graphcollapse.cli import main
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(ECO + "family: {name: categorical, probs: [0.5, 0.6]}\ngenerations: 2\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["theory", str(cfg)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "field 'probs'" in err and "sum to 1" in err
