@@ -312,3 +312,56 @@ def test_cli_bad_probs_is_one_line_exit_2(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "field 'probs'" in err and "sum to 1" in err
+
+
+# ------------------------------------------------------------------ homogenisation (issue 9 §4)
+def test_homogenization_indices_on_known_matrices():
+    h = gc.homogenization(np.eye(4))
+    assert h.mean_correlation.tolist() == [0.0] and h.effective_models.tolist() == [4.0]
+    h = gc.homogenization(np.full((3, 3), 2.0))
+    assert np.isclose(h.mean_correlation[0], 1.0) and np.isclose(h.effective_models[0], 1.0)
+    # a model with zero error has no correlation
+    h = gc.homogenization(np.diag([1.0, 0.0]))
+    assert np.isnan(h.correlation[0, 1, 1]) and np.isnan(h.mean_correlation[0])
+
+
+COMPLETE = {m: {"real": 10, "from": {o: 10 for o in "abcd" if o != m}} for m in "abcd"}
+
+
+@pytest.mark.parametrize("synthetic", ["private", "shared"])
+def test_cross_covariance_theory_matches_simulation(synthetic):
+    # Four models each on 10 real symbols and 10 from each other: each stays near the
+    # truth (bounded risk) while their errors become correlated; shared samples make
+    # them far more alike.
+    g = gc.InteractionGraph.from_dict({"models": COMPLETE})
+    fam = gc.Categorical(k=5, zipf=1.0)
+    reg = gc.Regime(synthetic=synthetic)
+    th = gc.theory(g, fam, generations=6, regime=reg)
+    sim = gc.simulate_homogenization(g, fam, generations=6, replicates=4000, seed=5, regime=reg)
+    np.testing.assert_allclose(
+        np.diagonal(th.cross_covariance, axis1=1, axis2=2), th.risk.mean, rtol=1e-12
+    )
+    iu = np.triu_indices(4)
+    z = ((sim.covariance - th.cross_covariance) / sim.covariance_sem)[:, iu[0], iu[1]]
+    assert np.abs(z).max() < _zmax(z.size)
+    h = th.homogenization
+    assert h.mean_correlation[0] == 0.0 and np.all(np.diff(h.mean_correlation) > 0)
+    expect = {"private": (0.2, 0.25), "shared": (0.65, 0.75)}[synthetic]
+    assert expect[0] < h.mean_correlation[-1] < expect[1]
+    assert h.effective_models[0] == 4.0 and h.effective_models[-1] < (
+        3.6 if synthetic == "private" else 1.7
+    )
+    d = th.to_json_dict()
+    assert len(d["cross_correlation"]) == 7 and len(d["homogenization"]["mean_correlation"]) == 7
+    json.dumps(d)
+
+
+def test_private_theory_is_rejected_for_shared_cross_covariance():
+    g = gc.InteractionGraph.from_dict({"models": COMPLETE})
+    fam = gc.Categorical(k=5, zipf=1.0)
+    private = gc.theory(g, fam, generations=3)
+    sim = gc.simulate_homogenization(
+        g, fam, generations=3, replicates=4000, seed=6, regime=gc.Regime(synthetic="shared")
+    )
+    z = (sim.covariance - private.cross_covariance) / sim.covariance_sem
+    assert z[1:, 0, 1].min() > 10

@@ -21,6 +21,7 @@ from ._errors import (
 )
 from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
+from ._homogenization import Homogenization, homogenization, simulate_homogenization
 from ._regime import Regime
 from ._simulate import simulate
 from ._survival import SymbolSurvival, symbol_survival
@@ -85,6 +86,7 @@ __all__ = [
     "GaussianStats",
     "GraphCollapseError",
     "GraphDisplay",
+    "Homogenization",
     "HuberRegression",
     "InsufficientSamplesError",
     "InteractionGraph",
@@ -108,6 +110,7 @@ __all__ = [
     "diagnose",
     "drift_signal",
     "example_path",
+    "homogenization",
     "linear_growth_factor",
     "linear_risk",
     "linear_slope",
@@ -124,6 +127,7 @@ __all__ = [
     "preset",
     "register_family",
     "simulate",
+    "simulate_homogenization",
     "solve_stein",
     "spectral_radius",
     "strong_components",

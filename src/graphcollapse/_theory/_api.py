@@ -71,6 +71,10 @@ class TheoryResult:
     notes : tuple of str
         Caveats in words (approximations used, quantities not available).
     regime : Regime
+    cross_covariance : ndarray (T', K, K), optional
+        The models' error cross-covariance per recorded generation (risk metric;
+        diagonal = risk), where the theory provides it (categorical: exact); see
+        :attr:`homogenization`.
 
     Examples
     --------
@@ -94,6 +98,20 @@ class TheoryResult:
     consistent: bool
     regime: Regime
     notes: tuple[str, ...] = field(default=())
+    cross_covariance: np.ndarray | None = None
+
+    @property
+    def homogenization(self):
+        """Cross-model error correlation and homogenisation indices
+        (:class:`graphcollapse.Homogenization`), or ``None`` when the theory does not
+        provide the cross-covariance."""
+        if self.cross_covariance is None:
+            return None
+        from .._homogenization import homogenization
+
+        return homogenization(
+            self.cross_covariance, models=self.models, generations=self.risk.generations
+        )
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -118,7 +136,18 @@ class TheoryResult:
             "slope": _json_list(self.slope),
             "steady_state": _json_list(self.steady_state),
             "growth_factor": _json_list(self.growth_factor),
+            **self._homogenization_json(),
         }
+
+    def _homogenization_json(self) -> dict[str, Any]:
+        h = self.homogenization
+        if h is None:
+            return {}
+        d = h.to_json_dict()
+        out = {"homogenization": {k: d[k] for k in ("mean_correlation", "effective_models")}}
+        if "cross_correlation" in d:
+            out["cross_correlation"] = d["cross_correlation"]
+        return out
 
 
 def _json_list(a: np.ndarray) -> list[float | None]:

@@ -480,6 +480,7 @@ def categorical_theory(
         True,
         regime,
         tuple(notes),
+        cross_covariance=_ro(mo.error_cov),
     )
 
 

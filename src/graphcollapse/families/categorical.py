@@ -174,6 +174,11 @@ class Categorical(Validated, Family):
         d = np.asarray(params, dtype=np.float64) - self.p
         return 0.5 * (d * d / self.p).sum(axis=1)
 
+    def error_vector(self, params: np.ndarray) -> np.ndarray:
+        """``(p_hat - p) / sqrt(2 p)``, ``(R, K)``: its squared norm is the risk, and
+        ``E[e_i . e_j]`` is the cross-covariance of two models' errors."""
+        return (np.asarray(params, dtype=np.float64) - self.p) / np.sqrt(2.0 * self.p)
+
     def summaries(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """``heterozygosity`` (``1 - sum p_hat^2``) and ``support`` (non-zero symbols)."""
         q = np.asarray(params, dtype=np.float64)
