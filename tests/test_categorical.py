@@ -365,3 +365,20 @@ def test_private_theory_is_rejected_for_shared_cross_covariance():
     )
     z = (sim.covariance - private.cross_covariance) / sim.covariance_sem
     assert z[1:, 0, 1].min() > 10
+
+
+def test_symbol_survival_display_draws_exact_and_simulated_curves():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from graphcollapse.plotting import SymbolSurvivalDisplay
+
+    g = gc.InteractionGraph.from_dict(
+        {"models": {"loop": {"initial_real": 30, "from": {"loop": 30}}, "lab": {"real": 30}}}
+    )
+    s = gc.symbol_survival(g, gc.Categorical(k=40, zipf=1.0), generations=10, replicates=100)
+    d = SymbolSurvivalDisplay.from_survival(s, "loop", max_symbols=5).plot()
+    assert len(d.lines_) == 5 and 0 in d.lines_ and 39 in d.lines_  # both ends of the ranks
+    assert len(d.ax_.get_lines()) >= 5 and d.ax_.get_title() == "symbol survival: loop"
+    with pytest.raises(gc.ConfigError, match="model 'nope'"):
+        SymbolSurvivalDisplay.from_survival(s, "nope")
