@@ -382,3 +382,14 @@ def test_symbol_survival_display_draws_exact_and_simulated_curves():
     assert len(d.ax_.get_lines()) >= 5 and d.ax_.get_title() == "symbol survival: loop"
     with pytest.raises(gc.ConfigError, match="model 'nope'"):
         SymbolSurvivalDisplay.from_survival(s, "nope")
+
+
+def test_steady_state_by_krylov_equals_long_iteration_on_a_random_graph():
+    g = gc.preset("erdos_renyi", size=25, degree=3, seed=1)
+    fam = gc.Categorical(k=8, zipf=1.0, smoothing=0.3)
+    reg = gc.Regime(real="reused", synthetic="shared")
+    mo = categorical_moments(g, fam, generations=5, regime=reg)
+    long = categorical_moments(g, fam, generations=2500, regime=reg, steady=False)
+    assert not mo.notes
+    np.testing.assert_allclose(mo.steady_risk, long.risk[-1], rtol=1e-7)
+    np.testing.assert_allclose(mo.steady_heterozygosity, long.heterozygosity[-1], rtol=1e-7)

@@ -35,6 +35,8 @@ __all__ = ["categorical_moments", "categorical_survival", "CategoricalMoments"]
 _X = np.array([0.0, 0.5, 1.0])
 SURVIVAL_LIMIT = 5000
 """Largest sample size for which the exact symbol-loss chain is iterated."""
+STEADY_LIMIT = 2_000_000
+"""Most unknowns (``3 (nodes + nodes^2)``) of the steady-state Krylov solve."""
 NODE_LIMIT = 2000
 """Most nodes (models, plus one per reused real sample) the exact recursion tracks: it
 holds every pairwise second moment (``24 nodes^2`` bytes)."""
@@ -342,12 +344,19 @@ def _steady(s: _Setup, st: _State, p: np.ndarray, *, tol: float = 1e-9):
     where ``T`` has the eigenvalue 1 (a periodic class whose cross moments keep their
     initial values) GMRES still returns the iteration's limit. The result is accepted
     only if one more step moves it by less than ``tol`` (relative)."""
-    from scipy.sparse.linalg import LinearOperator, gmres
-
     if st.gen < 1:
         st = _advance(s, st, 1)
     L, n = st.m.shape
     size = L * (n + n * n)
+    M = s.M
+    if size > STEADY_LIMIT:
+        return (
+            np.full(M, np.nan),
+            np.full(M, np.nan),
+            f"steady states not computed: {n} nodes need a Krylov solve of {size} unknowns "
+            f"(limit {STEADY_LIMIT}); iterate the curves further instead",
+        )
+    restart = int(max(20, min(200, 400e6 / 8 / size)))  # Krylov basis within ~400 MB
 
     def split(z):
         return z[: L * n].reshape(L, n), z[L * n :].reshape(L, n, n)
@@ -362,13 +371,8 @@ def _steady(s: _Setup, st: _State, p: np.ndarray, *, tol: float = 1e-9):
     b = F(np.zeros(size))
     z0 = np.concatenate([st.m.ravel(), st.S.ravel()])
     rhs = F(z0) - z0
-    op = LinearOperator((size, size), matvec=lambda v: v - (F(v) - b), dtype=np.float64)
-    M = s.M
     note = "steady states not found (GMRES did not converge); iterate the curves further"
-    try:
-        y, info = gmres(op, rhs, rtol=1e-13, atol=0.0, restart=min(size, 200), maxiter=20)
-    except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - defensive
-        return np.full(M, np.nan), np.full(M, np.nan), note
+    y = _gmres(lambda v: v - (F(v) - b), rhs, restart=min(size, restart), cycles=20)
     z = z0 + y
     scale = max(1e-300, float(np.max(np.abs(z))))
     if not np.all(np.isfinite(z)) or np.max(np.abs(F(z) - z)) > tol * scale:
@@ -378,6 +382,42 @@ def _steady(s: _Setup, st: _State, p: np.ndarray, *, tol: float = 1e-9):
     fin.beta, fin.gamma = st.beta, st.gamma
     r, h, _ = _observe(s, fin, p)
     return r, h, None
+
+
+def _gmres(op, rhs: np.ndarray, *, restart: int, cycles: int, rtol: float = 1e-13):
+    """Restarted GMRES from 0 (Arnoldi with classical Gram-Schmidt applied twice, as
+    matrix products); returns the last iterate (the caller checks the answer)."""
+    y = np.zeros_like(rhs)
+    bnorm = float(np.linalg.norm(rhs))
+    if bnorm == 0.0:
+        return y
+    V = np.empty((restart + 1, rhs.size))
+    for _ in range(cycles):
+        r = rhs - op(y)
+        beta = float(np.linalg.norm(r))
+        if beta <= rtol * bnorm:
+            break
+        V[0] = r / beta
+        H = np.zeros((restart + 1, restart))
+        res = beta
+        for k in range(restart):
+            w = op(V[k])
+            for _rep in range(2):
+                h = V[: k + 1] @ w
+                w -= h @ V[: k + 1]
+                H[: k + 1, k] += h
+            H[k + 1, k] = float(np.linalg.norm(w))
+            e1 = np.zeros(k + 2)
+            e1[0] = beta
+            c, *_ = np.linalg.lstsq(H[: k + 2, : k + 1], e1, rcond=None)
+            res = float(np.linalg.norm(H[: k + 2, : k + 1] @ c - e1))
+            if H[k + 1, k] <= 1e-300 or res <= rtol * bnorm:
+                break
+            V[k + 1] = w / H[k + 1, k]
+        y = y + c @ V[: c.size]
+        if res <= rtol * bnorm:
+            break
+    return y
 
 
 # ---------------------------------------------------------------------- symbol loss
