@@ -393,3 +393,22 @@ def test_steady_state_by_krylov_equals_long_iteration_on_a_random_graph():
     assert not mo.notes
     np.testing.assert_allclose(mo.steady_risk, long.risk[-1], rtol=1e-7)
     np.testing.assert_allclose(mo.steady_heterozygosity, long.heterozygosity[-1], rtol=1e-7)
+
+
+@pytest.mark.parametrize("synthetic", ["private", "shared"])
+def test_linear_cross_covariance_matches_simulation_for_least_squares(synthetic):
+    # First-order theory for any family: OLS in d = 1 with n = 1200 per model, where
+    # its relative error (~ 3 (d + 1) / n) is far below the standard errors.
+    G = {m: {"real": 300, "from": {o: 300 for o in "abcd" if o != m}} for m in "abcd"}
+    g = gc.InteractionGraph.from_dict({"models": G})
+    fam = gc.LinearRegression(dim=1)
+    reg = gc.Regime(synthetic=synthetic)
+    C = gc.linear_cross_covariance(g, fam, generations=4, regime=reg)
+    sim = gc.simulate_homogenization(g, fam, generations=4, replicates=3000, seed=8, regime=reg)
+    iu = np.triu_indices(4)
+    z = ((sim.covariance - C) / sim.covariance_sem)[:, iu[0], iu[1]]
+    assert np.abs(z).max() < _zmax(z.size)
+    lo, hi = {"private": (0.15, 0.22), "shared": (0.6, 0.7)}[synthetic]
+    assert lo < gc.homogenization(C).mean_correlation[-1] < hi
+    with pytest.raises(gc.ConfigError, match="replace/fresh only"):
+        gc.linear_cross_covariance(g, fam, generations=1, regime=gc.Regime(data="accumulate"))

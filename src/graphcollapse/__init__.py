@@ -21,7 +21,12 @@ from ._errors import (
 )
 from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
-from ._homogenization import Homogenization, homogenization, simulate_homogenization
+from ._homogenization import (
+    Homogenization,
+    homogenization,
+    linear_cross_covariance,
+    simulate_homogenization,
+)
 from ._regime import Regime
 from ._simulate import simulate
 from ._survival import SymbolSurvival, symbol_survival
@@ -111,6 +116,7 @@ __all__ = [
     "drift_signal",
     "example_path",
     "homogenization",
+    "linear_cross_covariance",
     "linear_growth_factor",
     "linear_risk",
     "linear_slope",

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Homogenization", "homogenization", "simulate_homogenization"]
+__all__ = ["Homogenization", "homogenization", "linear_cross_covariance", "simulate_homogenization"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,3 +184,52 @@ def simulate_homogenization(
     var = np.clip(s2 / R - mean**2, 0.0, None) * R / max(R - 1.0, 1.0)
     sem = np.sqrt(var / R)
     return homogenization(mean, models=graph.names, generations=np.arange(T + 1), sem=sem)
+
+
+def linear_cross_covariance(graph, family, *, generations: int, regime=None) -> np.ndarray:
+    """The full error cross-covariance of the linear (large-sample) recursion,
+    ``C <- W C W^T + Q`` (docs/theory.md §1), per generation ``(T+1, M, M)``, for any
+    consistent family in the replace / fresh regime (private or shared synthetic
+    samples); first order in ``1/n`` like the recursion itself. Dense: up to 2,000
+    models.
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse import linear_cross_covariance
+    >>> g = gc.InteractionGraph(["a", "b"], [[0, 0], [10, 0]], real=[20, 10])
+    >>> C = linear_cross_covariance(g, gc.LinearRegression(dim=1), generations=1)
+    >>> C[1].round(4).tolist()   # b: half its data from a's previous fit
+    [[0.05, 0.0], [0.0, 0.0625]]
+    """
+    from ._errors import ConfigError
+    from ._regime import Regime
+
+    regime = Regime() if regime is None else regime
+    M = graph.n_models
+    if regime.data != "replace" or regime.real != "fresh":
+        raise ConfigError(
+            f"linear_cross_covariance, field 'regime': derived for replace/fresh only, got "
+            f"{regime.label}; use simulate_homogenization"
+        )
+    if M > 2000:
+        raise ConfigError(
+            f"linear_cross_covariance, field 'graph': {M} models (dense limit 2000); use "
+            "simulate_homogenization"
+        )
+    V = float(family.noise_scale())
+    W = graph.weights.toarray()
+    n = graph.total.astype(np.float64)
+    Q = np.diag(V / n)
+    if regime.synthetic == "shared":
+        S = graph.synthetic.toarray().astype(np.float64)
+        for j in np.flatnonzero(S.any(axis=0)):
+            col = S[:, j]
+            ov = np.minimum(col[:, None], col[None, :]) / np.outer(n, n)
+            np.fill_diagonal(ov, 0.0)
+            Q += V * ov
+    out = np.empty((int(generations) + 1, M, M))
+    C = np.diag(V / graph.initial_real.astype(np.float64))
+    out[0] = C
+    for t in range(1, int(generations) + 1):
+        C = W @ C @ W.T + Q
+        out[t] = C
+    return out
