@@ -29,6 +29,10 @@ CONFIGS: dict[str, list[tuple[dict, dict]]] = {
         ({"data": "digits", "dim": 3}, {"reps": 40}),
     ],
     "ngram": [({"order": 2}, {"reps": 80}), ({"order": 3, "length": 12}, {"reps": 40})],
+    "categorical": [
+        ({"k": 6, "zipf": 1.0}, {}),
+        ({"probs": [0.7, 0.2, 0.1], "smoothing": 0.5}, {}),
+    ],
 }
 # Families that cannot be built from a configuration mapping, checked elsewhere.
 BUILT_IN_CODE = {"m_estimator"}  # tests/test_mestimator.py

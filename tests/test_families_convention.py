@@ -58,6 +58,7 @@ EXAMPLES = {
     "gaussian_mixture": (lambda: gc.GaussianMixture(data="iris", dim=2), {"components": 2}),
     "kde": (lambda: gc.KernelDensity(data="iris", dim=2), {"bandwidth": "silverman"}),
     "ngram": (lambda: gc.NGramModel(order=2), {"smoothing": 1.0}),
+    "categorical": (lambda: gc.Categorical(probs=[0.5, 0.3, 0.2]), {"smoothing": 1.0}),
 }
 
 

@@ -24,13 +24,21 @@ from ._errors import (
 )
 from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
+from ._homogenization import (
+    Homogenization,
+    homogenization,
+    linear_cross_covariance,
+    simulate_homogenization,
+)
 from ._regime import Regime
+from ._survival import SymbolSurvival, symbol_survival
 from ._theory import TheoryResult
 from ._topologies import TOPOLOGIES, Topology, preset
 from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
 from .execution import simulate
 from .families import Family, make_family, register_family
 from .families._check import FamilyCheckError, check_family
+from .families.categorical import Categorical
 from .families.density import GaussianMixture, KernelDensity
 from .families.gaussian import Gaussian, GaussianStats
 from .families.glm import HuberRegression, LogisticRegression, PoissonRegression
@@ -62,6 +70,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Categorical",
     "ConfigError",
     "ConvergenceError",
     "Diagnosis",
@@ -73,6 +82,7 @@ __all__ = [
     "GaussianStats",
     "GraphCollapseError",
     "GraphDisplay",
+    "Homogenization",
     "HuberRegression",
     "InsufficientSamplesError",
     "InteractionGraph",
@@ -87,6 +97,7 @@ __all__ = [
     "Regime",
     "RiskCurveDisplay",
     "RiskCurves",
+    "SymbolSurvival",
     "TOPOLOGIES",
     "TheoryResult",
     "Topology",
@@ -96,14 +107,18 @@ __all__ = [
     "diagnose",
     "drift_signal",
     "example_path",
+    "homogenization",
+    "linear_cross_covariance",
     "list_examples",
     "load_results",
     "make_family",
     "preset",
     "register_family",
     "simulate",
+    "simulate_homogenization",
     "spectral_radius",
     "strong_components",
     "sweep",
+    "symbol_survival",
     "theory",
 ]

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from ._errors import ConfigError
 
-__all__ = ["GraphDisplay", "RiskCurveDisplay"]
+__all__ = ["GraphDisplay", "RiskCurveDisplay", "SymbolSurvivalDisplay"]
 
 
 # ============================================================================ shared helpers
@@ -1024,5 +1024,116 @@ class RiskCurveDisplay:
                 borderaxespad=0.0,
                 frameon=False,
             )
+        self.figure_, self.ax_ = fig, ax
+        return self
+
+
+# ============================================================================ SymbolSurvivalDisplay
+@dataclass(eq=False)
+class SymbolSurvivalDisplay:
+    """Which symbols a categorical model loses, and when: ``P(symbol present)`` against
+    generation, one line per symbol coloured by its true probability (dark: frequent,
+    light: rare); exact curves solid, simulated ones as points with 95% error bars.
+
+    Build it with :meth:`from_survival` (a :class:`graphcollapse.SymbolSurvival`).
+
+    Parameters
+    ----------
+    generations : ndarray (T+1,)
+    probs : ndarray (K,)
+        True symbol probabilities.
+    exact, simulated, sem : ndarray (T+1, K), optional
+        The model's exact and simulated survival probabilities.
+    model : str
+    max_symbols : int
+        Plot at most this many symbols, evenly spread over the ranks.
+
+    Attributes
+    ----------
+    figure_, ax_ : matplotlib objects (after :meth:`plot`)
+    lines_ : dict of int -> Line2D
+        Line (exact, else simulated) of each plotted symbol, keyed by symbol index.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.plotting import SymbolSurvivalDisplay
+    >>> g = gc.InteractionGraph(["A"], [[50]], real=[0], initial_real=[50])
+    >>> s = gc.symbol_survival(g, gc.Categorical(k=5, zipf=1.5), generations=40,
+    ...                        replicates=200)
+    >>> disp = SymbolSurvivalDisplay.from_survival(s).plot()
+    >>> sorted(disp.lines_), disp.ax_.get_ylabel()
+    ([0, 1, 2, 3, 4], 'P(symbol still present)')
+    """
+
+    generations: np.ndarray
+    probs: np.ndarray
+    exact: np.ndarray | None = None
+    simulated: np.ndarray | None = None
+    sem: np.ndarray | None = None
+    model: str = ""
+    max_symbols: int = 12
+    figure_: Any = field(default=None, init=False, repr=False)
+    ax_: Any = field(default=None, init=False, repr=False)
+    lines_: dict = field(default_factory=dict, init=False, repr=False)
+
+    @classmethod
+    def from_survival(cls, survival: Any, model: str | int = 0, max_symbols: int = 12):
+        """The display of one model (name or index) of a :class:`SymbolSurvival`."""
+        names = list(survival.models)
+        if isinstance(model, str):
+            if model not in names:
+                raise ConfigError(f"model {model!r}: not in this result ({names})")
+            i = names.index(model)
+        else:
+            i = int(model)
+            if not 0 <= i < len(names):
+                raise ConfigError(f"model {model}: no such model ({len(names)} models)")
+        has_sim = survival.replicates > 0
+        return cls(
+            np.asarray(survival.generations),
+            np.asarray(survival.probs),
+            exact=survival.theory[:, i, :] if survival.exact[i] else None,
+            simulated=survival.simulated[:, i, :] if has_sim else None,
+            sem=survival.sem[:, i, :] if has_sim else None,
+            model=names[i],
+            max_symbols=max_symbols,
+        )
+
+    def plot(self, ax: Any = None) -> SymbolSurvivalDisplay:
+        """Draw on ``ax`` (a new figure if None); returns ``self``."""
+        import matplotlib.pyplot as plt
+
+        fig, ax = _figure_and_axes(ax, figsize=(6.4, 4.0))
+        K = self.probs.size
+        order = np.argsort(-self.probs, kind="stable")
+        pick = order[np.unique(np.linspace(0, K - 1, min(K, self.max_symbols)).round().astype(int))]
+        cmap = plt.get_cmap("viridis")
+        self.lines_ = {}
+        for r, k in enumerate(pick):
+            color = cmap(0.85 * r / max(1, len(pick) - 1))
+            label = f"p = {self.probs[k]:.3g}"
+            if self.exact is not None:
+                (ln,) = ax.plot(self.generations, self.exact[:, k], color=color, label=label)
+                self.lines_[int(k)] = ln
+            if self.simulated is not None:
+                eb = ax.errorbar(
+                    self.generations,
+                    self.simulated[:, k],
+                    yerr=1.96 * self.sem[:, k],
+                    fmt="o",
+                    ms=2.5,
+                    color=color,
+                    alpha=0.7,
+                    label=None if self.exact is not None else label,
+                )
+                self.lines_.setdefault(int(k), eb.lines[0])
+        ax.set_xlabel("generation")
+        ax.set_ylabel("P(symbol still present)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"symbol survival: {self.model}" if self.model else "symbol survival")
+        ax.legend(fontsize="small", ncol=2)
         self.figure_, self.ax_ = fig, ax
         return self

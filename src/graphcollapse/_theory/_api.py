@@ -20,6 +20,7 @@ from .._graph import InteractionGraph
 from .._regime import Regime
 from .._verdict import Diagnosis, diagnose
 from ..families._base import Family
+from ..families.categorical import Categorical
 from ..families.linear import LinearRegression
 from ._asymptotics import (
     linear_growth_factor,
@@ -45,7 +46,7 @@ from ._ols import (
 
 __all__ = ["TheoryRequest", "TheoryResult", "family_theory", "theory"]
 
-Kind = Literal["exact_ols", "exact_ols_accumulate", "linear"]
+Kind = Literal["exact_ols", "exact_ols_accumulate", "linear", "exact_categorical"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +79,10 @@ class TheoryResult:
     notes : tuple of str
         Caveats in words (approximations used, quantities not available).
     regime : Regime
+    cross_covariance : ndarray (T', K, K), optional
+        The models' error cross-covariance per recorded generation (risk metric;
+        diagonal = risk), where the theory provides it (categorical: exact); see
+        :attr:`homogenization`.
 
     Examples
     --------
@@ -101,6 +106,20 @@ class TheoryResult:
     consistent: bool
     regime: Regime
     notes: tuple[str, ...] = field(default=())
+    cross_covariance: np.ndarray | None = None
+
+    @property
+    def homogenization(self):
+        """Cross-model error correlation and homogenisation indices
+        (:class:`graphcollapse.Homogenization`), or ``None`` when the theory does not
+        provide the cross-covariance."""
+        if self.cross_covariance is None:
+            return None
+        from .._homogenization import homogenization
+
+        return homogenization(
+            self.cross_covariance, models=self.models, generations=self.risk.generations
+        )
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -128,7 +147,18 @@ class TheoryResult:
             "steady_state": _json_list(self.steady_state),
             "growth_factor": _json_list(self.growth_factor),
             "notes": list(self.notes),
+            **self._homogenization_json(),
         }
+
+    def _homogenization_json(self) -> dict[str, Any]:
+        h = self.homogenization
+        if h is None:
+            return {}
+        d = h.to_json_dict()
+        out = {"homogenization": {k: d[k] for k in ("mean_correlation", "effective_models")}}
+        if "cross_correlation" in d:
+            out["cross_correlation"] = d["cross_correlation"]
+        return out
 
 
 def _json_list(a: np.ndarray) -> list[float | None]:
@@ -502,3 +532,15 @@ def _probe_steady(graph, V, regime, collapses, req, notes) -> np.ndarray:
     out[idx] = mean[0]
     notes.append(f"large graph: steady states estimated with {info['probes']} random probes")
     return out
+
+
+@family_theory.register(Categorical)
+def _categorical_theory(
+    family: Categorical, graph: InteractionGraph, req: TheoryRequest
+) -> TheoryResult:
+    """Exact moments of the fitted frequencies (docs/theory.md, categorical section)."""
+    from ._categorical import categorical_theory
+
+    return categorical_theory(
+        graph, family, generations=req.generations, regime=req.regime, record=req.record
+    )

@@ -84,4 +84,4 @@ def _translate(name: str, cls: type[Family], params: dict[str, Any]) -> dict[str
 
 
 # Built-in families register themselves on import.
-from . import density, gaussian, glm, linear, mestimator, ngram  # noqa: E402,F401
+from . import categorical, density, gaussian, glm, linear, mestimator, ngram  # noqa: E402,F401
