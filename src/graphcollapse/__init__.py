@@ -24,6 +24,7 @@ from ._errors import (
 )
 from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
+from ._plan import Action, FixPlan, InfeasiblePlanError, plan_fix
 from ._regime import Regime
 from ._theory import TheoryResult
 from ._topologies import TOPOLOGIES, Topology, preset
@@ -62,18 +63,21 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Action",
     "ConfigError",
     "ConvergenceError",
     "Diagnosis",
     "DriftSignal",
     "Family",
     "FamilyCheckError",
+    "FixPlan",
     "Gaussian",
     "GaussianMixture",
     "GaussianStats",
     "GraphCollapseError",
     "GraphDisplay",
     "HuberRegression",
+    "InfeasiblePlanError",
     "InsufficientSamplesError",
     "InteractionGraph",
     "InvalidGraphError",
@@ -99,6 +103,7 @@ __all__ = [
     "list_examples",
     "load_results",
     "make_family",
+    "plan_fix",
     "preset",
     "register_family",
     "simulate",
