@@ -25,6 +25,7 @@ from ._errors import (
 from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
 from ._plan import Action, FixPlan, InfeasiblePlanError, plan_fix
+from ._plan_real import PlanCheck, ols_min_real_fraction, plan_real_data, plan_target, verify_plan
 from ._regime import Regime
 from ._theory import TheoryResult
 from ._topologies import TOPOLOGIES, Topology, preset
@@ -87,6 +88,7 @@ __all__ = [
     "LogisticRegression",
     "MEstimator",
     "NGramModel",
+    "PlanCheck",
     "PoissonRegression",
     "Regime",
     "RiskCurveDisplay",
@@ -103,7 +105,10 @@ __all__ = [
     "list_examples",
     "load_results",
     "make_family",
+    "ols_min_real_fraction",
     "plan_fix",
+    "plan_real_data",
+    "plan_target",
     "preset",
     "register_family",
     "simulate",
@@ -111,4 +116,5 @@ __all__ = [
     "strong_components",
     "sweep",
     "theory",
+    "verify_plan",
 ]
