@@ -22,8 +22,9 @@ def allocations(K, budget):
 
 
 def brute_force(graph, family, budget, **kw):
-    problem = _Problem(graph, family, kw.get("objective", "mean"), kw.get("horizon"),
-                       kw.get("protect"), None)
+    problem = _Problem(
+        graph, family, kw.get("objective", "mean"), kw.get("horizon"), kw.get("protect"), None
+    )
     return min(problem.value(x) for x in allocations(graph.n_models, budget))
 
 
@@ -42,8 +43,9 @@ def small_graphs(draw):
     return gc.InteractionGraph([f"m{k}" for k in range(K)], S, real=real)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          database=None)
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
 @given(
     small_graphs(),
     st.integers(0, 6),
@@ -155,16 +157,20 @@ def test_gradient_is_the_derivative_of_the_linear_steady_state():
 
         h = 1e-4
         fd = [
-            (value(x + h * np.eye(3)[k]) - value(x - h * np.eye(3)[k])) / (2 * h)
-            for k in range(3)
+            (value(x + h * np.eye(3)[k]) - value(x - h * np.eye(3)[k])) / (2 * h) for k in range(3)
         ]
         assert grad == pytest.approx(fd, rel=1e-5)
 
 
 def test_plan_target_is_the_least_budget():
     g = gc.InteractionGraph.from_dict(
-        {"models": {"lab": {"real": 40}, "loop": {"from": {"loop": 30}}, "fan": {
-            "real": 10, "from": {"loop": 10}}}}
+        {
+            "models": {
+                "lab": {"real": 40},
+                "loop": {"from": {"loop": 30}},
+                "fan": {"real": 10, "from": {"loop": 10}},
+            }
+        }
     )
     f = gc.LinearRegression(dim=3)
     plan = gc.plan_target(g, f, 0.25)

@@ -177,8 +177,9 @@ def parse_costs(
     if costs is None:
         return anchor, cut
     if not isinstance(costs, Mapping):
-        raise ConfigError("costs: expected a mapping with keys anchor, cut, default_anchor, "
-                          "default_cut")
+        raise ConfigError(
+            "costs: expected a mapping with keys anchor, cut, default_anchor, default_cut"
+        )
     unknown = set(costs) - {"anchor", "cut", "default_anchor", "default_cut"}
     if unknown:
         raise ConfigError(
@@ -201,9 +202,7 @@ def parse_costs(
     for consumer, row in per_cut.items():
         i = _model(graph, consumer, "cut")
         if not isinstance(row, Mapping):
-            raise ConfigError(
-                f"costs, field 'cut.{consumer}': expected a mapping PRODUCER: cost"
-            )
+            raise ConfigError(f"costs, field 'cut.{consumer}': expected a mapping PRODUCER: cost")
         lo, hi = S.indptr[i], S.indptr[i + 1]
         for producer, v in row.items():
             j = _model(graph, producer, f"cut.{consumer}")
@@ -369,8 +368,9 @@ class _Network:
         tails.append(np.zeros(fo.size, dtype=np.int64))
         heads.append(fo)
         caps.append(np.full(fo.size, self.INF, dtype=np.int64))
-        sink = np.unique(np.concatenate([self.protected_nodes, np.array(sorted(forced_in),
-                                                                        dtype=np.int64)]))
+        sink = np.unique(
+            np.concatenate([self.protected_nodes, np.array(sorted(forced_in), dtype=np.int64)])
+        )
         tails.append(sink)
         heads.append(np.ones(sink.size, dtype=np.int64))
         caps.append(np.full(sink.size, self.INF, dtype=np.int64))
@@ -407,8 +407,10 @@ class _Network:
         A = sp.csr_array(
             (
                 np.ones(keep.sum() + src.size, dtype=np.int8),
-                (np.r_[self.a_tail[keep], np.zeros(src.size, dtype=np.int64)],
-                 np.r_[self.a_head[keep], src]),
+                (
+                    np.r_[self.a_tail[keep], np.zeros(src.size, dtype=np.int64)],
+                    np.r_[self.a_head[keep], src],
+                ),
             ),
             shape=(n, n),
         )
@@ -426,8 +428,7 @@ class _Network:
         loc[idx] = np.arange(idx.size)
         keep = bad[self.a_tail] & bad[self.a_head]
         A = sp.csr_array(
-            (np.ones(keep.sum(), dtype=np.int8),
-             (loc[self.a_tail[keep]], loc[self.a_head[keep]])),
+            (np.ones(keep.sum(), dtype=np.int8), (loc[self.a_tail[keep]], loc[self.a_head[keep]])),
             shape=(idx.size, idx.size),
         )
         nc, lab = csgraph.connected_components(A, directed=True, connection="strong")
@@ -617,7 +618,8 @@ def _finish(graph, diag, prot, anchors, cuts, anchor_cost, cut_cost, anchor_samp
     after = diagnose(fixed)
     rows = np.repeat(np.arange(graph.n_models), np.diff(S.indptr))
     actions = [
-        Action("anchor", names[k], None, float(anchor_cost[k]), int(add[k])) for k in sorted(anchors)
+        Action("anchor", names[k], None, float(anchor_cost[k]), int(add[k]))
+        for k in sorted(anchors)
     ]
     actions += [
         Action("cut", names[rows[p]], names[S.indices[p]], float(cut_cost[p]), None)

@@ -305,7 +305,9 @@ def plan_real_data(
     if horizon is not None and (
         isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1
     ):
-        raise ConfigError(f"plan_real_data, field 'horizon': must be an integer >= 1, got {horizon!r}")
+        raise ConfigError(
+            f"plan_real_data, field 'horizon': must be an integer >= 1, got {horizon!r}"
+        )
     if weights is not None and objective != "weighted":
         raise ConfigError("plan_real_data, field 'weights': only with objective='weighted'")
     family.check_graph(graph)

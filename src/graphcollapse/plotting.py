@@ -1087,7 +1087,11 @@ def plot_plan(plan: Any, ax: Any = None, *, layout: str = "auto", seed: int = 0)
         if a.kind == "cut":
             j = g.index[a.producer]
             (line,) = ax.plot(
-                [pos[j, 0], pos[k, 0]], [pos[j, 1], pos[k, 1]], ls="--", color="0.45", lw=1.2,
+                [pos[j, 0], pos[k, 0]],
+                [pos[j, 1], pos[k, 1]],
+                ls="--",
+                color="0.45",
+                lw=1.2,
                 zorder=1,
             )
             mid = (pos[j] + pos[k]) / 2
@@ -1095,13 +1099,24 @@ def plot_plan(plan: Any, ax: Any = None, *, layout: str = "auto", seed: int = 0)
             marks += [line, cross]
         else:
             ring = ax.scatter(
-                [pos[k, 0]], [pos[k, 1]], s=900, facecolors="none", edgecolors=_REAL,
-                linewidths=3.5, zorder=5,
+                [pos[k, 0]],
+                [pos[k, 1]],
+                s=900,
+                facecolors="none",
+                edgecolors=_REAL,
+                linewidths=3.5,
+                zorder=5,
             )
             txt = ax.annotate(
                 f"+{a.real} real" if a.real is not None else "anchor",
-                pos[k], xytext=(0, -26), textcoords="offset points", ha="center",
-                color=_REAL, fontsize=8, fontweight="bold", zorder=7,
+                pos[k],
+                xytext=(0, -26),
+                textcoords="offset points",
+                ha="center",
+                color=_REAL,
+                fontsize=8,
+                fontweight="bold",
+                zorder=7,
             )
             marks += [ring, txt]
     disp.plan_marks_ = marks
