@@ -140,8 +140,7 @@ def test_gradient_is_the_derivative_of_the_linear_steady_state():
         x = np.array([3, 1, 2])
         grad = problem.gradient(x)
 
-        def value(xf):
-            gg = g.with_real(np.zeros(3, dtype=np.int64) + g.real)  # noqa: F841
+        def value(xf, horizon=horizon):
             # The gradient treats x as continuous: evaluate the linear recursion on
             # real-valued counts by scaling W and the noise directly.
             N = g.total + xf
