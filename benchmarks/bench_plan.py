@@ -13,6 +13,9 @@ Uses the verdict benchmark's graph (``benchmarks.bench_verdict.build_graph``: 10
 
 Each plan is checked (its fixed ecosystem saves every protected model) outside the timing.
 
+``--policies`` instead prints the table of docs/planning.md: the budget plan
+(``gc.plan_real_data``) against simple policies, as ratios of objectives.
+
 Run: ``python -m benchmarks.run plan`` (or ``python -m benchmarks.bench_plan --models 100000``).
 """
 
@@ -69,13 +72,51 @@ def run(n_models: int, n_edges: int, repeats: int, seed: int = 0) -> dict[str, A
     }
 
 
+POLICIES = ("uniform", "in_degree", "most_consumed")
+
+
+def policy_table(seeds: int = 3) -> list[dict[str, Any]]:
+    """Objective of each simple policy divided by the plan's (>= 1 means the plan wins),
+    on the example ecosystem and on random graphs, least squares in dimension 5."""
+    from graphcollapse._plan_real import baseline_allocation, evaluate_allocation
+
+    f = gc.LinearRegression(dim=5)
+    cases = [("example", gc.InteractionGraph.from_file(gc.example_path()), b) for b in (100, 500)]
+    for s in range(seeds):
+        g = gc.preset("erdos_renyi", size=20, degree=2, samples=20, real=20, seed=s)
+        cases.append((f"erdos_renyi(20) seed {s}", g, 100))
+    rows = []
+    for name, g, budget in cases:
+        for objective in ("mean", "max"):
+            plan = gc.plan_real_data(g, f, budget, objective=objective)
+            best = plan.info["objective_after"]
+            row = {"graph": name, "budget": budget, "objective": objective, "plan": best}
+            for pol in POLICIES:
+                x = baseline_allocation(g, budget, pol)
+                row[pol] = evaluate_allocation(g, f, x, objective=objective) / best
+            rows.append(row)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="bench_plan", description=__doc__.splitlines()[0])
     p.add_argument("--models", type=int, default=1_000_000)
     p.add_argument("--edges", type=int, default=5_000_000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--policies", action="store_true", help="print the policy table")
     a = p.parse_args(argv)
+    if a.policies:
+        rows = policy_table()
+        print("| graph | budget | objective | plan | " + " | ".join(POLICIES) + " |")
+        print("|---|---:|---|---:|" + "---:|" * len(POLICIES))
+        for r in rows:
+            print(
+                f"| {r['graph']} | {r['budget']} | {r['objective']} | {r['plan']:.4g} | "
+                + " | ".join(f"{r[p]:.2f}" for p in POLICIES)
+                + " |"
+            )
+        return {"policies": rows}
     r = run(a.models, a.edges, a.repeats, a.seed)
     print(
         f"graph: {r['models']:,} models, {r['edges']:,} edges, {r['closed_classes']} closed "

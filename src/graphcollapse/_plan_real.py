@@ -39,6 +39,10 @@ __all__ = [
 
 Objective = Literal["mean", "max", "weighted"]
 
+# At a step of one sample, every (donor, taker) pair is tried up to this many models
+# that can receive data; above it the 6 x 6 pairs the gradient ranks best.
+EXHAUSTIVE_PAIRS = 12
+
 
 def _is_ols(family: Any) -> bool:
     return (
@@ -128,10 +132,9 @@ class _Problem:
         g = self.fixed(x)
         K = g.n_models
         N = g.total.astype(np.float64)
-        r = self.risks(x)
         if self.objective == "max":
             phi = np.zeros(K)
-            rp = np.where(self.prot, r, -np.inf)
+            rp = np.where(self.prot, self.risks(x), -np.inf)
             phi[int(np.argmax(rp))] = 1.0
         else:
             phi = self.weights.copy()
@@ -204,7 +207,8 @@ def _start(problem: _Problem, budget: int, classes: list[np.ndarray]) -> np.ndar
 
 def _local_search(problem: _Problem, x: np.ndarray, budget: int, max_evals: int) -> np.ndarray:
     """Moves of ``step`` samples from one model to another while the exact objective
-    falls; ``step`` halves down to 1, where every pair of models is tried."""
+    falls; ``step`` halves down to 1, where every pair of models is tried (the best
+    ranked 6 x 6 pairs above :data:`EXHAUSTIVE_PAIRS` models)."""
     rec = problem.receivers
     best = problem.value(x)
     step = max(1, budget // (2 * max(rec.size, 1)))
@@ -214,8 +218,10 @@ def _local_search(problem: _Problem, x: np.ndarray, budget: int, max_evals: int)
         order = rec[np.argsort(grad[rec], kind="stable")]  # most useful first
         donors = [k for k in order[::-1] if x[k] >= step]
         takers = list(order)
-        if step > 1 or rec.size > 40:
+        if step > 1:
             donors, takers = donors[:4], takers[:4]
+        elif rec.size > EXHAUSTIVE_PAIRS:
+            donors, takers = donors[:6], takers[:6]
         for j in donors:
             for k in takers:
                 if j == k:
@@ -245,7 +251,7 @@ def plan_real_data(
     horizon: int | None = None,
     protect: Iterable[str | int] | None = None,
     weights: Mapping[str, float] | None = None,
-    max_evaluations: int = 5000,
+    max_evaluations: int = 2000,
 ) -> FixPlan:
     """Distribute ``budget`` extra real samples per generation to minimise the
     protected models' predicted risks.
