@@ -23,10 +23,10 @@ def test_demo_plan_step_writes_the_plan_and_verifies_it(tmp_path):
     assert gc.diagnose(fixed).n_collapsing == 0
     assert (tmp_path / "plan.png").stat().st_size > 10_000
     report = "\n".join(lines)
-    assert "## The cheapest fix" in report and "| anchor | ouroboros | 400 |" in report
+    assert "## The cheapest fix" in report and "| anchor | `ouroboros` | 400 |" in report
     # The verification table: one row per model, each |z| < 4.5 (12 models; fails by
     # chance with probability < 1e-4 when the theory is right).
-    rows = [r for r in lines if r.startswith("| ") and r.count("|") == 7 and "predicted" not in r]
+    rows = [r for r in lines if r.startswith("| `") and r.count("|") == 7]
     assert len(rows) == g.n_models
     z = np.array([float(r.split("|")[5]) for r in rows])
     assert np.all(np.abs(z) < 4.5)
