@@ -325,8 +325,6 @@ class _Network:
         self.a_tail, self.a_head, self.a_cost = tail[~inner], head[~inner], self.e_cost[~inner]
         # Models fed by a grounded model outside the relevant set are grounded whatever
         # happens (their source is never cut).
-        outside = keep.copy()
-        outside[:] = False
         ext = self.relevant[rows] & ~self.relevant[cols]
         self.fed_from_outside = np.zeros(self.n, dtype=bool)
         self.fed_from_outside[node[rows[ext]]] = True
@@ -515,7 +513,6 @@ def plan_fix(
     prot = _protected(graph, protect)
     anchor_cost, cut_cost = parse_costs(graph, costs)
     diag = diagnose(graph)
-    names = graph.names
     info: dict[str, Any] = {"min_cuts": 0, "branch_and_bound_nodes": 0}
     if not np.any(prot & diag.collapses):
         return _finish(graph, diag, prot, [], [], anchor_cost, cut_cost, anchor_samples, info)
@@ -575,7 +572,6 @@ def plan_fix(
     crossing &= net.node[net.e_prod] != net.node[net.e_cons]
     cuts = net.edge_pos[crossing].tolist()
     info["min_cut"] = best_val / net.scale
-    del names
     return _finish(graph, diag, prot, anchors, cuts, anchor_cost, cut_cost, anchor_samples, info)
 
 

@@ -62,7 +62,6 @@ class _Problem:
         self.horizon = horizon
         self.prot = _protected(graph, protect)
         self.receivers = np.flatnonzero(_ancestors(graph, self.prot))
-        K = graph.n_models
         if objective == "weighted":
             w = graph.total.astype(np.float64).copy()
             if weights is not None:
@@ -96,7 +95,6 @@ class _Problem:
             self.dq = lambda N: -V / N**2
         self.evaluations = 0
         self._cache: dict[bytes, np.ndarray] = {}
-        del K
 
     def fixed(self, x: np.ndarray) -> InteractionGraph:
         return self.graph.with_real(self.graph.real + x)
