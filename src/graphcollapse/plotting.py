@@ -1110,9 +1110,10 @@ def plot_plan(plan: Any, ax: Any = None, *, layout: str = "auto", seed: int = 0)
             txt = ax.annotate(
                 f"+{a.real} real" if a.real is not None else "anchor",
                 pos[k],
-                xytext=(0, -26),
+                xytext=(0, 15),
                 textcoords="offset points",
                 ha="center",
+                va="bottom",
                 color=_REAL,
                 fontsize=8,
                 fontweight="bold",
