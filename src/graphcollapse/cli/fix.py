@@ -237,7 +237,12 @@ def fix_command(
         Path | None, typer.Option("--write", help="Write the fixed ecosystem (YAML or JSON).")
     ] = None,
     verify: Annotated[
-        bool, typer.Option("--verify", help="Simulate the fixed ecosystem and compare.")
+        bool,
+        typer.Option(
+            "--verify",
+            help="Simulate the fixed ecosystem and compare with the theory (family from "
+            "--config, else least squares in dimension 5; at least 30 generations).",
+        ),
     ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object and nothing else.")
