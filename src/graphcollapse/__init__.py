@@ -25,7 +25,15 @@ from ._errors import (
 from ._examples import example_path, list_examples
 from ._graph import InteractionGraph
 from ._plan import Action, FixPlan, InfeasiblePlanError, plan_fix
-from ._plan_real import PlanCheck, ols_min_real_fraction, plan_real_data, plan_target, verify_plan
+from ._plan_real import (
+    PlanCheck,
+    ols_min_real_fraction,
+    optimal_real_weight,
+    plan_real_data,
+    plan_target,
+    real_weight_risk,
+    verify_plan,
+)
 from ._regime import Regime
 from ._theory import TheoryResult
 from ._topologies import TOPOLOGIES, Topology, preset
@@ -106,10 +114,12 @@ __all__ = [
     "load_results",
     "make_family",
     "ols_min_real_fraction",
+    "optimal_real_weight",
     "plan_fix",
     "plan_real_data",
     "plan_target",
     "preset",
+    "real_weight_risk",
     "register_family",
     "simulate",
     "spectral_radius",

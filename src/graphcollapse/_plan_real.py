@@ -32,8 +32,10 @@ from ._verdict import diagnose
 __all__ = [
     "PlanCheck",
     "ols_min_real_fraction",
+    "optimal_real_weight",
     "plan_real_data",
     "plan_target",
+    "real_weight_risk",
     "verify_plan",
 ]
 
@@ -619,3 +621,30 @@ def verify_plan(
         generations,
         replicates,
     )
+
+
+def real_weight_risk(w: Any, k: float, n: int, noise_scale: float = 1.0) -> np.ndarray:
+    """Steady-state risk of one model refit every generation on ``n`` fresh real samples
+    with loss share ``w`` and ``k * n`` samples of its own previous fit with share
+    ``1 - w`` (first order; exact for a Gaussian mean with known variance):
+    ``(V / n) (w^2 + (1 - w)^2 / k) / (1 - (1 - w)^2)``.
+
+    >>> real_weight_risk([0.5, 0.618, 1.0], k=1, n=1).round(4).tolist()
+    [0.6667, 0.618, 1.0]
+    """
+    w = np.asarray(w, dtype=np.float64)
+    if np.any((w <= 0) | (w > 1)) or not k > 0 or not n > 0:
+        raise ConfigError("real_weight_risk: need 0 < w <= 1, k > 0 and n > 0")
+    return noise_scale / n * (w**2 + (1 - w) ** 2 / k) / (1 - (1 - w) ** 2)
+
+
+def optimal_real_weight(k: float) -> float:
+    """The real share ``w`` that minimises :func:`real_weight_risk` for ``k`` synthetic
+    samples per real one: ``(sqrt(1 + 4k) - 1) / (2k)``, ``1/phi`` at ``k = 1``.
+
+    >>> round(optimal_real_weight(1), 6), round(optimal_real_weight(2), 6)
+    (0.618034, 0.5)
+    """
+    if not k > 0:
+        raise ConfigError(f"optimal_real_weight, field 'k': must be > 0, got {k!r}")
+    return float((np.sqrt(1 + 4 * k) - 1) / (2 * k))
