@@ -120,3 +120,12 @@ def test_impossible_and_negative_costs(tmp_path, capsys):
     costs.write_text("default_cut: -3\n")
     err = _fails(capsys, EXAMPLE, "--costs", str(costs))
     assert ">= 0" in err
+
+
+def test_json_with_verify_keeps_stdout_one_object(capsys):
+    code, out, err = _run(
+        capsys, EXAMPLE, "--protect", "chatbot", "--json", "--verify", "--config", CONFIG
+    )
+    assert code == 0 and out.count("\n") == 1
+    assert json.loads(out)["cost"] == 40.0
+    assert "verification" in err and "largest |z|" in err

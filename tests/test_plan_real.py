@@ -206,3 +206,9 @@ def test_ols_min_real_fraction_is_the_threshold():
 def test_bad_requests(kwargs, match):
     with pytest.raises(gc.GraphCollapseError, match=match):
         gc.plan_real_data(example(), gc.LinearRegression(dim=5), **kwargs)
+
+
+def test_too_many_receivers_is_refused_with_the_fix():
+    g = gc.preset("chain", size=2001, real_models="head")
+    with pytest.raises(gc.ConfigError, match="protect fewer models"):
+        gc.plan_real_data(g, gc.Gaussian(dim=1), 10)

@@ -44,6 +44,8 @@ Objective = Literal["mean", "max", "weighted"]
 # At a step of one sample, every (donor, taker) pair is tried up to this many models
 # that can receive data; above it the 6 x 6 pairs the gradient ranks best.
 EXHAUSTIVE_PAIRS = 12
+# The gradient and the exact theory use dense K x K matrices.
+MAX_RECEIVERS = 2000
 
 
 def _is_ols(family: Any) -> bool:
@@ -318,6 +320,12 @@ def plan_real_data(
         raise ConfigError("plan_real_data, field 'weights': only with objective='weighted'")
     family.check_graph(graph)
     problem = _Problem(graph, family, objective, horizon, protect, weights)
+    if problem.receivers.size > MAX_RECEIVERS:
+        raise ConfigError(
+            f"plan_real_data: {problem.receivers.size} models can receive data (the protected "
+            f"models and their ancestors); the search works on dense matrices and takes at "
+            f"most {MAX_RECEIVERS}: protect fewer models"
+        )
     classes = _required_classes(graph, problem.prot) if horizon is None else []
     if budget < len(classes):
         names = graph.names
