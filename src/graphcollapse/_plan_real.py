@@ -598,10 +598,12 @@ def verify_plan(
     generations: int = 30,
     replicates: int = 2000,
     seed: int = 0,
+    progress: Any = None,
 ) -> PlanCheck:
     """Simulate a plan's fixed ecosystem and set the simulated risks beside the theory's
     (the theory's risk at generation ``generations``, which for the models the plan saves
-    has settled on the steady state it predicted).
+    has settled on the steady state it predicted). ``progress(done, total)`` is passed
+    to :func:`graphcollapse.simulate`.
 
     >>> import graphcollapse as gc
     >>> g = gc.InteractionGraph.from_dict({"models": {
@@ -618,7 +620,9 @@ def verify_plan(
     fixed = plan.fixed
     family.check_graph(fixed)
     th = theory(fixed, family, generations=generations)
-    sim = simulate(fixed, family, generations=generations, replicates=replicates, seed=seed)
+    sim = simulate(
+        fixed, family, generations=generations, replicates=replicates, seed=seed, progress=progress
+    )
     steady = np.where(np.isnan(th.steady_state), np.inf, th.steady_state)
     return PlanCheck(
         fixed.names,

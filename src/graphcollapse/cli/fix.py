@@ -38,10 +38,11 @@ import typer
 
 from .._errors import ConfigError
 from .._graph import InteractionGraph
-from .._plan import FixPlan, plan_fix
-from .._plan_real import PlanCheck, plan_real_data, verify_plan
+from .._plan import plan_fix
+from .._plan_real import plan_real_data, verify_plan
+from .._plan_report import render_check, render_plan, write_plan_plot
 from . import app
-from .diagnose import check_plot_options
+from ._output import check_image_path, console
 
 OBJECTIVES = ("mean", "max", "weighted")
 
@@ -84,115 +85,11 @@ def _protect_list(text: str | None, graph: InteractionGraph) -> list[str] | None
     return names
 
 
-def _fmt(x: float) -> str:
-    return "collapses" if not np.isfinite(x) else f"{x:.4g}"
-
-
 def _steady(graph: InteractionGraph, family: Any) -> np.ndarray:
     from .._theory import theory
 
     th = theory(graph, family, generations=1)
     return np.where(np.isnan(th.steady_state), np.inf, th.steady_state)
-
-
-def render_plan(plan: FixPlan, risks: tuple[np.ndarray, np.ndarray] | None) -> None:
-    """The plan as a table on stdout and a summary line."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    g = plan.graph
-    table = Table(title="plan", title_justify="left", header_style="bold")
-    for col, just in (
-        ("action", "left"),
-        ("model or edge", "left"),
-        ("cost", "right"),
-        ("before -> after", "right"),
-    ):
-        table.add_column(col, justify=just)
-    for a in plan.actions:
-        k = g.index[a.model]
-        where = f"{a.producer} -> {a.model}" if a.kind == "cut" else a.model
-        what = a.kind if a.real is None else f"{a.kind} +{a.real} real"
-        if risks is not None:
-            change = f"{_fmt(risks[0][k])} -> {_fmt(risks[1][k])}"
-        else:
-            change = (
-                f"{'collapses' if plan.before.collapses[k] else 'stable'} -> "
-                f"{'collapses' if plan.after.collapses[k] else 'stable'}"
-            )
-        table.add_row(what, escape(where), f"{a.cost:g}", change)
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    if plan.actions:
-        console.print(table)
-    saved = [g.names[i] for i in np.flatnonzero(plan.before.collapses & ~plan.after.collapses)]
-    line = (
-        f"{len(plan.actions)} action{'' if len(plan.actions) == 1 else 's'}, cost "
-        f"{plan.cost:g}; collapsing models {plan.before.n_collapsing} -> "
-        f"{plan.after.n_collapsing}"
-        + (f" (saved: {', '.join(saved[:8])}{', ...' if len(saved) > 8 else ''})" if saved else "")
-    )
-    if not plan.actions:
-        line = "nothing to do: no protected model collapses"
-    if plan.objective is not None:
-        line += (
-            f"; objective ({plan.objective}) {_fmt(plan.info['objective_before'])} -> "
-            f"{_fmt(plan.info['objective_after'])}"
-        )
-    console.print(escape(line), highlight=False, soft_wrap=True)
-
-
-def render_check(check: PlanCheck, file: Any = None) -> None:
-    """Predicted (theory) against simulated risks of the fixed ecosystem."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(
-        title=(
-            f"verification: fixed ecosystem simulated, generation {check.generations}, "
-            f"{check.replicates} replicates"
-        ),
-        title_justify="left",
-        header_style="bold",
-    )
-    for col in ("model", "predicted", "simulated", "+- s.e.", "z", "steady state"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for i, m in enumerate(check.models):
-        table.add_row(
-            escape(m),
-            f"{check.predicted[i]:.4g}",
-            f"{check.simulated[i]:.4g}",
-            f"{check.sem[i]:.2g}",
-            f"{check.z[i]:+.2f}",
-            _fmt(check.steady[i]),
-        )
-    out = file if file is not None else sys.stdout
-    console = Console(file=out, width=None if out.isatty() else 120)
-    console.print(table)
-    worst = float(np.max(np.abs(check.z))) if check.z.size else 0.0
-    console.print(
-        f"largest |z| = {worst:.2f} over {len(check.models)} models "
-        f"({'consistent with' if worst < 4 else 'NOT consistent with'} the prediction)",
-        highlight=False,
-    )
-
-
-def write_plan_plot(plan: FixPlan, path: Path) -> Path:
-    """Draw the plan to an image file."""
-    from matplotlib.figure import Figure
-
-    from ..plotting import GraphDisplay, plot_plan
-
-    fig = Figure(figsize=GraphDisplay.from_diagnosis(plan.before)._figsize())
-    plot_plan(plan, ax=fig.subplots())
-    try:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    except (ValueError, OSError) as err:
-        raise ConfigError(
-            f"option '--plot': cannot write {str(path)!r}: {' '.join(str(err).split())}"
-        ) from None
-    return path
 
 
 @app.command("fix")
@@ -255,7 +152,7 @@ def fix_command(
     real data lowers risk most."""
     from ..config import load_config
 
-    check_plot_options(plot, "auto")
+    check_image_path(plot, "--plot")
     if objective not in OBJECTIVES:
         raise ConfigError(
             f"option '--objective': must be one of {', '.join(OBJECTIVES)}, got {objective!r}"
@@ -307,18 +204,24 @@ def fix_command(
     if write is not None:
         plan.fixed.to_file(write)
     if plot is not None:
-        write_plan_plot(plan, plot)
+        try:
+            write_plan_plot(plan, plot)
+        except (ValueError, OSError) as err:
+            raise ConfigError(
+                f"option '--plot': cannot write {str(plot)!r}: {' '.join(str(err).split())[:200]}"
+            ) from None
     if as_json:
         if check is not None:
-            render_check(check, file=sys.stderr)
+            render_check(check, console(stderr=True))
         for path, what in ((write, "fixed ecosystem"), (plot, "picture")):
             if path is not None:
                 print(f"wrote {what} {path}", file=sys.stderr)
         sys.stdout.write(json.dumps(plan.to_json_dict()) + "\n")
         return
-    render_plan(plan, risks)
+    out = console()
+    render_plan(plan, out, risks)
     if check is not None:
-        render_check(check)
+        render_check(check, out)
     for path, what in ((write, "fixed ecosystem"), (plot, "picture")):
         if path is not None:
             print(f"wrote {what} {path}")
