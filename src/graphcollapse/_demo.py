@@ -44,8 +44,8 @@ class DemoRun:
     Attributes set by the default steps: ``graph``, ``diagnosis`` (verdict step),
     ``config``, ``simulation`` (simulation step), ``theory`` and ``rows`` (theory
     step), ``gaussian`` (the :class:`~graphcollapse.RiskCurves` of the Gaussian step)
-    and ``drift``, ``plan`` and ``plan_check`` (plan step). ``report`` holds the lines of ``report.md``; ``outputs`` the files
-    written (relative to ``out``).
+    and ``drift``; ``plan`` and ``plan_check`` (plan step). ``report`` holds the lines of
+    ``report.md``; ``outputs`` the files written (relative to ``out``).
     """
 
     out: Path
