@@ -147,7 +147,7 @@ def test_gradient_is_the_derivative_of_the_linear_steady_state():
             W = g.synthetic.toarray() / N[:, None]
             V = f.noise_scale()
             if horizon is None:
-                C = gc.solve_stein(W, np.diag(V / N))
+                C = gc.theory.solve_stein(W, np.diag(V / N))
             else:
                 C = np.diag(V / g.initial_real.astype(float))
                 for _ in range(horizon):
