@@ -14,6 +14,7 @@ import sys
 REGISTRY: dict[str, str] = {
     "families": "benchmarks.bench_families",
     "ols": "benchmarks.bench_ols",
+    "plan": "benchmarks.bench_plan",
     "sweep": "benchmarks.bench_sweep",
     "theory": "benchmarks.bench_theory",
     "theory_presets": "benchmarks.bench_theory_presets",

@@ -30,6 +30,16 @@ from ._homogenization import (
     linear_cross_covariance,
     simulate_homogenization,
 )
+from ._plan import Action, FixPlan, InfeasiblePlanError, plan_fix
+from ._plan_real import (
+    PlanCheck,
+    ols_min_real_fraction,
+    optimal_real_weight,
+    plan_real_data,
+    plan_target,
+    real_weight_risk,
+    verify_plan,
+)
 from ._regime import Regime
 from ._survival import SymbolSurvival, symbol_survival
 from ._theory import TheoryResult
@@ -70,6 +80,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Action",
     "Categorical",
     "ConfigError",
     "ConvergenceError",
@@ -77,6 +88,7 @@ __all__ = [
     "DriftSignal",
     "Family",
     "FamilyCheckError",
+    "FixPlan",
     "Gaussian",
     "GaussianMixture",
     "GaussianStats",
@@ -84,6 +96,7 @@ __all__ = [
     "GraphDisplay",
     "Homogenization",
     "HuberRegression",
+    "InfeasiblePlanError",
     "InsufficientSamplesError",
     "InteractionGraph",
     "InvalidGraphError",
@@ -93,6 +106,7 @@ __all__ = [
     "LogisticRegression",
     "MEstimator",
     "NGramModel",
+    "PlanCheck",
     "PoissonRegression",
     "Regime",
     "RiskCurveDisplay",
@@ -112,7 +126,13 @@ __all__ = [
     "list_examples",
     "load_results",
     "make_family",
+    "ols_min_real_fraction",
+    "optimal_real_weight",
+    "plan_fix",
+    "plan_real_data",
+    "plan_target",
     "preset",
+    "real_weight_risk",
     "register_family",
     "simulate",
     "simulate_homogenization",
@@ -121,4 +141,5 @@ __all__ = [
     "sweep",
     "symbol_survival",
     "theory",
+    "verify_plan",
 ]

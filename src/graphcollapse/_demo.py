@@ -44,8 +44,8 @@ class DemoRun:
     Attributes set by the default steps: ``graph``, ``diagnosis`` (verdict step),
     ``config``, ``simulation`` (simulation step), ``theory`` and ``rows`` (theory
     step), ``gaussian`` (the :class:`~graphcollapse.RiskCurves` of the Gaussian step)
-    and ``drift``. ``report`` holds the lines of ``report.md``; ``outputs`` the files
-    written (relative to ``out``).
+    and ``drift``; ``plan`` and ``plan_check`` (plan step). ``report`` holds the lines of
+    ``report.md``; ``outputs`` the files written (relative to ``out``).
     """
 
     out: Path
@@ -66,6 +66,8 @@ class DemoRun:
     rows: list[dict[str, Any]] = field(default_factory=list)
     gaussian: Any = None
     drift: Any = None
+    plan: Any = None
+    plan_check: Any = None
     report: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
 
@@ -205,11 +207,60 @@ def gaussian_step(run: DemoRun) -> None:
     run.report += _gaussian_report(g_rows, sig, T, R, scale)
 
 
+def plan_step(run: DemoRun) -> None:
+    """The cheapest fix of the ecosystem with every model protected (``plan.json``,
+    ``fixed.yaml``, ``plan.png``) and its verification: the fixed ecosystem simulated
+    with the least-squares settings of the run (at least 30 generations) against the
+    theory."""
+    from ._plan import plan_fix
+    from ._plan_real import verify_plan
+    from ._plan_report import check_lines, plan_lines, render_check, render_plan, write_plan_plot
+
+    plan = plan_fix(run.graph)
+    run.plan = plan
+    run.write("plan.json", json.dumps(plan.to_json_dict(), indent=2) + "\n")
+    plan.fixed.to_file(run.out / "fixed.yaml")
+    run.outputs.append("fixed.yaml")
+    write_plan_plot(plan, run.out / "plan.png")
+    run.outputs.append("plan.png")
+    family = run.config.build_family()
+    generations = max(run.generations, 30)
+    bar = nullcontext(None) if run.progress is None else run.progress("fixed ecosystem")
+    with bar as callback:
+        check = verify_plan(
+            plan,
+            family,
+            generations=generations,
+            replicates=run.replicates,
+            seed=run.seed,
+            progress=callback,
+        )
+    run.plan_check = check
+    if run.console is not None:
+        run.say("\n[bold]The cheapest fix[/] (every model protected):", highlight=False)
+        render_plan(plan, run.console)
+        render_check(check, run.console)
+    run.report += [
+        "## The cheapest fix",
+        "",
+        "`graphcollapse fix` with every model protected (`plan.json`; the fixed ecosystem "
+        "is `fixed.yaml`):",
+        "",
+        *plan_lines(plan),
+        "",
+        *check_lines(check),
+        "",
+        "![plan](plan.png)",
+        "",
+    ]
+
+
 STEPS: tuple[Callable[[DemoRun], None], ...] = (
     verdict_step,
     simulation_step,
     theory_step,
     gaussian_step,
+    plan_step,
 )
 """The default steps of :func:`demo`, in order."""
 
@@ -231,7 +282,8 @@ def demo(
     """Run the main job and write everything under ``out``: ``report.md``,
     ``verdict.json``, ``ecosystem.png``, ``risk.png``, ``gaussian.png``,
     ``theory.json``, ``simulation/`` and ``gaussian/`` (runs that resume from their
-    checkpoints when the same call is repeated).
+    checkpoints when the same call is repeated), and last the cheapest fix with its
+    verification: ``plan.json``, ``fixed.yaml``, ``plan.png``.
 
     Parameters
     ----------

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from ._errors import ConfigError
 
-__all__ = ["GraphDisplay", "RiskCurveDisplay", "SymbolSurvivalDisplay"]
+__all__ = ["GraphDisplay", "RiskCurveDisplay", "SymbolSurvivalDisplay", "plot_plan"]
 
 
 # ============================================================================ shared helpers
@@ -1137,3 +1137,99 @@ class SymbolSurvivalDisplay:
         ax.legend(fontsize="small", ncol=2)
         self.figure_, self.ax_ = fig, ax
         return self
+
+
+# ============================================================================ plan
+def plot_plan(plan: Any, ax: Any = None, *, layout: str = "auto", seed: int = 0) -> GraphDisplay:
+    """Draw a :class:`~graphcollapse.FixPlan`: the ecosystem with the verdict *after* the
+    plan, cut edges dashed with a cross, anchored models ringed in green with the real
+    samples they get. Large graphs are drawn as the summary of the fixed ecosystem,
+    without the marks. Returns the :class:`GraphDisplay` (``plan_marks_`` holds the
+    added artists).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.plotting import plot_plan
+    >>> plan = gc.plan_fix(gc.InteractionGraph.from_file(gc.example_path()),
+    ...                    protect=["chatbot", "meme-gen"])
+    >>> disp = plot_plan(plan)
+    >>> len(disp.plan_marks_)        # two cut edges, each a line and a cross
+    4
+    """
+    before = GraphDisplay.from_diagnosis(plan.before, layout=layout, seed=seed)
+    if before.kind != "models":
+        return GraphDisplay.from_diagnosis(plan.after, layout=layout, seed=seed).plot(ax=ax)
+    after = plan.after
+    fixed = plan.fixed
+    g = plan.graph
+    S = g.synthetic.tocoo()
+    keep = fixed.synthetic[S.row, S.col] > 0
+    W = fixed.weights
+    widths = np.where(keep, np.asarray(W[S.row, S.col]).reshape(-1), 0.0)
+    n_coll = int(after.collapses.sum())
+    disp = GraphDisplay(
+        labels=before.labels,
+        sizes=before.sizes,
+        collapses=np.asarray(after.collapses, bool),
+        closed=np.asarray(after.in_closed_class, bool),
+        takes_real=np.asarray(fixed.real > 0),
+        group=np.asarray(after.closed_class, np.int64),
+        edges=before.edges[keep],
+        widths=widths[keep],
+        positions=before.positions,
+        title=(
+            f"plan: {len(plan.actions)} action{'' if len(plan.actions) == 1 else 's'}, "
+            f"cost {plan.cost:g}; after it {n_coll} of {g.n_models} models collapse"
+        ),
+        kind="models",
+    )
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=disp._figsize())
+    disp.plot(ax=ax)
+    marks = []
+    pos = np.asarray(disp.positions, float)
+    for a in plan.actions:
+        k = g.index[a.model]
+        if a.kind == "cut":
+            j = g.index[a.producer]
+            (line,) = ax.plot(
+                [pos[j, 0], pos[k, 0]],
+                [pos[j, 1], pos[k, 1]],
+                ls="--",
+                color="0.45",
+                lw=1.2,
+                zorder=1,
+            )
+            mid = (pos[j] + pos[k]) / 2
+            (cross,) = ax.plot(mid[0], mid[1], marker="X", ms=11, color="black", zorder=6)
+            marks += [line, cross]
+        else:
+            ring = ax.scatter(
+                [pos[k, 0]],
+                [pos[k, 1]],
+                s=900,
+                facecolors="none",
+                edgecolors=_REAL,
+                linewidths=3.5,
+                zorder=5,
+            )
+            txt = ax.annotate(
+                f"+{a.real} real" if a.real is not None else "anchor",
+                pos[k],
+                xytext=(0, 15),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                color=_REAL,
+                fontsize=8,
+                fontweight="bold",
+                zorder=7,
+            )
+            marks += [ring, txt]
+    disp.plan_marks_ = marks
+    return disp

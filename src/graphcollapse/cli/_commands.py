@@ -8,6 +8,7 @@ from __future__ import annotations
 from . import (  # noqa: F401  (each module registers its command on import)
     demo,
     diagnose,
+    fix,
     results,
     simulate,
     sweep,
