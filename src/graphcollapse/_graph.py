@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._errors import InvalidGraphError
+from ._graphalg import entry_rows
 
 __all__ = ["InteractionGraph", "MAX_COUNT", "MAX_NAME"]
 
@@ -172,8 +173,6 @@ class InteractionGraph:
     [1.0, 0.375]
     """
 
-    __slots__ = ("_names", "_synthetic", "_real", "_initial_real", "__dict__")
-
     def __init__(
         self,
         names: Sequence[str],
@@ -203,7 +202,7 @@ class InteractionGraph:
                     f"field 'synthetic': expected shape ({K}, {K}), got {S.shape}"
                 )
             S.sum_duplicates()
-            data = _as_counts(S.data, "from", names, index=_row_of_data(S))
+            data = _as_counts(S.data, "from", names, index=entry_rows(S))
             S = sp.csr_array((data, S.indices, S.indptr), shape=(K, K))
         else:
             dense = np.asarray(synthetic)
@@ -321,7 +320,7 @@ class InteractionGraph:
     def weights(self) -> sp.csr_array:
         """The weight matrix ``W`` (``w_ij = n_ij / n_i``), CSR float64, row-substochastic."""
         S = self._synthetic
-        rows = _row_of_data(S)
+        rows = entry_rows(S)
         data = S.data / self.total[rows]
         return sp.csr_array((data, S.indices.copy(), S.indptr.copy()), shape=S.shape)
 
@@ -660,10 +659,6 @@ class InteractionGraph:
         return InteractionGraph(
             [self._names[i] for i in idx], S, self._real[idx], self._initial_real[idx]
         )
-
-
-def _row_of_data(S: sp.csr_array) -> np.ndarray:
-    return np.repeat(np.arange(S.shape[0], dtype=np.int64), np.diff(S.indptr))
 
 
 def _scalar_count(v: Any, name: str, field: str) -> int:

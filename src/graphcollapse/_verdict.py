@@ -17,10 +17,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
+from . import _graphalg
 from ._constraints import require_instance
 from ._graph import InteractionGraph
 
-__all__ = ["Diagnosis", "diagnose", "strong_components"]
+__all__ = ["Diagnosis", "diagnose", "spectral_radius", "strong_components"]
 
 
 def strong_components(graph: InteractionGraph) -> tuple[int, np.ndarray]:
@@ -34,10 +35,7 @@ def strong_components(graph: InteractionGraph) -> tuple[int, np.ndarray]:
     >>> n, bool(labels[1] == labels[2]), bool(labels[0] == labels[1])
     (2, True, False)
     """
-    n, labels = csgraph.connected_components(
-        graph.synthetic, directed=True, connection="strong", return_labels=True
-    )
-    return int(n), labels.astype(np.int64, copy=False)
+    return _graphalg.strong_components(graph.synthetic)
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,7 +133,7 @@ class Diagnosis:
         hit = np.unique(comp[self.collapses])
         local = np.full(self.n_components, -1, dtype=np.int64)
         local[hit] = np.arange(hit.size)
-        cond = _condensation(self.graph, comp, self.n_components)[hit][:, hit]
+        cond = self.condensation[hit][:, hit]
         models = np.flatnonzero(self.collapses)
         order = models[np.argsort(local[comp[models]], kind="stable")]
         bounds = np.searchsorted(local[comp[order]], np.arange(hit.size + 1))
@@ -198,16 +196,39 @@ class Diagnosis:
         return "stable: every chain of its sources leads back to real data"
 
     @cached_property
+    def condensation(self) -> sp.csr_array:
+        """The condensation DAG along data flow, ``n_components x n_components``: an
+        entry ``[a, b]`` iff some producer in component ``a`` feeds a consumer in
+        component ``b != a`` (only the sparsity structure is meant). Computed on first
+        use, ``O(K + E)``.
+        """
+        return _graphalg.flow_condensation(self.graph.synthetic, self.component, self.n_components)
+
+    @cached_property
+    def component_radius(self) -> np.ndarray:
+        """Spectral radius of ``W`` restricted to each strongly connected component,
+        shape ``(n_components,)``; exactly 1 for a closed class (its rows sum to 1).
+
+        Computed on first use: the self-loop weight of a singleton, dense eigenvalues
+        for components up to 400 models, a certified power iteration (ARPACK as a
+        fallback) for larger ones.
+        """
+        rho = _graphalg.component_radius(self.graph.weights, self.component, self.n_components)
+        for members in self.closed_classes:
+            rho[self.component[members[0]]] = 1.0
+        rho.setflags(write=False)
+        return rho
+
+    @cached_property
     def spectral_radius(self) -> float:
         """Spectral radius of ``W`` (exactly 1 iff there is a closed class).
 
-        Computed on first use: 1 if a closed class exists, otherwise the largest
-        spectral radius over the strongly connected components (dense eigenvalues for
-        small components, ARPACK for large ones).
+        Computed on first use: 1 if a closed class exists (nothing else is computed),
+        otherwise the largest of :attr:`component_radius`.
         """
-        return spectral_radius(
-            self.graph, self.component, self.n_components, has_closed=bool(self.closed_classes)
-        )
+        if self.closed_classes:
+            return 1.0
+        return float(self.component_radius.max(initial=0.0))
 
     # ------------------------------------------------------------------ export
     def to_json_dict(self) -> dict[str, Any]:
@@ -258,6 +279,13 @@ def diagnose(graph: InteractionGraph) -> Diagnosis:
     >>> d = gc.diagnose(g)
     >>> d.collapses.tolist(), d.in_closed_class.tolist()
     ([True, True], [True, False])
+
+    The result is cached on the graph (graphs are immutable), so the verdict, the
+    condensation and the component radii are computed once per graph however many
+    theory functions ask for them.
+
+    >>> gc.diagnose(g) is d
+    True
     """
     require_instance(
         "diagnose",
@@ -266,6 +294,13 @@ def diagnose(graph: InteractionGraph) -> Diagnosis:
         InteractionGraph,
         "an InteractionGraph (read a file with gc.InteractionGraph.from_file)",
     )
+    cached = vars(graph).get("_diagnosis")
+    if cached is None or cached.graph is not graph:  # not cached, or a copy's
+        cached = vars(graph)["_diagnosis"] = _diagnose(graph)
+    return cached
+
+
+def _diagnose(graph: InteractionGraph) -> Diagnosis:
     K = graph.n_models
     S = graph.synthetic  # row = consumer, col = producer
     n_comp, comp = strong_components(graph)
@@ -273,9 +308,8 @@ def diagnose(graph: InteractionGraph) -> Diagnosis:
     # A component is open if a member takes real data or takes data from outside it.
     open_ = np.zeros(n_comp, dtype=bool)
     open_[comp[graph.real > 0]] = True
-    consumer = np.repeat(np.arange(K, dtype=np.int64), np.diff(S.indptr))
-    cross = comp[consumer] != comp[S.indices]
-    open_[comp[consumer[cross]]] = True
+    _, fed = _graphalg.cross_edges(comp, S.indices, _graphalg.entry_rows(S))
+    open_[fed] = True
     closed_comp = np.flatnonzero(~open_)
 
     # Number closed classes by their smallest member (deterministic, implementation-free).
@@ -326,158 +360,19 @@ def diagnose(graph: InteractionGraph) -> Diagnosis:
     )
 
 
-def _condensation(graph: InteractionGraph, comp: np.ndarray, n_comp: int) -> sp.csr_array:
-    """Condensation DAG along data flow: edge ``a -> b`` iff some producer in component
-    ``a`` feeds a consumer in component ``b != a``."""
-    S = graph.synthetic
-    consumer = np.repeat(np.arange(graph.n_models, dtype=np.int64), np.diff(S.indptr))
-    a = comp[S.indices]
-    b = comp[consumer]
-    keep = a != b
-    M = sp.csr_array(
-        (np.ones(int(keep.sum()), dtype=np.int8), (a[keep], b[keep])), shape=(n_comp, n_comp)
-    )
-    M.sum_duplicates()
-    return M
-
-
-def _members_by_component(comp: np.ndarray, n_comp: int) -> list[np.ndarray]:
-    order = np.argsort(comp, kind="stable")
-    bounds = np.searchsorted(comp[order], np.arange(n_comp + 1))
-    return [order[bounds[k] : bounds[k + 1]] for k in range(n_comp)]
-
-
-def spectral_radius(
-    graph: InteractionGraph,
-    comp: np.ndarray | None = None,
-    n_comp: int | None = None,
-    *,
-    has_closed: bool | None = None,
-    dense_limit: int = 400,
-) -> float:
+def spectral_radius(graph: InteractionGraph) -> float:
     """Spectral radius of the weight matrix ``W`` of ``graph``.
 
     By Perron-Frobenius it is the largest spectral radius of ``W`` restricted to a
     strongly connected component; it equals 1 exactly iff some component is a closed
-    class.
+    class (docs/theory.md §2.2). Same as ``diagnose(graph).spectral_radius``.
 
     >>> import graphcollapse as gc
     >>> g = gc.InteractionGraph(["A"], [[3]], real=[1])
     >>> gc.spectral_radius(g)
     0.75
     """
-    if comp is None or n_comp is None:
-        n_comp, comp = strong_components(graph)
-    if has_closed is None:
-        has_closed = bool(diagnose(graph).closed_classes)
-    if has_closed:
-        return 1.0
-    W = graph.weights
-    K = graph.n_models
-    sizes = np.bincount(comp, minlength=n_comp)
-    rho = 0.0
-    # Singleton components: the self-loop weight.
-    single = sizes[comp] == 1
-    if single.any():
-        diag = W.diagonal()
-        rho = float(diag[single].max(initial=0.0))
-    big = np.flatnonzero(sizes > 1)
-    if big.size == 0:
-        return rho
-    members = _members_by_component(comp, n_comp) if big.size > 1 else None
-    for c in big:
-        idx = members[c] if members is not None else np.flatnonzero(comp == c)
-        sub = W[idx][:, idx]
-        rho = max(rho, _block_radius(sub, dense_limit))
-    del K
-    return float(rho)
-
-
-def _block_radius(sub: sp.csr_array, dense_limit: int) -> float:
-    """Perron root of a nonnegative irreducible block."""
-    n = sub.shape[0]
-    if n <= dense_limit:
-        return float(np.max(np.abs(np.linalg.eigvals(sub.toarray()))))
-    # Power iteration with Collatz-Wielandt bounds (min and max of (Ax)_i / x_i bracket
-    # the Perron root for any positive x): certified, and a few dozen sparse products on
-    # typical (aperiodic, well-mixed) components. Periodic or nearly reducible blocks do
-    # not close the bracket; they go to ARPACK.
-    lo, hi = _collatz_wielandt(sub, iters=300, tol=1e-12)
-    if hi - lo <= 1e-12 * hi:
-        return float(0.5 * (lo + hi))
-    # A periodic block (period p > 1): A^p is block diagonal with primitive blocks whose
-    # Perron root is rho^p, so the same bracket closes when iterating with A^p.
-    p = _period(sub)
-    if p > 1 and p * sub.nnz <= 500_000_000:
-        lo, hi = _collatz_wielandt(sub, iters=300, tol=1e-12, power=p)
-        if hi - lo <= 1e-12 * hi:
-            return float(0.5 * (lo + hi))
-    from scipy.sparse.linalg import ArpackNoConvergence, eigs
-
-    try:
-        vals = eigs(sub, k=1, which="LM", return_eigenvectors=False, tol=1e-10, maxiter=5000)
-        return float(np.abs(vals).max())
-    except ArpackNoConvergence:
-        return _power_radius(sub)
-
-
-def _collatz_wielandt(
-    sub: sp.csr_array, iters: int, tol: float, power: int = 1
-) -> tuple[float, float]:
-    """Bracket ``(lo, hi)`` of the Perron root of an irreducible nonnegative block.
-
-    Power iteration with ``A^power``: for any positive ``x``, the smallest and largest
-    ``(A^power x)_i / x_i`` bracket ``rho^power``. Products are renormalised at every
-    step (in log scale) so that long periods do not underflow. Stops once
-    ``hi - lo <= tol * hi``.
-    """
-    x = np.ones(sub.shape[0])
-    lo, hi = 0.0, np.inf
-    for _ in range(iters):
-        y = x
-        log_scale = 0.0
-        for _ in range(power):
-            y = sub @ y
-            top = y.max()
-            if not top > 0:
-                return 0.0, np.inf
-            y = y / top
-            log_scale += np.log(top)
-        if not np.all(y > 0):  # cannot happen for an irreducible block with n > 1
-            return 0.0, np.inf
-        ratio = y / x
-        lo = float(np.exp((np.log(ratio.min()) + log_scale) / power))
-        hi = float(np.exp((np.log(ratio.max()) + log_scale) / power))
-        x = y / y.max()
-        if hi - lo <= tol * hi:
-            break
-    return lo, hi
-
-
-def _period(sub: sp.csr_array) -> int:
-    """Period of a strongly connected block: the gcd, over edges ``u -> v``, of
-    ``level(u) + 1 - level(v)`` for breadth-first levels from node 0."""
-    level = csgraph.shortest_path(sub, method="D", unweighted=True, indices=0)
-    rows = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))
-    a, b = level[rows], level[sub.indices]
-    ok = np.isfinite(a) & np.isfinite(b)  # all of them on a strongly connected block
-    diff = np.abs(a[ok] + 1 - b[ok]).astype(np.int64)
-    return int(np.gcd.reduce(diff)) if diff.size else 1
-
-
-def _power_radius(sub: sp.csr_array, iters: int = 20000, tol: float = 1e-12) -> float:
-    """Collatz-Wielandt bounds with power iteration on ``(I + A) / 2`` (aperiodic)."""
-    n = sub.shape[0]
-    x = np.ones(n)
-    lo, hi = 0.0, np.inf
-    for _ in range(iters):
-        y = 0.5 * (x + sub @ x)
-        ratio = y / x
-        lo, hi = ratio.min(), ratio.max()
-        x = y / y.max()
-        if hi - lo <= tol * hi:
-            break
-    return float(2 * 0.5 * (lo + hi) - 1)
+    return diagnose(graph).spectral_radius
 
 
 def _list(idx: np.ndarray, names: tuple[str, ...], limit: int = 6) -> str:

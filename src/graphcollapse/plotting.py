@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from . import _graphalg
 from ._errors import ConfigError
 
 __all__ = ["GraphDisplay", "RiskCurveDisplay", "SymbolSurvivalDisplay", "plot_plan"]
@@ -239,15 +240,10 @@ class GraphDisplay:
                 add(mask, f"other {verdict}\n{real_txt}\n{n:,} models", False, -1)
 
         S = g.synthetic
-        consumer = np.repeat(np.arange(K, dtype=np.int64), np.diff(S.indptr))
-        a, b = node_of[S.indices], node_of[consumer]
-        keep = a != b
         N = len(labels)
-        M = (
-            sp.coo_array((S.data[keep].astype(float), (a[keep], b[keep])), shape=(N, N))
-            .tocsr()
-            .tocoo()
-        )
+        M = _graphalg.quotient(
+            node_of, N, S.indices, _graphalg.entry_rows(S), weights=S.data.astype(float)
+        ).tocoo()
         edges = np.column_stack([M.row, M.col]).astype(np.int64)
         w = np.log1p(M.data)
         widths = w / w.max() if w.size else w
@@ -731,17 +727,14 @@ def _flow_layout(N: int, edges: np.ndarray, component: np.ndarray | None) -> np.
 def _condensation_edges(
     N: int, edges: np.ndarray, component: np.ndarray | None
 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    from scipy.sparse import csgraph
-
     off = edges[edges[:, 0] != edges[:, 1]]
     if component is None:
         A = sp.csr_array((np.ones(len(off)), (off[:, 0], off[:, 1])), shape=(N, N))
-        _, component = csgraph.connected_components(A, directed=True, connection="strong")
+        _, component = _graphalg.strong_components(A)
     comp = np.asarray(component)
     n_comp = int(comp.max()) + 1
-    ca, cb = comp[off[:, 0]], comp[off[:, 1]]
-    keep = ca != cb
-    return comp, n_comp, ca[keep], cb[keep]
+    ca, cb = _graphalg.cross_edges(comp, off[:, 0], off[:, 1])
+    return comp, n_comp, ca, cb
 
 
 def _depths(n_comp: int, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:

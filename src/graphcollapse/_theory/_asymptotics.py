@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 from scipy.special import polygamma
 
+from .. import _graphalg
 from .._graph import InteractionGraph
 from .._regime import Regime
-from .._verdict import _block_radius, _members_by_component, diagnose
+from .._verdict import diagnose
 from ._noise import LinearSetup, per_sample_scale
-from ._structure import ClassStructure, ancestor_max, class_structure
+from ._structure import ClassStructure, class_structure
 
 __all__ = ["solve_stein", "linear_steady_state", "linear_slope", "linear_growth_factor"]
 
@@ -253,23 +254,5 @@ def linear_growth_factor(graph: InteractionGraph) -> np.ndarray:
     [0.25, 0.25]
     """
     d = diagnose(graph)
-    n_comp, comp = d.n_components, d.component
-    W = graph.weights
-    rho = np.zeros(n_comp)
-    sizes = np.bincount(comp, minlength=n_comp)
-    diag = W.diagonal()
-    single = np.flatnonzero(sizes == 1)
-    first = np.full(n_comp, -1, dtype=np.int64)
-    first[comp[::-1]] = np.arange(graph.n_models)[::-1]
-    rho[single] = diag[first[single]]
-    big = np.flatnonzero(sizes > 1)
-    if big.size:
-        members = _members_by_component(comp, n_comp)
-        for a in big:
-            idx = members[a]
-            rho[a] = _block_radius(W[idx][:, idx], 400)
-    closed = np.zeros(n_comp, dtype=bool)
-    for m in d.closed_classes:
-        closed[comp[m[0]]] = True
-    rho[closed] = 1.0
-    return ancestor_max(graph, comp, n_comp, rho**2)
+    rho = d.component_radius
+    return _graphalg.ancestor_max(d.condensation, rho**2)[d.component]

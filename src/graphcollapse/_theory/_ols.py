@@ -39,7 +39,8 @@ from scipy.special import digamma
 from .._curves import RiskCurves
 from .._errors import ConfigError, InsufficientSamplesError
 from .._graph import InteractionGraph
-from .._verdict import _members_by_component, diagnose
+from .._graphalg import members_by_component as _members_by_component
+from .._verdict import diagnose
 from ._asymptotics import solve_stein
 from ._growth import _T as _growth_T
 from ._growth import EXACT_COMPONENT_LIMIT, component_radius

@@ -42,6 +42,7 @@ import scipy.sparse as sp
 
 from .._errors import ConfigError
 from .._graph import InteractionGraph
+from .._graphalg import entry_rows
 from ._noise import LinearSetup
 
 __all__ = ["probe_linear", "probe_ols"]
@@ -296,7 +297,7 @@ def probe_ols(
     rng = _rng(seed, 2)
     # Walker steps: row-wise cumulative weights, offset by the row index so one sorted
     # array serves every row (a step to real data is a miss).
-    rows = np.repeat(np.arange(K), np.diff(W.indptr))
+    rows = entry_rows(W)
     cw = np.empty(W.data.size)
     if W.data.size:
         cs = np.cumsum(W.data)

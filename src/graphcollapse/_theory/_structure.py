@@ -17,9 +17,10 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.sparse import csgraph
 
+from .. import _graphalg
 from .._graph import InteractionGraph
+from .._graphalg import left_perron, period_and_phases
 from .._verdict import Diagnosis, diagnose
 
 __all__ = ["ClassStructure", "class_structure"]
@@ -100,50 +101,11 @@ def class_structure(graph: InteractionGraph, diagnosis: Diagnosis | None = None)
     perron: list[np.ndarray] = []
     for members in d.closed_classes:
         sub = W[members][:, members].tocsr()
-        p, ph = _period_and_phases(sub)
+        p, ph = period_and_phases(sub)
         periods.append(p)
         phases.append(ph)
-        perron.append(_left_perron(sub))
+        perron.append(left_perron(sub))
     return ClassStructure(d, periods, phases, perron)
-
-
-def _period_and_phases(sub: sp.csr_array) -> tuple[int, np.ndarray]:
-    """Period of an irreducible nonnegative matrix and the cyclic class of each node.
-
-    Breadth-first levels along the walker's steps (row ``k`` -> column ``j``); the
-    period is the gcd of ``level(k) + 1 - level(j)`` over all edges.
-    """
-    m = sub.shape[0]
-    if m == 1:
-        return 1, np.zeros(1, dtype=np.int64)
-    order, pred = csgraph.breadth_first_order(sub, 0, directed=True, return_predecessors=True)
-    level = np.zeros(m, dtype=np.int64)
-    for node in order[1:]:
-        level[node] = level[pred[node]] + 1
-    rows = np.repeat(np.arange(m), np.diff(sub.indptr))
-    diff = np.abs(level[rows] + 1 - level[sub.indices])
-    p = int(np.gcd.reduce(diff)) if diff.size else 1
-    p = max(p, 1)
-    return p, level % p
-
-
-def _left_perron(sub: sp.csr_array) -> np.ndarray:
-    """``pi`` with ``pi^T sub = pi^T``, ``sum(pi) = 1`` for an irreducible stochastic block."""
-    m = sub.shape[0]
-    if m == 1:
-        return np.ones(1)
-    A = (sp.eye(m, format="csr") - sub.T).tolil()
-    A[0, :] = np.ones(m)
-    b = np.zeros(m)
-    b[0] = 1.0
-    if m <= 400:
-        pi = np.linalg.solve(A.toarray(), b)
-    elif m <= 3000:
-        pi = spla.spsolve(A.tocsc(), b)
-    else:
-        pi = _power_perron(sub)
-    pi = np.clip(pi, 0.0, None)
-    return pi / pi.sum()
 
 
 def _fixed_point(
@@ -181,21 +143,6 @@ def _solve_m_matrix(A: sp.csr_array, b: np.ndarray) -> np.ndarray:
     M = (sp.eye(n, format="csr") - A).tocsr()
     M.eliminate_zeros()
     return _fixed_point(lambda x: M @ x, b)
-
-
-def _power_perron(sub: sp.csr_array, tol: float = 1e-14, max_iter: int = 1_000_000) -> np.ndarray:
-    """Left Perron vector of a large irreducible stochastic block by power iteration on the
-    lazy chain ``(I + W) / 2`` (aperiodic whatever the period)."""
-    m = sub.shape[0]
-    pi = np.full(m, 1.0 / m)
-    WT = sub.T.tocsr()
-    for _ in range(max_iter):
-        nxt = 0.5 * (pi + WT @ pi)
-        nxt /= nxt.sum()
-        if np.abs(nxt - pi).sum() <= tol:
-            return nxt
-        pi = nxt
-    return pi  # pragma: no cover
 
 
 def _absorption(cs: ClassStructure, c: int) -> np.ndarray:
@@ -239,7 +186,7 @@ def ancestor_max(
 ) -> np.ndarray:
     """For every model, the largest ``value[c]`` over the strongly connected components
     ``c`` that reach it (its own included): a pass over the condensation in topological
-    order (Kahn's algorithm).
+    order (:func:`graphcollapse._graphalg.ancestor_max`).
 
     >>> import numpy as np, graphcollapse as gc
     >>> from graphcollapse._theory._structure import ancestor_max
@@ -250,26 +197,9 @@ def ancestor_max(
     >>> ancestor_max(g, comp, n, vals).tolist()
     [0.0, 0.5, 0.5]
     """
-    S = graph.synthetic
-    consumer = np.repeat(np.arange(graph.n_models, dtype=np.int64), np.diff(S.indptr))
-    a = comp[S.indices]  # producer component
-    b = comp[consumer]
-    keep = a != b
-    M = sp.csr_array(
-        (np.ones(int(keep.sum()), dtype=np.int8), (a[keep], b[keep])), shape=(n_comp, n_comp)
-    )
-    M.sum_duplicates()
-    best = np.asarray(value, dtype=np.float64).copy()
-    indeg = np.bincount(M.indices, minlength=n_comp)
-    stack = list(np.flatnonzero(indeg == 0))
-    indptr, indices = M.indptr, M.indices
-    while stack:
-        u = stack.pop()
-        lo, hi = indptr[u], indptr[u + 1]
-        if hi == lo:
-            continue
-        nb = indices[lo:hi]
-        np.maximum.at(best, nb, best[u])
-        indeg[nb] -= 1
-        stack.extend(nb[indeg[nb] == 0].tolist())
-    return best[comp]
+    d = diagnose(graph)
+    if comp is d.component:
+        dag = d.condensation
+    else:
+        dag = _graphalg.flow_condensation(graph.synthetic, comp, n_comp)
+    return _graphalg.ancestor_max(dag, value)[comp]
