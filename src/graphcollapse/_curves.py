@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._errors import ConfigError
+from ._json import json_floats
 
 __all__ = ["RiskCurves"]
 
@@ -206,11 +207,6 @@ class RiskCurves:
         return {
             "models": list(self.models),
             "generations": [int(g) for g in self.generations],
-            "risk_mean": _json_matrix(self.mean),
-            "risk_sem": _json_matrix(self.sem),
+            "risk_mean": json_floats(self.mean),
+            "risk_sem": json_floats(self.sem),
         }
-
-
-def _json_matrix(a: np.ndarray) -> list[list[float | None]]:
-    """A float matrix as nested lists; non-finite values become ``None`` (valid JSON)."""
-    return [[float(x) if np.isfinite(x) else None for x in row] for row in np.asarray(a)]

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._curves import RiskCurves
 from ._errors import ConfigError
+from ._json import json_floats
 from .families._base import Family
 
 __all__ = ["DIRECTIONS", "DriftSignal", "Trend", "drift_signal"]
@@ -83,12 +84,12 @@ class Trend:
         """Lists in model order; non-finite numbers become ``None``."""
         return {
             "direction": self.direction,
-            "initial": _json(self.initial),
-            "start": _json(self.start),
-            "end": _json(self.end),
-            "change": _json(self.change),
-            "relative_change": _json(self.relative_change),
-            "z": _json(self.z),
+            "initial": json_floats(self.initial),
+            "start": json_floats(self.start),
+            "end": json_floats(self.end),
+            "change": json_floats(self.change),
+            "relative_change": json_floats(self.relative_change),
+            "z": json_floats(self.z),
             "flagged": [bool(b) for b in self.flagged],
         }
 
@@ -424,7 +425,3 @@ def _reason(i: int, window, risk: Trend, tested: list[Trend]) -> str:
         + (f"; {others}" if others else "")
         + ")"
     )
-
-
-def _json(a: np.ndarray) -> list[float | None]:
-    return [float(x) if np.isfinite(x) else None for x in np.asarray(a, dtype=np.float64)]

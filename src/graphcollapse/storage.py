@@ -40,6 +40,7 @@ import numpy as np
 
 from ._curves import RiskCurves
 from ._errors import ConfigError
+from ._json import json_floats
 
 __all__ = ["RESULT_FILE", "MANIFEST_FILE", "write_run", "read_run", "run_manifest"]
 
@@ -84,8 +85,8 @@ def _jsonable(obj: Any) -> Any:
         return _jsonable(obj.tolist())
     if isinstance(obj, np.generic):
         return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
+    if isinstance(obj, float):
+        return json_floats(obj)
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
     return str(obj)

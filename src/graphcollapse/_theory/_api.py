@@ -14,9 +14,10 @@ from typing import Any, Literal
 import numpy as np
 
 from .._constraints import require_instance
-from .._curves import RiskCurves, _json_matrix
+from .._curves import RiskCurves
 from .._errors import ConfigError
 from .._graph import InteractionGraph
+from .._json import json_floats
 from .._regime import Regime
 from .._verdict import Diagnosis, diagnose
 from ..families._base import Family
@@ -140,12 +141,12 @@ class TheoryResult:
         return {
             "models": list(self.models),
             "generations": [int(g) for g in self.risk.generations],
-            "risk": _json_matrix(self.risk.mean),
-            "risk_sem": _json_matrix(self.risk.sem),
+            "risk": json_floats(self.risk.mean),
+            "risk_sem": json_floats(self.risk.sem),
             "collapses": [bool(c) for c in self.collapses],
-            "slope": _json_list(self.slope),
-            "steady_state": _json_list(self.steady_state),
-            "growth_factor": _json_list(self.growth_factor),
+            "slope": json_floats(self.slope),
+            "steady_state": json_floats(self.steady_state),
+            "growth_factor": json_floats(self.growth_factor),
             "notes": list(self.notes),
             **self._homogenization_json(),
         }
@@ -159,10 +160,6 @@ class TheoryResult:
         if "cross_correlation" in d:
             out["cross_correlation"] = d["cross_correlation"]
         return out
-
-
-def _json_list(a: np.ndarray) -> list[float | None]:
-    return [float(x) if np.isfinite(x) else None for x in np.asarray(a, dtype=np.float64)]
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,6 +25,7 @@ import numpy as np
 import typer
 
 from .._curves import RiskCurves
+from .._json import json_floats
 from .._theory import TheoryResult, lyapunov_rate, theory
 from ..config import RunConfig, load_config, parse_config
 from . import app
@@ -176,7 +177,7 @@ def overlay_theory(
     if payload is not None:
         payload = dict(payload)
         payload["theory"] = js
-        payload["z"] = [[float(v) if np.isfinite(v) else None for v in row] for row in z]
+        payload["z"] = json_floats(z)
         print(json.dumps(payload))
         return
     _overlay_table(result, res, z, out)
