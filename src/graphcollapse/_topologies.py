@@ -852,12 +852,3 @@ def _assemble(name: str, e: _Edges, v: dict[str, Any]) -> InteractionGraph:
     S = sp.csr_array((d, (r, c)), shape=(K, K))  # sums the self-loop duplicates
     init = None if v["initial_real"] is None else np.full(K, int(v["initial_real"]))
     return InteractionGraph(e.names, S, real, init)
-
-
-def _topology_table() -> str:
-    """Markdown table of the registry (used to write the README)."""
-    rows = ["| topology | shape | real data (default first) | parameters |", "|---|---|---|---|"]
-    for t in TOPOLOGIES.values():
-        params = ", ".join(f"`{k}`" for k in t.params)
-        rows.append(f"| `{t.name}` | {t.summary} | {t.placement} | {params} |")
-    return "\n".join(rows)

@@ -127,12 +127,6 @@ class TheoryResult:
         """Model names (the order of every array)."""
         return self.risk.models
 
-    @property
-    def verdict_notion(self) -> str:
-        """Which notion of collapse :attr:`collapses` uses: always ``"mean-square"``
-        (see :func:`graphcollapse.lyapunov_rate` for the typical case)."""
-        return "mean-square"
-
     def to_json_dict(self) -> dict[str, Any]:
         """The CLI's JSON object: ``models``, ``generations``, ``risk`` (``risk[t][i]``),
         ``risk_sem`` (its standard error: zero for exact methods, the probe error for

@@ -225,15 +225,11 @@ class LinearSetup:
                 O[np.ix_(rows, rows)] += np.minimum.outer(c, c)
         return O
 
-    def noise_cov(self, N: np.ndarray, new_real: np.ndarray, synthetic: bool = True) -> np.ndarray:
+    def noise_cov(self, N: np.ndarray, new_real: np.ndarray) -> np.ndarray:
         """Dense covariance of one generation's fresh noise for pools of ``N`` samples
-        holding ``new_real`` new real samples (and the synthetic ones if ``synthetic``)."""
+        holding ``new_real`` new real samples and the synthetic ones."""
         sv = np.sqrt(self.V)
-        if synthetic:
-            O = self._overlap_cached
-            Q = O * np.outer(sv, sv)
-        else:
-            Q = np.zeros((self.K, self.K))
+        Q = self._overlap_cached * np.outer(sv, sv)
         Q[np.diag_indices(self.K)] += new_real * self.V
         return Q / np.outer(N, N)
 

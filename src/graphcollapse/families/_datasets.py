@@ -46,7 +46,7 @@ def _sklearn_loader(name: str, owner: str):
     ]
 
 
-def table_features(name: str, owner: str = "family") -> int:
+def table_features(name: str) -> int:
     """Number of raw features of a table (64, 4 or 13)."""
     return {"digits": 64, "iris": 4, "wine": 13}[name]
 
