@@ -352,3 +352,13 @@ def test_reason_wording_is_one_line():
     d = gc.diagnose(_g({"a": {"from": {"a": 1}}, "b": {"real": 2, "from": {"a": 1}}}))
     for name in ("a", "b"):
         assert re.fullmatch(r"(collapses|stable): [^\n]+", d.reason(name))
+
+
+def test_spectral_radius_has_a_clean_public_signature():
+    import inspect
+
+    assert list(inspect.signature(gc.spectral_radius).parameters) == ["graph"]
+    g = gc.InteractionGraph(["a", "b"], [[2, 1], [3, 0]], real=[1, 1])
+    d = gc.diagnose(g)
+    assert gc.spectral_radius(g) == d.spectral_radius
+    assert d.spectral_radius == pytest.approx(max(abs(np.linalg.eigvals(g.weights.toarray()))))
