@@ -325,7 +325,7 @@ def lazy_power_iteration(
     x = np.full(m, 1.0 / m)
     lo, hi = 0.0, np.inf
     steps = 0
-    for steps in range(1, max_iter + 1):  # noqa: B007
+    for steps in range(1, max_iter + 1):
         y = 0.5 * (x + A @ x)
         ratio = y / x
         lo, hi = float(ratio.min()), float(ratio.max())
