@@ -44,7 +44,7 @@ def test_lone_mle_gaussian_degenerates_and_anchored_ones_do_not(seed):
 
 
 def test_unbiased_gaussian_degenerates_in_log_not_in_mean(seed):
-    # THEORY §5: E sigma_t^2 stays put, but E log sigma_t^2 falls every generation.
+    # docs/theory.md §5: E sigma_t^2 stays put, but E log sigma_t^2 falls every generation.
     g = gc.InteractionGraph(["alone"], [[20]], real=[0])
     sim = gc.simulate(
         g, gc.Gaussian(dim=1, estimator="unbiased"), generations=10, replicates=6000, seed=seed
@@ -57,7 +57,7 @@ def test_unbiased_gaussian_degenerates_in_log_not_in_mean(seed):
 def test_self_consuming_least_squares_is_flagged_by_risk_growth(seed):
     sim = gc.simulate(GRAPH, gc.LinearRegression(dim=3), generations=10, replicates=1000, seed=seed)
     sig = gc.drift_signal(sim)
-    # alone: R^(t) = (t + 1) * 3/16 (THEORY §3.1): +83% over generations 5-10, z 10 to 12.
+    # alone: R^(t) = (t + 1) * 3/16 (docs/theory.md §3.1): +83% over generations 5-10, z 10 to 12.
     assert sig.risk_growing.tolist() == [True, False, False]
     assert sig.flagged.tolist() == [True, False, False]
     assert not sig.degenerating.any()  # least squares declares no degeneracy summary

@@ -1,5 +1,5 @@
 """The Gaussian family: exact finite-sample moments, the sufficient-statistics fast path,
-and the degeneration of a lone self-consuming Gaussian (THEORY §5)."""
+and the degeneration of a lone self-consuming Gaussian (docs/theory.md §5)."""
 
 from __future__ import annotations
 
@@ -117,8 +117,8 @@ def test_fast_path_small_n_falls_back_to_data():
 
 @pytest.mark.parametrize("path", ["plain", "fast"])
 def test_lone_self_consuming_mle_variance_decays(seed, path):
-    """THEORY §5: E sigma_t^2 = sigma^2 ((n-1)/n)^(t+1) when generation 0 is itself a fit
-    on n real samples (THEORY counts t from the true distribution)."""
+    """docs/theory.md §5: E sigma_t^2 = sigma^2 ((n-1)/n)^(t+1) when generation 0 is itself a fit
+    on n real samples (counting t from the true distribution gives ((n-1)/n)^t)."""
     n, T = 10, 8
     g = gc.InteractionGraph(["A"], [[n]], real=[0])
     res = gc.simulate(

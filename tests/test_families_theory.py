@@ -1,4 +1,4 @@
-"""Asymptotic theory of consistent M-estimators (THEORY §2) against simulation.
+"""Asymptotic theory of consistent M-estimators (docs/theory.md §2.1) against simulation.
 
 For one fit, ``n * E risk -> noise_scale()``; for a graph, the simulated risk curves
 approach the linear recursion ``C <- W C W^T + diag(noise_scale / n)``. The gap closes
@@ -90,7 +90,7 @@ def _graph(n):
 
 
 def _recursion(graph, v, T):
-    """The linear recursion written out (THEORY §2), as a cross-check of the engine."""
+    """The linear recursion written out (docs/theory.md §2.1), as a cross-check of the engine."""
     W = graph.weights.toarray()
     Q = np.diag(v / graph.total)
     C = Q.copy()

@@ -112,7 +112,7 @@ def test_user_family_passes_check_family():
 
 
 def test_self_loop_grows_at_the_theory_slope(seed):
-    """One model eating its own output: R_t ~ (t + 1) noise_scale / n (THEORY §2)."""
+    """One model eating its own output: R_t ~ (t + 1) noise_scale / n (docs/theory.md §2.1)."""
     fam = user_huber(sandwich_samples=400_000)
     n = 400
     g = gc.InteractionGraph(["A"], [[n]], real=[0])

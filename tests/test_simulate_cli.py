@@ -261,7 +261,7 @@ def test_lone_mle_gaussian_is_shown_degenerating(tmp_path, capsys, seed):
     assert main(["simulate", str(cfg), "--json", "-q"]) == 0
     payload = json.loads(capsys.readouterr().out)
     drift = payload["drift"]
-    # The lone fit's variance shrinks by 19/20 a generation (THEORY §5); logdet falls with
+    # The lone fit's variance shrinks by 19/20 a generation (docs/theory.md §5); logdet falls with
     # z from -11 to -13 over seeds 0-19. Real data keep the other two where they are.
     assert drift["degenerating"] == [True, False, False]
     assert drift["flagged"] == [True, False, False]

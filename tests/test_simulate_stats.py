@@ -206,7 +206,7 @@ def test_the_comparison_has_power(wrong, seed):
 
 # ---------------------------------------------------------------------- exact theory
 def ols_recursion(graph: gc.InteractionGraph, d: int, sigma: float, T: int) -> np.ndarray:
-    """THEORY §3.1: exact mean-square risk of OLS, replace/fresh/private, ``(T+1, K)``."""
+    """docs/theory.md §3.1: exact mean-square risk of OLS, replace/fresh/private, ``(T+1, K)``."""
     N = graph.synthetic.toarray().astype(float)
     n = graph.total.astype(float)
     W = N / n[:, None]
@@ -264,7 +264,7 @@ def test_matches_exact_ols_theory(name, path, seed):
 
 
 def test_risk_does_not_depend_on_the_covariance(seed):
-    """Whitening (THEORY §3) makes the risk law independent of Sigma and theta*."""
+    """Whitening (docs/theory.md §3) makes the risk law independent of Sigma and theta*."""
     g = THEORY_GRAPHS["mixed"]
     cov = np.array([[3.0, 1.0, 0.2], [1.0, 1.0, 0.0], [0.2, 0.0, 0.25]])
     fam = gc.LinearRegression(dim=3, noise=1.5, cov=cov, theta=[3.0, 0.0, -1.0])

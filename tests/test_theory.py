@@ -1,4 +1,4 @@
-"""The theory engine against independent references (THEORY §2-4).
+"""The theory engine against independent references (docs/theory.md §2–§4).
 
 References used here, none of which shares code with the engine:
 
@@ -268,7 +268,7 @@ def test_slopes_match_iterated_recursion(seed, regime):
 
 
 def test_two_cycle_slope_is_p_times_aperiodic_formula():
-    # THEORY §2: a two-model cycle without real data; the fan is absorbed in one phase
+    # docs/theory.md §2.6: a two-model cycle without real data; the fan is absorbed in one phase
     # (it reads only q), so its slope is p * h^2 * sum pi^2 v with p = 2.
     g = gc.InteractionGraph(["p", "q", "fan"], [[0, 4, 0], [4, 0, 0], [0, 2, 0]], real=[0, 0, 2])
     v = 1.0 / g.total

@@ -1,4 +1,4 @@
-"""The theory engine against the simulator, within Monte Carlo error (THEORY §3-4).
+"""The theory engine against the simulator, within Monte Carlo error (docs/theory.md §3–§4).
 
 Tolerances
 ----------
@@ -169,7 +169,7 @@ def _closed_topologies():
 
 @pytest.mark.parametrize("name", list(_closed_topologies()))
 def test_accumulate_stays_bounded_where_replace_collapses(name, seed):
-    """THEORY §4: accumulating all data keeps every model bounded, even inside closed
+    """docs/theory.md §4.4: accumulating all data keeps every model bounded, even inside closed
     classes, where the replace regime grows linearly (exact OLS, d = 3, n = 20)."""
     g = _closed_topologies()[name]
     fam = gc.LinearRegression(dim=3)
@@ -205,7 +205,7 @@ def test_accumulate_single_model_exact_formula_matches_simulation(seed):
 
 
 def test_two_cycle_of_theory_section_4(seed):
-    # THEORY §4: two-model cycle, no real data, d = 3, n = 20, 60 generations: replace
+    # docs/theory.md §4.5: two-model cycle, no real data, d = 3, n = 20, 60 generations: replace
     # grows linearly (0.19 -> 11.3), accumulate stays near 0.14.
     g = gc.preset("cycle", size=2, samples=20)
     fam = gc.LinearRegression(dim=3)
@@ -218,10 +218,10 @@ def test_two_cycle_of_theory_section_4(seed):
 
 
 def test_typical_rate_versus_mean_square(seed):
-    """THEORY §3.3: with n near d the mean square can blow up while the typical error
+    """docs/theory.md §3.3: with n near d the mean square can blow up while the typical error
     stays bounded. Jensen (E log <= log E) bounds the typical rate by half the log
     growth factor; in the first case the typical rate is far below it (bounded median),
-    in the THEORY §3.2 example the typical error grows geometrically too."""
+    in the docs/theory.md §3.2 example the typical error grows geometrically too."""
     cases = {
         "typical_bounded": (gc.InteractionGraph(["A"], [[8]], real=[6]), 10),
         "both_grow": (gc.InteractionGraph(["A"], [[20]], real=[5]), 20),

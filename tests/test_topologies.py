@@ -1,4 +1,4 @@
-"""Named topologies: shapes, documented real-data placement, verdicts of THEORY §6,
+"""Named topologies: shapes, documented real-data placement, verdicts of docs/theory.md §6,
 parameter validation, and the statistics of the random generators."""
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def test_small_world_without_rewiring_is_a_ring_lattice():
 
 # ---------------------------------------------------------------------------- verdicts
 VERDICTS = [
-    # THEORY §6.1 gallery: (topology, parameters, expected collapse pattern)
+    # docs/theory.md §6.1 gallery: (topology, parameters, expected collapse pattern)
     ("self_loop", {"size": 2}, [True, True]),
     ("self_loop", {"size": 2, "real_models": "all"}, [False, False]),
     ("chain", {"size": 4}, [False] * 4),

@@ -1,4 +1,4 @@
-"""The collapse verdict against independent brute-force criteria (THEORY §2).
+"""The collapse verdict against independent brute-force criteria (docs/theory.md §2.2).
 
 Three references, none of which uses strongly connected components:
 

@@ -576,8 +576,9 @@ def _gaussian_report(rows, sig, T: int, R: int, scale: float) -> list[str]:
         f"The same ecosystem and {T} generations, every sample size times {scale:g} "
         "(rounded up: the graph, hence the verdict, is unchanged), each model a "
         "two-dimensional Gaussian fit by maximum likelihood. Its covariance `S/n` has "
-        "`E[S/n] = (n-1)/n Sigma`: the fit is not consistent (THEORY §5), so a model that feeds "
-        "on its own class shrinks its variance every generation while its KL to the truth "
+        "`E[S/n] = (n-1)/n Sigma`: the fit is not consistent (docs/theory.md §5), so a "
+        "model that feeds on its own class shrinks its variance every generation while its "
+        "KL to the truth "
         f"grows. {R} replicates.",
         "",
         f"| model | verdict | KL at gen {T} | ± sem | variance ratio gen 0 → {T} | "

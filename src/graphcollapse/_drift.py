@@ -1,6 +1,6 @@
 """The empirical collapse signal of a simulation: does the risk grow, does a fit degenerate?
 
-THEORY §5: a non-consistent fit (the ``1/n`` variance MLE, a KDE, a smoothed n-gram
+docs/theory.md §5: a non-consistent fit (the ``1/n`` variance MLE, a KDE, a smoothed n-gram
 model) drifts, so a model can collapse by degeneracy (variance to 0, diversity lost,
 perplexity up) as well as by a growing risk. :func:`drift_signal` reads a simulation's
 :class:`RiskCurves` and says, per model, whether the numbers show either over the
@@ -200,7 +200,7 @@ def drift_signal(
     twice that for ``"either"``), as far as the replicate means are normal (the
     central limit theorem over replicates: reliable for a few hundred replicates
     unless the per-replicate values are heavy-tailed, e.g. least squares with ``n``
-    near ``d``, THEORY §3.3). A model's flag combines its tests: at most their sum.
+    near ``d``, docs/theory.md §3.3). A model's flag combines its tests: at most their sum.
 
     Parameters
     ----------
@@ -234,7 +234,7 @@ def drift_signal(
 
     Examples
     --------
-    A lone self-consuming Gaussian fit by maximum likelihood degenerates (THEORY §5):
+    A lone self-consuming Gaussian fit by maximum likelihood degenerates (docs/theory.md §5):
     its fitted variance shrinks by ``(n - 1)/n`` per generation.
 
     >>> import numpy as np, graphcollapse as gc

@@ -1,4 +1,4 @@
-"""Data regimes of the retraining loop (THEORY §1)."""
+"""Data regimes of the retraining loop (docs/theory.md §1.3)."""
 
 from __future__ import annotations
 

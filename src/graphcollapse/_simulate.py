@@ -1,6 +1,6 @@
 """The simulation engine: every model retrained generation after generation.
 
-:func:`simulate` runs the retraining loop of THEORY §1 for every model of an
+:func:`simulate` runs the retraining loop of docs/theory.md §1 for every model of an
 interaction graph, with Monte Carlo replicates as the leading array axis, and returns
 the same :class:`RiskCurves` type as the theory engine.
 

@@ -1,4 +1,4 @@
-"""The collapse verdict (THEORY §2): which models collapse, and why.
+"""The collapse verdict (docs/theory.md §2.2): which models collapse, and why.
 
 Model ``i`` collapses iff some *closed class* reaches it. Closed classes are the source
 strongly connected components of the interaction graph (on the models) that contain no
@@ -49,7 +49,7 @@ class Diagnosis:
     graph : InteractionGraph
     collapses : ndarray of bool, shape (K,)
         Whether each model collapses (mean-square risk grows without bound in the
-        large-sample theory of THEORY §2).
+        large-sample theory of docs/theory.md §2.2).
     in_closed_class : ndarray of bool, shape (K,)
         Whether the model is itself a member of a closed class.
     closed_class : ndarray of int, shape (K,)
@@ -256,7 +256,7 @@ class Diagnosis:
 
 
 def diagnose(graph: InteractionGraph) -> Diagnosis:
-    """The collapse verdict for every model (THEORY §2, the topological theorem).
+    """The collapse verdict for every model (docs/theory.md §2.2, the topological theorem).
 
     A model collapses iff a closed class (a source strongly connected component with
     no real data) reaches it. Runs in time linear in models plus edges.

@@ -539,7 +539,7 @@ def simulate(
 
     Generation 0 fits every model on its ``initial_real`` real samples; at each later
     generation every model is refit on its real samples and on samples drawn from its
-    producers' previous fits, as the regime says (THEORY §1).
+    producers' previous fits, as the regime says (docs/theory.md §1).
 
     Parameters
     ----------
@@ -598,7 +598,7 @@ def simulate(
 
     Examples
     --------
-    One self-consuming OLS model: ``R^(t) = (t + 1) sigma^2 d / (n - d - 1)`` (THEORY §3.1),
+    One self-consuming OLS model: ``R^(t) = (t + 1) sigma^2 d / (n - d - 1)`` (docs/theory.md §3.1),
     here ``(t + 1) * 2 / 7``.
 
     >>> import graphcollapse as gc

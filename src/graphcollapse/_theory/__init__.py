@@ -1,4 +1,4 @@
-"""The theory engine (THEORY §2-4): exact risk curves, steady states, collapse slopes,
+"""The theory engine (docs/theory.md §2–§4): exact risk curves, steady states, collapse slopes,
 finite-sample least squares and the mean-square threshold. The public names are
 re-exported from the :mod:`graphcollapse.theory` namespace (and :func:`theory` from
 ``graphcollapse``).

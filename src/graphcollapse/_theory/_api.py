@@ -71,12 +71,12 @@ class TheoryResult:
         available in closed form.
     growth_factor : ndarray of float
         Spectral radius of the replace-regime mean-square map on the model's ancestors
-        (exact least squares: the map ``T`` of THEORY §3.2; otherwise ``C -> W C W^T``).
+        (exact least squares: the map ``T`` of docs/theory.md §3.2; otherwise ``C -> W C W^T``).
     kind : {"exact_ols", "exact_ols_accumulate", "linear"}
         Which theory produced the curves.
     consistent : bool
         Whether the family is Fisher-consistent. If not, the linear recursion is only a
-        first-order description (the drift of THEORY §5 is ignored).
+        first-order description (the drift of docs/theory.md §5 is ignored).
     notes : tuple of str
         Caveats in words (approximations used, quantities not available).
     regime : Regime
@@ -264,12 +264,12 @@ def theory(
     Dispatch (:func:`family_theory`, on the family's class):
 
     * :class:`~graphcollapse.LinearRegression` with ``fit="ols"``: the **exact**
-      finite-sample recursion (THEORY §3.1) in the replace / fresh / private regime; in
+      finite-sample recursion (docs/theory.md §3.1) in the replace / fresh / private regime; in
       the accumulate / fresh / private regime the exact single-model results when every
       model either takes only real data or only eats its own output; otherwise the
       linear recursion with ``noise_scale = sigma^2 d`` (first order, noted).
     * any other family: the linear recursion with ``v_i = family.noise_scale() / n_i``
-      (THEORY §2, §4), flagged when the family is not Fisher-consistent (THEORY §5).
+      (docs/theory.md §2, §4), flagged when the family is not Fisher-consistent (docs/theory.md §5).
 
     Parameters
     ----------
@@ -315,7 +315,7 @@ def theory(
     if not res.consistent:
         note = (
             f"family {family.describe()} is not Fisher-consistent: the linear recursion "
-            "describes its variance to first order only and ignores its drift (THEORY §5)"
+            "describes its variance to first order only and ignores its drift (docs/theory.md §5)"
         )
         res = replace(res, notes=(note, *res.notes))
     return res

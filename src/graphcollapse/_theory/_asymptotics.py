@@ -1,5 +1,5 @@
 """Long-run behaviour of the linear recursion: steady states, collapse slopes and the
-mean-square growth factor (THEORY §2 and §4).
+mean-square growth factor (docs/theory.md §2 and §4).
 
 * **Steady state** of a model no closed class reaches: the diagonal of the solution of
   the Stein equation ``C = W C W^T + Q`` on the non-collapsing models (they are never fed
@@ -199,7 +199,7 @@ def linear_slope(
     regime: Regime | None = None,
 ) -> np.ndarray:
     """Collapse slope ``lim R_i^(t) / t`` of every model, ``nan`` for models that do not
-    collapse (THEORY §2, collapse rate).
+    collapse (docs/theory.md §2.6).
 
     ``slope_i = sum_C p_C * sum_phi h_i(C, phi)^2 * pi_C^T Q_CC pi_C``: ``p_C`` is the
     period of closed class ``C`` and ``h_i(C, phi)`` the probability that the walker from

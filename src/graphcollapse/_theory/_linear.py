@@ -1,4 +1,4 @@
-"""The linear (large-sample) recursion of THEORY §2, in every data regime.
+"""The linear (large-sample) recursion of docs/theory.md §2.1, in every data regime.
 
 For a Fisher-consistent family the error vector obeys, to first order,
 ``e^(t) = W e^(t-1) + xi^(t)``; its covariance ``C_ik = E[e_i^T M e_k]`` obeys
@@ -77,7 +77,7 @@ def linear_risk(
     probes: int = 64,
     seed: int = 0,
 ) -> RiskCurves:
-    """Risk per model per generation from the linear recursion (THEORY §2 and §4).
+    """Risk per model per generation from the linear recursion (docs/theory.md §2 and §4).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Noise bookkeeping of the linear (large-sample) theory, for every data regime.
 
 To first order a fit is the weighted mean of its sources' parameters plus the average of
-its samples' score noise (THEORY §2). Each sample carries noise of variance ``V_i`` (the
+its samples' score noise (docs/theory.md §2.1). Each sample carries noise of variance ``V_i`` (the
 family's ``noise_scale``, i.e. ``tr(M V)``). This module turns the graph and the regime
 into the matrices the recursions use:
 

@@ -1,4 +1,4 @@
-"""Exact finite-sample theory of least squares with Gaussian design (THEORY §3).
+"""Exact finite-sample theory of least squares with Gaussian design (docs/theory.md §3).
 
 With ``x ~ N(0, Sigma)``, labels with noise ``sigma`` and OLS fits on pooled samples,
 the trace second moments ``c_ik = E[(Sigma^{1/2} e_i)^T (Sigma^{1/2} e_k)]`` obey, for
@@ -59,7 +59,7 @@ __all__ = [
 
 
 def ols_moments(n: Any, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(tau, alpha, beta)`` of THEORY §3.1 for sample size(s) ``n`` in dimension
+    """``(tau, alpha, beta)`` of docs/theory.md §3.1 for sample size(s) ``n`` in dimension
     ``d = dim``.
 
     ``tau = E[tr S tr S^{-1}] = d (n d - 2) / (n - d - 1)`` for ``S ~ Wishart_d(n, I)``;
@@ -149,7 +149,7 @@ def ols_risk(
     probes: int = 256,
     seed: int = 0,
 ) -> RiskCurves:
-    """Exact mean-square risk curves of least squares with Gaussian design (THEORY §3.1).
+    """Exact mean-square risk curves of least squares with Gaussian design (docs/theory.md §3.1).
 
     Replace regime, fresh real data, private synthetic samples. The risk is
     ``E[e^T Sigma e]``; it does not depend on ``Sigma`` or ``theta*``.
@@ -284,7 +284,7 @@ def ols_growth_factor(
     graph: InteractionGraph, family: Any = None, *, dim: int | None = None
 ) -> np.ndarray:
     """Per model, the spectral radius of the exact mean-square map ``T`` restricted to
-    the model's ancestors (itself included): THEORY §3.2's finite-sample threshold.
+    the model's ancestors (itself included): docs/theory.md §3.2's finite-sample threshold.
 
     Below 1 the model's risk stays bounded; at or above 1 it does not (linear growth at
     exactly 1, geometric above). Because ``T`` is block-triangular over the strongly
@@ -295,7 +295,7 @@ def ols_growth_factor(
 
     Examples
     --------
-    The example of THEORY §3.2: ``d = 20``, 5 real and 20 self-synthetic samples.
+    The example of docs/theory.md §3.2: ``d = 20``, 5 real and 20 self-synthetic samples.
 
     >>> import graphcollapse as gc
     >>> from graphcollapse.theory import ols_growth_factor

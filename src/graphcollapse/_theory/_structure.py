@@ -1,7 +1,7 @@
 """Graph structure the theory needs: closed classes with their periods, phases and left
 Perron vectors, and the (phase-resolved) absorption probabilities of the backward walker.
 
-The *walker* of THEORY §2 starts at a model and, at each step, moves to one of the
+The *walker* of docs/theory.md §2.2 starts at a model and, at each step, moves to one of the
 model's training sources (to producer ``j`` with probability ``w_ij``; to real data with
 probability ``r_i``, where it stops). Everything here is about that walker.
 

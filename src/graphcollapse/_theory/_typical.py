@@ -1,4 +1,4 @@
-"""Typical-case growth (THEORY §3.3): the Lyapunov rate estimated from simulation.
+"""Typical-case growth (docs/theory.md §3.3): the Lyapunov rate estimated from simulation.
 
 The mean-square risk ``E||e||^2`` and the typical error can disagree: near ``n = d``
 the inverse Gram matrix is heavy-tailed, so the mean square can grow geometrically while

@@ -164,7 +164,7 @@ def print_drift(console, sig: DriftSignal) -> None:
     console.print(
         f"drift = empirical signal over generations {s}-{T} (|z| > {sig.z_threshold:g}, "
         "conservative): risk growing, or a summary the family declares moving toward "
-        "degeneracy (THEORY §5); the verdict is `graphcollapse diagnose`, the theory "
+        "degeneracy (docs/theory.md §5); the verdict is `graphcollapse diagnose`, the theory "
         "`--with-theory`",
         highlight=False,
     )

@@ -69,14 +69,14 @@ class Family(abc.ABC):
         The registry name used in configuration files (``family: {name: ...}``).
     consistent : bool
         Whether fitting to the population of parameter ``g`` returns ``g``
-        (Fisher consistency, THEORY §2). Non-consistent fits drift (THEORY §5).
+        (Fisher consistency, docs/theory.md §2.1). Non-consistent fits drift (docs/theory.md §5).
         Default ``True``; a property when it depends on a hyperparameter.
     has_fast_path : bool
         Whether :meth:`sample_fast` / :meth:`sample_real_fast` draw a batch directly
         (e.g. sufficient statistics) identical in distribution to :meth:`sample`.
         Default ``False``.
     degeneracy : mapping of str -> {"increasing", "decreasing", "either"}
-        Which of :meth:`summaries` signal degeneracy of the fitted law (THEORY §5),
+        Which of :meth:`summaries` signal degeneracy of the fitted law (docs/theory.md §5),
         and in which direction, e.g. ``{"variance_ratio": "decreasing"}``; recorded by
         :func:`graphcollapse.simulate` and read by :func:`graphcollapse.drift_signal`.
         Default: none (only risk growth is tested).
@@ -180,7 +180,7 @@ class Family(abc.ABC):
     def noise_scale(self) -> float:
         """Asymptotic risk of one fit on ``n`` real samples, times ``n``:
         ``tr(M V)`` with ``V`` the sandwich covariance and ``M`` the risk's quadratic
-        form at the truth (THEORY §2: ``v_k = noise_scale / n_k``)."""
+        form at the truth (docs/theory.md §2.1: ``v_k = noise_scale / n_k``)."""
 
     # ------------------------------------------------------------------ checks
     def take_replicates(self, batch: Batch, idx: np.ndarray, reps: int) -> Batch:

@@ -18,7 +18,7 @@ below 0 by chance (the held-out set is finite), so these families set
 
 Summaries: ``heldout_loglik`` (mean held-out log-density, nats per point) and
 ``variance_ratio`` (total variance of the fitted distribution over the pool's), which
-shows both kinds of collapse: variance loss (mixtures, THEORY §5) and variance
+shows both kinds of collapse: variance loss (mixtures, docs/theory.md §5) and variance
 inflation plus loss of detail (a KDE resampled from itself adds kernel noise every
 generation).
 
@@ -114,7 +114,7 @@ class _RealTable(Validated, Family):
         return self._ref_loglik - self.heldout_loglik(params)
 
     def noise_scale(self) -> float:
-        """Not available: the real distribution is not in the family, so THEORY §2's
+        """Not available: the real distribution is not in the family, so docs/theory.md §2.1's
         asymptotics do not apply. Raises :class:`ConfigError`."""
         raise ConfigError(
             f"family {self.describe()}: no asymptotic theory for a model of real data "
@@ -394,7 +394,7 @@ class KernelDensity(_RealTable):
     function of them). *Fit*: keep the points. *Sampling*: pick a training point
     uniformly and add ``N(0, diag(h^2))`` noise.
 
-    Not consistent (THEORY §5): a KDE fit to its own samples has total variance
+    Not consistent (docs/theory.md §5): a KDE fit to its own samples has total variance
     ``(1 + f(n)^2)`` times larger each generation in expectation (kernel noise), while
     resampling points loses detail, so held-out likelihood falls in both ways.
 

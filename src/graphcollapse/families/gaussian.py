@@ -1,7 +1,7 @@
 """The Gaussian family: mean and covariance of ``N(mu, Sigma)`` in dimension ``d``.
 
 Fit by maximum likelihood (covariance ``S / n``, the estimator whose lone
-self-consuming fit degenerates, THEORY §5) or by the unbiased estimator
+self-consuming fit degenerates, docs/theory.md §5) or by the unbiased estimator
 (``S / (n - 1)``), where ``S`` is the scatter matrix about the sample mean.
 
 Two ways to draw a training set, identical in distribution:
@@ -95,7 +95,7 @@ class Gaussian(Validated, Family):
         identity); stored as a tuple of rows.
     estimator : {"mle", "unbiased"}
         ``mle``: covariance ``S / n`` (biased, ``E Sigma_hat = (n-1)/n Sigma``: the fit
-        is not consistent in the sense of THEORY §5 and a lone self-consuming model
+        is not consistent in the sense of docs/theory.md §5 and a lone self-consuming model
         has ``E Sigma_t = ((n-1)/n)^t Sigma``). ``unbiased``: ``S / (n - 1)``.
         Configuration files spell it ``fit:``.
 
@@ -138,7 +138,7 @@ class Gaussian(Validated, Family):
 
     name: ClassVar[str] = "gaussian"
     has_fast_path: ClassVar[bool] = True
-    # MLE: E Sigma_t shrinks; both fits: E log det Sigma_t falls (THEORY §5).
+    # MLE: E Sigma_t shrinks; both fits: E log det Sigma_t falls (docs/theory.md §5).
     degeneracy: ClassVar[dict] = {"variance_ratio": "decreasing", "logdet": "decreasing"}
     batch_axis: ClassVar[int] = 1
 

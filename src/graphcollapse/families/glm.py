@@ -12,7 +12,7 @@ reweighted least squares (Huber), each solving stacked ``(R, d, d)`` systems wit
 :func:`numpy.linalg.solve`. Every replicate stops on its own convergence test, so a
 replicate's fit does not depend on the rest of the batch.
 
-Asymptotic theory (THEORY §2): each family's :meth:`sandwich` returns
+Asymptotic theory (docs/theory.md §2.1): each family's :meth:`sandwich` returns
 ``V = H^{-1} J H^{-1}`` and :meth:`noise_scale` returns ``tr(M V)`` with ``M`` the
 quadratic form of its risk at the truth.
 """

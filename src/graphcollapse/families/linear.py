@@ -1,4 +1,4 @@
-"""Gaussian-design linear regression fit by least squares (OLS) or ridge (THEORY §3).
+"""Gaussian-design linear regression fit by least squares (OLS) or ridge (docs/theory.md §3).
 
 Model: ``x ~ N(0, Sigma)`` in ``R^d``, ``y = x^T theta + sigma * eps`` with
 ``eps ~ N(0, 1)``. A fitted model ``theta_j`` generates synthetic pairs with fresh
@@ -97,7 +97,7 @@ class LinearRegression(Validated, Family):
         True parameter ``theta*``. Default: ``(1, ..., 1) / sqrt(d)`` (unit norm).
     estimator : {"ols", "ridge"}
         ``ols``: ``theta = (X^T X)^{-1} X^T y``; needs ``n >= d + 2`` samples per fit
-        for a finite mean-square risk (THEORY §3.1). ``ridge``:
+        for a finite mean-square risk (docs/theory.md §3.1). ``ridge``:
         ``theta = (X^T X + ridge * I)^{-1} X^T y`` (the penalty is not scaled by ``n``,
         as in scikit-learn's ``Ridge(alpha=ridge)``); biased, so not Fisher-consistent.
         Configuration files spell it ``fit:``.
@@ -320,7 +320,7 @@ class LinearRegression(Validated, Family):
 
     def summaries(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """``log_error``: ``log ||Sigma^{1/2} e||`` per replicate (its mean over replicates,
-        divided by the generation, estimates the typical-case rate of THEORY §3.3).
+        divided by the generation, estimates the typical-case rate of docs/theory.md §3.3).
 
         >>> import numpy as np
         >>> from graphcollapse import LinearRegression
@@ -342,7 +342,7 @@ class LinearRegression(Validated, Family):
 
     def min_samples(self) -> int:
         """``d + 2`` for OLS (with ``n <= d + 1`` the mean-square risk is infinite,
-        THEORY §3.1), 1 for ridge.
+        docs/theory.md §3.1), 1 for ridge.
 
         >>> from graphcollapse import LinearRegression
         >>> LinearRegression(dim=5).min_samples()

@@ -67,7 +67,7 @@ class MEstimator(Validated, Family):
     The fit is damped Newton on the mean loss, batched over replicates with stacked
     ``(R, p, p)`` solves, each replicate stopping on its own. The family is assumed
     Fisher-consistent (the minimiser of the expected loss under labels drawn with
-    parameter ``g`` is ``g``), as THEORY §2 requires; :func:`check_family` tests it
+    parameter ``g`` is ``g``), as docs/theory.md §2.1 requires; :func:`check_family` tests it
     at the truth. :meth:`sandwich` is ``V = H^{-1} J H^{-1}`` with ``H = E hess`` and
     ``J = E grad grad^T`` estimated from ``sandwich_samples`` real samples drawn with a
     fixed seed, and :meth:`noise_scale` is ``tr(M V)``.

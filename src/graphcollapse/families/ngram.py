@@ -66,7 +66,7 @@ class NGramModel(Validated, Family):
     generations at equal sample sizes) and ``entropy`` (the fitted conditional
     entropy, nats per character, weighted by the fitted context frequencies).
 
-    Not consistent (THEORY §5): smoothing moves mass to unseen n-grams at every
+    Not consistent (docs/theory.md §5): smoothing moves mass to unseen n-grams at every
     generation, and the real text is not a Markov chain; there is no asymptotic theory
     (:meth:`noise_scale` raises).
 
