@@ -309,11 +309,12 @@ def lazy_power_iteration(
     ``A``, so the iterates converge to the Perron vector of ``A`` (its eigenvalues are
     ``(1 + lambda) / 2``).
 
-    Returns ``(x, lo, hi, steps)``: the last iterate, the Collatz-Wielandt bracket
-    ``min, max (L x)_i / x_i`` of ``rho(L) = (1 + rho(A)) / 2`` at the last step, and
-    the number of steps. Stops when ``hi - lo <= tol * hi`` (``stop="bracket"``), when
-    the iterate moved by at most ``tol`` in l1 norm (``stop="step"``), or after exactly
-    ``max_iter`` steps (``stop="never"``).
+    Returns ``(x, lo, hi, steps)``: the last iterate, the Collatz-Wielandt bracket of
+    ``rho(L) = (1 + rho(A)) / 2`` (every step's ``min, max (L x)_i / x_i`` is one; the
+    tightest so far is kept), and the number of steps. Stops when
+    ``hi - lo <= tol * hi`` (``stop="bracket"``), when the iterate moved by at most
+    ``tol`` in l1 norm (``stop="step"``), or after exactly ``max_iter`` steps
+    (``stop="never"``).
 
     >>> import scipy.sparse as sp
     >>> x, lo, hi, _ = lazy_power_iteration(sp.csr_array([[0.0, 0.5], [0.5, 0.0]]),
@@ -328,7 +329,7 @@ def lazy_power_iteration(
     for steps in range(1, max_iter + 1):
         y = 0.5 * (x + A @ x)
         ratio = y / x
-        lo, hi = float(ratio.min()), float(ratio.max())
+        lo, hi = max(lo, float(ratio.min())), min(hi, float(ratio.max()))
         nxt = y / y.sum()
         if stop == "step" and np.abs(nxt - x).sum() <= tol:
             return nxt, lo, hi, steps

@@ -372,7 +372,7 @@ def _linear_theory(
 def _least_squares_theory(
     family: LinearRegression, graph: InteractionGraph, req: TheoryRequest
 ) -> TheoryResult | None:
-    """Exact finite-sample least squares (docs/theory.md, sections 4 and 6)."""
+    """Exact finite-sample least squares (docs/theory.md §3 and §4.5)."""
     if family.estimator != "ols":
         return None
     d, sigma = int(family.dim), float(family.noise)

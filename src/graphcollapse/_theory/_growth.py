@@ -1,5 +1,5 @@
 """Growth factor of the exact least-squares map on one strongly connected component
-(docs/theory.md, section 4, "Growth factor").
+(docs/theory.md §3.2).
 
 ``T(C) = W C W^T + diag(gamma * (W diag(C) - diag(W C W^T)))`` maps positive
 semidefinite matrices to positive semidefinite matrices; its spectral radius ``rho(T)``
@@ -41,6 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+
+from .._graphalg import lazy_power_iteration
 
 __all__ = ["EXACT_COMPONENT_LIMIT", "FLOP_BUDGET", "Radius", "component_radius"]
 
@@ -126,16 +128,7 @@ def _lazy_perron_bracket(
 ) -> tuple[float, float, np.ndarray]:
     """Certified bracket of the Perron root of an irreducible nonnegative ``A`` (Collatz-
     Wielandt bounds on ``(I + A) / 2``) and the last positive iterate."""
-    m = A.shape[0]
-    x = np.full(m, 1.0 / m)
-    lo, hi = 0.0, np.inf
-    for _ in range(iters):
-        y = 0.5 * (x + A @ x)
-        ratio = y / x
-        lo, hi = max(lo, float(ratio.min())), min(hi, float(ratio.max()))
-        x = y / y.sum()
-        if hi - lo <= tol * hi:
-            break
+    x, lo, hi, _ = lazy_power_iteration(A, tol=tol, max_iter=iters)
     return max(2.0 * lo - 1.0, 0.0), 2.0 * hi - 1.0, x
 
 

@@ -39,6 +39,7 @@ from scipy.special import digamma
 from .._curves import RiskCurves
 from .._errors import ConfigError, InsufficientSamplesError
 from .._graph import InteractionGraph
+from .._graphalg import entry_rows
 from .._graphalg import members_by_component as _members_by_component
 from .._verdict import diagnose
 from ._asymptotics import solve_stein
@@ -581,7 +582,7 @@ def _accumulate_masks(graph: InteractionGraph) -> tuple[np.ndarray, np.ndarray]:
     samples of their own output."""
     S = graph.synthetic
     syn_count = np.diff(S.indptr)
-    rows = np.repeat(np.arange(graph.n_models), syn_count)
+    rows = entry_rows(S)
     self_edge = np.zeros(graph.n_models, dtype=bool)
     self_edge[rows[S.indices == rows]] = True
     return syn_count == 0, self_edge & (syn_count == 1) & (graph.real == 0)
@@ -635,7 +636,7 @@ def ols_accumulate_risk(
       ``N_t = n0 + t n`` pooled samples gives
       ``E tr(G_t^{-1} X_t^T X_t G_t^{-1}) = (n / N_t) d / (N_t - d - 1)``, so
       ``R^(t) = sigma^2 d / (n0 - d - 1) + sigma^2 sum_{s=1..t} (n / N_s) d / (N_s - d - 1)``
-      (docs/theory.md, section 6).
+      (docs/theory.md §4.5).
     * A model taking only real data: ``R^(t) = sigma^2 d / (N_t - d - 1)``.
 
     Parameters
