@@ -1,4 +1,4 @@
-"""The categorical family and its exact theory (docs/theory.md, "Categorical data").
+"""The categorical family and its exact theory (docs/theory.md §9).
 
 Closed forms are checked to rounding; theory against simulation with z-scores whose
 threshold is set by the number of cells compared (Bonferroni over the whole table,

@@ -189,7 +189,7 @@ def test_ols_min_real_fraction_is_the_threshold():
         return gc.theory(one, gc.LinearRegression(dim=20), generations=1).growth_factor[0]
 
     assert growth(k) < 1.0 <= growth(k - 1)
-    # docs/theory.md's example: 5 real of 25 is not enough (growth factor 1.41).
+    # docs/theory.md §3.2's example: 5 real of 25 is not enough (growth factor 1.41).
     assert k > 5
 
 

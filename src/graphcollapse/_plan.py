@@ -32,6 +32,7 @@ from scipy.sparse import csgraph
 
 from ._errors import ConfigError, GraphCollapseError
 from ._graph import InteractionGraph
+from ._graphalg import entry_rows, strong_components
 from ._verdict import Diagnosis, diagnose
 
 __all__ = ["Action", "FixPlan", "InfeasiblePlanError", "plan_fix", "parse_costs"]
@@ -313,7 +314,7 @@ class _Network:
         for nd, (a, _) in self.class_anchor.items():
             self.node_anchor[nd] = a
         # Edges between relevant models (producer -> consumer), contracted.
-        rows = np.repeat(np.arange(K), np.diff(S.indptr))
+        rows = entry_rows(S)
         cols = S.indices
         keep = self.relevant[rows] & self.relevant[cols]
         self.edge_pos = np.flatnonzero(keep)  # positions in S.data
@@ -429,7 +430,7 @@ class _Network:
             (np.ones(keep.sum(), dtype=np.int8), (loc[self.a_tail[keep]], loc[self.a_head[keep]])),
             shape=(idx.size, idx.size),
         )
-        nc, lab = csgraph.connected_components(A, directed=True, connection="strong")
+        nc, lab = strong_components(A)
         fed = np.zeros(nc, dtype=bool)
         t, h = loc[self.a_tail[keep]], loc[self.a_head[keep]]
         cross = lab[t] != lab[h]
@@ -612,7 +613,7 @@ def _finish(graph, diag, prot, anchors, cuts, anchor_cost, cut_cost, anchor_samp
     S2 = sp.csr_array((data, S.indices.copy(), S.indptr.copy()), shape=S.shape)
     fixed = InteractionGraph(names, S2, graph.real + add, graph.initial_real)
     after = diagnose(fixed)
-    rows = np.repeat(np.arange(graph.n_models), np.diff(S.indptr))
+    rows = entry_rows(S)
     actions = [
         Action("anchor", names[k], None, float(anchor_cost[k]), int(add[k]))
         for k in sorted(anchors)

@@ -6,7 +6,7 @@ steady-state risks (or their risk at generation ``horizon``), as the theory engi
 predicts them: exact finite-sample recursion for least squares, the large-sample linear
 recursion otherwise. :func:`plan_target` answers the inverse question (the least real
 data that keeps every protected model under a target risk) and
-:func:`ols_min_real_fraction` the least-squares threshold of docs/theory.md.
+:func:`ols_min_real_fraction` the least-squares threshold of docs/theory.md §3.2.
 
 The search works on integer allocations: a start from the adjoint gradient of the
 Stein equation, then moves of ``step`` samples from one model to another, each checked

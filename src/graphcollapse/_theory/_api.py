@@ -529,7 +529,7 @@ def _probe_steady(graph, V, regime, collapses, req, notes) -> np.ndarray:
 def _categorical_theory(
     family: Categorical, graph: InteractionGraph, req: TheoryRequest
 ) -> TheoryResult:
-    """Exact moments of the fitted frequencies (docs/theory.md, categorical section)."""
+    """Exact moments of the fitted frequencies (docs/theory.md §9)."""
     from ._categorical import categorical_theory
 
     return categorical_theory(

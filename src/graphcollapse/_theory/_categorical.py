@@ -28,6 +28,7 @@ from scipy import stats
 
 from .._errors import ConfigError
 from .._graph import InteractionGraph
+from .._graphalg import entry_rows
 from .._regime import Regime
 
 __all__ = ["categorical_moments", "categorical_survival", "CategoricalMoments"]
@@ -150,7 +151,7 @@ def _advance(s: _Setup, st: _State, t: int) -> _State:
             rows.append(np.arange(M))
             cols.append(np.arange(M))
             vals.append(st.N / N)
-        cr = np.repeat(np.arange(M), np.diff(Syn.indptr))
+        cr = entry_rows(Syn)
         prod = Syn.indices
         nij = Syn.data.astype(np.float64)
         rows.append(cr)

@@ -8,7 +8,7 @@ A batch is the table of symbol counts, shape ``(R, K)`` (a multinomial draw, so 
 cost does not depend on the sample size); pooling adds counts. The fitted parameters
 are the smoothed frequencies ``(c + alpha) / (n + K alpha)``, shape ``(R, K)``.
 
-Its theory is exact on any graph (docs/theory.md, "Categorical data"):
+Its theory is exact on any graph (docs/theory.md §9):
 :func:`graphcollapse.theory` tracks the second moments of the fitted frequencies.
 """
 
