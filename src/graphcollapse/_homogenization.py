@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ._json import json_floats
+
 __all__ = ["Homogenization", "homogenization", "linear_cross_covariance", "simulate_homogenization"]
 
 
@@ -72,7 +74,7 @@ class Homogenization:
 
 
 def _num(a: np.ndarray) -> list[float | None]:
-    return [float(x) if np.isfinite(x) else None for x in np.asarray(a, dtype=np.float64)]
+    return json_floats(np.asarray(a, dtype=np.float64).reshape(-1))
 
 
 def homogenization(

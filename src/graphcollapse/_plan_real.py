@@ -25,6 +25,7 @@ import numpy as np
 
 from ._errors import ConfigError
 from ._graph import InteractionGraph
+from ._json import json_floats
 from ._plan import Action, FixPlan, InfeasiblePlanError, _ancestors, _protected
 from ._theory import solve_stein, theory
 from ._verdict import diagnose
@@ -571,8 +572,7 @@ class PlanCheck:
         """``{"generations", "replicates", "models": [{"name", "predicted", "steady",
         "simulated", "sem", "z"}]}`` (non-finite numbers are ``null``)."""
 
-        def f(v: float) -> float | None:
-            return float(v) if np.isfinite(v) else None
+        f = json_floats
 
         return {
             "generations": self.generations,
