@@ -117,7 +117,8 @@ def test_overrides(config, capsys):
 
 
 def test_interrupt_then_rerun_resumes(config, tmp_path, capsys, monkeypatch):
-    import graphcollapse.cli.simulate as cmd
+    # (The command imports the engine when it runs, so the engine's function is patched.)
+    import graphcollapse._simulate as cmd
 
     real = cmd.simulate
 

@@ -10,63 +10,64 @@ modules.
 
 from __future__ import annotations
 
-# graphcollapse.theory: the verb theory(graph, family, ...) and, as a callable module, the
-# namespace of the specialised theory functions (graphcollapse.theory.ols_risk, ...).
-from . import theory
-from ._curves import RiskCurves
-from ._drift import DriftSignal, Trend, drift_signal
-from ._errors import (
-    ConfigError,
-    ConvergenceError,
-    GraphCollapseError,
-    InsufficientSamplesError,
-    InvalidGraphError,
-)
-from ._examples import example_path, list_examples
-from ._graph import InteractionGraph
-from ._homogenization import (
-    Homogenization,
-    homogenization,
-    linear_cross_covariance,
-    simulate_homogenization,
-)
-from ._plan import Action, FixPlan, InfeasiblePlanError, plan_fix
-from ._plan_real import (
-    PlanCheck,
-    ols_min_real_fraction,
-    optimal_real_weight,
-    plan_real_data,
-    plan_target,
-    real_weight_risk,
-    verify_plan,
-)
-from ._regime import Regime
-from ._survival import SymbolSurvival, symbol_survival
-from ._theory import TheoryResult
-from ._topologies import TOPOLOGIES, Topology, preset
-from ._verdict import Diagnosis, diagnose, spectral_radius, strong_components
-from .execution import simulate
-from .families import Family, make_family, register_family
-from .families._check import FamilyCheckError, check_family
-from .families.categorical import Categorical
-from .families.density import GaussianMixture, KernelDensity
-from .families.gaussian import Gaussian, GaussianStats
-from .families.glm import HuberRegression, LogisticRegression, PoissonRegression
-from .families.linear import LinearRegression, LinearStats
-from .families.mestimator import MEstimator
-from .families.ngram import NGramModel
-
 __version__ = "0.1.0"
 
-# Top-layer names (matplotlib, rich, ... behind them) load on first access, so that
-# importing the numerical core never imports the top layer. Add one line per name.
-_LAZY = {
-    "GraphDisplay": ".plotting",
-    "demo": "._demo",
-    "sweep": ".sweeps",
-    "load_results": ".results",
-    "RiskCurveDisplay": ".plotting",
+# Every public name is imported on first access (PEP 562), so that `import graphcollapse`
+# (and `graphcollapse --help`) does not pay for scipy until a name is used. One entry per
+# module: the names it provides. Names of the top layer (matplotlib, rich, ... behind
+# them) are lazy for the same reason and because the numerical core must not import them.
+# graphcollapse.theory, the verb theory(graph, family, ...) and, as a callable module, the
+# namespace of the specialised theory functions, is a submodule: __getattr__ imports it.
+_LAZY_MODULES: dict[str, tuple[str, ...]] = {
+    "._curves": ("RiskCurves",),
+    "._drift": ("DriftSignal", "Trend", "drift_signal"),
+    "._errors": (
+        "ConfigError",
+        "ConvergenceError",
+        "GraphCollapseError",
+        "InsufficientSamplesError",
+        "InvalidGraphError",
+    ),
+    "._examples": ("example_path", "list_examples"),
+    "._graph": ("InteractionGraph",),
+    "._homogenization": (
+        "Homogenization",
+        "homogenization",
+        "linear_cross_covariance",
+        "simulate_homogenization",
+    ),
+    "._plan": ("Action", "FixPlan", "InfeasiblePlanError", "plan_fix"),
+    "._plan_real": (
+        "PlanCheck",
+        "ols_min_real_fraction",
+        "optimal_real_weight",
+        "plan_real_data",
+        "plan_target",
+        "real_weight_risk",
+        "verify_plan",
+    ),
+    "._regime": ("Regime",),
+    "._survival": ("SymbolSurvival", "symbol_survival"),
+    "._theory": ("TheoryResult",),
+    "._topologies": ("TOPOLOGIES", "Topology", "preset"),
+    "._verdict": ("Diagnosis", "diagnose", "spectral_radius", "strong_components"),
+    ".execution": ("simulate",),
+    ".families": ("Family", "make_family", "register_family"),
+    ".families._check": ("FamilyCheckError", "check_family"),
+    ".families.categorical": ("Categorical",),
+    ".families.density": ("GaussianMixture", "KernelDensity"),
+    ".families.gaussian": ("Gaussian", "GaussianStats"),
+    ".families.glm": ("HuberRegression", "LogisticRegression", "PoissonRegression"),
+    ".families.linear": ("LinearRegression", "LinearStats"),
+    ".families.mestimator": ("MEstimator",),
+    ".families.ngram": ("NGramModel",),
+    ".plotting": ("GraphDisplay", "RiskCurveDisplay"),
+    "._demo": ("demo",),
+    ".sweeps": ("sweep",),
+    ".results": ("load_results",),
 }
+
+_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
 
 
 def __getattr__(name: str):
@@ -77,6 +78,10 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

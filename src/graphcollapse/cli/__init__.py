@@ -7,6 +7,7 @@ Bad input exits with status 2 and a one-line ``error: ...`` on stderr (no traceb
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -25,8 +26,26 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"graphcollapse {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Model collapse on interaction graphs: verdict, theory, simulation, fixes."""
     # A callback keeps `graphcollapse <command> ...` a group even while only one
     # sub-command is registered (typer would otherwise run that command directly).
@@ -47,7 +66,7 @@ def fail(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     try:
-        rv = app(args=argv, standalone_mode=False)
+        rv = app(args=argv, prog_name="graphcollapse", standalone_mode=False)
     except GraphCollapseError as err:
         fail(str(err))
     except _ClickException as err:

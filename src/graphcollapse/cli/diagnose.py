@@ -12,16 +12,33 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .._errors import ConfigError
-from .._graph import InteractionGraph
-from .._topologies import TOPOLOGIES, preset
-from .._verdict import Diagnosis, diagnose
 from . import app
 from ._output import check_image_path, console, read_progress, save_figure
+
+if TYPE_CHECKING:  # (imported where used: `graphcollapse --help` stays fast)
+    from .._graph import InteractionGraph
+    from .._verdict import Diagnosis
+
+# The names of graphcollapse.TOPOLOGIES, written out so that the help text does not import
+# scipy (a test keeps the two equal).
+PRESETS = (
+    "bipartite",
+    "chain",
+    "complete",
+    "cycle",
+    "erdos_renyi",
+    "scale_free",
+    "self_loop",
+    "small_world",
+    "star_in",
+    "star_out",
+    "two_communities",
+)
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -56,12 +73,14 @@ def load_graph(
     ecosystem: Path | None, preset_name: str | None, size: int | None, params: list[str] | None
 ) -> InteractionGraph:
     """The graph named on the command line: a file, or a preset with parameters."""
+    from .._graph import InteractionGraph
+
     if ecosystem is not None and preset_name is not None:
         raise ConfigError("diagnose: give either an ecosystem file or --preset, not both")
     if ecosystem is None and preset_name is None:
         raise ConfigError(
             "diagnose: give an ecosystem file (for example examples/ecosystem.yaml) or "
-            f"--preset NAME (one of {', '.join(sorted(TOPOLOGIES))})"
+            f"--preset NAME (one of {', '.join(PRESETS)})"
         )
     if ecosystem is not None:
         if size is not None or params:
@@ -70,6 +89,8 @@ def load_graph(
             )
         with read_progress(ecosystem) as progress:
             return InteractionGraph.from_file(ecosystem, progress=progress)
+    from .._topologies import preset
+
     extra = parse_params(params)
     if size is not None and "size" in extra:
         raise ConfigError("diagnose: give the size once (--size or --param size=...)")
@@ -180,7 +201,7 @@ def diagnose_command(
     ] = None,
     preset_name: Annotated[
         str | None,
-        typer.Option("--preset", help=f"Named topology: {', '.join(sorted(TOPOLOGIES))}."),
+        typer.Option("--preset", help=f"Named topology: {', '.join(PRESETS)}."),
     ] = None,
     size: Annotated[int | None, typer.Option("--size", help="Number of models (preset).")] = None,
     param: Annotated[
@@ -203,6 +224,8 @@ def diagnose_command(
     ] = 200,
 ) -> None:
     """Say which models collapse (a closed class reaches them) and why."""
+    from .._verdict import diagnose
+
     layout = layout.value if isinstance(layout, Layout) else layout
     check_plot_options(plot, layout)
     graph = load_graph(ecosystem, preset_name, size, param)

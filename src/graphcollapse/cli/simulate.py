@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -25,11 +25,12 @@ import typer
 from .._curves import RiskCurves
 from .._drift import DriftSignal, drift_signal
 from .._errors import ConfigError
-from ..config import RunConfig, load_config, parse_config
-from ..execution import BACKENDS, CheckpointMismatchError, DirectoryLock, simulate
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
 from ._output import check_out_dir, console, read_progress
+
+if TYPE_CHECKING:  # (imported where used: `graphcollapse --help` stays fast)
+    from ..config import RunConfig
 
 CHECKPOINT_SUBDIR = "blocks"
 
@@ -37,6 +38,8 @@ CHECKPOINT_SUBDIR = "blocks"
 def prepare(config: Path, overrides: dict[str, Any]) -> RunConfig:
     """Load the configuration file and apply command-line overrides (validated again,
     so a bad override is reported with its field name)."""
+    from ..config import load_config, parse_config
+
     cfg = load_config(config)
     given = {k: v for k, v in overrides.items() if v is not None}
     if not given:
@@ -54,6 +57,8 @@ def execute(
 ) -> RiskCurves:
     """Run the simulation a configuration describes (resuming from ``out/blocks``) on
     the local process pool or on Dask (``backend``, ``scheduler``)."""
+    from ..execution import CheckpointMismatchError, simulate
+
     with read_progress(cfg.graph_file) as reading:
         graph, family, settings = cfg.prepare(progress=reading)
     settings["checkpoint_dir"] = None if out is None else out / CHECKPOINT_SUBDIR
@@ -254,6 +259,8 @@ def simulate_command(
     ] = False,
 ) -> None:
     """Simulate every model's retraining, generation after generation."""
+    from ..execution import BACKENDS, DirectoryLock
+
     if backend not in BACKENDS:
         raise ConfigError(f"--backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if scheduler is not None and backend != "dask":

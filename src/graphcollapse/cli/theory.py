@@ -19,18 +19,20 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 
 from .._curves import RiskCurves
 from .._json import json_floats
-from .._theory import TheoryResult, lyapunov_rate, theory
-from ..config import RunConfig, load_config, parse_config
 from . import app
 from ._output import check_image_path, save_figure
 from ._output import console as _console
+
+if TYPE_CHECKING:  # (imported where used: `graphcollapse --help` stays fast)
+    from .._theory import TheoryResult
+    from ..config import RunConfig
 
 THEORY_FILE = "theory.json"
 
@@ -46,6 +48,8 @@ class Method(StrEnum):
 def compute(cfg: RunConfig, *, method: str | Method = "auto", probes: int = 64) -> TheoryResult:
     """The theory of a validated configuration (same graph, family, regime, generations
     and seed as ``graphcollapse simulate``)."""
+    from .._theory import theory
+
     graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
     return theory(
         graph,
@@ -130,6 +134,8 @@ def theory_command(
     ] = None,
 ) -> None:
     """Exact risk curves, verdict, slopes, steady states and growth factors."""
+    from ..config import load_config, parse_config
+
     check_image_path(plot, "--plot")
     cfg = load_config(config)
     if generations is not None:
@@ -187,6 +193,8 @@ def _overlay_table(result: RiskCurves, res: TheoryResult, z: np.ndarray, out: Pa
     from rich.table import Table
 
     T = int(result.generations[-1])
+    from .._theory import lyapunov_rate
+
     rate = sem = None
     if result.samples is not None and result.n_generations >= 3:
         rate, sem = lyapunov_rate(result)

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ._base import Family, take_replicates
 
@@ -199,6 +198,8 @@ def _check_recovery(c: _Ctx) -> str:
     ms = float(np.median(risk_small))
     if small < c.n:
         # Rank test (risks at small n can be heavy-tailed, e.g. separated logistic fits).
+        from scipy import stats  # lazily: scipy.stats costs ~0.3 s of start-up
+
         pv = float(stats.mannwhitneyu(risk_small, risk, alternative="greater").pvalue)
         if pv > c.alpha:
             _fail(
@@ -244,6 +245,8 @@ def _ks(family: Family, check: str, a: np.ndarray, b: np.ndarray, alpha: float, 
     a, b = np.asarray(a, float), np.asarray(b, float)
     if np.allclose(a, a[0]) and np.allclose(b, b[0]) and np.isclose(a[0], b[0]):
         return 1.0
+    from scipy import stats
+
     p = float(stats.ks_2samp(a, b).pvalue)
     if p < alpha:
         _fail(family, check, f"{what}: two-sample KS p = {p:.2g} < {alpha:g}")

@@ -26,7 +26,7 @@ from functools import cached_property
 from typing import ClassVar, Literal
 
 import numpy as np
-from scipy import integrate, special, stats
+from scipy import special
 
 from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_square
 from .._errors import ConvergenceError
@@ -598,6 +598,8 @@ class HuberRegression(_Regression):
         >>> abs(a - qa) < 1e-9 and abs(b - qb) < 1e-9
         True
         """
+        from scipy import integrate, stats  # lazily: 0.5 s of start-up otherwise
+
         k = self.delta  # threshold in units of scale; psi scales with `scale`
         s2 = self.scale**2
         if method == "auto" and self.noise == "gaussian":

@@ -1,0 +1,110 @@
+"""The first seconds of the command line: ``--version``, ``python -m graphcollapse``, and
+which packages a command imports (lazy imports keep ``--help`` and ``diagnose`` fast; the
+timings themselves are in ``benchmarks/bench_startup.py``, never asserted here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import graphcollapse as gc
+from graphcollapse.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_matches_the_package_metadata():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert gc.__version__ == pyproject["project"]["version"]
+
+
+def test_version_option(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"graphcollapse {gc.__version__}\n"
+
+
+def test_python_dash_m_runs_the_command_line():
+    eco = str(gc.example_path("ecosystem.yaml"))
+    r = subprocess.run(
+        [sys.executable, "-m", "graphcollapse", "diagnose", eco, "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert '"closed_classes": [["ouroboros"], ["mirror-a", "mirror-b"]]' in r.stdout
+    v = subprocess.run([sys.executable, "-m", "graphcollapse", "--version"], capture_output=True)
+    assert v.stdout.decode().strip() == f"graphcollapse {gc.__version__}"
+    # Errors keep their contract through `python -m` too, and usage says the real name.
+    bad = subprocess.run(
+        [sys.executable, "-m", "graphcollapse", "diagnose", "no-such.yaml"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ")
+    usage = subprocess.run(
+        [sys.executable, "-m", "graphcollapse", "--help"], capture_output=True, text=True
+    )
+    assert usage.stdout.startswith("Usage: graphcollapse ")
+
+
+def _imported_after(code: str) -> set[str]:
+    """The modules loaded by ``code`` in a fresh interpreter."""
+    probe = (
+        "import sys, contextlib, io\n"
+        + code
+        + "\nprint('\\n'.join(sorted(sys.modules)), file=sys.__stdout__)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return set(r.stdout.split())
+
+
+def _run_cli(args: list[str]) -> str:
+    return (
+        "from graphcollapse.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        main({args!r})\n"
+        "    except SystemExit as e:\n"
+        "        assert not e.code, e.code\n"
+    )
+
+
+def test_import_graphcollapse_loads_no_scipy():
+    mods = _imported_after("import graphcollapse")
+    assert not {m for m in mods if m.split(".")[0] in ("scipy", "numpy", "matplotlib")}
+
+
+def test_help_loads_no_scientific_stack():
+    mods = _imported_after(_run_cli(["--help"]))
+    heavy = {m.split(".")[0] for m in mods} & {"scipy", "pydantic", "matplotlib", "duckdb", "yaml"}
+    assert heavy == set()
+
+
+def test_diagnose_loads_only_what_the_verdict_needs():
+    mods = _imported_after(_run_cli(["diagnose", str(gc.example_path("ecosystem.yaml"))]))
+    assert "scipy.sparse.csgraph" in mods  # (the test would pass vacuously otherwise)
+    for name in (
+        "scipy.stats",
+        "scipy.integrate",
+        "scipy.optimize",
+        "scipy.special",
+        "matplotlib",
+        "duckdb",
+        "networkx",
+        "graphcollapse.families",
+        "graphcollapse._theory",
+        "graphcollapse._simulate",
+        "graphcollapse.config",
+    ):
+        assert name not in mods, f"`graphcollapse diagnose FILE` imports {name}"
+
+
+def test_lazy_names_are_listed_and_resolve():
+    assert set(gc.__all__) <= set(dir(gc))
+    from graphcollapse.cli.diagnose import PRESETS
+
+    # The --preset help text is written out (no scipy at start-up): keep it complete.
+    assert PRESETS == tuple(sorted(gc.TOPOLOGIES))
