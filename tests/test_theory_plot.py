@@ -1,4 +1,5 @@
-"""RiskCurveDisplay: theory lines, simulation error bars, collapse markers, log scale."""
+"""RiskCurveDisplay: theory lines, simulation error bars, panels by verdict, labels at the
+curve ends, log scale."""
 
 from __future__ import annotations
 
@@ -25,18 +26,33 @@ def curves():
     return th, sim
 
 
-def test_lines_points_and_collapse_marks(curves):
+def test_lines_points_panels_and_direct_labels(curves):
     th, sim = curves
     disp = RiskCurveDisplay.from_curves(theory=th, simulation=sim).plot()
-    assert set(disp.lines_) == set(disp.errorbars_) == {"lab", "s", "loop"}
+    assert set(disp.lines_) == set(disp.errorbars_) == set(disp.labels_) == {"lab", "s", "loop"}
     np.testing.assert_allclose(disp.lines_["loop"].get_ydata(), th.risk.at("loop"))
-    labels = disp.ax_.get_legend().get_texts()
-    text = [t.get_text() for t in labels]
-    assert "loop (collapses)" in text and "lab" in text and "collapses (mean-square)" in text
-    # One red cross per collapsing model, at its last theory point.
-    crosses = [ln for ln in disp.ax_.lines if ln.get_marker() == "x"]
-    assert len(crosses) == int(th.collapses.sum()) == 1
+    # Collapsing models on the first panel, stable ones on the second; no legend to decode.
+    top, bottom = disp.axes_
+    assert disp.lines_["loop"].axes is top and disp.lines_["lab"].axes is bottom
+    assert "collapses (mean-square): 1 model" in top.get_title(loc="left")
+    assert top.get_legend() is None and bottom.get_legend() is None
+    # Each curve is named at its end; a collapsing one with its slope per generation.
+    i = th.risk.models.index("loop")
+    assert disp.labels_["loop"].get_text() == f"loop  +{th.slope[i]:.2g}/gen"
+    assert disp.labels_["lab"].get_text() == "lab"
+    # The generation axis ends at the last generation.
+    assert top.get_xlim() == (0.0, 6.0)
     plt.close(disp.figure_)
+
+
+def test_one_axes_keeps_every_model_with_stable_ones_dashed(curves):
+    th, _ = curves
+    fig, ax = plt.subplots()
+    disp = RiskCurveDisplay.from_curves(theory=th).plot(ax=ax)
+    assert disp.axes_ == [ax]
+    assert disp.lines_["loop"].get_linestyle() == "-"
+    assert disp.lines_["lab"].get_linestyle() != "-"
+    plt.close(fig)
 
 
 def test_log_scale_and_auto(curves):

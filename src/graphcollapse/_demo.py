@@ -439,10 +439,10 @@ def _risk_plot(path: Path, sim, th) -> None:
 
     from .plotting import RiskCurveDisplay
 
-    disp = RiskCurveDisplay.from_curves(theory=th.risk, simulation=sim, collapses=th.collapses)
-    fig = Figure(figsize=(9, 5.5))
-    disp.plot(ax=fig.subplots(), log=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    # Collapsing and stable models in two panels, curves labelled with their slopes.
+    disp = RiskCurveDisplay.from_curves(theory=th, simulation=sim)
+    disp.plot(figure=Figure(figsize=disp.figsize(2), layout="constrained"))
+    disp.figure_.savefig(path, dpi=150, bbox_inches="tight")
 
 
 def _report(eco: Path, rows, T: int, R: int, seed: int, dim: int) -> list[str]:
@@ -547,19 +547,19 @@ def _gaussian_plot(path: Path, sim, collapses) -> None:
         source="simulation",
         replicates=sim.replicates,
     )
-    fig = Figure(figsize=(13, 5))
-    ax_kl, ax_vr = fig.subplots(1, 2)
-    RiskCurveDisplay.from_curves(
-        simulation=sim, collapses=collapses, title="KL(truth ‖ fit) per generation"
-    ).plot(ax=ax_kl, log=True, legend=False)
-    ax_kl.set_ylabel("KL risk (nats)")
-    RiskCurveDisplay.from_curves(
-        simulation=vr,
-        collapses=collapses,
-        title="fitted variance / true variance",
-        collapse_label="collapses (verdict: a closed class reaches it)",
-    ).plot(ax=ax_vr, log=False)
-    ax_vr.set_ylabel("variance ratio")
+    # Rows: collapsing / stable models; columns: KL risk / variance ratio.
+    fig = Figure(figsize=(12, 7.5), layout="constrained")
+    (kl_c, vr_c), (kl_s, vr_s) = fig.subplots(2, 2, sharex=True)
+    label = "collapse (verdict: a closed class reaches them)"
+    for curves, axes, ylabel in (
+        (sim, (kl_c, kl_s), "KL(truth ‖ fit), nats"),
+        (vr, (vr_c, vr_s), "fitted / true variance"),
+    ):
+        RiskCurveDisplay.from_curves(
+            simulation=curves, collapses=collapses, collapse_label=label
+        ).plot(ax=axes)
+        for a in axes:
+            a.set_ylabel(ylabel)
     fig.suptitle(
         f"Gaussian fit by maximum likelihood ({sim.replicates} replicates): closed classes "
         "degenerate, anchored models settle",

@@ -756,19 +756,68 @@ def _depths(n_comp: int, ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
 
 
 # ======================================================================= RiskCurveDisplay
-_RC_COLLAPSE = "#c0392b"
+# Okabe & Ito's palette (distinguishable with every common colour-vision deficiency),
+# black first dropped, yellow last (faint on white).
+_OKABE_ITO = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    "#F0E442",  # yellow
+)
+# After the 8 colours, the same colours again with another dash pattern.
+_DASHES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)))
+_THEORY_NAMES = {
+    "exact_ols": "exact least-squares theory",
+    "exact_ols_accumulate": "exact least-squares theory",
+    "linear": "large-sample linear theory",
+    "probes": "randomized-probe estimate",
+}
 
 
-def _mark_collapse(ax: Any, x: float, y: float) -> None:
-    """The red cross at the end of a collapsing model's curve."""
-    ax.plot(x, y, marker="x", ms=9, mew=2.2, color=_RC_COLLAPSE, zorder=4)
+def _curve_style(k: int) -> tuple[str, Any]:
+    """Colour and line style of the ``k``-th curve of a panel."""
+    return _OKABE_ITO[k % len(_OKABE_ITO)], _DASHES[(k // len(_OKABE_ITO)) % len(_DASHES)]
+
+
+def _fmt_slope(s: float) -> str:
+    if not np.isfinite(s):
+        return "geometric"
+    return f"+{s:.2g}/gen" if s >= 0 else f"{s:.2g}/gen"
+
+
+def _spread(y: np.ndarray, gap: float, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
+    """Positions as close to ``y`` as possible, at least ``gap`` apart, inside
+    ``[lo, hi]`` when they fit (one pass up, one pass down)."""
+    order = np.argsort(y, kind="stable")
+    out = np.asarray(y, float)[order].copy()
+    for k in range(1, out.size):
+        out[k] = max(out[k], out[k - 1] + gap)
+    if out.size and out[-1] > hi:
+        out[-1] = hi
+        for k in range(out.size - 2, -1, -1):
+            out[k] = min(out[k], out[k + 1] - gap)
+    if out.size and out[0] < lo:
+        out += min(lo - out[0], max(hi - out[-1], 0.0))
+    res = np.empty_like(out)
+    res[order] = out
+    return res
 
 
 @dataclass(eq=False)
 class RiskCurveDisplay:
-    """Risk against generation, one colour per model: theory as lines, simulation as
-    points with 95% error bars (``1.96 sem``); collapsing models are marked (a red
-    cross at the end of their curve and "collapses" in the legend).
+    """Risk against generation, one curve per model: theory as lines, simulation as
+    points with 95% error bars (``1.96 sem``) joined by a thin line.
+
+    Made for slides: when the verdict is known and a new figure is drawn, collapsing and
+    stable models go to two panels (collapsing on top); each curve is labelled at its end
+    (no legend to decode), collapsing models with their slope (risk added per
+    generation, so growth too slow to see still shows); colours are Okabe and Ito's
+    colour-blind-safe palette; the risk axis is logarithmic when a panel spans more than
+    a factor of 10; the generation axis ends at the last generation.
 
     Build it with :meth:`from_curves`; the constructor takes the computed arrays.
 
@@ -784,16 +833,25 @@ class RiskCurveDisplay:
         The verdict for each model.
     title : str
     collapse_label : str
-        Legend text of the collapse marks: say which notion of collapse they show
-        (default ``"collapses (mean-square)"``, the theory's verdict).
+        Which notion of collapse the verdict is (shown in the title of the collapsing
+        panel; default ``"collapses (mean-square)"``, the theory's verdict).
+    slope : array of float, shape (K,), optional
+        Slope of each collapsing model (risk per generation; ``inf`` for geometric
+        growth). Default: the theory's, or fitted over the second half of the curve.
 
     Attributes
     ----------
-    figure_, ax_ : matplotlib objects (after :meth:`plot`)
+    figure_ : matplotlib Figure (after :meth:`plot`)
+    ax_ : Axes
+        The first (or only) panel.
+    axes_ : list of Axes
+        Every panel drawn (collapsing first).
     lines_ : dict of str -> Line2D
         Theory line of each plotted model.
     errorbars_ : dict of str -> ErrorbarContainer
         Simulation points of each plotted model.
+    labels_ : dict of str -> Annotation
+        The label at the end of each plotted model's curve.
 
     Examples
     --------
@@ -806,8 +864,10 @@ class RiskCurveDisplay:
     >>> th = gc.theory(g, fam, generations=5)
     >>> sim = gc.simulate(g, fam, generations=5, replicates=200, seed=0)
     >>> disp = RiskCurveDisplay.from_curves(theory=th, simulation=sim).plot(log=True)
-    >>> sorted(disp.lines_), disp.ax_.get_yscale()
-    (['lab', 'loop'], 'log')
+    >>> sorted(disp.lines_), len(disp.axes_), disp.ax_.get_yscale()
+    (['lab', 'loop'], 2, 'log')
+    >>> disp.labels_["loop"].get_text()              # slope d / (n - d - 1) = 2 / 9
+    'loop  +0.22/gen'
     """
 
     models: Sequence[str]
@@ -819,10 +879,13 @@ class RiskCurveDisplay:
     collapses: np.ndarray | None = None
     title: str = ""
     collapse_label: str = "collapses (mean-square)"
+    slope: np.ndarray | None = None
     figure_: Any = field(default=None, init=False, repr=False)
     ax_: Any = field(default=None, init=False, repr=False)
+    axes_: list = field(default_factory=list, init=False, repr=False)
     lines_: dict = field(default_factory=dict, init=False, repr=False)
     errorbars_: dict = field(default_factory=dict, init=False, repr=False)
+    labels_: dict = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_curves(
@@ -839,19 +902,32 @@ class RiskCurveDisplay:
         Parameters
         ----------
         theory : TheoryResult or RiskCurves, optional
-            A :class:`~graphcollapse.TheoryResult` also provides the verdict.
+            A :class:`~graphcollapse.TheoryResult` also provides the verdict and the
+            slopes.
         simulation : RiskCurves, optional
         collapses : array of bool, optional
             The verdict (default: the theory's, if it has one).
         title : str, optional
+            Default: what is drawn (theory kind, replicates) and the verdict counts.
         collapse_label : str
-            Legend text of the collapse marks (which notion of collapse they show).
+            Which notion of collapse the verdict is.
+
+        Examples
+        --------
+        >>> import graphcollapse as gc
+        >>> from graphcollapse.plotting import RiskCurveDisplay
+        >>> g = gc.InteractionGraph(["lab", "loop"], [[0, 0], [0, 12]], real=[12, 0])
+        >>> th = gc.theory(g, gc.LinearRegression(dim=2), generations=5)
+        >>> print(RiskCurveDisplay.from_curves(theory=th).title)
+        Risk per generation of 2 models (1 collapsing)
+        exact least-squares theory
         """
         if theory is None and simulation is None:
             raise ConfigError("RiskCurveDisplay: give theory=..., simulation=... or both")
         th_curves = getattr(theory, "risk", theory)
         if collapses is None and hasattr(theory, "collapses"):
             collapses = theory.collapses
+        slope = getattr(theory, "slope", None)
         models = tuple(th_curves.models if th_curves is not None else simulation.models)
         if th_curves is not None and simulation is not None and tuple(simulation.models) != models:
             raise ConfigError(
@@ -868,10 +944,16 @@ class RiskCurveDisplay:
         if title is None:
             parts = []
             if th_curves is not None:
-                parts.append(f"theory ({th_curves.info.get('theory', 'exact')})")
+                kind = th_curves.info.get("theory", "exact")
+                parts.append(_THEORY_NAMES.get(kind, f"theory ({kind})"))
+                if simulation is not None:
+                    parts[-1] += " (lines)"
             if simulation is not None:
-                parts.append(f"simulation ({simulation.replicates} replicates)")
-            title = " vs ".join(parts)
+                parts.append(f"simulation, {simulation.replicates} replicates (points, 95% CI)")
+            title = f"Risk per generation of {len(models)} models"
+            if collapses is not None:
+                title += f" ({int(collapses.sum())} collapsing)"
+            title += "\n" + " vs ".join(parts)
         return cls(
             models=models,
             theory_generations=None if th_curves is None else np.asarray(th_curves.generations),
@@ -882,6 +964,7 @@ class RiskCurveDisplay:
             collapses=collapses,
             title=title,
             collapse_label=collapse_label,
+            slope=None if slope is None else np.asarray(slope, float),
         )
 
     def _pick(self, models: Sequence[str] | None, max_models: int) -> list[int]:
@@ -899,6 +982,28 @@ class RiskCurveDisplay:
         order = np.argsort(-np.nan_to_num(final, nan=-np.inf), kind="stable")
         return sorted(order[:max_models].tolist())
 
+    def _slope_of(self, i: int) -> float:
+        """Slope of model ``i``: the given one, else a straight line fitted to the second
+        half of its curve (theory if drawn, else simulation)."""
+        if self.slope is not None:
+            return float(self.slope[i])
+        if self.theory_mean is not None:
+            t, y = self.theory_generations, self.theory_mean[:, i]
+        else:
+            t, y = self.sim_generations, self.sim_mean[:, i]
+        half = len(t) // 2
+        if len(t) - half < 2:
+            return float("nan")
+        return float(np.polyfit(np.asarray(t[half:], float), np.asarray(y[half:], float), 1)[0])
+
+    def figsize(self, panels: int = 1) -> tuple[float, float]:
+        """A figure size (inches) for ``panels`` stacked panels.
+
+        >>> RiskCurveDisplay(models=["a"]).figsize(2)
+        (8.0, 7.0)
+        """
+        return (8.0, 4.2 if panels == 1 else 7.0)
+
     def plot(
         self,
         ax: Any = None,
@@ -907,51 +1012,99 @@ class RiskCurveDisplay:
         models: Sequence[str] | None = None,
         max_models: int = 12,
         legend: bool = True,
+        group: bool | str = "auto",
+        figure: Any = None,
     ) -> RiskCurveDisplay:
         """Draw the curves.
 
         Parameters
         ----------
-        ax : matplotlib Axes, optional
-            Where to draw (default: a new figure).
+        ax : Axes or a pair of Axes, optional
+            Where to draw. One Axes: every model on it, collapsing models in solid
+            lines, stable ones dashed. A pair: collapsing models on the first, stable on
+            the second. Default: a new figure, two stacked panels when ``group``.
         log : bool or "auto"
-            Logarithmic risk axis; ``"auto"``: when the plotted risks span more than a
-            factor of 50.
+            Logarithmic risk axis; ``"auto"``: on a panel whose risks span more than a
+            factor of 10.
         models : sequence of str, optional
             Models to draw (default: all, or the ``max_models`` with the largest final
             risk).
         max_models : int
         legend : bool
-        """
-        import matplotlib.pyplot as plt
+            Label each curve at its end (the display's legend).
+        group : bool or "auto"
+            Two panels by verdict on a new figure (``"auto"``: when the verdict is known
+            and both kinds are drawn).
+        figure : matplotlib Figure, optional
+            Draw on this (empty) figure instead of a new pyplot figure.
 
-        fig, ax = _figure_and_axes(ax, figsize=(7.5, 4.6), layout="constrained")
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import graphcollapse as gc
+        >>> from graphcollapse.plotting import RiskCurveDisplay
+        >>> g = gc.InteractionGraph(["lab", "loop"], [[0, 0], [0, 12]], real=[12, 0])
+        >>> th = gc.theory(g, gc.LinearRegression(dim=2), generations=5)
+        >>> disp = RiskCurveDisplay.from_curves(theory=th).plot(group=False)
+        >>> len(disp.axes_), tuple(map(float, disp.ax_.get_xlim()))
+        (1, (0.0, 5.0))
+        """
         idx = self._pick(models, max_models)
-        # Red is reserved for the collapse marker: skip the palettes' reds.
-        base = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
-        palette = [c for c in base if not (c[0] > 0.7 and c[1] < 0.35 and c[2] < 0.35)]
-        self.lines_, self.errorbars_ = {}, {}
+        coll = (
+            np.zeros(len(self.models), bool) if self.collapses is None else self.collapses
+        ).astype(bool)
+        both = self.collapses is not None and len({bool(coll[i]) for i in idx}) == 2
+        if ax is None:
+            split = both and (group is True or group == "auto")
+            n_panels = 2 if split else 1
+            if figure is None:
+                import matplotlib.pyplot as plt
+
+                figure = plt.figure(figsize=self.figsize(n_panels), layout="constrained")
+            axes = list(np.atleast_1d(figure.subplots(n_panels, 1, sharex=True)))
+        elif isinstance(ax, list | tuple):
+            axes, split = list(ax), True
+            if len(axes) != 2:
+                raise ConfigError("RiskCurveDisplay.plot: ax must be one Axes or a pair")
+        else:
+            axes, split = [ax], False
+        fig = axes[0].figure
+        if split:
+            groups = [[i for i in idx if coll[i]], [i for i in idx if not coll[i]]]
+        else:
+            groups = [idx]
+        self.lines_, self.errorbars_, self.labels_ = {}, {}, {}
+        for panel, (a, members) in enumerate(zip(axes, groups, strict=False)):
+            self._draw_panel(a, members, coll, log, legend, dashed_stable=not split)
+            if split:
+                n = len(members)
+                what = self.collapse_label if panel == 0 else "stable"
+                a.set_title(f"{what}: {n} model{'' if n == 1 else 's'}", fontsize=10, loc="left")
+        for a in axes[:-1]:
+            a.set_xlabel("")
+        title = self.title
+        if len(idx) < len(self.models):
+            title += f" ({len(idx)} of {len(self.models)} models)"
+        if len(axes) == 1:
+            axes[0].set_title(title, fontsize=11)
+        elif ax is None:
+            fig.suptitle(title, fontsize=11)
+        self.figure_, self.ax_, self.axes_ = fig, axes[0], axes
+        return self
+
+    def _draw_panel(self, ax, members, coll, log, legend, dashed_stable) -> None:
+        from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+        ends: list[tuple[int, float, float, Any]] = []  # (model, x, y, colour)
         values = []
-        for c, i in enumerate(idx):
+        x_last = []
+        for k, i in enumerate(members):
             name = self.models[i]
-            color = palette[c % len(palette)]
-            coll = self.collapses is not None and bool(self.collapses[i])
-            label = f"{name} (collapses)" if coll else name
-            if self.theory_mean is not None:
-                y = self.theory_mean[:, i]
-                (line,) = ax.plot(
-                    self.theory_generations,
-                    y,
-                    color=color,
-                    lw=2.0 if coll else 1.6,
-                    label=label,
-                    zorder=2,
-                )
-                self.lines_[name] = line
-                values.append(y)
-                label = None
-                if coll:
-                    _mark_collapse(ax, self.theory_generations[-1], y[-1])
+            color, dash = _curve_style(k)
+            if dashed_stable and self.collapses is not None and not coll[i]:
+                dash = (0, (4, 2))
+            end = None
             if self.sim_mean is not None:
                 y, e = self.sim_mean[:, i], 1.96 * self.sim_sem[:, i]
                 eb = ax.errorbar(
@@ -959,66 +1112,96 @@ class RiskCurveDisplay:
                     y,
                     yerr=e,
                     fmt="o",
-                    ms=3.8,
+                    ms=3.5,
                     color=color,
                     mfc="white",
-                    mew=1.2,
-                    elinewidth=1.0,
-                    capsize=2,
-                    label=label,
+                    mew=1.1,
+                    elinewidth=0.9,
+                    capsize=1.5,
                     zorder=3,
                 )
+                for artist in eb.lines[0:1] + tuple(eb.lines[2]):
+                    artist.set_clip_on(False)
                 self.errorbars_[name] = eb
                 values.append(y)
-                if coll and self.theory_mean is None:
-                    _mark_collapse(ax, self.sim_generations[-1], y[-1])
+                x_last.append(self.sim_generations[-1])
+                end = (self.sim_generations[-1], y[-1])
+                if self.theory_mean is None:  # join the points: one curve per model
+                    ax.plot(
+                        self.sim_generations, y, color=color, ls=dash, lw=1.2, alpha=0.8, zorder=2
+                    )
+            if self.theory_mean is not None:
+                y = self.theory_mean[:, i]
+                (line,) = ax.plot(
+                    self.theory_generations, y, color=color, ls=dash, lw=1.8, zorder=2
+                )
+                line.set_clip_on(False)
+                self.lines_[name] = line
+                values.append(y)
+                x_last.append(self.theory_generations[-1])
+                end = (self.theory_generations[-1], y[-1])
+            ends.append((i, float(end[0]), float(end[1]), color))
+
         vals = np.concatenate(values) if values else np.array([1.0])
         pos = vals[np.isfinite(vals) & (vals > 0)]
-        use_log = bool(log) if log != "auto" else (pos.size > 0 and pos.max() > 50 * pos.min())
+        use_log = bool(log) if log != "auto" else (pos.size > 0 and pos.max() > 10 * pos.min())
         if use_log:
-            from matplotlib.ticker import FuncFormatter, LogLocator
-
             ax.set_yscale("log")
-            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            plain = FuncFormatter(lambda v, _: f"{v:g}")
-            ax.yaxis.set_major_formatter(plain)
-            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-        from matplotlib.ticker import MaxNLocator
-
+            span = pos.max() / pos.min() if pos.size else 1.0
+            subs = (1.0, 2.0, 5.0) if span < 1e4 else (1.0,)
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        first = [g[0] for g in (self.theory_generations, self.sim_generations) if g is not None]
+        if x_last:
+            ax.set_xlim(min(first), max(x_last))
         ax.set_xlabel("generation")
         ax.set_ylabel("risk (excess loss)")
         ax.grid(True, which="major", alpha=0.3)
-        title = self.title
-        if len(idx) < len(self.models):
-            title += f" ({len(idx)} of {len(self.models)} models)"
-        ax.set_title(title, fontsize=11)
-        if legend:
-            from matplotlib.lines import Line2D
+        if legend and ends:
+            self._label_ends(ax, ends, coll)
 
-            handles, labels = ax.get_legend_handles_labels()
-            if self.theory_mean is not None and self.sim_mean is not None:
-                handles += [
-                    Line2D([], [], color="0.3", lw=1.6),
-                    Line2D([], [], color="0.3", marker="o", mfc="white", ls="none"),
-                ]
-                labels += ["theory", "simulation (95% CI)"]
-            if self.collapses is not None and self.collapses[idx].any():
-                handles.append(
-                    Line2D([], [], color=_RC_COLLAPSE, marker="x", ls="none", ms=8, mew=2)
-                )
-                labels.append(self.collapse_label)
-            ax.legend(
-                handles,
-                labels,
-                fontsize=8,
-                loc="upper left",
-                bbox_to_anchor=(1.01, 1.0),
-                borderaxespad=0.0,
-                frameon=False,
+    def _label_ends(self, ax, ends, coll) -> None:
+        """Each curve's name just right of the axes, at the height of its last point,
+        spread so that no two labels overlap (a thin leader joins a moved label to its
+        curve)."""
+        from matplotlib.transforms import offset_copy
+
+        ax.autoscale_view()
+        ax.set_ylim(ax.get_ylim())  # freeze: the labels are placed against these limits
+        to_axes = ax.transAxes.inverted()
+        y_axes = np.array(
+            [to_axes.transform(ax.transData.transform((x, y)))[1] for _, x, y, _ in ends]
+        )
+        fig = ax.figure
+        height_pt = ax.get_position().height * fig.get_figheight() * 72
+        fontsize = 8.5
+        gap = 1.35 * fontsize / max(height_pt * 0.85, 1.0)
+        y_new = _spread(np.clip(y_axes, -0.02, 1.02), gap)
+        for (i, x, y, color), ya, yn in zip(ends, y_axes, y_new, strict=True):
+            name = self.models[i]
+            text = name
+            if self.collapses is not None and coll[i]:
+                text += f"  {_fmt_slope(self._slope_of(i))}"
+            moved = abs(yn - ya) > 0.5 * gap
+            t = ax.annotate(
+                text,
+                xy=(x, y),
+                xycoords="data",
+                xytext=(1.0, yn),
+                # A few points right of the axes.
+                textcoords=offset_copy(ax.transAxes, fig=fig, x=6, y=0, units="points"),
+                ha="left",
+                va="center",
+                fontsize=fontsize,
+                color=color if color != _OKABE_ITO[7] else "#8a7d00",
+                annotation_clip=False,
+                arrowprops=dict(arrowstyle="-", color=color, lw=0.6, shrinkA=1, shrinkB=3)
+                if moved
+                else None,
             )
-        self.figure_, self.ax_ = fig, ax
-        return self
+            self.labels_[name] = t
 
 
 # ============================================================================ SymbolSurvivalDisplay

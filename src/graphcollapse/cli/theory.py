@@ -161,8 +161,8 @@ def write_plot(
     from ..plotting import RiskCurveDisplay
 
     disp = RiskCurveDisplay.from_curves(theory=theory_result, simulation=simulation)
-    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
-    disp.plot(ax=fig.subplots())
+    fig = Figure(figsize=disp.figsize(2), layout="constrained")
+    disp.plot(figure=fig)  # collapsing and stable models in two panels
     return save_figure(fig, path, dpi=130)
 
 
