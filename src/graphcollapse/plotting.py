@@ -87,6 +87,9 @@ class GraphDisplay:
     edges_ : list of FancyArrowPatch
     outlines_ : list of Polygon (one per closed class)
     texts_ : list of Text (node labels)
+    weight_labels_ : list of Text
+        The weight written on each edge (graphs of at most 16 models and 40 edges;
+        an edge is left unlabelled where no spot along it is free).
     legend_ : Legend
 
     Examples
@@ -120,6 +123,7 @@ class GraphDisplay:
     outlines_: list = field(default_factory=list, init=False, repr=False)
     texts_: list = field(default_factory=list, init=False, repr=False)
     legend_: Any = field(default=None, init=False, repr=False)
+    weight_labels_: list = field(default_factory=list, init=False, repr=False)
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -270,12 +274,21 @@ class GraphDisplay:
 
     # ------------------------------------------------------------------ drawing
     def _figsize(self) -> tuple[float, float]:
-        """A figure size (inches) that fits the layout."""
+        """A figure size (inches) that fits the layout: about 0.75 inch between
+        neighbouring models, shrunk to fit 15 x 11 inches, plus room for the legend."""
+        ext = np.ptp(np.asarray(self.positions, float), axis=0)
         if self.kind == "summary":
-            ext = np.ptp(np.asarray(self.positions, float), axis=0) + 3.0
+            ext = ext + 3.0
             return (0.8 * float(ext[0]) + 3.5, 0.8 * float(ext[1]))
-        side = float(np.clip(2.0 + 0.55 * np.sqrt(len(self.labels)) * 2.2, 5.0, 16.0))
-        return (side * 1.25, side)
+        u = self._inches_per_unit()
+        return (
+            max(5.0, float(ext[0] + 1.6) * u + 2.8),
+            max(3.5, float(ext[1] + 1.6) * u + 0.6),
+        )
+
+    def _inches_per_unit(self) -> float:
+        ext = np.ptp(np.asarray(self.positions, float), axis=0)
+        return float(min(0.75, 12.0 / (ext[0] + 1.6), 10.0 / (ext[1] + 1.6)))
 
     def plot(self, ax: Any = None, *, labels: bool = True, legend: bool = True) -> GraphDisplay:
         """Draw the graph on ``ax`` (a new figure if ``None``); returns ``self``.
@@ -304,7 +317,15 @@ class GraphDisplay:
         # Node sizes: models get markers of a fixed size in points (shrinking with N);
         # groups get circles in data units, area ~ number of models.
         summary = self.kind == "summary"
-        area = np.full(N, float(np.clip(5200 / max(N, 1), 90, 650)))
+        # Points per layout unit on these axes: markers and labels are sized to fit.
+        ext = np.ptp(pos, axis=0) + 1.6
+        box = ax.get_position()
+        ppu = min(
+            box.width * fig.get_figwidth() * 72 / float(ext[0]),
+            box.height * fig.get_figheight() * 72 / float(ext[1]),
+        )
+        diameter = min(np.sqrt(np.clip(5200 / max(N, 1), 90, 650)), 0.36 * ppu)
+        area = np.full(N, float(max(diameter, 6.0) ** 2))
         radius_pt = np.sqrt(area) / 2
         radius = _summary_radius(self.sizes) if summary else None
 
@@ -403,7 +424,7 @@ class GraphDisplay:
             )
 
         if labels:
-            font = 9 if N <= 30 else (7 if N <= 80 else 5)
+            font = float(np.clip(9.0 * ppu / 54.0, 5.0, 9.0))
             for k, text in enumerate(self.labels):
                 if summary:
                     t = ax.annotate(
@@ -429,7 +450,9 @@ class GraphDisplay:
                         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.75),
                     )
                 self.texts_.append(t)
-            if self.kind == "models":
+            if self.kind == "models" and len(self.outlines_) <= 4:
+                # (More classes: their outlines and the legend say it; side labels
+                # would collide.)
                 self.texts_ = self._class_labels(ax, pos) + self.texts_
 
         self.legend_ = None
@@ -461,7 +484,7 @@ class GraphDisplay:
                     [],
                     color=_EDGE,
                     lw=2,
-                    label="data flow (width ~ weight)"
+                    label="data flow; width and number:\nshare of the consumer's data"
                     if self.kind == "models"
                     else "data flow (width ~ log samples)",
                 ),
@@ -486,7 +509,69 @@ class GraphDisplay:
             ax.set_xlim(left, pos[:, 0].max() + m)
             ax.set_ylim(pos[:, 1].min() - 1.3 * m, pos[:, 1].max() + m)
         ax.set_axis_off()
+        self.weight_labels_ = []
+        if labels and self.kind == "models" and N <= 16 and len(self.edges) <= 40:
+            self.weight_labels_ = self._weight_labels(ax, pos, radius_pt)
         return self
+
+    def _weight_labels(self, ax: Any, pos: np.ndarray, radius_pt: np.ndarray) -> list:
+        """The weight ``w_ij`` of each edge written on it (small graphs): at the middle of
+        the arrow, or slid along it, or left out where every spot would cover a name, a
+        node or another weight."""
+        fig = ax.figure
+        renderer = (
+            fig.canvas.get_renderer()
+            if hasattr(fig.canvas, "get_renderer")
+            else fig._get_renderer()
+        )
+        scale = fig.dpi / 72
+        centres = ax.transData.transform(pos)
+        obstacles = [t.get_window_extent(renderer).padded(2 * scale) for t in self.texts_]
+        if self.legend_ is not None:
+            obstacles.append(self.legend_.get_window_extent(renderer))
+        from matplotlib.transforms import Bbox
+
+        for c, r in zip(centres, radius_pt * scale, strict=True):
+            obstacles.append(Bbox.from_extents(c[0] - r, c[1] - r, c[0] + r, c[1] + r))
+        out = []
+        for (a, b), w, patch in zip(self.edges, self.widths, self.edges_, strict=True):
+            if a == b:  # above the self-loop's ring
+                lift = (radius_pt[a] * 1.9 + 6) * scale  # just above the ring
+                side = (radius_pt[a] * 1.2 + 9) * scale
+                spots = [
+                    centres[a] + np.array([dx, lift])
+                    for dx in (0.0, side, -side, 1.6 * side, -1.6 * side)
+                ]
+            else:
+                p0, p2 = centres[a], centres[b]
+                d = p2 - p0
+                rad = float(patch.get_connectionstyle().rad)
+                ctrl = (p0 + p2) / 2 + rad * np.array([d[1], -d[0]])
+                spots = [
+                    (1 - t) ** 2 * p0 + 2 * t * (1 - t) * ctrl + t**2 * p2
+                    for t in (0.5, 0.4, 0.6, 0.3, 0.7)
+                ]
+            for spot in spots:
+                xy = ax.transData.inverted().transform(spot)
+                t = ax.text(
+                    xy[0],
+                    xy[1],
+                    f"{w:.2g}",
+                    fontsize=7,
+                    color="0.25",
+                    ha="center",
+                    va="center",
+                    zorder=4,
+                    bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.85),
+                )
+                box = t.get_window_extent(renderer).padded(3 * scale)
+                if any(box.overlaps(o) for o in obstacles):
+                    t.remove()
+                    continue
+                obstacles.append(box)
+                out.append(t)
+                break
+        return out
 
     def _class_labels(self, ax: Any, pos: np.ndarray) -> list:
         """A label "closed class c" up the left side of each class: left of its outline
@@ -673,8 +758,53 @@ def _layout(
         G.add_nodes_from(range(N))
         G.add_edges_from((int(a), int(b)) for a, b in edges if a != b)
         p = nx.spring_layout(G, seed=seed, k=2.0 / np.sqrt(N), iterations=300)
-        return np.array([p[k] for k in range(N)])
+        return _even_out(np.array([p[k] for k in range(N)]))
     return _flow_layout(N, edges, component)
+
+
+def _even_out(pos: np.ndarray, aspect: float = 4 / 3) -> np.ndarray:
+    """Spread a force-directed layout over the canvas.
+
+    Each coordinate is replaced by a blend of its rank (0.8) and its min-max scaled value
+    (a dense clump spreads out, a far-flung isolated node comes back), scaled to a box
+    of the given aspect where nodes sit about one unit apart; then nodes closer than
+    the room a node and its label need are pushed apart (:func:`_separate`).
+    """
+    N = len(pos)
+    out = np.empty_like(pos, dtype=float)
+    for axis, extent in ((0, np.sqrt(N * aspect)), (1, np.sqrt(N / aspect))):
+        v = pos[:, axis]
+        rank = np.argsort(np.argsort(v, kind="stable"), kind="stable") / max(N - 1, 1)
+        lin = (v - v.min()) / max(float(np.ptp(v)), 1e-12)
+        out[:, axis] = (0.8 * rank + 0.2 * lin) * max(extent, 1.0) * 1.25
+    return _separate(out, 0.95, 0.75)
+
+
+def _separate(pos: np.ndarray, width: float, height: float, iters: int = 300) -> np.ndarray:
+    """Push apart nodes whose ``width x height`` boxes (a node and its label) overlap,
+    each pair along the axis where it overlaps least."""
+    p = np.asarray(pos, float).copy()
+    N = len(p)
+    tie = np.sign(np.arange(N)[:, None] - np.arange(N)[None, :]).astype(float)
+    for _ in range(iters):
+        d = p[:, None, :] - p[None, :, :]
+        ox = width - np.abs(d[..., 0])
+        oy = height - np.abs(d[..., 1])
+        hit = (ox > 0) & (oy > 0)
+        np.fill_diagonal(hit, False)
+        if not hit.any():
+            break
+        along_x = hit & (ox / width <= oy / height)
+        along_y = hit & ~along_x
+        sx = np.where(d[..., 0] != 0, np.sign(d[..., 0]), tie)
+        sy = np.where(d[..., 1] != 0, np.sign(d[..., 1]), tie)
+        p[:, 0] += (
+            0.5 * (along_x * sx * (ox + 0.01)).sum(axis=1) / np.maximum(along_x.sum(axis=1), 1)
+        )
+        p[:, 1] += (
+            0.5 * (along_y * sy * (oy + 0.01)).sum(axis=1) / np.maximum(along_y.sum(axis=1), 1)
+        )
+    return p
 
 
 def _flow_layout(N: int, edges: np.ndarray, component: np.ndarray | None) -> np.ndarray:
@@ -694,7 +824,13 @@ def _flow_layout(N: int, edges: np.ndarray, component: np.ndarray | None) -> np.
     preds: list[list[int]] = [[] for _ in range(n_comp)]
     for a, b in zip(ca.tolist(), cb.tolist(), strict=True):
         preds[b].append(a)
+    # Columns taller than h_max are split into side-by-side sub-columns, and a row of
+    # columns wider than w_max is folded into bands stacked top to bottom: long chains
+    # and wide fans then fill the canvas instead of one thin line.
+    h_max = max(6.0, 1.3 * np.sqrt(N))
+    w_max = max(10.0, 2.6 * np.sqrt(N))
     centre = np.zeros((n_comp, 2))
+    columns: list[tuple[list[int], float, float]] = []  # (blocks, x0, x1) in row units
     n_cols = int(depth.max()) + 1
     x = 0.0
     for c in range(n_cols):
@@ -704,13 +840,41 @@ def _flow_layout(N: int, edges: np.ndarray, component: np.ndarray | None) -> np.
             above = [centre[p, 1] for p in preds[k] if depth[p] < c]
             key.append((float(np.mean(above)) if above else 0.0, int(k)))
         order = [k for _, k in sorted(key)]
-        heights = 2 * radius[order] + 1.0
-        tops = np.concatenate([[0.0], np.cumsum(heights)])[:-1]
-        mid = tops + heights / 2 - heights.sum() / 2
-        width = 2 * radius[order].max()
-        centre[order, 0] = x + width / 2
-        centre[order, 1] = -mid
-        x += width + 2.2
+        chunks: list[list[int]] = [[]]
+        height = 0.0
+        for k in order:
+            h = 2 * radius[k] + 1.0
+            if chunks[-1] and height + h > h_max:
+                chunks.append([])
+                height = 0.0
+            chunks[-1].append(k)
+            height += h
+        for j, chunk in enumerate(chunks):
+            heights = 2 * radius[chunk] + 1.0
+            tops = np.concatenate([[0.0], np.cumsum(heights)])[:-1]
+            mid = tops + heights / 2 - (heights.sum() / 2 if len(chunks) == 1 else h_max / 2)
+            width = 2 * radius[chunk].max()
+            centre[chunk, 0] = x + width / 2
+            centre[chunk, 1] = -mid
+            columns.append((chunk, x, x + width))
+            x += width + (2.2 if j == len(chunks) - 1 else 1.4)
+    # Fold the row of columns into bands no wider than w_max, each below the previous.
+    bands: list[list[tuple[list[int], float, float]]] = []
+    for col in columns:
+        if not bands or col[2] - bands[-1][0][1] > w_max:
+            bands.append([])
+        bands[-1].append(col)
+    shift = np.zeros((n_comp, 2))
+    floor = 0.0
+    for b, band in enumerate(bands):
+        blocks = [k for chunk, _, _ in band for k in chunk]
+        top = max(centre[k, 1] + radius[k] for k in blocks) + 0.5
+        bottom = min(centre[k, 1] - radius[k] for k in blocks) - 0.5
+        dy = 0.0 if b == 0 else floor - 1.6 - top
+        shift[blocks, 0] = -band[0][1]
+        shift[blocks, 1] = dy
+        floor = bottom + dy
+    centre = centre + shift
     pos = np.zeros((N, 2))
     for k in range(n_comp):
         m = members[k]
