@@ -29,9 +29,18 @@ def text_boxes(fig: Any) -> list[tuple[str, Any]]:
     renderer = _renderer(fig)
     hidden = set()  # tick labels of axes drawn without axis lines (set_axis_off)
     for ax in fig.axes:
-        if not ax.axison:
-            for axis in (ax.xaxis, ax.yaxis):
-                hidden.update(map(id, axis.get_ticklabels(which="both")))
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                # (Ticks beyond the limits keep stale labels that are never drawn.)
+                loc = tick.get_loc()
+                if (
+                    not ax.axison
+                    or loc is None
+                    or not lo - 1e-9 * abs(hi - lo) <= loc <= hi + 1e-9 * abs(hi - lo)
+                ):
+                    hidden.update((id(tick.label1), id(tick.label2)))
+            if not ax.axison:
                 hidden.update((id(axis.label), id(axis.get_offset_text())))
     out = []
     for t in fig.findobj(Text):
@@ -39,7 +48,8 @@ def text_boxes(fig: Any) -> list[tuple[str, Any]]:
             continue
         if t.axes is not None and not t.axes.get_visible():
             continue
-        out.append((t.get_text(), t.get_window_extent(renderer)))
+        # (Text's own extent: an annotation's leader line is not part of its text.)
+        out.append((t.get_text(), Text.get_window_extent(t, renderer)))
     return out
 
 

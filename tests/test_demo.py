@@ -98,3 +98,12 @@ def test_demo_gaussian_scale_is_checked(tmp_path, capsys):
         main(["demo", "--out", str(tmp_path), "--gaussian-scale", "0", "-q"])
     assert exc.value.code == 2
     assert "field 'gaussian_scale'" in capsys.readouterr().err
+
+
+def test_demo_keeps_no_checkpoints_once_written(tmp_path):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--replicates", "300", "--generations", "2", "-q"]
+    assert main([*args, "--gaussian-replicates", "50"]) == 0
+    for run in ("simulation", "gaussian"):
+        assert (out / run / "result.parquet").exists()
+        assert not (out / run / "blocks").exists(), run

@@ -18,6 +18,7 @@ This is a top-layer module (matplotlib, rich, storage).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -29,6 +30,7 @@ import numpy as np
 
 from ._errors import ConfigError, InsufficientSamplesError
 from ._examples import example_path
+from ._glossary import TERMS, caption
 from ._graph import InteractionGraph
 from ._verdict import diagnose
 
@@ -86,7 +88,7 @@ class DemoRun:
 
     def simulate_into(self, cfg: Any, name: str) -> Any:
         """Simulate a configuration into ``out/name`` (resumable: checkpoints in
-        ``out/name/blocks``) and write the run there."""
+        ``out/name/blocks`` until the run is written) and write the run there."""
         from .storage import run_manifest, write_run
 
         directory = self.out / name
@@ -96,6 +98,8 @@ class DemoRun:
             sim = cfg.run(checkpoint_dir=directory / "blocks", progress=callback)
         manifest = run_manifest(sim, cfg.to_dict(), wall_seconds=time.perf_counter() - t0)
         write_run(directory, sim, manifest)
+        # The run is safely written: its checkpoints are no longer needed.
+        shutil.rmtree(directory / "blocks", ignore_errors=True)
         self.outputs.append(f"{name}/")
         return sim
 
@@ -405,6 +409,8 @@ def _print_table(console, rows, T: int, R: int) -> None:
         title=f"risk at generation {T}: simulation ({R} replicates) beside exact theory",
         title_justify="left",
         header_style="bold",
+        caption=caption("collapses", "sem", "z", "slope", "steady state"),
+        caption_justify="left",
     )
     _add_columns(
         table,
@@ -468,6 +474,13 @@ def _report(eco: Path, rows, T: int, R: int, seed: int, dim: int) -> list[str]:
         "",
         "Collapsing models grow linearly (slope per generation); stable models settle at "
         "their steady-state risk. z is (simulated - theory) / sem.",
+        "",
+        "Terms:",
+        "",
+        *(
+            f"- {TERMS[t]}"
+            for t in ("collapses", "closed class", "sem", "z", "slope", "steady state")
+        ),
         "",
         "![risk](risk.png)",
         "",

@@ -255,7 +255,8 @@ class GraphDisplay:
         n_coll = int(d.collapses.sum())
         title = (
             f"{K:,} models, {g.n_edges:,} edges: {n_coll:,} collapse "
-            f"({100 * n_coll / K:.1f}%); {len(d.closed_classes):,} closed classes "
+            f"({100 * n_coll / K:.1f}%); {len(d.closed_classes):,} closed "
+            f"class{'' if len(d.closed_classes) == 1 else 'es'}\n"
             f"(summary: node area ~ number of models)"
         )
         return cls(
@@ -279,10 +280,10 @@ class GraphDisplay:
         ext = np.ptp(np.asarray(self.positions, float), axis=0)
         if self.kind == "summary":
             ext = ext + 3.0
-            return (0.8 * float(ext[0]) + 3.5, 0.8 * float(ext[1]))
+            return (max(7.5, 0.8 * float(ext[0]) + 3.5), max(3.5, 0.8 * float(ext[1])))
         u = self._inches_per_unit()
         return (
-            max(5.0, float(ext[0] + 1.6) * u + 2.8),
+            max(5.0, float(ext[0] + 1.6) * u + 3.4),
             max(3.5, float(ext[1] + 1.6) * u + 0.6),
         )
 
@@ -310,7 +311,7 @@ class GraphDisplay:
         from matplotlib.patches import FancyArrowPatch, Patch, Polygon
 
         N = len(self.labels)
-        fig, ax = _figure_and_axes(ax, figsize=self._figsize())
+        fig, ax = _figure_and_axes(ax, figsize=self._figsize(), layout="constrained")
         self.figure_, self.ax_ = fig, ax
         pos = np.asarray(self.positions, float)
 
@@ -525,6 +526,10 @@ class GraphDisplay:
             else fig._get_renderer()
         )
         scale = fig.dpi / 72
+        # Measure where the axes will be: after the layout engine and the equal aspect.
+        if fig.get_layout_engine() is not None:
+            fig.get_layout_engine().execute(fig)
+        ax.apply_aspect()
         centres = ax.transData.transform(pos)
         obstacles = [t.get_window_extent(renderer).padded(2 * scale) for t in self.texts_]
         if self.legend_ is not None:
@@ -1334,14 +1339,16 @@ class RiskCurveDisplay:
 
         ax.autoscale_view()
         ax.set_ylim(ax.get_ylim())  # freeze: the labels are placed against these limits
+        fig = ax.figure
+        if fig.get_layout_engine() is not None:  # measure the axes as they will be drawn
+            fig.get_layout_engine().execute(fig)
         to_axes = ax.transAxes.inverted()
         y_axes = np.array(
             [to_axes.transform(ax.transData.transform((x, y)))[1] for _, x, y, _ in ends]
         )
-        fig = ax.figure
         height_pt = ax.get_position().height * fig.get_figheight() * 72
         fontsize = 8.5
-        gap = 1.35 * fontsize / max(height_pt * 0.85, 1.0)
+        gap = 1.4 * fontsize / max(height_pt * 0.8, 1.0)
         y_new = _spread(np.clip(y_axes, -0.02, 1.02), gap)
         for (i, x, y, color), ya, yn in zip(ends, y_axes, y_new, strict=True):
             name = self.models[i]

@@ -124,7 +124,15 @@ def render_table(d: Diagnosis, max_rows: int) -> None:
     from rich.table import Table
 
     g = d.graph
-    table = Table(title="collapse verdict", title_justify="left", header_style="bold")
+    from .._glossary import caption
+
+    table = Table(
+        title="collapse verdict",
+        title_justify="left",
+        header_style="bold",
+        caption=caption("collapses", "closed class", "real fraction", "spectral radius"),
+        caption_justify="left",
+    )
     table.add_column("model", overflow="fold")
     table.add_column("verdict")
     table.add_column("reason", overflow="fold", ratio=1)

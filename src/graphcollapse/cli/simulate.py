@@ -131,7 +131,9 @@ def render_table(result: RiskCurves, out: Path | None, *, drift: bool = True) ->
     sig = drift_signal(result)
     table = Table(
         title=f"risk at generation {T} ({result.replicates} replicates, {info['path']} path, "
-        f"{info['regime']}, seed {info['seed']})"
+        f"{info['regime']}, seed {info['seed']})",
+        caption=_summary_caption(result),
+        caption_justify="left",
     )
     table.add_column("model", no_wrap=True)
     table.add_column("risk gen 0", justify="right")
@@ -158,6 +160,13 @@ def render_table(result: RiskCurves, out: Path | None, *, drift: bool = True) ->
         print_drift(con, sig)
     if out is not None:
         con.print(f"wrote {out / RESULT_FILE} and {out / MANIFEST_FILE}")
+
+
+def _summary_caption(result: RiskCurves) -> str:
+    from .._glossary import caption
+
+    terms = ["sem"] + (["log error"] if "log_error" in result.summaries else [])
+    return caption(*terms) + " · summaries: a family's own statistics at generations 0 and T"
 
 
 def print_drift(console, sig: DriftSignal) -> None:

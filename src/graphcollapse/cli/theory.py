@@ -79,7 +79,9 @@ def render_table(res: TheoryResult, max_rows: int = 60) -> None:
     approx = " ± probe standard error" if probed else ""
     table = Table(
         title=f"theory: {res.kind}, {res.regime.label}, generation {T} "
-        f"(verdict: mean-square){approx}"
+        f"(verdict: mean-square){approx}",
+        caption=_caption(res.kind),
+        caption_justify="left",
     )
     cols = [
         ("model", "left"),
@@ -112,6 +114,13 @@ def render_table(res: TheoryResult, max_rows: int = 60) -> None:
         console.print(f"... {K - max_rows} more models (use --json for all)")
     for note in res.notes:
         console.print(f"note: {note}")
+
+
+def _caption(kind: str) -> str:
+    from .._glossary import TERMS, caption
+
+    text = caption("mean-square", "growth factor", "slope", "steady state")
+    return text + (f" · {TERMS[kind]}" if kind in TERMS else "")
 
 
 @app.command("theory")
