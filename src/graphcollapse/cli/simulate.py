@@ -23,13 +23,13 @@ import numpy as np
 import typer
 
 from .._curves import RiskCurves
-from .._drift import DriftSignal, drift_signal
 from .._errors import ConfigError
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
 from ._output import check_out_dir, console, read_progress
 
 if TYPE_CHECKING:  # (imported where used: `graphcollapse --help` stays fast)
+    from .._drift import DriftSignal
     from ..config import RunConfig
 
 CHECKPOINT_SUBDIR = "blocks"
@@ -117,6 +117,8 @@ def json_payload(result: RiskCurves) -> dict[str, Any]:
         name: RiskCurves(result.models, result.generations, arr).to_json_dict()["risk_mean"]
         for name, arr in result.summaries.items()
     }
+    from .._drift import drift_signal
+
     out["drift"] = drift_signal(result).to_json_dict()
     return out
 
@@ -128,6 +130,8 @@ def render_table(result: RiskCurves, out: Path | None, *, drift: bool = True) ->
 
     T = int(result.generations[-1])
     info = result.info
+    from .._drift import drift_signal
+
     sig = drift_signal(result)
     table = Table(
         title=f"risk at generation {T} ({result.replicates} replicates, {info['path']} path, "
@@ -301,6 +305,8 @@ def simulate_command(
             render_table(result, out, drift=False)
         overlay_theory(cfg, result, out, payload=json_payload(result) if as_json else None)
         if not as_json:
+            from .._drift import drift_signal
+
             print_drift(console(160), drift_signal(result))
         return
     if as_json:
