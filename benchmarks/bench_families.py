@@ -40,7 +40,8 @@ from benchmarks._timing import blas_threads, timed
 
 
 def _loop(fit, batch, reps):
-    take = gc.families._check.take_replicates
+    from graphcollapse.families._check import take_replicates as take
+
     return [fit(take(batch, np.array([r]), reps)) for r in range(reps)]
 
 

@@ -108,3 +108,13 @@ def test_lazy_names_are_listed_and_resolve():
 
     # The --preset help text is written out (no scipy at start-up): keep it complete.
     assert PRESETS == tuple(sorted(gc.TOPOLOGIES))
+
+
+def test_subpackages_are_reachable_as_attributes():
+    code = (
+        "import graphcollapse as gc\n"
+        "assert callable(gc.families.make_family)\n"
+        "assert gc.storage.RESULT_FILE == 'result.parquet'\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

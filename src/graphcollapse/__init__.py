@@ -71,12 +71,18 @@ _LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in nam
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        from importlib import import_module
+    from importlib import import_module
 
+    if name in _LAZY:
         value = getattr(import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
+    if not name.startswith("__"):  # a subpackage, as after an eager import: gc.families
+        try:
+            return import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
