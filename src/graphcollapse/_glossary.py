@@ -31,5 +31,9 @@ TERMS: dict[str, str] = {
 
 
 def caption(*terms: str) -> str:
-    """The explanations of ``terms`` joined into one caption."""
+    """The explanations of ``terms`` joined into one caption.
+
+    >>> caption("z")
+    'z: (simulated - theory) / standard error; |z| < 3 is agreement'
+    """
     return " · ".join(TERMS[t] for t in terms)

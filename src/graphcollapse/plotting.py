@@ -54,7 +54,10 @@ class GraphDisplay:
     red, stable ones blue; nodes that take real data have a green ring; closed classes
     are outlined with a dashed red line; arrows follow data (producer -> consumer), their
     width growing with the weight ``w_ij`` (the consumer's share of data from that
-    producer) or, between groups, with the number of samples.
+    producer; written on the arrow for graphs of up to 16 models) or, between groups, with
+    the number of samples. The layout fills the canvas: long rows along the data flow are
+    folded, tall columns split, and force-directed layouts spread evenly, so that no
+    label overlaps another at any preset of up to 60 models (a test draws them all).
 
     Build it with :meth:`from_diagnosis`; the constructor takes the computed arrays.
 
