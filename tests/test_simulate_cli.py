@@ -118,7 +118,7 @@ def test_overrides(config, capsys):
 
 def test_interrupt_then_rerun_resumes(config, tmp_path, capsys, monkeypatch):
     # (The command imports the engine when it runs, so the engine's function is patched.)
-    import graphcollapse._simulate as cmd
+    import graphcollapse.execution as cmd
 
     real = cmd.simulate
 
