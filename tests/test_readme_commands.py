@@ -8,8 +8,6 @@ import shlex
 import shutil
 from pathlib import Path
 
-import pytest
-
 from graphcollapse.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,12 +32,15 @@ def test_the_readme_has_command_examples():
     assert "mkdir -p out" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_readme_command_runs_as_written(command, tmp_path, monkeypatch, capsys):
+def test_readme_commands_run_as_written_in_order(tmp_path, monkeypatch, capsys):
+    # In the README's order and in one folder: a later command may read an earlier one's
+    # output (results reads the sweep's store).
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     (tmp_path / "out").mkdir()
     monkeypatch.chdir(tmp_path)
-    assert main(shlex.split(command)[1:]) == 0, capsys.readouterr().err
-    # Whatever it writes goes under out/ (git-ignored), never into the repository root.
-    written = {p.name for p in tmp_path.iterdir()}
-    assert written <= {"examples", "out"}, written
+    for command in COMMANDS:
+        rc = main(shlex.split(command)[1:])
+        assert rc == 0, (command, capsys.readouterr().err)
+        # Whatever it writes goes under out/ (git-ignored), never into the repository root.
+        written = {p.name for p in tmp_path.iterdir()}
+        assert written <= {"examples", "out"}, (command, written)
