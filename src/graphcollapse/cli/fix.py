@@ -31,18 +31,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 
 from .._errors import ConfigError
-from .._graph import InteractionGraph
-from .._plan import plan_fix
-from .._plan_real import plan_real_data, verify_plan
-from .._plan_report import render_check, render_plan, write_plan_plot
 from . import app
 from ._output import check_image_path, console
+
+if TYPE_CHECKING:  # (imported where used: `graphcollapse --help` stays fast)
+    from .._graph import InteractionGraph
 
 OBJECTIVES = ("mean", "max", "weighted")
 
@@ -175,6 +174,11 @@ def fix_command(
         raise ConfigError(
             f"option '--write': unknown suffix {write.suffix or '(none)'!r}; use .yaml or .json"
         )
+    from .._graph import InteractionGraph
+    from .._plan import plan_fix
+    from .._plan_real import plan_real_data, verify_plan
+    from .._plan_report import render_check, render_plan, write_plan_plot
+
     graph = InteractionGraph.from_file(ecosystem)
     names = _protect_list(protect, graph)
     cfg = load_config(config) if config is not None else None
