@@ -66,6 +66,7 @@ _LAZY = {
     "sweep": ".sweeps",
     "load_results": ".results",
     "RiskCurveDisplay": ".plotting",
+    "reproduce": ".reproduction",
 }
 
 
@@ -118,6 +119,7 @@ __all__ = [
     "Trend",
     "check_family",
     "demo",
+    "reproduce",
     "diagnose",
     "drift_signal",
     "example_path",

@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (each module registers its command on import)
     diagnose,
     fix,
     results,
+    reproduce,
     simulate,
     sweep,
     theory,

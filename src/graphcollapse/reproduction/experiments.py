@@ -12,7 +12,6 @@ the check passed.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,14 +105,17 @@ def analyse_topologies(store: Path, figs: Path) -> Outcome:
     for g, n, v, s, agree in rows:
         d = json.loads(g)
         table.append([d["preset"], d["real_models"], n, v, s, agree == n])
-    order = {}
-    for i, r in enumerate(table):
-        order.setdefault(r[0], i)
-    table.sort(key=lambda r: (order[r[0]], r[1]))
+    from .._topologies import TOPOLOGIES
+
+    order = {name: i for i, name in enumerate(TOPOLOGIES)}
+    table.sort(key=lambda r: (order.get(r[0], len(order)), r[1]))
     total = sum(r[2] for r in table)
     agree = sum(int(r[5]) * r[2] for r in table)
     disagree = sum(
-        r[0] for r in _rows(store, f"select count(*) from results where generation = {T} and collapses != drift")
+        r[0]
+        for r in _rows(
+            store, f"select count(*) from results where generation = {T} and collapses != drift"
+        )
     )
     passed = disagree == 0
 
@@ -137,13 +139,22 @@ def analyse_topologies(store: Path, figs: Path) -> Outcome:
         verdict=f"verdict and simulation agree on {total - disagree} of {total} models "
         f"in {len(table)} ecosystems",
         figures=[figure],
-        captions=["Per ecosystem, the fraction of models the verdict calls collapsing "
-                  "(circles) and the fraction whose simulated risk grows (crosses)."],  # fmt: skip
-        table=(["topology", "real data", "models", "verdict: collapse", "simulation: grows",
-                "agree"], table),  # fmt: skip
-        check={"models": total, "models that disagree": disagree, "ecosystems": len(table),
-               "ecosystems agreeing on every model": sum(bool(r[5]) for r in table),
-               "generations": T, "agreement (models)": agree},  # fmt: skip
+        captions=[
+            "Per ecosystem, the fraction of models the verdict calls collapsing "
+            "(circles) and the fraction whose simulated risk grows (crosses)."
+        ],  # fmt: skip
+        table=(
+            ["topology", "real data", "models", "verdict: collapse", "simulation: grows", "agree"],
+            table,
+        ),  # fmt: skip
+        check={
+            "models": total,
+            "models that disagree": disagree,
+            "ecosystems": len(table),
+            "ecosystems agreeing on every model": sum(bool(r[5]) for r in table),
+            "generations": T,
+            "agreement (models)": agree,
+        },  # fmt: skip
     )
 
 
@@ -156,9 +167,12 @@ def analyse_one_edge(store: Path, figs: Path) -> Outcome:
     from graphcollapse.plotting import GraphDisplay
 
     T = _last(store)
-    graphs = sorted({r[0] for r in _rows(store, "select distinct graph from results")},
-                    key=lambda g: "pair-a" in json.loads(g)["models"]["hub"].get("from", {}))  # fmt: skip
-    before, after = graphs
+
+    def edge_added(g: str) -> bool:
+        return "pair-a" in json.loads(g)["models"]["hub"].get("from", {})
+
+    graphs = {r[0] for r in _rows(store, "select distinct graph from results")}
+    before, after = sorted(graphs, key=edge_added)
     state = {}
     for tag, g in (("before", before), ("after", after)):
         rs = _rows(store, f"select model, collapses, drift from results where generation = {T} "
@@ -171,14 +185,19 @@ def analyse_one_edge(store: Path, figs: Path) -> Outcome:
     passed = named == grew and bool(named) and agree_each
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), constrained_layout=True)
-    for ax, (tag, g) in zip(axes[:2], (("before", before), ("after: one edge added", after))):
+    for ax, (tag, g) in zip(
+        axes[:2], (("before", before), ("after: one edge added", after)), strict=True
+    ):
         eco = gc.InteractionGraph.from_dict({"models": json.loads(g)["models"]})
         disp = GraphDisplay.from_diagnosis(gc.diagnose(eco), layout="auto")
         disp.plot(ax=ax, legend=ax is axes[0])
-        ax.set_title(tag)
+        ax.set_title(tag, loc="left")
     ax = axes[2]
-    curves = _rows(store, f"select model, generation, risk_mean, risk_sem, theory_risk, collapses "
-                          f"from results where graph = '{after}' order by model, generation")  # fmt: skip
+    curves = _rows(
+        store,
+        "select model, generation, risk_mean, risk_sem, theory_risk, collapses "
+        f"from results where graph = '{after}' order by model, generation",
+    )
     for k, m in enumerate(models):
         c = [r for r in curves if r[0] == m]
         t = np.array([r[1] for r in c])
@@ -201,14 +220,20 @@ def analyse_one_edge(store: Path, figs: Path) -> Outcome:
         verdict=f"the edge makes {', '.join(sorted(named))} collapse per the verdict; "
         f"the simulation shows growth in {', '.join(sorted(grew)) or 'none'}",
         figures=[figure],
-        captions=["The ecosystem before and after one edge from the closed pair into the "
-                  "hub (red: collapses), and the risk curves after."],  # fmt: skip
-        table=(["model", "verdict before", "verdict after", "grows before", "grows after"],
-               table),  # fmt: skip
-        check={"newly collapsing (verdict)": ", ".join(sorted(named)),
-               "newly growing (simulation)": ", ".join(sorted(grew)),
-               "verdict = simulation on every model, before and after": agree_each,
-               "generations": T},  # fmt: skip
+        captions=[
+            "The ecosystem before and after one edge from the closed pair into the "
+            "hub (red: collapses), and the risk curves after."
+        ],  # fmt: skip
+        table=(
+            ["model", "verdict before", "verdict after", "grows before", "grows after"],
+            table,
+        ),  # fmt: skip
+        check={
+            "newly collapsing (verdict)": ", ".join(sorted(named)),
+            "newly growing (simulation)": ", ".join(sorted(grew)),
+            "verdict = simulation on every model, before and after": agree_each,
+            "generations": T,
+        },  # fmt: skip
     )
 
 
@@ -252,13 +277,13 @@ def analyse_regimes(store: Path, figs: Path) -> Outcome:
                              sharey=True, constrained_layout=True)  # fmt: skip
     axes = np.atleast_1d(axes)
     combos = sorted({r[1:4] for r in curves})
-    for ax, p in zip(axes, presets):
+    for ax, p in zip(axes, presets, strict=True):
         for k, combo in enumerate(combos):
             c = [r for r in curves if r[0] == p and r[1:4] == combo]
             ax.plot([r[4] for r in c], [r[5] for r in c],
                     "-" if combo[0] == "replace" else "--", color=PALETTE[k % len(PALETTE)],
                     label="/".join(combo), lw=1.5)  # fmt: skip
-        ax.set_title(f"{p} (closed: every model collapses under replace)", fontsize=9)
+        ax.set_title(p, loc="left", fontsize=10)
         ax.set_xlabel("generation")
         ax.set_yscale("log")
         ok_p = not any(b.startswith(p + "/") for b in bad)
@@ -269,14 +294,29 @@ def analyse_regimes(store: Path, figs: Path) -> Outcome:
     figure = save_figure(fig, figs / "regimes")
     return Outcome(
         passed=passed,
-        verdict=(f"on {len(presets)} closed graphs, replace grows and accumulate stays bounded "
-                 f"in all {len(table)} settings" if passed else
-                 f"fails in {len(bad)} of {len(table)} settings: {', '.join(bad)}"),  # fmt: skip
+        verdict=(
+            f"on {len(presets)} closed graphs, replace grows and accumulate stays bounded "
+            f"in all {len(table)} settings"
+            if passed
+            else f"fails in {len(bad)} of {len(table)} settings: {', '.join(bad)}"
+        ),  # fmt: skip
         figures=[figure],
         captions=["Mean risk over the models per regime (solid: replace, dashed: accumulate)."],
-        table=(["graph", "data", "real", "synthetic", f"risk at {T}", f"theory at {T}",
-                f"risk {T} / risk {h}", "growth flagged", "max |z| vs theory", "check"],
-               table),  # fmt: skip
+        table=(
+            [
+                "graph",
+                "data",
+                "real",
+                "synthetic",
+                f"risk at {T}",
+                f"theory at {T}",
+                f"risk {T} / risk {h}",
+                "growth flagged",
+                "max |z| vs theory",
+                "check",
+            ],
+            table,
+        ),  # fmt: skip
         check={"settings": len(table), "settings failing": len(bad), "generations": T},
     )
 
@@ -302,9 +342,10 @@ def analyse_least_squares(store: Path, figs: Path) -> Outcome:
     signs = _rows(
         store,
         f"""select "graph.samples", "graph.real_models", model, bool_and(collapses),
-              max(risk_mean) filter (where generation = {T}) - max(risk_mean) filter (where generation = 1),
-              max(theory_risk) filter (where generation = {T}) - max(theory_risk) filter (where generation = 1),
-              max(risk_sem) filter (where generation = {T}) + max(risk_sem) filter (where generation = 1)
+              max(risk_mean) filter (where generation = {T})
+                - max(risk_mean) filter (where generation = 1),
+              max(theory_risk) filter (where generation = {T})
+                - max(theory_risk) filter (where generation = 1)
             from results group by all""",
     )
     sign_bad = [s for s in signs if s[3] and not (s[4] > 0 and s[5] > 0)]
@@ -325,7 +366,7 @@ def analyse_least_squares(store: Path, figs: Path) -> Outcome:
     ax.set_yscale("log")
     ax.set_xlabel("generation")
     ax.set_ylabel(f"risk of {focus} (units of noise variance)")
-    ax.set_title("no real data (collapses): theory lines, simulation ±2 s.e.", fontsize=9)
+    ax.set_title("no real data: theory (lines), simulation ±2 s.e.", loc="left", fontsize=9)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     verdict_box(ax, True, "verdict: collapses")
     ax = axes[1]
@@ -348,18 +389,30 @@ def analyse_least_squares(store: Path, figs: Path) -> Outcome:
         verdict=f"max |z| = {zmax:.2f} over {n_cmp} comparisons (bound {bound:.2f}); "
         f"growth sign right for {len(signs) - len(sign_bad)} of {len(signs)} models",
         figures=[figure],
-        captions=["Left: exact theory (lines) through simulated risk (points). Right: the "
-                  "z-scores of every (setting, model, generation) comparison."],  # fmt: skip
-        table=(["n/d", "real models", "real samples", f"mean risk at {T}", f"theory at {T}",
-                f"max |z| at {T}", "collapses"], table),  # fmt: skip
-        check={"comparisons": n_cmp, "max |z|": zmax, "bound (Bonferroni 0.1%)": bound,
-               "collapsing models": sum(bool(s[3]) for s in signs),
-               "wrong growth sign": len(sign_bad)},  # fmt: skip
+        captions=[
+            "Left: exact theory (lines) through simulated risk (points). Right: the "
+            "z-scores of every (setting, model, generation) comparison."
+        ],  # fmt: skip
+        table=(
+            [
+                "n/d",
+                "real models",
+                "real samples",
+                f"mean risk at {T}",
+                f"theory at {T}",
+                f"max |z| at {T}",
+                "collapses",
+            ],
+            table,
+        ),  # fmt: skip
+        check={
+            "comparisons": n_cmp,
+            "max |z|": zmax,
+            "bound (Bonferroni 0.1%)": bound,
+            "collapsing models": sum(bool(s[3]) for s in signs),
+            "wrong growth sign": len(sign_bad),
+        },  # fmt: skip
     )
-
-
-def _finite(x: float) -> bool:
-    return x is not None and math.isfinite(x)
 
 
 EXPERIMENTS: dict[str, Experiment] = {

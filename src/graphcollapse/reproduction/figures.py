@@ -36,7 +36,8 @@ def new_figure(figsize: tuple[float, float] = (7, 4.5)) -> tuple[Any, Any]:
 
 
 def verdict_box(ax: Any, passed: bool, text: str) -> Any:
-    """Write the check's verdict (✓/✗ and a short text) in the axes' lower right corner.
+    """Write the check's verdict (✓/✗ and a short text) just above the axes' top right
+    corner, outside the data.
 
     Examples
     --------
@@ -46,7 +47,7 @@ def verdict_box(ax: Any, passed: bool, text: str) -> Any:
     """
     mark = "\u2713" if passed else "\u2717"
     return ax.text(
-        0.99, 0.02, f"{mark} {text}", transform=ax.transAxes, ha="right", va="bottom",
+        1.0, 1.02, f"{mark} {text}", transform=ax.transAxes, ha="right", va="bottom",
         fontsize=9, color="#0072B2" if passed else "#D55E00",
         bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#999999",
               "alpha": 0.9},

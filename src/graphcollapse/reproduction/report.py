@@ -5,7 +5,7 @@ Used by ``graphcollapse reproduce`` (one section per experiment) and by
 style sheets and no links to fetch: every figure is a PNG embedded as a ``data:`` URI,
 so the file can be mailed, archived or opened offline and shows the same.
 
-Structure (the browser test in ``tests/test_reproduce_browser.py`` checks it): a
+Structure (the browser test in ``tests/test_reproduce.py`` checks it): a
 ``<section id="summary">`` with one line per claim (✓ or ✗), then one
 ``<section id="exp-NAME" class="experiment">`` per experiment with its claim, figures,
 a table of key numbers, the check's numbers, the command to rerun it and its run time.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
