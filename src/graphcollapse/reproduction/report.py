@@ -119,10 +119,12 @@ def _img(path: Path, caption: str) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     alt = html.escape(caption or Path(path).stem)
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    files = f"{Path(path).name}" + (
+        f" / {Path(path).stem}.svg" if Path(path).with_suffix(".svg").exists() else ""
+    )
     return (
         f'<figure><img src="data:image/png;base64,{data}" alt="{alt}">{cap}'
-        f'<figcaption class="meta">also as {html.escape(Path(path).stem)}.png / .svg'
-        "</figcaption></figure>"
+        f'<figcaption class="meta">file: {html.escape(files)}</figcaption></figure>'
     )
 
 
@@ -207,7 +209,7 @@ def to_json(x: Any) -> Any:
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import json, numpy as np
     >>> json.dumps(to_json({"a": np.float64(1.5), "b": [np.int64(2)]}))
     '{"a": 1.5, "b": [2]}'
     """
