@@ -155,3 +155,18 @@ def test_report_in_headless_chromium(quick, tmp_path):
     for e in EXPERIMENTS.values():
         assert e.title in page["text"]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_demo_ends_with_the_same_kind_of_report(tmp_path):
+    import graphcollapse as gc
+
+    run = gc.demo(tmp_path / "d", generations=3, replicates=200, gaussian_replicates=60)
+    page = (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
+    assert "report.html" in run.outputs
+    for section in ("summary", "exp-verdict", "exp-least_squares", "exp-gaussian"):
+        assert f'id="{section}"' in page
+    assert page.count('src="data:image/png;base64,') == 3 and "<script" not in page
+    if find_chromium() is not None:
+        shown = inspect_page(tmp_path / "d" / "report.html")
+        assert shown["console_errors"] == []
+        assert [i["naturalWidth"] > 0 for i in shown["images"]] == [True] * 3
