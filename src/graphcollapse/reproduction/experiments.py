@@ -283,7 +283,7 @@ def analyse_regimes(store: Path, figs: Path) -> Outcome:
             ax.plot([r[4] for r in c], [r[5] for r in c],
                     "-" if combo[0] == "replace" else "--", color=PALETTE[k % len(PALETTE)],
                     label="/".join(combo), lw=1.5)  # fmt: skip
-        ax.set_title(p, loc="left", fontsize=10)
+        ax.set_title(f"{p}\nverdict: all collapse (closed)", loc="left", fontsize=9)
         ax.set_xlabel("generation")
         ax.set_yscale("log")
         ok_p = not any(b.startswith(p + "/") for b in bad)
@@ -322,9 +322,38 @@ def analyse_regimes(store: Path, figs: Path) -> Outcome:
 
 
 # ---------------------------------------------------------------- 4. least squares
+def growth_map(d: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The exact mean-square growth factor of one least-squares model (dimension ``d``)
+    trained on ``n`` samples a generation, a fraction of them real and the rest its own
+    output, over a grid of (n/d, real fraction): ``(n_over_d, fractions, growth)``.
+
+    Examples
+    --------
+    >>> nd, fr, g = growth_map(4)
+    >>> g.shape == (len(nd), len(fr)) and bool(g[-1, -1] < 1 < g[0, 0] + 1)
+    True
+    """
+    from .._theory import theory
+    from .._topologies import preset
+    from ..families import make_family
+
+    fam = make_family("linear_regression", dim=d)
+    ns = np.unique(np.round(np.geomspace(1.25 * d, 20 * d, 14)).astype(int))
+    ns = ns[ns >= d + 2]
+    fracs = np.linspace(0.05, 0.95, 19)
+    growth = np.full((len(ns), len(fracs)), np.nan)
+    for a, n in enumerate(ns):
+        for b, f in enumerate(fracs):
+            real = int(min(n - 1, max(1, round(n * f))))
+            g = preset("self_loop", real_models="all", samples=int(n - real), real=real)
+            growth[a, b] = float(theory(g, fam, generations=1).growth_factor[0])
+    return ns / d, fracs, growth
+
+
 def analyse_least_squares(store: Path, figs: Path) -> Outcome:
     """Exact finite-sample theory vs simulation: |z| bound and the sign of growth."""
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     from scipy.stats import norm
 
     T = _last(store)
@@ -351,7 +380,7 @@ def analyse_least_squares(store: Path, figs: Path) -> Outcome:
     sign_bad = [s for s in signs if s[3] and not (s[4] > 0 and s[5] > 0)]
     passed = zmax <= bound and not sign_bad
     settings = sorted({(r[0], r[1], r[2]) for r in rows})
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8), constrained_layout=True)
     ax = axes[0]
     d = 8
     mods = sorted({r[3] for r in rows})
@@ -377,6 +406,21 @@ def analyse_least_squares(store: Path, figs: Path) -> Outcome:
     ax.set_ylabel("comparisons (count)")
     verdict_box(ax, zmax <= bound, f"max |z| = {zmax:.2f} ≤ {bound:.2f}" if zmax <= bound
                 else f"max |z| = {zmax:.2f} > {bound:.2f}")  # fmt: skip
+    n_over_d, fracs, growth = growth_map(d)
+    ax = axes[2]
+    mesh = ax.pcolormesh(fracs, n_over_d, growth, cmap="cividis", shading="nearest",
+                         vmin=0, vmax=2)  # fmt: skip
+    ax.contour(fracs, n_over_d, growth, levels=[1.0], colors="white", linewidths=2)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_yticks([1.25, 2, 5, 10, 20])
+    ax.set_xlabel("fraction of real samples in each training set (1)")
+    ax.set_ylabel("samples per dimension n/d (1)")
+    ax.set_title("theory: mean-square growth factor per generation\n"
+                 "(one model, its own output + real data; white: growth = 1)",
+                 loc="left", fontsize=9)  # fmt: skip
+    fig.colorbar(mesh, ax=ax, label="growth factor (1)")
     figure = save_figure(fig, figs / "least_squares")
     table = []
     for n, rm, real in settings:
