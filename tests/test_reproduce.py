@@ -165,8 +165,10 @@ def test_demo_ends_with_the_same_kind_of_report(tmp_path):
     assert "report.html" in run.outputs
     for section in ("summary", "exp-verdict", "exp-least_squares", "exp-gaussian"):
         assert f'id="{section}"' in page
-    assert page.count('src="data:image/png;base64,') == 3 and "<script" not in page
+    pngs = [o for o in run.outputs if o.endswith(".png")]
+    assert page.count('src="data:image/png;base64,') == len(pngs) >= 3
+    assert "<script" not in page
     if find_chromium() is not None:
         shown = inspect_page(tmp_path / "d" / "report.html")
         assert shown["console_errors"] == []
-        assert [i["naturalWidth"] > 0 for i in shown["images"]] == [True] * 3
+        assert [i["naturalWidth"] > 0 for i in shown["images"]] == [True] * len(pngs)
