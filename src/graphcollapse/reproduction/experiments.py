@@ -589,9 +589,9 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment(
             "least_squares",
             "Finite-sample least squares",
-            "For least squares the mean-square theory is exact at every finite sample "
-            "size: simulated risk matches it within its standard errors, and the risk "
-            "of collapsing models grows.",
+            "For least squares the mean-square theory is exact at finite sample sizes: "
+            "simulated risk matches it within its standard errors (tested where those "
+            "can be trusted, n >= d + 8), and the risk of collapsing models grows.",
             analyse_least_squares,
         ),
         Experiment(
