@@ -40,3 +40,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info src/*.egg-info .pytest_cache
+
+# The study's experiments at full size into $(REPRO) (resumable; docs/reproduce.md).
+# The quick version runs in `make test` (tests/test_reproduce.py).
+REPRO ?= reproduction
+.PHONY: reproduce
+reproduce: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/graphcollapse reproduce --out $(REPRO) --workers 2

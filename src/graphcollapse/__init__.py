@@ -65,6 +65,7 @@ _LAZY_MODULES: dict[str, tuple[str, ...]] = {
     "._demo": ("demo",),
     ".sweeps": ("sweep",),
     ".results": ("load_results",),
+    ".reproduction": ("reproduce",),
 }
 
 _LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
@@ -129,6 +130,7 @@ __all__ = [
     "Trend",
     "check_family",
     "demo",
+    "reproduce",
     "diagnose",
     "drift_signal",
     "example_path",

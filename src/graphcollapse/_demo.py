@@ -259,12 +259,23 @@ def plan_step(run: DemoRun) -> None:
     ]
 
 
+def report_step(run: DemoRun) -> None:
+    """The results as a self-contained HTML page, ``report.html`` (the same kind of
+    report as ``graphcollapse reproduce``; figures embedded, nothing fetched). Reads
+    what the earlier steps left on ``run``; figures of other steps are appended."""
+    from .reproduction.demo_report import write_demo_report
+
+    write_demo_report(run)
+    run.outputs.append("report.html")
+
+
 STEPS: tuple[Callable[[DemoRun], None], ...] = (
     verdict_step,
     simulation_step,
     theory_step,
     gaussian_step,
     plan_step,
+    report_step,
 )
 """The default steps of :func:`demo`, in order."""
 

@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (each module registers its command on import)
     demo,
     diagnose,
     fix,
+    reproduce,
     results,
     simulate,
     sweep,
