@@ -456,8 +456,8 @@ def _least_squares_theory(
             tuple(notes),
         )
     notes.append(
-        f"exact least-squares theory is derived for replace/fresh/private and shared "
-        f"(up to {SHARED_LIMIT} models) only; regime "
+        f"exact least-squares theory is derived for replace/fresh/private only (and "
+        f"replace/fresh/shared up to {SHARED_LIMIT} models); regime "
         f"{regime.label} uses the linear (large-sample) recursion with noise_scale = "
         "sigma^2 d (first order in d / n)"
     )
@@ -465,7 +465,7 @@ def _least_squares_theory(
 
 
 def _shared_theory(graph, family, req, growth, notes) -> TheoryResult:
-    """Exact least squares with shared synthetic samples (docs/theory.md, section 9)."""
+    """Exact least squares with shared synthetic samples (docs/theory.md, section 11)."""
     d, sigma = int(family.dim), float(family.noise)
     collapses = req.diagnosis.collapses | (growth >= 1.0)
     risk = ols_shared_risk(graph, family, generations=req.generations, record=req.record)
@@ -475,7 +475,7 @@ def _shared_theory(graph, family, req, growth, notes) -> TheoryResult:
     notes.append(
         "exact least squares with shared synthetic samples: the row-pair moments of "
         f"consumers sharing a published sample are Monte Carlo integrals "
-        f"({risk.info['moment_draws']} draws per pair shape, largest relative standard "
+        f"(up to {risk.info['moment_draws']} draws per pair shape, largest relative standard "
         f"error {risk.info['moment_rse']:.1e}; the risks, slopes and steady states carry a "
         "relative Monte Carlo error of about that size); growth factors are those of the "
         "private-sample map"

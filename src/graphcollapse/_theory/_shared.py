@@ -42,6 +42,10 @@ __all__ = ["PairMoments", "shared_pair_moments", "ols_shared_risk", "shared_limi
 
 #: Monte Carlo draws per distinct ``(m, p_i, p_k)`` of the pair moments.
 DRAWS = 20_000
+#: Largest ``draws * rows`` per pair shape in a graph (fewer draws for large pools).
+ROW_BUDGET = 2_000_000
+#: Fewest draws per pair shape in a graph.
+MIN_DRAWS = 2_000
 #: Draws per batch (bounds memory: ``batch * n * d`` numbers).
 _BATCH = 2_000
 
@@ -171,7 +175,11 @@ def _shared_pairs(
             key = (m, int(n[i]) - m, int(n[k]) - m)
             pm = cache.get(key)
             if pm is None:
-                pm = cache[key] = shared_pair_moments(*key, d, draws=draws, seed=seed)
+                # Each draw averages over its rows, so large pools need fewer draws: keep
+                # draws * rows within ROW_BUDGET (the error is reported either way).
+                rows = key[0] + key[1] + key[2]
+                nd = max(min(draws, ROW_BUDGET // rows), min(draws, MIN_DRAWS))
+                pm = cache[key] = shared_pair_moments(*key, d, draws=nd, seed=seed)
             rse = max(rse, pm.rse)
             A = pm.A
             p_i, p_k = key[1], key[2]
