@@ -185,3 +185,24 @@ def test_exact_shared_theory_matches_brute_force_loop(seed):
     rse = th.info["moment_rse"]
     excess = np.abs(mean - th.mean) - Z * sem - Z * rse * th.mean
     assert excess.max() < 0, np.abs((mean - th.mean) / sem).max(axis=0)
+
+
+def test_cross_covariance_matches_simulation(seed):
+    # The whole matrix C (what homogenisation reads): shared rows correlate a with b and
+    # p with q beyond what private samples give. Same z band, every entry.
+    g = _graph()
+    fam = gc.LinearRegression(dim=5)
+    T = 4
+    th = gc.theory(g, fam, generations=T, regime=SHARED)
+    C = np.asarray(th.cross_covariance)
+    np.testing.assert_allclose(np.diagonal(C, axis1=1, axis2=2), th.risk.mean, rtol=1e-14)
+    h = gc.simulate_homogenization(g, fam, generations=T, replicates=4000, seed=seed, regime=SHARED)
+    rse = th.risk.info["moment_rse"]
+    excess = np.abs(h.covariance - C) - Z * h.covariance_sem - Z * rse * np.abs(C)
+    assert excess.max() < 0, np.abs((h.covariance - C) / h.covariance_sem).max()
+    # What sharing adds: with private samples a and b would only share lab's error,
+    # E[e_a . e_b] = w_a w_b R_lab; the common rows and their noise add to it.
+    a, b, lab = (g.names.index(x) for x in ("a", "b", "lab"))
+    private_ab = (14 / 20) * (16 / 20) * C[T - 1, lab, lab]
+    assert C[T, a, b] > 1.5 * private_ab
+    assert h.covariance[T, a, b] - private_ab > 10 * h.covariance_sem[T, a, b]

@@ -44,7 +44,7 @@ from ._ols import (
     ols_risk,
     ols_steady_state,
 )
-from ._shared import SHARED_LIMIT, ols_shared_risk, shared_limits
+from ._shared import DRAWS, SHARED_LIMIT, _shared_covariances, shared_limits
 from ._structure import class_structure
 
 __all__ = ["TheoryRequest", "TheoryResult", "family_theory", "theory"]
@@ -468,7 +468,20 @@ def _shared_theory(graph, family, req, growth, notes) -> TheoryResult:
     """Exact least squares with shared synthetic samples (docs/theory.md, section 11)."""
     d, sigma = int(family.dim), float(family.noise)
     collapses = req.diagnosis.collapses | (growth >= 1.0)
-    risk = ols_shared_risk(graph, family, generations=req.generations, record=req.record)
+    covs, rse = _shared_covariances(graph, d, sigma, req.generations, req.record)
+    risk = RiskCurves(
+        graph.names,
+        req.record,
+        np.diagonal(covs, axis1=1, axis2=2).copy(),
+        source="theory",
+        info={
+            "theory": "exact_ols_shared",
+            "method": "dense",
+            "regime": "replace/fresh/shared",
+            "moment_draws": DRAWS,
+            "moment_rse": rse,
+        },
+    )
     period = class_structure(graph).common_period
     slope, steady, settled = shared_limits(graph, d, sigma, collapses, period)
     slope[collapses & (growth > 1.0 + 1e-9)] = np.inf
@@ -494,6 +507,7 @@ def _shared_theory(graph, family, req, growth, notes) -> TheoryResult:
         bool(family.consistent),
         req.regime,
         tuple(notes),
+        cross_covariance=_ro(covs),
     )
 
 

@@ -230,6 +230,35 @@ def _T_shared(W: np.ndarray, gamma: np.ndarray, pairs: _SharedPairs, C: np.ndarr
     return out
 
 
+def _shared_covariances(
+    graph: InteractionGraph,
+    d: int,
+    sigma: float,
+    generations: int,
+    rec: np.ndarray,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> tuple[np.ndarray, float]:
+    """The cross-covariances ``C_ik = E[e_i^T Sigma e_k]`` at the recorded generations
+    (``(len(rec), K, K)``) and the moments' largest relative standard error."""
+    _check_samples(graph, d)
+    n0 = graph.initial_real.astype(np.float64)
+    q0 = sigma**2 * d / (n0 - d - 1.0)
+    W, gamma, pairs, Q = _shared_setup(graph, d, sigma, draws, seed)
+    K = graph.n_models
+    C = np.diag(q0)
+    out = np.empty((rec.size, K, K))
+    pos = {int(t): j for j, t in enumerate(rec)}
+    if 0 in pos:
+        out[pos[0]] = C
+    for t in range(1, int(generations) + 1):
+        C = _T_shared(W, gamma, pairs, C) + Q
+        j = pos.get(t)
+        if j is not None:
+            out[j] = C
+    return out, pairs.rse
+
+
 def ols_shared_risk(
     graph: InteractionGraph,
     family: Any = None,
@@ -274,28 +303,16 @@ def ols_shared_risk(
     """
     d, sigma = _family_args(family, dim, sigma, "ols_shared_risk")
     rec = record_generations(generations, record)
-    _check_samples(graph, d)
-    n0 = graph.initial_real.astype(np.float64)
-    q0 = sigma**2 * d / (n0 - d - 1.0)
-    W, gamma, pairs, Q = _shared_setup(graph, d, sigma, draws, seed)
-    K = graph.n_models
-    C = np.diag(q0)
-    out = np.empty((rec.size, K))
-    pos = {int(t): j for j, t in enumerate(rec)}
-    if 0 in pos:
-        out[pos[0]] = q0
-    for t in range(1, int(generations) + 1):
-        C = _T_shared(W, gamma, pairs, C) + Q
-        j = pos.get(t)
-        if j is not None:
-            out[j] = np.diagonal(C)
+    covs, rse = _shared_covariances(graph, d, sigma, int(generations), rec, draws, seed)
+    out = np.diagonal(covs, axis1=1, axis2=2).copy()
+    n_pairs = _shared_pairs(graph, d, sigma, draws, seed).i.size
     info = {
         "theory": "exact_ols_shared",
         "method": "dense",
         "regime": "replace/fresh/shared",
         "moment_draws": int(draws),
-        "moment_rse": pairs.rse,
-        "shared_pairs": int(pairs.i.size),
+        "moment_rse": rse,
+        "shared_pairs": int(n_pairs),
     }
     return RiskCurves(graph.names, rec, out, source="theory", info=info)
 
