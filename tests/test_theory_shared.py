@@ -1,5 +1,5 @@
-"""Exact least squares with shared synthetic samples (docs/theory.md, section
-"Exact least squares with shared synthetic samples").
+"""Exact least squares with shared synthetic samples (docs/theory.md
+§11).
 
 Tolerances
 ----------

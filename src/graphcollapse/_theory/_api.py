@@ -465,7 +465,7 @@ def _least_squares_theory(
 
 
 def _shared_theory(graph, family, req, growth, notes) -> TheoryResult:
-    """Exact least squares with shared synthetic samples (docs/theory.md, section 11)."""
+    """Exact least squares with shared synthetic samples (docs/theory.md §11)."""
     d, sigma = int(family.dim), float(family.noise)
     collapses = req.diagnosis.collapses | (growth >= 1.0)
     covs, rse = _shared_covariances(graph, d, sigma, req.generations, req.record)

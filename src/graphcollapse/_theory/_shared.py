@@ -1,5 +1,5 @@
-"""Exact finite-sample least squares with *shared* synthetic samples (docs/theory.md,
-section "Exact least squares with shared synthetic samples").
+"""Exact finite-sample least squares with *shared* synthetic samples (docs/theory.md
+§11).
 
 Replace regime, fresh real data, shared synthetic samples: producer ``j`` publishes one
 sample per generation and consumer ``i`` takes its first ``n_ij`` rows, so consumers
