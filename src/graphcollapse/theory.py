@@ -25,6 +25,8 @@ the specialised functions, with one name per concept everywhere:
 :func:`ols_steady_state`              its limits
 :func:`ols_slope`                     its collapse slopes
 :func:`ols_moments`                   the Wishart moments it is built on
+:func:`ols_shared_risk`               exact least squares, replace / fresh / shared
+:func:`shared_pair_moments`           the pair moments it is built on
 :func:`ols_accumulate_risk`           exact least squares, accumulate (single models)
 :func:`ols_accumulate_steady_state`   its limits (digamma closed form)
 :func:`solve_stein`                   ``X = A X A^T + Q`` by doubling
@@ -62,8 +64,10 @@ from ._theory import (
     ols_growth_factor,
     ols_moments,
     ols_risk,
+    ols_shared_risk,
     ols_slope,
     ols_steady_state,
+    shared_pair_moments,
     solve_stein,
     theory,
 )
@@ -82,8 +86,10 @@ __all__ = [
     "ols_growth_factor",
     "ols_moments",
     "ols_risk",
+    "ols_shared_risk",
     "ols_slope",
     "ols_steady_state",
+    "shared_pair_moments",
     "solve_stein",
     "theory",
 ]

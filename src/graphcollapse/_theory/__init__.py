@@ -20,6 +20,7 @@ from ._ols import (
     ols_slope,
     ols_steady_state,
 )
+from ._shared import ols_shared_risk, shared_pair_moments
 from ._typical import lyapunov_rate
 
 __all__ = [
@@ -36,8 +37,10 @@ __all__ = [
     "ols_growth_factor",
     "ols_moments",
     "ols_risk",
+    "ols_shared_risk",
     "ols_slope",
     "ols_steady_state",
+    "shared_pair_moments",
     "solve_stein",
     "theory",
 ]

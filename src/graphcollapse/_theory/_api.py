@@ -44,10 +44,14 @@ from ._ols import (
     ols_risk,
     ols_steady_state,
 )
+from ._shared import DRAWS, SHARED_LIMIT, _shared_covariances, shared_limits
+from ._structure import class_structure
 
 __all__ = ["TheoryRequest", "TheoryResult", "family_theory", "theory"]
 
-Kind = Literal["exact_ols", "exact_ols_accumulate", "linear", "exact_categorical"]
+Kind = Literal[
+    "exact_ols", "exact_ols_accumulate", "exact_ols_shared", "linear", "exact_categorical"
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,7 +76,7 @@ class TheoryResult:
     growth_factor : ndarray of float
         Spectral radius of the replace-regime mean-square map on the model's ancestors
         (exact least squares: the map ``T`` of docs/theory.md §3.2; otherwise ``C -> W C W^T``).
-    kind : {"exact_ols", "exact_ols_accumulate", "linear"}
+    kind : {"exact_ols", "exact_ols_accumulate", "exact_ols_shared", "exact_categorical", "linear"}
         Which theory produced the curves.
     consistent : bool
         Whether the family is Fisher-consistent. If not, the linear recursion is only a
@@ -265,6 +269,8 @@ def theory(
 
     * :class:`~graphcollapse.LinearRegression` with ``fit="ols"``: the **exact**
       finite-sample recursion (docs/theory.md §3.1) in the replace / fresh / private regime; in
+      the replace / fresh / shared regime (up to 200 models) the exact recursion with
+      Monte Carlo pair moments (``kind="exact_ols_shared"``); in
       the accumulate / fresh / private regime the exact single-model results when every
       model either takes only real data or only eats its own output; otherwise the
       linear recursion with ``noise_scale = sigma^2 d`` (first order, noted).
@@ -433,6 +439,8 @@ def _least_squares_theory(
             regime,
             tuple(notes),
         )
+    if regime.label == "replace/fresh/shared" and not req.large and K <= SHARED_LIMIT:
+        return _shared_theory(graph, family, req, growth, notes)
     if regime.label == "accumulate/fresh/private" and accumulate_cases(graph) is not None:
         risk = ols_accumulate_risk(graph, family, generations=req.generations, record=req.record)
         steady = ols_accumulate_steady_state(graph, family)
@@ -448,11 +456,59 @@ def _least_squares_theory(
             tuple(notes),
         )
     notes.append(
-        f"exact least-squares theory is derived for replace/fresh/private only; regime "
+        f"exact least-squares theory is derived for replace/fresh/private only (and "
+        f"replace/fresh/shared up to {SHARED_LIMIT} models); regime "
         f"{regime.label} uses the linear (large-sample) recursion with noise_scale = "
         "sigma^2 d (first order in d / n)"
     )
     return _linear_theory(graph, family, req, growth, notes)
+
+
+def _shared_theory(graph, family, req, growth, notes) -> TheoryResult:
+    """Exact least squares with shared synthetic samples (docs/theory.md §11)."""
+    d, sigma = int(family.dim), float(family.noise)
+    collapses = req.diagnosis.collapses | (growth >= 1.0)
+    covs, rse = _shared_covariances(graph, d, sigma, req.generations, req.record)
+    risk = RiskCurves(
+        graph.names,
+        req.record,
+        np.diagonal(covs, axis1=1, axis2=2).copy(),
+        source="theory",
+        info={
+            "theory": "exact_ols_shared",
+            "method": "dense",
+            "regime": "replace/fresh/shared",
+            "moment_draws": DRAWS,
+            "moment_rse": rse,
+        },
+    )
+    period = class_structure(graph).common_period
+    slope, steady, settled = shared_limits(graph, d, sigma, collapses, period)
+    slope[collapses & (growth > 1.0 + 1e-9)] = np.inf
+    notes.append(
+        "exact least squares with shared synthetic samples: the row-pair moments of "
+        f"consumers sharing a published sample are Monte Carlo integrals "
+        f"(up to {risk.info['moment_draws']} draws per pair shape, largest relative standard "
+        f"error {risk.info['moment_rse']:.1e}; the risks, slopes and steady states carry a "
+        "relative Monte Carlo error of about that size); growth factors are those of the "
+        "private-sample map"
+    )
+    if not settled:
+        notes.append(
+            "shared samples: slopes and steady states had not settled in 20,000 generations"
+        )
+    return TheoryResult(
+        risk,
+        _ro(collapses),
+        _ro(slope),
+        _ro(steady),
+        _ro(growth),
+        "exact_ols_shared",
+        bool(family.consistent),
+        req.regime,
+        tuple(notes),
+        cross_covariance=_ro(covs),
+    )
 
 
 def _dense_risk(graph, d, sigma, req):
