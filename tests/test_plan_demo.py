@@ -7,11 +7,12 @@ import json
 import numpy as np
 
 import graphcollapse as gc
-from graphcollapse._demo import STEPS, plan_step
+from graphcollapse._demo import STEPS, plan_step, report_step
 
 
 def test_demo_ends_with_the_plan_and_its_verification(tmp_path):
-    assert STEPS[-1] is plan_step
+    # The plan is the last computing step; only the HTML report of everything follows it.
+    assert STEPS[-2:] == (plan_step, report_step)
     run = gc.demo(tmp_path, generations=2, replicates=1000, gaussian_replicates=40)
     g = gc.InteractionGraph.from_file(gc.example_path())
     plan = json.loads((tmp_path / "plan.json").read_text())
