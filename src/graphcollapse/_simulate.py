@@ -48,6 +48,7 @@ from ._curves import RiskCurves
 from ._errors import ConfigError
 from ._graph import InteractionGraph
 from ._regime import Regime
+from ._threads import blas_limit
 from .families import Family
 
 __all__ = [
@@ -191,6 +192,12 @@ class _Kernel:
                 if n0 > nr:
                     parts.append(self._real(n0 - nr, reps, rngs(0, i, ROLE_OWN)))
                 batch = self._pool(parts)
+            elif self.fast and self.regime.data != "accumulate":
+                # One fresh sample, not kept: the family may fuse drawing and fitting.
+                params.append(self.family.fit_sample_real_fast(n0, reps, rngs(0, i, ROLE_OWN)))
+                pools.append(None)
+                fixed.append(fixed_i)
+                continue
             else:
                 batch = self._real(n0, reps, rngs(0, i, ROLE_OWN))
             params.append(self.family.fit(batch))
@@ -225,6 +232,11 @@ class _Kernel:
 
             parts: list[Any] = [state.pools[i]] if accumulate else []
             nr = int(plan.real[i])
+            fused = self._fused(i, state, rng_own)
+            if fused is not None:
+                params.append(fused)
+                pools.append(None)
+                continue
             if nr > 0:
                 if regime.real == "fresh":
                     parts.append(self._real(nr, state.replicates, rng_own()))
@@ -247,6 +259,23 @@ class _Kernel:
             tuple(pools) if accumulate else None,
             state.fixed_real,
         )
+
+    def _fused(self, i: int, state: GenerationState, rng_own: Callable) -> Any:
+        """Model ``i``'s fit when its training set is one fresh sample that is not kept
+        (fast path, replace regime, a single source drawn from its own stream): the
+        family's fused ``fit_sample_fast`` / ``fit_sample_real_fast``, same random
+        numbers. ``None`` otherwise."""
+        plan, regime = self.plan, self.regime
+        if not self.fast or regime.data == "accumulate":
+            return None
+        nr = int(plan.real[i])
+        producers, sizes = plan.producers[i]
+        if nr > 0 and regime.real == "fresh" and producers.size == 0:
+            return self.family.fit_sample_real_fast(nr, state.replicates, rng_own())
+        if nr == 0 and producers.size == 1 and regime.synthetic == "private":
+            j = int(producers[0])
+            return self.family.fit_sample_fast(state.params[j], int(sizes[0]), rng_own())
+        return None
 
     def _publish(self, params: Any, sizes: np.ndarray, rng: np.random.Generator) -> dict:
         """Producer's published sample, as nested prefixes: ``{size: first size samples}``.
@@ -385,11 +414,12 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
         for name, x in summ.items():
             s_mean[name][t], s_m2[name][t] = _moments(x)
 
-    state = kernel.initial(reps, rngs)
-    record(state)
-    for _ in range(T):
-        state = kernel.step(state, rngs)
+    with blas_limit():  # one BLAS thread by default (_threads.py)
+        state = kernel.initial(reps, rngs)
         record(state)
+        for _ in range(T):
+            state = kernel.step(state, rngs)
+            record(state)
     return _BlockResult(b, reps, mean, m2, s_mean, s_m2, samples, tuple(state.params))
 
 
