@@ -48,7 +48,7 @@ from ._curves import RiskCurves
 from ._errors import ConfigError
 from ._graph import InteractionGraph
 from ._regime import Regime
-from ._threads import blas_limit
+from ._threads import blas_limit, blas_threads_setting
 from .families import Family
 
 __all__ = [
@@ -658,6 +658,7 @@ def simulate(
         )
     resolved = "fast" if path == "fast" or (path == "auto" and family.has_fast_path) else "plain"
     family.check_graph(graph)
+    blas_threads_setting()  # refuse a bad GRAPHCOLLAPSE_BLAS_THREADS before any work
 
     job = _Job(
         _Kernel(_Plan.from_graph(graph), family, regime, resolved == "fast"),
