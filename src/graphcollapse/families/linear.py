@@ -455,7 +455,7 @@ class LinearRegression(Validated, Family):
             A[:, flat_lower] = rng.standard_normal((reps, flat_lower.size))
         A = A.reshape(reps, d, d)
         z = rng.standard_normal((reps, d, 1))
-        At = A.transpose(0, 2, 1)
+        At = np.ascontiguousarray(A.transpose(0, 2, 1))  # contiguous: BLAS, 2-3x faster
         gram = A @ At
         # X^T y = S u + sigma A z = A (A^T u + sigma z): two triangular-shaped products.
         u = self._whiten(theta)
@@ -490,15 +490,19 @@ class LinearRegression(Validated, Family):
         diag = self._bartlett_index[0]
         a_diag = np.sqrt(rng.chisquare(n - diag, size=(reps, d)))
         lower = rng.standard_normal((reps, d * (d - 1) // 2)) if d > 1 else None
-        w = rng.standard_normal((reps, d))
-        tmp = np.empty((reps, max(d - 1, 1)))
+        z = rng.standard_normal((reps, d))
+        # Replicates along the last (contiguous) axis, so each step works on whole rows.
+        w, a_diag = z.T.copy(), a_diag.T.copy()
+        lower_t = lower.T.copy() if d > 1 else None
+        tmp = np.empty((max(d - 1, 1), reps))
         for k in range(d - 1, -1, -1):
-            w[:, k] /= a_diag[:, k]
+            w[k] /= a_diag[k]
             if k:
                 off = k * (k - 1) // 2
-                t = tmp[:, :k]
-                np.multiply(lower[:, off : off + k], w[:, k : k + 1], out=t)
-                np.subtract(w[:, :k], t, out=w[:, :k])
+                t = tmp[:k]
+                np.multiply(lower_t[off : off + k], w[k], out=t)
+                np.subtract(w[:k], t, out=w[:k])
+        w = w.T
         w *= self.noise
         if self._chol_inv_t is not None:
             w = w @ self._chol_inv_t
