@@ -138,8 +138,8 @@ def test_fused_kernel_matches_the_reference(fam, extra, seed):
     n = max(1, d + extra) if fam.estimator == "ridge" else max(d, d + extra)
     params = np.random.default_rng(seed + 1).standard_normal((reps, d))
     for theta, call in [
-        (params, lambda rng: fam.fit_sample_fast(params, n, rng)),
-        (fam.true_params(), lambda rng: fam.fit_sample_real_fast(n, reps, rng)),
+        (params, lambda rng: fam.fit_fresh_fast([(params, n)], reps, rng)),
+        (fam.true_params(), lambda rng: fam.fit_fresh_fast([(None, n)], reps, rng)),
     ]:
         r1, r2 = np.random.default_rng(seed), np.random.default_rng(seed)
         fused = call(r1)
@@ -167,17 +167,42 @@ def _wishart_condition(fam, n, reps, seed) -> np.ndarray:
     return np.linalg.cond(gram)
 
 
+@pytest.mark.parametrize("fam", FAMILIES, ids=lambda f: f.describe())
+def test_pooled_kernel_matches_the_reference(fam, seed):
+    """Several fresh sources (the truth, two parameter arrays, one of them below d
+    samples for ridge): the same random numbers, the same fits to rounding."""
+    d, reps = fam.dim, 65
+    rng_p = np.random.default_rng(seed + 1)
+    p1, p2 = rng_p.standard_normal((reps, d)), rng_p.standard_normal((reps, d))
+    small = max(1, d - 1) if fam.estimator == "ridge" else d + 3
+    sources = [(None, d + 5), (p1, 40 + d), (p2, small)]
+    r1, r2 = np.random.default_rng(seed), np.random.default_rng(seed)
+    fused = fam.fit_fresh_fast(sources, reps, r1)
+    ref = Family.fit_fresh_fast(fam, sources, reps, r2)
+    assert r1.bit_generator.state == r2.bit_generator.state
+    gram = sum(
+        (fam.sample_real_fast(n, reps, r) if p is None else fam.sample_fast(p, n, r)).gram
+        for r in [np.random.default_rng(seed)]
+        for p, n in sources
+    )
+    cond = np.linalg.cond(gram + (fam.ridge or 0.0) * np.eye(d))
+    # Rounding scales with the terms pooled: the sources' parameters (and the noise).
+    scale = 1 + np.abs(np.hstack([p1, p2])).max(axis=1, keepdims=True)
+    tol = 64 * np.finfo(float).eps * (1 + cond[:, None]) * scale
+    assert np.all(np.abs(fused - ref) <= tol)
+
+
 def test_fused_kernel_is_exact_without_noise():
     fam = LinearRegression(dim=3, noise=1e-300, cov=COV)
     p = np.random.default_rng(0).standard_normal((5, 3))
-    np.testing.assert_array_equal(fam.fit_sample_fast(p, 50, np.random.default_rng(1)), p)
+    np.testing.assert_array_equal(fam.fit_fresh_fast([(p, 50)], 5, np.random.default_rng(1)), p)
 
 
 def test_fused_fits_have_the_ols_risk(seed):
     """E risk of an OLS fit on n fresh samples: sigma^2 d / (n - d - 1) (Sigma-norm)."""
     fam = LinearRegression(dim=3, noise=0.5, cov=COV)
     n, reps = 12, 40_000
-    risk = fam.risk(fam.fit_sample_real_fast(n, reps, np.random.default_rng(seed)))
+    risk = fam.risk(fam.fit_fresh_fast([(None, n)], reps, np.random.default_rng(seed)))
     exact = 0.25 * 3 / (n - 3 - 1)
     assert abs(risk.mean() - exact) < 4.5 * risk.std(ddof=1) / np.sqrt(reps)
 
@@ -185,8 +210,7 @@ def test_fused_fits_have_the_ols_risk(seed):
 class _Unfused(LinearRegression):
     """The same family with the protocol's default (unfused) hooks."""
 
-    fit_sample_fast = Family.fit_sample_fast
-    fit_sample_real_fast = Family.fit_sample_real_fast
+    fit_fresh_fast = Family.fit_fresh_fast
 
 
 @pytest.mark.parametrize(

@@ -194,7 +194,7 @@ class _Kernel:
                 batch = self._pool(parts)
             elif self.fast and self.regime.data != "accumulate":
                 # One fresh sample, not kept: the family may fuse drawing and fitting.
-                params.append(self.family.fit_sample_real_fast(n0, reps, rngs(0, i, ROLE_OWN)))
+                params.append(self.family.fit_fresh_fast([(None, n0)], reps, rngs(0, i, ROLE_OWN)))
                 pools.append(None)
                 fixed.append(fixed_i)
                 continue
@@ -261,21 +261,25 @@ class _Kernel:
         )
 
     def _fused(self, i: int, state: GenerationState, rng_own: Callable) -> Any:
-        """Model ``i``'s fit when its training set is one fresh sample that is not kept
-        (fast path, replace regime, a single source drawn from its own stream): the
-        family's fused ``fit_sample_fast`` / ``fit_sample_real_fast``, same random
-        numbers. ``None`` otherwise."""
+        """Model ``i``'s fit when its training set is made only of fresh samples drawn
+        from its own stream and not kept (fast path, replace regime, fresh real data,
+        private synthetic data): the family's fused ``fit_fresh_fast``, same random
+        numbers in the same order (real first, then producers ascending). ``None``
+        otherwise."""
         plan, regime = self.plan, self.regime
         if not self.fast or regime.data == "accumulate":
             return None
         nr = int(plan.real[i])
         producers, sizes = plan.producers[i]
-        if nr > 0 and regime.real == "fresh" and producers.size == 0:
-            return self.family.fit_sample_real_fast(nr, state.replicates, rng_own())
-        if nr == 0 and producers.size == 1 and regime.synthetic == "private":
-            j = int(producers[0])
-            return self.family.fit_sample_fast(state.params[j], int(sizes[0]), rng_own())
-        return None
+        if (nr > 0 and regime.real != "fresh") or (
+            producers.size and regime.synthetic != "private"
+        ):
+            return None
+        sources: list[tuple[Any, int]] = [(None, nr)] if nr > 0 else []
+        sources += [(state.params[int(j)], int(n)) for j, n in zip(producers, sizes, strict=True)]
+        if not sources:
+            return None
+        return self.family.fit_fresh_fast(sources, state.replicates, rng_own())
 
     def _publish(self, params: Any, sizes: np.ndarray, rng: np.random.Generator) -> dict:
         """Producer's published sample, as nested prefixes: ``{size: first size samples}``.

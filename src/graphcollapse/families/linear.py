@@ -275,30 +275,31 @@ class LinearRegression(Validated, Family):
         """
         return self._draw_fast(self._theta_star, int(n), int(reps), rng)
 
-    def fit_sample_fast(self, params: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``fit(sample_fast(params, n, rng))`` by one back-substitution per replicate
-        (same random numbers, same fits up to rounding; see :meth:`_fit_fresh`).
+    def fit_fresh_fast(
+        self, sources: Sequence[tuple[np.ndarray | None, int]], reps: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """The fits to fresh fast draws pooled from ``sources`` (``(params or None for the
+        truth, n)``, drawn in order): for a single OLS source, one back-substitution per
+        replicate without forming the batch (:meth:`_fit_fresh`; same random numbers as
+        the unfused route, same fits up to rounding); otherwise the default route.
 
         >>> import numpy as np
         >>> from graphcollapse import LinearRegression
         >>> fam, p = LinearRegression(dim=3), np.zeros((4, 3))
-        >>> a = fam.fit_sample_fast(p, 50, np.random.default_rng(0))
+        >>> a = fam.fit_fresh_fast([(p, 50)], 4, np.random.default_rng(0))
         >>> b = fam.fit(fam.sample_fast(p, 50, np.random.default_rng(0)))
         >>> bool(np.allclose(a, b, rtol=1e-13, atol=1e-15))
         True
-        """
-        params = self._as_params(params)
-        return self._fit_fresh(params, int(n), params.shape[0], rng)
-
-    def fit_sample_real_fast(self, n: int, reps: int, rng: np.random.Generator) -> np.ndarray:
-        """``fit(sample_real_fast(n, reps, rng))`` by one back-substitution per replicate.
-
-        >>> import numpy as np
-        >>> from graphcollapse import LinearRegression
-        >>> LinearRegression(dim=3).fit_sample_real_fast(50, 4, np.random.default_rng(0)).shape
+        >>> fam.fit_fresh_fast([(None, 20), (p, 30)], 4, np.random.default_rng(0)).shape
         (4, 3)
         """
-        return self._fit_fresh(self._theta_star, int(n), int(reps), rng)
+        reps = int(reps)
+        src = [(self._theta_star if p is None else self._as_params(p), int(n)) for p, n in sources]
+        if len(src) == 1 and self.estimator == "ols":
+            return self._fit_fresh(src[0][0], src[0][1], reps, rng)
+        # Several sources: the pooled Gram matrix is needed anyway (a stacked product
+        # [A_1 ... A_S] [A_1 ... A_S]^T measured no faster), so the unfused route.
+        return Family.fit_fresh_fast(self, sources, reps, rng)
 
     def combine(self, batches: Sequence[LinearStats]) -> LinearStats:
         """Pool training sets: the statistics add up.
