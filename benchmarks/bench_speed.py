@@ -224,7 +224,7 @@ def table(rows: list[dict]) -> str:
         lines.append(f"\n### d = {d}\n")
         lines.append(
             "| workload | naive | hand-batched | library API | library CLI | limit (RNG) | "
-            "API / naive | API / hand | CLI / API | API / limit |"
+            "API / naive | API / hand | CLI time / API time | API / limit |"
         )
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in (r for r in rows if r["d"] == d):
