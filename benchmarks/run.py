@@ -16,6 +16,7 @@ REGISTRY: dict[str, str] = {
     "ols": "benchmarks.bench_ols",
     "plan": "benchmarks.bench_plan",
     "sweep": "benchmarks.bench_sweep",
+    "speed": "benchmarks.bench_speed",
     "startup": "benchmarks.bench_startup",
     "theory": "benchmarks.bench_theory",
     "theory_presets": "benchmarks.bench_theory_presets",

@@ -48,6 +48,7 @@ from ._curves import RiskCurves
 from ._errors import ConfigError
 from ._graph import InteractionGraph
 from ._regime import Regime
+from ._threads import blas_limit, blas_threads_setting
 from .families import Family
 
 __all__ = [
@@ -191,6 +192,12 @@ class _Kernel:
                 if n0 > nr:
                     parts.append(self._real(n0 - nr, reps, rngs(0, i, ROLE_OWN)))
                 batch = self._pool(parts)
+            elif self.fast and self.regime.data != "accumulate":
+                # One fresh sample, not kept: the family may fuse drawing and fitting.
+                params.append(self.family.fit_fresh_fast([(None, n0)], reps, rngs(0, i, ROLE_OWN)))
+                pools.append(None)
+                fixed.append(fixed_i)
+                continue
             else:
                 batch = self._real(n0, reps, rngs(0, i, ROLE_OWN))
             params.append(self.family.fit(batch))
@@ -225,6 +232,11 @@ class _Kernel:
 
             parts: list[Any] = [state.pools[i]] if accumulate else []
             nr = int(plan.real[i])
+            fused = self._fused(i, state, rng_own)
+            if fused is not None:
+                params.append(fused)
+                pools.append(None)
+                continue
             if nr > 0:
                 if regime.real == "fresh":
                     parts.append(self._real(nr, state.replicates, rng_own()))
@@ -247,6 +259,27 @@ class _Kernel:
             tuple(pools) if accumulate else None,
             state.fixed_real,
         )
+
+    def _fused(self, i: int, state: GenerationState, rng_own: Callable) -> Any:
+        """Model ``i``'s fit when its training set is made only of fresh samples drawn
+        from its own stream and not kept (fast path, replace regime, fresh real data,
+        private synthetic data): the family's fused ``fit_fresh_fast``, same random
+        numbers in the same order (real first, then producers ascending). ``None``
+        otherwise."""
+        plan, regime = self.plan, self.regime
+        if not self.fast or regime.data == "accumulate":
+            return None
+        nr = int(plan.real[i])
+        producers, sizes = plan.producers[i]
+        if (nr > 0 and regime.real != "fresh") or (
+            producers.size and regime.synthetic != "private"
+        ):
+            return None
+        sources: list[tuple[Any, int]] = [(None, nr)] if nr > 0 else []
+        sources += [(state.params[int(j)], int(n)) for j, n in zip(producers, sizes, strict=True)]
+        if not sources:
+            return None
+        return self.family.fit_fresh_fast(sources, state.replicates, rng_own())
 
     def _publish(self, params: Any, sizes: np.ndarray, rng: np.random.Generator) -> dict:
         """Producer's published sample, as nested prefixes: ``{size: first size samples}``.
@@ -385,11 +418,12 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
         for name, x in summ.items():
             s_mean[name][t], s_m2[name][t] = _moments(x)
 
-    state = kernel.initial(reps, rngs)
-    record(state)
-    for _ in range(T):
-        state = kernel.step(state, rngs)
+    with blas_limit():  # one BLAS thread by default (_threads.py)
+        state = kernel.initial(reps, rngs)
         record(state)
+        for _ in range(T):
+            state = kernel.step(state, rngs)
+            record(state)
     return _BlockResult(b, reps, mean, m2, s_mean, s_m2, samples, tuple(state.params))
 
 
@@ -628,6 +662,7 @@ def simulate(
         )
     resolved = "fast" if path == "fast" or (path == "auto" and family.has_fast_path) else "plain"
     family.check_graph(graph)
+    blas_threads_setting()  # refuse a bad GRAPHCOLLAPSE_BLAS_THREADS before any work
 
     job = _Job(
         _Kernel(_Plan.from_graph(graph), family, regime, resolved == "fast"),

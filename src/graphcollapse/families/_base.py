@@ -157,6 +157,39 @@ class Family(abc.ABC):
         """Like :meth:`sample_real`, with the same freedom as :meth:`sample_fast`."""
         return self.sample_real(n, reps, rng)
 
+    def fit_fresh_fast(
+        self, sources: Sequence[tuple[np.ndarray | None, int]], reps: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """The fits to one training set pooled from fresh samples, one per source.
+
+        ``sources`` lists ``(params, n)``: ``n`` samples from each replicate's ``params``
+        (:meth:`sample_fast`), or from the real distribution when ``params`` is ``None``
+        (:meth:`sample_real_fast`), drawn from ``rng`` in that order.
+        :func:`graphcollapse.simulate` calls it on the fast path when a model's training
+        set in a generation is made only of such fresh samples (replace regime, fresh
+        real data, private synthetic data), so a family may fuse drawing, pooling and
+        fitting. An override must consume ``rng`` exactly as the default does and
+        return the same fits up to rounding. The default is
+        ``fit(combine([sample_fast(...), ...]))``.
+
+        >>> import numpy as np
+        >>> from graphcollapse import Gaussian
+        >>> fam = Gaussian(dim=1)
+        >>> p = np.tile(fam.true_params(), (3, 1))
+        >>> a = fam.fit_fresh_fast([(None, 10), (p, 5)], 3, np.random.default_rng(0))
+        >>> rng = np.random.default_rng(0)
+        >>> b = fam.fit(fam.combine([fam.sample_real_fast(10, 3, rng), fam.sample_fast(p, 5, rng)]))
+        >>> bool(np.array_equal(a, b))
+        True
+        """
+        parts = [
+            self.sample_real_fast(int(n), int(reps), rng)
+            if p is None
+            else self.sample_fast(p, int(n), rng)
+            for p, n in sources
+        ]
+        return self.fit(parts[0] if len(parts) == 1 else self.combine(parts))
+
     @abc.abstractmethod
     def combine(self, batches: Sequence[Batch]) -> Batch:
         """Pool training sets (their union), replicate by replicate."""
