@@ -9,8 +9,8 @@ Imports only numpy and scipy.
 from __future__ import annotations
 
 from ._api import TheoryRequest, TheoryResult, family_theory, theory
-from ._bias import SecondOrderResult, second_order_theory
 from ._asymptotics import linear_growth_factor, linear_slope, linear_steady_state, solve_stein
+from ._bias import SecondOrderResult, second_order_theory
 from ._linear import linear_risk
 from ._ols import (
     ols_accumulate_risk,

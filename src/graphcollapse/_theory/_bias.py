@@ -13,8 +13,9 @@ replace / fresh / private regime, model ``i`` is fit on the pool of its sources
                                                                (covariance recursion)
 
 with ``J_i = I + Db(a_i) / n_i`` the Jacobian of the drift map and ``C`` the
-cross-model covariance of the parameters. The Gaussian family has an exact recursion of the first two moments (pooling adds the spread of the sources'
-means to the fitted covariance), used instead.
+cross-model covariance of the parameters. The Gaussian family has an exact recursion
+of the first two moments (pooling adds the spread of the sources' means to the fitted
+covariance), used instead.
 
 Where the approximation holds: the neglected next-order term is the curvature of the
 drift and of the noise over the parameter's spread, ``1/2 d^2 b [Cov a_i] / n_i`` (and
@@ -40,10 +41,14 @@ from .._graph import InteractionGraph
 from .._regime import Regime
 from ..families._base import Family
 
-__all__ = ["SecondOrderResult", "second_order_theory", "valid_until_first_order"]
+__all__ = ["SecondOrderResult", "first_order_valid_until", "second_order_theory"]
 
-SIZE_LIMIT = 4000
+SIZE_LIMIT = 300
 """Largest ``models x parameters`` for which the dense cross covariance is kept."""
+
+WORK_LIMIT = 20_000
+"""Largest ``generations x models`` for which :func:`theory` computes ``valid_until``
+from the second-order recursion (beyond it, the whole horizon and a note)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,9 +126,7 @@ def _weights(graph: InteractionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _check(graph, family, generations, regime, tolerance) -> tuple[int, Regime]:
-    require_instance(
-        "second_order_theory", "graph", graph, InteractionGraph, "an InteractionGraph"
-    )
+    require_instance("second_order_theory", "graph", graph, InteractionGraph, "an InteractionGraph")
     require_instance(
         "second_order_theory", "family", family, Family, "a Family (e.g. Gaussian(dim=1))"
     )
@@ -140,8 +143,7 @@ def _check(graph, family, generations, regime, tolerance) -> tuple[int, Regime]:
         )
     if not (isinstance(tolerance, int | float) and 0 < tolerance < 1):
         raise ConfigError(
-            f"second_order_theory, field 'tolerance': must be a number in (0, 1), "
-            f"got {tolerance!r}"
+            f"second_order_theory, field 'tolerance': must be a number in (0, 1), got {tolerance!r}"
         )
     family.check_graph(graph)
     return generations, regime
@@ -225,6 +227,14 @@ def _curvature(family, a: np.ndarray, P: np.ndarray) -> tuple[float, float]:
     return db, dV
 
 
+def _sandwich(W: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """``C'_ik = sum_jl W_ij W_kl C_jl`` for blocks ``C`` of shape (K, K, p, p)."""
+    K, p = C.shape[0], C.shape[2]
+    flat = C.transpose(0, 2, 1, 3).reshape(K * p, K * p)
+    Wp = np.kron(W, np.eye(p))
+    return (Wp @ flat @ Wp.T).reshape(K, p, K, p).transpose(0, 2, 1, 3)
+
+
 def _jacobian(family, a: np.ndarray, b0: np.ndarray) -> np.ndarray:
     """``D b(a)`` by central differences."""
     p = a.size
@@ -280,7 +290,7 @@ def _second_order(graph, family, theta_star, T, tol) -> SecondOrderResult:
     mean[0], cov[0] = m, C[np.arange(K), np.arange(K)]
     for t in range(1, T + 1):
         a = w0[:, None] * theta_star + W @ m
-        C_src = np.einsum("ij,kl,jlpq->ikpq", W, W, C)
+        C_src = _sandwich(W, C)
         m_new = np.empty_like(m)
         J = np.empty((K, p, p))
         step_m, step_v = np.zeros(K), np.zeros(K)
@@ -293,7 +303,7 @@ def _second_order(graph, family, theta_star, T, tol) -> SecondOrderResult:
             noise[i] = (V + dV) / n[i]
             step_m[i] = np.linalg.norm(db) / n[i]
             step_v[i] = abs(np.trace(dV)) / n[i]
-        C_new = np.einsum("ipq,ikqr,ksr->ikps", J, C_src, J)
+        C_new = np.einsum("ipq,ikqr,ksr->ikps", J, C_src, J, optimize=True)
         for i in range(K):
             C_new[i, i] += noise[i]
         err_m = np.abs(W) @ err_m + step_m
@@ -359,7 +369,7 @@ def _gaussian_exact(graph, family, T, tol) -> SecondOrderResult:
         m_new = wm + W @ m
         # E mu_i' mu_k'^T: sources' means (real: mu*, fixed) plus sampling noise (i = k).
         M_new = (
-            np.einsum("ij,kl,jlpq->ikpq", W, W, M)
+            _sandwich(W, M)
             + np.einsum("i,k,pq->ikpq", w0, w0, outer_s)
             + np.einsum("ij,k,jp,q->ikpq", W, w0, m, mu_s)
             + np.einsum("i,kl,p,lq->ikpq", w0, W, mu_s, m)
@@ -390,45 +400,53 @@ def _gaussian_exact(graph, family, T, tol) -> SecondOrderResult:
 
 
 # ---------------------------------------------------------------------- first order
-def valid_until_first_order(
+def first_order_valid_until(
     graph: InteractionGraph,
     family: Family,
-    first_order: np.ndarray,
-    generations: int,
+    result: Any,
     tolerance: float = 0.1,
 ) -> tuple[np.ndarray, str | None]:
-    """Per model, the last generation at which a first-order risk curve
-    (``(T + 1, K)``, every generation) stays within ``tolerance`` (relative) of the
-    second-order one: the size of the next-order term. Families without
-    :meth:`~graphcollapse.families.Family.fit_moments` (or graphs too large) get
-    ``generations`` and a note saying no bound was computed.
+    """``valid_until`` of a first-order :class:`~graphcollapse.theory.TheoryResult`:
+    per model, the last generation at which its risk stays within ``tolerance``
+    (relative) of the second-order risk, i.e. the next-order term is below the bound
+    (and no later than the second-order theory's own ``valid_until``). Exact results
+    hold for their whole horizon. Where no next-order term is available (regime other
+    than replace / fresh / private, no :meth:`~graphcollapse.families.Family.fit_moments`,
+    graph too large) the horizon is returned with a note saying so.
 
-    >>> import graphcollapse as gc, numpy as np
+    >>> import graphcollapse as gc
     >>> g = gc.InteractionGraph(["A"], [[200]], real=[0])
-    >>> fam = gc.LogisticRegression(dim=3)
-    >>> first = 0.0075 * (np.arange(31) + 1.0)[:, None]   # slope d / 2n
-    >>> v, note = valid_until_first_order(g, fam, first, 30)
-    >>> int(v[0]) < 30, note is None
-    (True, True)
+    >>> res = gc.theory(g, gc.LogisticRegression(dim=3), generations=30)
+    >>> res.valid_until.tolist()
+    [11]
     """
+    gens = np.asarray(result.risk.generations)
     K = graph.n_models
-    T = int(generations)
+    T = int(gens[-1]) if gens.size else 0
+    horizon = np.full(K, T, dtype=np.int64)
+    if str(result.kind).startswith("exact"):
+        return horizon, None
     theta = np.asarray(family.true_params(), dtype=np.float64).reshape(-1)
-    if family.fit_moments(theta) is None or K * theta.size > SIZE_LIMIT:
-        return np.full(K, T, dtype=np.int64), (
-            f"valid_until: no next-order term available for {family.describe()} on this "
-            "graph; reported as the whole horizon"
+    why = None
+    if not result.regime.is_default:
+        why = f"regime {result.regime.label}"
+    elif K * theta.size > SIZE_LIMIT or K * (T + 1) > WORK_LIMIT:
+        why = f"{K} models x {theta.size} parameters x {T} generations (too large)"
+    elif family.name != "gaussian" and family.fit_moments(theta) is None:
+        why = f"{family.describe()} declares no fit_moments"
+    if why is not None:
+        return horizon, (
+            f"valid_until: no next-order term computed ({why}); reported as the whole horizon"
         )
     so = second_order_theory(graph, family, generations=T, tolerance=tolerance)
-    first = np.asarray(first_order, dtype=np.float64)
-    second = so.risk.mean
+    first = np.asarray(result.risk.mean, dtype=np.float64)
+    second = so.risk.mean[gens]
     with np.errstate(all="ignore"):
-        gap = np.abs(second - first) > tolerance * np.maximum(np.abs(second), 1e-300)
+        gap = np.abs(second - first) > tolerance * np.abs(second)
     gap |= ~np.isfinite(second)
-    out = np.full(K, T, dtype=np.int64)
+    out = horizon.copy()
     for i in range(K):
         bad = np.flatnonzero(gap[:, i])
         if bad.size:
-            out[i] = max(int(bad[0]) - 1, 0)
-    out = np.minimum(out, so.valid_until)
-    return out, None
+            out[i] = int(gens[bad[0] - 1]) if bad[0] > 0 else 0
+    return np.minimum(out, so.valid_until), None

@@ -508,7 +508,6 @@ class PoissonRegression(_CanonicalGLM):
     def _a3(self, eta):
         return np.exp(np.minimum(eta, _EXP_CAP))
 
-
     def risk(self, params: np.ndarray) -> np.ndarray:
         """Excess expected Poisson log-loss (closed form, see the notes)."""
         s2, c, s2star = self._quad_forms(params)
