@@ -180,3 +180,28 @@ def test_simulate_json_reports_nonconverged_and_robust_quantiles(tmp_path, capsy
     med, mean = np.array(payload["risk_median"]), np.array(payload["risk_mean"])
     assert med.shape == mean.shape == (4, 1)
     assert np.all(np.array(payload["risk_q10"]) <= med) and np.all(med <= payload["risk_q90"])
+
+
+def test_risk_plot_shades_beyond_valid_until():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from graphcollapse.plotting import RiskCurveDisplay
+
+    g, fam = _one(0, 200), gc.LogisticRegression(dim=3)
+    th = gc.theory(g, fam, generations=12)
+    disp = RiskCurveDisplay.from_curves(theory=th).plot()
+    v = int(th.valid_until[0])
+    spans = [p for p in disp.ax_.patches if p.get_label() == "theory past valid_until"]
+    assert len(spans) == 1
+    span = spans[0]  # a Rectangle (matplotlib >= 3.9) or a Polygon
+    xs = (
+        [span.get_x(), span.get_x() + span.get_width()]
+        if hasattr(span, "get_width")
+        else np.asarray(span.get_xy())[:, 0]
+    )
+    assert min(xs) == v and max(xs) == 12
+    # Exact theory holds over the whole horizon: nothing shaded.
+    exact = gc.theory(g, gc.LinearRegression(dim=3), generations=12)
+    disp = RiskCurveDisplay.from_curves(theory=exact).plot()
+    assert not [p for p in disp.ax_.patches if p.get_label() == "theory past valid_until"]
