@@ -35,9 +35,10 @@ from typing import Any
 import numpy as np
 
 from .._constraints import require_instance
-from .._curves import RiskCurves, _json_matrix
+from .._curves import RiskCurves
 from .._errors import ConfigError
 from .._graph import InteractionGraph
+from .._json import json_floats
 from .._regime import Regime
 from ..families._base import Family
 
@@ -107,9 +108,9 @@ class SecondOrderResult:
         return {
             "models": list(self.models),
             "generations": [int(g) for g in self.risk.generations],
-            "risk": _json_matrix(self.risk.mean),
-            "mean_params": [_json_matrix(m) for m in self.mean_params],
-            "rms_norm": _json_matrix(self.rms_norm),
+            "risk": json_floats(self.risk.mean),
+            "mean_params": [json_floats(m) for m in self.mean_params],
+            "rms_norm": json_floats(self.rms_norm),
             "valid_until": [int(v) for v in self.valid_until],
             "tolerance": self.tolerance,
             "kind": self.kind,
