@@ -1334,7 +1334,7 @@ class RiskCurveDisplay:
         first = [g[0] for g in (self.theory_generations, self.sim_generations) if g is not None]
         if x_last:
             ax.set_xlim(min(first), max(x_last))
-        _shade_beyond_valid(ax, self.theory_generations, self.valid_until, idx)
+        _shade_beyond_valid(ax, self.theory_generations, self.valid_until, members)
         ax.set_xlabel("generation")
         ax.set_ylabel("risk (excess loss)")
         ax.grid(True, which="major", alpha=0.3)
