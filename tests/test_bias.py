@@ -1,5 +1,5 @@
 """Second-order theory (issue 9 §2): the parameter's mean drifts with the fit's bias;
-valid_until; non-converged fits counted (docs/theory.md §11)."""
+valid_until; non-converged fits counted (docs/theory.md §12)."""
 
 from __future__ import annotations
 

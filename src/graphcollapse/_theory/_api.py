@@ -91,7 +91,7 @@ class TheoryResult:
         :attr:`homogenization`.
     valid_until : ndarray of int, optional
         Per model, the last generation up to which the approximation error stays below
-        its stated bound (docs/theory.md §11): the whole horizon for exact theory; for
+        its stated bound (docs/theory.md §12): the whole horizon for exact theory; for
         the linear recursion, while the next-order (second-order) risk stays within
         10% of it.
 

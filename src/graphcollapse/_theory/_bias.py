@@ -1,5 +1,5 @@
 """Second-order theory: the mean of every model's parameter moves, not only its spread
-(docs/theory.md §11).
+(docs/theory.md §12).
 
 A fit on ``n`` samples of the law with parameter ``theta`` has mean
 ``theta + b(theta) / n`` and covariance ``V(theta) / n`` up to ``O(n^-2)``
@@ -159,7 +159,7 @@ def second_order_theory(
     tolerance: float = 0.1,
 ) -> SecondOrderResult:
     """Mean and covariance of every model's parameter, generation after generation, with
-    the finite-sample bias of the fit (docs/theory.md §11).
+    the finite-sample bias of the fit (docs/theory.md §12).
 
     The Gaussian family uses its exact moment recursion; any family with
     :meth:`~graphcollapse.families.Family.fit_moments` (logistic and Poisson regression

@@ -189,7 +189,7 @@ class Family(abc.ABC):
         flattened to ``(p,)``), returns ``(b, V)`` with
         ``E theta_hat = theta + b / n + O(n^-2)`` (the Cox-Snell bias) and
         ``Cov theta_hat = V / n + O(n^-2)``; used by
-        :func:`graphcollapse.theory.second_order_theory` (docs/theory.md §11). Default ``None``:
+        :func:`graphcollapse.theory.second_order_theory` (docs/theory.md §12). Default ``None``:
         not available (that theory then refuses the family).
 
         >>> from graphcollapse import Gaussian

@@ -346,7 +346,7 @@ class Gaussian(Validated, Family):
 
     def fit_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample bias and covariance of the fit at packed parameters ``theta``
-        (docs/theory.md section 11): the mean is unbiased with covariance ``Sigma``; the
+        (docs/theory.md section 12): the mean is unbiased with covariance ``Sigma``; the
         MLE's covariance has bias ``-Sigma`` (``E S / n = (n - 1) / n Sigma``, exactly),
         the unbiased one none; ``Cov vec(Sigma_hat) = (I + K)(Sigma (x) Sigma) / n``
         (``K`` the commutation matrix).

@@ -254,7 +254,7 @@ class _CanonicalGLM(_Regression):
 
     def fit_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cox-Snell bias and covariance per sample of the maximum-likelihood fit when
-        the true coefficients are ``theta`` (docs/theory.md section 11)::
+        the true coefficients are ``theta`` (docs/theory.md section 12)::
 
             b = -1/2 I^-1 E[A3(eta) x (x^T I^-1 x)]
               = -theta / (2 s c2) (g3 / c2 + (d - 1) g1 / c0)
