@@ -42,7 +42,9 @@ def test_json_is_one_object_matching_the_library(config, tmp_path, capsys):
         "seed",
         "summaries",
         "drift",
+        "nonconverged",
     }
+    assert payload["nonconverged"] == [[0, 0, 0]] * 5  # least squares always converges
     assert payload["models"] == ["lab", "student", "loop"]
     assert payload["generations"] == [0, 1, 2, 3, 4]
     assert payload["seed"] == 7

@@ -643,7 +643,9 @@ def test_theory_dispatch_and_json():
         "steady_state",
         "growth_factor",
         "notes",
+        "valid_until",
     ]
+    assert js["valid_until"] == [4, 4, 4]  # exact theory: the whole horizon
     assert js["models"] == ["lab", "student", "loop"] and js["generations"] == [0, 1, 2, 3, 4]
     assert js["collapses"] == [False, False, True]
     assert js["slope"][:2] == [None, None] and js["slope"][2] == pytest.approx(3 / 26)

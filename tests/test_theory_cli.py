@@ -37,6 +37,7 @@ def test_theory_json_is_one_object_with_the_issue_schema(config, capsys):
         "steady_state",
         "growth_factor",
         "notes",
+        "valid_until",
     ]
     lib = _library()
     assert np.all(np.array(payload["risk_sem"]) == 0.0) and payload["notes"] == []

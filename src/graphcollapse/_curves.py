@@ -137,6 +137,24 @@ class RiskCurves:
         """The mean risk of every model at the last generation, shape ``(K,)``."""
         return self.mean[-1]
 
+    def quantile(self, q: float) -> np.ndarray:
+        """The ``q``-quantile of the risk over replicates, shape ``(T+1, K)``: a summary
+        robust to a few diverging (separated, non-converged) fits, beside :attr:`mean`.
+        Needs the replicates (``simulate(..., keep_replicates=True)``).
+
+        >>> import numpy as np
+        >>> s = np.array([[[0.0]], [[1.0]], [[100.0]]])
+        >>> c = RiskCurves(["A"], [0], s.mean(axis=0), samples=s)
+        >>> c.quantile(0.5).tolist(), c.mean.tolist()
+        ([[1.0]], [[33.666666666666664]])
+        """
+        if self.samples is None:
+            raise ConfigError(
+                "RiskCurves.quantile: these curves keep no replicates; run simulate with "
+                "keep_replicates=True (CLI: --keep-replicates)"
+            )
+        return np.quantile(self.samples, q, axis=0)
+
     def select(self, models: Sequence[str | int]) -> RiskCurves:
         """The curves of some models only, in the given order."""
         cols = [self.column(m) for m in models]

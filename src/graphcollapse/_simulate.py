@@ -155,6 +155,7 @@ class GenerationState:
     params: tuple[Any, ...]
     pools: tuple[Any, ...] | None = None
     fixed_real: tuple[Any, ...] | None = None
+    nonconverged: np.ndarray | None = None  # (K,) fits that did not converge
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ class _Kernel:
         """Generation 0: every model fit on its ``initial_real`` real samples."""
         plan, reused = self.plan, self.regime.real == "reused"
         params, pools, fixed = [], [], []
+        bad = np.zeros(plan.n_models, dtype=np.int64)
         for i in range(plan.n_models):
             n0, nr = int(plan.initial_real[i]), int(plan.real[i])
             fixed_i = None
@@ -200,7 +202,7 @@ class _Kernel:
                 continue
             else:
                 batch = self._real(n0, reps, rngs(0, i, ROLE_OWN))
-            params.append(self.family.fit(batch))
+            params.append(self._fit(batch, bad, i))
             pools.append(batch)
             fixed.append(fixed_i)
         return GenerationState(
@@ -209,7 +211,15 @@ class _Kernel:
             tuple(params),
             tuple(pools) if self.regime.data == "accumulate" else None,
             tuple(fixed) if reused else None,
+            bad,
         )
+
+    def _fit(self, batch: Any, bad: np.ndarray, i: int) -> Any:
+        """Fit, counting model ``i``'s non-converged replicates into ``bad``."""
+        params, flags = self.family.fit_report(batch)
+        if flags is not None:
+            bad[i] = int(np.count_nonzero(flags))
+        return params
 
     def step(self, state: GenerationState, rngs: RngFactory) -> GenerationState:
         """Generation ``state.generation + 1`` from generation ``state.generation``."""
@@ -222,6 +232,7 @@ class _Kernel:
                 if sizes.size:
                     published[j] = self._publish(state.params[j], sizes, rngs(t, j, ROLE_PUBLISHED))
         params, pools = [], []
+        bad = np.zeros(plan.n_models, dtype=np.int64)
         for i in range(plan.n_models):
             own: list[np.random.Generator] = []  # created on first use
 
@@ -250,7 +261,7 @@ class _Kernel:
                 else:
                     parts.append(self._synthetic(state.params[j], int(n_ij), rng_own()))
             batch = self._pool(parts)
-            params.append(self.family.fit(batch))
+            params.append(self._fit(batch, bad, i))
             pools.append(batch)
         return GenerationState(
             t,
@@ -258,6 +269,7 @@ class _Kernel:
             tuple(params),
             tuple(pools) if accumulate else None,
             state.fixed_real,
+            bad,
         )
 
     def _fused(self, i: int, state: GenerationState, rng_own: Callable) -> Any:
@@ -269,6 +281,8 @@ class _Kernel:
         plan, regime = self.plan, self.regime
         if not self.fast or regime.data == "accumulate":
             return None
+        if type(self.family).fit_report is not Family.fit_report:
+            return None  # the family reports non-converged fits: go through _fit
         nr = int(plan.real[i])
         producers, sizes = plan.producers[i]
         if (nr > 0 and regime.real != "fresh") or (
@@ -323,6 +337,7 @@ class BlockResult:
     summary_m2: dict[str, np.ndarray] = field(default_factory=dict)
     samples: np.ndarray | None = None  # (reps, T+1, K)
     params: tuple[Any, ...] = ()
+    nonconverged: np.ndarray | None = None  # (T+1, K) counts of non-converged fits
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The block as named numeric arrays (``count``, ``mean``, ``m2``, ``sm__<name>``,
@@ -339,6 +354,8 @@ class BlockResult:
             arrays["samples"] = self.samples
         for i, p in enumerate(self.params):
             arrays[f"param__{i}"] = np.asarray(p)
+        if self.nonconverged is not None:
+            arrays["nonconverged"] = self.nonconverged
         return arrays
 
     @classmethod
@@ -356,6 +373,7 @@ class BlockResult:
             {k: arrays["s2__" + k] for k in names},
             arrays["samples"] if "samples" in keys else None,
             tuple(arrays[f"param__{i}"] for i in range(n_models)),
+            arrays["nonconverged"] if "nonconverged" in keys else None,
         )
 
 
@@ -393,9 +411,12 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
     s_mean: dict[str, np.ndarray] = {}
     s_m2: dict[str, np.ndarray] = {}
     samples = np.empty((reps, T + 1, K)) if job.keep_replicates else None
+    bad = np.zeros((T + 1, K), dtype=np.int64)
 
     def record(state: GenerationState) -> None:
         t = state.generation
+        if state.nonconverged is not None:
+            bad[t] = state.nonconverged
         risks = np.empty((reps, K))
         summ: dict[str, np.ndarray] = {}
         for i, p in enumerate(state.params):
@@ -424,7 +445,7 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
         for _ in range(T):
             state = kernel.step(state, rngs)
             record(state)
-    return _BlockResult(b, reps, mean, m2, s_mean, s_m2, samples, tuple(state.params))
+    return _BlockResult(b, reps, mean, m2, s_mean, s_m2, samples, tuple(state.params), bad)
 
 
 def _run_chunk(job: _Job, blocks: Sequence[int]) -> list[_BlockResult]:
@@ -462,7 +483,12 @@ def _reduce(results: Sequence[_BlockResult]) -> dict[str, Any]:
     samples = None
     if first.samples is not None:
         samples = np.concatenate([r.samples for r in results], axis=0)
+    bad = sum(
+        (r.nonconverged for r in results if r.nonconverged is not None),
+        np.zeros_like(first.mean, dtype=np.int64),
+    )
     return {
+        "nonconverged": bad,
         "count": n,
         "mean": mean,
         "sem": sem(m2),
@@ -709,6 +735,8 @@ def simulate(
         "family": family.config(),
         "family_description": family.describe(),
         "degeneracy": dict(family.degeneracy),  # read by drift_signal
+        # Fits that hit their iteration cap or do not exist (separation), [t][i].
+        "nonconverged": red["nonconverged"].tolist(),
         "workers": parallelism,
         "timings": {"wall_seconds": time.perf_counter() - t_start},
     }

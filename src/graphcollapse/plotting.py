@@ -1010,6 +1010,10 @@ class RiskCurveDisplay:
     slope : array of float, shape (K,), optional
         Slope of each collapsing model (risk per generation; ``inf`` for geometric
         growth). Default: the theory's, or fitted over the second half of the curve.
+    valid_until : array of int, shape (K,), optional
+        Per model, the last generation the theory is trustworthy to within its stated
+        bound (:attr:`TheoryResult.valid_until`); generations beyond it (for the plotted
+        models) are shaded grey.
 
     Attributes
     ----------
@@ -1052,6 +1056,7 @@ class RiskCurveDisplay:
     title: str = ""
     collapse_label: str = "collapses (mean-square)"
     slope: np.ndarray | None = None
+    valid_until: np.ndarray | None = None
     figure_: Any = field(default=None, init=False, repr=False)
     ax_: Any = field(default=None, init=False, repr=False)
     axes_: list = field(default_factory=list, init=False, repr=False)
@@ -1137,6 +1142,7 @@ class RiskCurveDisplay:
             title=title,
             collapse_label=collapse_label,
             slope=None if slope is None else np.asarray(slope, float),
+            valid_until=getattr(theory, "valid_until", None),
         )
 
     def _pick(self, models: Sequence[str] | None, max_models: int) -> list[int]:
@@ -1328,6 +1334,7 @@ class RiskCurveDisplay:
         first = [g[0] for g in (self.theory_generations, self.sim_generations) if g is not None]
         if x_last:
             ax.set_xlim(min(first), max(x_last))
+        _shade_beyond_valid(ax, self.theory_generations, self.valid_until, members)
         ax.set_xlabel("generation")
         ax.set_ylabel("risk (excess loss)")
         ax.grid(True, which="major", alpha=0.3)
@@ -1583,3 +1590,22 @@ def plot_plan(plan: Any, ax: Any = None, *, layout: str = "auto", seed: int = 0)
             marks += [ring, txt]
     disp.plan_marks_ = marks
     return disp
+
+
+def _shade_beyond_valid(ax: Any, gens: Any, valid: Any, idx: Sequence[int]) -> None:
+    """Shade the generations past the theory's ``valid_until`` (the smallest among the
+    plotted models), labelled for the legend."""
+    if gens is None or valid is None or len(gens) == 0 or not len(idx):
+        return
+    v = int(np.min(np.asarray(valid)[list(idx)]))
+    end = float(np.max(gens))
+    if v >= end:
+        return
+    ax.axvspan(
+        v,
+        end,
+        color="0.88",
+        zorder=0,
+        lw=0,
+        label="theory past valid_until",
+    )

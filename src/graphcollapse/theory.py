@@ -31,6 +31,8 @@ the specialised functions, with one name per concept everywhere:
 :func:`ols_accumulate_steady_state`   its limits (digamma closed form)
 :func:`solve_stein`                   ``X = A X A^T + Q`` by doubling
 :func:`lyapunov_rate`                 typical-case rate from simulation replicates
+:func:`second_order_theory`           mean drift + covariance with the fit's bias (§9)
+:class:`SecondOrderResult`            its result, with ``valid_until`` per model
 ====================================  ==================================================
 
 Examples
@@ -51,6 +53,7 @@ import sys
 import types
 
 from ._theory import (
+    SecondOrderResult,
     TheoryRequest,
     TheoryResult,
     family_theory,
@@ -67,12 +70,14 @@ from ._theory import (
     ols_shared_risk,
     ols_slope,
     ols_steady_state,
+    second_order_theory,
     shared_pair_moments,
     solve_stein,
     theory,
 )
 
 __all__ = [
+    "SecondOrderResult",
     "TheoryRequest",
     "TheoryResult",
     "family_theory",
@@ -89,6 +94,7 @@ __all__ = [
     "ols_shared_risk",
     "ols_slope",
     "ols_steady_state",
+    "second_order_theory",
     "shared_pair_moments",
     "solve_stein",
     "theory",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._api import TheoryRequest, TheoryResult, family_theory, theory
 from ._asymptotics import linear_growth_factor, linear_slope, linear_steady_state, solve_stein
+from ._bias import SecondOrderResult, second_order_theory
 from ._linear import linear_risk
 from ._ols import (
     ols_accumulate_risk,
@@ -25,6 +26,7 @@ from ._typical import lyapunov_rate
 
 __all__ = [
     "TheoryRequest",
+    "SecondOrderResult",
     "TheoryResult",
     "family_theory",
     "linear_growth_factor",
@@ -40,6 +42,7 @@ __all__ = [
     "ols_shared_risk",
     "ols_slope",
     "ols_steady_state",
+    "second_order_theory",
     "shared_pair_moments",
     "solve_stein",
     "theory",

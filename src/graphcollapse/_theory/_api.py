@@ -28,6 +28,7 @@ from ._asymptotics import (
     linear_slope,
     linear_steady_state,
 )
+from ._bias import first_order_valid_until
 from ._growth import FLOP_BUDGET
 from ._linear import DENSE_LIMIT, linear_risk, record_generations
 from ._noise import LinearSetup
@@ -88,6 +89,11 @@ class TheoryResult:
         The models' error cross-covariance per recorded generation (risk metric;
         diagonal = risk), where the theory provides it (categorical: exact); see
         :attr:`homogenization`.
+    valid_until : ndarray of int, optional
+        Per model, the last generation up to which the approximation error stays below
+        its stated bound (docs/theory.md §12): the whole horizon for exact theory; for
+        the linear recursion, while the next-order (second-order) risk stays within
+        10% of it.
 
     Examples
     --------
@@ -112,6 +118,7 @@ class TheoryResult:
     regime: Regime
     notes: tuple[str, ...] = field(default=())
     cross_covariance: np.ndarray | None = None
+    valid_until: np.ndarray | None = None
 
     @property
     def homogenization(self):
@@ -135,7 +142,7 @@ class TheoryResult:
         """The CLI's JSON object: ``models``, ``generations``, ``risk`` (``risk[t][i]``),
         ``risk_sem`` (its standard error: zero for exact methods, the probe error for
         randomized ones), ``collapses``, ``slope``, ``steady_state``, ``growth_factor``,
-        ``notes``; non-finite numbers become ``null``."""
+        ``notes``, ``valid_until`` (per model); non-finite numbers become ``null``."""
         return {
             "models": list(self.models),
             "generations": [int(g) for g in self.risk.generations],
@@ -146,6 +153,7 @@ class TheoryResult:
             "steady_state": json_floats(self.steady_state),
             "growth_factor": json_floats(self.growth_factor),
             "notes": list(self.notes),
+            "valid_until": None if self.valid_until is None else [int(v) for v in self.valid_until],
             **self._homogenization_json(),
         }
 
@@ -324,6 +332,9 @@ def theory(
             "describes its variance to first order only and ignores its drift (docs/theory.md §5)"
         )
         res = replace(res, notes=(note, *res.notes))
+    if res.valid_until is None:
+        valid, why = first_order_valid_until(graph, family, res)
+        res = replace(res, valid_until=_ro(valid), notes=res.notes + ((why,) if why else ()))
     return res
 
 

@@ -110,7 +110,9 @@ def json_payload(result: RiskCurves) -> dict[str, Any]:
     """The ``--json`` object: ``models``, ``generations``, ``risk_mean[t][i]``,
     ``risk_sem``, ``seed``, ``summaries`` (``{name: [[mean]]}``, same layout) and
     ``drift`` (:meth:`DriftSignal.to_json_dict`: per-model lists ``flagged`` and
-    ``reason``, the test window, and per summary its ``change`` and ``z``)."""
+    ``reason``, the test window, and per summary its ``change`` and ``z``),
+    ``nonconverged`` (``[t][i]``: fits that hit their iteration cap or separate) and, when
+    the run kept its replicates, ``risk_median``, ``risk_q10``, ``risk_q90``."""
     out = result.to_json_dict()
     out["seed"] = int(result.info["seed"])
     out["summaries"] = {
@@ -120,6 +122,14 @@ def json_payload(result: RiskCurves) -> dict[str, Any]:
     from .._drift import drift_signal
 
     out["drift"] = drift_signal(result).to_json_dict()
+    # Fits that hit their iteration cap or separate, [t][i] (issue 9).
+    out["nonconverged"] = result.info.get("nonconverged")
+    if result.samples is not None:
+        for key, q in (("risk_q10", 0.1), ("risk_median", 0.5), ("risk_q90", 0.9)):
+            arr = result.quantile(q)
+            out[key] = RiskCurves(result.models, result.generations, arr).to_json_dict()[
+                "risk_mean"
+            ]
     return out
 
 
@@ -160,6 +170,18 @@ def render_table(result: RiskCurves, out: Path | None, *, drift: bool = True) ->
     # (Not a terminal: wide enough for the summaries.)
     con = console(160)
     con.print(table)
+    bad = np.asarray(info.get("nonconverged", []))
+    if bad.size and bad.any():
+        worst = ", ".join(
+            f"{name} {int(bad[:, i].sum())}"
+            for i, name in enumerate(result.models)
+            if bad[:, i].any()
+        )
+        con.print(
+            f"non-converged or separated fits (iteration cap hit; in the mean above, see "
+            f"the median in --json with keep_replicates: true in the config): {worst}",
+            highlight=False,
+        )
     if drift:
         print_drift(con, sig)
     if out is not None:

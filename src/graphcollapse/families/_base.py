@@ -215,6 +215,41 @@ class Family(abc.ABC):
         ``tr(M V)`` with ``V`` the sandwich covariance and ``M`` the risk's quadratic
         form at the truth (docs/theory.md §2.1: ``v_k = noise_scale / n_k``)."""
 
+    def fit_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Second-order theory hook: the fit's per-sample bias and covariance at ``theta``.
+
+        For a fit on ``n`` samples of the law with parameter ``theta`` (one fit's shape,
+        flattened to ``(p,)``), returns ``(b, V)`` with
+        ``E theta_hat = theta + b / n + O(n^-2)`` (the Cox-Snell bias) and
+        ``Cov theta_hat = V / n + O(n^-2)``; used by
+        :func:`graphcollapse.theory.second_order_theory` (docs/theory.md §12). Default ``None``:
+        not available (that theory then refuses the family).
+
+        >>> from graphcollapse import Gaussian
+        >>> b, V = Gaussian(dim=1).fit_moments(Gaussian(dim=1).true_params())
+        >>> b.tolist(), V.tolist()
+        ([0.0, -1.0], [[1.0, 0.0], [0.0, 2.0]])
+        """
+        return None
+
+    def fit_report(self, batch: Batch) -> tuple[np.ndarray, np.ndarray | None]:
+        """Fit and say which replicates' fits did not converge.
+
+        Returns ``(params, nonconverged)`` with ``nonconverged`` a ``(reps,)`` boolean
+        array (an iterative fit that hit its iteration cap, or whose estimate does not
+        exist, e.g. separated classes), or ``None`` for a fit that always converges
+        (the default: :meth:`fit`, ``None``). The simulator counts them per generation
+        and model (``RiskCurves.info["nonconverged"]``).
+
+        >>> import numpy as np
+        >>> from graphcollapse import Gaussian
+        >>> fam = Gaussian(dim=1)
+        >>> params, flags = fam.fit_report(fam.sample_real(5, 2, np.random.default_rng(0)))
+        >>> params.shape, flags
+        ((2, 2), None)
+        """
+        return self.fit(batch), None
+
     # ------------------------------------------------------------------ checks
     def take_replicates(self, batch: Batch, idx: np.ndarray, reps: int) -> Batch:
         """The replicates ``idx`` of a batch of ``reps`` replicates (used by

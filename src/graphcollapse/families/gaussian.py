@@ -344,6 +344,35 @@ class Gaussian(Validated, Family):
         out[d:, d:] = 2.0 * Dp @ np.kron(self._sigma, self._sigma) @ Dp.T
         return out
 
+    def fit_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample bias and covariance of the fit at packed parameters ``theta``
+        (docs/theory.md section 12): the mean is unbiased with covariance ``Sigma``; the
+        MLE's covariance has bias ``-Sigma`` (``E S / n = (n - 1) / n Sigma``, exactly),
+        the unbiased one none; ``Cov vec(Sigma_hat) = (I + K)(Sigma (x) Sigma) / n``
+        (``K`` the commutation matrix).
+
+        >>> import numpy as np
+        >>> from graphcollapse import Gaussian
+        >>> b, V = Gaussian(dim=1, estimator="unbiased").fit_moments(np.array([0.0, 2.0]))
+        >>> b.tolist(), V.tolist()
+        ([0.0, 0.0], [[2.0, 0.0], [0.0, 8.0]])
+        """
+        d = self.dim
+        theta = np.asarray(theta, dtype=np.float64).reshape(1, -1)
+        _, cov = self.unpack(theta)
+        S = cov[0]
+        b = np.zeros(d + d * d)
+        if self.estimator == "mle":
+            b[d:] = -S.reshape(-1)
+        K = np.zeros((d * d, d * d))
+        for i in range(d):
+            for j in range(d):
+                K[i * d + j, j * d + i] = 1.0
+        V = np.zeros((d + d * d, d + d * d))
+        V[:d, :d] = S
+        V[d:, d:] = (np.eye(d * d) + K) @ np.kron(S, S)
+        return b, V
+
     def noise_scale(self) -> float:
         """``tr(M V)`` with ``M = I / 2`` (the KL's Hessian) and ``V = I^{-1}``
         (:meth:`sandwich`): ``p / 2`` with ``p = d + d(d+1)/2`` free parameters, exactly.

@@ -175,9 +175,9 @@ class _CanonicalGLM(_Regression):
     def fisher(self) -> np.ndarray:
         """Fisher information per sample at the truth."""
 
-    def _newton_fit(self, batch: tuple, lam: float | None = None) -> np.ndarray:
+    def _newton_fit(self, batch: tuple, lam: float | None = None) -> tuple:
         """Minimise the mean negative log-likelihood per replicate (damped Newton),
-        plus ``lam / 2 * ||theta||^2`` when ``lam`` is given."""
+        plus ``lam / 2 * ||theta||^2`` when ``lam`` is given; ``(theta, iterations)``."""
         X, y = (np.asarray(a, dtype=np.float64) for a in batch)
         n = X.shape[1]
 
@@ -199,8 +199,94 @@ class _CanonicalGLM(_Regression):
                 H = H + lam * np.eye(self.dim)
             return val, g, H
 
-        theta, _ = newton(objective, np.zeros((X.shape[0], self.dim)), max_iter=self.max_iter)
-        return theta
+        theta, iters = newton(objective, np.zeros((X.shape[0], self.dim)), max_iter=self.max_iter)
+        return theta, iters
+
+    def fit_report(self, batch: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`fit`, and which replicates did not converge: Newton hit ``max_iter``
+        or the fit is saturated (``sqrt(t^T Sigma t) > 25``, separated classes).
+
+        >>> import numpy as np
+        >>> from graphcollapse import LogisticRegression
+        >>> fam = LogisticRegression(dim=2)
+        >>> X = np.array([[[1.0, 0.0], [-1.0, 0.0], [2.0, 1.0], [-2.0, 1.0]]])
+        >>> _, bad = fam.fit_report((X, np.array([[1.0, 0.0, 1.0, 0.0]])))  # separable
+        >>> bad.tolist()
+        [True]
+        """
+        theta, iters = self._newton_fit(batch, lam=self._penalty(batch))
+        s2, _, _ = self._quad_forms(theta)
+        return theta, (iters > self.max_iter) | ~(s2 <= 625.0)
+
+    def _penalty(self, batch: tuple) -> float | None:
+        """The per-sample penalty ``lam`` of :meth:`_newton_fit` (default none)."""
+        return None
+
+    def fit(self, batch: tuple) -> np.ndarray:
+        """Maximum likelihood (damped Newton from 0, ``max_iter`` steps at most) per
+        replicate."""
+        return self._newton_fit(batch, lam=self._penalty(batch))[0]
+
+    def _a3(self, eta: np.ndarray) -> np.ndarray:
+        """Third derivative of the cumulant ``A``."""
+        raise NotImplementedError
+
+    def fisher_at(self, theta: np.ndarray) -> np.ndarray:
+        """Fisher information per sample when the true coefficients are ``theta``.
+
+        >>> import numpy as np
+        >>> from graphcollapse import LogisticRegression
+        >>> fam = LogisticRegression(dim=2)
+        >>> np.allclose(fam.fisher_at(fam.true_params()), fam.fisher())
+        True
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        S = self._cov
+        St = S @ theta
+        s2 = float(theta @ St)
+        z, w = gauss_hermite(80)
+        s = np.sqrt(s2)
+        a2 = self._cumulant(s * z, True)[2]
+        c0, c2 = float(a2 @ w), float((a2 * z * z) @ w)
+        if s2 == 0.0:
+            return c0 * S
+        return c0 * S + (c2 - c0) * np.outer(St, St) / s2
+
+    def fit_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cox-Snell bias and covariance per sample of the maximum-likelihood fit when
+        the true coefficients are ``theta`` (docs/theory.md section 12)::
+
+            b = -1/2 I^-1 E[A3(eta) x (x^T I^-1 x)]
+              = -theta / (2 s c2) (g3 / c2 + (d - 1) g1 / c0)
+
+        with ``A3`` the cumulant's third derivative, ``s^2 = theta^T Sigma theta``,
+        ``c0 = E A''(sZ)``, ``c2 = E A''(sZ) Z^2``, ``g1 = E A3(sZ) Z``,
+        ``g3 = E A3(sZ) Z^3`` (Gauss-Hermite), and ``V = I(theta)^-1``. A ridge penalty
+        adds ``-ridge I^-1 theta``.
+
+        >>> import numpy as np
+        >>> from graphcollapse import LogisticRegression
+        >>> b, V = LogisticRegression(dim=3).fit_moments(np.array([1.0, 0.0, 0.0]))
+        >>> b.round(3).tolist()  # outward: the MLE overshoots |theta|
+        [5.046, 0.0, 0.0]
+        """
+        theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+        d = self.dim
+        V = np.linalg.inv(self.fisher_at(theta))
+        s2 = float(theta @ self._cov @ theta)
+        b = np.zeros(d)
+        if s2 > 1e-24:
+            s = np.sqrt(s2)
+            z, w = gauss_hermite(80)
+            a2 = self._cumulant(s * z, True)[2]
+            a3 = self._a3(s * z)
+            c0, c2 = float(a2 @ w), float((a2 * z * z) @ w)
+            g1, g3 = float((a3 * z) @ w), float((a3 * z**3) @ w)
+            b = -theta / (2 * s * c2) * (g3 / c2 + (d - 1) * g1 / c0)
+        ridge = float(getattr(self, "ridge", 0.0))
+        if ridge:
+            b = b - ridge * (V @ theta)
+        return b, V
 
     def sandwich(self) -> np.ndarray:
         """``V = H^{-1} J H^{-1} = I^{-1}`` (well-specified maximum likelihood)."""
@@ -301,9 +387,12 @@ class LogisticRegression(_CanonicalGLM):
         p = special.expit(eta)
         return a, p, p * (1.0 - p)
 
-    def fit(self, batch: tuple) -> np.ndarray:
-        """Maximum likelihood (damped Newton, ``max_iter`` steps at most) per replicate."""
-        return self._newton_fit(batch, lam=self.ridge / np.shape(batch[0])[1])
+    def _a3(self, eta):
+        p = special.expit(eta)
+        return p * (1.0 - p) * (1.0 - 2.0 * p)
+
+    def _penalty(self, batch: tuple) -> float:
+        return self.ridge / np.shape(batch[0])[1]
 
     def risk(self, params: np.ndarray) -> np.ndarray:
         """Excess expected log-loss (the KL of the conditional laws), see the notes."""
@@ -416,9 +505,8 @@ class PoissonRegression(_CanonicalGLM):
         mu = np.exp(np.minimum(eta, _EXP_CAP))
         return (mu, mu, mu) if deriv else (mu,)
 
-    def fit(self, batch: tuple) -> np.ndarray:
-        """Maximum likelihood (damped Newton from 0) per replicate."""
-        return self._newton_fit(batch)
+    def _a3(self, eta):
+        return np.exp(np.minimum(eta, _EXP_CAP))
 
     def risk(self, params: np.ndarray) -> np.ndarray:
         """Excess expected Poisson log-loss (closed form, see the notes)."""
