@@ -413,6 +413,7 @@ def process_pool(workers: int) -> Iterator[Executor]:
     """
     pool = ProcessPoolExecutor(
         max_workers=workers,
+        mp_context=_start_context(),
         initializer=_worker_init,
         initargs=(os.getpid(),),
     )
@@ -428,6 +429,24 @@ def process_pool(workers: int) -> Iterator[Executor]:
         _stop(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _start_context() -> Any:
+    """How worker processes start: ``fork`` from a single-threaded parent (fast, and a
+    user's script needs no ``if __name__ == "__main__"`` guard), ``forkserver`` when the
+    parent runs other threads (a Dask client, a web server, ...) and its main module is
+    safe to re-import: a forked child inherits every lock those threads held at that
+    instant and can deadlock on one."""
+    import multiprocessing as mp
+    import sys
+
+    main = sys.modules.get("__main__")
+    # forkserver re-imports a main *file* in each worker: safe for `python -m ...`
+    # (pytest, graphcollapse) and `-c`/interactive sessions, not for an unguarded script.
+    main_safe = getattr(main, "__file__", None) is None or getattr(main, "__spec__", None)
+    if threading.active_count() > 1 and main_safe and "forkserver" in mp.get_all_start_methods():
+        return mp.get_context("forkserver")
+    return mp.get_context("fork")
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
