@@ -403,7 +403,7 @@ def test_linear_cross_covariance_matches_simulation_for_least_squares(synthetic)
     g = gc.InteractionGraph.from_dict({"models": G})
     fam = gc.LinearRegression(dim=1)
     reg = gc.Regime(synthetic=synthetic)
-    C = gc.linear_cross_covariance(g, fam, generations=4, regime=reg)
+    C = gc.theory.linear_cross_covariance(g, fam, generations=4, regime=reg)
     sim = gc.simulate_homogenization(g, fam, generations=4, replicates=3000, seed=8, regime=reg)
     iu = np.triu_indices(4)
     z = ((sim.covariance - C) / sim.covariance_sem)[:, iu[0], iu[1]]
@@ -411,4 +411,4 @@ def test_linear_cross_covariance_matches_simulation_for_least_squares(synthetic)
     lo, hi = {"private": (0.15, 0.22), "shared": (0.6, 0.7)}[synthetic]
     assert lo < gc.homogenization(C).mean_correlation[-1] < hi
     with pytest.raises(gc.ConfigError, match="replace/fresh only"):
-        gc.linear_cross_covariance(g, fam, generations=1, regime=gc.Regime(data="accumulate"))
+        gc.theory.linear_cross_covariance(g, fam, generations=1, regime=gc.Regime(data="accumulate"))

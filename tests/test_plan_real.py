@@ -181,7 +181,7 @@ def test_plan_target_is_the_least_budget():
 
 
 def test_ols_min_real_fraction_is_the_threshold():
-    k, frac = gc.ols_min_real_fraction(25, 20)
+    k, frac = gc.theory.ols_min_real_fraction(25, 20)
     assert frac == k / 25
 
     def growth(real):

@@ -196,7 +196,7 @@ def linear_cross_covariance(graph, family, *, generations: int, regime=None) -> 
     models.
 
     >>> import graphcollapse as gc
-    >>> from graphcollapse import linear_cross_covariance
+    >>> from graphcollapse.theory import linear_cross_covariance
     >>> g = gc.InteractionGraph(["a", "b"], [[0, 0], [10, 0]], real=[20, 10])
     >>> C = linear_cross_covariance(g, gc.LinearRegression(dim=1), generations=1)
     >>> C[1].round(4).tolist()   # b: half its data from a's previous fit

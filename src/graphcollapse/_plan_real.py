@@ -504,6 +504,7 @@ def ols_min_real_fraction(n: int, dim: int) -> tuple[int, float]:
     own previous fit) for which exact least squares in dimension ``dim`` has a
     mean-square growth factor below 1 (docs/theory.md §4); returns ``(k, k / n)``.
 
+    >>> from graphcollapse.theory import ols_min_real_fraction
     >>> ols_min_real_fraction(25, 20)
     (19, 0.76)
     """
@@ -641,6 +642,7 @@ def real_weight_risk(w: Any, k: float, n: int, noise_scale: float = 1.0) -> np.n
     ``1 - w`` (first order; exact for a Gaussian mean with known variance):
     ``(V / n) (w^2 + (1 - w)^2 / k) / (1 - (1 - w)^2)``.
 
+    >>> from graphcollapse.theory import real_weight_risk
     >>> real_weight_risk([0.5, 0.618, 1.0], k=1, n=1).round(4).tolist()
     [0.6667, 0.618, 1.0]
     """
@@ -654,6 +656,7 @@ def optimal_real_weight(k: float) -> float:
     """The real share ``w`` that minimises :func:`real_weight_risk` for ``k`` synthetic
     samples per real one: ``(sqrt(1 + 4k) - 1) / (2k)``, ``1/phi`` at ``k = 1``.
 
+    >>> from graphcollapse.theory import optimal_real_weight
     >>> round(optimal_real_weight(1), 6), round(optimal_real_weight(2), 6)
     (0.618034, 0.5)
     """

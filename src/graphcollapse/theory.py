@@ -10,7 +10,9 @@ the specialised functions, with one name per concept everywhere:
   variance ``v_i = V_i / n_i`` (a number or one per model: the keyword says which);
 * for exact least squares, ``dim=`` and ``sigma=`` (the label noise standard
   deviation) when no :class:`~graphcollapse.LinearRegression` is given;
-* every function takes the graph first.
+* every function about an ecosystem takes the graph first; the three single-model
+  formulas of the planner (:func:`ols_min_real_fraction`, :func:`real_weight_risk`,
+  :func:`optimal_real_weight`) take plain numbers.
 
 ====================================  ==================================================
 :func:`theory`, :class:`TheoryResult`  dispatch and result (also ``gc.theory(...)``)
@@ -33,6 +35,10 @@ the specialised functions, with one name per concept everywhere:
 :func:`lyapunov_rate`                 typical-case rate from simulation replicates
 :func:`second_order_theory`           mean drift + covariance with the fit's bias (§9)
 :class:`SecondOrderResult`            its result, with ``valid_until`` per model
+:func:`linear_cross_covariance`       covariance between models' parameters (linear)
+:func:`ols_min_real_fraction`         least real share keeping least squares stable
+:func:`real_weight_risk`              one self-training model's risk, real share ``w``
+:func:`optimal_real_weight`           the ``w`` that minimises it
 ====================================  ==================================================
 
 Examples
@@ -52,6 +58,8 @@ from __future__ import annotations
 import sys
 import types
 
+from ._homogenization import linear_cross_covariance
+from ._plan_real import ols_min_real_fraction, optimal_real_weight, real_weight_risk
 from ._theory import (
     SecondOrderResult,
     TheoryRequest,
@@ -81,6 +89,7 @@ __all__ = [
     "TheoryRequest",
     "TheoryResult",
     "family_theory",
+    "linear_cross_covariance",
     "linear_growth_factor",
     "linear_risk",
     "linear_slope",
@@ -89,11 +98,14 @@ __all__ = [
     "ols_accumulate_risk",
     "ols_accumulate_steady_state",
     "ols_growth_factor",
+    "ols_min_real_fraction",
     "ols_moments",
     "ols_risk",
     "ols_shared_risk",
     "ols_slope",
     "ols_steady_state",
+    "optimal_real_weight",
+    "real_weight_risk",
     "second_order_theory",
     "shared_pair_moments",
     "solve_stein",
