@@ -31,6 +31,11 @@ SEEDS ?= 0-19
 test-seeds: $(STAMP)
 	MPLBACKEND=Agg GRAPHCOLLAPSE_SEEDS=$(SEEDS) $(BIN)/python -m pytest -n 2 -q -m "seeded and not slow"
 
+# docs/api.md, the public API on one screen, is generated from the code (a test checks it).
+.PHONY: api
+api: $(STAMP)
+	PYTHONPATH=src $(BIN)/python -m graphcollapse._apidoc
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks

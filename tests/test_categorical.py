@@ -410,5 +410,6 @@ def test_linear_cross_covariance_matches_simulation_for_least_squares(synthetic)
     assert np.abs(z).max() < _zmax(z.size)
     lo, hi = {"private": (0.15, 0.22), "shared": (0.6, 0.7)}[synthetic]
     assert lo < gc.homogenization(C).mean_correlation[-1] < hi
+    accumulate = gc.Regime(data="accumulate")
     with pytest.raises(gc.ConfigError, match="replace/fresh only"):
-        gc.theory.linear_cross_covariance(g, fam, generations=1, regime=gc.Regime(data="accumulate"))
+        gc.theory.linear_cross_covariance(g, fam, generations=1, regime=accumulate)

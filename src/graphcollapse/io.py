@@ -52,7 +52,12 @@ __all__ = [
 ]
 
 MAX_DEPTH = 64
-"""Deepest nesting of mappings and lists accepted in an ecosystem or run file."""
+"""Deepest nesting of mappings and lists accepted in an ecosystem or run file.
+
+>>> import graphcollapse.io as gio
+>>> gio.MAX_DEPTH
+64
+"""
 
 SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -12,7 +12,14 @@ from typing import Any
 
 from .._errors import ConfigError
 
-__all__ = ["console", "check_image_path", "check_out_dir", "save_figure", "read_progress"]
+__all__ = [
+    "console",
+    "check_image_path",
+    "check_out_dir",
+    "save_figure",
+    "read_progress",
+    "counting_bar",
+]
 
 LARGE_FILE = 4 * 2**20  # bytes: files at least this large get a progress bar
 
@@ -30,6 +37,34 @@ def console(width: int = 120, *, stderr: bool = False) -> Any:
 
     stream = sys.stderr if stderr else sys.stdout
     return Console(width=None if stream.isatty() else width, stderr=stderr)
+
+
+def counting_bar(label: str, unit: str) -> Any:
+    """A transient rich progress bar on stderr counting ``unit`` (blocks, points); the
+    task's description is shown after ``label``.
+
+    >>> bar = counting_bar("simulating ", "blocks")
+    >>> [type(c).__name__ for c in bar.columns][:3]
+    ['TextColumn', 'BarColumn', 'MofNCompleteColumn']
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn(label + "{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    return Progress(*columns, console=console(stderr=True), transient=True)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from .._curves import RiskCurves
 from .._errors import ConfigError
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
-from ._output import check_out_dir, console, read_progress
+from ._output import check_out_dir, console, counting_bar, read_progress
 
 if TYPE_CHECKING:  # (imported where used: `graphcollapse --help` stays fast)
     from .._drift import DriftSignal
@@ -80,24 +80,7 @@ def execute(
 def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     """A transient progress bar of simulation blocks on stderr; yields the callback
     ``progress(done, total)`` that :func:`graphcollapse.simulate` calls."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("simulating {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("blocks"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
+    with counting_bar("simulating ", "blocks") as bar:
         task = bar.add_task(description, total=None)
 
         def progress(done: int, total: int) -> None:

@@ -16,6 +16,7 @@ import typer
 
 from .._errors import ConfigError
 from . import app
+from ._output import counting_bar
 
 
 def _dry_run(spec, calibrate: bool) -> None:
@@ -101,27 +102,9 @@ def sweep_command(
 
 
 def _with_bar(spec, store, backend, workers, scheduler, wait):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from ..sweeps import sweep
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("points"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with counting_bar("", "points") as bar:
         task = bar.add_task("sweep", total=len(spec.points))
 
         def progress(done: int, running: int, failed: int, total: int) -> None:
