@@ -35,7 +35,7 @@ the specialised functions, with one name per concept everywhere:
 :func:`lyapunov_rate`                 typical-case rate from simulation replicates
 :func:`second_order_theory`           mean drift + covariance with the fit's bias (§9)
 :class:`SecondOrderResult`            its result, with ``valid_until`` per model
-:func:`linear_cross_covariance`       covariance between models' parameters (linear)
+:func:`linear_cross_covariance`       the models' error cross-covariance (linear)
 :func:`ols_min_real_fraction`         least real share keeping least squares stable
 :func:`real_weight_risk`              one self-training model's risk, real share ``w``
 :func:`optimal_real_weight`           the ``w`` that minimises it
