@@ -42,7 +42,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Results and displays": ("_curves", "results", "plotting"),
     "Planning": ("_plan", "_plan_real", "_plan_report"),
     "Sweeps": ("sweeps",),
-    "Examples and demo": ("_examples", "_demo"),
+    "Examples, demo and reproduction": ("_examples", "_demo", "reproduction"),
     "Errors": (),
     "Other": (),
 }
