@@ -38,3 +38,26 @@ def test_threaded_parent_uses_forkserver_with_the_same_numbers():
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, check=True
     )
     assert out.stdout.split() == ["fork", "forkserver", "True", "True"]
+
+
+def test_threaded_parent_hands_its_settings_to_forkserver_workers():
+    # The fork server starts once, with the environment of that moment; a setting
+    # changed afterwards must still reach the workers of the next run.
+    script = textwrap.dedent(
+        f"""
+        import os, sys, threading
+        sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent)!r})
+        import test_simulate_speed as t
+        from graphcollapse._threads import ENV_VAR
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
+        os.environ.pop(ENV_VAR, None)
+        first = t._probe(2).tolist()
+        os.environ[ENV_VAR] = "2"
+        second = t._probe(2).tolist()
+        print(first, second)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert out.stdout.split("] [") == ["[1.0", "2.0]\n"]

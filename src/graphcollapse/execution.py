@@ -363,7 +363,18 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 # ---------------------------------------------------------------------- executors
-def _worker_init(parent: int) -> None:  # pragma: no cover - runs in worker processes
+def _settings_env() -> dict[str, str]:
+    """The parent's ``GRAPHCOLLAPSE_*`` settings, handed to every worker at start (a
+    worker started by ``forkserver`` would otherwise see the environment of the moment
+    the fork server started, not of this run)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("GRAPHCOLLAPSE_")}
+
+
+def _worker_init(parent: int, env: dict[str, str] | None = None) -> None:  # pragma: no cover
+    if env is not None:
+        for k in [k for k in os.environ if k.startswith("GRAPHCOLLAPSE_")]:
+            del os.environ[k]
+        os.environ.update(env)
     # A forked worker must not keep its parent's directory locks alive.
     for fd in list(_HELD_LOCKS):
         with contextlib.suppress(OSError):
@@ -415,7 +426,7 @@ def process_pool(workers: int) -> Iterator[Executor]:
         max_workers=workers,
         mp_context=_start_context(),
         initializer=_worker_init,
-        initargs=(os.getpid(),),
+        initargs=(os.getpid(), _settings_env()),
     )
     try:
         yield pool
