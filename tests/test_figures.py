@@ -48,9 +48,9 @@ def _assert_clean(name: str, fig: Figure) -> None:
 def test_the_demo_figures_are_clean(tmp_path, saved):
     args = ["demo", "--out", str(tmp_path), "--replicates", "300", "--generations", "6", "-q"]
     assert main([*args, "--gaussian-replicates", "100"]) == 0
-    figures = ("ecosystem.png", "risk.png", "gaussian.png")
+    figures = ("ecosystem.png", "risk.png", "gaussian.png", "plan.png")
     assert set(figures) <= set(saved)
-    for name in figures:  # (plan.png, the planner's figure, is checked by its own tests)
+    for name in figures:
         _assert_clean(name, saved[name])
     # Two panels by verdict, every curve named at its end, the axis ending at generation 6.
     risk = saved["risk.png"]

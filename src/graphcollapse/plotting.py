@@ -1543,10 +1543,8 @@ def plot_plan(plan: Any, ax: Any = None, *, layout: str = "auto", seed: int = 0)
         ),
         kind="models",
     )
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=disp._figsize())
+    if ax is None:  # as GraphDisplay.plot: constrained layout keeps the side legend inside
+        _, ax = _figure_and_axes(None, figsize=disp._figsize(), layout="constrained")
     disp.plot(ax=ax)
     marks = []
     pos = np.asarray(disp.positions, float)
@@ -1575,21 +1573,35 @@ def plot_plan(plan: Any, ax: Any = None, *, layout: str = "auto", seed: int = 0)
                 linewidths=3.5,
                 zorder=5,
             )
-            txt = ax.annotate(
-                f"+{a.real} real" if a.real is not None else "anchor",
-                pos[k],
-                xytext=(0, 15),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                color=_REAL,
-                fontsize=8,
-                fontweight="bold",
-                zorder=7,
-            )
+            label = f"+{a.real} real" if a.real is not None else "anchor"
+            txt = _free_annotation(ax, label, pos[k])
             marks += [ring, txt]
     disp.plan_marks_ = marks
     return disp
+
+
+def _free_annotation(ax: Any, label: str, xy: Any) -> Any:
+    """An anchor's label next to its model: above, below, right or left, the first place
+    whose box overlaps no other text of the figure (else above)."""
+    from matplotlib.text import Text
+
+    renderer = ax.figure.canvas.get_renderer()
+    others = [t.get_window_extent(renderer) for t in ax.figure.findobj(Text) if t.get_text()]
+    style = dict(textcoords="offset points", color=_REAL, fontsize=8, fontweight="bold", zorder=7)
+    places = (
+        ((0, 15), "center", "bottom"),
+        ((0, -15), "center", "top"),
+        ((15, 0), "left", "center"),
+        ((-15, 0), "right", "center"),
+    )
+    for offset, ha, va in places:
+        txt = ax.annotate(label, xy, xytext=offset, ha=ha, va=va, **style)
+        box = txt.get_window_extent(renderer)
+        if not any(box.overlaps(o) for o in others):
+            return txt
+        txt.remove()
+    offset, ha, va = places[0]
+    return ax.annotate(label, xy, xytext=offset, ha=ha, va=va, **style)
 
 
 def _shade_beyond_valid(ax: Any, gens: Any, valid: Any, idx: Sequence[int]) -> None:
