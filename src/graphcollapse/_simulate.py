@@ -178,6 +178,17 @@ class _Kernel:
     def _pool(self, parts: list[Any]) -> Any:
         return parts[0] if len(parts) == 1 else self.family.combine(parts)
 
+    @property
+    def _can_fuse(self) -> bool:
+        """Whether fresh samples may be drawn and fitted in one step (fast path, replace
+        regime); never for a family that reports non-converged fits, which go through
+        :meth:`_fit` so that they are counted."""
+        return (
+            self.fast
+            and self.regime.data != "accumulate"
+            and type(self.family).fit_report is Family.fit_report
+        )
+
     def initial(self, reps: int, rngs: RngFactory) -> GenerationState:
         """Generation 0: every model fit on its ``initial_real`` real samples."""
         plan, reused = self.plan, self.regime.real == "reused"
@@ -194,7 +205,7 @@ class _Kernel:
                 if n0 > nr:
                     parts.append(self._real(n0 - nr, reps, rngs(0, i, ROLE_OWN)))
                 batch = self._pool(parts)
-            elif self.fast and self.regime.data != "accumulate":
+            elif self._can_fuse:
                 # One fresh sample, not kept: the family may fuse drawing and fitting.
                 params.append(self.family.fit_fresh_fast([(None, n0)], reps, rngs(0, i, ROLE_OWN)))
                 pools.append(None)
@@ -279,10 +290,8 @@ class _Kernel:
         numbers in the same order (real first, then producers ascending). ``None``
         otherwise."""
         plan, regime = self.plan, self.regime
-        if not self.fast or regime.data == "accumulate":
+        if not self._can_fuse:
             return None
-        if type(self.family).fit_report is not Family.fit_report:
-            return None  # the family reports non-converged fits: go through _fit
         nr = int(plan.real[i])
         producers, sizes = plan.producers[i]
         if (nr > 0 and regime.real != "fresh") or (
