@@ -114,7 +114,7 @@ def test_self_consuming_logistic_norm_growth(seed):
     assert rms[0] == pytest.approx(1.05, abs=0.02) and rms[T] > 1.5
     assert np.all(np.diff(rms) > 0)
     R = 1024
-    sim = gc.simulate(g, fam, generations=T, replicates=R, seed=seed)
+    sim = gc.simulate(g, fam, generations=T, replicates=R, seed=seed, keep_params=True)
     u = fam.true_params() / np.linalg.norm(fam.true_params())
     radial = sim.params[0] @ u
     se = radial.std(ddof=1) / np.sqrt(R)
@@ -158,7 +158,7 @@ def test_nonconverged_fits_are_counted_per_generation_and_model():
     equal to a recount from the final parameters; least squares counts none."""
     g = gc.InteractionGraph(["A", "B"], [[12, 0], [0, 0]], real=[0, 30])
     fam = gc.LogisticRegression(dim=3, max_iter=25)
-    sim = gc.simulate(g, fam, generations=4, replicates=300, seed=0)
+    sim = gc.simulate(g, fam, generations=4, replicates=300, seed=0, keep_params=True)
     bad = np.array(sim.info["nonconverged"])
     assert bad.shape == (5, 2) and bad[:, 0].sum() > 0 and bad.max() <= 300
     s2, _, _ = fam._quad_forms(sim.params[0])

@@ -50,6 +50,7 @@ def _numbers(store) -> list[tuple]:
 def test_simulate_on_the_cluster_is_bitwise_the_local_run(cluster, regime):
     g, fam = _graph(), gc.LinearRegression(dim=2)
     kw = dict(generations=3, replicates=4 * BLOCK_SIZE + 9, seed=4, regime=regime)
+    kw["keep_params"] = True
     ref = gc.simulate(g, fam, **kw)
     res = gc.simulate(g, fam, backend="dask", scheduler=cluster.scheduler_address, **kw)
     assert res.info["backend"] == "dask"

@@ -31,7 +31,8 @@ def _same(a: gc.RiskCurves, b: gc.RiskCurves) -> None:
     for k in a.summaries:
         np.testing.assert_array_equal(a.summaries[k], b.summaries[k])
         np.testing.assert_array_equal(a.summaries_sem[k], b.summaries_sem[k])
-    for pa, pb in zip(a.params, b.params, strict=True):
+    assert (a.params is None) == (b.params is None)
+    for pa, pb in zip(a.params or (), b.params or (), strict=True):
         np.testing.assert_array_equal(pa, pb)
 
 
@@ -45,6 +46,7 @@ REGIMES = [
 def test_bitwise_identical_for_any_workers_and_chunking(regime):
     g, fam = _mixed_graph(), gc.LinearRegression(dim=3)
     kw = dict(generations=3, replicates=3 * BLOCK_SIZE + 17, seed=5, regime=regime)
+    kw["keep_params"] = True  # (compare the last fits too)
     ref = gc.simulate(g, fam, **kw)
     _same(ref, gc.simulate(g, fam, workers=2, **kw))
     _same(ref, gc.simulate(g, fam, workers=2, chunk_blocks=3, **kw))
@@ -67,7 +69,7 @@ def test_seed_changes_numbers_and_keep_replicates_does_not():
 
 def test_result_layout_and_info():
     g, fam = _mixed_graph(), gc.LinearRegression(dim=2)
-    res = gc.simulate(g, fam, generations=4, replicates=10, seed=0, path="plain")
+    res = gc.simulate(g, fam, generations=4, replicates=10, seed=0, path="plain", keep_params=True)
     assert res.models == ("lab", "student", "p", "q")
     assert res.generations.tolist() == [0, 1, 2, 3, 4]
     assert res.mean.shape == res.sem.shape == (5, 4)
@@ -99,6 +101,7 @@ def test_progress_reports_every_block():
 def test_checkpoint_resume_after_interrupt(tmp_path):
     g, fam = _mixed_graph(), gc.LinearRegression(dim=2)
     kw = dict(generations=2, replicates=4 * BLOCK_SIZE, seed=3, keep_replicates=True)
+    kw["keep_params"] = True
     full = gc.simulate(g, fam, **kw)
 
     def interrupt(done, total):
@@ -122,7 +125,7 @@ def test_checkpoint_resume_after_interrupt(tmp_path):
 
 def test_interrupting_a_worker_pool_keeps_finished_blocks(tmp_path):
     g, fam = _mixed_graph(), gc.LinearRegression(dim=2)
-    kw = dict(generations=2, replicates=6 * BLOCK_SIZE, seed=3)
+    kw = dict(generations=2, replicates=6 * BLOCK_SIZE, seed=3, keep_params=True)
     full = gc.simulate(g, fam, **kw)
 
     def interrupt(done, total):
@@ -142,7 +145,7 @@ def test_interrupting_a_worker_pool_keeps_finished_blocks(tmp_path):
 
 def test_checkpoint_damaged_block_is_recomputed(tmp_path):
     g, fam = _mixed_graph(), gc.LinearRegression(dim=2)
-    kw = dict(generations=2, replicates=2 * BLOCK_SIZE, seed=3)
+    kw = dict(generations=2, replicates=2 * BLOCK_SIZE, seed=3, keep_params=True)
     full = gc.simulate(g, fam, checkpoint_dir=tmp_path, **kw)
     (tmp_path / "block_000001.npz").write_bytes(b"not a zip file")
     again = gc.simulate(g, fam, checkpoint_dir=tmp_path, **kw)
@@ -223,6 +226,7 @@ def test_fast_path_requires_a_family_that_has_one():
         replicates=4000,
         seed=0,
         regime=gc.Regime(data="accumulate", synthetic="shared"),
+        keep_params=True,
     )
     assert res.info["path"] == "plain" and res.params[0].shape == (4000, 1)
     assert res.summaries == {}

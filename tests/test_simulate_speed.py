@@ -106,7 +106,7 @@ def _two_graphs() -> list[gc.InteractionGraph]:
 def test_numbers_do_not_depend_on_blas_threads(monkeypatch, path):
     fam = gc.LinearRegression(dim=40)
     for g in _two_graphs():
-        kw = dict(generations=2, replicates=300, seed=3, path=path)
+        kw = dict(generations=2, replicates=300, seed=3, path=path, keep_params=True)
         runs = []
         for setting, workers in [("1", 1), ("2", 1), ("2", 2), ("inherit", 1)]:
             monkeypatch.setenv(ENV_VAR, setting)
@@ -220,7 +220,7 @@ class _Unfused(LinearRegression):
 )
 def test_engine_with_fused_kernel_equals_unfused_to_rounding(regime):
     for g in _two_graphs():
-        kw = dict(generations=3, replicates=300, seed=7, regime=regime)
+        kw = dict(generations=3, replicates=300, seed=7, regime=regime, keep_params=True)
         fused = gc.simulate(g, LinearRegression(dim=5), **kw)
         plain = gc.simulate(g, _Unfused(dim=5), **kw)
         np.testing.assert_allclose(fused.mean, plain.mean, rtol=1e-12)

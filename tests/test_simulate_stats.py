@@ -79,6 +79,7 @@ class Draws:
             regime=regime,
             path=path,
             keep_replicates=True,
+            keep_params=True,
         )
         return cls(res.samples, np.stack(res.params, axis=1) - family.true_params())
 

@@ -39,14 +39,19 @@ class RiskCurves:
     replicates : int
         Number of Monte Carlo replicates (0 for theory).
     samples : ndarray, shape (R, T+1, K), optional
-        Every replicate's risk, when the simulation was asked to keep them.
+        Every replicate's risk, only when the simulation was asked to keep them
+        (``simulate(..., keep_replicates=True)``): exact quantiles (:meth:`quantile`)
+        need them. By default a simulation keeps only statistics reduced over
+        replicates, whose size does not depend on ``R``.
     summaries : dict of str -> ndarray (T+1, K)
         Other per-generation, per-model means (family summaries such as the fitted
         variance), same layout as ``mean``.
     summaries_sem : dict of str -> ndarray (T+1, K)
         Standard errors of ``summaries``.
-    params : object, optional
-        Fitted parameters at the last generation (simulation), one entry per model.
+    params : tuple of ndarray, optional
+        Fitted parameters at the last generation, one array per model with the
+        replicate axis first, only when the simulation was asked to keep them
+        (``simulate(..., keep_params=True)``); ``None`` otherwise and for theory.
     info : dict
         Provenance: seed, family, regime, path, block size, timings.
 

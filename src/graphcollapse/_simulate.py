@@ -327,7 +327,10 @@ class BlockResult:
     """Per-block statistics: counts, means and sums of squared deviations per (t, model).
 
     What a checkpoint store keeps: :meth:`to_arrays` gives plain named arrays (no
-    pickles) and :meth:`from_arrays` rebuilds the block from them.
+    pickles) and :meth:`from_arrays` rebuilds the block from them. A block holds its
+    replicates' risks (``samples``) and last-generation parameters (``params``) only
+    when the run asked for them (``keep_replicates``, ``keep_params``); otherwise its
+    size does not depend on the number of replicates.
 
     Examples
     --------
@@ -344,13 +347,13 @@ class BlockResult:
     m2: np.ndarray  # (T+1, K)
     summary_mean: dict[str, np.ndarray] = field(default_factory=dict)
     summary_m2: dict[str, np.ndarray] = field(default_factory=dict)
-    samples: np.ndarray | None = None  # (reps, T+1, K)
-    params: tuple[Any, ...] = ()
+    samples: np.ndarray | None = None  # (reps, T+1, K), with keep_replicates
+    params: tuple[Any, ...] = ()  # each model's (reps, ...) last fits, with keep_params
     nonconverged: np.ndarray | None = None  # (T+1, K) counts of non-converged fits
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The block as named numeric arrays (``count``, ``mean``, ``m2``, ``sm__<name>``,
-        ``s2__<name>``, optional ``samples``, ``param__<i>``)."""
+        ``s2__<name>``, optional ``samples``, ``param__<i>`` and ``nonconverged``)."""
         arrays: dict[str, np.ndarray] = {
             "count": np.asarray(self.count),
             "mean": self.mean,
@@ -370,9 +373,11 @@ class BlockResult:
     @classmethod
     def from_arrays(cls, block: int, arrays: Any, n_models: int) -> BlockResult:
         """Rebuild a block from :meth:`to_arrays` output (any mapping of arrays with
-        ``keys()``; raises ``KeyError`` when one is missing)."""
+        ``keys()``; raises ``KeyError`` when one is missing). ``params`` is ``()`` when
+        the block kept none."""
         keys = list(arrays.keys())
         names = [k[4:] for k in keys if k.startswith("sm__")]
+        kept = "param__0" in keys
         return cls(
             block,
             int(arrays["count"]),
@@ -381,7 +386,7 @@ class BlockResult:
             {k: arrays["sm__" + k] for k in names},
             {k: arrays["s2__" + k] for k in names},
             arrays["samples"] if "samples" in keys else None,
-            tuple(arrays[f"param__{i}"] for i in range(n_models)),
+            tuple(arrays[f"param__{i}"] for i in range(n_models)) if kept else (),
             arrays["nonconverged"] if "nonconverged" in keys else None,
         )
 
@@ -398,6 +403,7 @@ class _Job:
     generations: int
     replicates: int
     keep_replicates: bool
+    keep_params: bool = False
 
     def block_size(self, b: int) -> int:
         return min(BLOCK_SIZE, self.replicates - b * BLOCK_SIZE)
@@ -454,7 +460,8 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
         for _ in range(T):
             state = kernel.step(state, rngs)
             record(state)
-    return _BlockResult(b, reps, mean, m2, s_mean, s_m2, samples, tuple(state.params), bad)
+    params = tuple(state.params) if job.keep_params else ()
+    return _BlockResult(b, reps, mean, m2, s_mean, s_m2, samples, params, bad)
 
 
 def _run_chunk(job: _Job, blocks: Sequence[int]) -> list[_BlockResult]:
@@ -472,40 +479,114 @@ def _chan(n_a: int, mean_a, m2_a, n_b: int, mean_b, m2_b):
     return n, mean, m2
 
 
-def _reduce(results: Sequence[_BlockResult]) -> dict[str, Any]:
-    """Reduce block results in block order (bitwise reproducible for any chunking)."""
-    first = results[0]
-    n, mean, m2 = first.count, first.mean, first.m2
-    s = {k: (first.summary_mean[k], first.summary_m2[k]) for k in first.summary_mean}
-    for r in results[1:]:
-        n_prev = n
-        n, mean, m2 = _chan(n_prev, mean, m2, r.count, r.mean, r.m2)
-        for k, (sm, s2) in s.items():
-            _, sm, s2 = _chan(n_prev, sm, s2, r.count, r.summary_mean[k], r.summary_m2[k])
-            s[k] = (sm, s2)
+class _Reduction:
+    """Block results merged one by one in block order, as they arrive (streamed).
 
-    def sem(m2_: np.ndarray) -> np.ndarray:
-        return np.sqrt(m2_ / (n - 1) / n)
+    What it holds does not grow with the number of replicates: the running count, mean
+    and sum of squared deviations per (generation, model) for the risk and each summary
+    (merged with :func:`_chan`), the non-converged counts, and the blocks that finished
+    ahead of their turn (at most a few per worker: :func:`_drive` stops taking new
+    blocks while too many wait). The per-replicate arrays -- ``samples`` (risks) and
+    ``params`` (last-generation fits) -- are filled in only when the run keeps them.
 
-    K = len(first.params)
-    params = tuple(np.concatenate([r.params[i] for r in results], axis=0) for i in range(K))
-    samples = None
-    if first.samples is not None:
-        samples = np.concatenate([r.samples for r in results], axis=0)
-    bad = sum(
-        (r.nonconverged for r in results if r.nonconverged is not None),
-        np.zeros_like(first.mean, dtype=np.int64),
-    )
-    return {
-        "nonconverged": bad,
-        "count": n,
-        "mean": mean,
-        "sem": sem(m2),
-        "summaries": {k: v[0] for k, v in s.items()},
-        "summaries_sem": {k: sem(v[1]) for k, v in s.items()},
-        "samples": samples,
-        "params": params,
-    }
+    Merging always in block order (``((b0 + b1) + b2) + ...``) makes the result bitwise
+    the same however blocks are grouped into tasks, spread over workers, or resumed.
+    Finished blocks of a store (:attr:`stored`) are read when their turn comes, through
+    ``fetch(b)``, so a resumed run does not hold them either.
+    """
+
+    def __init__(
+        self,
+        replicates: int,
+        n_blocks: int,
+        keep_replicates: bool,
+        keep_params: bool,
+        fetch: Callable[[int], BlockResult],
+    ) -> None:
+        self.replicates, self.n_blocks = replicates, n_blocks
+        self.keep_replicates, self.keep_params = keep_replicates, keep_params
+        self.fetch = fetch
+        self.next = 0  # the next block to merge
+        self.ahead: dict[int, BlockResult] = {}  # finished before their turn
+        self.stored: set[int] = set()  # in the store, read when their turn comes
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+        self.summaries: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.nonconverged: np.ndarray | None = None
+        self.samples: np.ndarray | None = None  # (R, T+1, K), with keep_replicates
+        self.params: list[np.ndarray] | None = None  # per model (R, ...), with keep_params
+
+    def add(self, r: BlockResult) -> None:
+        """Hand in a finished block; merge every block whose turn has come."""
+        self.ahead[r.block] = r
+        while True:
+            b = self.next
+            if b in self.ahead:
+                r = self.ahead.pop(b)
+            elif b in self.stored:
+                self.stored.discard(b)
+                r = self.fetch(b)
+            else:
+                return
+            self._merge(r)
+            self.next += 1
+
+    @staticmethod
+    def _fill(out: np.ndarray | None, total: int, start: int, part: Any) -> np.ndarray:
+        """Copy one block's per-replicate rows into their place in ``out`` (created on
+        the first block; promoted if a later block has a wider dtype)."""
+        part = np.asarray(part)
+        if out is None:
+            out = np.empty((total, *part.shape[1:]), dtype=part.dtype)
+        elif np.result_type(out, part) != out.dtype:
+            out = out.astype(np.result_type(out, part))
+        out[start : start + part.shape[0]] = part
+        return out
+
+    def _merge(self, r: BlockResult) -> None:
+        if self.mean is None:
+            self.count, self.mean, self.m2 = r.count, r.mean, r.m2
+            self.summaries = {k: (r.summary_mean[k], r.summary_m2[k]) for k in r.summary_mean}
+            self.nonconverged = np.zeros_like(r.mean, dtype=np.int64)
+        else:
+            n_prev = self.count
+            self.count, self.mean, self.m2 = _chan(
+                n_prev, self.mean, self.m2, r.count, r.mean, r.m2
+            )
+            for k, (sm, s2) in self.summaries.items():
+                _, sm, s2 = _chan(n_prev, sm, s2, r.count, r.summary_mean[k], r.summary_m2[k])
+                self.summaries[k] = (sm, s2)
+        if r.nonconverged is not None:
+            self.nonconverged = self.nonconverged + r.nonconverged
+        start = r.block * BLOCK_SIZE
+        if self.keep_replicates and r.samples is not None:
+            self.samples = self._fill(self.samples, self.replicates, start, r.samples)
+        if self.keep_params:
+            if self.params is None:
+                self.params = [None] * len(r.params)  # type: ignore[list-item]
+            for i, p in enumerate(r.params):
+                self.params[i] = self._fill(self.params[i], self.replicates, start, p)
+
+    def result(self) -> dict[str, Any]:
+        """The reduced statistics, once every block is merged."""
+        if self.next != self.n_blocks or self.mean is None:
+            raise RuntimeError(f"reduction: {self.next} of {self.n_blocks} blocks merged")
+        n = self.count
+
+        def sem(m2_: np.ndarray) -> np.ndarray:
+            return np.sqrt(m2_ / (n - 1) / n)
+
+        return {
+            "nonconverged": self.nonconverged,
+            "count": n,
+            "mean": self.mean,
+            "sem": sem(self.m2),
+            "summaries": {k: v[0] for k, v in self.summaries.items()},
+            "summaries_sem": {k: sem(v[1]) for k, v in self.summaries.items()},
+            "samples": self.samples,
+            "params": None if self.params is None else tuple(self.params),
+        }
 
 
 # ---------------------------------------------------------------------- checkpoints
@@ -578,12 +659,15 @@ def _drive(
     inflight: int,
     chunk: int,
     finished: Callable[[list[BlockResult]], None],
+    room: Callable[[], bool] = lambda: True,
 ) -> None:
     """Run the pending blocks, handing each finished chunk to ``finished`` at once.
 
     Blocks are taken from the iterator lazily: at most ``inflight`` chunks are
     submitted at a time, so a run of a billion blocks starts at once and holds only
-    the results. Without an executor the blocks run here, one by one.
+    the results. No new chunk is submitted while ``room()`` is false (too many finished
+    blocks wait for a slow one to be merged in order) unless nothing runs. Without an
+    executor the blocks run here, one by one.
     """
     chunks = iter(lambda: list(itertools.islice(pending, chunk)), [])
     if executor is None:
@@ -592,15 +676,17 @@ def _drive(
         return
     running: set[Future] = set()
     try:
-        for c in itertools.islice(chunks, inflight):
-            running.add(executor.submit(_run_chunk, job, c))
-        while running:
+        while True:
+            while len(running) < inflight and (not running or room()):
+                c = next(chunks, None)
+                if not c:
+                    break
+                running.add(executor.submit(_run_chunk, job, c))
+            if not running:
+                return
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 finished(fut.result())
-                c = next(chunks, None)
-                if c:
-                    running.add(executor.submit(_run_chunk, job, c))
     except BaseException:
         # Interrupted, or a block (or the executor) failed: finished blocks are already
         # saved; cancel what has not started. Stopping the workers is the caller's job.
@@ -626,6 +712,7 @@ def simulate(
     regime: Regime = Regime(),  # noqa: B008 - immutable
     path: PathName = "auto",
     keep_replicates: bool = False,
+    keep_params: bool = False,
     executor: Executor | None = None,
     parallelism: int = 1,
     progress: Callable[[int, int], Any] | None = None,
@@ -640,7 +727,7 @@ def simulate(
 
     Parameters
     ----------
-    graph, family, generations, replicates, seed, regime, path, keep_replicates
+    graph, family, generations, replicates, seed, regime, path, keep_replicates, keep_params
         As in :func:`graphcollapse.simulate`.
     executor : concurrent.futures.Executor, optional
         Where blocks run (``None`` = here, one after the other). Anything with
@@ -661,6 +748,12 @@ def simulate(
     RiskCurves
         As :func:`graphcollapse.simulate` (``info`` also holds the family's
         ``degeneracy`` declaration read by :func:`drift_signal`).
+
+    Notes
+    -----
+    Memory: blocks are reduced as they finish (:class:`_Reduction`), so without
+    ``keep_replicates`` and ``keep_params`` what the run holds -- and what the result
+    and each checkpointed block retain -- does not depend on ``replicates``.
 
     Examples
     --------
@@ -705,33 +798,69 @@ def simulate(
         T,
         R,
         bool(keep_replicates),
+        bool(keep_params),
     )
+    K = graph.n_models
     n_blocks = math.ceil(R / BLOCK_SIZE)
-    results: dict[int, BlockResult] = {}
+
+    def usable(r: BlockResult | None) -> bool:
+        # A stored block kept without parameters is recomputed when they are asked for
+        # (keep_params is not part of the fingerprint: the statistics are the same).
+        return r is not None and (not job.keep_params or len(r.params) == K)
+
+    def fetch(b: int) -> BlockResult:
+        # A stored block whose turn has come (read again, or recomputed if it went bad).
+        r = checkpoints.load(b, job.block_size(b), K) if checkpoints is not None else None
+        if usable(r):
+            return r  # type: ignore[return-value]
+        r = _run_block(job, b)
+        if checkpoints is not None:
+            checkpoints.save(r)
+        return r
+
+    reduction = _Reduction(R, n_blocks, job.keep_replicates, job.keep_params, fetch)
+    resumed_blocks: set[int] = set()
     if checkpoints is not None:
         fp = run_fingerprint(graph, family, regime, T, seed, R, resolved, bool(keep_replicates))
         for b in sorted(checkpoints.open(fp)):
             if 0 <= b < n_blocks:
-                r = checkpoints.load(b, job.block_size(b), graph.n_models)
-                if r is not None:
-                    results[b] = r
-    resumed = len(results)
+                r = checkpoints.load(b, job.block_size(b), K)
+                if usable(r):
+                    resumed_blocks.add(b)
+                    if b == reduction.next:
+                        reduction.add(r)  # type: ignore[arg-type]
+                    else:  # (merged when its turn comes, read again then)
+                        reduction.stored.add(b)
+    resumed = done = len(resumed_blocks)
     if progress is not None:
         progress(resumed, n_blocks)
 
     def finished(chunk_results: list[BlockResult]) -> None:
+        nonlocal done
         # Save every block of the chunk before reporting (progress may interrupt).
         for r in chunk_results:
-            results[r.block] = r
             if checkpoints is not None:
                 checkpoints.save(r)
+            reduction.add(r)
+            done += 1
         if progress is not None:
-            progress(len(results), n_blocks)
+            progress(done, n_blocks)
 
-    pending = (b for b in range(n_blocks) if b not in results)
-    _drive(job, pending, executor, 2 * parallelism, chunk, finished)
+    inflight = 2 * parallelism
+    waiting_cap = max(64, 4 * inflight * chunk)  # finished blocks held for a slow one
 
-    red = _reduce([results[b] for b in range(n_blocks)])
+    pending = (b for b in range(n_blocks) if b not in resumed_blocks)
+    _drive(
+        job,
+        pending,
+        executor,
+        inflight,
+        chunk,
+        finished,
+        lambda: len(reduction.ahead) < waiting_cap,
+    )
+
+    red = reduction.result()
     info = {
         "seed": seed,
         "replicates": R,

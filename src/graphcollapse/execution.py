@@ -557,6 +557,7 @@ def simulate(
     regime: Regime = Regime(),  # noqa: B008 - immutable
     path: _engine.PathName = "auto",
     keep_replicates: bool = False,
+    keep_params: bool = False,
     workers: int = 1,
     progress: Callable[[int, int], Any] | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
@@ -592,7 +593,18 @@ def simulate(
         (same distribution, e.g. a Wishart draw of the Gram matrix); ``auto`` = ``fast``
         when the family has one.
     keep_replicates : bool
-        Keep every replicate's risk in ``result.samples`` (shape ``(R, T+1, K)``).
+        Keep every replicate's risk in ``result.samples`` (shape ``(R, T+1, K)``): what
+        :meth:`RiskCurves.quantile` (and the CLI's medians) need. Memory ``8 R (T+1) K``
+        bytes.
+    keep_params : bool
+        Keep every replicate's last-generation fits in ``result.params`` (a tuple, one
+        array per model, replicate axis first). Memory ``R x K x`` the parameters' size.
+
+        Without these two the result holds only the statistics reduced over
+        replicates (means, standard errors, summaries, non-converged counts): blocks
+        are reduced as they finish, so memory does not grow with ``replicates``, and
+        checkpointed blocks hold the same reductions. A resumed run that asks for
+        ``keep_params`` recomputes the blocks saved without them (same numbers).
     workers : int
         Processes to spread blocks over (``1`` = in this process; with
         ``backend="dask"`` and no scheduler, the size of the ``LocalCluster``). The
@@ -622,8 +634,9 @@ def simulate(
     -------
     RiskCurves
         ``mean`` and ``sem`` of the risk per generation and model, family summaries
-        (means and sems), ``params`` (a tuple with each model's last-generation fits,
-        replicate axis first) and ``info`` (seed, block size, path, regime, family, the
+        (means and sems), ``params`` (with ``keep_params``: a tuple with each model's
+        last-generation fits, replicate axis first; else ``None``), ``samples`` (with
+        ``keep_replicates``; else ``None``) and ``info`` (seed, block size, path, regime, family, the
         family's ``degeneracy`` declaration read by :func:`drift_signal`, timings).
 
     Examples
@@ -639,8 +652,11 @@ def simulate(
     >>> exact = (np.arange(4) + 1) * 2 / 7
     >>> bool(np.all(np.abs(res.mean[:, 0] - exact) < 4 * res.sem[:, 0]))  # within 4 s.e.
     True
-    >>> res.info["path"], res.params[0].shape
-    ('fast', (20000, 2))
+    >>> res.info["path"], res.params is None
+    ('fast', True)
+    >>> gc.simulate(g, gc.LinearRegression(dim=2), generations=3, replicates=300, seed=0,
+    ...             keep_params=True).params[0].shape   # last fits, one row per replicate
+    (300, 2)
     """
     workers = _engine._check_int(workers, "workers", 1)
     kwargs = dict(
@@ -650,6 +666,7 @@ def simulate(
         regime=regime,
         path=path,
         keep_replicates=keep_replicates,
+        keep_params=keep_params,
         progress=progress,
         chunk_blocks=chunk_blocks,
     )
