@@ -636,8 +636,9 @@ def simulate(
         ``mean`` and ``sem`` of the risk per generation and model, family summaries
         (means and sems), ``params`` (with ``keep_params``: a tuple with each model's
         last-generation fits, replicate axis first; else ``None``), ``samples`` (with
-        ``keep_replicates``; else ``None``) and ``info`` (seed, block size, path, regime, family, the
-        family's ``degeneracy`` declaration read by :func:`drift_signal`, timings).
+        ``keep_replicates``; else ``None``) and ``info`` (seed, block size, path,
+        regime, family, the family's ``degeneracy`` declaration read by
+        :func:`drift_signal`, timings).
 
     Examples
     --------
