@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .exp_asymptotics import analyse_asymptotics
 from .figures import PALETTE, new_figure, verdict_box
 from .report import save_figure
 
@@ -608,6 +609,14 @@ EXPERIMENTS: dict[str, Experiment] = {
             "Accumulating data keeps a closed class bounded; replacing it does not, "
             "whether real data is fresh or reused and synthetic data private or shared.",
             analyse_regimes,
+        ),
+        Experiment(
+            "asymptotics",
+            "M-estimator asymptotics",
+            "For every family with an asymptotic theory (least squares, Gaussian, "
+            "logistic, Poisson, Huber) a fit on n samples has mean risk noise_scale / n "
+            "as n grows: the risk falls like n^-1 and n · risk / noise_scale tends to 1.",
+            analyse_asymptotics,
         ),
     )
 }
