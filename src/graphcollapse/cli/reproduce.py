@@ -46,7 +46,9 @@ def reproduce_command(
         scheduler=scheduler,
         say=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    n_ok = sum(e["passed"] for e in result.experiments)
-    print(f"{n_ok} of {len(result.experiments)} claims held; report: {result.report}")
+    n_ok = sum(e["passed"] is True for e in result.experiments)
+    n_skip = sum(e["passed"] is None for e in result.experiments)
+    skipped = f" ({n_skip} skipped)" if n_skip else ""
+    print(f"{n_ok} of {len(result.experiments)} claims held{skipped}; report: {result.report}")
     if not result.passed:
         raise typer.Exit(1)

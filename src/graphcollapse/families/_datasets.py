@@ -21,7 +21,7 @@ import numpy as np
 
 from .._errors import ConfigError
 
-__all__ = ["TABLES", "load_table", "load_text", "ALPHABET"]
+__all__ = ["TABLES", "load_table", "load_text", "to_features", "ALPHABET"]
 
 TABLES = ("digits", "iris", "wine")
 """Names of the real tables (scikit-learn's bundled data sets)."""
@@ -52,19 +52,8 @@ def table_features(name: str) -> int:
 
 
 @lru_cache(maxsize=16)
-def load_table(name: str, dim: int, owner: str = "family") -> tuple[np.ndarray, np.ndarray]:
-    """``(pool, heldout)`` of a real table, projected on ``dim`` principal components.
-
-    Preparation: split rows 70/30 with a fixed permutation; ``iris`` and ``wine`` are
-    standardised column by column (their units differ; ``digits`` pixels share one
-    scale and are only centred); principal components are computed on the pool and
-    applied to both parts; finally both are divided by one constant so that the pool's
-    projected coordinates have mean variance 1 (total variance ``dim``).
-
-    >>> pool, held = load_table("iris", 2)
-    >>> pool.shape, held.shape
-    ((105, 2), (45, 2))
-    """
+def _prepared(name: str, dim: int, owner: str) -> tuple[np.ndarray, ...]:
+    """``(pool, heldout, center, scale, components, s)``: see :func:`load_table`."""
     X = np.asarray(_sklearn_loader(name, owner)().data, dtype=np.float64)
     N = X.shape[0]
     perm = np.random.default_rng(_SPLIT_SEED).permutation(N)
@@ -86,9 +75,43 @@ def load_table(name: str, dim: int, owner: str = "family") -> tuple[np.ndarray, 
     P, H = P @ comps.T, H @ comps.T
     s = np.sqrt(P.var(axis=0).mean())
     P, H = P / s, H / s
-    for a in (P, H):
+    out = (P, H, center, scale, comps, np.float64(s))
+    for a in out:
         a.setflags(write=False)
+    return out
+
+
+def load_table(name: str, dim: int, owner: str = "family") -> tuple[np.ndarray, np.ndarray]:
+    """``(pool, heldout)`` of a real table, projected on ``dim`` principal components.
+
+    Preparation: split rows 70/30 with a fixed permutation; ``iris`` and ``wine`` are
+    standardised column by column (their units differ; ``digits`` pixels share one
+    scale and are only centred); principal components are computed on the pool and
+    applied to both parts; finally both are divided by one constant so that the pool's
+    projected coordinates have mean variance 1 (total variance ``dim``).
+
+    >>> pool, held = load_table("iris", 2)
+    >>> pool.shape, held.shape
+    ((105, 2), (45, 2))
+    """
+    P, H = _prepared(name, dim, owner)[:2]
     return P, H
+
+
+def to_features(name: str, dim: int, Z: np.ndarray, owner: str = "family") -> np.ndarray:
+    """Map points of the ``dim``-component coordinates of :func:`load_table` back to the
+    table's raw features (for ``digits``: the 64 pixel intensities, 0-16, of an 8x8
+    image, row by row). The map is the inverse of the preparation restricted to the
+    kept components, so a pool row comes back as its projection on them.
+
+    >>> import numpy as np
+    >>> pool, _ = load_table("digits", 20)
+    >>> img = to_features("digits", 20, pool[:2])
+    >>> img.shape, bool(np.abs(img.mean() - 4.9) < 1.5)
+    ((2, 64), True)
+    """
+    _, _, center, scale, comps, s = _prepared(name, dim, owner)
+    return center + scale * ((np.asarray(Z, dtype=np.float64) * s) @ comps)
 
 
 def _clean_sentences(text: str) -> list[str]:

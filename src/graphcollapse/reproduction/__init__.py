@@ -57,8 +57,9 @@ class Reproduction:
 
     @property
     def passed(self) -> bool:
-        """Whether every experiment's check passed."""
-        return all(e["passed"] for e in self.experiments)
+        """Whether every experiment's check passed (a skipped experiment, whose
+        ``passed`` is ``None``, did not fail)."""
+        return all(e["passed"] is not False for e in self.experiments)
 
     @property
     def report(self) -> Path:
@@ -200,6 +201,12 @@ def reproduce(
         exp = EXPERIMENTS[name]
         src = sweep_file(name, quick)
         (root / "sweeps" / src.name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+        missing = exp.requires() if exp.requires is not None else None
+        if missing is not None:
+            result.experiments.append(_skipped(exp, missing, root, quick, src.name))
+            if say is not None:
+                say(f"- {name}: {missing}")
+            continue
         if say is not None:
             say(f"{name}: running {src.name} into {root / 'store' / name}")
         t0 = time.perf_counter()
@@ -223,6 +230,7 @@ def reproduce(
             "sweep_seconds": round(sweep_seconds, 2),
             "points": {"total": rep.total, "done_now": rep.done, "already_done": rep.skipped},
             "check": to_json(outcome.check),
+            "texts": [{"caption": c, "text": t} for c, t in outcome.texts],
             "table": to_json({"headers": outcome.table[0], "rows": outcome.table[1]})
             if outcome.table
             else None,
@@ -235,6 +243,25 @@ def reproduce(
             say(f"{mark} {name} ({seconds:.1f} s): {outcome.verdict}")
     _write_outputs(root, quick, result.experiments)
     return result
+
+
+def _skipped(exp: Experiment, reason: str, root: Path, quick: bool, sweep: str) -> dict[str, Any]:
+    """The summary entry of an experiment that cannot run here (``passed`` is ``None``)."""
+    return {
+        "name": exp.name,
+        "title": exp.title,
+        "claim": exp.claim,
+        "passed": None,
+        "skipped": reason,
+        "verdict": reason,
+        "figures": [],
+        "captions": [],
+        "seconds": 0.0,
+        "check": {},
+        "table": None,
+        "command": _command(root, quick, exp.name),
+        "sweep_file": f"sweeps/{sweep}",
+    }
 
 
 def _write_outputs(root: Path, quick: bool, entries: list[dict[str, Any]]) -> None:
@@ -273,15 +300,18 @@ def _write_outputs(root: Path, quick: bool, entries: list[dict[str, Any]]) -> No
                 command=e["command"],
                 config=(root / e["sweep_file"]).read_text(encoding="utf-8"),
                 seconds=e["seconds"],
+                texts=[(x["caption"], x["text"]) for x in e.get("texts", [])],
             )
         )
-    n_ok = sum(e["passed"] for e in ordered)
+    n_ok = sum(e["passed"] is True for e in ordered)
+    n_skip = sum(e["passed"] is None for e in ordered)
+    skipped = f" ({n_skip} skipped)" if n_skip else ""
     size = "quick (reduced size)" if quick else "full size"
     write_report(
         root / "report.html",
         TITLE,
         sections,
-        intro=f"{n_ok} of {len(ordered)} claims held; {size}; "
+        intro=f"{n_ok} of {len(ordered)} claims held{skipped}; {size}; "
         f"generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         footer="Figures are also in figures/ as PNG and SVG; the data is in store/ "
         "(Parquet, one sweep store per experiment: graphcollapse results store/NAME).",

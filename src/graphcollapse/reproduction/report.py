@@ -37,6 +37,8 @@ td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}
 th{background:#f2f2f2} td:first-child,th:first-child{text-align:left}
 pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;font-size:.85rem}
 ul.summary{list-style:none;padding-left:0} ul.summary li{margin:.25rem 0}
+pre.sample{background:#fbfbf4;border-left:3px solid #0072b2;white-space:pre;
+font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;line-height:1.35}
 """
 
 
@@ -65,6 +67,9 @@ class Section:
     config: str = ""
     seconds: float | None = None
     notes: list[str] = field(default_factory=list)
+    texts: list[tuple[str, str]] = field(default_factory=list)
+    """Pre-formatted text blocks ``(caption, text)`` shown after the figures (e.g.
+    generated text), as ``<figure class="text"><pre>``."""
 
 
 def save_figure(fig: Any, stem: Path) -> Path:
@@ -166,6 +171,11 @@ def render_report(
         for i, fig in enumerate(s.figures):
             cap = s.captions[i] if i < len(s.captions) else ""
             parts.append(_img(fig, cap))
+        for cap, text in s.texts:
+            parts.append(
+                f'<figure class="text"><pre class="sample">{e(text)}</pre>'
+                f"<figcaption>{e(cap)}</figcaption></figure>"
+            )
         if s.table is not None:
             parts.append("<h3>Key numbers</h3>" + _table(*s.table))
         if s.check:
