@@ -172,3 +172,63 @@ def test_demo_ends_with_the_same_kind_of_report(tmp_path):
         shown = inspect_page(tmp_path / "d" / "report.html")
         assert shown["console_errors"] == []
         assert [i["naturalWidth"] > 0 for i in shown["images"]] == [True] * len(pngs)
+
+
+def _tampered(quick, tmp_path, name: str, column: str, sql_replace: str) -> Path:
+    """A copy of one experiment's quick store with ``column`` rewritten (in the point
+    files that have it: a family's summaries are columns of its points only)."""
+    import duckdb
+
+    out, _ = quick
+    store = tmp_path / "store"
+    shutil.copytree(out / "store" / name, store)
+    for f in sorted((store / "points").glob("*.parquet")):
+        if column not in duckdb.sql(f"SELECT * FROM '{f}' LIMIT 0").columns:
+            continue
+        tmp = f.with_name("tampered.tmp")
+        duckdb.sql(
+            f"COPY (SELECT * REPLACE ({sql_replace}) FROM '{f}') TO '{tmp}' (FORMAT parquet)"
+        )
+        tmp.replace(f)
+    return store
+
+
+def test_asymptotics_check_fails_when_risk_falls_slower_than_one_over_n(quick, tmp_path):
+    """Risk times (n/64)^0.25 for one family: the exponent is -0.75, the check must fail
+    and name that family."""
+    n = '"graph.models.m.real"'
+    slow = "family LIKE '%poisson%'"
+    store = _tampered(
+        quick, tmp_path, "asymptotics", "risk_mean",
+        f"CASE WHEN {slow} THEN risk_mean * pow({n} / 64.0, 0.25) ELSE risk_mean END "
+        f"AS risk_mean, CASE WHEN {slow} THEN risk_sem * pow({n} / 64.0, 0.25) "
+        "ELSE risk_sem END AS risk_sem",
+    )  # fmt: skip
+    outcome = EXPERIMENTS["asymptotics"].analyse(store, tmp_path / "figs")
+    assert not outcome.passed and "Poisson" in outcome.verdict
+    assert outcome.check["max |z| exponent"] > outcome.check["bound (Bonferroni 0.1%)"]
+
+
+def test_realdata_check_fails_when_the_anchored_model_drifts(quick, tmp_path):
+    """The anchored trigram model's held-out perplexity raised by 10% at the last
+    generation: no longer within noise of generation 0, the check must fail."""
+    T = json.loads((quick[0] / "summary.json").read_text(encoding="utf-8"))
+    T = next(e for e in T["experiments"] if e["name"] == "realdata")["check"]["generations"]
+    store = _tampered(
+        quick, tmp_path, "realdata", "perplexity_mean",
+        f"CASE WHEN model = 'anchored' AND generation = {T} THEN perplexity_mean * 1.1 "
+        "ELSE perplexity_mean END AS perplexity_mean",
+    )  # fmt: skip
+    outcome = EXPERIMENTS["realdata"].analyse(store, tmp_path / "figs")
+    assert not outcome.passed and "ngram/anchored/perplexity" in outcome.verdict
+
+
+def test_realdata_report_shows_digits_and_text(quick):
+    out, _ = quick
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    (e,) = [x for x in summary["experiments"] if x["name"] == "realdata"]
+    names = [Path(f).name for f in e["figures"]]
+    assert "realdata_kde_digits.png" in names and "realdata_gaussian_mixture_digits.png" in names
+    assert len(e["texts"]) == 2  # collapsing and anchored trigram model
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count('<pre class="sample">') == 2 and "generation  0  " in page
