@@ -51,9 +51,9 @@ def table_features(name: str) -> int:
     return {"digits": 64, "iris": 4, "wine": 13}[name]
 
 
-@lru_cache(maxsize=16)
-def _prepared(name: str, dim: int, owner: str) -> tuple[np.ndarray, ...]:
-    """``(pool, heldout, center, scale, components, s)``: see :func:`load_table`."""
+def _prepare(name: str, dim: int, owner: str) -> tuple[np.ndarray, ...]:
+    """``(pool, heldout, center, scale, components, s)``: see :func:`load_table`
+    (cached through it and :func:`_basis`)."""
     X = np.asarray(_sklearn_loader(name, owner)().data, dtype=np.float64)
     N = X.shape[0]
     perm = np.random.default_rng(_SPLIT_SEED).permutation(N)
@@ -81,6 +81,7 @@ def _prepared(name: str, dim: int, owner: str) -> tuple[np.ndarray, ...]:
     return out
 
 
+@lru_cache(maxsize=16)
 def load_table(name: str, dim: int, owner: str = "family") -> tuple[np.ndarray, np.ndarray]:
     """``(pool, heldout)`` of a real table, projected on ``dim`` principal components.
 
@@ -94,8 +95,14 @@ def load_table(name: str, dim: int, owner: str = "family") -> tuple[np.ndarray, 
     >>> pool.shape, held.shape
     ((105, 2), (45, 2))
     """
-    P, H = _prepared(name, dim, owner)[:2]
+    P, H = _prepare(name, dim, owner)[:2]
     return P, H
+
+
+@lru_cache(maxsize=16)
+def _basis(name: str, dim: int, owner: str) -> tuple[np.ndarray, ...]:
+    """``(center, scale, components, s)`` of :func:`load_table`'s preparation."""
+    return _prepare(name, dim, owner)[2:]
 
 
 def to_features(name: str, dim: int, Z: np.ndarray, owner: str = "family") -> np.ndarray:
@@ -110,7 +117,7 @@ def to_features(name: str, dim: int, Z: np.ndarray, owner: str = "family") -> np
     >>> img.shape, bool(np.abs(img.mean() - 4.9) < 1.5)
     ((2, 64), True)
     """
-    _, _, center, scale, comps, s = _prepared(name, dim, owner)
+    center, scale, comps, s = _basis(name, dim, owner)
     return center + scale * ((np.asarray(Z, dtype=np.float64) * s) @ comps)
 
 
