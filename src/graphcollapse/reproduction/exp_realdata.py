@@ -206,7 +206,7 @@ def _chains(graph, family, generations: Sequence[int], seed: int) -> dict[int, t
     from .._simulate import simulate
 
     return {
-        t: simulate(graph, family, generations=t, replicates=2, seed=seed).params
+        t: simulate(graph, family, generations=t, replicates=2, seed=seed, keep_params=True).params
         for t in generations
     }
 
