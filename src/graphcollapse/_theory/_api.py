@@ -43,15 +43,23 @@ from ._ols import (
     ols_accumulate_risk,
     ols_accumulate_steady_state,
     ols_risk,
+    ols_slope,
     ols_steady_state,
 )
+from ._designs import MIN_DRAWS, RSE_TARGET, WORK_BUDGET, _design_curves, design_draw_limit
 from ._shared import DRAWS, SHARED_LIMIT, _shared_covariances, shared_limits
 from ._structure import class_structure
 
 __all__ = ["TheoryRequest", "TheoryResult", "family_theory", "theory"]
 
 Kind = Literal[
-    "exact_ols", "exact_ols_accumulate", "exact_ols_shared", "linear", "exact_categorical"
+    "exact_ols",
+    "exact_ols_accumulate",
+    "exact_ols_accumulate_graph",
+    "exact_ols_reused",
+    "exact_ols_shared",
+    "linear",
+    "exact_categorical",
 ]
 
 
@@ -466,13 +474,77 @@ def _least_squares_theory(
             regime,
             tuple(notes),
         )
+    if regime.synthetic == "private" and (regime.real == "reused" or regime.data == "accumulate"):
+        draws = design_draw_limit(K, d, int(req.record.max(initial=0)))
+        if not req.large and draws >= MIN_DRAWS:
+            return _design_theory(graph, family, req, growth, notes, draws)
+        notes.append(
+            f"exact least squares in regime {regime.label} (design Monte Carlo, "
+            f"docs/theory.md §13) would need more than its work budget here ({K} models x "
+            f"d = {d} x {int(req.record.max(initial=0))} generations: fewer than "
+            f"{MIN_DRAWS} design draws; the budget allows about "
+            f"(K d)^3 x generations <= {WORK_BUDGET / MIN_DRAWS:.0e}); it uses the "
+            "linear (large-sample) recursion with noise_scale = sigma^2 d (first order in "
+            "d / n: relative error up to about 3 (d + 1) / (n - d - 1))"
+        )
+        return _linear_theory(graph, family, req, growth, notes)
     notes.append(
-        f"exact least-squares theory is derived for replace/fresh/private only (and "
-        f"replace/fresh/shared up to {SHARED_LIMIT} models); regime "
+        f"exact least-squares theory is derived for replace/fresh/private, "
+        f"replace/fresh/shared (up to {SHARED_LIMIT} models), replace/reused/private and "
+        f"accumulate/*/private (design Monte Carlo, within a work budget); regime "
         f"{regime.label} uses the linear (large-sample) recursion with noise_scale = "
         "sigma^2 d (first order in d / n)"
     )
     return _linear_theory(graph, family, req, growth, notes)
+
+
+def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
+    """Least squares with reused real data or accumulated pools: exact given the designs,
+    averaged over design draws (docs/theory.md §13)."""
+    d, sigma = int(family.dim), float(family.noise)
+    K = graph.n_models
+    regime = req.regime
+    risk, covs = _design_curves(
+        graph, d, sigma, regime, req.record, draws, req.seed, RSE_TARGET
+    )
+    rse = risk.info["moment_rse"]
+    notes.append(
+        f"exact least squares in regime {regime.label}: second moments exact given the "
+        f"designs, averaged over {risk.info['moment_draws']} Monte Carlo draws of every "
+        f"design (largest relative standard error of the risks {rse:.1e}, in risk.sem; "
+        "docs/theory.md §13)"
+    )
+    first = _linear_theory(graph, family, req, growth, [])
+    if regime.data == "accumulate":
+        collapses = np.zeros(K, dtype=bool)
+        slope = np.full(K, np.nan)
+        notes.append(
+            "accumulate: limits (steady_state) from the first-order recursion (the pools "
+            "grow, so the exact risk approaches them like 1/t)"
+        )
+        steady = np.asarray(first.steady_state, dtype=np.float64)
+    else:
+        # Closed classes take no real data: their dynamics, and so the verdict and the
+        # slopes, are those of the fresh-data exact map (docs/theory.md §13).
+        collapses = req.diagnosis.collapses | (growth >= 1.0)
+        slope = ols_slope(graph, family, growth=growth)
+        steady = np.asarray(first.steady_state, dtype=np.float64)
+        notes.append(
+            "reused real data: verdict and slopes from the fresh-data exact map (closed "
+            "classes take no real data); steady states from the first-order recursion"
+        )
+    return TheoryResult(
+        risk,
+        _ro(collapses),
+        _ro(slope),
+        _ro(steady),
+        _ro(growth),
+        risk.info["theory"],
+        bool(family.consistent),
+        regime,
+        tuple(notes),
+        cross_covariance=_ro(covs),
+    )
 
 
 def _shared_theory(graph, family, req, growth, notes) -> TheoryResult:
