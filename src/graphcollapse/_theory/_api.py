@@ -29,6 +29,7 @@ from ._asymptotics import (
     linear_steady_state,
 )
 from ._bias import first_order_valid_until
+from ._designs import MIN_DRAWS, RSE_TARGET, WORK_BUDGET, _design_curves, design_draw_limit
 from ._growth import FLOP_BUDGET
 from ._linear import DENSE_LIMIT, linear_risk, record_generations
 from ._noise import LinearSetup
@@ -46,7 +47,6 @@ from ._ols import (
     ols_slope,
     ols_steady_state,
 )
-from ._designs import MIN_DRAWS, RSE_TARGET, WORK_BUDGET, _design_curves, design_draw_limit
 from ._shared import DRAWS, SHARED_LIMIT, _shared_covariances, shared_limits
 from ._structure import class_structure
 
@@ -400,6 +400,12 @@ def _least_squares_theory(
     """Exact finite-sample least squares (docs/theory.md §3 and §4.5)."""
     if family.estimator != "ols":
         return None
+    if req.regime.real == "reused" and not np.any(graph.real):
+        # Nothing is reused: the regime is the fresh-data one (same law).
+        fresh = Regime(req.regime.data, "fresh", req.regime.synthetic)
+        res = _least_squares_theory(family, graph, replace(req, regime=fresh))
+        note = "no model takes real data after generation 0: reused real data is the fresh case"
+        return replace(res, regime=req.regime, notes=(*res.notes, note))
     d, sigma = int(family.dim), float(family.noise)
     K = graph.n_models
     regime = req.regime
@@ -504,9 +510,7 @@ def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
     d, sigma = int(family.dim), float(family.noise)
     K = graph.n_models
     regime = req.regime
-    risk, covs = _design_curves(
-        graph, d, sigma, regime, req.record, draws, req.seed, RSE_TARGET
-    )
+    risk, covs = _design_curves(graph, d, sigma, regime, req.record, draws, req.seed, RSE_TARGET)
     rse = risk.info["moment_rse"]
     notes.append(
         f"exact least squares in regime {regime.label}: second moments exact given the "

@@ -101,7 +101,8 @@ class _Setup:
 
 def _setup(graph: InteractionGraph, d: int, sigma: float) -> _Setup:
     S = graph.synthetic.tocoo()
-    edges = sorted((int(i), int(j), int(v)) for i, j, v in zip(S.row, S.col, S.data) if v > 0)
+    triples = zip(S.row, S.col, S.data, strict=True)
+    edges = sorted((int(i), int(j), int(v)) for i, j, v in triples if v > 0)
     return _Setup(
         graph.n_models,
         d,
@@ -305,7 +306,11 @@ def ols_design_risk(
     >>> g = gc.InteractionGraph(["A"], [[10]], real=[10])
     >>> r = ols_design_risk(g, dim=5, generations=2, regime=gc.Regime(real="reused"),
     ...                     draws=4000)
-    >>> r.mean.round(2).ravel().tolist()
+    >>> r.mean.round(2).ravel().tolist(), r.info["moment_rse"] < 0.005
+    ([0.36, 0.63, 0.82], True)
+
+    With fresh real data the same model's risk is ``[0.36, 0.48, 0.52]``
+    (:func:`ols_risk`): reusing the sample keeps its error in every refit.
     """
     d, sigma = _family_args(family, dim, sigma, "ols_design_risk")
     if regime.synthetic != "private" or not (
