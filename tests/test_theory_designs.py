@@ -193,6 +193,13 @@ def test_design_theory_result():
     f = gc.theory(loop, fam, generations=3)
     assert r.collapses.tolist() == [True, True]
     np.testing.assert_allclose(r.slope, f.slope)
+    # Limits: not computed under reused data (power-law approach, noted); under
+    # accumulate with fresh real data the models no closed class reaches tend to 0.
+    assert np.isnan(res.steady_state).all() and any("steady states not" in n for n in res.notes)
+    star = gc.theory(_graph("star"), fam, generations=2, regime=ACCUMULATE)
+    assert star.steady_state.tolist() == [0.0, 0.0, 0.0, 0.0] and not star.collapses.any()
+    acc = gc.theory(loop, fam, generations=2, regime=ACCUMULATE)
+    assert np.isnan(acc.steady_state).all() and np.isnan(acc.slope).all()
 
 
 def test_beyond_the_work_budget_first_order_with_a_note():
