@@ -26,6 +26,11 @@ REUSED = gc.Regime(real="reused")
 ACCUMULATE = gc.Regime(data="accumulate")
 ACC_REUSED = gc.Regime(data="accumulate", real="reused")
 REGIMES = [REUSED, ACCUMULATE, ACC_REUSED]
+SHARED_REGIMES = [
+    gc.Regime(real="reused", synthetic="shared"),
+    gc.Regime(data="accumulate", synthetic="shared"),
+    gc.Regime(data="accumulate", real="reused", synthetic="shared"),
+]
 
 
 def _spec(name):
@@ -47,6 +52,16 @@ def _spec(name):
             "a": {"real": 8, "from": {"b": 6, "c": 6}},
             "b": {"real": 8, "from": {"a": 6, "c": 6}},
             "c": {"real": 8, "from": {"a": 6, "b": 6}},
+        },
+        # a and b share lab's published sample (14 rows in common); c averages them; p's
+        # sample is shared by p itself and q (a closed class).
+        "shared": {
+            "lab": {"real": 20},
+            "a": {"real": 6, "from": {"lab": 14}},
+            "b": {"real": 4, "from": {"lab": 16}},
+            "c": {"real": 2, "from": {"a": 9, "b": 9}},
+            "p": {"from": {"q": 12, "p": 8}},
+            "q": {"from": {"p": 20}},
         },
     }[name]
 
@@ -78,6 +93,31 @@ def test_design_theory_matches_simulation(name, regime, seed):
     assert _band(sim.mean, sim.sem, th) < 0, np.abs(sim.mean - th.risk.mean) / sim.sem
 
 
+@pytest.mark.parametrize("regime", SHARED_REGIMES, ids=lambda r: r.label)
+@pytest.mark.parametrize("name", ["complete", "shared"])
+def test_design_theory_with_shared_samples_matches_simulation(name, regime, seed):
+    # Consumers of one producer hold rows in common: their designs overlap and their
+    # fresh noises correlate. The private-sample theory is rejected on these graphs.
+    g = _graph(name)
+    fam = gc.LinearRegression(dim=5)
+    T = 5
+    th = gc.theory(g, fam, generations=T, regime=regime)
+    assert th.kind.startswith("exact_ols_")
+    path = "plain" if seed % 2 else "fast"
+    sim = gc.simulate(g, fam, generations=T, replicates=4000, seed=seed, regime=regime, path=path)
+    assert _band(sim.mean, sim.sem, th) < 0, np.abs(sim.mean - th.risk.mean) / sim.sem
+
+
+def test_private_theory_is_rejected_by_shared_samples():
+    g = _graph("shared")
+    fam = gc.LinearRegression(dim=5)
+    regime = gc.Regime(data="accumulate", synthetic="shared")
+    private = gc.theory(g, fam, generations=4, regime=ACCUMULATE)
+    sim = gc.simulate(g, fam, generations=4, replicates=8000, seed=11, regime=regime)
+    z = (sim.mean - private.risk.mean) / np.hypot(sim.sem, private.risk.sem)
+    assert np.abs(z).max() > 6
+
+
 def test_first_order_is_far_off_where_the_design_theory_is_not():
     # At n = 20, d = 5 the first-order recursion is 20-50 % low; the design theory's
     # own relative error is below 0.5 %.
@@ -104,6 +144,7 @@ def _brute_force(spec, d, sigma, T, reps, regime, rng):
     names = list(spec)
     acc = regime.data == "accumulate"
     reused = regime.real == "reused"
+    shared = regime.synthetic == "shared"
     risk = np.zeros((reps, T + 1, len(names)))
     for r in range(reps):
         fixed, pool, theta = {}, {}, {}
@@ -117,6 +158,12 @@ def _brute_force(spec, d, sigma, T, reps, regime, rng):
             theta[name] = np.linalg.lstsq(X, y, rcond=None)[0]
         risk[r, 0] = [theta[m] @ theta[m] for m in names]
         for t in range(1, T + 1):
+            published = {}  # shared: each producer publishes max_i n_ij pairs
+            for j in names:
+                size = max((s.get("from", {}).get(j, 0) for s in spec.values()), default=0)
+                if shared and size:
+                    X = rng.standard_normal((size, d))
+                    published[j] = (X, X @ theta[j] + sigma * rng.standard_normal(size))
             new = {}
             for name, s in spec.items():
                 nr = s.get("real", 0)
@@ -126,6 +173,10 @@ def _brute_force(spec, d, sigma, T, reps, regime, rng):
                     Xs = [rng.standard_normal((nr, d))]
                     ys = [sigma * rng.standard_normal(nr)]
                 for j, n_ij in s.get("from", {}).items():
+                    if shared:  # the first n_ij published pairs
+                        Xs.append(published[j][0][:n_ij])
+                        ys.append(published[j][1][:n_ij])
+                        continue
                     X = rng.standard_normal((n_ij, d))
                     Xs.append(X)
                     ys.append(X @ theta[j] + sigma * rng.standard_normal(n_ij))
@@ -140,9 +191,9 @@ def _brute_force(spec, d, sigma, T, reps, regime, rng):
     return risk.mean(axis=0), risk.std(axis=0, ddof=1) / np.sqrt(reps)
 
 
-@pytest.mark.parametrize("regime", REGIMES, ids=lambda r: r.label)
+@pytest.mark.parametrize("regime", REGIMES + SHARED_REGIMES[:1], ids=lambda r: r.label)
 def test_design_theory_matches_brute_force_loop(regime, seed):
-    spec = _spec("cycle")
+    spec = _spec("shared" if regime.synthetic == "shared" else "cycle")
     g = gc.InteractionGraph.from_dict({"models": spec})
     d, sigma, T = 4, 1.0, 3
     th = ols_design_risk(g, dim=d, sigma=sigma, generations=T, regime=regime, draws=4000)
@@ -208,11 +259,11 @@ def test_beyond_the_work_budget_first_order_with_a_note():
     res = gc.theory(g, fam, generations=10, regime=REUSED)
     assert res.kind == "linear"
     assert any("work budget" in n for n in res.notes)
-    both = gc.Regime(real="reused", synthetic="shared")
-    shared = gc.theory(_graph("cycle"), fam, generations=3, regime=both)
-    assert shared.kind == "linear"
+    probes = gc.theory(_graph("cycle"), fam, generations=3, regime=REUSED, method="probes")
+    assert probes.kind == "linear" and any("probes" in n for n in probes.notes)
 
 
 def test_ols_design_risk_refuses_other_regimes():
-    with pytest.raises(gc.ConfigError, match="regime"):
-        ols_design_risk(_graph("cycle"), dim=3, generations=2, regime=gc.Regime())
+    for regime in (gc.Regime(), gc.Regime(synthetic="shared")):
+        with pytest.raises(gc.ConfigError, match="regime"):
+            ols_design_risk(_graph("cycle"), dim=3, generations=2, regime=regime)

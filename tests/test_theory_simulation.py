@@ -142,14 +142,16 @@ def test_linear_theory_of_other_regimes_matches_simulation(regime, seed):
     fam = gc.LinearRegression(dim=d)
     T = 10
     th = gc.theory(g, fam, generations=T, regime=regime)
-    # replace/fresh/shared, replace/reused/private and accumulate/*/private have their
-    # own exact theory (tests/test_theory_shared.py, tests/test_theory_designs.py), which
-    # must also fit within this first-order band.
+    # replace/fresh/shared, reused real data and accumulate have their own exact theory
+    # (tests/test_theory_shared.py, tests/test_theory_designs.py), which must also fit
+    # within this first-order band.
     kinds = {
         "replace/fresh/shared": "exact_ols_shared",
         "replace/reused/private": "exact_ols_reused",
+        "replace/reused/shared": "exact_ols_reused",
         "accumulate/fresh/private": "exact_ols_accumulate_graph",
         "accumulate/reused/private": "exact_ols_accumulate_graph",
+        "accumulate/reused/shared": "exact_ols_accumulate_graph",
     }
     assert th.kind == kinds.get(regime.label, "linear")
     sim = gc.simulate(g, fam, generations=T, replicates=20000, seed=seed, regime=regime)

@@ -480,25 +480,31 @@ def _least_squares_theory(
             regime,
             tuple(notes),
         )
-    if regime.synthetic == "private" and (regime.real == "reused" or regime.data == "accumulate"):
-        draws = design_draw_limit(K, d, int(req.record.max(initial=0)))
+    if regime.real == "reused" or regime.data == "accumulate":
+        T = int(req.record.max(initial=0))
+        draws = design_draw_limit(K, d, T)
         if not req.large and draws >= MIN_DRAWS:
             return _design_theory(graph, family, req, growth, notes, draws)
+        why = (
+            "method='probes' (or more than 3000 models) was asked for"
+            if req.large
+            else (
+                f"it would need more than its work budget here ({K} models x d = {d} x {T} "
+                f"generations: fewer than {MIN_DRAWS} design draws; the budget allows about "
+                f"((K d)^3 + 4000) x generations <= {WORK_BUDGET / MIN_DRAWS:.0e})"
+            )
+        )
         notes.append(
-            f"exact least squares in regime {regime.label} (design Monte Carlo, "
-            f"docs/theory.md §13) would need more than its work budget here ({K} models x "
-            f"d = {d} x {int(req.record.max(initial=0))} generations: fewer than "
-            f"{MIN_DRAWS} design draws; the budget allows about "
-            f"(K d)^3 x generations <= {WORK_BUDGET / MIN_DRAWS:.0e}); it uses the "
-            "linear (large-sample) recursion with noise_scale = sigma^2 d (first order in "
-            "d / n: relative error up to about 3 (d + 1) / (n - d - 1))"
+            f"exact least squares in regime {regime.label} is a design Monte Carlo "
+            f"(docs/theory.md §13), not run because {why}; the linear (large-sample) "
+            "recursion with noise_scale = sigma^2 d is used instead (first order in d / n: "
+            "relative error up to about 3 (d + 1) / (n - d - 1))"
         )
         return _linear_theory(graph, family, req, growth, notes)
     notes.append(
-        f"exact least-squares theory is derived for replace/fresh/private, "
-        f"replace/fresh/shared (up to {SHARED_LIMIT} models), replace/reused/private and "
-        f"accumulate/*/private (design Monte Carlo, within a work budget); regime "
-        f"{regime.label} uses the linear (large-sample) recursion with noise_scale = "
+        f"exact least-squares theory with shared synthetic samples and fresh real data runs "
+        f"up to {SHARED_LIMIT} models and not with method='probes'; regime "
+        f"{regime.label} here uses the linear (large-sample) recursion with noise_scale = "
         "sigma^2 d (first order in d / n)"
     )
     return _linear_theory(graph, family, req, growth, notes)
@@ -536,13 +542,19 @@ def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
         # Closed classes take no real data: their dynamics, and so the verdict and the
         # slopes, are those of the fresh-data exact map (docs/theory.md §13).
         collapses = req.diagnosis.collapses | (growth >= 1.0)
-        slope = ols_slope(graph, family, growth=growth)
+        if regime.synthetic == "shared" and K <= SHARED_LIMIT:
+            period = class_structure(graph).common_period
+            slope = shared_limits(graph, d, sigma, collapses, period)[0]
+            slope[collapses & (growth > 1.0 + 1e-9)] = np.inf
+        else:
+            slope = ols_slope(graph, family, growth=growth)
         steady = np.full(K, np.nan)
         notes.append(
             "reused real data: verdict and slopes from the fresh-data exact map (closed "
-            "classes take no real data); steady states not computed (the exact risk "
-            "approaches its limit slowly, like a power of t: directions in which a fixed "
-            "real design is weak relax slowly; the first-order limit is far below it)"
+            "classes take no real data; shared samples: the map of §11); steady states "
+            "not computed (the exact risk approaches its limit slowly, like a power of "
+            "t: directions in which a fixed real design is weak relax slowly; the "
+            "first-order limit is far below it)"
         )
     return TheoryResult(
         risk,

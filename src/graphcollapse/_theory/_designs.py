@@ -135,8 +135,45 @@ def _traces(C: np.ndarray, K: int, d: int) -> np.ndarray:
     return np.einsum("bidkd->bik", C.reshape(b, K, d, K, d))
 
 
-def _run_reused(st: _Setup, T: int, b: int, rng: np.random.Generator) -> np.ndarray:
-    """Conditional cross-covariances ``(b, T + 1, K, K)`` (replace / reused / private)."""
+def _draw_synthetic(
+    st: _Setup, b: int, rng: np.random.Generator, shared: bool
+) -> tuple[dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]:
+    """One generation's synthetic Gram matrices ``G[(i, j)]`` (consumer ``i``, producer
+    ``j``) and the off-diagonal noise overlaps ``O[(i, k)]`` (``i < k``): the Gram matrix
+    of the rows consumers ``i`` and ``k`` hold in common, so that
+    ``Cov(zeta_i, zeta_k) = sigma^2 O[(i, k)]`` (none with private samples). Shared: a
+    producer's published rows come in chunks between its consumers' distinct sizes; a
+    consumer of ``n_ij`` rows holds the chunks up to ``n_ij``."""
+    d = st.d
+    if not shared:
+        return {(i, j): _wishart(n, d, b, rng) for i, j, n in st.edges}, {}
+    G: dict[tuple[int, int], np.ndarray] = {}
+    O: dict[tuple[int, int], np.ndarray] = {}
+    by_producer: dict[int, list[tuple[int, int]]] = {}
+    for i, j, n in st.edges:
+        by_producer.setdefault(j, []).append((i, n))
+    for j in sorted(by_producer):
+        cons = by_producer[j]
+        levels = sorted({n for _, n in cons})
+        cum, prev, total = {}, 0, np.zeros((b, d, d))
+        for lv in levels:
+            total = total + _wishart(lv - prev, d, b, rng)
+            cum[lv] = total
+            prev = lv
+        for i, n in cons:
+            G[(i, j)] = cum[n]
+        for a in range(len(cons)):
+            for c in range(a + 1, len(cons)):
+                (i, ni), (k, nk) = cons[a], cons[c]
+                key = (min(i, k), max(i, k))
+                O[key] = O.get(key, 0.0) + cum[min(ni, nk)]
+    return G, O
+
+
+def _run_reused(
+    st: _Setup, T: int, b: int, rng: np.random.Generator, shared: bool = False
+) -> np.ndarray:
+    """Conditional cross-covariances ``(b, T + 1, K, K)`` (replace / reused)."""
     K, d, s2 = st.K, st.d, st.sigma**2
     m = K * d
     R = [_wishart(int(st.real[i]), d, b, rng) for i in range(K)]
@@ -154,7 +191,7 @@ def _run_reused(st: _Setup, T: int, b: int, rng: np.random.Generator) -> np.ndar
     out = np.empty((b, T + 1, K, K))
     out[:, 0] = _traces(Cee, K, d)
     for t in range(1, T + 1):
-        G = {(i, j): _wishart(n, d, b, rng) for i, j, n in st.edges}
+        G, O = _draw_synthetic(st, b, rng, shared)
         A = np.zeros((b, m, m))
         Sinv = []
         for i in range(K):
@@ -176,6 +213,11 @@ def _run_reused(st: _Setup, T: int, b: int, rng: np.random.Generator) -> np.ndar
             Cee_new[:, sl, sl] += s2 * Sinv[i]
             if st.real[i] > 0:
                 Ceu_new[:, sl, sl] += s2 * Sinv[i] @ R[i]
+        for (i, k), o in O.items():
+            # Shared rows: correlated fresh noise of consumers i and k.
+            x = s2 * Sinv[i] @ o @ Sinv[k]
+            Cee_new[:, i * d : (i + 1) * d, k * d : (k + 1) * d] += x
+            Cee_new[:, k * d : (k + 1) * d, i * d : (i + 1) * d] += np.swapaxes(x, 1, 2)
         Cee = 0.5 * (Cee_new + np.swapaxes(Cee_new, 1, 2))
         Ceu = Ceu_new
         out[:, t] = _traces(Cee, K, d)
@@ -183,9 +225,9 @@ def _run_reused(st: _Setup, T: int, b: int, rng: np.random.Generator) -> np.ndar
 
 
 def _run_accumulate(
-    st: _Setup, T: int, b: int, rng: np.random.Generator, reused: bool
+    st: _Setup, T: int, b: int, rng: np.random.Generator, reused: bool, shared: bool = False
 ) -> np.ndarray:
-    """Conditional cross-covariances ``(b, T + 1, K, K)`` (accumulate / private)."""
+    """Conditional cross-covariances ``(b, T + 1, K, K)`` (accumulate)."""
     K, d, s2 = st.K, st.d, st.sigma**2
     m = K * d
     P = [_wishart(int(st.initial[i]), d, b, rng) for i in range(K)]
@@ -211,9 +253,14 @@ def _run_accumulate(
             if reused:
                 nr = nr if (t == 1 and int(st.initial[i]) < nr) else 0
             new.append(_wishart(nr, d, b, rng))
+        if shared:
+            G, O = _draw_synthetic(st, b, rng, True)
+        else:
+            G, O = {}, {}
+            for i, j, n in st.edges:
+                G[(i, j)] = _wishart(n, d, b, rng)
         BD = np.zeros((b, m, m))
-        for i, j, n in st.edges:
-            g = _wishart(n, d, b, rng)
+        for (i, j), g in G.items():
             BD[:, i * d : (i + 1) * d, j * d : (j + 1) * d] = g @ Pinv[j]
             new[i] = new[i] + g
         X = BD @ Ch
@@ -223,6 +270,9 @@ def _run_accumulate(
             Ch[:, sl, sl] += s2 * new[i]
             P[i] = P[i] + new[i]
             Pinv[i] = _inv(P[i])
+        for (i, k), o in O.items():
+            Ch[:, i * d : (i + 1) * d, k * d : (k + 1) * d] += s2 * o
+            Ch[:, k * d : (k + 1) * d, i * d : (i + 1) * d] += s2 * np.swapaxes(o, 1, 2)
         Ch = 0.5 * (Ch + np.swapaxes(Ch, 1, 2))
         out[:, t] = risk()
     return out
@@ -251,10 +301,11 @@ def design_moments(
     done = 0
     while done < draws:
         b = min(BATCH, draws - done)
+        shared = regime.synthetic == "shared"
         if regime.data == "accumulate":
-            x = _run_accumulate(st, T, b, rng, regime.real == "reused")
+            x = _run_accumulate(st, T, b, rng, regime.real == "reused", shared)
         else:
-            x = _run_reused(st, T, b, rng)
+            x = _run_reused(st, T, b, rng, shared)
         s1 += x.sum(axis=0)
         s2 += (x * x).sum(axis=0)
         done += b
@@ -313,12 +364,11 @@ def ols_design_risk(
     (:func:`ols_risk`): reusing the sample keeps its error in every refit.
     """
     d, sigma = _family_args(family, dim, sigma, "ols_design_risk")
-    if regime.synthetic != "private" or not (
-        regime.real == "reused" or regime.data == "accumulate"
-    ):
+    if not (regime.real == "reused" or regime.data == "accumulate"):
         raise ConfigError(
-            f"ols_design_risk, field 'regime': covers replace/reused/private and "
-            f"accumulate/*/private, got {regime.label}"
+            f"ols_design_risk, field 'regime': covers reused real data and the accumulate "
+            f"regime (replace/fresh has the exact recursions ols_risk and "
+            f"ols_shared_risk), got {regime.label}"
         )
     _check_samples(graph, d)
     rec = record_generations(generations, record)
