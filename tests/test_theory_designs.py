@@ -53,6 +53,12 @@ def _spec(name):
             "b": {"real": 8, "from": {"a": 6, "c": 6}},
             "c": {"real": 8, "from": {"a": 6, "b": 6}},
         },
+        # The fixed real sample is larger than the generation-0 sample, so it is drawn
+        # apart from it (reused: used from generation 1; accumulate: added once then).
+        "late": {
+            "A": {"real": 12, "from": {"A": 8}, "initial_real": 9},
+            "B": {"real": 6, "from": {"A": 14}, "initial_real": 14},
+        },
         # a and b share lab's published sample (14 rows in common); c averages them; p's
         # sample is shared by p itself and q (a closed class).
         "shared": {
@@ -79,7 +85,7 @@ def _band(mean, sem, th):
 
 # ---------------------------------------------------------------- against simulation
 @pytest.mark.parametrize("regime", REGIMES, ids=lambda r: r.label)
-@pytest.mark.parametrize("name", ["self_loop", "cycle", "star", "complete"])
+@pytest.mark.parametrize("name", ["self_loop", "cycle", "star", "complete", "late"])
 def test_design_theory_matches_simulation(name, regime, seed):
     g = _graph(name)
     fam = gc.LinearRegression(dim=5, noise=1.5)

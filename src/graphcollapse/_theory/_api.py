@@ -85,8 +85,11 @@ class TheoryResult:
     growth_factor : ndarray of float
         Spectral radius of the replace-regime mean-square map on the model's ancestors
         (exact least squares: the map ``T`` of docs/theory.md §3.2; otherwise ``C -> W C W^T``).
-    kind : {"exact_ols", "exact_ols_accumulate", "exact_ols_shared", "exact_categorical", "linear"}
-        Which theory produced the curves.
+    kind : str
+        Which theory produced the curves: ``"exact_ols"``, ``"exact_ols_accumulate"``,
+        ``"exact_ols_accumulate_graph"``, ``"exact_ols_reused"``, ``"exact_ols_shared"``,
+        ``"exact_categorical"`` or ``"linear"`` (``risk.sem`` is the Monte Carlo standard
+        error of the design-averaged kinds, docs/theory.md §13).
     consistent : bool
         Whether the family is Fisher-consistent. If not, the linear recursion is only a
         first-order description (the drift of docs/theory.md §5 is ignored).
@@ -288,8 +291,12 @@ def theory(
       the replace / fresh / shared regime (up to 200 models) the exact recursion with
       Monte Carlo pair moments (``kind="exact_ols_shared"``); in
       the accumulate / fresh / private regime the exact single-model results when every
-      model either takes only real data or only eats its own output; otherwise the
-      linear recursion with ``noise_scale = sigma^2 d`` (first order, noted).
+      model either takes only real data or only eats its own output; with reused real
+      data or accumulated pools (private or shared samples) the recursion exact given
+      the designs, averaged by design Monte Carlo within a work budget
+      (``kind="exact_ols_reused"`` or ``"exact_ols_accumulate_graph"``, docs/theory.md
+      §13); otherwise the linear recursion with ``noise_scale = sigma^2 d`` (first
+      order, noted).
     * any other family: the linear recursion with ``v_i = family.noise_scale() / n_i``
       (docs/theory.md §2, §4), flagged when the family is not Fisher-consistent (docs/theory.md §5).
 

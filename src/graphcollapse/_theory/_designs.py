@@ -7,7 +7,7 @@ Gram matrix (the fixed real designs and the fresh synthetic ones of every genera
 every model's error is a *linear* function of the Gaussian label noises, so its
 conditional covariance follows an exact matrix recursion:
 
-* replace / reused real data (private synthetic samples). Model ``i`` keeps one real
+* replace / reused real data. Model ``i`` keeps one real
   sample with Gram matrix ``R_i`` and noise moment ``u_i = X_R^T eps_R`` (fixed:
   ``Cov u_i = sigma^2 R_i``); at generation ``t`` it fits
   ``e_i = S_i^{-1} (u_i + sum_j G_ij e_j + zeta_i)``, ``S_i = R_i + sum_j G_ij``. With the
@@ -18,12 +18,17 @@ conditional covariance follows an exact matrix recursion:
       Cov(e',u) = A Cov(e, u) + sigma^2 diag(S_i^{-1} R_i)
 
   (``P Cov u P^T`` and the fresh noise add up to ``sigma^2 S_i^{-1}`` on the diagonal).
-* accumulate (fresh or reused real data, private synthetic samples). Model ``i`` keeps
+* accumulate (fresh or reused real data). Model ``i`` keeps
   its pooled Gram matrix ``P_i`` and moment vector ``h_i = sum X^T y`` (``e_i = P_i^{-1}
   h_i``); new rows add ``sum_j G_ij e_j`` and fresh noise, so with ``B = (G_ij)`` and
   ``D = diag(P_i^{-1})`` (old pools)
 
       Cov h' = (I + B D) Cov h (I + B D)^T + sigma^2 diag(new Gram_i).
+
+Shared synthetic samples: consumers of one producer hold its first rows in common, so
+their Gram matrices are partly the same matrices, and their fresh noises correlate
+(``sigma^2`` times the Gram matrix of the common rows, added to the off-diagonal
+blocks).
 
 The risk of model ``i`` given the designs is the trace of its block (``tr P_i^{-1}
 Cov h_ii P_i^{-1}`` for accumulate); averaging over independent draws of all the designs
@@ -342,9 +347,9 @@ def ols_design_risk(
     seed: int = 0,
     rse_target: float = 0.0,
 ) -> RiskCurves:
-    """Risk of least squares with Gaussian design under reused real data (replace,
-    private synthetic samples) or accumulated pools (fresh or reused real data, private
-    synthetic samples) on any graph: exact given the designs, averaged over ``draws``
+    """Risk of least squares with Gaussian design under reused real data (replace) or
+    accumulated pools (fresh or reused real data), private or shared synthetic samples,
+    on any graph: exact given the designs, averaged over ``draws``
     independent draws of every design (docs/theory.md §13). ``sem`` is the Monte Carlo
     standard error; ``info["moment_rse"]`` its largest relative value.
 
