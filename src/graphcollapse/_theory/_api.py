@@ -152,8 +152,9 @@ class TheoryResult:
     def to_json_dict(self) -> dict[str, Any]:
         """The CLI's JSON object: ``models``, ``generations``, ``risk`` (``risk[t][i]``),
         ``risk_sem`` (its standard error: zero for exact methods, the probe error for
-        randomized ones), ``collapses``, ``slope``, ``steady_state``, ``growth_factor``,
-        ``notes``, ``valid_until`` (per model); non-finite numbers become ``null``."""
+        randomized ones, the Monte Carlo error of the design-averaged kinds),
+        ``collapses``, ``slope``, ``steady_state``, ``growth_factor``, ``notes``,
+        ``valid_until`` (per model); non-finite numbers become ``null``."""
         return {
             "models": list(self.models),
             "generations": [int(g) for g in self.risk.generations],

@@ -64,8 +64,8 @@ MIN_DRAWS = 400
 #: below this (or the budget or ``DRAWS`` is reached).
 RSE_TARGET = 2.0e-3
 #: Work budget of one call in units of ``draws * generations * ((K d)^3 + 4000)`` (about
-#: 10 ns each: a few seconds).
-WORK_BUDGET = 4.0e8
+#: 4-10 ns each: a few seconds).
+WORK_BUDGET = 8.0e8
 #: Draws per batch.
 BATCH = 500
 
