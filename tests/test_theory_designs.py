@@ -114,6 +114,18 @@ def test_design_theory_with_shared_samples_matches_simulation(name, regime, seed
     assert _band(sim.mean, sim.sem, th) < 0, np.abs(sim.mean - th.risk.mean) / sim.sem
 
 
+def test_design_theory_does_not_depend_on_the_covariance(seed):
+    # Whitening: with x ~ N(0, Sigma) and any theta*, the risk E[e^T Sigma e] has the same
+    # law (the simulator draws from Sigma; the theory works in whitened coordinates).
+    g = _graph("cycle")
+    cov = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 0.5]])
+    fam = gc.LinearRegression(dim=3, cov=cov, theta=[1.0, -2.0, 0.5], noise=0.7)
+    for regime in (REUSED, ACC_REUSED):
+        th = gc.theory(g, fam, generations=4, regime=regime)
+        sim = gc.simulate(g, fam, generations=4, replicates=4000, seed=200 + seed, regime=regime)
+        assert _band(sim.mean, sim.sem, th) < 0, np.abs(sim.mean - th.risk.mean) / sim.sem
+
+
 def test_private_theory_is_rejected_by_shared_samples():
     g = _graph("shared")
     fam = gc.LinearRegression(dim=5)
