@@ -126,6 +126,24 @@ def test_design_theory_does_not_depend_on_the_covariance(seed):
         assert _band(sim.mean, sim.sem, th) < 0, np.abs(sim.mean - th.risk.mean) / sim.sem
 
 
+@pytest.mark.parametrize("regime", [REUSED, SHARED_REGIMES[1]], ids=lambda r: r.label)
+def test_cross_covariance_matches_simulation(regime, seed):
+    # The whole matrix C (what homogenisation reads), every entry, with both Monte Carlo
+    # errors in the band.
+    from graphcollapse._theory._designs import design_moments
+
+    g = _graph("shared")
+    T = 3
+    C, C_sem, _ = design_moments(g, 5, 1.0, regime, T, draws=4000, seed=0)
+    fam = gc.LinearRegression(dim=5)
+    h = gc.simulate_homogenization(g, fam, generations=T, replicates=4000, seed=seed, regime=regime)
+    excess = np.abs(h.covariance - C) - Z * np.hypot(h.covariance_sem, C_sem)
+    assert excess.max() < 0, np.abs((h.covariance - C) / h.covariance_sem).max()
+    th = gc.theory(g, fam, generations=T, regime=regime)
+    assert th.homogenization is not None
+    np.testing.assert_allclose(th.cross_covariance, C, rtol=0.05, atol=0.01)
+
+
 def test_private_theory_is_rejected_by_shared_samples():
     g = _graph("shared")
     fam = gc.LinearRegression(dim=5)
