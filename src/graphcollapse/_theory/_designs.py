@@ -126,7 +126,12 @@ def _work_per_draw(K: int, d: int, T: int) -> float:
 
 def design_draw_limit(n_models: int, d: int, generations: int) -> int:
     """Most design draws :data:`WORK_BUDGET` allows (capped at :data:`DRAWS`); ``gc.theory``
-    uses the design Monte Carlo only when this is at least :data:`MIN_DRAWS`."""
+    uses the design Monte Carlo only when this is at least :data:`MIN_DRAWS`.
+
+    >>> from graphcollapse._theory._designs import design_draw_limit
+    >>> design_draw_limit(4, 5, 10), design_draw_limit(12, 5, 10)
+    (6666, 363)
+    """
     return int(min(DRAWS, WORK_BUDGET / _work_per_draw(n_models, d, generations)))
 
 
@@ -296,7 +301,15 @@ def design_moments(
     """Mean and standard error over design draws of the conditional cross-covariances
     (each ``(T + 1, K, K)``) and the number of draws used: batches of :data:`BATCH` until
     ``draws``, or earlier once the largest relative standard error of the diagonal is at
-    most ``rse_target`` (deterministic for a given seed)."""
+    most ``rse_target`` (deterministic for a given seed).
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse._theory._designs import design_moments
+    >>> g = gc.InteractionGraph(["R"], [[0]], real=[16])   # refits one fixed sample
+    >>> mean, sem, used = design_moments(g, 5, 1.0, gc.Regime(real="reused"), 2, 1000)
+    >>> mean.shape, used, bool(abs(mean[2, 0, 0] - 5 / 10) < 4 * sem[2, 0, 0])
+    ((3, 1, 1), 1000, True)
+    """
     st = _setup(graph, d, sigma)
     T = int(generations)
     K = st.K
