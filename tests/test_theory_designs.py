@@ -289,6 +289,14 @@ def test_design_theory_result():
     assert np.isnan(acc.steady_state).all() and np.isnan(acc.slope).all()
 
 
+def test_design_theory_warns_when_samples_barely_exceed_the_dimension():
+    g = gc.InteractionGraph(["A"], [[4]], real=[4])  # n = d + 3
+    res = gc.theory(g, gc.LinearRegression(dim=5), generations=2, regime=REUSED)
+    assert any("fewer than d + 4" in n for n in res.notes)
+    ok = gc.theory(_graph("cycle"), gc.LinearRegression(dim=5), generations=2, regime=REUSED)
+    assert not any("fewer than d + 4" in n for n in ok.notes)
+
+
 def test_beyond_the_work_budget_first_order_with_a_note():
     g = gc.preset("erdos_renyi", size=60, degree=3, seed=0)
     fam = gc.LinearRegression(dim=5)

@@ -533,6 +533,14 @@ def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
         f"each risk is within {3.3 * rse:.1e} relative of the exact value with "
         "probability 0.999; docs/theory.md §13)"
     )
+    small = np.minimum(graph.total, graph.initial_real) < d + 4
+    if small.any():
+        notes.append(
+            f"model {graph.names[int(np.flatnonzero(small)[0])]!r} has fewer than d + 4 = "
+            f"{d + 4} samples: the inverse Gram matrix then has infinite variance, so the "
+            "Monte Carlo average converges slowly and its stated standard error is not "
+            "reliable"
+        )
     if regime.data == "accumulate":
         collapses = np.zeros(K, dtype=bool)
         slope = np.full(K, np.nan)
