@@ -687,8 +687,12 @@ def test_theory_flags_non_consistent_family():
 
 def test_theory_other_regimes_use_linear_and_say_so():
     g = gc.InteractionGraph(["A", "B"], [[0, 0], [10, 10]], real=[20, 10])
+    reused = gc.Regime(real="reused")
+    res = theory(g, gc.LinearRegression(dim=2), generations=3, regime=reused, method="probes")
+    assert res.kind == "linear" and any("linear (large-sample)" in n for n in res.notes)
+    # Reused real data with private samples: exact given the designs (docs/theory.md §13).
     res = theory(g, gc.LinearRegression(dim=2), generations=3, regime=gc.Regime(real="reused"))
-    assert res.kind == "linear" and any("replace/fresh/private only" in n for n in res.notes)
+    assert res.kind == "exact_ols_reused"
     acc = theory(g, gc.LinearRegression(dim=2), generations=3, regime=gc.Regime(data="accumulate"))
     assert not acc.collapses.any()
     one = gc.InteractionGraph(["A", "R"], [[20, 0], [0, 0]], real=[0, 20])

@@ -27,6 +27,11 @@ TERMS: dict[str, str] = {
     "log error": "log error: mean of log ||error|| over replicates (the typical, not the "
     "mean-square, error)",
     "exact_ols": "exact_ols: the exact finite-sample theory of least squares",
+    "exact_ols_reused": "exact_ols_reused: least squares with reused real data, exact given "
+    "the designs and averaged over them by Monte Carlo (± its standard error)",
+    "exact_ols_accumulate_graph": "exact_ols_accumulate_graph: least squares on accumulated "
+    "pools, exact given the designs and averaged over them by Monte Carlo (± its standard "
+    "error)",
 }
 
 

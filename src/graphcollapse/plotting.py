@@ -945,6 +945,8 @@ _DASHES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)))
 _THEORY_NAMES = {
     "exact_ols": "exact least-squares theory",
     "exact_ols_accumulate": "exact least-squares theory",
+    "exact_ols_reused": "least-squares theory (exact given the designs, Monte Carlo over them)",
+    "exact_ols_accumulate_graph": "least-squares theory (exact given the designs, Monte Carlo)",
     "linear": "large-sample linear theory",
     "probes": "randomized-probe estimate",
 }

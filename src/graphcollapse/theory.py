@@ -31,6 +31,7 @@ the specialised functions, with one name per concept everywhere:
 :func:`shared_pair_moments`           the pair moments it is built on
 :func:`ols_accumulate_risk`           exact least squares, accumulate (single models)
 :func:`ols_accumulate_steady_state`   its limits (digamma closed form)
+:func:`ols_design_risk`               least squares, reused real data or accumulate on a graph
 :func:`solve_stein`                   ``X = A X A^T + Q`` by doubling
 :func:`lyapunov_rate`                 typical-case rate from simulation replicates
 :func:`second_order_theory`           mean drift + covariance with the fit's bias (§9)
@@ -72,6 +73,7 @@ from ._theory import (
     lyapunov_rate,
     ols_accumulate_risk,
     ols_accumulate_steady_state,
+    ols_design_risk,
     ols_growth_factor,
     ols_moments,
     ols_risk,
@@ -97,6 +99,7 @@ __all__ = [
     "lyapunov_rate",
     "ols_accumulate_risk",
     "ols_accumulate_steady_state",
+    "ols_design_risk",
     "ols_growth_factor",
     "ols_min_real_fraction",
     "ols_moments",

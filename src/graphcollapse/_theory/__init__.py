@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._api import TheoryRequest, TheoryResult, family_theory, theory
 from ._asymptotics import linear_growth_factor, linear_slope, linear_steady_state, solve_stein
 from ._bias import SecondOrderResult, second_order_theory
+from ._designs import ols_design_risk
 from ._linear import linear_risk
 from ._ols import (
     ols_accumulate_risk,
@@ -36,6 +37,7 @@ __all__ = [
     "lyapunov_rate",
     "ols_accumulate_risk",
     "ols_accumulate_steady_state",
+    "ols_design_risk",
     "ols_growth_factor",
     "ols_moments",
     "ols_risk",

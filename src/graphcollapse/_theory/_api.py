@@ -29,6 +29,7 @@ from ._asymptotics import (
     linear_steady_state,
 )
 from ._bias import first_order_valid_until
+from ._designs import MIN_DRAWS, RSE_TARGET, WORK_BUDGET, _design_curves, design_draw_limit
 from ._growth import FLOP_BUDGET
 from ._linear import DENSE_LIMIT, linear_risk, record_generations
 from ._noise import LinearSetup
@@ -43,6 +44,7 @@ from ._ols import (
     ols_accumulate_risk,
     ols_accumulate_steady_state,
     ols_risk,
+    ols_slope,
     ols_steady_state,
 )
 from ._shared import DRAWS, SHARED_LIMIT, _shared_covariances, shared_limits
@@ -51,7 +53,13 @@ from ._structure import class_structure
 __all__ = ["TheoryRequest", "TheoryResult", "family_theory", "theory"]
 
 Kind = Literal[
-    "exact_ols", "exact_ols_accumulate", "exact_ols_shared", "linear", "exact_categorical"
+    "exact_ols",
+    "exact_ols_accumulate",
+    "exact_ols_accumulate_graph",
+    "exact_ols_reused",
+    "exact_ols_shared",
+    "linear",
+    "exact_categorical",
 ]
 
 
@@ -77,8 +85,11 @@ class TheoryResult:
     growth_factor : ndarray of float
         Spectral radius of the replace-regime mean-square map on the model's ancestors
         (exact least squares: the map ``T`` of docs/theory.md §3.2; otherwise ``C -> W C W^T``).
-    kind : {"exact_ols", "exact_ols_accumulate", "exact_ols_shared", "exact_categorical", "linear"}
-        Which theory produced the curves.
+    kind : str
+        Which theory produced the curves: ``"exact_ols"``, ``"exact_ols_accumulate"``,
+        ``"exact_ols_accumulate_graph"``, ``"exact_ols_reused"``, ``"exact_ols_shared"``,
+        ``"exact_categorical"`` or ``"linear"`` (``risk.sem`` is the Monte Carlo standard
+        error of the design-averaged kinds, docs/theory.md §13).
     consistent : bool
         Whether the family is Fisher-consistent. If not, the linear recursion is only a
         first-order description (the drift of docs/theory.md §5 is ignored).
@@ -141,8 +152,9 @@ class TheoryResult:
     def to_json_dict(self) -> dict[str, Any]:
         """The CLI's JSON object: ``models``, ``generations``, ``risk`` (``risk[t][i]``),
         ``risk_sem`` (its standard error: zero for exact methods, the probe error for
-        randomized ones), ``collapses``, ``slope``, ``steady_state``, ``growth_factor``,
-        ``notes``, ``valid_until`` (per model); non-finite numbers become ``null``."""
+        randomized ones, the Monte Carlo error of the design-averaged kinds),
+        ``collapses``, ``slope``, ``steady_state``, ``growth_factor``, ``notes``,
+        ``valid_until`` (per model); non-finite numbers become ``null``."""
         return {
             "models": list(self.models),
             "generations": [int(g) for g in self.risk.generations],
@@ -280,8 +292,12 @@ def theory(
       the replace / fresh / shared regime (up to 200 models) the exact recursion with
       Monte Carlo pair moments (``kind="exact_ols_shared"``); in
       the accumulate / fresh / private regime the exact single-model results when every
-      model either takes only real data or only eats its own output; otherwise the
-      linear recursion with ``noise_scale = sigma^2 d`` (first order, noted).
+      model either takes only real data or only eats its own output; with reused real
+      data or accumulated pools (private or shared samples) the recursion exact given
+      the designs, averaged by design Monte Carlo within a work budget
+      (``kind="exact_ols_reused"`` or ``"exact_ols_accumulate_graph"``, docs/theory.md
+      §13); otherwise the linear recursion with ``noise_scale = sigma^2 d`` (first
+      order, noted).
     * any other family: the linear recursion with ``v_i = family.noise_scale() / n_i``
       (docs/theory.md §2, §4), flagged when the family is not Fisher-consistent (docs/theory.md §5).
 
@@ -392,6 +408,12 @@ def _least_squares_theory(
     """Exact finite-sample least squares (docs/theory.md §3 and §4.5)."""
     if family.estimator != "ols":
         return None
+    if req.regime.real == "reused" and not np.any(graph.real):
+        # Nothing is reused: the regime is the fresh-data one (same law).
+        fresh = Regime(req.regime.data, "fresh", req.regime.synthetic)
+        res = _least_squares_theory(family, graph, replace(req, regime=fresh))
+        note = "no model takes real data after generation 0: reused real data is the fresh case"
+        return replace(res, regime=req.regime, notes=(*res.notes, note))
     d, sigma = int(family.dim), float(family.noise)
     K = graph.n_models
     regime = req.regime
@@ -466,13 +488,102 @@ def _least_squares_theory(
             regime,
             tuple(notes),
         )
+    if regime.real == "reused" or regime.data == "accumulate":
+        T = int(req.record.max(initial=0))
+        draws = design_draw_limit(K, d, T)
+        if not req.large and draws >= MIN_DRAWS:
+            return _design_theory(graph, family, req, growth, notes, draws)
+        why = (
+            "method='probes' (or more than 3000 models) was asked for"
+            if req.large
+            else (
+                f"it would need more than its work budget here ({K} models x d = {d} x {T} "
+                f"generations: fewer than {MIN_DRAWS} design draws; the budget allows about "
+                f"((K d)^3 + 4000) x generations <= {WORK_BUDGET / MIN_DRAWS:.0e})"
+            )
+        )
+        notes.append(
+            f"exact least squares in regime {regime.label} is a design Monte Carlo "
+            f"(docs/theory.md §13), not run because {why}; the linear (large-sample) "
+            "recursion with noise_scale = sigma^2 d is used instead (first order in d / n: "
+            "relative error up to about 3 (d + 1) / (n - d - 1))"
+        )
+        return _linear_theory(graph, family, req, growth, notes)
     notes.append(
-        f"exact least-squares theory is derived for replace/fresh/private only (and "
-        f"replace/fresh/shared up to {SHARED_LIMIT} models); regime "
-        f"{regime.label} uses the linear (large-sample) recursion with noise_scale = "
+        f"exact least-squares theory with shared synthetic samples and fresh real data runs "
+        f"up to {SHARED_LIMIT} models and not with method='probes'; regime "
+        f"{regime.label} here uses the linear (large-sample) recursion with noise_scale = "
         "sigma^2 d (first order in d / n)"
     )
     return _linear_theory(graph, family, req, growth, notes)
+
+
+def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
+    """Least squares with reused real data or accumulated pools: exact given the designs,
+    averaged over design draws (docs/theory.md §13)."""
+    d, sigma = int(family.dim), float(family.noise)
+    K = graph.n_models
+    regime = req.regime
+    risk, covs = _design_curves(graph, d, sigma, regime, req.record, draws, req.seed, RSE_TARGET)
+    rse = risk.info["moment_rse"]
+    notes.append(
+        f"exact least squares in regime {regime.label}: second moments exact given the "
+        f"designs, averaged over {risk.info['moment_draws']} Monte Carlo draws of every "
+        f"design (largest relative standard error of the risks {rse:.1e}, in risk.sem: "
+        f"each risk is within {3.3 * rse:.1e} relative of the exact value with "
+        "probability 0.999; docs/theory.md §13)"
+    )
+    small = np.minimum(graph.total, graph.initial_real) < d + 4
+    if small.any():
+        notes.append(
+            f"model {graph.names[int(np.flatnonzero(small)[0])]!r} has fewer than d + 4 = "
+            f"{d + 4} samples: the inverse Gram matrix then has infinite variance, so the "
+            "Monte Carlo average converges slowly and its stated standard error is not "
+            "reliable"
+        )
+    if regime.data == "accumulate":
+        collapses = np.zeros(K, dtype=bool)
+        slope = np.full(K, np.nan)
+        # Models no closed class reaches tend to 0 when fresh real data keep arriving
+        # (their pools fill with real data); the other limits are not computed.
+        first = linear_steady_state(graph, family, regime=regime)
+        steady = np.where(first == 0.0, 0.0, np.nan)
+        if np.isnan(steady).any():
+            notes.append(
+                "accumulate: steady states not computed where they are not 0 (the exact "
+                "risk approaches its limit like 1/t; the first-order limits of §4.4 are "
+                "linear_steady_state)"
+            )
+    else:
+        # Closed classes take no real data: their dynamics, and so the verdict and the
+        # slopes, are those of the fresh-data exact map (docs/theory.md §13).
+        collapses = req.diagnosis.collapses | (growth >= 1.0)
+        if regime.synthetic == "shared" and K <= SHARED_LIMIT:
+            period = class_structure(graph).common_period
+            slope = shared_limits(graph, d, sigma, collapses, period)[0]
+            slope[collapses & (growth > 1.0 + 1e-9)] = np.inf
+        else:
+            slope = ols_slope(graph, family, growth=growth)
+        steady = np.full(K, np.nan)
+        notes.append(
+            "reused real data: verdict and slopes from the fresh-data exact map (closed "
+            "classes take no real data; shared samples: the map of §11); steady states "
+            "not computed (the exact risk approaches its limit slowly, like a power of "
+            "t: directions in which a fixed real design is weak relax slowly; the "
+            "first-order limit is far below it)"
+        )
+    return TheoryResult(
+        risk,
+        _ro(collapses),
+        _ro(slope),
+        _ro(steady),
+        _ro(growth),
+        risk.info["theory"],
+        bool(family.consistent),
+        regime,
+        tuple(notes),
+        cross_covariance=_ro(covs),
+    )
 
 
 def _shared_theory(graph, family, req, growth, notes) -> TheoryResult:

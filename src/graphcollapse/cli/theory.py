@@ -76,7 +76,10 @@ def render_table(res: TheoryResult, max_rows: int = 60) -> None:
 
     T = int(res.risk.generations[-1])
     probed = bool(np.any(res.risk.sem > 0))
-    approx = " ± probe standard error" if probed else ""
+    mc = res.risk.info.get("method") == "design_monte_carlo"
+    approx = ""
+    if probed:
+        approx = " ± Monte Carlo standard error" if mc else " ± probe standard error"
     table = Table(
         title=f"theory: {res.kind}, {res.regime.label}, generation {T} "
         f"(verdict: mean-square){approx}",
