@@ -323,7 +323,10 @@ def theory(
         seed=seed,
     )
     family.check_graph(graph)
-    res = family_theory(family, graph, req)
+    if graph.has_loss_weights:
+        res = _weighted_theory(graph, family, req)
+    else:
+        res = family_theory(family, graph, req)
     if res is None:
         res = _linear_theory(graph, family, req, linear_growth_factor(graph), [])
     if not res.consistent:
@@ -336,6 +339,43 @@ def theory(
         valid, why = first_order_valid_until(graph, family, res)
         res = replace(res, valid_until=_ro(valid), notes=res.notes + ((why,) if why else ()))
     return res
+
+
+def _weighted_theory(graph: InteractionGraph, family: Family, req: TheoryRequest) -> TheoryResult:
+    """Loss weights: the linear recursion with ``W`` the loss shares and the
+    per-generation noise ``V / n_eff`` (docs/theory.md §2.7), for every family with a
+    weighted fit, replace / fresh regime, dense methods."""
+    from .._simulate import check_loss_weights
+
+    check_loss_weights(graph, family, req.regime, "theory")
+    if req.large:
+        raise ConfigError(
+            f"theory, field 'method': graphs with loss weights use the dense methods (up to "
+            f"{DENSE_LIMIT} models); this one has {graph.n_models} models"
+        )
+    notes = [
+        "loss weights: first-order (linear) recursion with W = the loss shares and "
+        "per-generation noise V / n_eff (Kish's effective sample size); the weighted "
+        "estimator's error is the share-weighted sum of its sources' errors to first "
+        "order in 1 / n_part, so it holds while every weighted part is large against the "
+        "parameter dimension (docs/theory.md §2.7)"
+    ]
+    if isinstance(family, LinearRegression) and family.estimator == "ols":
+        notes.append(
+            "least squares with loss weights: the exact finite-sample recursion "
+            "(docs/theory.md §3.1) rests on Wishart moments of an unweighted Gram matrix; "
+            "a weighted Gram matrix sum_k w_k X_k^T X_k has no such closed form, so this is "
+            "first order, with relative error O((d + 1) / n) (under 2% when every model "
+            "has n >= 50 (d + 1) samples)"
+        )
+    res = _linear_theory(graph, family, req, linear_growth_factor(graph), notes)
+    T = int(req.record[-1]) if req.record.size else 0
+    return replace(
+        res,
+        valid_until=_ro(np.full(graph.n_models, T, dtype=np.int64)),
+        notes=res.notes
+        + ("valid_until: no next-order term for loss weights; reported as the whole horizon",),
+    )
 
 
 def _linear_theory(
