@@ -105,7 +105,7 @@ class WeightedGaussianStats:
     >>> b = GaussianStats.from_data(np.array([[[4.0]]]))
     >>> s = WeightedGaussianStats.pool([a, b], [1.0, 2.0])
     >>> s.mean.tolist(), float(s.scatter[0, 0, 0]), s.wsum, s.w2sum
-    ([[2.5]], 17.0, 4.0, 6.0)
+    ([[2.5]], 11.0, 4.0, 6.0)
     """
 
     n: int
