@@ -5,7 +5,7 @@ Only models that take real data *and* synthetic data, that no closed class reach
 that feed a protected model (themselves included) have a choice to make. For each the
 plan sets ``real_weight`` (its synthetic samples share the rest by sample count); the
 objective is the mean or the largest steady-state risk of the protected models that do
-not collapse, from the linear recursion with loss weights (docs/theory.md §2.7),
+not collapse, from :func:`graphcollapse.theory` with loss weights (docs/theory.md §2.7),
 minimised by cyclic coordinate descent with a bounded one-dimensional search per model
 (the objective is smooth in every share). Weights cannot save a model a closed class
 reaches: any positive share on a collapsing producer keeps the error growing, and a zero
@@ -26,7 +26,10 @@ from ._errors import ConfigError
 from ._graph import InteractionGraph
 from ._plan import Action, FixPlan, _ancestors, _protected
 from ._regime import Regime
+from ._theory import theory
+from ._theory._api import weighted_ols_coefficients
 from ._theory._asymptotics import linear_steady_state
+from ._theory._ols import _ols_growth, _steady_state
 from ._verdict import diagnose
 
 __all__ = ["plan_weights"]
@@ -54,7 +57,7 @@ def plan_weights(
     graph : InteractionGraph
     family : Family
         Needs a weighted fit (:attr:`~graphcollapse.Family.supports_loss_weights`); its
-        ``noise_scale`` enters the first-order theory.
+        theory predicts the risks.
     objective : {"mean", "max"}
         Mean or largest steady-state risk of the protected models that do not collapse.
     protect : sequence of str, optional
@@ -70,10 +73,10 @@ def plan_weights(
     FixPlan
         ``actions`` of kind ``"weight"`` (``model``, ``weight`` = the real share, cost
         0) for every model whose share moved, ``fixed`` the ecosystem with those
-        ``real_weight`` set, ``risk_before`` / ``risk_after`` the first-order steady
-        states (``inf`` where a model collapses). ``info["unsaved"]`` lists protected
-        models a closed class reaches (weights cannot help them) and
-        ``info["choices"]`` the models whose share was searched.
+        ``real_weight`` set, ``risk_before`` / ``risk_after`` the steady states of
+        :func:`graphcollapse.theory` (``inf`` where a model collapses).
+        ``info["unsaved"]`` lists protected models a closed class reaches (weights
+        cannot help them) and ``info["choices"]`` the models whose share was searched.
 
     Examples
     --------
@@ -115,8 +118,19 @@ def plan_weights(
     choice = np.flatnonzero((graph.real > 0) & has_syn & ~coll & _ancestors(graph, prot))
     target = prot & ~coll
 
+    ols = getattr(family, "name", "") == "linear_regression" and family.estimator == "ols"
+
     def risks(g: InteractionGraph) -> np.ndarray:
-        r = linear_steady_state(g, family, regime=Regime())
+        # The steady states of gc.theory, without its curves and slopes.
+        if not g.has_loss_weights:
+            r = theory(g, family, generations=1).steady_state
+        elif ols:
+            d, sigma = int(family.dim), float(family.noise)
+            gamma, q, _ = weighted_ols_coefficients(g, d, sigma)
+            r = _steady_state(g, gamma, q, _ols_growth(g, d, gamma).value)
+        else:
+            r = linear_steady_state(g, family, regime=Regime())
+        r = np.asarray(r, dtype=np.float64)
         return np.where(np.isnan(r), np.inf, r)
 
     def value(r: np.ndarray) -> float:
@@ -149,10 +163,10 @@ def plan_weights(
                 x[i] = s
                 return objective_at(x)
 
-            res = minimize_scalar(f, bounds=(LOW, HIGH), method="bounded", options={"xatol": 1e-6})
+            res = minimize_scalar(f, bounds=(LOW, HIGH), method="bounded", options={"xatol": 1e-5})
             if res.fun < best:
                 w[i], best = float(res.x), float(res.fun)
-        if not choice.size or start - best <= 1e-12 * max(abs(start), 1e-300):
+        if not choice.size or start - best <= 1e-9 * max(abs(start), 1e-300):
             break
     w[choice] = np.clip(np.round(w[choice], decimals), LOW, HIGH)
     moved = [int(i) for i in choice if abs(w[i] - current[i]) >= 0.5 * 10.0**-decimals]
@@ -173,7 +187,7 @@ def plan_weights(
         risk_after,
         objective,
         {
-            "method": "coordinate descent on the first-order steady state",
+            "method": "coordinate descent on the theory's steady states",
             "choices": [names[i] for i in choice],
             "unsaved": unsaved,
             "sweeps": passes,
@@ -182,7 +196,7 @@ def plan_weights(
             "objective_after": value(risk_after),
             "note": (
                 "weights cannot save a model a closed class reaches (a zero share is a cut: "
-                "see plan_fix); risks are first-order steady states"
+                "see plan_fix)"
             ),
         },
     )
