@@ -312,3 +312,31 @@ def test_simulated_self_trainer_matches_theory_and_prefers_the_optimum(seed):
     (best, s1), (naive, s2) = out[optimal(k)], out[0.5]
     assert naive - best > 4.5 * np.hypot(s1, s2)
     assert best == min(m for m, _ in out.values())
+
+
+def test_least_squares_keeps_exact_rows_and_corrects_weighted_ones():
+    # Unweighted models of a weighted graph keep the exact finite-sample recursion.
+    plain = gc.InteractionGraph(["lab", "s"], [[0, 0], [20, 20]], real=[30, 20])
+    weighted = plain.with_loss_weights({"s": {"real_weight": 0.6}})
+    fam = gc.LinearRegression(dim=5)
+    a = gc.theory(plain, fam, generations=6)
+    b = gc.theory(weighted, fam, generations=6)
+    assert a.kind == "exact_ols"
+    assert np.array_equal(a.risk.at("lab"), b.risk.at("lab"))
+    assert any("effective sample size" in n for n in b.notes)
+
+
+@pytest.mark.parametrize(("real", "synthetic", "w"), [(60, 120, 0.5), (300, 100, 0.8)])
+def test_weighted_least_squares_with_few_samples_matches_simulation(real, synthetic, w):
+    # d = 5 with 60 real samples: first order is 5% low here; the effective-sample
+    # coefficients are within 0.1% (measured with 20,000 replicates).
+    g = gc.InteractionGraph(
+        ["A"], [[synthetic]], real=[real], loss_weights={"A": {"real_weight": w}}
+    )
+    fam = gc.LinearRegression(dim=5)
+    sim = gc.simulate(g, fam, generations=20, replicates=6000, seed=4, keep_replicates=True)
+    th = gc.theory(g, fam, generations=20)
+    mean, sem = window_mean(sim, 8)
+    assert abs(mean[0] - th.steady_state[0]) < 4.5 * sem[0], (mean, th.steady_state, sem)
+    first_order = gc.theory.real_weight_risk(w, synthetic / real, real, fam.noise_scale())
+    assert th.steady_state[0] > first_order
