@@ -422,7 +422,7 @@ class InteractionGraph:
         ``1 / sum_parts share^2 / n_part`` over its real part and its producers (each of
         the ``n_part`` samples of a part weighs ``share / n_part``). It is ``n_i`` for an
         unweighted model, and the per-generation noise of a fit is ``V / n_eff`` to first
-        order (docs/theory.md §2.1).
+        order (docs/theory.md §2.8).
 
         >>> import graphcollapse as gc
         >>> g = gc.InteractionGraph(["A"], [[10]], real=[10],

@@ -1,11 +1,11 @@
 """Plan loss weights: the real share of each model's loss that lowers the predicted
-steady-state risks most, a fix that costs no data (docs/planning.md §4).
+steady-state risks most, a fix that costs no data (docs/planning.md §3).
 
 Only models that take real data *and* synthetic data, that no closed class reaches and
 that feed a protected model (themselves included) have a choice to make. For each the
 plan sets ``real_weight`` (its synthetic samples share the rest by sample count); the
 objective is the mean or the largest steady-state risk of the protected models that do
-not collapse, from :func:`graphcollapse.theory` with loss weights (docs/theory.md §2.7),
+not collapse, from :func:`graphcollapse.theory` with loss weights (docs/theory.md §2.8),
 minimised by cyclic coordinate descent with a bounded one-dimensional search per model
 (the objective is smooth in every share). Weights cannot save a model a closed class
 reaches: any positive share on a collapsing producer keeps the error growing, and a zero

@@ -344,7 +344,7 @@ def theory(
 
 def _weighted_theory(graph: InteractionGraph, family: Family, req: TheoryRequest) -> TheoryResult:
     """Loss weights: the linear recursion with ``W`` the loss shares and the
-    per-generation noise ``V / n_eff`` (docs/theory.md §2.7), for every family with a
+    per-generation noise ``V / n_eff`` (docs/theory.md §2.8), for every family with a
     weighted fit, replace / fresh regime, dense methods."""
     from .._simulate import check_loss_weights
 
@@ -359,7 +359,7 @@ def _weighted_theory(graph: InteractionGraph, family: Family, req: TheoryRequest
         "per-generation noise V / n_eff (Kish's effective sample size); the weighted "
         "estimator's error is the share-weighted sum of its sources' errors to first "
         "order in 1 / n_part, so it holds while every weighted part is large against the "
-        "parameter dimension (docs/theory.md §2.7)"
+        "parameter dimension (docs/theory.md §2.8)"
     ]
     ols = isinstance(family, LinearRegression) and family.estimator == "ols"
     if ols and req.regime.is_default:
@@ -419,8 +419,8 @@ def _weighted_ols_theory(
         "coefficients taken at Kish's effective sample size n_eff (gamma(n_eff), noise "
         "sigma^2 d / (n_eff - d - 1)): not exact, since a weighted sum of Wishart "
         "matrices has no closed-form inverse moments, but exact for uniform weights and "
-        "within 1.5% of simulation in the checks of docs/theory.md §2.7 (first order, "
-        "off by up to 10% there, for n_eff <= d + 2)"
+        "within 2% of simulation in the checks of docs/theory.md §2.8, where first order "
+        "was off by up to 10%; first order for rows with n_eff <= d + 2"
     ]
     gr = _ols_growth(graph, d, gamma)
     growth = gr.value
