@@ -97,6 +97,10 @@ def test_round_trips(tmp_path):
         assert gc.InteractionGraph.from_file(g.to_file(tmp_path / f"e.{suffix}")) == g
     assert json.loads((tmp_path / "e.json").read_text())["models"]["X"]["real_weight"] == 0.25
     assert gc.InteractionGraph.from_networkx(g.to_networkx()) == g
+    m = gc.InteractionGraph.from_matrices(
+        g.synthetic, g.real, names=g.names, loss_weights=g.loss_weights
+    )
+    assert m == g
     # Equality sees the weights; unweighted files are written as before.
     assert g != gc.InteractionGraph(g.names, g.synthetic, g.real, g.initial_real)
     plain = gc.InteractionGraph.from_file(gc.example_path())
@@ -304,7 +308,8 @@ def test_simulated_self_trainer_matches_theory_and_prefers_the_optimum(seed):
         )
         th = gc.theory(g, fam, generations=30)
         mean, sem = window_mean(sim, 10)
-        assert th.steady_state[0] == pytest.approx(gc.theory.real_weight_risk(w, k, n))
+        # The first-order closed form, up to the finite-sample terms (d + 1) / n_eff.
+        assert th.steady_state[0] == pytest.approx(gc.theory.real_weight_risk(w, k, n), rel=2e-3)
         assert abs(mean[0] - th.steady_state[0]) < 4.5 * sem[0], (w, mean, th.steady_state)
         out[w] = (mean[0], sem[0])
     # The theory's optimum beats the naive (unweighted) share in simulation: the gap is

@@ -370,7 +370,14 @@ class InteractionGraph:
 
     @cached_property
     def weighted(self) -> np.ndarray:
-        """Which models have loss weights (:attr:`loss_weights`), bool ``(K,)``."""
+        """Which models have loss weights (:attr:`loss_weights`), bool ``(K,)``.
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6],
+        ...                         loss_weights={"B": {"real_weight": 0.5}})
+        >>> g.weighted.tolist()
+        [False, True]
+        """
         out = np.zeros(self.n_models, dtype=bool)
         out[list(self._loss)] = True
         out.setflags(write=False)
@@ -566,6 +573,8 @@ class InteractionGraph:
         real: Any,
         names: Sequence[str] | None = None,
         initial_real: Any | None = None,
+        *,
+        loss_weights: Mapping[Any, Mapping[str, Any]] | None = None,
     ) -> InteractionGraph:
         """Build a graph from a count matrix (dense or scipy sparse) and real counts.
 
@@ -579,6 +588,8 @@ class InteractionGraph:
             Default ``"m0", "m1", ...``.
         initial_real : array_like or int, optional
             Generation-0 real sample sizes (a scalar is broadcast).
+        loss_weights : mapping, optional
+            Per-model loss weights, as in :class:`InteractionGraph`.
 
         Examples
         --------
@@ -594,7 +605,7 @@ class InteractionGraph:
             real = np.full(K, real)
         if initial_real is not None and np.ndim(initial_real) == 0:
             initial_real = np.full(K, initial_real)
-        return cls(names, synthetic, real, initial_real)
+        return cls(names, synthetic, real, initial_real, loss_weights=loss_weights)
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> InteractionGraph:

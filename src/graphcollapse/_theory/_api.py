@@ -386,7 +386,7 @@ def weighted_ols_coefficients(
     >>> g = gc.InteractionGraph(["A"], [[10]], real=[10],
     ...                         loss_weights={"A": {"real_weight": 0.5}})
     >>> [round(float(c[0]), 6) for c in weighted_ols_coefficients(g, 2, 1.0)]
-    [0.149254, 0.117647, 0.117647]
+    [0.150014, 0.117647, 0.117647]
     """
     n = graph.total.astype(np.float64)
     n0 = graph.initial_real.astype(np.float64)
