@@ -345,3 +345,33 @@ def test_weighted_least_squares_with_few_samples_matches_simulation(real, synthe
     assert abs(mean[0] - th.steady_state[0]) < 4.5 * sem[0], (mean, th.steady_state, sem)
     first_order = gc.theory.real_weight_risk(w, synthetic / real, real, fam.noise_scale())
     assert th.steady_state[0] > first_order
+
+
+def test_shared_synthetic_samples_with_weights_match_simulation():
+    # a and b share p's published sample: their errors correlate through the weight
+    # products (s_ij / n_ij)(s_kj / n_kj) on the common samples.
+    g = gc.InteractionGraph.from_dict(
+        {
+            "models": {
+                "p": {"real": 2000},
+                "a": {"real": 1000, "from": {"p": 2000}, "real_weight": 0.3},
+                "b": {
+                    "real": 1000,
+                    "from": {"p": 1000, "a": 1000},
+                    "weights": {"p": 0.6, "a": 0.1},
+                },
+                "c": {"real": 1000, "from": {"a": 500, "b": 500}, "real_weight": 0.4},
+            }
+        }
+    )
+    fam, regime = gc.Gaussian(dim=1, estimator="unbiased"), gc.Regime(synthetic="shared")
+    th = gc.theory(g, fam, generations=12, regime=regime)
+    private = gc.theory(g, fam, generations=12)
+    # Sharing correlates a and b, hence raises the risk of c, which averages them.
+    assert th.steady_state[3] > private.steady_state[3] * 1.01
+    sim = gc.simulate(
+        g, fam, generations=12, replicates=4000, seed=5, regime=regime, keep_replicates=True
+    )
+    mean, sem = window_mean(sim, 6)
+    z = (mean - th.steady_state) / sem
+    assert np.all(np.abs(z) < 4.5), z
