@@ -112,8 +112,7 @@ def test_edits_keep_or_drop_weights():
         eco({"real": 4, "from": {"A": 2, "X": 6}, "real_weight": 0.5})
     )
     assert g.with_real({"M": 8}).loss_weights == g.loss_weights
-    with pytest.raises(gc.InvalidGraphError, match="model 'M', field 'real_weight'"):
-        g.with_real({"M": 0})
+    assert g.with_real({"M": 0}).loss_weights == {}  # no real data left to weigh
     assert g.with_loss_weights({"M": None}).has_loss_weights is False
     assert g.subgraph(["X", "M"]).loss_weights == {"M": {"real_weight": 0.5}}
 
@@ -375,3 +374,31 @@ def test_shared_synthetic_samples_with_weights_match_simulation():
     mean, sem = window_mean(sim, 6)
     z = (mean - th.steady_state) / sem
     assert np.all(np.abs(z) < 4.5), z
+
+
+def test_planners_carry_weights_where_they_stay_meaningful():
+    g = gc.InteractionGraph.from_dict(
+        {
+            "models": {
+                "loop": {"from": {"loop": 40}, "weights": {"loop": 1.0}},
+                "lab": {"real": 40, "from": {"lab": 20}, "real_weight": 0.7},
+                "fan": {"real": 20, "from": {"loop": 10, "lab": 10}, "real_weight": 0.5},
+            }
+        }
+    )
+    plan = gc.plan_fix(g)  # anchors loop: its weights (no real share) no longer apply
+    assert [a.kind for a in plan.actions] == ["anchor"]
+    assert plan.fixed.loss_weights == {
+        "lab": {"real_weight": 0.7},
+        "fan": {"real_weight": 0.5},
+    }
+    cut = gc.plan_fix(g, protect=["fan"], costs={"anchor": {"loop": None}})
+    assert [a.describe() for a in cut.actions] == ["cut loop -> fan"]
+    # fan lost a producer: its real_weight would now split over other sources.
+    assert cut.fixed.loss_weights == {
+        "loop": {"weights": {"loop": 1.0}},
+        "lab": {"real_weight": 0.7},
+    }
+    budget = gc.plan_real_data(g, gc.Gaussian(dim=1), 10)
+    assert budget.after.n_collapsing == 0
+    assert budget.fixed.loss_weights["lab"] == {"real_weight": 0.7}

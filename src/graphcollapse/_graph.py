@@ -822,6 +822,7 @@ class InteractionGraph:
     # ------------------------------------------------------------------ edits
     def with_real(self, real: Mapping[str, int] | Any) -> InteractionGraph:
         """A copy with new per-generation real counts (a mapping updates only some models).
+        Loss weights carry over where they stay meaningful (:meth:`kept_loss_weights`).
 
         >>> import graphcollapse as gc
         >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
@@ -835,8 +836,36 @@ class InteractionGraph:
         else:
             new = real
         return InteractionGraph(
-            self._names, self._synthetic, new, self._initial_real, loss_weights=self.loss_weights
+            self._names,
+            self._synthetic,
+            new,
+            self._initial_real,
+            loss_weights=self.kept_loss_weights(self._synthetic, new),
         )
+
+    def kept_loss_weights(self, synthetic: Any, real: Any) -> dict[str, dict[str, Any]]:
+        """The loss weights that stay meaningful after an edit giving the models new
+        synthetic counts and real counts: a model keeps its weights when it keeps the
+        same producers and still takes real data (or still takes none); the others lose
+        theirs (every sample then weighs the same), since their shares would refer to
+        sources that are gone or new.
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A", "B"], [[5, 0], [5, 5]], real=[0, 5],
+        ...     loss_weights={"A": {"weights": {"A": 1.0}}, "B": {"real_weight": 0.5}})
+        >>> g.kept_loss_weights(g.synthetic, [5, 5])   # A now takes real data
+        {'B': {'real_weight': 0.5}}
+        """
+        S = sp.csr_array(synthetic)
+        real = np.asarray(real)
+        out: dict[str, dict[str, Any]] = {}
+        given = self.loss_weights
+        for i, spec in self._loss.items():
+            lo, hi = S.indptr[i], S.indptr[i + 1]
+            producers = {int(j) for j, c in zip(S.indices[lo:hi], S.data[lo:hi], strict=True) if c}
+            if producers == set(spec.shares) and (real[i] > 0) == (self._real[i] > 0):
+                out[self._names[i]] = given[self._names[i]]
+        return out
 
     def subgraph(self, models: Iterable[str | int]) -> InteractionGraph:
         """The graph induced on some models, in the given order.

@@ -622,7 +622,13 @@ def _finish(graph, diag, prot, anchors, cuts, anchor_cost, cut_cost, anchor_samp
     data[np.asarray(cuts, dtype=np.int64)] = 0
     # Copies: the constructor drops the zeros in place.
     S2 = sp.csr_array((data, S.indices.copy(), S.indptr.copy()), shape=S.shape)
-    fixed = InteractionGraph(names, S2, graph.real + add, graph.initial_real)
+    fixed = InteractionGraph(
+        names,
+        S2,
+        graph.real + add,
+        graph.initial_real,
+        loss_weights=graph.kept_loss_weights(S2, graph.real + add),
+    )
     after = diagnose(fixed)
     rows = entry_rows(S)
     actions = [
