@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 
 from ._errors import ConfigError
 from ._graph import InteractionGraph
@@ -28,7 +28,7 @@ from ._plan import Action, FixPlan, _ancestors, _protected
 from ._regime import Regime
 from ._theory import theory
 from ._theory._api import weighted_ols_coefficients
-from ._theory._asymptotics import linear_steady_state
+from ._theory._asymptotics import linear_steady_state, solve_stein
 from ._theory._ols import _ols_growth, _steady_state
 from ._verdict import diagnose
 
@@ -48,6 +48,7 @@ def plan_weights(
     protect: Any = None,
     decimals: int = 4,
     sweeps: int = 30,
+    method: Literal["auto", "gradient", "coordinate"] = "auto",
 ) -> FixPlan:
     """The real share of every model's loss (``real_weight``) that minimises the
     protected models' steady-state risks: a plan of ``"weight"`` actions, cost 0.
@@ -67,6 +68,12 @@ def plan_weights(
         readable); the predicted risks are those of the rounded shares.
     sweeps : int
         Most passes of the coordinate descent.
+    method : {"auto", "gradient", "coordinate"}
+        ``"gradient"``: L-BFGS-B with the adjoint gradient of the first-order steady
+        state (two Stein solves per gradient; the mean objective, families other than
+        exact least squares). ``"coordinate"``: cyclic coordinate descent, a bounded
+        one-dimensional search per model (any objective and family). ``"auto"``: the
+        gradient where it applies.
 
     Returns
     -------
@@ -152,9 +159,42 @@ def plan_weights(
         evaluations += 1
         return value(risks(with_shares(x, choice)))
 
+    if method not in ("auto", "gradient", "coordinate"):
+        raise ConfigError(
+            f"plan_weights, field 'method': must be 'auto', 'gradient' or 'coordinate', "
+            f"got {method!r}"
+        )
+    can_gradient = not ols and objective == "mean"
+    if method == "gradient" and not can_gradient:
+        raise ConfigError(
+            "plan_weights, field 'method': the gradient is that of the mean first-order "
+            "steady state; use method='coordinate' for objective='max' or exact least squares"
+        )
+    gradient = can_gradient and method != "coordinate" and choice.size > 0 and target.any()
     best = objective_at(w) if choice.size else value(risks(graph))
     passes = 0
-    for passes in range(1, sweeps + 1):  # noqa: B007 - reported below
+    if gradient:
+        V = float(family.noise_scale())
+
+        def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+            x = w.copy()
+            x[choice] = z
+            gx = with_shares(x, choice)
+            return objective_at(x), _mean_gradient(gx, V, choice, target)
+
+        res = minimize(
+            fun,
+            w[choice],
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(LOW, HIGH)] * choice.size,
+            options={"ftol": 1e-14, "gtol": 1e-14, "maxiter": 1000},
+        )
+        if res.fun < best:
+            w[choice], best = res.x, float(res.fun)
+        passes = int(res.nit)
+        sweeps = 0  # no coordinate passes
+    for passes in range(passes + 1, passes + sweeps + 1):  # noqa: B007 - reported below
         start = best
         for i in choice:
 
@@ -187,7 +227,11 @@ def plan_weights(
         risk_after,
         objective,
         {
-            "method": "coordinate descent on the theory's steady states",
+            "method": (
+                "L-BFGS-B with the adjoint gradient of the first-order steady state"
+                if gradient
+                else "coordinate descent on the theory's steady states"
+            ),
             "choices": [names[i] for i in choice],
             "unsaved": unsaved,
             "sweeps": passes,
@@ -200,3 +244,33 @@ def plan_weights(
             ),
         },
     )
+
+
+def _mean_gradient(
+    g: InteractionGraph, V: float, choice: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """d/dw_i of the mean first-order steady-state risk of ``target`` (private samples)
+    for each model ``i`` of ``choice`` whose real share is ``w_i`` (its synthetic share
+    split by count), by the adjoint of the Stein equation: with ``C = Stein(W, Q)`` and
+    ``Y = Stein(W^T, diag(phi))``, ``dJ = tr(Y dQ) + 2 tr(Y dW C W^T)``; the share moves
+    row ``i`` of ``W`` by ``-n_ij / m_i`` and ``Q_ii = V (w^2 / n_i0 + (1 - w)^2 / m_i)``.
+    """
+    K = g.n_models
+    idx = np.flatnonzero(~diagnose(g).collapses)
+    pos = np.full(K, -1, dtype=np.int64)
+    pos[idx] = np.arange(idx.size)
+    W = g.weights[idx][:, idx].toarray()
+    C = solve_stein(W, np.diag(V / g.effective_samples[idx]))
+    phi = target[idx].astype(np.float64) / float(target.sum())
+    Y = solve_stein(W.T, np.diag(phi))
+    M = C @ W.T @ Y
+    S = g.synthetic
+    out = np.zeros(choice.size)
+    for k, i in enumerate(choice):
+        lo, hi = S.indptr[i], S.indptr[i + 1]
+        counts = S.data[lo:hi].astype(np.float64)
+        m, nr, w = counts.sum(), float(g.real[i]), float(g.real_share[i])
+        ii = pos[i]
+        dq = V * (2.0 * w / nr - 2.0 * (1.0 - w) / m)
+        out[k] = Y[ii, ii] * dq + 2.0 * (-counts / m) @ M[pos[S.indices[lo:hi]], ii]
+    return out
