@@ -119,7 +119,9 @@ def test_adjoint_gradient_matches_finite_differences_and_the_coordinate_search()
     choice = np.array([g.index[m] for m in ("atlas", "meridian", "forum-tune", "echo")])
 
     def mean_risk(x):
-        h = g.with_loss_weights({g.names[i]: {"real_weight": float(v)} for i, v in zip(choice, x)})
+        h = g.with_loss_weights(
+            {g.names[i]: {"real_weight": float(v)} for i, v in zip(choice, x, strict=True)}
+        )
         return gc.theory(h, fam, generations=1).steady_state[target].mean(), h
 
     x = np.array([0.8, 0.7, 0.4, 0.5])

@@ -194,7 +194,8 @@ def plan_weights(
             w[choice], best = res.x, float(res.fun)
         passes = int(res.nit)
         sweeps = 0  # no coordinate passes
-    for passes in range(passes + 1, passes + sweeps + 1):  # noqa: B007 - reported below
+    for _ in range(sweeps):
+        passes += 1
         start = best
         for i in choice:
 
