@@ -1,10 +1,10 @@
 """Weighting real against synthetic data in the loss, one self-training model: the
 steady-state formula and its optimum against a direct simulation.
 
-The library's simulator has no loss weights yet, so the simulation is written here: a
-Gaussian mean with known variance refit each generation on ``n`` real samples (loss share
-``w``) and ``k n`` samples of its previous fit (share ``1 - w``), for which the formula is
-exact.
+The simulation is written here: a Gaussian mean with known variance refit each
+generation on ``n`` real samples (loss share ``w``) and ``k n`` samples of its previous
+fit (share ``1 - w``), for which the formula is exact. The library's own simulator with
+loss weights is checked against the theory in tests/test_loss_weights.py.
 """
 
 from __future__ import annotations

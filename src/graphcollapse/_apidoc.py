@@ -40,7 +40,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Simulation": ("execution", "_simulate", "_regime"),
     "Families": ("families",),
     "Results and displays": ("_curves", "results", "plotting"),
-    "Planning": ("_plan", "_plan_real", "_plan_report"),
+    "Planning": ("_plan", "_plan_real", "_plan_report", "_plan_weights"),
     "Sweeps": ("sweeps",),
     "Examples, demo and reproduction": ("_examples", "_demo", "reproduction"),
     "Errors": (),

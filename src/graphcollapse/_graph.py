@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -154,6 +154,14 @@ class InteractionGraph:
     initial_real : array_like, shape (K,), optional
         Size of each model's generation-0 real sample. Default: the model's total
         per-generation count ``n_i = real_i + sum_j synthetic[i, j]``.
+    loss_weights : mapping, optional
+        Per-model loss weights, ``{model: {"real_weight": w, "weights": {producer:
+        share}}}`` (either key may be left out; a model is a name or an index). The
+        model's real samples together get the share ``w`` of its loss and its synthetic
+        samples ``1 - w`` (split by sample count), or each producer the share given;
+        within a part every sample weighs the same. Shares lie in ``(0, 1]`` and sum to
+        1 with the real share. Default: every sample weighs the same
+        (``w_ij = n_ij / n_i``). See :attr:`weights` and docs/planning.md.
 
     Raises
     ------
@@ -179,6 +187,8 @@ class InteractionGraph:
         synthetic: Any,
         real: Any,
         initial_real: Any | None = None,
+        *,
+        loss_weights: Mapping[Any, Mapping[str, Any]] | None = None,
     ) -> None:
         names = tuple(names)
         if len(names) == 0:
@@ -266,6 +276,9 @@ class InteractionGraph:
         self._synthetic = S
         self._real = real_arr
         self._initial_real = init
+        self._loss: dict[int, tuple[float | None, dict[int, float] | None]] = {}
+        if loss_weights:
+            self._loss = _parse_loss_weights(self, loss_weights)
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -318,10 +331,23 @@ class InteractionGraph:
 
     @cached_property
     def weights(self) -> sp.csr_array:
-        """The weight matrix ``W`` (``w_ij = n_ij / n_i``), CSR float64, row-substochastic."""
+        """The weight matrix ``W``, CSR float64, row-substochastic: ``w_ij`` is producer
+        ``j``'s share of model ``i``'s loss, ``n_ij / n_i`` unless loss weights say
+        otherwise (:attr:`loss_weights`).
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
+        >>> g.weights.toarray().tolist()
+        [[0.0, 0.0], [0.375, 0.25]]
+        >>> g.with_loss_weights({"B": {"real_weight": 0.5}}).weights.toarray().tolist()
+        [[0.0, 0.0], [0.3, 0.2]]
+        """
         S = self._synthetic
         rows = entry_rows(S)
         data = S.data / self.total[rows]
+        for i, spec in self._loss.items():
+            lo, hi = S.indptr[i], S.indptr[i + 1]
+            data[lo:hi] = [spec.shares[int(j)] for j in S.indices[lo:hi]]
         return sp.csr_array((data, S.indices.copy(), S.indptr.copy()), shape=S.shape)
 
     @cached_property
@@ -330,6 +356,145 @@ class InteractionGraph:
         r = self._real / self.total
         r.setflags(write=False)
         return r
+
+    # ------------------------------------------------------------------ loss weights
+    @property
+    def has_loss_weights(self) -> bool:
+        """Whether some model weighs its sources other than by sample count.
+
+        >>> import graphcollapse as gc
+        >>> gc.InteractionGraph(["A"], [[10]], real=[5]).has_loss_weights
+        False
+        """
+        return bool(self._loss)
+
+    @cached_property
+    def weighted(self) -> np.ndarray:
+        """Which models have loss weights (:attr:`loss_weights`), bool ``(K,)``.
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6],
+        ...                         loss_weights={"B": {"real_weight": 0.5}})
+        >>> g.weighted.tolist()
+        [False, True]
+        """
+        out = np.zeros(self.n_models, dtype=bool)
+        out[list(self._loss)] = True
+        out.setflags(write=False)
+        return out
+
+    @property
+    def loss_weights(self) -> dict[str, dict[str, Any]]:
+        """The loss weights as given, ``{model: {"real_weight": w, "weights": {producer:
+        share}}}`` (only the models and keys that have them; empty without weights).
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A"], [[10]], real=[5],
+        ...                         loss_weights={"A": {"real_weight": 0.6}})
+        >>> g.loss_weights
+        {'A': {'real_weight': 0.6}}
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for i in sorted(self._loss):
+            spec = self._loss[i]
+            entry: dict[str, Any] = {}
+            if spec.real_weight is not None:
+                entry["real_weight"] = spec.real_weight
+            if spec.weights is not None:
+                entry["weights"] = {self._names[j]: w for j, w in spec.weights.items()}
+            out[self._names[i]] = entry
+        return out
+
+    @cached_property
+    def real_share(self) -> np.ndarray:
+        """Each model's loss share of its real data, float64 ``(K,)``: the real fraction
+        ``n_i0 / n_i`` unless loss weights say otherwise. With :attr:`weights` each row
+        sums to 1.
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A"], [[10]], real=[5],
+        ...                         loss_weights={"A": {"real_weight": 0.6}})
+        >>> g.real_share.tolist(), g.weights.toarray().round(12).tolist()
+        ([0.6], [[0.4]])
+        """
+        r = np.array(self.real_fraction, dtype=np.float64)
+        for i, spec in self._loss.items():
+            r[i] = spec.real_share
+        r.setflags(write=False)
+        return r
+
+    @cached_property
+    def effective_samples(self) -> np.ndarray:
+        """Kish's effective sample size of each model's weighted fit, float64 ``(K,)``:
+        ``1 / sum_parts share^2 / n_part`` over its real part and its producers (each of
+        the ``n_part`` samples of a part weighs ``share / n_part``). It is ``n_i`` for an
+        unweighted model, and the per-generation noise of a fit is ``V / n_eff`` to first
+        order (docs/theory.md §2.8).
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A"], [[10]], real=[10],
+        ...                         loss_weights={"A": {"real_weight": 0.8}})
+        >>> g.effective_samples.round(6).tolist()   # 1 / (0.8^2/10 + 0.2^2/10)
+        [14.705882]
+        """
+        out = self.total.astype(np.float64)
+        S = self._synthetic
+        for i, spec in self._loss.items():
+            lo, hi = S.indptr[i], S.indptr[i + 1]
+            f = sum(
+                spec.shares[int(j)] ** 2 / float(c)
+                for j, c in zip(S.indices[lo:hi], S.data[lo:hi], strict=True)
+            )
+            if self._real[i] > 0:
+                f += spec.real_share**2 / float(self._real[i])
+            out[i] = 1.0 / f
+        out.setflags(write=False)
+        return out
+
+    def sample_weights(self, model: str | int) -> tuple[float, dict[int, float]]:
+        """Per-sample loss weights of one model, normalised to average 1 over its
+        ``n_i`` samples: ``(real, {producer index: weight})`` with
+        ``weight = share * n_i / n_part`` (all 1 without loss weights).
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A"], [[10]], real=[10],
+        ...                         loss_weights={"A": {"real_weight": 0.8}})
+        >>> g.sample_weights("A")
+        (1.6, {0: 0.4})
+        """
+        i = self._pos(model)
+        S = self._synthetic
+        n = float(self.total[i])
+        lo, hi = S.indptr[i], S.indptr[i + 1]
+        W = self.weights
+        prod = {
+            int(j): float(W.data[k]) * n / float(S.data[k])
+            for k, j in zip(range(lo, hi), S.indices[lo:hi], strict=True)
+        }
+        nr = float(self._real[i])
+        return (float(self.real_share[i]) * n / nr if nr > 0 else 0.0), prod
+
+    def with_loss_weights(
+        self, loss_weights: Mapping[Any, Mapping[str, Any] | None]
+    ) -> InteractionGraph:
+        """A copy with some models' loss weights set (``None`` for a model removes its
+        weights; the other models keep theirs).
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A"], [[10]], real=[10])
+        >>> g.with_loss_weights({"A": {"real_weight": 0.7}}).real_share.tolist()
+        [0.7]
+        """
+        spec = self.loss_weights
+        for model, entry in loss_weights.items():
+            name = self._names[self._pos(model)]
+            if entry is None:
+                spec.pop(name, None)
+            else:
+                spec[name] = dict(entry)
+        return InteractionGraph(
+            self._names, self._synthetic, self._real, self._initial_real, loss_weights=spec
+        )
 
     @property
     def n_edges(self) -> int:
@@ -395,6 +560,7 @@ class InteractionGraph:
             and np.array_equal(self._real, other._real)
             and np.array_equal(self._initial_real, other._initial_real)
             and (self._synthetic != other._synthetic).nnz == 0
+            and self.loss_weights == other.loss_weights
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -407,6 +573,8 @@ class InteractionGraph:
         real: Any,
         names: Sequence[str] | None = None,
         initial_real: Any | None = None,
+        *,
+        loss_weights: Mapping[Any, Mapping[str, Any]] | None = None,
     ) -> InteractionGraph:
         """Build a graph from a count matrix (dense or scipy sparse) and real counts.
 
@@ -420,6 +588,8 @@ class InteractionGraph:
             Default ``"m0", "m1", ...``.
         initial_real : array_like or int, optional
             Generation-0 real sample sizes (a scalar is broadcast).
+        loss_weights : mapping, optional
+            Per-model loss weights, as in :class:`InteractionGraph`.
 
         Examples
         --------
@@ -435,14 +605,16 @@ class InteractionGraph:
             real = np.full(K, real)
         if initial_real is not None and np.ndim(initial_real) == 0:
             initial_real = np.full(K, initial_real)
-        return cls(names, synthetic, real, initial_real)
+        return cls(names, synthetic, real, initial_real, loss_weights=loss_weights)
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> InteractionGraph:
         """Build a graph from the ecosystem-file structure (already parsed).
 
         The structure is ``{"models": {name: {"real": int, "from": {producer: int},
-        "initial_real": int}}}``; every field is optional but each model needs some data.
+        "initial_real": int, "real_weight": share, "weights": {producer: share}}}}``;
+        every field is optional but each model needs some data. ``real_weight`` and
+        ``weights`` are the loss weights (see :class:`InteractionGraph`).
 
         Examples
         --------
@@ -453,6 +625,11 @@ class InteractionGraph:
         ...     "C": {"from": {"C": 9}, "initial_real": 20}}})
         >>> g.initial_real.tolist()
         [12, 16, 20]
+        >>> w = gc.InteractionGraph.from_dict({"models": {
+        ...     "A": {"real": 12},
+        ...     "B": {"real": 6, "from": {"A": 6, "B": 4}, "weights": {"A": 0.3, "B": 0.1}}}})
+        >>> w.real_share.round(12).tolist(), w.weights.toarray().tolist()
+        ([1.0, 0.6], [[0.0, 0.0], [0.3, 0.1]])
         """
         if not isinstance(spec, Mapping):
             raise InvalidGraphError(
@@ -491,7 +668,8 @@ class InteractionGraph:
         rows: list[int] = []
         cols: list[int] = []
         vals: list[int] = []
-        allowed = {"real", "from", "initial_real", "description"}
+        allowed = {"real", "from", "initial_real", "description", "real_weight", "weights"}
+        loss: dict[str, dict[str, Any]] = {}
         for k, (name, entry) in enumerate(models.items()):
             if entry is None:
                 entry = {}
@@ -506,6 +684,9 @@ class InteractionGraph:
                     f"model {name!r}: unknown field(s) {brief(extra)}; allowed: {sorted(allowed)}"
                 )
             real[k] = _scalar_count(entry.get("real", 0), name, "real")
+            lw = {f: entry[f] for f in ("real_weight", "weights") if entry.get(f) is not None}
+            if lw:
+                loss[name] = lw
             if entry.get("initial_real") is not None:
                 init[k] = _scalar_count(entry["initial_real"], name, "initial_real")
             producers = entry.get("from") or {}
@@ -531,10 +712,12 @@ class InteractionGraph:
             shape=(K, K),
         )
         graph = cls(names, S, real)  # checks every total before adding it up
-        if all(v is None for v in init):
+        if all(v is None for v in init) and not loss:
             return graph
-        initial = np.array([graph.total[k] if v is None else v for k, v in enumerate(init)])
-        return cls(names, graph.synthetic, real, initial)
+        initial = None
+        if not all(v is None for v in init):
+            initial = np.array([graph.total[k] if v is None else v for k, v in enumerate(init)])
+        return cls(names, graph.synthetic, real, initial, loss_weights=loss)
 
     def to_dict(self) -> dict[str, Any]:
         """The ecosystem-file structure of this graph (round-trips with :meth:`from_dict`).
@@ -559,6 +742,11 @@ class InteractionGraph:
                 }
             if self._initial_real[i] != self.total[i]:
                 entry["initial_real"] = int(self._initial_real[i])
+            spec = self._loss.get(i)
+            if spec is not None and spec.real_weight is not None:
+                entry["real_weight"] = spec.real_weight
+            if spec is not None and spec.weights is not None:
+                entry["weights"] = {self._names[j]: w for j, w in spec.weights.items()}
             models[name] = entry
         return {"models": models}
 
@@ -634,6 +822,7 @@ class InteractionGraph:
     # ------------------------------------------------------------------ edits
     def with_real(self, real: Mapping[str, int] | Any) -> InteractionGraph:
         """A copy with new per-generation real counts (a mapping updates only some models).
+        Loss weights carry over where they stay meaningful (:meth:`kept_loss_weights`).
 
         >>> import graphcollapse as gc
         >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
@@ -646,7 +835,37 @@ class InteractionGraph:
                 new[self._pos(name)] = _scalar_count(v, str(name), "real")
         else:
             new = real
-        return InteractionGraph(self._names, self._synthetic, new, self._initial_real)
+        return InteractionGraph(
+            self._names,
+            self._synthetic,
+            new,
+            self._initial_real,
+            loss_weights=self.kept_loss_weights(self._synthetic, new),
+        )
+
+    def kept_loss_weights(self, synthetic: Any, real: Any) -> dict[str, dict[str, Any]]:
+        """The loss weights that stay meaningful after an edit giving the models new
+        synthetic counts and real counts: a model keeps its weights when it keeps the
+        same producers and still takes real data (or still takes none); the others lose
+        theirs (every sample then weighs the same), since their shares would refer to
+        sources that are gone or new.
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A", "B"], [[5, 0], [5, 5]], real=[0, 5],
+        ...     loss_weights={"A": {"weights": {"A": 1.0}}, "B": {"real_weight": 0.5}})
+        >>> g.kept_loss_weights(g.synthetic, [5, 5])   # A now takes real data
+        {'B': {'real_weight': 0.5}}
+        """
+        S = sp.csr_array(synthetic)
+        real = np.asarray(real)
+        out: dict[str, dict[str, Any]] = {}
+        given = self.loss_weights
+        for i, spec in self._loss.items():
+            lo, hi = S.indptr[i], S.indptr[i + 1]
+            producers = {int(j) for j, c in zip(S.indices[lo:hi], S.data[lo:hi], strict=True) if c}
+            if producers == set(spec.shares) and (real[i] > 0) == (self._real[i] > 0):
+                out[self._names[i]] = given[self._names[i]]
+        return out
 
     def subgraph(self, models: Iterable[str | int]) -> InteractionGraph:
         """The graph induced on some models, in the given order.
@@ -656,8 +875,23 @@ class InteractionGraph:
         """
         idx = np.array([self._pos(m) for m in models], dtype=np.int64)
         S = self._synthetic[idx][:, idx]
+        # Loss weights carry over for models that keep every producer; a model that
+        # loses one keeps only its real_weight (when it still has producers).
+        kept = set(idx.tolist())
+        loss: dict[str, dict[str, Any]] = {}
+        for i, spec in self._loss.items():
+            if i not in kept:
+                continue
+            if all(j in kept for j in spec.shares):
+                loss[self._names[i]] = self.loss_weights[self._names[i]]
+            elif spec.real_weight is not None and any(j in kept for j in spec.shares):
+                loss[self._names[i]] = {"real_weight": spec.real_weight}
         return InteractionGraph(
-            [self._names[i] for i in idx], S, self._real[idx], self._initial_real[idx]
+            [self._names[i] for i in idx],
+            S,
+            self._real[idx],
+            self._initial_real[idx],
+            loss_weights=loss,
         )
 
 
@@ -679,6 +913,151 @@ def _scalar_count(v: Any, name: str, field: str) -> int:
     if iv > MAX_COUNT:
         raise InvalidGraphError(f"{where}: count must be at most {MAX_COUNT:.0e}, got {brief(iv)}")
     return iv
+
+
+SHARE_TOLERANCE = 1e-9
+"""How far from 1 a model's loss shares may sum (they are then rescaled to sum to 1)."""
+
+
+class _LossSpec(NamedTuple):
+    """One model's loss weights: as given, and resolved to shares of every source."""
+
+    real_weight: float | None  # as given
+    weights: dict[int, float] | None  # as given, producer index -> share
+    real_share: float
+    shares: dict[int, float]  # every producer of the model -> share
+
+
+def _share(v: Any, where: str) -> float:
+    if isinstance(v, bool) or not _is_number(v):
+        raise InvalidGraphError(f"{where}: a share must be a number in (0, 1], got {brief(v)}")
+    x = float(v)
+    if not math.isfinite(x) or x < 0 or x > 1:
+        raise InvalidGraphError(f"{where}: a share must be a number in (0, 1], got {brief(v)}")
+    if x == 0:
+        raise InvalidGraphError(
+            f"{where}: a share of 0 drops that data from the fit; remove the samples "
+            "instead (a zero share is a cut, and the verdict follows the edges)"
+        )
+    return x
+
+
+def _parse_loss_weights(graph: InteractionGraph, spec: Mapping[Any, Any]) -> dict[int, _LossSpec]:
+    """Validate and resolve loss weights (see :class:`InteractionGraph`)."""
+    if not isinstance(spec, Mapping):
+        raise InvalidGraphError(
+            f"field 'loss_weights': expected a mapping model -> {{real_weight, weights}}, "
+            f"got {brief(spec)}"
+        )
+    names, S = graph.names, graph.synthetic
+    out: dict[int, _LossSpec] = {}
+    for model, entry in spec.items():
+        i = graph._pos(model)
+        name = names[i]
+        if entry is None:
+            continue
+        if not isinstance(entry, Mapping):
+            raise InvalidGraphError(
+                f"model {name!r}: loss weights must be a mapping with `real_weight` and/or "
+                f"`weights`, got {brief(entry)}"
+            )
+        extra = [k for k in entry if k not in ("real_weight", "weights")]
+        if extra:
+            raise InvalidGraphError(
+                f"model {name!r}: unknown loss-weight field(s) {brief(extra)}; allowed: "
+                "['real_weight', 'weights']"
+            )
+        rw_given, ws_given = entry.get("real_weight"), entry.get("weights")
+        if rw_given is None and ws_given is None:
+            continue
+        lo, hi = S.indptr[i], S.indptr[i + 1]
+        counts = {int(j): int(c) for j, c in zip(S.indices[lo:hi], S.data[lo:hi], strict=True)}
+        n_real = int(graph.real[i])
+        rw = None
+        if rw_given is not None:
+            rw = _share(rw_given, f"model {name!r}, field 'real_weight'")
+            if n_real == 0:
+                raise InvalidGraphError(
+                    f"model {name!r}, field 'real_weight': the model takes no real data, so "
+                    "its real samples cannot have a share of the loss; give it `real` "
+                    "samples or drop `real_weight`"
+                )
+            if not counts and rw != 1:
+                raise InvalidGraphError(
+                    f"model {name!r}, field 'real_weight': the model takes no synthetic "
+                    f"samples to carry the share 1 - {rw:g}; drop `real_weight`"
+                )
+            if counts and rw == 1:
+                raise InvalidGraphError(
+                    f"model {name!r}, field 'real_weight': a real share of 1 leaves its "
+                    "producers no weight (a zero share is a cut); remove them from `from` "
+                    "instead, or give a share below 1"
+                )
+        given: dict[int, float] | None = None
+        if ws_given is not None:
+            if not isinstance(ws_given, Mapping):
+                raise InvalidGraphError(
+                    f"model {name!r}, field 'weights': expected a mapping producer -> "
+                    f"share, got {brief(ws_given)}"
+                )
+            given = {}
+            for prod, v in ws_given.items():
+                if isinstance(prod, (int, np.integer)) and not isinstance(prod, bool):
+                    j = int(prod) if 0 <= int(prod) < len(names) else -1
+                else:
+                    j = graph.index.get(prod, -1) if isinstance(prod, str) else -1
+                if j < 0:
+                    raise InvalidGraphError(
+                        f"model {name!r}, field 'weights': producer {brief(prod)} is not a "
+                        f"model (models: {_short(names)})"
+                    )
+                if j not in counts:
+                    raise InvalidGraphError(
+                        f"model {name!r}, field 'weights.{names[j]}': the model takes no "
+                        f"samples from {names[j]!r}, so it cannot weigh them; its producers: "
+                        f"{_short([names[k] for k in counts]) or 'none'}"
+                    )
+                given[j] = _share(v, f"model {name!r}, field 'weights.{names[j]}'")
+            missing = [names[j] for j in counts if j not in given]
+            if missing:
+                raise InvalidGraphError(
+                    f"model {name!r}, field 'weights': no share for producer(s) "
+                    f"{_short(missing)}; list every producer of the model"
+                )
+        # Resolve to shares of every source.
+        if given is None:
+            m = float(sum(counts.values()))
+            real_share = float(rw)  # rw is set: one of the two keys is given
+            shares = {j: (1.0 - real_share) * c / m for j, c in counts.items()}
+        else:
+            total = float(sum(given.values()))
+            if rw is not None:
+                real_share = rw
+                total += rw
+            elif n_real > 0:
+                real_share = 1.0 - total
+                total = 1.0
+                if real_share <= SHARE_TOLERANCE:
+                    raise InvalidGraphError(
+                        f"model {name!r}, field 'weights': the producers' shares sum to "
+                        f"{1.0 - real_share:.12g}, leaving no share for the model's real data "
+                        "(a zero share drops it); lower them or give `real_weight`"
+                    )
+            else:
+                real_share = 0.0
+            if abs(total - 1.0) > SHARE_TOLERANCE:
+                what = (
+                    "real_weight and the producers' shares"
+                    if rw is not None
+                    else ("the producers' shares")
+                )
+                raise InvalidGraphError(
+                    f"model {name!r}, field 'weights': {what} sum to {total:.12g}, not 1"
+                )
+            shares = {j: given[j] / total for j in counts}
+            real_share = real_share / total
+        out[i] = _LossSpec(rw, given, real_share, shares)
+    return out
 
 
 def _short(names: Sequence[str], limit: int = 8) -> str:

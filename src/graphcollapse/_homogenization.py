@@ -221,7 +221,11 @@ def linear_cross_covariance(graph, family, *, generations: int, regime=None) -> 
     W = graph.weights.toarray()
     n = graph.total.astype(np.float64)
     Q = np.diag(V / n)
-    if regime.synthetic == "shared":
+    if graph.has_loss_weights:
+        from ._theory._noise import LinearSetup
+
+        Q = LinearSetup(graph, regime, V).noise_cov(n, graph.real.astype(np.float64))
+    elif regime.synthetic == "shared":
         S = graph.synthetic.toarray().astype(np.float64)
         for j in np.flatnonzero(S.any(axis=0)):
             col = S[:, j]

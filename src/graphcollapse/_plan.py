@@ -59,11 +59,15 @@ class InfeasiblePlanError(GraphCollapseError):
 class Action:
     """One action of a plan.
 
-    ``kind`` is ``"anchor"`` (give ``model`` real data; ``real`` samples per generation)
-    or ``"cut"`` (``model``, the consumer, stops taking ``producer``'s output).
+    ``kind`` is ``"anchor"`` (give ``model`` real data; ``real`` samples per generation),
+    ``"cut"`` (``model``, the consumer, stops taking ``producer``'s output) or
+    ``"weight"`` (``model``'s real data get the share ``weight`` of its loss; cost 0,
+    :func:`graphcollapse.plan_weights`).
 
     >>> Action("cut", "chatbot", "aggregator", 200.0).describe()
     'cut aggregator -> chatbot'
+    >>> Action("weight", "chatbot", weight=0.618).describe()
+    'weight chatbot: real share 0.618'
     """
 
     kind: str
@@ -71,9 +75,12 @@ class Action:
     producer: str | None = None
     cost: float = 0.0
     real: int | None = None
+    weight: float | None = None
 
     def describe(self) -> str:
         """The action in words (the CLI table's first column)."""
+        if self.kind == "weight":
+            return f"weight {self.model}: real share {self.weight:g}"
         if self.kind == "cut":
             return f"cut {self.producer} -> {self.model}"
         if self.real is not None:
@@ -81,14 +88,18 @@ class Action:
         return f"anchor {self.model}"
 
     def to_json_dict(self) -> dict[str, Any]:
-        """``{"kind", "model", "producer", "cost", "real"}`` (the CLI's JSON)."""
-        return {
+        """``{"kind", "model", "producer", "cost", "real"}`` (the CLI's JSON), plus
+        ``"weight"`` (the real share) for a weight action."""
+        out: dict[str, Any] = {
             "kind": self.kind,
             "model": self.model,
             "producer": self.producer,
             "cost": float(self.cost),
             "real": None if self.real is None else int(self.real),
         }
+        if self.kind == "weight":
+            out["weight"] = None if self.weight is None else float(self.weight)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -611,7 +622,13 @@ def _finish(graph, diag, prot, anchors, cuts, anchor_cost, cut_cost, anchor_samp
     data[np.asarray(cuts, dtype=np.int64)] = 0
     # Copies: the constructor drops the zeros in place.
     S2 = sp.csr_array((data, S.indices.copy(), S.indptr.copy()), shape=S.shape)
-    fixed = InteractionGraph(names, S2, graph.real + add, graph.initial_real)
+    fixed = InteractionGraph(
+        names,
+        S2,
+        graph.real + add,
+        graph.initial_real,
+        loss_weights=graph.kept_loss_weights(S2, graph.real + add),
+    )
     after = diagnose(fixed)
     rows = entry_rows(S)
     actions = [

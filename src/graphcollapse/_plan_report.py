@@ -40,6 +40,8 @@ def render_plan(plan: FixPlan, console: Any, risks: tuple[np.ndarray, np.ndarray
         k = g.index[a.model]
         where = f"{a.producer} -> {a.model}" if a.kind == "cut" else a.model
         what = a.kind if a.real is None else f"{a.kind} +{a.real} real"
+        if a.kind == "weight":
+            what = f"weight: real share {a.weight:g}"
         if risks is not None:
             change = f"{_fmt(risks[0][k])} -> {_fmt(risks[1][k])}"
         else:
@@ -62,6 +64,10 @@ def summary(plan: FixPlan) -> str:
     '1 action, cost 40; collapsing models 6 -> 4 (saved: aggregator, chatbot)'
     """
     g = plan.graph
+    if not plan.actions and plan.info.get("choices") is not None:  # plan_weights
+        return "nothing to do: the loss weights are already the best the theory finds" + (
+            _unsaved(plan)
+        )
     if not plan.actions:
         return "nothing to do: no protected model collapses"
     saved = [g.names[i] for i in np.flatnonzero(plan.before.collapses & ~plan.after.collapses)]
@@ -76,7 +82,19 @@ def summary(plan: FixPlan) -> str:
             f"; objective ({plan.objective}) {_fmt(plan.info['objective_before'])} -> "
             f"{_fmt(plan.info['objective_after'])}"
         )
-    return line
+    return line + _unsaved(plan)
+
+
+def _unsaved(plan: FixPlan) -> str:
+    """A weight plan's word on the protected models weights cannot save."""
+    unsaved = plan.info.get("unsaved") or []
+    if not unsaved:
+        return ""
+    shown = ", ".join(unsaved[:8]) + (", ..." if len(unsaved) > 8 else "")
+    return (
+        f"; weights cannot save {shown}: a closed class reaches them (anchor or cut: run "
+        "without --weights)"
+    )
 
 
 def render_check(check: PlanCheck, console: Any) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "BlockResult",
     "BlockStore",
     "run_fingerprint",
+    "check_loss_weights",
 ]
 
 BLOCK_SIZE = 256
@@ -106,6 +107,9 @@ class _Plan:
     initial_real: np.ndarray  # (K,) generation-0 sample sizes
     producers: tuple[tuple[np.ndarray, np.ndarray], ...]  # consumer -> (producers asc, n_ij)
     published: tuple[np.ndarray, ...]  # producer -> sorted distinct sizes its consumers take
+    # Loss weights: per model None (every sample weighs 1) or (real sample weight,
+    # per-sample weights aligned with `producers`), averaging 1 over the model's samples.
+    sample_weights: tuple[tuple[float, np.ndarray] | None, ...] = ()
 
     @property
     def n_models(self) -> int:
@@ -127,7 +131,28 @@ class _Plan:
             np.unique(np.asarray(cols.data[cols.indptr[j] : cols.indptr[j + 1]], np.int64))
             for j in range(K)
         )
-        return cls(np.asarray(graph.real), np.asarray(graph.initial_real), producers, published)
+        sample_weights: tuple[tuple[float, np.ndarray] | None, ...] = ()
+        if graph.has_loss_weights:
+            weighted = graph.weighted
+            out: list[tuple[float, np.ndarray] | None] = []
+            for i in range(K):
+                if not weighted[i]:
+                    out.append(None)
+                    continue
+                real_w, prod = graph.sample_weights(i)
+                out.append((real_w, np.array([prod[int(j)] for j in producers[i][0]])))
+            sample_weights = tuple(out)
+        return cls(
+            np.asarray(graph.real),
+            np.asarray(graph.initial_real),
+            producers,
+            published,
+            sample_weights,
+        )
+
+    def weights_of(self, i: int) -> tuple[float, np.ndarray] | None:
+        """Model ``i``'s per-sample loss weights (``None``: all 1)."""
+        return self.sample_weights[i] if self.sample_weights else None
 
 
 @dataclass(frozen=True)
@@ -259,6 +284,8 @@ class _Kernel:
                 params.append(fused)
                 pools.append(None)
                 continue
+            weights = plan.weights_of(i)
+            part_w: list[float] = []
             if nr > 0:
                 if regime.real == "fresh":
                     parts.append(self._real(nr, state.replicates, rng_own()))
@@ -266,12 +293,20 @@ class _Kernel:
                     # Reused: every generation under replace; once under accumulate (at
                     # t = 1, unless it already entered with the generation-0 sample).
                     parts.append(state.fixed_real[i])
-            for j, n_ij in zip(*plan.producers[i], strict=True):
+                if weights is not None:
+                    part_w.append(weights[0])
+            for k, (j, n_ij) in enumerate(zip(*plan.producers[i], strict=True)):
                 if shared:
                     parts.append(published[int(j)][int(n_ij)])
                 else:
                     parts.append(self._synthetic(state.params[j], int(n_ij), rng_own()))
-            batch = self._pool(parts)
+                if weights is not None:
+                    part_w.append(float(weights[1][k]))
+            if weights is not None:
+                # Loss weights (replace regime, fresh real data: checked by simulate).
+                batch = self.family.combine_weighted(parts, part_w)
+            else:
+                batch = self._pool(parts)
             params.append(self._fit(batch, bad, i))
             pools.append(batch)
         return GenerationState(
@@ -290,8 +325,8 @@ class _Kernel:
         numbers in the same order (real first, then producers ascending). ``None``
         otherwise."""
         plan, regime = self.plan, self.regime
-        if not self._can_fuse:
-            return None
+        if not self._can_fuse or plan.weights_of(i) is not None:
+            return None  # a weighted fit pools with combine_weighted
         nr = int(plan.real[i])
         producers, sizes = plan.producers[i]
         if (nr > 0 and regime.real != "fresh") or (
@@ -696,6 +731,35 @@ def _drive(
 
 
 # ---------------------------------------------------------------------- entry point
+def check_loss_weights(graph: InteractionGraph, family: Family, regime: Regime, where: str) -> None:
+    """Refuse loss weights where they are not defined: a family with no weighted fit,
+    or a regime other than replace / fresh (private or shared synthetic data).
+
+    >>> import graphcollapse as gc
+    >>> g = gc.InteractionGraph(["A"], [[10]], real=[10],
+    ...                         loss_weights={"A": {"real_weight": 0.6}})
+    >>> check_loss_weights(g, gc.Gaussian(), gc.Regime(data="accumulate"), "simulate")
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConfigError: simulate, field 'regime': model 'A' has loss weights, ...
+    """
+    if not graph.has_loss_weights:
+        return
+    first = graph.names[int(np.flatnonzero(graph.weighted)[0])]
+    if regime.data != "replace" or regime.real != "fresh":
+        raise ConfigError(
+            f"{where}, field 'regime': model {first!r} has loss weights, which are defined "
+            f"for the replace regime with fresh real data only, not {regime.label}; drop "
+            "the weights or use data: replace, real: fresh"
+        )
+    if not family.supports_loss_weights:
+        raise ConfigError(
+            f"{where}, field 'family': model {first!r} has loss weights but family "
+            f"{family.describe()} has no weighted fit; least squares, gaussian, "
+            "logistic/poisson and huber regression have one (or drop the weights)"
+        )
+
+
 def _check_int(value: Any, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ConfigError(f"simulate, field {name!r}: must be an integer >= {low}, got {value!r}")
@@ -790,6 +854,7 @@ def simulate(
         )
     resolved = "fast" if path == "fast" or (path == "auto" and family.has_fast_path) else "plain"
     family.check_graph(graph)
+    check_loss_weights(graph, family, regime, "simulate")
     blas_threads_setting()  # refuse a bad GRAPHCOLLAPSE_BLAS_THREADS before any work
 
     job = _Job(

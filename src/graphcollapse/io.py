@@ -339,6 +339,9 @@ def from_networkx(
         Node attributes with the real counts (missing ``real`` means 0; missing
         ``initial_real`` means the default).
 
+    Loss weights (:class:`~graphcollapse.InteractionGraph`) are read from the node
+    attribute ``real_weight`` and the edge attribute ``share``, when present.
+
     Examples
     --------
     >>> import networkx as nx, graphcollapse.io as gio
@@ -387,13 +390,24 @@ def from_networkx(
         init = np.array(
             [total[k] if v is None else v for k, v in enumerate(init_given)], dtype=object
         )
-    return InteractionGraph(names, S, real_arr, init)
+    # Loss weights: node attribute `real_weight`, edge attribute `share`.
+    loss: dict[str, dict[str, Any]] = {}
+    for n, name in zip(nodes, names, strict=True):
+        if G.nodes[n].get("real_weight") is not None:
+            loss.setdefault(name, {})["real_weight"] = G.nodes[n]["real_weight"]
+    for u, v, data in G.edges(data=True):
+        if data.get("share") is not None:
+            entry = loss.setdefault(str(v), {})
+            entry.setdefault("weights", {})[str(u)] = data["share"]
+    return InteractionGraph(names, S, real_arr, init, loss_weights=loss)
 
 
 def to_networkx(graph: InteractionGraph, weight: str = "samples") -> Any:
     """``graph`` as a networkx ``DiGraph`` (edges producer -> consumer).
 
-    Nodes carry ``real`` and ``initial_real``; edges carry ``weight`` (the count).
+    Nodes carry ``real`` and ``initial_real``; edges carry ``weight`` (the count). Loss
+    weights, where given, are the node attribute ``real_weight`` and the edge attribute
+    ``share``.
 
     >>> import graphcollapse as gc, graphcollapse.io as gio
     >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
@@ -405,11 +419,17 @@ def to_networkx(graph: InteractionGraph, weight: str = "samples") -> Any:
 
     G = nx.DiGraph()
     names = graph.names
+    loss = graph.loss_weights
     for k, n in enumerate(names):
         G.add_node(n, real=int(graph.real[k]), initial_real=int(graph.initial_real[k]))
+        if "real_weight" in loss.get(n, {}):
+            G.nodes[n]["real_weight"] = loss[n]["real_weight"]
     coo = graph.synthetic.tocoo()
     G.add_edges_from(
         (names[j], names[i], {weight: int(c)})
         for i, j, c in zip(coo.row, coo.col, coo.data, strict=True)
     )
+    for consumer, entry in loss.items():
+        for producer, share in entry.get("weights", {}).items():
+            G.edges[producer, consumer]["share"] = share
     return G

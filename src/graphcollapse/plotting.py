@@ -1576,6 +1576,8 @@ def plot_plan(plan: Any, ax: Any = None, *, layout: str = "auto", seed: int = 0)
                 zorder=5,
             )
             label = f"+{a.real} real" if a.real is not None else "anchor"
+            if a.kind == "weight":
+                label = f"real share {a.weight:g}"
             txt = _free_annotation(ax, label, pos[k])
             marks += [ring, txt]
     disp.plan_marks_ = marks

@@ -40,6 +40,7 @@ from ._ols import (
     _gamma,
     _ols_growth,
     _slope,
+    _steady_state,
     accumulate_cases,
     ols_accumulate_risk,
     ols_accumulate_steady_state,
@@ -339,7 +340,10 @@ def theory(
         seed=seed,
     )
     family.check_graph(graph)
-    res = family_theory(family, graph, req)
+    if graph.has_loss_weights:
+        res = _weighted_theory(graph, family, req)
+    else:
+        res = family_theory(family, graph, req)
     if res is None:
         res = _linear_theory(graph, family, req, linear_growth_factor(graph), [])
     if not res.consistent:
@@ -352,6 +356,120 @@ def theory(
         valid, why = first_order_valid_until(graph, family, res)
         res = replace(res, valid_until=_ro(valid), notes=res.notes + ((why,) if why else ()))
     return res
+
+
+def _weighted_theory(graph: InteractionGraph, family: Family, req: TheoryRequest) -> TheoryResult:
+    """Loss weights: the linear recursion with ``W`` the loss shares and the
+    per-generation noise ``V / n_eff`` (docs/theory.md §2.8), for every family with a
+    weighted fit, replace / fresh regime, dense methods."""
+    from .._simulate import check_loss_weights
+
+    check_loss_weights(graph, family, req.regime, "theory")
+    if req.large:
+        raise ConfigError(
+            f"theory, field 'method': graphs with loss weights use the dense methods (up to "
+            f"{DENSE_LIMIT} models); this one has {graph.n_models} models"
+        )
+    notes = [
+        "loss weights: first-order (linear) recursion with W = the loss shares and "
+        "per-generation noise V / n_eff (Kish's effective sample size); the weighted "
+        "estimator's error is the share-weighted sum of its sources' errors to first "
+        "order in 1 / n_part, so it holds while every weighted part is large against the "
+        "parameter dimension (docs/theory.md §2.8)"
+    ]
+    ols = isinstance(family, LinearRegression) and family.estimator == "ols"
+    if ols and req.regime.is_default:
+        return _weighted_ols_theory(graph, family, req)
+    res = _linear_theory(graph, family, req, linear_growth_factor(graph), notes)
+    T = int(req.record[-1]) if req.record.size else 0
+    return replace(
+        res,
+        valid_until=_ro(np.full(graph.n_models, T, dtype=np.int64)),
+        notes=res.notes
+        + ("valid_until: no next-order term for loss weights; reported as the whole horizon",),
+    )
+
+
+def weighted_ols_coefficients(
+    graph: InteractionGraph, d: int, sigma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(gamma, q, q0)`` of the least-squares recursion for a graph with loss weights:
+    exact for unweighted models; for weighted ones the exact coefficients at Kish's
+    effective sample size ``n_eff`` (exact when the weights are uniform), first order
+    (``gamma = 0``, ``q = sigma^2 d / n_eff``) where ``n_eff <= d + 2``.
+
+    >>> import graphcollapse as gc
+    >>> g = gc.InteractionGraph(["A"], [[10]], real=[10],
+    ...                         loss_weights={"A": {"real_weight": 0.5}})
+    >>> [round(float(c[0]), 6) for c in weighted_ols_coefficients(g, 2, 1.0)]
+    [0.150014, 0.117647, 0.117647]
+    """
+    n = graph.total.astype(np.float64)
+    n0 = graph.initial_real.astype(np.float64)
+    wt = graph.weighted
+    ne = graph.effective_samples
+    big = ne > d + 2.0
+    ne_safe = np.where(big, ne, d + 3.0)
+    gamma = np.where(wt, np.where(big, _gamma(ne_safe, d), 0.0), _gamma(n, d))
+    q_w = np.where(big, sigma**2 * d / (ne_safe - d - 1.0), sigma**2 * d / ne)
+    q = np.where(wt, q_w, sigma**2 * d / (n - d - 1.0))
+    q0 = sigma**2 * d / (n0 - d - 1.0)
+    return gamma, q, q0
+
+
+def _weighted_ols_theory(
+    graph: InteractionGraph, family: LinearRegression, req: TheoryRequest
+) -> TheoryResult:
+    """Least squares with loss weights (replace / fresh / private): the exact recursion
+    of docs/theory.md §3.1 on the rows of unweighted models, first order on the rows of
+    weighted ones (no design-randomness term, noise ``sigma^2 d / n_eff``)."""
+    d, sigma = int(family.dim), float(family.noise)
+    _check_samples(graph, d)
+    K = graph.n_models
+    wt = graph.weighted
+    gamma, q, q0 = weighted_ols_coefficients(graph, d, sigma)
+    notes = [
+        f"least squares with loss weights: the exact finite-sample recursion "
+        f"(docs/theory.md §3.1) for the {int(K - wt.sum())} unweighted models; for the "
+        f"{int(wt.sum())} weighted ones W = the loss shares and the recursion's "
+        "coefficients taken at Kish's effective sample size n_eff (gamma(n_eff), noise "
+        "sigma^2 d / (n_eff - d - 1)): not exact, since a weighted sum of Wishart "
+        "matrices has no closed-form inverse moments, but exact for uniform weights and "
+        "within 2% of simulation in the checks of docs/theory.md §2.8, where first order "
+        "was off by up to 10%; first order for rows with n_eff <= d + 2"
+    ]
+    gr = _ols_growth(graph, d, gamma)
+    growth = gr.value
+    if gr.approx:
+        notes.append(_growth_note(gr))
+    collapses = req.diagnosis.collapses | (growth >= 1.0)
+    out, _, run_slope = _dense_curves(graph, gamma, q, q0, req.generations, req.record)
+    info = {
+        "theory": "ols_weighted_effective_samples",
+        "method": "dense",
+        "regime": "replace/fresh/private",
+    }
+    risk = RiskCurves(graph.names, req.record, out, source="theory", info=info)
+    slope, unsettled = _slope(
+        graph, d, sigma, growth, 1e-11, 200_000, FLOP_BUDGET, coefficients=(gamma, q, q0)
+    )
+    if unsettled.any():
+        notes.append(f"slopes of {int(unsettled.sum())} models had not settled")
+    steady = _steady_state(graph, gamma, q, growth)
+    T = int(req.record[-1]) if req.record.size else 0
+    notes.append("valid_until: no next-order term for loss weights; reported as the whole horizon")
+    return TheoryResult(
+        risk,
+        _ro(collapses),
+        _ro(slope),
+        _ro(steady),
+        _ro(growth),
+        "linear",
+        bool(family.consistent),
+        req.regime,
+        tuple(notes),
+        valid_until=_ro(np.full(K, T, dtype=np.int64)),
+    )
 
 
 def _linear_theory(

@@ -166,6 +166,9 @@ def class_increment(setup: LinearSetup, cs: ClassStructure, c: int) -> float:
     ``sum_k pi_k e_k`` (the fresh noise only; closed classes take no real data)."""
     members = cs.diagnosis.closed_classes[c]
     pi = cs.perron[c]
+    if setup.weighted:
+        Q = setup.noise_cov(setup.n, setup.real)[np.ix_(members, members)]
+        return float(pi @ Q @ pi)
     V = setup.V[members]
     n = setup.n[members]
     if setup.shared:

@@ -142,6 +142,11 @@ def linear_risk(
             f"theory, field 'method': 'powers' handles only the replace/fresh/private regime, "
             f"not {regime.label}; use method='dense' or 'probes'"
         )
+    if method == "probes" and graph.has_loss_weights:
+        raise ConfigError(
+            f"theory, field 'method': the randomized estimators do not take loss weights; "
+            f"graphs with loss weights use the dense methods (up to {DENSE_LIMIT} models)"
+        )
     if method == "dense":
         mean = _dense(setup, int(generations), rec)
         sem = np.zeros_like(mean)

@@ -177,9 +177,26 @@ class LinearSetup:
         """Whether synthetic samples are shared."""
         return self.regime.synthetic == "shared"
 
+    @property
+    def weighted(self) -> bool:
+        """Whether the graph has loss weights (replace / fresh regime only)."""
+        return self.graph.has_loss_weights
+
+    def __post_init__(self) -> None:
+        reg = self.regime
+        if self.graph.has_loss_weights and (reg.data != "replace" or reg.real != "fresh"):
+            first = self.graph.names[int(np.flatnonzero(self.graph.weighted)[0])]
+            raise ConfigError(
+                f"theory, field 'regime': model {first!r} has loss weights, which are "
+                f"defined for the replace regime with fresh real data only, not {reg.label}"
+            )
+
     @cached_property
     def v(self) -> np.ndarray:
-        """Per-generation noise variance ``v_i = V_i / n_i``."""
+        """Per-generation noise variance ``v_i = V_i / n_i`` (``V_i / n_eff,i`` with loss
+        weights: Kish's effective sample size, :attr:`InteractionGraph.effective_samples`)."""
+        if self.weighted:
+            return self.V / self.graph.effective_samples
         return self.V / self.n
 
     @cached_property
@@ -227,7 +244,14 @@ class LinearSetup:
 
     def noise_cov(self, N: np.ndarray, new_real: np.ndarray) -> np.ndarray:
         """Dense covariance of one generation's fresh noise for pools of ``N`` samples
-        holding ``new_real`` new real samples and the synthetic ones."""
+        holding ``new_real`` new real samples and the synthetic ones.
+
+        With loss weights (replace / fresh: ``N = n``, ``new_real`` the real counts) each
+        sample of part ``p`` of model ``i`` weighs ``s_ip / n_ip``, so
+        ``Q_ii = V_i sum_p s_ip^2 / n_ip`` and, with shared samples,
+        ``Q_ik = sqrt(V_i V_k) sum_j min(n_ij, n_kj) (s_ij / n_ij) (s_kj / n_kj)``."""
+        if self.weighted:
+            return self._weighted_noise_cov()
         sv = np.sqrt(self.V)
         Q = self._overlap_cached * np.outer(sv, sv)
         Q[np.diag_indices(self.K)] += new_real * self.V
@@ -236,6 +260,25 @@ class LinearSetup:
     @cached_property
     def _overlap_cached(self) -> np.ndarray:
         return self.overlap_dense()
+
+    def _weighted_noise_cov(self) -> np.ndarray:
+        K = self.K
+        sv = np.sqrt(self.V)
+        Q = np.zeros((K, K))
+        if self.shared:
+            S = self.graph.synthetic.tocsc()
+            U = self.graph.weights.tocsc()  # same pattern as S
+            for j in range(K):
+                lo, hi = S.indptr[j], S.indptr[j + 1]
+                if hi == lo:
+                    continue
+                rows = S.indices[lo:hi]
+                c = S.data[lo:hi].astype(np.float64)
+                u = U.data[lo:hi] / c  # per-sample weight of each consumer's samples
+                Q[np.ix_(rows, rows)] += np.minimum.outer(c, c) * np.outer(u, u)
+            Q *= np.outer(sv, sv)
+        Q[np.diag_indices(K)] = self.V / self.graph.effective_samples
+        return Q
 
     # ----------------------------------------------------------------- accumulate
     def accumulate_counts(self, generations: int) -> tuple[np.ndarray, np.ndarray]:

@@ -329,12 +329,14 @@ class Growth:
         return float(np.max(self.hi - self.lo, initial=0.0))
 
 
-def _ols_growth(graph: InteractionGraph, d: int) -> Growth:
-    """Growth factors of every model with their certified brackets."""
+def _ols_growth(graph: InteractionGraph, d: int, gamma: np.ndarray | None = None) -> Growth:
+    """Growth factors of every model with their certified brackets (``gamma``: the
+    design-randomness coefficients, default :func:`_gamma` of the sample counts)."""
     _check_samples(graph, d)
     diag = diagnose(graph)
     n_comp, comp = diag.n_components, diag.component
-    gamma = _gamma(graph.total.astype(np.float64), d)
+    if gamma is None:
+        gamma = _gamma(graph.total.astype(np.float64), d)
     W = graph.weights
     rho = np.zeros(n_comp)
     lo = np.zeros(n_comp)
@@ -393,17 +395,25 @@ def ols_steady_state(
     """
     d, sigma = _family_args(family, dim, sigma)
     _check_samples(graph, d)
-    K = graph.n_models
     if growth is None:
         growth = _ols_growth(graph, d).value
+    n = graph.total.astype(np.float64)
+    return _steady_state(graph, _gamma(n, d), sigma**2 * d / (n - d - 1.0), growth)
+
+
+def _steady_state(
+    graph: InteractionGraph, gamma_all: np.ndarray, q_all: np.ndarray, growth: np.ndarray
+) -> np.ndarray:
+    """:func:`ols_steady_state` for given coefficients ``gamma`` and noise ``q`` of
+    every model."""
+    K = graph.n_models
     coll = diagnose(graph).collapses
     idx = np.flatnonzero(~coll & (growth < 1.0))
     out = np.full(K, np.nan)
     if idx.size == 0:
         return out
-    n = graph.total.astype(np.float64)[idx]
-    gamma = _gamma(n, d)
-    q = sigma**2 * d / (n - d - 1.0)
+    gamma = gamma_all[idx]
+    q = q_all[idx]
     Ws = graph.weights[idx][:, idx].tocsr()
     c = _steady_by_powers(Ws, gamma, q)
     if c is not None:
@@ -501,14 +511,23 @@ def _slope(
     tol: float,
     max_generations: int,
     flop_budget: float,
+    coefficients: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`ols_slope` within a flop budget: the slopes and a mask of the models whose
     Cesaro average had not settled when the budget ran out (their values are the last
-    window's average)."""
+    window's average). ``coefficients`` overrides ``(gamma, q, q0)`` of every model."""
     _check_samples(graph, d)
     K = graph.n_models
     if growth is None:
         growth = _ols_growth(graph, d).value
+    n_all = graph.total.astype(np.float64)
+    n0_all = graph.initial_real.astype(np.float64)
+    if coefficients is None:
+        coefficients = (
+            _gamma(n_all, d),
+            sigma**2 * d / (n_all - d - 1.0),
+            sigma**2 * d / (n0_all - d - 1.0),
+        )
     cs = class_structure(graph)
     coll = cs.diagnosis.collapses
     out = np.full(K, np.nan)
@@ -523,11 +542,7 @@ def _slope(
     S = graph.synthetic
     anc = _ancestors(S, todo)
     m = anc.size
-    n = graph.total.astype(np.float64)[anc]
-    n0 = graph.initial_real.astype(np.float64)[anc]
-    gamma = _gamma(n, d)
-    q = sigma**2 * d / (n - d - 1.0)
-    q0 = sigma**2 * d / (n0 - d - 1.0)
+    gamma, q, q0 = (c[anc] for c in coefficients)
     Ws = graph.weights[anc][:, anc].tocsr()
     # Sparse products when W is sparse: O(nnz m) per generation instead of O(m^3).
     W = Ws.toarray() if (m <= 64 or Ws.nnz > 0.1 * m * m) else Ws

@@ -3,7 +3,9 @@
 ``graphcollapse fix ECOSYSTEM.yaml`` plans the cheapest anchors (real data) and cuts
 (edges whose output a consumer stops taking) after which no protected model collapses;
 ``--budget N --config RUN.yaml`` instead spends ``N`` extra real samples per generation
-where the predicted risks fall most (the family comes from the run configuration).
+where the predicted risks fall most (the family comes from the run configuration);
+``--weights`` instead sets each model's real share of its loss (``real_weight``), a fix
+that costs no data (actions of kind ``"weight"`` with ``"weight"``: the share).
 
 Output: a table (action, model or edge, cost, risk or verdict before -> after), or with
 ``--json`` one object::
@@ -146,6 +148,14 @@ def fix_command(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Draw the graph with the actions marked.")
     ] = None,
+    weights: Annotated[
+        bool,
+        typer.Option(
+            "--weights",
+            help="Plan loss weights instead (each model's real share of its loss; costs no "
+            "data). Family from --config, else least squares in dimension 5.",
+        ),
+    ] = False,
 ) -> None:
     """Plan the cheapest fix: anchors and cuts that stop collapse, or where a budget of
     real data lowers risk most."""
@@ -156,6 +166,12 @@ def fix_command(
         raise ConfigError(
             f"option '--objective': must be one of {', '.join(OBJECTIVES)}, got {objective!r}"
         )
+    if weights and (budget is not None or costs is not None or horizon is not None):
+        raise ConfigError(
+            "option '--weights': plans loss weights alone; drop --budget, --costs and --horizon"
+        )
+    if weights and objective not in ("mean", "max"):
+        raise ConfigError(f"option '--objective': --weights takes mean or max, got {objective!r}")
     if budget is not None and config is None:
         raise ConfigError(
             "option '--budget': give --config RUN.yaml too, so that the plan knows which "
@@ -183,7 +199,16 @@ def fix_command(
     names = _protect_list(protect, graph)
     cfg = load_config(config) if config is not None else None
     family = cfg.build_family() if cfg is not None else None
-    if budget is not None:
+    if weights:
+        from .._plan_weights import plan_weights
+
+        if family is None:
+            from ..families.linear import LinearRegression
+
+            family = LinearRegression(dim=5)
+        plan = plan_weights(graph, family, objective=objective, protect=names)
+        risks = (plan.risk_before, plan.risk_after)
+    elif budget is not None:
         plan = plan_real_data(
             graph, family, budget, objective=objective, protect=names, horizon=horizon
         )

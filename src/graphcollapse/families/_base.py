@@ -194,6 +194,45 @@ class Family(abc.ABC):
     def combine(self, batches: Sequence[Batch]) -> Batch:
         """Pool training sets (their union), replicate by replicate."""
 
+    def combine_weighted(self, batches: Sequence[Batch], weights: Sequence[float]) -> Batch:
+        """Pool training sets with per-sample loss weights: every sample of
+        ``batches[k]`` weighs ``weights[k]`` in the fit's loss (the simulator normalises
+        them to average 1 over the pool, so unit weights mean an ordinary fit).
+
+        :func:`graphcollapse.simulate` calls it for models with loss weights
+        (``real_weight`` / ``weights`` in the ecosystem file) and hands the result to
+        :meth:`fit`. The default refuses: a family opts in by overriding it (least
+        squares, the Gaussian, the GLMs and Huber regression do;
+        :attr:`supports_loss_weights` says whether a family has).
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> fam = LinearRegression(dim=1, noise=1e-9)
+        >>> rng = np.random.default_rng(0)
+        >>> a = fam.sample_real(50, 1, rng)                # theta* = 1
+        >>> b = fam.sample(np.array([[3.0]]), 50, rng)     # a fit at 3
+        >>> [round(float(fam.fit(fam.combine_weighted([a, b], w))[0, 0]), 2)
+        ...  for w in ([1.0, 1.0], [1.9, 0.1])]
+        [2.03, 1.11]
+        """
+        from .._errors import ConfigError
+
+        raise ConfigError(
+            f"family {self.describe()}: no weighted fit, so models with loss weights "
+            "(real_weight, weights) cannot be simulated; least squares, gaussian, "
+            "logistic/poisson and huber regression have one (or drop the weights)"
+        )
+
+    @property
+    def supports_loss_weights(self) -> bool:
+        """Whether the family has a weighted fit (:meth:`combine_weighted`).
+
+        >>> from graphcollapse import Categorical, Gaussian
+        >>> Gaussian().supports_loss_weights, Categorical().supports_loss_weights
+        (True, False)
+        """
+        return type(self).combine_weighted is not Family.combine_weighted
+
     @abc.abstractmethod
     def fit(self, batch: Batch) -> np.ndarray:
         """Fit every replicate's training set; returns ``params`` with leading axis reps."""

@@ -29,7 +29,7 @@ from . import register_family
 from ._base import Family
 from ._numerics import concat_samples, frozen, psd_sqrt, thawed
 
-__all__ = ["Gaussian", "GaussianStats"]
+__all__ = ["Gaussian", "GaussianStats", "WeightedGaussianStats"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +77,63 @@ class GaussianStats:
             + (self.n * other.n / n) * delta[:, :, None] * delta[:, None, :]
         )
         return GaussianStats(n, mean, scatter)
+
+
+@dataclass(frozen=True, eq=False)
+class WeightedGaussianStats:
+    """Weighted sufficient statistics of a Gaussian training set (loss weights).
+
+    Attributes
+    ----------
+    n : int
+        Number of samples.
+    mean : ndarray, shape (R, d)
+        Weighted means ``sum w x / sum w``.
+    scatter : ndarray, shape (R, d, d)
+        Weighted scatter ``sum w (x - mean)(x - mean)^T``.
+    wsum, w2sum : float
+        ``sum w`` and ``sum w^2`` over the samples (the same for every replicate).
+
+    The weighted maximum-likelihood covariance is ``scatter / wsum``; the unbiased one
+    divides by ``wsum - w2sum / wsum`` (exactly unbiased for independent samples of one
+    law; ``n - 1`` with unit weights).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = GaussianStats.from_data(np.array([[[0.0], [2.0]]]))
+    >>> b = GaussianStats.from_data(np.array([[[4.0]]]))
+    >>> s = WeightedGaussianStats.pool([a, b], [1.0, 2.0])
+    >>> s.mean.tolist(), float(s.scatter[0, 0, 0]), s.wsum, s.w2sum
+    ([[2.5]], 11.0, 4.0, 6.0)
+    """
+
+    n: int
+    mean: np.ndarray
+    scatter: np.ndarray
+    wsum: float
+    w2sum: float
+
+    @classmethod
+    def pool(
+        cls, parts: Sequence[GaussianStats], weights: Sequence[float]
+    ) -> WeightedGaussianStats:
+        """Pool statistics, every sample of ``parts[k]`` weighing ``weights[k]``."""
+        w = [float(x) for x in weights]
+        mass = [wk * p.n for wk, p in zip(w, parts, strict=True)]
+        wsum = float(sum(mass))
+        mean = sum(mk * p.mean for mk, p in zip(mass, parts, strict=True)) / wsum
+        scatter = np.zeros(parts[0].scatter.shape)
+        for wk, mk, p in zip(w, mass, parts, strict=True):
+            delta = p.mean - mean
+            scatter += wk * p.scatter + mk * delta[:, :, None] * delta[:, None, :]
+        return cls(
+            int(sum(p.n for p in parts)),
+            mean,
+            scatter,
+            wsum,
+            float(sum(wk * wk * p.n for wk, p in zip(w, parts, strict=True))),
+        )
 
 
 @register_family
@@ -261,8 +318,36 @@ class Gaussian(Validated, Family):
             out = out.pool(s)
         return out
 
+    def combine_weighted(
+        self, batches: Sequence, weights: Sequence[float]
+    ) -> WeightedGaussianStats:
+        """Pool training sets with per-sample loss weights: the weighted mean and scatter
+        (:class:`WeightedGaussianStats`); :meth:`fit` then gives the weighted
+        maximum-likelihood covariance ``scatter / sum w`` or the unbiased
+        ``scatter / (sum w - sum w^2 / sum w)``.
+
+        >>> import numpy as np
+        >>> from graphcollapse import Gaussian
+        >>> fam = Gaussian(dim=1)
+        >>> x = np.array([[[0.0], [2.0], [4.0]]])
+        >>> a, b = x[:, :2], x[:, 2:]
+        >>> bool(np.allclose(fam.fit(fam.combine_weighted([a, b], [1, 1])), fam.fit(x)))
+        True
+        """
+        stats = [b if isinstance(b, GaussianStats) else GaussianStats.from_data(b) for b in batches]
+        return WeightedGaussianStats.pool(stats, weights)
+
     def fit(self, batch) -> np.ndarray:
-        """Sample mean and covariance (``S/n`` or ``S/(n-1)``) of every replicate."""
+        """Sample mean and covariance (``S/n`` or ``S/(n-1)``) of every replicate (the
+        weighted ones for :class:`WeightedGaussianStats`)."""
+        if isinstance(batch, WeightedGaussianStats):
+            if self.estimator == "unbiased" and batch.n < 2:
+                raise InsufficientSamplesError(
+                    f"{self.describe()}: the unbiased covariance needs at least 2 samples, "
+                    f"got {batch.n}"
+                )
+            denom = batch.wsum if self.estimator == "mle" else batch.wsum - batch.w2sum / batch.wsum
+            return self.pack(batch.mean, batch.scatter / denom)
         stats = batch if isinstance(batch, GaussianStats) else GaussianStats.from_data(batch)
         n = stats.n
         if self.estimator == "unbiased" and n < 2:

@@ -39,6 +39,14 @@ __all__ = ["LogisticRegression", "PoissonRegression", "HuberRegression"]
 _EXP_CAP = 700.0  # exp() of larger numbers overflows; such values are never accepted
 
 
+def _unpack(batch: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(X, y, sample weights or None)`` of a batch ``(X, y)`` or ``(X, y, w)``."""
+    X = np.asarray(batch[0], dtype=np.float64)
+    y = np.asarray(batch[1], dtype=np.float64)
+    w = np.asarray(batch[2], dtype=np.float64) if len(batch) > 2 else None
+    return X, y, w
+
+
 def _alternating(d: int, norm: float) -> np.ndarray:
     """``norm * (1, -1, 1, ...) / sqrt(d)``: the default true parameter."""
     return norm * np.where(np.arange(d) % 2 == 0, 1.0, -1.0) / np.sqrt(d)
@@ -112,6 +120,27 @@ class _Regression(Validated, Family):
         """Union of training sets: concatenate ``X`` and ``y`` along the sample axis."""
         return concat_samples(batches)
 
+    def combine_weighted(self, batches: Sequence[tuple], weights: Sequence[float]) -> tuple:
+        """Pool training sets with per-sample loss weights: ``(X, y, w)`` with ``w`` of
+        shape ``(R, n)``; the fit minimises the weighted mean loss (weighted
+        M-estimation).
+
+        >>> import numpy as np
+        >>> from graphcollapse import HuberRegression
+        >>> fam = HuberRegression(dim=2)
+        >>> rng = np.random.default_rng(0)
+        >>> a, b = fam.sample_real(50, 3, rng), fam.sample_real(50, 3, rng)
+        >>> bool(np.allclose(fam.fit(fam.combine_weighted([a, b], [1, 1])),
+        ...                  fam.fit(fam.combine([a, b]))))
+        True
+        """
+        X, y = concat_samples([(b[0], b[1]) for b in batches])
+        w = np.concatenate(
+            [np.full(np.shape(b[1]), float(wk)) for b, wk in zip(batches, weights, strict=True)],
+            axis=1,
+        )
+        return X, y, w
+
     @abc.abstractmethod
     def _draw_y(self, params: np.ndarray, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Labels ``(R, n)`` drawn from each replicate's fitted law at covariates ``X``."""
@@ -178,22 +207,30 @@ class _CanonicalGLM(_Regression):
     def _newton_fit(self, batch: tuple, lam: float | None = None) -> tuple:
         """Minimise the mean negative log-likelihood per replicate (damped Newton),
         plus ``lam / 2 * ||theta||^2`` when ``lam`` is given; ``(theta, iterations)``."""
-        X, y = (np.asarray(a, dtype=np.float64) for a in batch)
+        X, y, sw = _unpack(batch)
         n = X.shape[1]
 
         def objective(t, rows, deriv):
             full = rows.size == X.shape[0]
             Xs, ys = (X, y) if full else (X[rows], y[rows])
             eta = xt(Xs, t)
+            ws = None if sw is None else (sw if full else sw[rows])
             with np.errstate(over="ignore"):
                 A = self._cumulant(eta, deriv)
-                val = (A[0] - ys * eta).mean(axis=1)
+                if ws is None:
+                    val = (A[0] - ys * eta).mean(axis=1)
+                else:
+                    val = (ws * (A[0] - ys * eta)).mean(axis=1)
             if lam is not None:
                 val = val + 0.5 * lam * np.einsum("rd,rd->r", t, t)
             if not deriv:
                 return (val,)
-            g = xtv(Xs, A[1] - ys) / n
-            H = gram(Xs, A[2]) / n
+            if ws is None:
+                g = xtv(Xs, A[1] - ys) / n
+                H = gram(Xs, A[2]) / n
+            else:
+                g = xtv(Xs, ws * (A[1] - ys)) / n
+                H = gram(Xs, ws * A[2]) / n
             if lam is not None:
                 g = g + lam * t
                 H = H + lam * np.eye(self.dim)
@@ -638,16 +675,21 @@ class HuberRegression(_Regression):
         still moves by more than ``1e-6 (1 + |theta|)`` (it has not converged even
         loosely); replicates moving less than that keep their last iterate.
         """
-        X, y = (np.asarray(a, dtype=np.float64) for a in batch)
+        X, y, sw = _unpack(batch)
         R = X.shape[0]
         c = self.delta * self.scale
-        theta = np.linalg.solve(gram(X), xtv(X, y)[..., None])[..., 0]
+        if sw is None:
+            theta = np.linalg.solve(gram(X), xtv(X, y)[..., None])[..., 0]
+        else:  # loss weights: weighted least-squares start, weighted IRLS
+            theta = np.linalg.solve(gram(X, sw), xtv(X, sw * y)[..., None])[..., 0]
         active = np.arange(R)
         step = scale = np.zeros(0)
         for _ in range(self.max_iter):
             Xa, ya, ta = X[active], y[active], theta[active]
             r = np.abs(ya - xt(Xa, ta))
             w = np.minimum(1.0, c / np.maximum(r, 1e-300))
+            if sw is not None:
+                w = w * sw[active]
             new = np.linalg.solve(gram(Xa, w), xtv(Xa, w * ya)[..., None])[..., 0]
             theta[active] = new
             step, scale = np.abs(new - ta).max(axis=1), 1.0 + np.abs(new).max(axis=1)

@@ -323,6 +323,31 @@ class LinearRegression(Validated, Family):
             xty += b.xty
         return LinearStats(gram, xty, sum(b.count for b in batches))
 
+    def combine_weighted(
+        self, batches: Sequence[LinearStats], weights: Sequence[float]
+    ) -> LinearStats:
+        """Pool training sets with per-sample loss weights (weighted least squares): the
+        statistics of part ``k`` are scaled by ``weights[k]``, so the fit solves
+        ``(sum_k w_k X_k^T X_k) theta = sum_k w_k X_k^T y_k`` (a ridge penalty is added
+        unscaled, as for an ordinary fit with unit weights).
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> fam = LinearRegression(dim=2)
+        >>> rng = np.random.default_rng(0)
+        >>> a, b = fam.sample_real(5, 2, rng), fam.sample_real(7, 2, rng)
+        >>> c = fam.combine_weighted([a, b], [1.0, 1.0])
+        >>> c.count, bool(np.allclose(c.gram, fam.combine([a, b]).gram))
+        (12, True)
+        """
+        batches = list(batches)
+        gram = batches[0].gram * float(weights[0])
+        xty = batches[0].xty * float(weights[0])
+        for b, w in zip(batches[1:], weights[1:], strict=True):
+            gram += float(w) * b.gram
+            xty += float(w) * b.xty
+        return LinearStats(gram, xty, sum(b.count for b in batches))
+
     def fit(self, batch: LinearStats) -> np.ndarray:  # type: ignore[override]
         """OLS or ridge estimate for every replicate, shape ``(reps, d)``.
 
