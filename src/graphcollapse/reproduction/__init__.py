@@ -119,13 +119,17 @@ def _check_out(out: Path, quick: bool) -> None:
         )
 
 
-def _command(out: Path, quick: bool, name: str) -> str:
+def _command(out: Path, quick: bool, name: str, extra: Sequence[str] = ()) -> str:
     q = " --quick" if quick else ""
     f = sweep_file(name, quick)
+    more = "".join(
+        f"\ngraphcollapse sweep {sweep_file(x, quick).name} --store runs/{name}/{x} --workers 2"
+        for x in extra
+    )
     return (
         f"graphcollapse reproduce --out {shlex.quote(str(out))}{q} --only {name}\n"
         f"# or the sweep alone (the file is also copied to {out}/sweeps/{f.name}):\n"
-        f"graphcollapse sweep {f.name} --store runs/{name} --workers 2\n"
+        f"graphcollapse sweep {f.name} --store runs/{name} --workers 2{more}\n"
         f"graphcollapse results runs/{name}"
     )
 
@@ -212,6 +216,17 @@ def reproduce(
         t0 = time.perf_counter()
         rep = sweep(src, root / "store" / name, backend=backend, workers=workers,
                     scheduler=scheduler)  # fmt: skip
+        for extra in exp.extra_sweeps:  # run into store/NAME/EXTRA (resumes likewise)
+            xsrc = sweep_file(extra, quick)
+            (root / "sweeps" / xsrc.name).write_text(xsrc.read_text(encoding="utf-8"),
+                                                     encoding="utf-8")  # fmt: skip
+            if say is not None:
+                say(f"{name}: running {xsrc.name} into {root / 'store' / name / extra}")
+            xrep = sweep(xsrc, root / "store" / name / extra, backend=backend,
+                         workers=workers, scheduler=scheduler)  # fmt: skip
+            rep.total, rep.done, rep.skipped = (rep.total + xrep.total, rep.done + xrep.done,
+                                                rep.skipped + xrep.skipped)  # fmt: skip
+            rep.failed.update(xrep.failed)
         sweep_seconds = time.perf_counter() - t0
         if not rep.ok:
             outcome = Outcome(False, f"the sweep failed: {rep.summary()}")
@@ -234,7 +249,7 @@ def reproduce(
             "table": to_json({"headers": outcome.table[0], "rows": outcome.table[1]})
             if outcome.table
             else None,
-            "command": _command(root, quick, name),
+            "command": _command(root, quick, name, exp.extra_sweeps),
             "sweep_file": f"sweeps/{src.name}",
         }
         result.experiments.append(entry)

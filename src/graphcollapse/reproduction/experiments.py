@@ -3,7 +3,8 @@ function and a check that can fail.
 
 An :class:`Experiment` names its sweep files (``sweeps/NAME.yaml`` at full size and
 ``sweeps/NAME-quick.yaml`` reduced); :func:`graphcollapse.reproduce` runs the sweep
-into ``DIR/store/NAME`` (the sweep store: an interrupted run resumes) and then calls
+into ``DIR/store/NAME`` (the sweep store: an interrupted run resumes), each of its
+``extra_sweeps`` into ``DIR/store/NAME/X``, and then calls
 ``analyse(store, figures_dir)``, which reads the store only and returns an
 :class:`Outcome`: the figures, a table of key numbers, the check's numbers and whether
 the check passed.
@@ -78,6 +79,9 @@ class Experiment:
     requires: Callable[[], str | None] | None = None
     """Optional: returns why the experiment cannot run here (e.g. an optional extra
     is missing), or ``None``; ``reproduce`` then records it as skipped, with the reason."""
+    extra_sweeps: tuple[str, ...] = ()
+    """Further shipped sweeps (``sweeps/X.yaml``, ``X-quick.yaml``) run before the
+    analysis into ``store/NAME/X`` (resuming like the main one)."""
 
 
 def _con(store: Path):
@@ -398,7 +402,11 @@ def analyse_least_squares(store: Path, figs: Path) -> Outcome:
             from results group by all""",
     )
     sign_bad = [s for s in signs if s[3] and not (s[4] > 0 and s[5] > 0)]
-    passed = zmax <= bound and not sign_bad
+    from .ls_growth import GREW_RATIO, draw_growth_points, growth_check, growth_points
+
+    points = growth_points(store, d)  # simulated points on the heatmap (extra sweep)
+    gcheck = growth_check(points)
+    passed = zmax <= bound and not sign_bad and gcheck["passed"]
     settings = sorted({(r[0], r[1], r[2]) for r in rows})
     fig, axes = plt.subplots(1, 3, figsize=(18, 4.8), constrained_layout=True)
     ax = axes[0]
@@ -436,10 +444,12 @@ def analyse_least_squares(store: Path, figs: Path) -> Outcome:
     ax.set_yticks([1.25, 2, 5, 10, 20])
     ax.set_xlabel("fraction of real samples in each training set (1)")
     ax.set_ylabel("samples per dimension n/d (1)")
-    ax.set_title("theory: mean-square growth factor per generation\n"
-                 "(one model, its own output + real data; white: growth = 1)",
+    ax.set_title("theory: mean-square growth factor per\ngeneration (white: growth = 1)",
                  loc="left", fontsize=9)  # fmt: skip
     fig.colorbar(mesh, ax=ax, label="growth factor (1)")
+    draw_growth_points(ax, points)
+    ok_points = gcheck["points"] - gcheck["wrong"]
+    verdict_box(ax, gcheck["passed"], f"growth sign: {ok_points}/{gcheck['points']}")
     figure = save_figure(fig, figs / "least_squares")
     table = []
     for n, rm, real in settings:
@@ -451,11 +461,16 @@ def analyse_least_squares(store: Path, figs: Path) -> Outcome:
         passed=passed,
         verdict=f"max |z| = {zmax:.2f} over {n_cmp} comparisons with n >= d + 8 "
         f"(bound {bound:.2f}); "
-        f"growth sign right for {len(signs) - len(sign_bad)} of {len(signs)} models",
+        f"growth sign right for {len(signs) - len(sign_bad)} of {len(signs)} models; "
+        f"on the heatmap, simulated growth matches growth > 1 on "
+        f"{gcheck['points'] - gcheck['wrong']} of {gcheck['points']} points",
         figures=[figure],
         captions=[
-            "Left: exact theory (lines) through simulated risk (points). Right: the "
-            "z-scores of every (setting, model, generation) comparison."
+            "Left: exact theory (lines) through simulated risk (points). Middle: the "
+            "z-scores of every (setting, model, generation) comparison. Right: the "
+            "theory's growth factor with simulated points on both sides of growth = 1 "
+            f"(triangles: the simulated risk grew more than {GREW_RATIO:g}-fold over the "
+            "second half of the run; circles: it did not)."
         ],  # fmt: skip
         table=(
             [
@@ -477,6 +492,13 @@ def analyse_least_squares(store: Path, figs: Path) -> Outcome:
             "their max |z| (information only)": max(z_heavy) if z_heavy else float("nan"),
             "collapsing models": sum(bool(s[3]) for s in signs),
             "wrong growth sign": len(sign_bad),
+            "heatmap points simulated (growth > 1 / <= 1)": f"{gcheck['points']} "
+            f"({gcheck['above']} / {gcheck['below']})",
+            "heatmap points with the wrong sign of growth": gcheck["wrong"],
+            "heatmap points: simulated risk at T / at T/2": ", ".join(
+                f"n/d={p['n_over_d']:g}, real {p['fraction']:.2f}: g={p['growth']:.2f}, "
+                f"x{p['ratio']:.3g}" for p in points
+            ),
         },  # fmt: skip
     )
 
@@ -599,8 +621,10 @@ EXPERIMENTS: dict[str, Experiment] = {
             "Finite-sample least squares",
             "For least squares the mean-square theory is exact at finite sample sizes: "
             "simulated risk matches it within its standard errors (tested where those "
-            "can be trusted, n >= d + 8), and the risk of collapsing models grows.",
+            "can be trusted, n >= d + 8), and the risk of collapsing models grows; "
+            "simulated risk grows exactly where the theory's growth factor exceeds 1.",
             analyse_least_squares,
+            extra_sweeps=("least_squares_growth",),
         ),
         Experiment(
             "speed",
