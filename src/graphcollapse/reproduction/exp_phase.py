@@ -260,7 +260,8 @@ def _heatmaps(grids: dict, check: dict[str, Any], figs: Path) -> Path:
                 [[giant_closed_probability(topo, float(d), q, size) for d in g["degrees"]]
                  for q in g["probs"]]
             )  # fmt: skip
-            if np.nanmax(theory, initial=0) > 0.5 > np.nanmin(theory, initial=1):
+            drawable = nx >= 2 and ny >= 2 and np.isfinite(theory).any()
+            if drawable and np.nanmax(theory) > 0.5 > np.nanmin(theory):
                 cs = ax.contour(np.arange(nx), np.arange(ny), np.ma.masked_invalid(theory),
                                 levels=[0.5], colors=["#E69F00"], linewidths=2,
                                 linestyles="--")  # fmt: skip
@@ -310,8 +311,8 @@ def _check_figure(check: dict[str, Any], figs: Path) -> Path:
     top = max([r[1] for r in rows], default=1)
     ax.set_ylim(-0.5, top + 0.5)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    verdict_box(ax, check["passed"],
-                f"{check['models'] - check['disagree']}/{check['models']} models agree")  # fmt: skip
+    agree = check["models"] - check["disagree"]
+    verdict_box(ax, check["passed"], f"{agree}/{check['models']} models agree")
     return save_figure(fig, figs / "phase_check")
 
 

@@ -151,7 +151,7 @@ def draw_growth_points(ax: Any, points: list[dict[str, Any]]) -> None:
     if grew:
         ax.scatter([p["fraction"] for p in grew], [p["n_over_d"] for p in grew], marker="^",
                    s=70, color=PALETTE[5], edgecolors="white", linewidths=1, zorder=4,
-                   label=f"simulated: risk grew (x{GREW_RATIO:g}+ over the second half)")  # fmt: skip
+                   label=f"simulated: risk grew ({GREW_RATIO:g}x+ in the second half)")  # fmt: skip
     if flat:
         ax.scatter([p["fraction"] for p in flat], [p["n_over_d"] for p in flat], marker="o",
                    s=60, facecolors="none", edgecolors=PALETTE[4], linewidths=2, zorder=4,
