@@ -47,6 +47,7 @@ __all__ = [
     "giant_closed_probability",
     "phase_cells",
     "phase_grids",
+    "theory_sides",
 ]
 
 PHASE_CHECK = "phase_check"
@@ -212,6 +213,31 @@ def agreement(check_store: Path) -> dict[str, Any]:
     }
 
 
+def theory_sides(grids: dict) -> tuple[int, int]:
+    """``(agree, cells)``: over the cells where :func:`giant_closed_probability` is
+    defined, how many have the diagram's fraction above ½ exactly where that
+    probability is above ½ (information for the report, not part of the check: a cell
+    holds only one or two graphs).
+
+    Examples
+    --------
+    >>> cells = [{"topology": "small_world", "degree": 2, "q": q, "size": 100,
+    ...           "seed": 0, "fraction": f, "models": 100} for q, f in ((0.0, 1.0), (0.5, 0.0))]
+    >>> theory_sides(phase_grids(cells))
+    (2, 2)
+    """
+    agree = cells = 0
+    for (topo, size), g in grids.items():
+        for i, q in enumerate(g["probs"]):
+            for j, d in enumerate(g["degrees"]):
+                p = giant_closed_probability(topo, float(d), q, size)
+                v = g["mean"][i, j]
+                if np.isfinite(p) and np.isfinite(v):
+                    cells += 1
+                    agree += int((p > 0.5) == (v > 0.5))
+    return agree, cells
+
+
 def _cell_label(v: float) -> str:
     if v == 0 or v == 1:
         return f"{v:.0f}"
@@ -351,6 +377,7 @@ def analyse_phase(store: Path, figs: Path) -> Any:
             row.append(giant_closed_probability(topo, float(d), 0.0, size))
             table_rows.append(row)
     collapsing_cells = sum(int(np.sum(g["mean"] > 0.5)) for g in grids.values())
+    side = theory_sides(grids)
     n_graphs = len(cells)
     n_models = sum(c["models"] for c in cells)
     verdict = (
@@ -394,6 +421,9 @@ def analyse_phase(store: Path, figs: Path) -> Any:
                 f"{r[0]}: {r[1]}, {r[2]}, {r[3]}, {r[4]}" for r in check["rows"]
             ),
             "phase-diagram graphs (diagnose only)": n_graphs,
+            "cells on the theory's side of ½ (information: 1-2 graphs a cell)": (
+                f"{side[0]} of {side[1]}"
+            ),
             "every cell has a graph": complete,
         },
     )
