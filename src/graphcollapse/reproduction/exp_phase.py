@@ -374,7 +374,8 @@ def analyse_phase(store: Path, figs: Path) -> Any:
             row: list[Any] = [TOPOLOGY_LABELS[topo], size, d, int(np.max(g["graphs"][:, j]))]
             for q in probs:
                 row.append(float(g["mean"][g["probs"].index(q), j]) if q in g["probs"] else None)
-            row.append(giant_closed_probability(topo, float(d), 0.0, size))
+            p0 = giant_closed_probability(topo, float(d), 0.0, size)
+            row.append(p0 if not 0 <= p0 < 1e-3 else "<0.001")
             table_rows.append(row)
     collapsing_cells = sum(int(np.sum(g["mean"] > 0.5)) for g in grids.values())
     side = theory_sides(grids)
