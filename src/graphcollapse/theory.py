@@ -36,6 +36,8 @@ the specialised functions, with one name per concept everywhere:
 :func:`lyapunov_rate`                 typical-case rate from simulation replicates
 :func:`second_order_theory`           mean drift + covariance with the fit's bias (§9)
 :class:`SecondOrderResult`            its result, with ``valid_until`` per model
+:func:`numerical_fit_moments`         Cox-Snell bias of any M-estimator, numerically
+:class:`NumericalMoments`             its result, with Monte Carlo standard errors
 :func:`linear_cross_covariance`       the models' error cross-covariance (linear)
 :func:`ols_min_real_fraction`         least real share keeping least squares stable
 :func:`real_weight_risk`              one self-training model's risk, real share ``w``
@@ -60,6 +62,7 @@ import sys
 import types
 
 from ._homogenization import linear_cross_covariance
+from .families._coxsnell import NumericalMoments, numerical_fit_moments
 from ._plan_real import ols_min_real_fraction, optimal_real_weight, real_weight_risk
 from ._theory import (
     SecondOrderResult,
@@ -87,6 +90,7 @@ from ._theory import (
 )
 
 __all__ = [
+    "NumericalMoments",
     "SecondOrderResult",
     "TheoryRequest",
     "TheoryResult",
@@ -101,6 +105,7 @@ __all__ = [
     "ols_accumulate_steady_state",
     "ols_design_risk",
     "ols_growth_factor",
+    "numerical_fit_moments",
     "ols_min_real_fraction",
     "ols_moments",
     "ols_risk",

@@ -61,6 +61,12 @@ class MEstimator(Validated, Family):
     sandwich_samples : int
         Monte Carlo sample size for ``H``, ``J`` at the truth (relative error of the
         sandwich about ``1 / sqrt(sandwich_samples)``).
+    moments_samples : int
+        Monte Carlo sample size of :meth:`fit_moments` (the numerical Cox-Snell bias).
+    moments_step : float
+        Relative step of its central differences in ``theta``
+        (:func:`~graphcollapse.theory.numerical_fit_moments`); a loss whose Hessian
+        jumps (Huber) needs it wide enough to span many samples' kinks.
 
     Notes
     -----
@@ -113,6 +119,8 @@ class MEstimator(Validated, Family):
         "theta_init": Optional(ArrayLike(1)),
         "max_iter": Interval(int, 1, 100_000),
         "sandwich_samples": Interval(int, 100, 100_000_000),
+        "moments_samples": Interval(int, 1000, 100_000_000),
+        "moments_step": Interval(float, 0.0, 1.0, closed="neither"),
     }
 
     loss: Callable[..., np.ndarray]
@@ -125,6 +133,8 @@ class MEstimator(Validated, Family):
     theta_init: Any = None
     max_iter: int = 50
     sandwich_samples: int = 200_000
+    moments_samples: int = 100_000
+    moments_step: float = 0.02
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -204,6 +214,7 @@ class MEstimator(Validated, Family):
 
         theta0 = np.tile(self._theta_init, (R, 1))
         theta, iters = newton(objective, theta0, max_iter=self.max_iter)
+        theta, iters = _unstick(objective, theta, iters, self.max_iter)
         failed = int((iters > self.max_iter).sum())
         if failed:
             raise ConvergenceError(
@@ -251,6 +262,74 @@ class MEstimator(Validated, Family):
             ) from None
         return Hi @ J @ Hi
 
+    @cached_property
+    def _moment_cache(self) -> dict[bytes, Any]:
+        return {}
+
+    def numerical_moments(self, theta: np.ndarray):
+        """The numerical Cox-Snell bias and sandwich covariance of the fit at the law
+        ``theta``, with their Monte Carlo standard errors
+        (:class:`~graphcollapse.theory.NumericalMoments`; ``moments_samples`` samples
+        from ``sample_x`` / ``sample_y_given`` with a fixed seed, cached per ``theta``).
+
+        >>> import numpy as np
+        >>> from graphcollapse import MEstimator
+        >>> def loss(t, x, y): return t[:, :1] * y - np.log(t[:, :1])   # exponential rate
+        >>> def grad(t, x, y): return (y - 1 / t[:, :1])[..., None]
+        >>> def hess(t, x, y): return (1 / t[:, :1] ** 2 + 0 * y)[..., None, None]
+        >>> fam = MEstimator(loss=loss, grad=grad, hess=hess,
+        ...     sample_x=lambda n, reps, rng: np.zeros((reps, n)),
+        ...     sample_y_given=lambda t, x, rng: rng.exponential(1 / t[:, :1], x.shape),
+        ...     theta_star=[2.0])
+        >>> mom = fam.numerical_moments(np.array([2.0]))   # E 1/mean = 2 n / (n - 1)
+        >>> bool(abs(mom.bias[0] - 2.0) < 4 * mom.bias_se[0] < 0.2)
+        True
+        """
+        from ._coxsnell import numerical_fit_moments
+
+        theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+        key = theta.tobytes()
+        cache = self._moment_cache
+        if key not in cache:
+            if len(cache) > 4096:
+                cache.clear()
+
+            def score(t, data):
+                return self.grad(t, *data)
+
+            def jac(t, data):
+                return self.hess(t, *data)
+
+            cache[key] = numerical_fit_moments(
+                score,
+                self.sample,
+                theta,
+                jacobian=jac,
+                samples=self.moments_samples,
+                step=self.moments_step,
+            )
+        return cache[key]
+
+    def fit_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cox-Snell bias and covariance per sample of the fit at the law ``theta``,
+        computed numerically from ``grad`` and ``hess`` (:meth:`numerical_moments`;
+        docs/theory.md §12.1): ``E theta_hat = theta + b / n``, ``Cov = V / n``.
+
+        >>> import numpy as np
+        >>> from graphcollapse import MEstimator
+        >>> def loss(t, x, y): return 0.5 * (y - t[:, :1]) ** 2     # the mean: unbiased
+        >>> def grad(t, x, y): return (t[:, :1] - y)[..., None]
+        >>> def hess(t, x, y): return np.ones(y.shape + (1, 1))
+        >>> fam = MEstimator(loss=loss, grad=grad, hess=hess,
+        ...     sample_x=lambda n, reps, rng: np.zeros((reps, n)),
+        ...     sample_y_given=lambda t, x, rng: t[:, :1] + rng.standard_normal(x.shape),
+        ...     theta_star=[1.0])
+        >>> b, V = fam.fit_moments(np.array([1.0]))
+        >>> abs(float(b[0])) < 1e-9, round(float(V[0, 0]), 2)
+        (True, 1.0)
+        """
+        return self.numerical_moments(theta).as_tuple()
+
     def noise_scale(self) -> float:
         """``tr(M V)``."""
         return float(np.trace(self._M @ self.sandwich()))
@@ -258,3 +337,55 @@ class MEstimator(Validated, Family):
     def min_samples(self) -> int:
         """``p + 1``: fewer samples rarely determine ``p`` parameters."""
         return self._theta_star.size + 1
+
+
+def _unstick(objective, theta, iters, max_iter, rounds: int = 20):
+    """Replicates that Newton froze away from a stationary point (a loss whose Hessian
+    vanishes there, e.g. Huber's far from the data: the Newton step is unbounded and no
+    halving descends) take a steepest-descent step with an expanding line search, then
+    Newton again; ``rounds`` times at most. Replicates that Newton solved are untouched.
+
+    >>> import numpy as np
+    >>> def f(t, rows, deriv):   # Huber (threshold 1) of the residual 10 - t: flat far out
+    ...     r = np.abs(10.0 - t[:, 0])
+    ...     v = np.where(r <= 1, 0.5 * r * r, r - 0.5)
+    ...     if not deriv:
+    ...         return (v,)
+    ...     return v, -np.clip(10.0 - t, -1, 1), (r <= 1).astype(float)[:, None, None]
+    >>> th, it = newton(f, np.zeros((1, 1)))
+    >>> th.tolist(), _unstick(f, th, it, 50)[0].round(6).tolist()
+    ([[0.0]], [[10.0]])
+    """
+    for _ in range(rounds):
+        rows = np.flatnonzero(iters <= max_iter)
+        if rows.size == 0:
+            return theta, iters
+        value, g, H = objective(theta[rows], rows, True)
+        gn = np.linalg.norm(g, axis=1)
+        Hn = np.abs(H).reshape(rows.size, -1).max(axis=1)
+        # Stationary: the gradient is negligible against the curvature and the values.
+        ok = gn <= 1e-7 * (Hn * (1.0 + np.abs(theta[rows]).max(axis=1)) + np.abs(value) + 1e-12)
+        rows, g, gn, value = rows[~ok], g[~ok], gn[~ok], value[~ok]
+        if rows.size == 0:
+            return theta, iters
+        d = -g / gn[:, None]
+        th = theta[rows]
+        alpha = 1e-3 * (1.0 + np.abs(th).max(axis=1))
+        best, best_v = th.copy(), value.copy()
+        for _ in range(60):  # double the step while the loss keeps falling
+            cand = th + alpha[:, None] * d
+            (v,) = objective(cand, rows, False)
+            better = v < best_v
+            if not better.any():
+                break
+            best[better], best_v[better] = cand[better], v[better]
+            alpha = np.where(better, 2 * alpha, alpha)
+        moved = best_v < value
+        if not moved.any():
+            return theta, iters
+        rows, best = rows[moved], best[moved]
+        sub, it2 = newton(
+            lambda t, r, deriv, rows=rows: objective(t, rows[r], deriv), best, max_iter=max_iter
+        )
+        theta[rows], iters[rows] = sub, it2
+    return theta, iters
