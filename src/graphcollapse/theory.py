@@ -62,7 +62,6 @@ import sys
 import types
 
 from ._homogenization import linear_cross_covariance
-from .families._coxsnell import NumericalMoments, numerical_fit_moments
 from ._plan_real import ols_min_real_fraction, optimal_real_weight, real_weight_risk
 from ._theory import (
     SecondOrderResult,
@@ -88,6 +87,7 @@ from ._theory import (
     solve_stein,
     theory,
 )
+from .families._coxsnell import NumericalMoments, numerical_fit_moments
 
 __all__ = [
     "NumericalMoments",

@@ -4,7 +4,7 @@
 A fit on ``n`` samples of the law with parameter ``theta`` has mean
 ``theta + b(theta) / n`` and covariance ``V(theta) / n`` up to ``O(n^-2)``
 (:meth:`~graphcollapse.families.Family.fit_moments`). On an interaction graph, in the
-replace / fresh / private regime, model ``i`` is fit on the pool of its sources
+replace / fresh regime, model ``i`` is fit on the pool of its sources
 (``n_i0`` real samples, ``n_ij`` from model ``j``), so with ``w_ij = n_ij / n_i``::
 
     a_i      = w_i0 theta* + sum_j w_ij mbar_j                 (pooled source)
@@ -13,7 +13,9 @@ replace / fresh / private regime, model ``i`` is fit on the pool of its sources
                                                                (covariance recursion)
 
 with ``J_i = I + Db(a_i) / n_i`` the Jacobian of the drift map and ``C`` the
-cross-model covariance of the parameters. The Gaussian family has an exact recursion
+cross-model covariance of the parameters. With shared synthetic samples, consumers
+``i != k`` of producer ``j`` hold ``min(n_ij, n_kj)`` samples in common, which adds
+``min(n_ij, n_kj) / (n_i n_k) V`` to ``C'_ik``. The Gaussian family has an exact recursion
 of the first two moments (pooling adds the spread of the sources' means to the fitted
 covariance), used instead.
 
@@ -42,7 +44,12 @@ from .._json import json_floats
 from .._regime import Regime
 from ..families._base import Family
 
-__all__ = ["SecondOrderResult", "first_order_valid_until", "second_order_theory"]
+__all__ = [
+    "SecondOrderResult",
+    "first_order_valid_until",
+    "second_order_theory",
+    "unsupported_regime",
+]
 
 SIZE_LIMIT = 300
 """Largest ``models x parameters`` for which the dense cross covariance is kept."""
@@ -126,16 +133,53 @@ def _weights(graph: InteractionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return W, graph.real.astype(np.float64) / n, n
 
 
+def unsupported_regime(regime: Regime) -> str | None:
+    """Why the second-order theory does not cover ``regime`` (``None`` if it does:
+    replace / fresh, private or shared synthetic samples). docs/theory.md §12.3.
+
+    >>> from graphcollapse import Regime
+    >>> unsupported_regime(Regime(synthetic="shared")) is None
+    True
+    >>> unsupported_regime(Regime(real="reused"))[:40]
+    'data persist across generations: the fit'
+    """
+    if regime.data == "replace" and regime.real == "fresh":
+        return None
+    return (
+        "data persist across generations: the fit's O(1/n) bias then has a term "
+        "E[(H - A) e] between the persisting samples' Hessian noise and the errors they "
+        "already caused downstream, which the mean/covariance state does not carry"
+    )
+
+
+def _overlaps(graph: InteractionGraph, regime: Regime):
+    """Shared synthetic samples: per producer ``j`` with two or more consumers, the
+    matrix ``O_ik = min(n_ij, n_kj) / (n_i n_k)`` (``i != k``) of the samples that
+    consumers ``i`` and ``k`` hold in common. Empty for private samples."""
+    if regime.synthetic != "shared":
+        return []
+    S = graph.synthetic.toarray().astype(np.float64)
+    n = graph.total.astype(np.float64)
+    out = []
+    for j in np.flatnonzero((S > 0).sum(axis=0) >= 2):
+        col = S[:, j]
+        ov = np.minimum(col[:, None], col[None, :]) / np.outer(n, n)
+        np.fill_diagonal(ov, 0.0)
+        out.append((int(j), ov))
+    return out
+
+
 def _check(graph, family, generations, regime, tolerance) -> tuple[int, Regime]:
     require_instance("second_order_theory", "graph", graph, InteractionGraph, "an InteractionGraph")
     require_instance(
         "second_order_theory", "family", family, Family, "a Family (e.g. Gaussian(dim=1))"
     )
     regime = Regime() if regime is None else regime
-    if not regime.is_default:
+    why = unsupported_regime(regime)
+    if why is not None:
         raise ConfigError(
-            f"second_order_theory, field 'regime': derived for replace/fresh/private only, "
-            f"got {regime.label}; use gc.theory (first order) or gc.simulate"
+            f"second_order_theory, field 'regime': {regime.label} is not covered ({why}); "
+            "use gc.theory (first order) or gc.simulate"
         )
     if isinstance(generations, bool) or not isinstance(generations, int) or generations < 0:
         raise ConfigError(
@@ -163,8 +207,10 @@ def second_order_theory(
 
     The Gaussian family uses its exact moment recursion; any family with
     :meth:`~graphcollapse.families.Family.fit_moments` (logistic and Poisson regression
-    analytically) the second-order one of the module docstring. Replace / fresh /
-    private regime only.
+    analytically, :class:`~graphcollapse.MEstimator` numerically) the second-order one of
+    the module docstring. Replace / fresh regime, private or shared synthetic samples;
+    the regimes where data persist across generations (reused real data, accumulate)
+    are refused with the reason (:func:`unsupported_regime`).
 
     Parameters
     ----------
@@ -172,7 +218,7 @@ def second_order_theory(
     family : Family
     generations : int
     regime : Regime, optional
-        Must be the default regime.
+        Replace / fresh, private (default) or shared synthetic samples.
     tolerance : float
         Relative bound on the neglected next-order term that defines ``valid_until``.
 
@@ -190,9 +236,9 @@ def second_order_theory(
     >>> res.rms_norm[[0, 10], 0].round(2).tolist(), res.valid_until.tolist()
     ([1.06, 1.81], [10])
     """
-    T, _ = _check(graph, family, generations, regime, tolerance)
+    T, regime = _check(graph, family, generations, regime, tolerance)
     if getattr(family, "name", "") == "gaussian":
-        return _gaussian_exact(graph, family, T, float(tolerance))
+        return _gaussian_exact(graph, family, T, float(tolerance), regime)
     theta_star = np.asarray(family.true_params(), dtype=np.float64).reshape(-1)
     if family.fit_moments(theta_star) is None:
         raise ConfigError(
@@ -205,19 +251,31 @@ def second_order_theory(
             f"second_order_theory: {K} models x {p} parameters exceeds the dense limit "
             f"{SIZE_LIMIT}; use a smaller graph or gc.theory (first order)"
         )
-    return _second_order(graph, family, theta_star, T, float(tolerance))
+    return _second_order(graph, family, theta_star, T, float(tolerance), regime)
 
 
 def _moments(family: Family, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    b, V = family.fit_moments(theta)  # type: ignore[misc]
-    return np.asarray(b, dtype=np.float64).reshape(-1), np.asarray(V, dtype=np.float64)
+    """``fit_moments`` at ``theta``; NaN where the parameter has left the region in which
+    the family's moments exist (non-finite, or a singular information matrix: e.g. a
+    logistic mean diverging), so that the model is reported beyond ``valid_until``."""
+    p = theta.size
+    if np.all(np.isfinite(theta)):
+        try:
+            with np.errstate(all="ignore"):
+                b, V = family.fit_moments(theta)  # type: ignore[misc]
+            return np.asarray(b, dtype=np.float64).reshape(-1), np.asarray(V, dtype=np.float64)
+        except (np.linalg.LinAlgError, ConfigError):
+            pass
+    return np.full(p, np.nan), np.full((p, p), np.nan)
 
 
 def _curvature(family, a: np.ndarray, P: np.ndarray) -> tuple[float, float]:
     """Sizes of ``1/2 d^2 b [P]`` and ``1/2 d^2 V [P]`` (symmetric sigma points along
     the eigenvectors of ``P``): the neglected next-order terms, per sample."""
-    lam, U = np.linalg.eigh(0.5 * (P + P.T))
     b0, V0 = _moments(family, a)
+    if not (np.all(np.isfinite(P)) and np.all(np.isfinite(b0))):
+        return np.full_like(b0, np.nan), np.full_like(V0, np.nan)
+    lam, U = np.linalg.eigh(0.5 * (P + P.T))
     db, dV = np.zeros_like(b0), np.zeros_like(V0)
     for k in np.flatnonzero(lam > 1e-14 * max(lam.max(), 1e-300)):
         h = np.sqrt(lam[k]) * U[:, k]
@@ -273,7 +331,9 @@ def _predicted_risk(family, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
     return out
 
 
-def _second_order(graph, family, theta_star, T, tol) -> SecondOrderResult:
+def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrderResult:
+    regime = Regime() if regime is None else regime
+    shared = _overlaps(graph, regime)
     W, w0, n = _weights(graph)
     K, p = graph.n_models, theta_star.size
     n0 = graph.initial_real.astype(np.float64)
@@ -289,40 +349,48 @@ def _second_order(graph, family, theta_star, T, tol) -> SecondOrderResult:
     valid = np.full(K, T, dtype=np.int64)
     broken = np.zeros(K, dtype=bool)
     mean[0], cov[0] = m, C[np.arange(K), np.arange(K)]
-    for t in range(1, T + 1):
-        a = w0[:, None] * theta_star + W @ m
-        C_src = _sandwich(W, C)
-        m_new = np.empty_like(m)
-        J = np.empty((K, p, p))
-        step_m, step_v = np.zeros(K), np.zeros(K)
-        noise = np.empty((K, p, p))
-        for i in range(K):
-            b, V = _moments(family, a[i])
-            db, dV = _curvature(family, a[i], C_src[i, i])
-            m_new[i] = a[i] + (b + db) / n[i]
-            J[i] = np.eye(p) + _jacobian(family, a[i], b) / n[i]
-            noise[i] = (V + dV) / n[i]
-            step_m[i] = np.linalg.norm(db) / n[i]
-            step_v[i] = abs(np.trace(dV)) / n[i]
-        C_new = np.einsum("ipq,ikqr,ksr->ikps", J, C_src, J, optimize=True)
-        for i in range(K):
-            C_new[i, i] += noise[i]
-        err_m = np.abs(W) @ err_m + step_m
-        err_v = (W**2) @ err_v + step_v
-        m, C = m_new, C_new
-        diag = C[np.arange(K), np.arange(K)]
-        mean[t], cov[t] = m, diag
-        tr = np.trace(diag, axis1=1, axis2=2)
-        bad = (err_m > tol * np.sqrt(tr)) | (err_v > tol * tr) | ~np.isfinite(tr)
-        newly = bad & ~broken
-        valid[newly] = t - 1
-        broken |= bad
+    with np.errstate(all="ignore"):  # a diverging mean: reported beyond valid_until
+        for t in range(1, T + 1):
+            a = w0[:, None] * theta_star + W @ m
+            C_src = _sandwich(W, C)
+            m_new = np.empty_like(m)
+            J = np.empty((K, p, p))
+            step_m, step_v = np.zeros(K), np.zeros(K)
+            noise = np.empty((K, p, p))
+            Vs = np.empty((K, p, p))
+            for i in range(K):
+                b, V = _moments(family, a[i])
+                Vs[i] = V
+                db, dV = _curvature(family, a[i], C_src[i, i])
+                m_new[i] = a[i] + (b + db) / n[i]
+                J[i] = np.eye(p) + _jacobian(family, a[i], b) / n[i]
+                noise[i] = (V + dV) / n[i]
+                step_m[i] = np.linalg.norm(db) / n[i]
+                step_v[i] = abs(np.trace(dV)) / n[i]
+            C_new = np.einsum("ipq,ikqr,ksr->ikps", J, C_src, J, optimize=True)
+            for i in range(K):
+                C_new[i, i] += noise[i]
+            # Shared samples: consumers i, k of producer j hold min(n_ij, n_kj) samples in
+            # common; their fits' noises covary by that share of V (at this order, V at
+            # either consumer's pooled mean: the average is taken).
+            for _, ov in shared:
+                C_new += ov[:, :, None, None] * 0.5 * (Vs[:, None] + Vs[None, :])
+            err_m = np.abs(W) @ err_m + step_m
+            err_v = (W**2) @ err_v + step_v
+            m, C = m_new, C_new
+            diag = C[np.arange(K), np.arange(K)]
+            mean[t], cov[t] = m, diag
+            tr = np.trace(diag, axis1=1, axis2=2)
+            bad = (err_m > tol * np.sqrt(tr)) | (err_v > tol * tr) | ~np.isfinite(tr)
+            newly = bad & ~broken
+            valid[newly] = t - 1
+            broken |= bad
     risk = RiskCurves(
         graph.names,
         np.arange(T + 1),
         _predicted_risk(family, mean, cov),
         source="theory",
-        info={"theory": "second_order", "regime": "replace/fresh/private"},
+        info={"theory": "second_order", "regime": regime.label},
     )
     notes = (
         "second order in 1/n: Cox-Snell bias and covariance of the fit at the pooled "
@@ -331,17 +399,28 @@ def _second_order(graph, family, theta_star, T, tol) -> SecondOrderResult:
         "pooling sources of different parameters is linearised (exact for the Gaussian "
         "mean; first order otherwise)",
     )
+    numerical = getattr(family, "numerical_moments", None)
+    if numerical is not None:
+        mom = numerical(theta_star)
+        rel = mom.relative_error
+        size = "b = 0 within it" if not np.isfinite(rel) else f"relative {rel:.1e}"
+        notes += (
+            f"bias by numerical Cox-Snell: Monte Carlo over {mom.samples:,} samples with a "
+            f"fixed seed; standard error at theta* {float(np.max(mom.bias_se)):.2g} ({size})",
+        )
     return SecondOrderResult(risk, mean, cov, valid, tol, "second_order", notes)
 
 
 # ---------------------------------------------------------------------- Gaussian
-def _gaussian_exact(graph, family, T, tol) -> SecondOrderResult:
+def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
     """Exact first and second moments of the Gaussian fit's mean and covariance.
 
     State: ``E mu_i``, ``E mu_i mu_k^T`` and ``E Sigma_i``. With private fresh samples,
     ``mu_i' = sum_s w_is xbar_s`` and ``n_i Sigma_i^MLE = sum_s [S_s + n_is xbar_s
     xbar_s^T] - n_i mu_i' mu_i'^T``, whose expectations are linear in the state.
     """
+    regime = Regime() if regime is None else regime
+    shared = _overlaps(graph, regime)
     d = family.dim
     mu_s, Sig_s = family._mu, family._sigma
     W, w0, n = _weights(graph)
@@ -378,6 +457,11 @@ def _gaussian_exact(graph, family, T, tol) -> SecondOrderResult:
         noise = np.einsum("ij,jpq->ipq", W, S) / n[:, None, None] + (w0 / n)[:, None, None] * Sig_s
         for i in range(K):
             M_new[i, i] += noise[i]
+        # Shared samples: the pooled means of two consumers of producer j share the
+        # mean of min(n_ij, n_kj) common samples, whose covariance given j's fit is
+        # Sigma_j / that count (weights n_ij / n_i, n_kj / n_k).
+        for j, ov in shared:
+            M_new += ov[:, :, None, None] * S[j][None, None]
         # E sum_s n_is (Sigma_s + mu_s mu_s^T) - n_i E mu_i' mu_i'^T
         diagM = M[np.arange(K), np.arange(K)]
         second = np.einsum("ij,jpq->ipq", W, S + diagM) + w0[:, None, None] * (Sig_s + outer_s)
@@ -390,7 +474,7 @@ def _gaussian_exact(graph, family, T, tol) -> SecondOrderResult:
         np.arange(T + 1),
         _predicted_risk(family, mean, cov),
         source="theory",
-        info={"theory": "exact_gaussian", "regime": "replace/fresh/private"},
+        info={"theory": "exact_gaussian", "regime": regime.label},
     )
     notes = (
         "Gaussian: mean_params (E mu, E Sigma) are exact; param_cov holds the mean's "
@@ -412,7 +496,7 @@ def first_order_valid_until(
     (relative) of the second-order risk, i.e. the next-order term is below the bound
     (and no later than the second-order theory's own ``valid_until``). Exact results
     hold for their whole horizon. Where no next-order term is available (regime other
-    than replace / fresh / private, no :meth:`~graphcollapse.families.Family.fit_moments`,
+    than replace / fresh, private or shared, no :meth:`~graphcollapse.families.Family.fit_moments`,
     graph too large) the horizon is returned with a note saying so.
 
     >>> import graphcollapse as gc
@@ -429,7 +513,7 @@ def first_order_valid_until(
         return horizon, None
     theta = np.asarray(family.true_params(), dtype=np.float64).reshape(-1)
     why = None
-    if not result.regime.is_default:
+    if unsupported_regime(result.regime) is not None:
         why = f"regime {result.regime.label}"
     elif K * theta.size > SIZE_LIMIT or K * (T + 1) > WORK_LIMIT:
         why = f"{K} models x {theta.size} parameters x {T} generations (too large)"
@@ -439,7 +523,9 @@ def first_order_valid_until(
         return horizon, (
             f"valid_until: no next-order term computed ({why}); reported as the whole horizon"
         )
-    so = second_order_theory(graph, family, generations=T, tolerance=tolerance)
+    so = second_order_theory(
+        graph, family, generations=T, regime=result.regime, tolerance=tolerance
+    )
     first = np.asarray(result.risk.mean, dtype=np.float64)
     second = so.risk.mean[gens]
     with np.errstate(all="ignore"):

@@ -348,7 +348,7 @@ def _unstick(objective, theta, iters, max_iter, rounds: int = 20):
     >>> import numpy as np
     >>> def f(t, rows, deriv):   # Huber (threshold 1) of the residual 10 - t: flat far out
     ...     r = np.abs(10.0 - t[:, 0])
-    ...     v = np.where(r <= 1, 0.5 * r * r, r - 0.5)
+    ...     v = np.where(r <= 1, 0.5 * np.minimum(r, 1) ** 2, r - 0.5)
     ...     if not deriv:
     ...         return (v,)
     ...     return v, -np.clip(10.0 - t, -1, 1), (r <= 1).astype(float)[:, None, None]
