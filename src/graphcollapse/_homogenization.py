@@ -25,6 +25,18 @@ from ._json import json_floats
 
 __all__ = ["Homogenization", "homogenization", "linear_cross_covariance", "simulate_homogenization"]
 
+JSON_LIMIT = 50
+"""Most models for which the JSON carries the ``[t][i][j]`` correlation matrices (above
+it, only the per-generation indices), in ``theory --json`` and ``simulate --json``."""
+
+SIMULATION_LIMIT = 2000
+"""Most models :func:`simulate_homogenization` accepts (it accumulates ``M x M`` sums per
+replicate and generation)."""
+
+JACKKNIFE_BUDGET = 50_000_000
+"""Most numbers kept for the per-block sums of the jackknife standard errors of the
+correlations (beyond it they are ``None``)."""
+
 
 @dataclass(frozen=True, eq=False)
 class Homogenization:
@@ -41,6 +53,11 @@ class Homogenization:
     effective_models : ndarray (T',)
     covariance_sem : ndarray (T', M, M), optional
         Standard errors (simulation); ``None`` for theory.
+    correlation_sem : ndarray (T', M, M), optional
+        Standard errors of the correlations (simulation: delete-one-block jackknife over
+        the replicate blocks); ``None`` for theory.
+    mean_correlation_sem, effective_models_sem : ndarray (T',), optional
+        Likewise for the two indices.
 
     Examples
     --------
@@ -59,17 +76,50 @@ class Homogenization:
     mean_correlation: np.ndarray
     effective_models: np.ndarray
     covariance_sem: np.ndarray | None = None
+    correlation_sem: np.ndarray | None = None
+    mean_correlation_sem: np.ndarray | None = None
+    effective_models_sem: np.ndarray | None = None
 
-    def to_json_dict(self, limit: int = 50) -> dict[str, Any]:
+    def to_json_dict(self, limit: int = JSON_LIMIT) -> dict[str, Any]:
         """``mean_correlation`` and ``effective_models`` per generation, and the
-        correlation matrices (``[t][i][j]``) when there are at most ``limit`` models."""
+        correlation matrices (``[t][i][j]``) when there are at most ``limit`` models;
+        for a simulation also their standard errors (keys ending in ``_sem``)."""
         out: dict[str, Any] = {
             "generations": [int(g) for g in self.generations],
             "mean_correlation": _num(self.mean_correlation),
             "effective_models": _num(self.effective_models),
         }
+        if self.mean_correlation_sem is not None:
+            out["mean_correlation_sem"] = _num(self.mean_correlation_sem)
+        if self.effective_models_sem is not None:
+            out["effective_models_sem"] = _num(self.effective_models_sem)
         if len(self.models) <= limit:
             out["cross_correlation"] = [[_num(row) for row in mat] for mat in self.correlation]
+            if self.correlation_sem is not None:
+                out["cross_correlation_sem"] = [
+                    [_num(row) for row in mat] for mat in self.correlation_sem
+                ]
+        return out
+
+    def json_keys(self, limit: int = JSON_LIMIT) -> dict[str, Any]:
+        """The keys this adds to ``theory --json`` and ``simulate --json`` (same names
+        and shapes in both): ``"homogenization"`` (``mean_correlation``,
+        ``effective_models`` per generation, and for a simulation their ``_sem``) and,
+        up to ``limit`` models, ``"cross_correlation"`` (``[t][i][j]``) and for a
+        simulation ``"cross_correlation_sem"``.
+
+        >>> import numpy as np
+        >>> from graphcollapse import homogenization
+        >>> sorted(homogenization(np.eye(2)).json_keys())
+        ['cross_correlation', 'homogenization']
+        """
+        d = self.to_json_dict(limit)
+        inner = ("mean_correlation", "effective_models")
+        inner += tuple(k + "_sem" for k in inner if k + "_sem" in d)
+        out: dict[str, Any] = {"homogenization": {k: d[k] for k in inner}}
+        for k in ("cross_correlation", "cross_correlation_sem"):
+            if k in d:
+                out[k] = d[k]
         return out
 
 
@@ -134,7 +184,10 @@ def simulate_homogenization(
     defines it (its squared norm is the risk; e.g. :class:`~graphcollapse.Categorical`),
     else ``params - true_params()`` flattened (the risk metric when it is Euclidean).
     The replicates are those of :func:`graphcollapse.simulate` with the same seed (same
-    blocks and streams, plain path).
+    blocks and streams, plain path). The cross products are accumulated as sums per
+    block of replicates (nothing per replicate is kept); the correlations' and indices'
+    standard errors are a delete-one-block jackknife over those block sums (needs two
+    blocks, i.e. more than 256 replicates). At most 2,000 models.
 
     >>> import graphcollapse as gc
     >>> from graphcollapse import simulate_homogenization
@@ -151,12 +204,18 @@ def simulate_homogenization(
     """
     from functools import partial
 
+    from ._errors import ConfigError
     from ._regime import Regime
     from ._simulate import BLOCK_SIZE, _Kernel, _Plan, stream
 
     regime = Regime() if regime is None else regime
     family.check_graph(graph)
     T, M = int(generations), graph.n_models
+    if M > SIMULATION_LIMIT:
+        raise ConfigError(
+            f"simulate_homogenization, field 'graph': {M} models (limit {SIMULATION_LIMIT}: "
+            "it accumulates models x models sums per replicate); use a smaller graph"
+        )
     truth = np.asarray(family.true_params(), dtype=np.float64).ravel()
     embed = getattr(family, "error_vector", None)
 
@@ -170,22 +229,57 @@ def simulate_homogenization(
     s1 = np.zeros((T + 1, M, M))
     s2 = np.zeros((T + 1, M, M))
     n_blocks = -(-int(replicates) // BLOCK_SIZE)
+    keep = n_blocks >= 2 and n_blocks * (T + 1) * M * M <= JACKKNIFE_BUDGET
+    per_block, sizes = [], []
     for b in range(n_blocks):
         reps = min(BLOCK_SIZE, int(replicates) - b * BLOCK_SIZE)
         rngs = partial(stream, seed, b)
         state = kernel.initial(reps, rngs)
+        block = np.zeros((T + 1, M, M))
         for t in range(T + 1):
             if t > 0:
                 state = kernel.step(state, rngs)
             E = np.stack([errors(p) for p in state.params], axis=1)  # (R, M, q)
             prod = np.einsum("riq,rjq->rij", E, E)
-            s1[t] += prod.sum(axis=0)
+            block[t] = prod.sum(axis=0)
             s2[t] += (prod**2).sum(axis=0)
+        s1 += block
+        if keep:
+            per_block.append(block)
+            sizes.append(reps)
     R = float(replicates)
     mean = s1 / R
     var = np.clip(s2 / R - mean**2, 0.0, None) * R / max(R - 1.0, 1.0)
     sem = np.sqrt(var / R)
-    return homogenization(mean, models=graph.names, generations=np.arange(T + 1), sem=sem)
+    out = homogenization(mean, models=graph.names, generations=np.arange(T + 1), sem=sem)
+    if not keep:
+        return out
+    return _with_jackknife(out, s1, per_block, sizes)
+
+
+def _with_jackknife(h: Homogenization, total, per_block, sizes) -> Homogenization:
+    """Delete-one-block jackknife standard errors of the correlations and indices."""
+    from dataclasses import replace
+
+    B, R = len(per_block), float(sum(sizes))
+    leave = [
+        homogenization((total - blk) / (R - m)) for blk, m in zip(per_block, sizes, strict=True)
+    ]
+
+    def se(values: list[np.ndarray]) -> np.ndarray:
+        arr = np.stack(values)
+        with np.errstate(invalid="ignore"):
+            return np.sqrt((B - 1) / B * np.sum((arr - arr.mean(axis=0)) ** 2, axis=0))
+
+    corr_se = se([x.correlation for x in leave])
+    idx = np.arange(corr_se.shape[1])
+    corr_se[:, idx, idx] = 0.0
+    return replace(
+        h,
+        correlation_sem=corr_se,
+        mean_correlation_sem=se([x.mean_correlation for x in leave]),
+        effective_models_sem=se([x.effective_models for x in leave]),
+    )
 
 
 def linear_cross_covariance(graph, family, *, generations: int, regime=None) -> np.ndarray:

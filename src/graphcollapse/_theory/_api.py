@@ -174,11 +174,7 @@ class TheoryResult:
         h = self.homogenization
         if h is None:
             return {}
-        d = h.to_json_dict()
-        out = {"homogenization": {k: d[k] for k in ("mean_correlation", "effective_models")}}
-        if "cross_correlation" in d:
-            out["cross_correlation"] = d["cross_correlation"]
-        return out
+        return h.json_keys()  # the same keys as simulate --json --homogenization
 
 
 @dataclass(frozen=True, eq=False)

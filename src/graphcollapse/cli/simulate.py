@@ -30,6 +30,7 @@ from ._output import check_out_dir, console, counting_bar, read_progress
 
 if TYPE_CHECKING:  # (imported where used: `graphcollapse --help` stays fast)
     from .._drift import DriftSignal
+    from .._homogenization import Homogenization
     from ..config import RunConfig
 
 CHECKPOINT_SUBDIR = "blocks"
@@ -89,14 +90,20 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         yield progress
 
 
-def json_payload(result: RiskCurves) -> dict[str, Any]:
+def json_payload(
+    result: RiskCurves, homogenization: Homogenization | None = None
+) -> dict[str, Any]:
     """The ``--json`` object: ``models``, ``generations``, ``risk_mean[t][i]``,
     ``risk_sem``, ``seed``, ``summaries`` (``{name: [[mean]]}``, same layout) and
     ``drift`` (:meth:`DriftSignal.to_json_dict`: per-model lists ``flagged`` and
     ``reason``, the test window, and per summary its ``change`` and ``z``),
     ``nonconverged`` (``[t][i]``: fits that hit their iteration cap or separate) and, when
-    the run kept its replicates, ``risk_median``, ``risk_q10``, ``risk_q90``."""
+    the run kept its replicates, ``risk_median``, ``risk_q10``, ``risk_q90``; with
+    ``--homogenization``, :meth:`Homogenization.json_keys` (``homogenization``,
+    ``cross_correlation`` and their standard errors)."""
     out = result.to_json_dict()
+    if homogenization is not None:
+        out.update(homogenization.json_keys())
     out["seed"] = int(result.info["seed"])
     out["summaries"] = {
         name: RiskCurves(result.models, result.generations, arr).to_json_dict()["risk_mean"]
@@ -114,6 +121,38 @@ def json_payload(result: RiskCurves) -> dict[str, Any]:
                 "risk_mean"
             ]
     return out
+
+
+def empirical_homogenization(cfg: RunConfig) -> Homogenization:
+    """:func:`graphcollapse.simulate_homogenization` for a configuration: the same graph,
+    family, regime, generations, replicates and seed as the run (its replicates rerun on
+    the plain path in this process; cross products summed per block of replicates)."""
+    from .._homogenization import simulate_homogenization
+
+    return simulate_homogenization(
+        cfg.build_graph(),
+        cfg.build_family(),
+        generations=cfg.generations,
+        replicates=cfg.replicates,
+        seed=cfg.seed,
+        regime=cfg.build_regime(),
+    )
+
+
+def print_homogenization(con, h: Homogenization) -> None:
+    """One line: the last generation's mean pairwise error correlation and effective
+    number of independent models, with their standard errors."""
+    T, M = int(h.generations[-1]), len(h.models)
+
+    def pm(v, se) -> str:
+        return _num(float(v[-1])) + ("" if se is None else f" ± {float(se[-1]):.2g}")
+
+    con.print(
+        f"homogenisation at generation {T}: mean pairwise error correlation "
+        f"{pm(h.mean_correlation, h.mean_correlation_sem)}, effective independent models "
+        f"{pm(h.effective_models, h.effective_models_sem)} of {M} (docs/theory.md §10)",
+        highlight=False,
+    )
 
 
 def render_table(result: RiskCurves, out: Path | None, *, drift: bool = True) -> None:
@@ -275,6 +314,15 @@ def simulate_command(
             "--wait", help="If another run is using --out, wait for it instead of refusing."
         ),
     ] = False,
+    homogenization: Annotated[
+        bool,
+        typer.Option(
+            "--homogenization",
+            help="Also estimate the models' cross error correlation and the homogenisation "
+            "indices from the replicates (--json keys `cross_correlation`, `homogenization`, "
+            "as in `theory --json`; the replicates are rerun on the plain path here).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate every model's retraining, generation after generation."""
     from ..execution import BACKENDS, DirectoryLock
@@ -303,18 +351,22 @@ def simulate_command(
                 DirectoryLock(out, what="--out", wait=wait, on_wait=_tell_waiting(out))
             )
         result = _execute_and_save(cfg, out, show, backend, scheduler, started)
+    homog = empirical_homogenization(cfg) if homogenization else None
+    if homog is not None and not as_json:
+        print_homogenization(console(160), homog)
     if with_theory:
         from .theory import overlay_theory
 
         if not as_json:
             render_table(result, out, drift=False)
-        overlay_theory(cfg, result, out, payload=json_payload(result) if as_json else None)
+        payload = json_payload(result, homog) if as_json else None
+        overlay_theory(cfg, result, out, payload=payload)
         if not as_json:
             from .._drift import drift_signal
 
             print_drift(console(160), drift_signal(result))
         return
     if as_json:
-        print(json.dumps(json_payload(result)))
+        print(json.dumps(json_payload(result, homog)))
     else:
         render_table(result, out)
