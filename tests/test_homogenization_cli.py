@@ -105,3 +105,29 @@ def test_jackknife_needs_two_blocks():
     assert h.correlation_sem is None and h.covariance_sem is not None
     assert "cross_correlation_sem" not in h.json_keys()
     assert "mean_correlation_sem" not in h.json_keys()["homogenization"]
+
+
+def test_homogenization_plot(tmp_path, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.image import imread
+
+    from graphcollapse.plotting import HomogenizationDisplay
+
+    cfg = _config(tmp_path, "shared", 600, 0)
+    png = tmp_path / "h.png"
+    main(["simulate", str(cfg), "--quiet", "--homogenization-plot", str(png)])
+    assert f"wrote {png}" in capsys.readouterr().out
+    assert imread(png).shape[0] > 200
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", str(cfg), "--quiet", "--homogenization-plot", str(tmp_path / "h")])
+    assert exc.value.code == 2 and "--homogenization-plot" in capsys.readouterr().err
+    with pytest.raises(gc.ConfigError, match="theory=, simulation="):
+        HomogenizationDisplay.from_homogenization()
+    a = gc.homogenization(np.eye(2), models=("a", "b"))
+    with pytest.raises(gc.ConfigError, match="different models"):
+        HomogenizationDisplay.from_homogenization(theory=a, simulation=gc.homogenization(np.eye(3)))
+    # Theory only: no simulation artists.
+    d = HomogenizationDisplay.from_homogenization(theory=a).plot()
+    assert sorted(d.lines_) == ["theory_correlation", "theory_effective"]

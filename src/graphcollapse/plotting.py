@@ -22,7 +22,13 @@ import scipy.sparse as sp
 from . import _graphalg
 from ._errors import ConfigError
 
-__all__ = ["GraphDisplay", "RiskCurveDisplay", "SymbolSurvivalDisplay", "plot_plan"]
+__all__ = [
+    "GraphDisplay",
+    "HomogenizationDisplay",
+    "RiskCurveDisplay",
+    "SymbolSurvivalDisplay",
+    "plot_plan",
+]
 
 
 # ============================================================================ shared helpers
@@ -1625,3 +1631,111 @@ def _shade_beyond_valid(ax: Any, gens: Any, valid: Any, idx: Sequence[int]) -> N
         lw=0,
         label="theory past valid_until",
     )
+
+
+# ============================================================================ homogenisation
+@dataclass(eq=False)
+class HomogenizationDisplay:
+    """How an ecosystem homogenises (docs/theory.md §10): the mean pairwise correlation
+    of the models' errors and the effective number of independent models, per
+    generation, in two panels; theory as lines, simulation as points with 95% error
+    bars (jackknife standard errors).
+
+    Build it with :meth:`from_homogenization` (one or two
+    :class:`graphcollapse.Homogenization`).
+
+    Parameters
+    ----------
+    models : int
+        Number of models (the effective number's ceiling, drawn dashed).
+    theory, simulation : Homogenization, optional
+        At least one of them.
+
+    Attributes
+    ----------
+    figure_, axes_ : matplotlib objects (after :meth:`plot`)
+    lines_ : dict of str -> artist
+        ``"theory_correlation"``, ``"theory_effective"``, ``"simulation_correlation"``,
+        ``"simulation_effective"`` (those drawn).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import graphcollapse as gc
+    >>> from graphcollapse.plotting import HomogenizationDisplay
+    >>> g = gc.InteractionGraph(["a", "b", "c"], [[0, 5, 5], [5, 0, 5], [5, 5, 0]],
+    ...                         real=[5, 5, 5])
+    >>> fam, reg = gc.Categorical(k=3), gc.Regime(synthetic="shared")
+    >>> th = gc.theory(g, fam, generations=4, regime=reg).homogenization
+    >>> sim = gc.simulate_homogenization(g, fam, generations=4, replicates=600, regime=reg)
+    >>> d = HomogenizationDisplay.from_homogenization(theory=th, simulation=sim).plot()
+    >>> sorted(d.lines_), d.axes_[1].get_ylabel()
+    (['simulation_correlation', 'simulation_effective', 'theory_correlation', \
+'theory_effective'], 'effective independent models')
+    """
+
+    models: int
+    theory: Any = None
+    simulation: Any = None
+    figure_: Any = field(default=None, init=False, repr=False)
+    axes_: Any = field(default=None, init=False, repr=False)
+    lines_: dict = field(default_factory=dict, init=False, repr=False)
+
+    @classmethod
+    def from_homogenization(
+        cls, *, theory: Any = None, simulation: Any = None
+    ) -> HomogenizationDisplay:
+        """The display of a theory's and/or a simulation's homogenisation (same models)."""
+        if theory is None and simulation is None:
+            raise ConfigError(
+                "HomogenizationDisplay.from_homogenization: give theory=, simulation= or both"
+            )
+        ref = theory if theory is not None else simulation
+        if theory is not None and simulation is not None and theory.models != simulation.models:
+            raise ConfigError(
+                "HomogenizationDisplay.from_homogenization: theory and simulation describe "
+                "different models; pass results of the same graph"
+            )
+        return cls(len(ref.models), theory=theory, simulation=simulation)
+
+    def plot(self, axes: Any = None) -> HomogenizationDisplay:
+        """Draw on two axes (a new figure with two panels if None); returns ``self``."""
+        if axes is None:
+            import matplotlib.pyplot as plt
+
+            fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6), layout="constrained")
+        else:
+            fig = axes[0].figure
+        self.lines_ = {}
+        panels = (
+            ("correlation", "mean_correlation", "mean pairwise error correlation"),
+            ("effective", "effective_models", "effective independent models"),
+        )
+        for ax, (key, attr, label) in zip(axes, panels, strict=True):
+            if self.theory is not None:
+                (ln,) = ax.plot(
+                    self.theory.generations, getattr(self.theory, attr), color="C0", label="theory"
+                )
+                self.lines_[f"theory_{key}"] = ln
+            if self.simulation is not None:
+                sem = getattr(self.simulation, attr + "_sem")
+                eb = ax.errorbar(
+                    self.simulation.generations,
+                    getattr(self.simulation, attr),
+                    yerr=None if sem is None else 1.96 * sem,
+                    fmt="o",
+                    ms=3,
+                    color="C1",
+                    label="simulation (95%)",
+                )
+                self.lines_[f"simulation_{key}"] = eb.lines[0]
+            ax.set_xlabel("generation")
+            ax.set_ylabel(label)
+        axes[0].set_ylim(min(-0.05, axes[0].get_ylim()[0]), 1.02)
+        axes[1].axhline(self.models, color="0.6", ls="--", lw=0.8, label="independent")
+        axes[1].set_ylim(0.0, self.models * 1.05)
+        axes[0].legend(fontsize="small")
+        fig.suptitle(f"homogenisation of {self.models} models")
+        self.figure_, self.axes_ = fig, axes
+        return self

@@ -26,7 +26,14 @@ from .._curves import RiskCurves
 from .._errors import ConfigError
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
 from . import app
-from ._output import check_out_dir, console, counting_bar, read_progress
+from ._output import (
+    check_image_path,
+    check_out_dir,
+    console,
+    counting_bar,
+    read_progress,
+    save_figure,
+)
 
 if TYPE_CHECKING:  # (imported where used: `graphcollapse --help` stays fast)
     from .._drift import DriftSignal
@@ -139,9 +146,27 @@ def empirical_homogenization(cfg: RunConfig) -> Homogenization:
     )
 
 
-def print_homogenization(con, h: Homogenization) -> None:
+def write_homogenization_plot(path: Path, cfg: RunConfig, sim: Homogenization) -> Path:
+    """Save a :class:`~graphcollapse.plotting.HomogenizationDisplay` of the simulation,
+    with the theory's indices where ``gc.theory`` provides the cross-covariance."""
+    from matplotlib.figure import Figure
+
+    from ..plotting import HomogenizationDisplay
+    from .theory import compute
+
+    theory = compute(cfg).homogenization
+    disp = HomogenizationDisplay.from_homogenization(theory=theory, simulation=sim)
+    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    disp.plot(fig.subplots(1, 2))
+    return save_figure(fig, path, "--homogenization-plot", dpi=130)
+
+
+def print_homogenization(con, h: Homogenization | None, plot: Path | None = None) -> None:
     """One line: the last generation's mean pairwise error correlation and effective
-    number of independent models, with their standard errors."""
+    number of independent models, with their standard errors (nothing for ``None``);
+    and where the plot went."""
+    if h is None:
+        return
     T, M = int(h.generations[-1]), len(h.models)
 
     def pm(v, se) -> str:
@@ -153,6 +178,8 @@ def print_homogenization(con, h: Homogenization) -> None:
         f"{pm(h.effective_models, h.effective_models_sem)} of {M} (docs/theory.md §10)",
         highlight=False,
     )
+    if plot is not None:
+        con.print(f"wrote {plot}", highlight=False)
 
 
 def render_table(result: RiskCurves, out: Path | None, *, drift: bool = True) -> None:
@@ -323,6 +350,15 @@ def simulate_command(
             "as in `theory --json`; the replicates are rerun on the plain path here).",
         ),
     ] = False,
+    homogenization_plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--homogenization-plot",
+            help="Write the homogenisation indices per generation (simulation, and the "
+            "theory where it has the cross-covariance) to this image file; implies "
+            "--homogenization.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate every model's retraining, generation after generation."""
     from ..execution import BACKENDS, DirectoryLock
@@ -333,6 +369,8 @@ def simulate_command(
         raise ConfigError("--scheduler: only with --backend dask")
     started = time.perf_counter()
     check_out_dir(out, "--out")
+    check_image_path(homogenization_plot, "--homogenization-plot")
+    homogenization = homogenization or homogenization_plot is not None
     cfg = prepare(
         config,
         {
@@ -352,8 +390,8 @@ def simulate_command(
             )
         result = _execute_and_save(cfg, out, show, backend, scheduler, started)
     homog = empirical_homogenization(cfg) if homogenization else None
-    if homog is not None and not as_json:
-        print_homogenization(console(160), homog)
+    if homog is not None and homogenization_plot is not None:
+        write_homogenization_plot(homogenization_plot, cfg, homog)
     if with_theory:
         from .theory import overlay_theory
 
@@ -365,8 +403,10 @@ def simulate_command(
             from .._drift import drift_signal
 
             print_drift(console(160), drift_signal(result))
+            print_homogenization(console(160), homog, homogenization_plot)
         return
     if as_json:
         print(json.dumps(json_payload(result, homog)))
     else:
         render_table(result, out)
+        print_homogenization(console(160), homog, homogenization_plot)
