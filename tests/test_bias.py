@@ -146,7 +146,7 @@ def test_second_order_refuses_what_it_does_not_cover():
         second_order_theory(g, gc.LinearRegression(dim=2), generations=2)
     with pytest.raises(gc.ConfigError, match="regime.*persist"):
         second_order_theory(
-            g, gc.Gaussian(dim=1), generations=2, regime=gc.Regime(data="accumulate")
+            g, gc.PoissonRegression(dim=1), generations=2, regime=gc.Regime(data="accumulate")
         )
     with pytest.raises(gc.ConfigError, match="tolerance"):
         second_order_theory(g, gc.Gaussian(dim=1), generations=2, tolerance=2.0)

@@ -17,7 +17,7 @@ cross-model covariance of the parameters. With shared synthetic samples, consume
 ``i != k`` of producer ``j`` hold ``min(n_ij, n_kj)`` samples in common, which adds
 ``min(n_ij, n_kj) / (n_i n_k) V`` to ``C'_ik``. The Gaussian family has an exact recursion
 of the first two moments (pooling adds the spread of the sources' means to the fitted
-covariance), used instead.
+covariance), used instead, in every regime (reused real data and accumulate included).
 
 Where the approximation holds: the neglected next-order term is the curvature of the
 drift and of the noise over the parameter's spread, ``1/2 d^2 b [Cov a_i] / n_i`` (and
@@ -133,22 +133,30 @@ def _weights(graph: InteractionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return W, graph.real.astype(np.float64) / n, n
 
 
-def unsupported_regime(regime: Regime) -> str | None:
-    """Why the second-order theory does not cover ``regime`` (``None`` if it does:
-    replace / fresh, private or shared synthetic samples). docs/theory.md §12.3.
+def unsupported_regime(regime: Regime, family: Family | None = None) -> str | None:
+    """Why the second-order theory does not cover ``regime`` for ``family`` (``None`` if
+    it does: every regime for the Gaussian family, whose moment recursion is exact;
+    replace / fresh, private or shared synthetic samples for the others).
+    docs/theory.md §12.3.
 
+    >>> import graphcollapse as gc
     >>> from graphcollapse import Regime
     >>> unsupported_regime(Regime(synthetic="shared")) is None
     True
     >>> unsupported_regime(Regime(real="reused"))[:40]
     'data persist across generations: the fit'
+    >>> unsupported_regime(Regime(data="accumulate"), gc.Gaussian(dim=1)) is None
+    True
     """
     if regime.data == "replace" and regime.real == "fresh":
+        return None
+    if family is not None and getattr(family, "name", "") == "gaussian":
         return None
     return (
         "data persist across generations: the fit's O(1/n) bias then has a term "
         "E[(H - A) e] between the persisting samples' Hessian noise and the errors they "
-        "already caused downstream, which the mean/covariance state does not carry"
+        "already caused downstream, which the mean/covariance state does not carry "
+        "(the Gaussian family is exact in every regime)"
     )
 
 
@@ -175,7 +183,7 @@ def _check(graph, family, generations, regime, tolerance) -> tuple[int, Regime]:
         "second_order_theory", "family", family, Family, "a Family (e.g. Gaussian(dim=1))"
     )
     regime = Regime() if regime is None else regime
-    why = unsupported_regime(regime)
+    why = unsupported_regime(regime, family)
     if why is not None:
         raise ConfigError(
             f"second_order_theory, field 'regime': {regime.label} is not covered ({why}); "
@@ -208,9 +216,10 @@ def second_order_theory(
     The Gaussian family uses its exact moment recursion; any family with
     :meth:`~graphcollapse.families.Family.fit_moments` (logistic and Poisson regression
     analytically, :class:`~graphcollapse.MEstimator` numerically) the second-order one of
-    the module docstring. Replace / fresh regime, private or shared synthetic samples;
-    the regimes where data persist across generations (reused real data, accumulate)
-    are refused with the reason (:func:`unsupported_regime`).
+    the module docstring, in the replace / fresh regime with private or shared
+    synthetic samples; the regimes where data persist across generations (reused real
+    data, accumulate) are refused for these families with the reason
+    (:func:`unsupported_regime`). The Gaussian recursion is exact in every regime.
 
     Parameters
     ----------
@@ -218,7 +227,8 @@ def second_order_theory(
     family : Family
     generations : int
     regime : Regime, optional
-        Replace / fresh, private (default) or shared synthetic samples.
+        Any regime for the Gaussian family; replace / fresh, private (default) or shared
+        synthetic samples for the others.
     tolerance : float
         Relative bound on the neglected next-order term that defines ``valid_until``.
 
@@ -413,29 +423,43 @@ def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrder
 
 # ---------------------------------------------------------------------- Gaussian
 def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
-    """Exact first and second moments of the Gaussian fit's mean and covariance.
+    """Exact first and second moments of the Gaussian fit's mean and covariance, in
+    every regime (docs/theory.md §12.3).
 
-    State: ``E mu_i``, ``E mu_i mu_k^T`` and ``E Sigma_i``. With private fresh samples,
-    ``mu_i' = sum_s w_is xbar_s`` and ``n_i Sigma_i^MLE = sum_s [S_s + n_is xbar_s
-    xbar_s^T] - n_i mu_i' mu_i'^T``, whose expectations are linear in the state.
+    State: ``E mu_i``, ``E mu_i mu_k^T``, ``E Sigma_i``, the expected pooled second
+    moment ``E Q_i = E sum_pool x x^T`` (accumulate), and with reused real data under
+    replace ``G_ik = E[xbar_Ri mu_k^T]`` (the fixed real sample's mean against every
+    fit). A new pool's mean is ``mu_i' = u_i mu_i + v_i xbar_Ri + sum_j V_ij xbar_ij``
+    (``u = 0`` under replace) and ``n_i Sigma_i^MLE = Q_i' - n_i mu_i' mu_i'^T``, whose
+    expectations are linear in the state.
     """
     regime = Regime() if regime is None else regime
     shared = _overlaps(graph, regime)
+    accumulate, reused = regime.data == "accumulate", regime.real == "reused"
     d = family.dim
     mu_s, Sig_s = family._mu, family._sigma
-    W, w0, n = _weights(graph)
+    mle = family.estimator == "mle"
     K = graph.n_models
+    syn = graph.synthetic.toarray().astype(np.float64)
+    real = graph.real.astype(np.float64)
     n0 = graph.initial_real.astype(np.float64)
-    denom = n if family.estimator == "mle" else n - 1.0
-    denom0 = n0 if family.estimator == "mle" else n0 - 1.0
     outer_s = np.outer(mu_s, mu_s)
+    second_s = Sig_s + outer_s  # E x x^T of a real sample
+    eye = np.eye(K)
+    N = n0.copy()  # pool sizes (accumulate) / last sample sizes
     m = np.tile(mu_s, (K, 1))
     M = np.tile(outer_s, (K, K, 1, 1))  # E mu_i mu_k^T
-    for i in range(K):
-        M[i, i] += Sig_s / n0[i]
-    S = np.einsum("i,pq->ipq", (n0 - 1.0) / denom0, Sig_s)
-    mean = np.empty((T + 1, K, d + d * d))
-    cov = np.zeros((T + 1, K, d + d * d, d + d * d))
+    M[np.arange(K), np.arange(K)] += Sig_s / n0[:, None, None]
+    S = np.einsum("i,pq->ipq", (n0 - 1.0) / (n0 if mle else n0 - 1.0), Sig_s)
+    Q = np.einsum("i,pq->ipq", n0, second_s)
+    G = None
+    if reused and not accumulate:
+        G = np.tile(outer_s, (K, K, 1, 1))
+        inside = (real > 0) & (n0 >= real)  # the fixed sample is part of generation 0's
+        G[np.flatnonzero(inside), np.flatnonzero(inside)] += Sig_s / n0[inside, None, None]
+    p = d + d * d
+    mean = np.empty((T + 1, K, p))
+    cov = np.zeros((T + 1, K, p, p))
 
     def record(t, m, M, S):
         mean[t, :, :d] = m
@@ -444,30 +468,57 @@ def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
         cov[t, :, :d, :d] = diag - np.einsum("ip,iq->ipq", m, m)
 
     record(0, m, M, S)
-    wm = w0[:, None] * mu_s  # real sources' contribution to the pooled mean
     for t in range(1, T + 1):
-        m_new = wm + W @ m
-        # E mu_i' mu_k'^T: sources' means (real: mu*, fixed) plus sampling noise (i = k).
-        M_new = (
-            _sandwich(W, M)
-            + np.einsum("i,k,pq->ikpq", w0, w0, outer_s)
-            + np.einsum("ij,k,jp,q->ikpq", W, w0, m, mu_s)
-            + np.einsum("i,kl,p,lq->ikpq", w0, W, mu_s, m)
-        )
-        noise = np.einsum("ij,jpq->ipq", W, S) / n[:, None, None] + (w0 / n)[:, None, None] * Sig_s
-        for i in range(K):
-            M_new[i, i] += noise[i]
+        if not reused:
+            a = real
+        elif accumulate:  # the fixed sample enters the pool once
+            a = np.where((t == 1) & (n0 < real), real, 0.0)
+        else:
+            a = real
+        keep = N if accumulate else np.zeros(K)
+        N_new = keep + a + syn.sum(axis=1)
+        u, v, V = keep / N_new, a / N_new, syn / N_new[:, None]
+        A = np.diag(u) + V  # weights on the previous fits' means
+        Am = A @ m
+        m_new = Am + v[:, None] * mu_s
+        # E mu_i' mu_k'^T: previous means, the real batch, and sampling noise (i = k).
+        M_new = _sandwich(A, M) + np.einsum("i,k,pq->ikpq", v, v, outer_s)
+        if G is None:  # a real batch independent of everything before it
+            M_new += np.einsum("ip,k,q->ikpq", Am, v, mu_s)
+            M_new += np.einsum("i,p,kq->ikpq", v, mu_s, Am)
+        else:  # replace, reused: the fixed sample against the previous fits
+            AG = np.einsum("kl,ilpq->ikpq", A, G)  # E[xbar_Ri (A mu)_k^T]
+            X = v[:, None, None, None] * AG  # E[v_i xbar_Ri (A mu)_k^T]
+            M_new += X + X.transpose(1, 0, 3, 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            real_noise = np.where(a > 0, v**2 / np.where(a > 0, a, 1.0), 0.0)
+            syn_noise = np.where(syn > 0, V**2 / np.where(syn > 0, syn, 1.0), 0.0)
+        noise = np.einsum("ij,jpq->ipq", syn_noise, S) + real_noise[:, None, None] * Sig_s
+        M_new[np.arange(K), np.arange(K)] += noise
         # Shared samples: the pooled means of two consumers of producer j share the
         # mean of min(n_ij, n_kj) common samples, whose covariance given j's fit is
-        # Sigma_j / that count (weights n_ij / n_i, n_kj / n_k).
+        # Sigma_j / that count (weights n_ij / N_i', n_kj / N_k').
         for j, ov in shared:
-            M_new += ov[:, :, None, None] * S[j][None, None]
-        # E sum_s n_is (Sigma_s + mu_s mu_s^T) - n_i E mu_i' mu_i'^T
+            scale = np.outer(graph.total, graph.total) / np.outer(N_new, N_new)
+            M_new += (ov * scale)[:, :, None, None] * S[j][None, None]
         diagM = M[np.arange(K), np.arange(K)]
-        second = np.einsum("ij,jpq->ipq", W, S + diagM) + w0[:, None, None] * (Sig_s + outer_s)
-        scatter = n[:, None, None] * (second - M_new[np.arange(K), np.arange(K)])
-        S = scatter / denom[:, None, None]
-        m, M = m_new, M_new
+        Q_new = (
+            (Q if accumulate else 0.0)
+            + a[:, None, None] * second_s
+            + np.einsum("ij,jpq->ipq", syn, S + diagM)
+        )
+        scatter = Q_new - N_new[:, None, None] * M_new[np.arange(K), np.arange(K)]
+        S_new = scatter / (N_new if mle else N_new - 1.0)[:, None, None]
+        if G is not None:
+            # G'_ik = E[xbar_Ri mu_k'^T] = v_k E[xbar_Ri xbar_Rk^T] + sum_l A_kl G_il
+            with np.errstate(divide="ignore", invalid="ignore"):
+                own = np.where(real > 0, v / np.where(real > 0, real, 1.0), 0.0)
+            G = (
+                np.einsum("kl,ilpq->ikpq", A, G)
+                + np.einsum("k,pq->kpq", v, outer_s)[None]
+                + np.einsum("ik,i,pq->ikpq", eye, own, Sig_s)
+            )
+        m, M, S, Q, N = m_new, M_new, S_new, Q_new, N_new
         record(t, m, M, S)
     risk = RiskCurves(
         graph.names,
@@ -513,7 +564,7 @@ def first_order_valid_until(
         return horizon, None
     theta = np.asarray(family.true_params(), dtype=np.float64).reshape(-1)
     why = None
-    if unsupported_regime(result.regime) is not None:
+    if unsupported_regime(result.regime, family) is not None:
         why = f"regime {result.regime.label}"
     elif K * theta.size > SIZE_LIMIT or K * (T + 1) > WORK_LIMIT:
         why = f"{K} models x {theta.size} parameters x {T} generations (too large)"
