@@ -295,3 +295,15 @@ def test_numerical_fit_moments_rejects_bad_input():
         numerical_fit_moments(score, sample, np.array([np.nan]))
     with pytest.raises(gc.ConfigError, match="singular"):
         numerical_fit_moments(lambda t, y: 0 * y[..., None], sample, np.array([0.0]))
+
+
+def test_theory_valid_until_for_numerical_moments_within_a_budget():
+    """gc.theory computes valid_until from the numerical second order only when few
+    Monte Carlo moment evaluations are needed; otherwise the horizon and a note."""
+    fam = huber_location()
+    small = gc.theory(gc.InteractionGraph(["A"], [[20]], real=[0]), fam, generations=20)
+    assert small.valid_until.tolist() == [20] and not small.notes
+    g = gc.InteractionGraph(["A", "B"], [[0, 20], [20, 0]], real=[0, 0])
+    big = gc.theory(g, fam, generations=40)
+    assert big.valid_until.tolist() == [40, 40]
+    assert any("Monte Carlo integrals" in n and "second_order_theory" in n for n in big.notes)

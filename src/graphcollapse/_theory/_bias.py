@@ -58,6 +58,12 @@ WORK_LIMIT = 20_000
 """Largest ``generations x models`` for which :func:`theory` computes ``valid_until``
 from the second-order recursion (beyond it, the whole horizon and a note)."""
 
+NUMERICAL_WORK_LIMIT = 100
+"""Largest number of moment evaluations (``generations x models x (1 + 4 p)``) for which
+:func:`theory` computes ``valid_until`` of a family whose moments are numerical
+(:class:`~graphcollapse.MEstimator`: a Monte Carlo integral each, 20-150 ms); beyond it,
+the whole horizon and a note pointing to :func:`second_order_theory`."""
+
 
 @dataclass(frozen=True, eq=False)
 class SecondOrderResult:
@@ -570,6 +576,13 @@ def first_order_valid_until(
         why = f"{K} models x {theta.size} parameters x {T} generations (too large)"
     elif family.name != "gaussian" and family.fit_moments(theta) is None:
         why = f"{family.describe()} declares no fit_moments"
+    elif (
+        hasattr(family, "numerical_moments") and K * T * (1 + 4 * theta.size) > NUMERICAL_WORK_LIMIT
+    ):
+        why = (
+            f"its moments are Monte Carlo integrals: {K * T * (1 + 4 * theta.size):,} "
+            f"evaluations > {NUMERICAL_WORK_LIMIT}; gc.theory.second_order_theory computes it"
+        )
     if why is not None:
         return horizon, (
             f"valid_until: no next-order term computed ({why}); reported as the whole horizon"
