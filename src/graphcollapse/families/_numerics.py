@@ -109,6 +109,7 @@ def newton(
     max_iter: int = 50,
     tol: float = 1e-18,
     max_halvings: int = 40,
+    stuck: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Damped Newton's method on a batch of convex objectives, one per replicate.
 
@@ -124,7 +125,9 @@ def newton(
     maximum-likelihood estimate does not exist).
 
     Returns ``(theta, iterations)`` with ``iterations[r] = max_iter + 1`` for
-    replicates that did not converge.
+    replicates that did not converge. ``stuck``, a boolean array of length ``R`` when
+    given, is set where a replicate was frozen because no halving of its Newton step
+    descended (a flat objective: converged only if its gradient vanishes there).
 
     >>> import numpy as np
     >>> def f(t, rows, deriv):  # (t - 3)^2 + exp(t), the same for every replicate
@@ -172,9 +175,11 @@ def newton(
         ok = move & (new_value <= ceiling)
         theta[idx[ok]] = cand[ok]
         # Converged, or no descent possible along the Newton direction: freeze.
-        stuck = move & ~ok
-        iters[idx[stuck]] = it
-        active[idx[done | stuck]] = False
+        frozen = move & ~ok
+        iters[idx[frozen]] = it
+        active[idx[done | frozen]] = False
+        if stuck is not None:
+            stuck[idx[frozen]] = True
     return theta, iters
 
 

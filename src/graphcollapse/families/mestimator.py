@@ -213,8 +213,10 @@ class MEstimator(Validated, Family):
             return val, g, H
 
         theta0 = np.tile(self._theta_init, (R, 1))
-        theta, iters = newton(objective, theta0, max_iter=self.max_iter)
-        theta, iters = _unstick(objective, theta, iters, self.max_iter)
+        stuck = np.zeros(R, dtype=bool)
+        theta, iters = newton(objective, theta0, max_iter=self.max_iter, stuck=stuck)
+        if stuck.any():
+            theta, iters = _unstick(objective, theta, iters, self.max_iter, stuck)
         failed = int((iters > self.max_iter).sum())
         if failed:
             raise ConvergenceError(
@@ -339,11 +341,12 @@ class MEstimator(Validated, Family):
         return self._theta_star.size + 1
 
 
-def _unstick(objective, theta, iters, max_iter, rounds: int = 20):
-    """Replicates that Newton froze away from a stationary point (a loss whose Hessian
-    vanishes there, e.g. Huber's far from the data: the Newton step is unbounded and no
-    halving descends) take a steepest-descent step with an expanding line search, then
-    Newton again; ``rounds`` times at most. Replicates that Newton solved are untouched.
+def _unstick(objective, theta, iters, max_iter, stuck, rounds: int = 20):
+    """Replicates that Newton froze (``stuck``: no halving of the step descended) away
+    from a stationary point (a loss whose Hessian vanishes there, e.g. Huber's far from
+    the data: the Newton step is unbounded) take a steepest-descent step with an
+    expanding line search, then Newton again; ``rounds`` times at most. Replicates that
+    Newton solved are untouched.
 
     >>> import numpy as np
     >>> def f(t, rows, deriv):   # Huber (threshold 1) of the residual 10 - t: flat far out
@@ -352,12 +355,14 @@ def _unstick(objective, theta, iters, max_iter, rounds: int = 20):
     ...     if not deriv:
     ...         return (v,)
     ...     return v, -np.clip(10.0 - t, -1, 1), (r <= 1).astype(float)[:, None, None]
-    >>> th, it = newton(f, np.zeros((1, 1)))
-    >>> th.tolist(), _unstick(f, th, it, 50)[0].round(6).tolist()
-    ([[0.0]], [[10.0]])
+    >>> stuck = np.zeros(1, dtype=bool)
+    >>> th, it = newton(f, np.zeros((1, 1)), stuck=stuck)
+    >>> th.tolist(), stuck.tolist(), _unstick(f, th, it, 50, stuck)[0].round(6).tolist()
+    ([[0.0]], [True], [[10.0]])
     """
+    stuck = stuck.copy()
     for _ in range(rounds):
-        rows = np.flatnonzero(iters <= max_iter)
+        rows = np.flatnonzero(stuck & (iters <= max_iter))
         if rows.size == 0:
             return theta, iters
         value, g, H = objective(theta[rows], rows, True)
@@ -384,8 +389,14 @@ def _unstick(objective, theta, iters, max_iter, rounds: int = 20):
         if not moved.any():
             return theta, iters
         rows, best = rows[moved], best[moved]
+        again = np.zeros(rows.size, dtype=bool)
         sub, it2 = newton(
-            lambda t, r, deriv, rows=rows: objective(t, rows[r], deriv), best, max_iter=max_iter
+            lambda t, r, deriv, rows=rows: objective(t, rows[r], deriv),
+            best,
+            max_iter=max_iter,
+            stuck=again,
         )
         theta[rows], iters[rows] = sub, it2
+        stuck[:] = False
+        stuck[rows[again]] = True
     return theta, iters
