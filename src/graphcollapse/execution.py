@@ -41,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _simulate as _engine
+from ._cost import check_simulation, uses_fast_path
 from ._curves import RiskCurves
 from ._errors import ConfigError, GraphCollapseError
 from ._graph import InteractionGraph
@@ -684,6 +685,7 @@ def simulate(
         if local_serial:
             res = _engine.simulate(graph, family, checkpoints=store, **kwargs)
         else:
+            _check_before_start(graph, family, workers, kwargs)
             ex, n = stack.enter_context(executor(backend, workers, scheduler))
             res = _engine.simulate(
                 graph, family, executor=ex, parallelism=n, checkpoints=store, **kwargs
@@ -691,6 +693,32 @@ def simulate(
         res.info["workers"] = workers
         res.info["backend"] = backend
         return res
+
+
+def _check_before_start(graph: Any, family: Any, workers: int, kw: dict[str, Any]) -> None:
+    """Refuse a run over the memory or time limit before a pool or a cluster starts
+    (the engine checks again, and names bad arguments itself)."""
+    T, R = kw["generations"], kw["replicates"]
+    if (
+        isinstance(graph, InteractionGraph)
+        and isinstance(family, Family)
+        and isinstance(kw["regime"], Regime)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in (T, R))
+        and T >= 0
+        and R >= 2
+        and kw["path"] in ("auto", "plain", "fast")
+    ):
+        family.check_graph(graph)
+        check_simulation(
+            graph,
+            family,
+            generations=T,
+            replicates=R,
+            regime=kw["regime"],
+            fast=uses_fast_path(family, kw["path"]),
+            keep_replicates=bool(kw["keep_replicates"]),
+            workers=workers,
+        )
 
 
 def _blocks_needed(replicates: Any) -> int:
