@@ -159,7 +159,9 @@ def format_duration(seconds: float) -> str:
     """A duration for people: ``'45 s'``, ``'3 min'``, ``'2.5 h'``, ``'3.2 days'``.
 
     >>> format_duration(42), format_duration(200), format_duration(9000), format_duration(3e5)
-    ('42 s', '3 min', '2.5 h', '3.5 days')
+    ('42 s', '3 min', '2.5 h', '3.47 days')
+    >>> format_duration(1e11)
+    '3,169 years'
     """
     if seconds < 90:
         return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.0f} s"
@@ -169,7 +171,8 @@ def format_duration(seconds: float) -> str:
         return f"{seconds / 3600:.2g} h"
     if seconds < 1000 * 86400:
         return f"{seconds / 86400:.3g} days"
-    return f"{seconds / (365.25 * 86400):.3g} years"
+    years = seconds / (365.25 * 86400)
+    return f"{years:.3g} years" if years < 100 else f"{years:,.0f} years"
 
 
 def _on(workers: int) -> str:
