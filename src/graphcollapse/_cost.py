@@ -13,9 +13,9 @@ a probe runs a small sub-ecosystem of up to :data:`PROBE_MODELS` models (evenly 
 in the graph's order; samples a model takes from producers outside the probe are drawn
 as real samples, so every probed model trains on as many samples as in the run) through
 the same kernel the run uses, over generations 0..3 on one block of the run's size (the
-median of three tries: the machine may be busy), or, when a fit is slow, on 8 and 32 replicates extrapolated
-linearly (batched fits cost far less than 256 single ones, so a per-replicate rate
-would overestimate). In the accumulate regime the training sets grow with the
+median of three tries: the machine may be busy), or, when a fit is slow, on 8 and 32
+replicates extrapolated linearly (batched fits cost far less than 256 single ones, so a
+per-replicate rate would overestimate). In the accumulate regime the training sets grow with the
 generation: a second probe over generations 0..7 measures that growth ``g`` (generation
 ``t`` costs ``c (1 + g t)``). Then, for ``K`` models of which the probe ran ``m``::
 
@@ -126,8 +126,10 @@ def uses_fast_path(family: Any, path: str) -> bool:
     fast path, as :func:`graphcollapse.simulate` resolves it.
 
     >>> import graphcollapse as gc
-    >>> uses_fast_path(gc.LinearRegression(dim=2), "auto"), uses_fast_path(gc.Gaussian(dim=2), "plain")
-    (True, False)
+    >>> uses_fast_path(gc.LinearRegression(dim=2), "auto")
+    True
+    >>> uses_fast_path(gc.Gaussian(dim=2), "plain")
+    False
     """
     return path == "fast" or (path == "auto" and bool(family.has_fast_path))
 
@@ -301,7 +303,7 @@ def check_simulation(
     ...                  replicates=10**6, regime=gc.Regime(), fast=True)
     Traceback (most recent call last):
     ...
-    graphcollapse._errors.ConfigError: simulate (3 models, 100,000 generations, 1,000,000 replicates): needs about ...
+    graphcollapse._errors.ConfigError: simulate (3 models, 100,000 generations, ...
     >>> del os.environ["GRAPHCOLLAPSE_MAX_SECONDS"]
     """
     what = (

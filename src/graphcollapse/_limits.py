@@ -165,7 +165,7 @@ def format_duration(seconds: float) -> str:
     """
     if seconds < 90:
         return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.0f} s"
-    if seconds < 5400:
+    if seconds < 3570:
         return f"{seconds / 60:.0f} min"
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.2g} h"

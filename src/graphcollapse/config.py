@@ -41,9 +41,9 @@ from ._constraints import (
     mapping_problems,
     parameters,
 )
+from ._cost import check_simulation, simulation_bytes, uses_fast_path
 from ._errors import ConfigError, InvalidGraphError
 from ._graph import InteractionGraph, brief
-from ._cost import check_simulation, simulation_bytes, uses_fast_path
 from ._regime import Regime
 from .families import CONFIG_ALIASES, FAMILIES, Family, make_family
 

@@ -476,6 +476,40 @@ def _stop(pool: ProcessPoolExecutor) -> None:
                 p.join(1)
 
 
+SCHEDULER_TIMEOUT = 5.0
+"""Seconds to wait for a Dask scheduler to answer before giving up."""
+
+
+def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """Refuse (:class:`ConfigError`, one line) a ``tcp://host:port`` scheduler address
+    nothing listens at, within ``timeout`` seconds, before anything is started or
+    written (other protocols are left to Dask).
+
+    >>> check_scheduler("tcp://127.0.0.1:1")
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConfigError: --scheduler 'tcp://127.0.0.1:1': cannot connect ...
+    """
+    text = str(address)
+    where = text[len("tcp://") :] if text.startswith("tcp://") else text
+    if "://" in where:
+        return
+    host, _, port = where.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--scheduler {text[:80]!r}: expected an address such as tcp://host:8786")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        if isinstance(err, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        raise ConfigError(
+            f"--scheduler {text[:80]!r}: cannot connect ({reason}); is the scheduler "
+            "running and reachable from here?"
+        ) from None
+
+
 @contextlib.contextmanager
 def dask_pool(workers: int, scheduler: str | None = None) -> Iterator[tuple[Executor, int]]:
     """A Dask executor: a new ``LocalCluster`` of ``workers`` process workers, or the
@@ -499,11 +533,13 @@ def dask_pool(workers: int, scheduler: str | None = None) -> Iterator[tuple[Exec
             )
             client = Client(cluster)
         else:
+            check_scheduler(scheduler)
             try:
                 client = Client(scheduler, timeout="20s")
-            except (OSError, TimeoutError) as err:
+            except Exception as err:  # (something answered, but not a Dask scheduler)
+                reason = " ".join(str(err).split())[:120] or type(err).__name__
                 raise ConfigError(
-                    f"--scheduler {scheduler!r}: cannot connect ({err}); is the scheduler "
+                    f"--scheduler {scheduler!r}: cannot connect ({reason}); is the scheduler "
                     "running and reachable from here?"
                 ) from None
     except BaseException:
