@@ -1394,7 +1394,7 @@ class SymbolSurvivalDisplay:
     generation, one line per symbol coloured by its true probability (dark: frequent,
     light: rare); exact curves solid, simulated ones as points with 95% error bars.
 
-    Build it with :meth:`from_survival` (a :class:`graphcollapse.SymbolSurvival`).
+    Build it with :meth:`from_survival` (a :class:`graphcollapse.theory.SymbolSurvival`).
 
     Parameters
     ----------
@@ -1420,8 +1420,8 @@ class SymbolSurvivalDisplay:
     >>> import graphcollapse as gc
     >>> from graphcollapse.plotting import SymbolSurvivalDisplay
     >>> g = gc.InteractionGraph(["A"], [[50]], real=[0], initial_real=[50])
-    >>> s = gc.symbol_survival(g, gc.Categorical(k=5, zipf=1.5), generations=40,
-    ...                        replicates=200)
+    >>> s = gc.theory.symbol_survival(g, gc.Categorical(k=5, zipf=1.5), generations=40,
+    ...                               replicates=200)
     >>> disp = SymbolSurvivalDisplay.from_survival(s).plot()
     >>> sorted(disp.lines_), disp.ax_.get_ylabel()
     ([0, 1, 2, 3, 4], 'P(symbol still present)')

@@ -37,6 +37,11 @@ the specialised functions, with one name per concept everywhere:
 :func:`second_order_theory`           mean drift + covariance with the fit's bias (§9)
 :class:`SecondOrderResult`            its result, with ``valid_until`` per model
 :func:`linear_cross_covariance`       the models' error cross-covariance (linear)
+:func:`homogenization`                correlations and homogenisation indices from it
+:class:`Homogenization`               their result (also ``TheoryResult.homogenization``)
+:func:`simulate_homogenization`       the cross-covariance estimated by simulation
+:func:`symbol_survival`               which symbols a categorical model keeps, and when
+:class:`SymbolSurvival`               its result
 :func:`ols_min_real_fraction`         least real share keeping least squares stable
 :func:`real_weight_risk`              one self-training model's risk, real share ``w``
 :func:`optimal_real_weight`           the ``w`` that minimises it
@@ -59,8 +64,14 @@ from __future__ import annotations
 import sys
 import types
 
-from ._homogenization import linear_cross_covariance
+from ._homogenization import (
+    Homogenization,
+    homogenization,
+    linear_cross_covariance,
+    simulate_homogenization,
+)
 from ._plan_real import ols_min_real_fraction, optimal_real_weight, real_weight_risk
+from ._survival import SymbolSurvival, symbol_survival
 from ._theory import (
     SecondOrderResult,
     TheoryRequest,
@@ -87,10 +98,13 @@ from ._theory import (
 )
 
 __all__ = [
+    "Homogenization",
     "SecondOrderResult",
+    "SymbolSurvival",
     "TheoryRequest",
     "TheoryResult",
     "family_theory",
+    "homogenization",
     "linear_cross_covariance",
     "linear_growth_factor",
     "linear_risk",
@@ -111,7 +125,9 @@ __all__ = [
     "real_weight_risk",
     "second_order_theory",
     "shared_pair_moments",
+    "simulate_homogenization",
     "solve_stein",
+    "symbol_survival",
     "theory",
 ]
 
