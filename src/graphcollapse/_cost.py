@@ -12,8 +12,8 @@ every model. The cost ``c`` of one generation of one block is **measured**, not 
 a probe runs a small sub-ecosystem of up to :data:`PROBE_MODELS` models (evenly spaced
 in the graph's order; samples a model takes from producers outside the probe are drawn
 as real samples, so every probed model trains on as many samples as in the run) through
-the same kernel the run uses, over generations 0..3 on one block of the run's size (the
-median of three tries: the machine may be busy), or, when a fit is slow, on 8 and 32
+the same kernel the run uses, over generations 0..3 on one block of the run's size (CPU
+time, the least of three tries, so that other programs on the machine do not move it), or, when a fit is slow, on 8 and 32
 replicates extrapolated linearly (batched fits cost far less than 256 single ones, so a
 per-replicate rate would overestimate). In the accumulate regime the training sets grow with the
 generation: a second probe over generations 0..7 measures that growth ``g`` (generation
@@ -21,7 +21,8 @@ generation: a second probe over generations 0..7 measures that growth ``g`` (gen
 
     seconds = K / m * (T + 1) (1 + g T / 2) * blocks * c / min(workers, blocks)
 
-(plus :data:`POOL_START_SECONDS` with more than one worker). A probe takes a few
+(plus :data:`POOL_START_SECONDS` with more than one worker), times :func:`busy_factor`
+when other programs keep the machine's cores busy (load average over cores). A probe takes a few
 milliseconds for the light families; its result is cached per (family, regime, path,
 probed models, block size), and runs too small to matter (at most :data:`TINY_WORK`
 sample draws) are not probed at all. Measured against real runs on this machine in
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +50,7 @@ __all__ = [
     "estimate_simulation",
     "check_simulation",
     "uses_fast_path",
+    "busy_factor",
     "PROBE_MODELS",
     "TINY_WORK",
     "LONG_SECONDS",
@@ -134,6 +137,22 @@ def uses_fast_path(family: Any, path: str) -> bool:
     return path == "fast" or (path == "auto" and bool(family.has_fast_path))
 
 
+def busy_factor() -> float:
+    """How many times slower than on free cores work runs now: the one-minute load
+    average over the cores this process may use, at least 1 (1 where unknown).
+
+    >>> busy_factor() >= 1.0
+    True
+    """
+    try:
+        load = os.getloadavg()[0]
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    except OSError:
+        return 1.0
+    cores = cores or os.cpu_count() or 1
+    return max(1.0, load / cores)
+
+
 def _probe_plan(graph: Any) -> Any:
     """The sub-ecosystem a probe runs: up to :data:`PROBE_MODELS` models of ``graph``,
     each taking as many samples as in the run (from outside producers as real ones)."""
@@ -169,18 +188,19 @@ def _probe_plan(graph: Any) -> Any:
 
 
 def _measure(kernel: Any, reps: int, generations: int, repeats: int = 1) -> float:
-    """Seconds of one block of ``reps`` replicates over ``generations + 1`` generations
-    (the median of ``repeats`` tries: the machine may be busy, as it will be for the
-    run)."""
+    """CPU seconds of one block of ``reps`` replicates over ``generations + 1``
+    generations (the least of ``repeats`` tries). CPU time, not wall time: other
+    programs running on the machine would otherwise make the estimate jump from one
+    call to the next (a block runs on one core, one BLAS thread)."""
     from ._simulate import _Job, _run_block
 
     job = _Job(kernel, 0, generations, reps, False)
-    times = []
+    best = math.inf
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = time.process_time()
         _run_block(job, 0)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        best = min(best, time.process_time() - t)
+    return best
 
 
 def _probe(kernel: Any, reps: int, accumulate: bool) -> tuple[float, float] | None:
@@ -278,7 +298,7 @@ def estimate_simulation(
     rows = (T + 1) * (1 + g * T / 2)
     serial = K / sub.n_models * rows * n_blocks * c
     used = max(1, min(int(workers), n_blocks))
-    seconds = serial / used + (POOL_START_SECONDS if used > 1 else 0.0)
+    seconds = (serial / used + (POOL_START_SECONDS if used > 1 else 0.0)) * busy_factor()
     return Estimate(seconds, memory, used)
 
 
