@@ -12,21 +12,22 @@ every model. The cost ``c`` of one generation of one block is **measured**, not 
 a probe runs a small sub-ecosystem of up to :data:`PROBE_MODELS` models (evenly spaced
 in the graph's order; samples a model takes from producers outside the probe are drawn
 as real samples, so every probed model trains on as many samples as in the run) through
-the same kernel the run uses, over generations 0..3 on one block of the run's size (CPU
-time, the least of three tries, so that other programs on the machine do not move it), or, when a fit is slow, on 8 and 32
-replicates extrapolated linearly (batched fits cost far less than 256 single ones, so a
-per-replicate rate would overestimate). In the accumulate regime the training sets grow with the
-generation: a second probe over generations 0..7 measures that growth ``g`` (generation
-``t`` costs ``c (1 + g t)``). Then, for ``K`` models of which the probe ran ``m``::
+the same kernel the run uses, over generations 0..3 on one block of the run's size (in
+CPU time, the least of three tries, so that other programs do not move it); when a fit
+is slow, on 8 and 32 replicates extrapolated linearly (batched fits cost far less than
+256 single ones, so a per-replicate rate would overestimate). In the accumulate regime
+the training sets may grow with the generation: a second probe over generations 0..7
+measures that growth ``g`` (generation ``t`` costs ``c (1 + g t)``). Then, for ``K``
+models of which the probe ran ``m``::
 
     seconds = K / m * (T + 1) (1 + g T / 2) * blocks * c / min(workers, blocks)
 
-(plus :data:`POOL_START_SECONDS` with more than one worker), times :func:`busy_factor`
-when other programs keep the machine's cores busy (load average over cores). A probe takes a few
-milliseconds for the light families; its result is cached per (family, regime, path,
-probed models, block size), and runs too small to matter (at most :data:`TINY_WORK`
-sample draws) are not probed at all. Measured against real runs on this machine in
-docs/reliability.md.
+plus :data:`POOL_START_SECONDS` with more than one worker, times :func:`busy_factor`
+when other programs keep the cores busy (load average over cores). A probe takes a few
+tens of milliseconds for the light families; its result is cached per (family, regime,
+path, probed models, block size), and runs too small to matter (at most
+:data:`TINY_WORK` sample draws) are not probed at all. Measured against real runs on
+this machine in docs/reliability.md.
 
 This module imports only numpy and the standard library.
 """
