@@ -234,7 +234,7 @@ def test_survival_simulation_agrees_with_the_exact_cases():
         }
     )
     fam = gc.Categorical(k=8, zipf=1.3)
-    s = gc.symbol_survival(g, fam, generations=25, replicates=6000, seed=4)
+    s = gc.theory.symbol_survival(g, fam, generations=25, replicates=6000, seed=4)
     assert s.exact.tolist() == [True, True, False] and "mix" in s.notes[0]
     ex = s.exact
     d = s.simulated[:, ex] - s.theory[:, ex]
@@ -247,14 +247,14 @@ def test_survival_simulation_agrees_with_the_exact_cases():
     sup = s.expected_support("simulation")[:, ex] - s.expected_support("theory")[:, ex]
     assert np.abs(sup).max() < 0.1
     with pytest.raises(gc.ConfigError, match="smoothing"):
-        gc.symbol_survival(g, gc.Categorical(k=3, smoothing=1.0), generations=1)
+        gc.theory.symbol_survival(g, gc.Categorical(k=3, smoothing=1.0), generations=1)
 
 
 def test_zipf_rare_symbols_vanish_first():
     # A lone self-consuming model on a Zipf vocabulary: the median generation of loss
     # rises with the symbol's probability, and the expected support falls.
     fam = gc.Categorical(k=30, zipf=1.1)
-    s = gc.symbol_survival(lone(200), fam, generations=300, replicates=0)
+    s = gc.theory.symbol_survival(lone(200), fam, generations=300, replicates=0)
     surv = s.theory[:, 0, :]
     assert np.all(np.diff(surv, axis=1) <= 1e-12)  # at every generation, rarer = less likely kept
     assert np.all(np.diff(surv, axis=0) <= 1e-12)  # and survival only falls
@@ -316,12 +316,12 @@ def test_cli_bad_probs_is_one_line_exit_2(tmp_path, capsys):
 
 # ------------------------------------------------------------------ homogenisation (issue 9 §4)
 def test_homogenization_indices_on_known_matrices():
-    h = gc.homogenization(np.eye(4))
+    h = gc.theory.homogenization(np.eye(4))
     assert h.mean_correlation.tolist() == [0.0] and h.effective_models.tolist() == [4.0]
-    h = gc.homogenization(np.full((3, 3), 2.0))
+    h = gc.theory.homogenization(np.full((3, 3), 2.0))
     assert np.isclose(h.mean_correlation[0], 1.0) and np.isclose(h.effective_models[0], 1.0)
     # a model with zero error has no correlation
-    h = gc.homogenization(np.diag([1.0, 0.0]))
+    h = gc.theory.homogenization(np.diag([1.0, 0.0]))
     assert np.isnan(h.correlation[0, 1, 1]) and np.isnan(h.mean_correlation[0])
 
 
@@ -337,7 +337,9 @@ def test_cross_covariance_theory_matches_simulation(synthetic):
     fam = gc.Categorical(k=5, zipf=1.0)
     reg = gc.Regime(synthetic=synthetic)
     th = gc.theory(g, fam, generations=6, regime=reg)
-    sim = gc.simulate_homogenization(g, fam, generations=6, replicates=4000, seed=5, regime=reg)
+    sim = gc.theory.simulate_homogenization(
+        g, fam, generations=6, replicates=4000, seed=5, regime=reg
+    )
     np.testing.assert_allclose(
         np.diagonal(th.cross_covariance, axis1=1, axis2=2), th.risk.mean, rtol=1e-12
     )
@@ -360,7 +362,7 @@ def test_private_theory_is_rejected_for_shared_cross_covariance():
     g = gc.InteractionGraph.from_dict({"models": COMPLETE})
     fam = gc.Categorical(k=5, zipf=1.0)
     private = gc.theory(g, fam, generations=3)
-    sim = gc.simulate_homogenization(
+    sim = gc.theory.simulate_homogenization(
         g, fam, generations=3, replicates=4000, seed=6, regime=gc.Regime(synthetic="shared")
     )
     z = (sim.covariance - private.cross_covariance) / sim.covariance_sem
@@ -376,7 +378,7 @@ def test_symbol_survival_display_draws_exact_and_simulated_curves():
     g = gc.InteractionGraph.from_dict(
         {"models": {"loop": {"initial_real": 30, "from": {"loop": 30}}, "lab": {"real": 30}}}
     )
-    s = gc.symbol_survival(g, gc.Categorical(k=40, zipf=1.0), generations=10, replicates=100)
+    s = gc.theory.symbol_survival(g, gc.Categorical(k=40, zipf=1.0), generations=10, replicates=100)
     d = SymbolSurvivalDisplay.from_survival(s, "loop", max_symbols=5).plot()
     assert len(d.lines_) == 5 and 0 in d.lines_ and 39 in d.lines_  # both ends of the ranks
     assert len(d.ax_.get_lines()) >= 5 and d.ax_.get_title() == "symbol survival: loop"
@@ -404,12 +406,14 @@ def test_linear_cross_covariance_matches_simulation_for_least_squares(synthetic)
     fam = gc.LinearRegression(dim=1)
     reg = gc.Regime(synthetic=synthetic)
     C = gc.theory.linear_cross_covariance(g, fam, generations=4, regime=reg)
-    sim = gc.simulate_homogenization(g, fam, generations=4, replicates=3000, seed=8, regime=reg)
+    sim = gc.theory.simulate_homogenization(
+        g, fam, generations=4, replicates=3000, seed=8, regime=reg
+    )
     iu = np.triu_indices(4)
     z = ((sim.covariance - C) / sim.covariance_sem)[:, iu[0], iu[1]]
     assert np.abs(z).max() < _zmax(z.size)
     lo, hi = {"private": (0.15, 0.22), "shared": (0.6, 0.7)}[synthetic]
-    assert lo < gc.homogenization(C).mean_correlation[-1] < hi
+    assert lo < gc.theory.homogenization(C).mean_correlation[-1] < hi
     accumulate = gc.Regime(data="accumulate")
     with pytest.raises(gc.ConfigError, match="replace/fresh only"):
         gc.theory.linear_cross_covariance(g, fam, generations=1, regime=accumulate)

@@ -87,7 +87,7 @@ def test_simulate_homogenization_agrees_with_the_python_api_and_the_table(tmp_pa
     cfg = _config(tmp_path, "private", 600, 3)
     sim = _json(capsys, "simulate", str(cfg), "--json", "--quiet", "--homogenization")
     g = load_config(cfg).build_graph()
-    api = gc.simulate_homogenization(
+    api = gc.theory.simulate_homogenization(
         g, gc.Categorical(k=5, zipf=1.0), generations=4, replicates=600, seed=3
     )
     np.testing.assert_allclose(sim["homogenization"]["mean_correlation"], api.mean_correlation)
@@ -101,7 +101,7 @@ def test_simulate_homogenization_agrees_with_the_python_api_and_the_table(tmp_pa
 
 def test_jackknife_needs_two_blocks():
     g = gc.InteractionGraph(["a", "b"], [[0, 5], [5, 0]], real=[5, 5])
-    h = gc.simulate_homogenization(g, gc.Categorical(k=3), generations=1, replicates=100)
+    h = gc.theory.simulate_homogenization(g, gc.Categorical(k=3), generations=1, replicates=100)
     assert h.correlation_sem is None and h.covariance_sem is not None
     assert "cross_correlation_sem" not in h.json_keys()
     assert "mean_correlation_sem" not in h.json_keys()["homogenization"]
@@ -125,9 +125,9 @@ def test_homogenization_plot(tmp_path, capsys):
     assert exc.value.code == 2 and "--homogenization-plot" in capsys.readouterr().err
     with pytest.raises(gc.ConfigError, match="theory=, simulation="):
         HomogenizationDisplay.from_homogenization()
-    a = gc.homogenization(np.eye(2), models=("a", "b"))
+    a = gc.theory.homogenization(np.eye(2), models=("a", "b"))
     with pytest.raises(gc.ConfigError, match="different models"):
-        HomogenizationDisplay.from_homogenization(theory=a, simulation=gc.homogenization(np.eye(3)))
+        HomogenizationDisplay.from_homogenization(theory=a, simulation=gc.theory.homogenization(np.eye(3)))
     # Theory only: no simulation artists.
     d = HomogenizationDisplay.from_homogenization(theory=a).plot()
     assert sorted(d.lines_) == ["theory_correlation", "theory_effective"]

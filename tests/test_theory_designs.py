@@ -136,7 +136,9 @@ def test_cross_covariance_matches_simulation(regime, seed):
     T = 3
     C, C_sem, _ = design_moments(g, 5, 1.0, regime, T, draws=4000, seed=0)
     fam = gc.LinearRegression(dim=5)
-    h = gc.simulate_homogenization(g, fam, generations=T, replicates=4000, seed=seed, regime=regime)
+    h = gc.theory.simulate_homogenization(
+        g, fam, generations=T, replicates=4000, seed=seed, regime=regime
+    )
     excess = np.abs(h.covariance - C) - Z * np.hypot(h.covariance_sem, C_sem)
     assert excess.max() < 0, np.abs((h.covariance - C) / h.covariance_sem).max()
     th = gc.theory(g, fam, generations=T, regime=regime)

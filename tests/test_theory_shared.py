@@ -196,7 +196,9 @@ def test_cross_covariance_matches_simulation(seed):
     th = gc.theory(g, fam, generations=T, regime=SHARED)
     C = np.asarray(th.cross_covariance)
     np.testing.assert_allclose(np.diagonal(C, axis1=1, axis2=2), th.risk.mean, rtol=1e-14)
-    h = gc.simulate_homogenization(g, fam, generations=T, replicates=4000, seed=seed, regime=SHARED)
+    h = gc.theory.simulate_homogenization(
+        g, fam, generations=T, replicates=4000, seed=seed, regime=SHARED
+    )
     rse = th.risk.info["moment_rse"]
     excess = np.abs(h.covariance - C) - Z * h.covariance_sem - Z * rse * np.abs(C)
     assert excess.max() < 0, np.abs((h.covariance - C) / h.covariance_sem).max()

@@ -62,7 +62,7 @@ class Homogenization:
     Examples
     --------
     >>> import numpy as np
-    >>> from graphcollapse import homogenization
+    >>> from graphcollapse.theory import homogenization
     >>> C = np.array([[[1.0, 0.5], [0.5, 1.0]]])
     >>> h = homogenization(C, models=("a", "b"))
     >>> h.mean_correlation.tolist(), h.effective_models.round(3).tolist()
@@ -138,7 +138,7 @@ def homogenization(
     ``(T', M, M)`` (or one ``(M, M)`` matrix); see the module docstring.
 
     >>> import numpy as np
-    >>> from graphcollapse import homogenization
+    >>> from graphcollapse.theory import homogenization
     >>> homogenization(np.eye(3)).effective_models.tolist()   # independent, equal risk
     [3.0]
     >>> homogenization(np.ones((3, 3))).mean_correlation.tolist()   # one shared error
@@ -190,7 +190,7 @@ def simulate_homogenization(
     blocks, i.e. more than 256 replicates). At most 2,000 models.
 
     >>> import graphcollapse as gc
-    >>> from graphcollapse import simulate_homogenization
+    >>> from graphcollapse.theory import simulate_homogenization
     >>> g = gc.InteractionGraph(["a", "b", "c"], [[0, 0, 0], [10, 0, 0], [20, 0, 0]],
     ...                         real=[10, 0, 0])
     >>> shared = gc.Regime(synthetic="shared")   # b's 10 samples are c's first 10

@@ -1,4 +1,4 @@
-"""Up-front size checks: refuse work that cannot fit in this machine's memory.
+"""Up-front size checks: refuse work that cannot fit in this machine's memory or time.
 
 Before building a large preset (and before a simulation keeps its replicates), the
 library estimates the memory the work needs and compares it with a limit: this
@@ -6,6 +6,11 @@ machine's physical memory (or the container's, when a cgroup sets a smaller one)
 environment variable ``GRAPHCOLLAPSE_MAX_MEMORY`` overrides the limit (``64G``,
 ``512M``, a number of bytes, or ``0`` to switch the check off) for those with bigger
 machines or more swap.
+
+Likewise for time: a simulation (or a sweep) whose estimated wall time
+(:mod:`graphcollapse._cost`) is more than :data:`DEFAULT_MAX_SECONDS` is refused before
+it starts; the environment variable ``GRAPHCOLLAPSE_MAX_SECONDS`` overrides the limit
+(``3600``, ``90m``, ``36h``, ``7d``, or ``0`` to switch the check off).
 
 This module imports only the standard library.
 """
@@ -17,9 +22,24 @@ import re
 
 from ._errors import ConfigError
 
-__all__ = ["memory_limit", "memory_problem", "check_memory", "format_bytes", "ENV_VAR"]
+__all__ = [
+    "memory_limit",
+    "memory_problem",
+    "check_memory",
+    "format_bytes",
+    "ENV_VAR",
+    "TIME_ENV_VAR",
+    "DEFAULT_MAX_SECONDS",
+    "time_limit",
+    "time_problem",
+    "check_time",
+    "format_duration",
+]
 
 ENV_VAR = "GRAPHCOLLAPSE_MAX_MEMORY"
+TIME_ENV_VAR = "GRAPHCOLLAPSE_MAX_SECONDS"
+DEFAULT_MAX_SECONDS = 24 * 3600.0
+"""Longest estimated wall time accepted without an override (one day)."""
 
 # Bytes per model and per synthetic edge of building and diagnosing a graph (CSR
 # arrays, their transposes, the component labels, names and the JSON/table output):
@@ -103,5 +123,94 @@ def check_memory(estimate: float, what: str) -> None:
     """Raise :class:`ConfigError` ``"{what}: needs about ..."`` if the estimate does not
     fit (see :func:`memory_problem`)."""
     why = memory_problem(estimate)
+    if why is not None:
+        raise ConfigError(f"{what}: {why}")
+
+
+# ---------------------------------------------------------------------------- time
+_SECONDS = {"": 1, "S": 1, "M": 60, "H": 3600, "D": 86400}
+
+
+def time_limit() -> float | None:
+    """The time limit in seconds (None: the check is switched off).
+
+    >>> import os
+    >>> time_limit() == DEFAULT_MAX_SECONDS
+    True
+    >>> os.environ["GRAPHCOLLAPSE_MAX_SECONDS"] = "90m"
+    >>> time_limit()
+    5400.0
+    >>> del os.environ["GRAPHCOLLAPSE_MAX_SECONDS"]
+    """
+    text = os.environ.get(TIME_ENV_VAR, "").strip()
+    if not text:
+        return DEFAULT_MAX_SECONDS
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([SMHD]?)", text.upper())
+    if m is None:
+        raise ConfigError(
+            f"environment variable {TIME_ENV_VAR}: expected a duration such as 3600, 90m, "
+            f"36h or 7d (0 switches the check off), got {text[:40]!r}"
+        )
+    value = float(m.group(1)) * _SECONDS[m.group(2)]
+    return value or None
+
+
+def format_duration(seconds: float) -> str:
+    """A duration for people: ``'45 s'``, ``'3 min'``, ``'2.5 h'``, ``'3.2 days'``.
+
+    >>> format_duration(42), format_duration(200), format_duration(9000), format_duration(3e5)
+    ('42 s', '3 min', '2.5 h', '3.47 days')
+    >>> format_duration(1e11)
+    '3,169 years'
+    """
+    if seconds < 90:
+        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.0f} s"
+    if seconds < 3570:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.2g} h"
+    if seconds < 1000 * 86400:
+        return f"{seconds / 86400:.3g} days"
+    years = seconds / (365.25 * 86400)
+    return f"{years:.3g} years" if years < 100 else f"{years:,.0f} years"
+
+
+def _on(workers: int) -> str:
+    return f"on {workers} worker{'s' if workers != 1 else ''}"
+
+
+def time_problem(seconds: float, workers: int = 1) -> str | None:
+    """Why work estimated at ``seconds`` of wall time on ``workers`` workers is refused
+    (None if it is within :func:`time_limit`).
+
+    >>> time_problem(3 * 86400, 2)[:60]
+    'needs about 3 days on 2 workers, more than the limit of 24 h'
+    >>> time_problem(60) is None
+    True
+    """
+    limit = time_limit()
+    if limit is None or seconds <= limit:
+        return None
+    return (
+        f"needs about {format_duration(seconds)} {_on(workers)}, more than the limit of "
+        f"{format_duration(limit)} (estimated on this machine); "
+        f"make it smaller, use more workers, or raise the limit with the environment "
+        f"variable {TIME_ENV_VAR}=DURATION (e.g. 7d, or 0 to switch the check off)"
+    )
+
+
+def check_time(seconds: float | None, what: str, workers: int = 1) -> None:
+    """Raise :class:`ConfigError` ``"{what}: needs about ..."`` if the estimate is over
+    the limit (see :func:`time_problem`; ``None``, no estimate, always passes).
+
+    >>> check_time(10.0, "simulate")
+    >>> check_time(1e9, "simulate")
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConfigError: simulate: needs about 31.7 years on 1 worker, ...
+    """
+    if seconds is None:
+        return
+    why = time_problem(seconds, workers)
     if why is not None:
         raise ConfigError(f"{what}: {why}")

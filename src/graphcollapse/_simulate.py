@@ -44,6 +44,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from ._constraints import require_instance
+from ._cost import check_simulation
 from ._curves import RiskCurves
 from ._errors import ConfigError
 from ._graph import InteractionGraph
@@ -856,6 +857,17 @@ def simulate(
     family.check_graph(graph)
     check_loss_weights(graph, family, regime, "simulate")
     blas_threads_setting()  # refuse a bad GRAPHCOLLAPSE_BLAS_THREADS before any work
+    # Refuse a run over this machine's memory or the time limit (docs/reliability.md).
+    check_simulation(
+        graph,
+        family,
+        generations=T,
+        replicates=R,
+        regime=regime,
+        fast=resolved == "fast",
+        keep_replicates=bool(keep_replicates),
+        workers=parallelism,
+    )
 
     job = _Job(
         _Kernel(_Plan.from_graph(graph), family, regime, resolved == "fast"),

@@ -60,7 +60,8 @@ class SymbolSurvival:
     --------
     >>> import graphcollapse as gc
     >>> g = gc.InteractionGraph(["A"], [[50]], real=[0], initial_real=[50])
-    >>> s = gc.symbol_survival(g, gc.Categorical(k=5, zipf=1.5), generations=40, replicates=0)
+    >>> s = gc.theory.symbol_survival(g, gc.Categorical(k=5, zipf=1.5), generations=40,
+    ...                               replicates=0)
     >>> s.probs.round(2).tolist()
     [0.57, 0.2, 0.11, 0.07, 0.05]
     >>> s.theory[-1, 0].round(2).tolist()  # P(present at generation 40): rare ones go first
@@ -141,7 +142,7 @@ def symbol_survival(
     >>> import graphcollapse as gc
     >>> g = gc.InteractionGraph(["A", "B"], [[30, 0], [0, 0]], real=[0, 30],
     ...                         initial_real=[30, 30])
-    >>> s = gc.symbol_survival(g, gc.Categorical(k=3), generations=5, replicates=400)
+    >>> s = gc.theory.symbol_survival(g, gc.Categorical(k=3), generations=5, replicates=400)
     >>> s.exact.tolist(), bool(abs(s.simulated - s.theory).max() < 5 * s.sem.max() + 0.01)
     ([True, True], True)
     """

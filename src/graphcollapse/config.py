@@ -41,9 +41,9 @@ from ._constraints import (
     mapping_problems,
     parameters,
 )
+from ._cost import check_simulation, simulation_bytes, uses_fast_path
 from ._errors import ConfigError, InvalidGraphError
 from ._graph import InteractionGraph, brief
-from ._limits import check_memory
 from ._regime import Regime
 from .families import CONFIG_ALIASES, FAMILIES, Family, make_family
 
@@ -131,14 +131,20 @@ class RunConfig:
     ) -> tuple[InteractionGraph, Family, dict[str, Any]]:
         """``(graph, family, settings)``: what :func:`graphcollapse.simulate` is called
         with (``simulate(graph, family, **settings)``), after checking that the family
-        has enough samples for every model and that the run fits in memory."""
+        has enough samples for every model and that the run fits in memory and in the
+        time limit (:func:`graphcollapse._cost.check_simulation`)."""
         graph = self.build_graph(progress=progress)
         family, regime = self.build_family(), self.build_regime()
         family.check_graph(graph)
-        check_memory(
-            self.estimate_bytes(graph.n_models),
-            f"simulate ({graph.n_models:,} models, {self.generations:,} generations, "
-            f"{self.replicates:,} replicates{', keep_replicates' if self.keep_replicates else ''})",
+        check_simulation(
+            graph,
+            family,
+            generations=self.generations,
+            replicates=self.replicates,
+            regime=regime,
+            fast=uses_fast_path(family, self.path),
+            keep_replicates=self.keep_replicates,
+            workers=self.workers,
         )
         settings = dict(
             generations=self.generations,
@@ -181,9 +187,7 @@ class RunConfig:
         >>> round(cfg.estimate_bytes(1000) / 2**30)  # 10^6 x 100 x 1000 floats
         745
         """
-        T1, K = self.generations + 1, max(int(n_models), 1)
-        curves = 8.0 * T1 * K * (6 + (self.replicates if self.keep_replicates else 0))
-        return curves + 8.0 * 256 * K * 64
+        return simulation_bytes(n_models, self.generations, self.replicates, self.keep_replicates)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain data (what a manifest records)."""

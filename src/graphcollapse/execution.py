@@ -41,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _simulate as _engine
+from ._cost import check_simulation, uses_fast_path
 from ._curves import RiskCurves
 from ._errors import ConfigError, GraphCollapseError
 from ._graph import InteractionGraph
@@ -475,6 +476,40 @@ def _stop(pool: ProcessPoolExecutor) -> None:
                 p.join(1)
 
 
+SCHEDULER_TIMEOUT = 5.0
+"""Seconds to wait for a Dask scheduler to answer before giving up."""
+
+
+def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """Refuse (:class:`ConfigError`, one line) a ``tcp://host:port`` scheduler address
+    nothing listens at, within ``timeout`` seconds, before anything is started or
+    written (other protocols are left to Dask).
+
+    >>> check_scheduler("tcp://127.0.0.1:1")
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConfigError: --scheduler 'tcp://127.0.0.1:1': cannot connect ...
+    """
+    text = str(address)
+    where = text[len("tcp://") :] if text.startswith("tcp://") else text
+    if "://" in where:
+        return
+    host, _, port = where.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--scheduler {text[:80]!r}: expected an address such as tcp://host:8786")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        if isinstance(err, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        raise ConfigError(
+            f"--scheduler {text[:80]!r}: cannot connect ({reason}); is the scheduler "
+            "running and reachable from here?"
+        ) from None
+
+
 @contextlib.contextmanager
 def dask_pool(workers: int, scheduler: str | None = None) -> Iterator[tuple[Executor, int]]:
     """A Dask executor: a new ``LocalCluster`` of ``workers`` process workers, or the
@@ -498,11 +533,13 @@ def dask_pool(workers: int, scheduler: str | None = None) -> Iterator[tuple[Exec
             )
             client = Client(cluster)
         else:
+            check_scheduler(scheduler)
             try:
                 client = Client(scheduler, timeout="20s")
-            except (OSError, TimeoutError) as err:
+            except Exception as err:  # (something answered, but not a Dask scheduler)
+                reason = " ".join(str(err).split())[:120] or type(err).__name__
                 raise ConfigError(
-                    f"--scheduler {scheduler!r}: cannot connect ({err}); is the scheduler "
+                    f"--scheduler {scheduler!r}: cannot connect ({reason}); is the scheduler "
                     "running and reachable from here?"
                 ) from None
     except BaseException:
@@ -684,6 +721,7 @@ def simulate(
         if local_serial:
             res = _engine.simulate(graph, family, checkpoints=store, **kwargs)
         else:
+            _check_before_start(graph, family, workers, kwargs)
             ex, n = stack.enter_context(executor(backend, workers, scheduler))
             res = _engine.simulate(
                 graph, family, executor=ex, parallelism=n, checkpoints=store, **kwargs
@@ -691,6 +729,32 @@ def simulate(
         res.info["workers"] = workers
         res.info["backend"] = backend
         return res
+
+
+def _check_before_start(graph: Any, family: Any, workers: int, kw: dict[str, Any]) -> None:
+    """Refuse a run over the memory or time limit before a pool or a cluster starts
+    (the engine checks again, and names bad arguments itself)."""
+    T, R = kw["generations"], kw["replicates"]
+    if (
+        isinstance(graph, InteractionGraph)
+        and isinstance(family, Family)
+        and isinstance(kw["regime"], Regime)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in (T, R))
+        and T >= 0
+        and R >= 2
+        and kw["path"] in ("auto", "plain", "fast")
+    ):
+        family.check_graph(graph)
+        check_simulation(
+            graph,
+            family,
+            generations=T,
+            replicates=R,
+            regime=kw["regime"],
+            fast=uses_fast_path(family, kw["path"]),
+            keep_replicates=bool(kw["keep_replicates"]),
+            workers=workers,
+        )
 
 
 def _blocks_needed(replicates: Any) -> int:

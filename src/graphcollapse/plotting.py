@@ -1400,7 +1400,7 @@ class SymbolSurvivalDisplay:
     generation, one line per symbol coloured by its true probability (dark: frequent,
     light: rare); exact curves solid, simulated ones as points with 95% error bars.
 
-    Build it with :meth:`from_survival` (a :class:`graphcollapse.SymbolSurvival`).
+    Build it with :meth:`from_survival` (a :class:`graphcollapse.theory.SymbolSurvival`).
 
     Parameters
     ----------
@@ -1426,8 +1426,8 @@ class SymbolSurvivalDisplay:
     >>> import graphcollapse as gc
     >>> from graphcollapse.plotting import SymbolSurvivalDisplay
     >>> g = gc.InteractionGraph(["A"], [[50]], real=[0], initial_real=[50])
-    >>> s = gc.symbol_survival(g, gc.Categorical(k=5, zipf=1.5), generations=40,
-    ...                        replicates=200)
+    >>> s = gc.theory.symbol_survival(g, gc.Categorical(k=5, zipf=1.5), generations=40,
+    ...                               replicates=200)
     >>> disp = SymbolSurvivalDisplay.from_survival(s).plot()
     >>> sorted(disp.lines_), disp.ax_.get_ylabel()
     ([0, 1, 2, 3, 4], 'P(symbol still present)')
@@ -1668,7 +1668,7 @@ class HomogenizationDisplay:
     ...                         real=[5, 5, 5])
     >>> fam, reg = gc.Categorical(k=3), gc.Regime(synthetic="shared")
     >>> th = gc.theory(g, fam, generations=4, regime=reg).homogenization
-    >>> sim = gc.simulate_homogenization(g, fam, generations=4, replicates=600, regime=reg)
+    >>> sim = gc.theory.simulate_homogenization(g, fam, generations=4, replicates=600, regime=reg)
     >>> d = HomogenizationDisplay.from_homogenization(theory=th, simulation=sim).plot()
     >>> sorted(d.lines_), d.axes_[1].get_ylabel()
     (['simulation_correlation', 'simulation_effective', 'theory_correlation', \

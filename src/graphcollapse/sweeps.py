@@ -828,10 +828,15 @@ def sweep(
     if backend not in BACKENDS:
         raise SweepError(f"--backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
     spec = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep, max_points=max_points)
+    check_cost(spec, workers)  # over the time or memory limit: refused before it starts
     root = Path(store)
     if root.exists() and not root.is_dir():
         raise SweepError(f"--store {str(root)!r}: exists and is not a directory")
-    with DirectoryLock(root, what="--store", wait=wait):
+    # An existing cluster is connected to first: a wrong address is refused quickly,
+    # before the store is touched.
+    connect = backend == "dask" and scheduler is not None
+    early = executor(backend, workers, scheduler) if connect else contextlib.nullcontext()
+    with early as pool, DirectoryLock(root, what="--store", wait=wait):
         run_info = {
             "started": _now(),
             "host": socket.gethostname(),
@@ -849,7 +854,7 @@ def sweep(
             labels={p.id: p.label() for p in spec.points},
         )
         try:
-            _run_points(root, spec, todo, report, backend, workers, scheduler, progress)
+            _run_points(root, spec, todo, report, backend, workers, scheduler, progress, pool)
         finally:
             report.wall_seconds = time.perf_counter() - t0
             _close_run(root, report)
@@ -880,7 +885,7 @@ def _task(spec: SweepSpec, p: Point) -> dict[str, Any]:
     }
 
 
-def _run_points(root, spec, todo, report, backend, workers, scheduler, progress) -> None:
+def _run_points(root, spec, todo, report, backend, workers, scheduler, progress, pool=None):
     total = report.total
 
     def tick(running: int) -> None:
@@ -907,7 +912,8 @@ def _run_points(root, spec, todo, report, backend, workers, scheduler, progress)
     import duckdb
 
     con = duckdb.connect()
-    with contextlib.closing(con), executor(backend, workers, scheduler) as (ex, n):
+    opened = contextlib.nullcontext(pool) if pool is not None else None
+    with contextlib.closing(con), opened or executor(backend, workers, scheduler) as (ex, n):
         if ex is None:
             for p in todo:
                 tick(1)
@@ -952,10 +958,22 @@ def _is_broken_pool(err: BaseException) -> bool:
 
 
 # ---------------------------------------------------------------------- dry run
-def estimate(spec: SweepSpec, *, calibrate: bool = True) -> dict[str, Any]:
-    """A rough cost estimate: work units per point (seeds x replicates x generations x
-    samples drawn per generation), and seconds from timing one small block of the
-    heaviest point on this machine.
+POINT_SECONDS = 0.1
+"""A point's cost besides its simulations' blocks (configuration, graph, verdict,
+Parquet file): about 0.1 s measured with the shipped small sweep on this machine."""
+
+
+def estimate(spec: SweepSpec, *, workers: int = 1, calibrate: bool = True) -> dict[str, Any]:
+    """The estimated cost of a sweep, by the cost model of :func:`graphcollapse.simulate`
+    (:mod:`graphcollapse._cost`): per point, the seconds of its simulations (seeds x one
+    run, each timed on a small probe of its own ecosystem on this machine) and the
+    memory of one; in all, the seconds on ``workers`` workers (points run in parallel,
+    each on one worker) and the peak memory.
+
+    Returns ``points``, ``runs``, ``point_seconds`` and ``point_bytes`` (one per point;
+    a point's seconds are None when it computes no simulation; :data:`POINT_SECONDS`
+    for one too small to time), ``seconds`` (wall time on ``workers``; None if nothing was timed or
+    ``calibrate`` is false), ``bytes`` (peak memory) and ``workers``.
 
     Examples
     --------
@@ -963,46 +981,70 @@ def estimate(spec: SweepSpec, *, calibrate: bool = True) -> dict[str, Any]:
     ...                             "generations": 2, "replicates": 40,
     ...                             "family": {"name": "linear_regression", "dim": 2}}})
     >>> est = estimate(spec, calibrate=False)
-    >>> est["points"], est["runs"], est["seconds"] is None
-    (1, 1, True)
+    >>> est["points"], est["runs"], est["seconds"] is None, est["point_bytes"][0] > 0
+    (1, 1, True, True)
     """
+    from ._cost import estimate_simulation, simulation_bytes, uses_fast_path
     from .config import parse_config
 
-    units = []
+    seconds: list[float | None] = []
+    memory: list[float] = []
     for p in spec.points:
-        if "simulate" not in spec.compute:
-            units.append(0.0)
-            continue
         cfg = parse_config(copy.deepcopy(p.config), base_dir=spec.base_dir)
         g = cfg.build_graph()
-        per_gen = float(np.sum(g.real)) + float(g.synthetic.sum())
-        units.append(len(p.seeds) * cfg.replicates * (cfg.generations + 1) * max(per_gen, 1.0))
-    out: dict[str, Any] = {
+        if "simulate" not in spec.compute:
+            seconds.append(None)
+            memory.append(simulation_bytes(g.n_models, cfg.generations, 2, False))
+            continue
+        if not calibrate:
+            seconds.append(None)
+            memory.append(simulation_bytes(g.n_models, cfg.generations, cfg.replicates, False))
+            continue
+        family = cfg.build_family()
+        est = estimate_simulation(
+            g,
+            family,
+            generations=cfg.generations,
+            replicates=cfg.replicates,
+            regime=cfg.build_regime(),
+            fast=uses_fast_path(family, cfg.path),
+        )
+        seconds.append(POINT_SECONDS + (est.seconds or 0.0) * len(p.seeds))
+        memory.append(est.bytes)
+    timed = [s for s in seconds if s is not None]
+    used = max(1, min(int(workers), len(spec.points)))
+    total = None
+    if timed:
+        total = max(sum(timed) / used, max(timed))
+    return {
         "points": len(spec.points),
         "runs": sum(len(p.seeds) for p in spec.points),
-        "units": units,
-        "seconds": None,
-        "point_seconds": None,
+        "point_seconds": seconds,
+        "point_bytes": memory,
+        "seconds": total,
+        "bytes": float(sum(sorted(memory)[-used:])) if memory else 0.0,
+        "workers": used,
     }
-    if calibrate and units and max(units) > 0:
-        from . import _simulate
 
-        k = int(np.argmax(units))
-        cfg = parse_config(copy.deepcopy(spec.points[k].config), base_dir=spec.base_dir)
-        g = cfg.build_graph()
-        t = time.perf_counter()
-        _simulate.simulate(
-            g,
-            cfg.build_family(),
-            generations=1,
-            replicates=min(cfg.replicates, _simulate.BLOCK_SIZE),
-            seed=0,
-            regime=cfg.build_regime(),
-            path=cfg.path,
-        )
-        secs = time.perf_counter() - t
-        per_gen = float(np.sum(g.real)) + float(g.synthetic.sum())
-        rate = secs / (min(cfg.replicates, _simulate.BLOCK_SIZE) * 2 * max(per_gen, 1.0))
-        out["point_seconds"] = [u * rate for u in units]
-        out["seconds"] = float(sum(out["point_seconds"]))
-    return out
+
+def check_cost(spec: SweepSpec, workers: int = 1) -> dict[str, Any]:
+    """:func:`estimate`, refusing (:class:`SweepError`) a sweep whose estimated wall time
+    on ``workers`` workers is over the time limit, or whose points running at once do
+    not fit in memory (the message gives the estimate, the limit and the override).
+
+    >>> spec = load_sweep({"base": {"graph": {"preset": "cycle", "size": 3},
+    ...                             "generations": 2, "replicates": 40,
+    ...                             "family": {"name": "linear_regression", "dim": 2}}})
+    >>> check_cost(spec)["seconds"]  # too small to time: the point's fixed cost
+    0.1
+    """
+    from ._limits import memory_problem, time_problem
+
+    est = estimate(spec, workers=workers)
+    what = f"sweep ({est['points']} points, {est['runs']} runs)"
+    why = memory_problem(est["bytes"])
+    if why is None and est["seconds"] is not None:
+        why = time_problem(est["seconds"], est["workers"])
+    if why is not None:
+        raise SweepError(f"{what}: {why}")
+    return est

@@ -39,6 +39,11 @@ the specialised functions, with one name per concept everywhere:
 :func:`numerical_fit_moments`         Cox-Snell bias of any M-estimator, numerically
 :class:`NumericalMoments`             its result, with Monte Carlo standard errors
 :func:`linear_cross_covariance`       the models' error cross-covariance (linear)
+:func:`homogenization`                correlations and homogenisation indices from it
+:class:`Homogenization`               their result (also ``TheoryResult.homogenization``)
+:func:`simulate_homogenization`       the cross-covariance estimated by simulation
+:func:`symbol_survival`               which symbols a categorical model keeps, and when
+:class:`SymbolSurvival`               its result
 :func:`ols_min_real_fraction`         least real share keeping least squares stable
 :func:`real_weight_risk`              one self-training model's risk, real share ``w``
 :func:`optimal_real_weight`           the ``w`` that minimises it
@@ -61,8 +66,14 @@ from __future__ import annotations
 import sys
 import types
 
-from ._homogenization import linear_cross_covariance
+from ._homogenization import (
+    Homogenization,
+    homogenization,
+    linear_cross_covariance,
+    simulate_homogenization,
+)
 from ._plan_real import ols_min_real_fraction, optimal_real_weight, real_weight_risk
+from ._survival import SymbolSurvival, symbol_survival
 from ._theory import (
     SecondOrderResult,
     TheoryRequest,
@@ -90,22 +101,25 @@ from ._theory import (
 from .families._coxsnell import NumericalMoments, numerical_fit_moments
 
 __all__ = [
+    "Homogenization",
     "NumericalMoments",
     "SecondOrderResult",
+    "SymbolSurvival",
     "TheoryRequest",
     "TheoryResult",
     "family_theory",
+    "homogenization",
     "linear_cross_covariance",
     "linear_growth_factor",
     "linear_risk",
     "linear_slope",
     "linear_steady_state",
     "lyapunov_rate",
+    "numerical_fit_moments",
     "ols_accumulate_risk",
     "ols_accumulate_steady_state",
     "ols_design_risk",
     "ols_growth_factor",
-    "numerical_fit_moments",
     "ols_min_real_fraction",
     "ols_moments",
     "ols_risk",
@@ -116,7 +130,9 @@ __all__ = [
     "real_weight_risk",
     "second_order_theory",
     "shared_pair_moments",
+    "simulate_homogenization",
     "solve_stein",
+    "symbol_survival",
     "theory",
 ]
 

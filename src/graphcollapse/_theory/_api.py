@@ -135,7 +135,7 @@ class TheoryResult:
     @property
     def homogenization(self):
         """Cross-model error correlation and homogenisation indices
-        (:class:`graphcollapse.Homogenization`), or ``None`` when the theory does not
+        (:class:`graphcollapse.theory.Homogenization`), or ``None`` when the theory does not
         provide the cross-covariance."""
         if self.cross_covariance is None:
             return None

@@ -62,13 +62,17 @@ def execute(
     show_progress: bool,
     backend: str = "local",
     scheduler: str | None = None,
+    announce: bool = False,
 ) -> RiskCurves:
     """Run the simulation a configuration describes (resuming from ``out/blocks``) on
-    the local process pool or on Dask (``backend``, ``scheduler``)."""
+    the local process pool or on Dask (``backend``, ``scheduler``); with ``announce``,
+    first say on stderr how long it should take when that is more than a few seconds."""
     from ..execution import CheckpointMismatchError, simulate
 
     with read_progress(cfg.graph_file) as reading:
         graph, family, settings = cfg.prepare(progress=reading)
+    if announce:
+        announce_estimate(graph, family, settings)
     settings["checkpoint_dir"] = None if out is None else out / CHECKPOINT_SUBDIR
     settings.update(backend=backend, scheduler=scheduler)
     try:
@@ -82,6 +86,25 @@ def execute(
             f"settings (differs in: {', '.join(err.differences)}); rerun with the same "
             f"settings to resume it, or delete {err.directory} to start afresh"
         ) from None
+
+
+def announce_estimate(graph, family, settings: dict[str, Any]) -> None:
+    """``simulate: about 3 min on 2 workers, 1.2 GB of memory (estimated)`` on stderr,
+    for work expected to last more than :data:`~graphcollapse._cost.LONG_SECONDS`."""
+    from .._cost import LONG_SECONDS, estimate_simulation, uses_fast_path
+
+    est = estimate_simulation(  # (measured when the run was checked: cached)
+        graph,
+        family,
+        generations=settings["generations"],
+        replicates=settings["replicates"],
+        regime=settings["regime"],
+        fast=uses_fast_path(family, settings["path"]),
+        keep_replicates=settings["keep_replicates"],
+        workers=settings["workers"],
+    )
+    if est.seconds is not None and est.seconds > LONG_SECONDS:
+        print(f"simulate: {est.describe()} (estimated)", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -270,9 +293,11 @@ def _tell_waiting(out: Path):
     return tell
 
 
-def _execute_and_save(cfg, out, show, backend, scheduler, started) -> RiskCurves:
+def _execute_and_save(cfg, out, show, backend, scheduler, started, quiet=False) -> RiskCurves:
     try:
-        result = execute(cfg, out, show_progress=show, backend=backend, scheduler=scheduler)
+        result = execute(
+            cfg, out, show_progress=show, backend=backend, scheduler=scheduler, announce=not quiet
+        )
     except KeyboardInterrupt:
         # (typer turns a KeyboardInterrupt into exit status 130 without a word.)
         if out is None:
@@ -388,10 +413,14 @@ def simulate_command(
             stack.enter_context(
                 DirectoryLock(out, what="--out", wait=wait, on_wait=_tell_waiting(out))
             )
+<<<<<<< HEAD
         result = _execute_and_save(cfg, out, show, backend, scheduler, started)
     homog = empirical_homogenization(cfg) if homogenization else None
     if homog is not None and homogenization_plot is not None:
         write_homogenization_plot(homogenization_plot, cfg, homog)
+=======
+        result = _execute_and_save(cfg, out, show, backend, scheduler, started, quiet)
+>>>>>>> limits
     if with_theory:
         from .theory import overlay_theory
 

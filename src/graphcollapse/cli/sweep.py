@@ -1,9 +1,10 @@
 """``graphcollapse sweep SWEEP.yaml --store DIR``: run a grid of experiments into a store.
 
-``--dry-run`` lists the points and an estimated cost without running anything. Points
-run on a local process pool (``--workers``) or on Dask (``--backend dask``, with or
-without ``--scheduler``). A failing point is recorded and the sweep goes on; the exit
-status is 1 if any point failed, 2 on bad input.
+``--dry-run`` lists the points with their estimated time and memory, and the totals on
+``--workers`` workers, without running anything. Points run on a local process pool
+(``--workers``) or on Dask (``--backend dask``, with or without ``--scheduler``). A
+failing point is recorded and the sweep goes on; the exit status is 1 if any point
+failed, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -19,39 +20,47 @@ from . import app
 from ._output import counting_bar
 
 
-def _dry_run(spec, calibrate: bool) -> None:
+def _dry_run(spec, workers: int, calibrate: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .._limits import format_bytes
     from ..sweeps import estimate
 
-    est = estimate(spec, calibrate=calibrate)
+    est = estimate(spec, workers=workers, calibrate=calibrate)
     table = Table(
         title=f"{len(spec.points)} points x {spec.seeds} seeds: {', '.join(spec.compute)}"
     )
     table.add_column("point", no_wrap=True)
     for axis in spec.axes:
         table.add_column(axis)
-    table.add_column("est. seconds", justify="right")
-    secs = est["point_seconds"] or [None] * len(spec.points)
-    for p, s in zip(spec.points, secs, strict=True):
-        table.add_row(p.id, *[str(p.axes[a]) for a in spec.axes], "-" if s is None else f"{s:.2g}")
+    table.add_column("est. time", justify="right")
+    table.add_column("est. memory", justify="right")
+    for p, secs, mem in zip(spec.points, est["point_seconds"], est["point_bytes"], strict=True):
+        table.add_row(
+            p.id,
+            *[str(p.axes[a]) for a in spec.axes],
+            "< 1 s" if secs is None or secs < 1 else _duration(secs),
+            format_bytes(mem),
+        )
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     total = est["seconds"]
-    where = "" if total is None else f", about {_duration(total)} on one worker of this machine"
+    on = f"{est['workers']} worker{'s' if est['workers'] != 1 else ''}"
+    when = "under a second" if total is None or total < 1 else f"about {_duration(total)}"
     console.print(
-        f"{est['points']} points, {est['runs']} runs{where} (rough: timed on one block)",
+        f"{est['points']} points, {est['runs']} runs: {when} on {on}, "
+        f"{format_bytes(est['bytes'])} of memory at most (estimated: each point's "
+        "simulation timed on a small probe of its ecosystem on this machine"
+        + ("; the theory's time is not included)" if "theory" in spec.compute else ")"),
         highlight=False,
     )
 
 
 def _duration(s: float) -> str:
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 5400:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3600:.1f} h"
+    from .._limits import format_duration
+
+    return format_duration(s)
 
 
 @app.command("sweep")
@@ -84,7 +93,7 @@ def sweep_command(
 
     spec = load_sweep(sweep_file, max_points=max_points)
     if dry_run:
-        _dry_run(spec, calibrate=True)
+        _dry_run(spec, workers, calibrate=True)
         return
     if store is None:
         raise ConfigError("sweep: give --store DIR (where results go), or --dry-run")
