@@ -109,7 +109,7 @@ class Homogenization:
         simulation ``"cross_correlation_sem"``.
 
         >>> import numpy as np
-        >>> from graphcollapse import homogenization
+        >>> from graphcollapse.theory import homogenization
         >>> sorted(homogenization(np.eye(2)).json_keys())
         ['cross_correlation', 'homogenization']
         """
