@@ -127,7 +127,9 @@ def test_homogenization_plot(tmp_path, capsys):
         HomogenizationDisplay.from_homogenization()
     a = gc.theory.homogenization(np.eye(2), models=("a", "b"))
     with pytest.raises(gc.ConfigError, match="different models"):
-        HomogenizationDisplay.from_homogenization(theory=a, simulation=gc.theory.homogenization(np.eye(3)))
+        HomogenizationDisplay.from_homogenization(
+            theory=a, simulation=gc.theory.homogenization(np.eye(3))
+        )
     # Theory only: no simulation artists.
     d = HomogenizationDisplay.from_homogenization(theory=a).plot()
     assert sorted(d.lines_) == ["theory_correlation", "theory_effective"]

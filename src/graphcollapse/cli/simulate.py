@@ -413,14 +413,10 @@ def simulate_command(
             stack.enter_context(
                 DirectoryLock(out, what="--out", wait=wait, on_wait=_tell_waiting(out))
             )
-<<<<<<< HEAD
-        result = _execute_and_save(cfg, out, show, backend, scheduler, started)
+        result = _execute_and_save(cfg, out, show, backend, scheduler, started, quiet)
     homog = empirical_homogenization(cfg) if homogenization else None
     if homog is not None and homogenization_plot is not None:
         write_homogenization_plot(homogenization_plot, cfg, homog)
-=======
-        result = _execute_and_save(cfg, out, show, backend, scheduler, started, quiet)
->>>>>>> limits
     if with_theory:
         from .theory import overlay_theory
 
