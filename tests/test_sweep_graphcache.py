@@ -5,6 +5,7 @@ graph is built and hashed through its ``to_dict()`` form."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 
@@ -90,9 +91,16 @@ def test_a_cached_load_builds_no_graph_and_gives_the_same_points(tmp_path, monke
     first = sweeps.load_sweep(SPEC, base_dir=tmp_path)
     # every point and every axis value's check (against the base) is cached
     assert len(first.graph_hashes) >= len(first.points)
+    cost = sweeps.estimate(dataclasses.replace(first, graph_hashes={}), calibrate=False)
+    assert min(cost["point_bytes"]) > 0
     _no_graph_builds(monkeypatch)
     again = sweeps.load_sweep(SPEC, base_dir=tmp_path, graph_hashes=first.graph_hashes)
     assert again.points == first.points
+    # the cost estimate (uncalibrated, or of a diagnose-only sweep) reads the model
+    # counts from the cache too
+    assert sweeps.estimate(again, calibrate=False)["point_bytes"] == cost["point_bytes"]
+    diagnose = dataclasses.replace(again, compute=("diagnose",))
+    assert sweeps.estimate(diagnose)["point_bytes"] == cost["point_bytes"]
     with pytest.raises(AssertionError, match="a graph was built"):
         sweeps.load_sweep(SPEC, base_dir=tmp_path)
 

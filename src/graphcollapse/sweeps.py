@@ -1087,15 +1087,15 @@ def estimate(spec: SweepSpec, *, workers: int = 1, calibrate: bool = True) -> di
     memory: list[float] = []
     for p in spec.points:
         cfg = parse_config(copy.deepcopy(p.config), base_dir=spec.base_dir)
+        hit = spec.graph_hashes.get(_graph_slot(p.config, spec.base_dir))
+        if "simulate" not in spec.compute or not calibrate:
+            # (the model count only: from the cache of validated preset graphs if there)
+            n = hit["models"] if _valid_hit(hit) else cfg.build_graph().n_models
+            reps = cfg.replicates if "simulate" in spec.compute else 2
+            seconds.append(None)
+            memory.append(simulation_bytes(n, cfg.generations, reps, False))
+            continue
         g = cfg.build_graph()
-        if "simulate" not in spec.compute:
-            seconds.append(None)
-            memory.append(simulation_bytes(g.n_models, cfg.generations, 2, False))
-            continue
-        if not calibrate:
-            seconds.append(None)
-            memory.append(simulation_bytes(g.n_models, cfg.generations, cfg.replicates, False))
-            continue
         family = cfg.build_family()
         est = estimate_simulation(
             g,
