@@ -8,7 +8,8 @@ Sweeps: the shipped ``phase-quick.yaml`` (88 points of 1,000 and 3,000 models) a
 4-point slice of ``phase.yaml`` at 10^5 models (Erdos-Renyi degree 4 and scale-free
 degree 13, ``compute: [diagnose]``). The stores are filled once by this tree (two
 workers), then each round times, for each tree, ``load_sweep`` and a rerun of the
-finished store in a fresh process; the point ids of both trees are compared.
+finished store in a fresh process; the point ids of both trees are compared. (Set
+``GRAPHCOLLAPSE_MAX_MEMORY=256G``: the sweep cost check may refuse the 10^5 slice.)
 """
 
 from __future__ import annotations
