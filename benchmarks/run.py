@@ -17,6 +17,7 @@ REGISTRY: dict[str, str] = {
     "ols": "benchmarks.bench_ols",
     "plan": "benchmarks.bench_plan",
     "sweep": "benchmarks.bench_sweep",
+    "sweep_validate": "benchmarks.bench_sweep_validate",
     "speed": "benchmarks.bench_speed",
     "startup": "benchmarks.bench_startup",
     "theory": "benchmarks.bench_theory",

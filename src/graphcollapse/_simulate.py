@@ -651,7 +651,7 @@ class BlockStore(Protocol):
 
 
 def run_fingerprint(
-    graph: InteractionGraph,
+    graph: InteractionGraph | str,
     family: Family,
     regime: Regime,
     generations: int,
@@ -662,6 +662,9 @@ def run_fingerprint(
 ) -> dict[str, Any]:
     """The settings that fix a run's blocks (what a checkpoint store compares).
 
+    ``graph`` may also be given as its hash (the ``"graph"`` entry of an earlier
+    fingerprint: the SHA-256 of its compact ``to_dict()`` JSON).
+
     Examples
     --------
     >>> import graphcollapse as gc
@@ -671,10 +674,13 @@ def run_fingerprint(
     >>> fp["seed"], fp["block_size"], fp["regime"]
     (0, 256, 'replace/fresh/private')
     """
-    graph_json = json.dumps(graph.to_dict(), sort_keys=False, separators=(",", ":"))
+    if isinstance(graph, str):  # the graph's hash, known already (a sweep's cache)
+        graph_hash = graph
+    else:  # the text of json.dumps(graph.to_dict(), separators=(",", ":")), fast
+        graph_hash = hashlib.sha256(graph._dict_json().encode()).hexdigest()
     return {
         "format": CHECKPOINT_FORMAT,
-        "graph": hashlib.sha256(graph_json.encode()).hexdigest(),
+        "graph": graph_hash,
         "family": json.loads(json.dumps(family.config(), default=str)),
         "family_class": f"{type(family).__module__}.{type(family).__qualname__}",
         "regime": regime.label,

@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
+import functools
 import hashlib
 import itertools
 import json
@@ -79,6 +80,7 @@ __all__ = [
     "load_sweep",
     "sweep",
     "point_seed",
+    "stored_graph_hashes",
     "COMPUTE",
     "MAX_POINTS",
     "FIXED_COLUMNS",
@@ -90,6 +92,7 @@ MAX_POINTS = 10_000
 """Default limit on points x seeds (``max_points=`` / ``--max-points`` raise it)."""
 STORE_FORMAT = 1
 POINTS_DIR, FAILURES_DIR, MANIFEST = "points", "failures", "manifest.json"
+_GRAPH_HASHES = "graph_hashes"  # manifest field: the cache of _resolve
 _SWEEP_KEYS = ("base", "grid", "zip", "seeds", "seed", "compute")
 _NOT_AXES = {"seed": "use `seeds:` and the sweep `seed:`", "workers": "use --workers"}
 FIXED_COLUMNS = {
@@ -185,6 +188,7 @@ class SweepSpec:
     compute: tuple[str, ...]
     points: tuple[Point, ...]
     source: str | None = None
+    graph_hashes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -237,20 +241,45 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _resolve(data: dict[str, Any], base_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _resolve(
+    data: dict[str, Any], base_dir: Path, graph_hashes: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate a configuration dict and build what a run needs (graph, family).
 
     Returns the plain configuration and the point's key: what fixes its numbers, by
     content (the ecosystem's hash, the family's full parameters, the regime, the run
     settings), so that equivalent wordings of one configuration share a key.
+
+    ``graph_hashes`` caches the ecosystem's hash of preset graphs (whose settings fix
+    the graph), by the resolved configuration and the code that builds it: a
+    configuration found there is not built again (a resume of a sweep of 10^5-model
+    graphs would otherwise rebuild and hash every graph); one not found there is built,
+    checked and added.
     """
     from . import _simulate
+    from ._limits import check_memory
     from .config import parse_config
 
     cfg = parse_config(copy.deepcopy(data), base_dir=base_dir)
-    # (prepare: graph, family, regime built, sample sizes and memory checked)
-    graph, family, settings = cfg.prepare()
-    regime = settings["regime"]
+    resolved = cfg.to_dict()
+    slot = None
+    if graph_hashes is not None and "preset" in cfg.graph:
+        slot = _graph_slot(resolved, base_dir)
+    hit = graph_hashes.get(slot) if slot is not None else None
+    if _valid_hit(hit):
+        # Validated before with this code: only the cheap parts are built again.
+        family, regime = cfg.build_family(), cfg.build_regime()
+        n = hit["models"]
+        check_memory(
+            cfg.estimate_bytes(n),
+            f"simulate ({n:,} models, {cfg.generations:,} generations, "
+            f"{cfg.replicates:,} replicates{', keep_replicates' if cfg.keep_replicates else ''})",
+        )
+        graph: Any = hit["graph"]
+    else:
+        # (prepare: graph, family, regime built, sample sizes and memory checked)
+        graph, family, settings = cfg.prepare()
+        regime = settings["regime"]
     path = cfg.path
     if path == "auto":
         path = "fast" if family.has_fast_path else "plain"
@@ -258,7 +287,60 @@ def _resolve(data: dict[str, Any], base_dir: Path) -> tuple[dict[str, Any], dict
         graph, family, regime, cfg.generations, 0, cfg.replicates, path, cfg.keep_replicates
     )
     del key["seed"]
-    return cfg.to_dict(), key
+    if slot is not None and not isinstance(graph, str):
+        graph_hashes[slot] = {"graph": key["graph"], "models": graph.n_models}
+    return resolved, key
+
+
+def _valid_hit(hit: Any) -> bool:
+    return (
+        isinstance(hit, dict)
+        and isinstance(hit.get("graph"), str)
+        and len(hit["graph"]) == 64
+        and all(c in "0123456789abcdef" for c in hit["graph"])
+        and type(hit.get("models")) is int
+        and hit["models"] > 0
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _graph_code() -> str:
+    """A hash of the code and library versions that build and hash a preset graph (a
+    cached graph hash is used only with the code that computed it)."""
+    import numpy
+    import scipy
+
+    from . import __version__, _graph, _graphalg, _simulate, _topologies, config
+
+    h = hashlib.sha256(f"{__version__}|{numpy.__version__}|{scipy.__version__}".encode())
+    for mod in (_graph, _graphalg, _simulate, _topologies, config):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()
+
+
+def _graph_slot(resolved: dict[str, Any], base_dir: Path) -> str:
+    """The cache key of a resolved configuration's graph hash (see :func:`_resolve`)."""
+    text = f"{_graph_code()}|{base_dir}|{_canonical(resolved)}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stored_graph_hashes(store: str | os.PathLike | None) -> dict[str, Any]:
+    """The graph-hash cache of a sweep store (empty if there is none): pass it to
+    :func:`load_sweep` so that a resume does not rebuild the store's preset graphs.
+
+    >>> stored_graph_hashes("/nonexistent")
+    {}
+    """
+    if store is None:
+        return {}
+    try:
+        data = json.loads((Path(store) / MANIFEST).read_text(encoding="utf-8"))
+        hashes = data.get(_GRAPH_HASHES)
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(hashes, dict):
+        return {}
+    return {k: v for k, v in hashes.items() if isinstance(k, str) and _valid_hit(v)}
 
 
 _MAX_FILE_CHARS = 1_000_000
@@ -323,6 +405,7 @@ def load_sweep(
     *,
     max_points: int = MAX_POINTS,
     base_dir: str | os.PathLike | None = None,
+    graph_hashes: Mapping[str, Any] | None = None,
 ) -> SweepSpec:
     """Read and validate a sweep (a file or a mapping) before anything runs.
 
@@ -338,6 +421,10 @@ def load_sweep(
     base_dir : path, optional
         Where relative paths are resolved for a mapping (default: the current directory;
         for a file: its directory).
+    graph_hashes : mapping, optional
+        Hashes of preset graphs validated before (:func:`stored_graph_hashes` of the
+        store): those graphs are not built again. The returned spec's ``graph_hashes``
+        holds them and the new ones.
 
     Examples
     --------
@@ -369,7 +456,8 @@ def load_sweep(
         raise SweepError(
             f"sweep, field {unknown[0]!r}: unknown field; the fields are {', '.join(_SWEEP_KEYS)}"
         )
-    base, base_dir_ = _load_base(data.get("base"), here)
+    cache = {k: v for k, v in (graph_hashes or {}).items() if _valid_hit(v)}
+    base, base_dir_ = _load_base(data.get("base"), here, cache)
     grid = _axes(data.get("grid"), "grid")
     zipped = _axes(data.get("zip"), "zip")
     both = sorted(set(grid) & set(zipped))
@@ -408,7 +496,7 @@ def load_sweep(
             cfg = copy.deepcopy(base)
             _set_path(cfg, axis, v)
             try:
-                _resolve(cfg, base_dir_)
+                _resolve(cfg, base_dir_, cache)
             except GraphCollapseError as err:
                 raise SweepError(f"sweep, axis {axis!r}, value {_short(v)}: {err}") from None
             except RecursionError:
@@ -422,7 +510,7 @@ def load_sweep(
             for k, v in axes.items():
                 _set_path(cfg, k, v)
             try:
-                resolved, keyed = _resolve(cfg, base_dir_)
+                resolved, keyed = _resolve(cfg, base_dir_, cache)
             except GraphCollapseError as err:
                 label = ", ".join(f"{k}={_short(v)}" for k, v in axes.items())
                 raise SweepError(f"sweep, point {label}: {err}") from None
@@ -439,11 +527,14 @@ def load_sweep(
             "the same configuration)"
         )
     return SweepSpec(
-        base, base_dir_, grid, zipped, seeds, sweep_seed, compute_t, tuple(points), source
-    )
+        base, base_dir_, grid, zipped, seeds, sweep_seed, compute_t, tuple(points), source,
+        cache,
+    )  # fmt: skip
 
 
-def _load_base(base: Any, here: Path) -> tuple[dict[str, Any], Path]:
+def _load_base(
+    base: Any, here: Path, cache: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Path]:
     from .config import load_config
 
     if base is None:
@@ -461,7 +552,7 @@ def _load_base(base: Any, here: Path) -> tuple[dict[str, Any], Path]:
             f"sweep, field 'base': a run configuration or {{file: ...}}, got {_short(base)}"
         )
     try:
-        return _resolve(dict(base), here)[0], here
+        return _resolve(dict(base), here, cache)[0], here
     except GraphCollapseError as err:
         raise SweepError(f"sweep, field 'base': {err}") from None
 
@@ -697,6 +788,8 @@ def _open_store(store: Path, spec: SweepSpec, run_info: dict[str, Any]) -> dict[
             with contextlib.suppress(OSError):
                 stale.unlink()
     manifest.setdefault("runs", []).append(run_info)
+    if spec.graph_hashes:
+        manifest[_GRAPH_HASHES] = spec.graph_hashes
     _write_json(man_file, manifest)
     return manifest
 
@@ -827,9 +920,12 @@ def sweep(
     t0 = time.perf_counter()
     if backend not in BACKENDS:
         raise SweepError(f"--backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    spec = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep, max_points=max_points)
-    check_cost(spec, workers)  # over the time or memory limit: refused before it starts
     root = Path(store)
+    if not isinstance(sweep, SweepSpec):
+        cached = stored_graph_hashes(root)  # (read before the lock: a stale read only misses)
+        sweep = load_sweep(sweep, max_points=max_points, graph_hashes=cached)
+    spec = sweep
+    check_cost(spec, workers)  # over the time or memory limit: refused before it starts
     if root.exists() and not root.is_dir():
         raise SweepError(f"--store {str(root)!r}: exists and is not a directory")
     # An existing cluster is connected to first: a wrong address is refused quickly,
@@ -991,15 +1087,15 @@ def estimate(spec: SweepSpec, *, workers: int = 1, calibrate: bool = True) -> di
     memory: list[float] = []
     for p in spec.points:
         cfg = parse_config(copy.deepcopy(p.config), base_dir=spec.base_dir)
+        hit = spec.graph_hashes.get(_graph_slot(p.config, spec.base_dir))
+        if "simulate" not in spec.compute or not calibrate:
+            # (the model count only: from the cache of validated preset graphs if there)
+            n = hit["models"] if _valid_hit(hit) else cfg.build_graph().n_models
+            reps = cfg.replicates if "simulate" in spec.compute else 2
+            seconds.append(None)
+            memory.append(simulation_bytes(n, cfg.generations, reps, False))
+            continue
         g = cfg.build_graph()
-        if "simulate" not in spec.compute:
-            seconds.append(None)
-            memory.append(simulation_bytes(g.n_models, cfg.generations, 2, False))
-            continue
-        if not calibrate:
-            seconds.append(None)
-            memory.append(simulation_bytes(g.n_models, cfg.generations, cfg.replicates, False))
-            continue
         family = cfg.build_family()
         est = estimate_simulation(
             g,

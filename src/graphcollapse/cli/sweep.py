@@ -89,9 +89,10 @@ def sweep_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a sweep: a grid of experiments, into a kill-safe results store."""
-    from ..sweeps import load_sweep, sweep
+    from ..sweeps import load_sweep, stored_graph_hashes, sweep
 
-    spec = load_sweep(sweep_file, max_points=max_points)
+    # (a store's cached graph hashes spare rebuilding its preset graphs on a resume)
+    spec = load_sweep(sweep_file, max_points=max_points, graph_hashes=stored_graph_hashes(store))
     if dry_run:
         _dry_run(spec, workers, calibrate=True)
         return
