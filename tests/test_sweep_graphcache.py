@@ -99,8 +99,19 @@ def test_a_cached_load_builds_no_graph_and_gives_the_same_points(tmp_path, monke
     # the cost estimate (uncalibrated, or of a diagnose-only sweep) reads the model
     # counts from the cache too
     assert sweeps.estimate(again, calibrate=False)["point_bytes"] == cost["point_bytes"]
+    # a diagnose-only sweep needs the graph's memory (from the preset's size and
+    # expected edges, no graph built), not a simulation block's
+    from graphcollapse._topologies import _validate, estimate_preset_bytes
+
     diagnose = dataclasses.replace(again, compute=("diagnose",))
-    assert sweeps.estimate(diagnose)["point_bytes"] == cost["point_bytes"]
+    graph_only = sweeps.estimate(diagnose)["point_bytes"]
+    expected = []
+    for p in again.points:
+        spec = p.config["graph"]
+        params = {k: v for k, v in spec.items() if k != "preset"}
+        expected.append(estimate_preset_bytes(spec["preset"], _validate(spec["preset"], params)[1]))
+    assert graph_only == expected
+    assert all(g < c for g, c in zip(graph_only, cost["point_bytes"], strict=True))
     with pytest.raises(AssertionError, match="a graph was built"):
         sweeps.load_sweep(SPEC, base_dir=tmp_path)
 

@@ -122,3 +122,15 @@ def test_something_that_is_not_a_scheduler_is_refused_too(tmp_path, capsys):
         server.close()
     assert f"--scheduler '{address}': cannot connect" in err
     assert not store.exists()
+
+
+def test_a_diagnose_only_sweep_is_charged_the_graphs_memory_not_a_simulations(monkeypatch):
+    # 10,000 models: a simulation block needs more than 1 GiB, the graph a few MB.
+    monkeypatch.setenv("GRAPHCOLLAPSE_MAX_MEMORY", "1G")
+    big = {**BASE, "graph": {**BASE["graph"], "size": 10_000}}
+    spec = {"base": big, "grid": {"graph.samples": [20, 30]}}
+    with pytest.raises(sweeps.SweepError, match="memory|GB"):
+        sweeps.check_cost(sweeps.load_sweep(spec), workers=2)
+    est = sweeps.check_cost(sweeps.load_sweep({**spec, "compute": ["diagnose"]}), workers=2)
+    assert est["seconds"] is None
+    assert 0 < est["bytes"] < 2**30

@@ -242,7 +242,10 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def _resolve(
-    data: dict[str, Any], base_dir: Path, graph_hashes: dict[str, Any] | None = None
+    data: dict[str, Any],
+    base_dir: Path,
+    graph_hashes: dict[str, Any] | None = None,
+    simulate: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate a configuration dict and build what a run needs (graph, family).
 
@@ -255,6 +258,9 @@ def _resolve(
     configuration found there is not built again (a resume of a sweep of 10^5-model
     graphs would otherwise rebuild and hash every graph); one not found there is built,
     checked and added.
+
+    ``simulate`` false (a sweep that only diagnoses or computes theory): the
+    simulation's memory and time are not checked, since no point simulates.
     """
     from . import _simulate
     from ._limits import check_memory
@@ -270,16 +276,22 @@ def _resolve(
         # Validated before with this code: only the cheap parts are built again.
         family, regime = cfg.build_family(), cfg.build_regime()
         n = hit["models"]
-        check_memory(
-            cfg.estimate_bytes(n),
-            f"simulate ({n:,} models, {cfg.generations:,} generations, "
-            f"{cfg.replicates:,} replicates{', keep_replicates' if cfg.keep_replicates else ''})",
-        )
+        if simulate:
+            keep = ", keep_replicates" if cfg.keep_replicates else ""
+            check_memory(
+                cfg.estimate_bytes(n),
+                f"simulate ({n:,} models, {cfg.generations:,} generations, "
+                f"{cfg.replicates:,} replicates{keep})",
+            )
         graph: Any = hit["graph"]
     else:
-        # (prepare: graph, family, regime built, sample sizes and memory checked)
-        graph, family, settings = cfg.prepare()
-        regime = settings["regime"]
+        if simulate:
+            # (prepare: graph, family, regime built, sample sizes, memory, time checked)
+            graph, family, settings = cfg.prepare()
+            regime = settings["regime"]
+        else:
+            graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
+            family.check_graph(graph)
     path = cfg.path
     if path == "auto":
         path = "fast" if family.has_fast_path else "plain"
@@ -457,7 +469,9 @@ def load_sweep(
             f"sweep, field {unknown[0]!r}: unknown field; the fields are {', '.join(_SWEEP_KEYS)}"
         )
     cache = {k: v for k, v in (graph_hashes or {}).items() if _valid_hit(v)}
-    base, base_dir_ = _load_base(data.get("base"), here, cache)
+    raw_compute = data.get("compute", ["simulate"])
+    simulates = "simulate" in (raw_compute if isinstance(raw_compute, list) else [raw_compute])
+    base, base_dir_ = _load_base(data.get("base"), here, cache, simulates)
     grid = _axes(data.get("grid"), "grid")
     zipped = _axes(data.get("zip"), "zip")
     both = sorted(set(grid) & set(zipped))
@@ -496,7 +510,7 @@ def load_sweep(
             cfg = copy.deepcopy(base)
             _set_path(cfg, axis, v)
             try:
-                _resolve(cfg, base_dir_, cache)
+                _resolve(cfg, base_dir_, cache, simulates)
             except GraphCollapseError as err:
                 raise SweepError(f"sweep, axis {axis!r}, value {_short(v)}: {err}") from None
             except RecursionError:
@@ -510,7 +524,7 @@ def load_sweep(
             for k, v in axes.items():
                 _set_path(cfg, k, v)
             try:
-                resolved, keyed = _resolve(cfg, base_dir_, cache)
+                resolved, keyed = _resolve(cfg, base_dir_, cache, simulates)
             except GraphCollapseError as err:
                 label = ", ".join(f"{k}={_short(v)}" for k, v in axes.items())
                 raise SweepError(f"sweep, point {label}: {err}") from None
@@ -533,7 +547,7 @@ def load_sweep(
 
 
 def _load_base(
-    base: Any, here: Path, cache: dict[str, Any] | None = None
+    base: Any, here: Path, cache: dict[str, Any] | None = None, simulate: bool = True
 ) -> tuple[dict[str, Any], Path]:
     from .config import load_config
 
@@ -552,7 +566,7 @@ def _load_base(
             f"sweep, field 'base': a run configuration or {{file: ...}}, got {_short(base)}"
         )
     try:
-        return _resolve(dict(base), here, cache)[0], here
+        return _resolve(dict(base), here, cache, simulate)[0], here
     except GraphCollapseError as err:
         raise SweepError(f"sweep, field 'base': {err}") from None
 
@@ -1088,12 +1102,16 @@ def estimate(spec: SweepSpec, *, workers: int = 1, calibrate: bool = True) -> di
     for p in spec.points:
         cfg = parse_config(copy.deepcopy(p.config), base_dir=spec.base_dir)
         hit = spec.graph_hashes.get(_graph_slot(p.config, spec.base_dir))
-        if "simulate" not in spec.compute or not calibrate:
+        if "simulate" not in spec.compute:
+            # Diagnose / theory only: the graph's memory (no simulation block).
+            seconds.append(None)
+            memory.append(_graph_bytes(cfg, hit))
+            continue
+        if not calibrate:
             # (the model count only: from the cache of validated preset graphs if there)
             n = hit["models"] if _valid_hit(hit) else cfg.build_graph().n_models
-            reps = cfg.replicates if "simulate" in spec.compute else 2
             seconds.append(None)
-            memory.append(simulation_bytes(n, cfg.generations, reps, False))
+            memory.append(simulation_bytes(n, cfg.generations, cfg.replicates, False))
             continue
         g = cfg.build_graph()
         family = cfg.build_family()
@@ -1121,6 +1139,22 @@ def estimate(spec: SweepSpec, *, workers: int = 1, calibrate: bool = True) -> di
         "bytes": float(sum(sorted(memory)[-used:])) if memory else 0.0,
         "workers": used,
     }
+
+
+def _graph_bytes(cfg: Any, hit: Any) -> float:
+    """Memory to build and diagnose a point's ecosystem: from a preset's size and
+    expected edges (as ``diagnose --preset`` checks it), else from the built graph."""
+    from ._limits import BYTES_PER_EDGE, BYTES_PER_MODEL
+    from ._topologies import _validate, estimate_preset_bytes
+
+    spec = cfg.graph
+    if "preset" in spec:
+        params = {k: v for k, v in spec.items() if k != "preset"}
+        topo, values, problems = _validate(spec["preset"], params)
+        if topo is not None and not problems:
+            return estimate_preset_bytes(spec["preset"], values)
+    g = cfg.build_graph()
+    return BYTES_PER_MODEL * g.n_models + BYTES_PER_EDGE * g.synthetic.nnz
 
 
 def check_cost(spec: SweepSpec, workers: int = 1) -> dict[str, Any]:

@@ -40,14 +40,23 @@ def _dry_run(spec, workers: int, calibrate: bool) -> None:
         table.add_row(
             p.id,
             *[str(p.axes[a]) for a in spec.axes],
-            "< 1 s" if secs is None or secs < 1 else _duration(secs),
+            "-" if secs is None else "< 1 s" if secs < 1 else _duration(secs),
             format_bytes(mem),
         )
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     total = est["seconds"]
     on = f"{est['workers']} worker{'s' if est['workers'] != 1 else ''}"
-    when = "under a second" if total is None or total < 1 else f"about {_duration(total)}"
+    if total is None:
+        # Nothing simulates (or not calibrated): only memory is estimated.
+        console.print(
+            f"{est['points']} points, {est['runs']} runs on {on}: "
+            f"{format_bytes(est['bytes'])} of memory at most (estimated from each "
+            "point's ecosystem; time is estimated only for simulations)",
+            highlight=False,
+        )
+        return
+    when = "under a second" if total < 1 else f"about {_duration(total)}"
     console.print(
         f"{est['points']} points, {est['runs']} runs: {when} on {on}, "
         f"{format_bytes(est['bytes'])} of memory at most (estimated: each point's "
