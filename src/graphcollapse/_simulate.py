@@ -220,23 +220,33 @@ class _Kernel:
         plan, reused = self.plan, self.regime.real == "reused"
         params, pools, fixed = [], [], []
         bad = np.zeros(plan.n_models, dtype=np.int64)
+        fused: dict[int, Any] = {}
+        if self._can_fuse:
+            # One fresh sample per model, not kept: the family may fuse drawing and
+            # fitting, for every such model at once.
+            fresh = [
+                i
+                for i in range(plan.n_models)
+                if not (reused and plan.real[i] > 0 and plan.initial_real[i] >= plan.real[i])
+            ]
+            groups = [([(None, int(plan.initial_real[i]))], rngs(0, i, ROLE_OWN)) for i in fresh]
+            fused = dict(zip(fresh, self.family.fit_fresh_fast_many(groups, reps), strict=True))
         for i in range(plan.n_models):
             n0, nr = int(plan.initial_real[i]), int(plan.real[i])
             fixed_i = None
             if reused and nr > 0:
                 fixed_i = self._real(nr, reps, rngs(0, i, ROLE_FIXED_REAL))
+            if i in fused:
+                params.append(fused[i])
+                pools.append(None)
+                fixed.append(fixed_i)
+                continue
             if fixed_i is not None and n0 >= nr:
                 # The fixed real sample is part of the generation-0 sample.
                 parts = [fixed_i]
                 if n0 > nr:
                     parts.append(self._real(n0 - nr, reps, rngs(0, i, ROLE_OWN)))
                 batch = self._pool(parts)
-            elif self._can_fuse:
-                # One fresh sample, not kept: the family may fuse drawing and fitting.
-                params.append(self.family.fit_fresh_fast([(None, n0)], reps, rngs(0, i, ROLE_OWN)))
-                pools.append(None)
-                fixed.append(fixed_i)
-                continue
             else:
                 batch = self._real(n0, reps, rngs(0, i, ROLE_OWN))
             params.append(self._fit(batch, bad, i))
@@ -270,7 +280,12 @@ class _Kernel:
                     published[j] = self._publish(state.params[j], sizes, rngs(t, j, ROLE_PUBLISHED))
         params, pools = [], []
         bad = np.zeros(plan.n_models, dtype=np.int64)
+        fused = self._fused(state, rngs)
         for i in range(plan.n_models):
+            if i in fused:
+                params.append(fused[i])
+                pools.append(None)
+                continue
             own: list[np.random.Generator] = []  # created on first use
 
             def rng_own(i: int = i, own: list = own) -> np.random.Generator:
@@ -280,11 +295,6 @@ class _Kernel:
 
             parts: list[Any] = [state.pools[i]] if accumulate else []
             nr = int(plan.real[i])
-            fused = self._fused(i, state, rng_own)
-            if fused is not None:
-                params.append(fused)
-                pools.append(None)
-                continue
             weights = plan.weights_of(i)
             part_w: list[float] = []
             if nr > 0:
@@ -319,26 +329,36 @@ class _Kernel:
             bad,
         )
 
-    def _fused(self, i: int, state: GenerationState, rng_own: Callable) -> Any:
-        """Model ``i``'s fit when its training set is made only of fresh samples drawn
+    def _fused(self, state: GenerationState, rngs: RngFactory) -> dict[int, Any]:
+        """The fits of every model whose training set is made only of fresh samples drawn
         from its own stream and not kept (fast path, replace regime, fresh real data,
-        private synthetic data): the family's fused ``fit_fresh_fast``, same random
-        numbers in the same order (real first, then producers ascending). ``None``
-        otherwise."""
-        plan, regime = self.plan, self.regime
-        if not self._can_fuse or plan.weights_of(i) is not None:
-            return None  # a weighted fit pools with combine_weighted
-        nr = int(plan.real[i])
-        producers, sizes = plan.producers[i]
-        if (nr > 0 and regime.real != "fresh") or (
-            producers.size and regime.synthetic != "private"
-        ):
-            return None
-        sources: list[tuple[Any, int]] = [(None, nr)] if nr > 0 else []
-        sources += [(state.params[int(j)], int(n)) for j, n in zip(producers, sizes, strict=True)]
-        if not sources:
-            return None
-        return self.family.fit_fresh_fast(sources, state.replicates, rng_own())
+        private synthetic data), by model: the family's fused ``fit_fresh_fast_many``,
+        one call for all of them, same random numbers in the same order (real first,
+        then producers ascending). Empty otherwise."""
+        plan, regime, t = self.plan, self.regime, state.generation + 1
+        if not self._can_fuse:
+            return {}
+        models, groups = [], []
+        for i in range(plan.n_models):
+            if plan.weights_of(i) is not None:
+                continue  # a weighted fit pools with combine_weighted
+            nr = int(plan.real[i])
+            producers, sizes = plan.producers[i]
+            if (nr > 0 and regime.real != "fresh") or (
+                producers.size and regime.synthetic != "private"
+            ):
+                continue
+            sources: list[tuple[Any, int]] = [(None, nr)] if nr > 0 else []
+            sources += [
+                (state.params[int(j)], int(n)) for j, n in zip(producers, sizes, strict=True)
+            ]
+            if sources:
+                models.append(i)
+                groups.append((sources, rngs(t, i, ROLE_OWN)))
+        if not models:
+            return {}
+        fits = self.family.fit_fresh_fast_many(groups, state.replicates)
+        return dict(zip(models, fits, strict=True))
 
     def _publish(self, params: Any, sizes: np.ndarray, rng: np.random.Generator) -> dict:
         """Producer's published sample, as nested prefixes: ``{size: first size samples}``.

@@ -27,6 +27,8 @@ This module imports only numpy.
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -43,6 +45,37 @@ __all__ = ["LinearRegression", "LinearStats"]
 # Rows drawn at once by the plain path, so that memory stays bounded for large n:
 # at most about this many float64 numbers per draw.
 _PLAIN_CHUNK_FLOATS = 1 << 21
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A scratch array of this thread, reused from call to call (contents undefined).
+
+    The batched kernels need temporaries of a few hundred kilobytes to a few megabytes
+    every generation; allocated afresh, each costs page faults (the allocator hands such
+    sizes back to the system when they are freed), which measured as much as the
+    arithmetic. Kept per thread, so that blocks running in threads do not share them;
+    at most :data:`_CHUNK_FLOATS` floats each, a few megabytes per thread in all.
+    """
+    bufs = getattr(_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _SCRATCH.bufs = {}
+    size = math.prod(shape)
+    buf = bufs.get(name)
+    if buf is None or buf.size < size:
+        buf = bufs[name] = np.empty(size)
+    return buf[:size].reshape(shape)
+
+
+_CHUNK_FLOATS = 1 << 18
+"""Floats per scratch array of the batched kernels (2 MB): models are processed in
+chunks that fit (always at least one model)."""
+
+_POOLED_MAX_DIM = 12
+"""Largest ``d`` at which fits pooled from several fresh sources are computed entry by
+entry across models (:meth:`LinearRegression._fit_pooled`); above it the batched matrix
+products and LU solve of the unfused route cost less than the entry-wise arithmetic."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,6 +334,64 @@ class LinearRegression(Validated, Family):
         # [A_1 ... A_S] [A_1 ... A_S]^T measured no faster), so the unfused route.
         return Family.fit_fresh_fast(self, sources, reps, rng)
 
+    def fit_fresh_fast_many(
+        self,
+        groups: Sequence[tuple[Sequence[tuple[np.ndarray | None, int]], np.random.Generator]],
+        reps: int,
+    ) -> list[np.ndarray]:
+        """:meth:`fit_fresh_fast` for several models at once (one ``(sources, rng)`` per
+        model), the arithmetic batched across models: single-source OLS fits by the
+        back-substitution of :meth:`_fit_fresh` (the same fits, bit for bit), fits pooled
+        from several sources at ``d <=`` :data:`_POOLED_MAX_DIM` by :meth:`_fit_pooled`
+        (the same fits to rounding); each ``rng`` is consumed as by
+        :meth:`fit_fresh_fast`. Sources below ``d`` samples (plain draws), and pooled
+        fits at larger ``d``, take :meth:`fit_fresh_fast` model by model.
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> fam, p = LinearRegression(dim=3), np.zeros((4, 3))
+        >>> groups = [([(p, 50)], np.random.default_rng(0)),
+        ...           ([(None, 20), (p, 30)], np.random.default_rng(1))]
+        >>> a, b = fam.fit_fresh_fast_many(groups, 4)
+        >>> bool(np.array_equal(a, fam.fit_fresh_fast([(p, 50)], 4, np.random.default_rng(0))))
+        True
+        >>> ref = fam.fit_fresh_fast([(None, 20), (p, 30)], 4, np.random.default_rng(1))
+        >>> bool(np.allclose(b, ref, rtol=1e-12, atol=1e-14))
+        True
+        """
+        reps, d = int(reps), self.dim
+        out: list[Any] = [None] * len(groups)
+        single: list[int] = []
+        pooled: list[int] = []
+        for g, (sources, rng) in enumerate(groups):
+            if sources and all(int(n) >= d for _, n in sources):
+                if len(sources) == 1 and self.estimator == "ols":
+                    single.append(g)
+                    continue
+                if d <= _POOLED_MAX_DIM and (self.estimator == "ols" or self._chol is None):
+                    pooled.append(g)
+                    continue
+            out[g] = self.fit_fresh_fast(sources, reps, rng)
+        # Chunks of models whose largest scratch array (the random normals of single
+        # sources, the pooled [A^T | w] of all sources) stays within _CHUNK_FLOATS.
+        for todo, kernel, per_source in [
+            (single, self._fit_fresh_many, d * (d + 1) // 2),
+            (pooled, self._fit_pooled, d * (d + 1)),
+        ]:
+            start = 0
+            while start < len(todo):
+                stop, size = start, 0
+                while stop < len(todo):
+                    size += len(groups[todo[stop]][0]) * reps * per_source
+                    if stop > start and size > _CHUNK_FLOATS:
+                        break
+                    stop += 1
+                fits = kernel([groups[g] for g in todo[start:stop]], reps)
+                for g, fit in zip(todo[start:stop], fits, strict=True):
+                    out[g] = fit
+                start = stop
+        return out
+
     def combine(self, batches: Sequence[LinearStats]) -> LinearStats:
         """Pool training sets: the statistics add up.
 
@@ -533,6 +624,175 @@ class LinearRegression(Validated, Family):
         if self._chol_inv_t is not None:
             w = w @ self._chol_inv_t
         return theta + w
+
+    def _bartlett_draws(
+        self, draws: Sequence[tuple[int, int, np.random.Generator]], slots: int, reps: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The random numbers of fast draws (:meth:`_draw_fast`) for many sources, one
+        source per slot: ``draws`` lists ``(slot, n, rng)`` in the order each ``rng`` must
+        be consumed. Returns, entries first (views ``(entries, slots, reps)``), the
+        Bartlett diagonal (a scratch array), the strict lower triangle packed by rows and
+        ``z`` (strided views of the draws).
+
+        The numbers are those of :meth:`_draw_fast`: ``chisquare(df)`` is
+        ``2 standard_gamma(df / 2)`` in numpy, and the lower triangle and ``z`` are one
+        run of standard normals, drawn here by one call.
+        """
+        d = self.dim
+        n_lower = d * (d - 1) // 2
+        diag = self._bartlett_index[0]
+        gam = _scratch("gam", (slots, reps, d))
+        nrm = _scratch("nrm", (slots, reps * (n_lower + d)))
+        for slot, n, rng in draws:
+            rng.standard_gamma((n - diag) / 2, out=gam[slot])
+            rng.standard_normal(out=nrm[slot])
+        a_diag = _scratch("a_diag", (d, slots, reps))
+        np.multiply(gam.transpose(2, 0, 1), 2.0, out=a_diag)
+        np.sqrt(a_diag, out=a_diag)
+        split = reps * n_lower
+        lower = nrm[:, :split].reshape(slots, reps, n_lower).transpose(2, 0, 1)
+        z = nrm[:, split:].reshape(slots, reps, d).transpose(2, 0, 1)
+        return a_diag, lower, z
+
+    def _fit_fresh_many(
+        self, groups: Sequence[tuple[Sequence[tuple[np.ndarray | None, int]], Any]], reps: int
+    ) -> list[np.ndarray]:
+        """:meth:`_fit_fresh` for several single-source models, vectorised across them
+        (OLS, ``n >= d``); each replicate's arithmetic is that of :meth:`_fit_fresh`, so the
+        fits are the same bit for bit."""
+        d = self.dim
+        thetas = [
+            self._theta_star if p is None else self._as_params(p) for (((p, _),), _) in groups
+        ]
+        draws = [(m, int(n), rng) for m, (((_, n),), rng) in enumerate(groups)]
+        slots = len(groups)
+        a_diag, lower_v, z = self._bartlett_draws(draws, slots, reps)
+        cols = slots * reps
+        a_diag = a_diag.reshape(d, cols)
+        lower = _scratch("lower", lower_v.shape)
+        np.copyto(lower, lower_v)
+        lower = lower.reshape(-1, cols)
+        w = _scratch("w", z.shape)
+        np.copyto(w, z)
+        w = w.reshape(d, cols)
+        tmp = _scratch("tmp", (max(d - 1, 1), cols))
+        for k in range(d - 1, -1, -1):
+            w[k] /= a_diag[k]
+            if k:
+                off = k * (k - 1) // 2
+                t = tmp[:k]
+                np.multiply(lower[off : off + k], w[k], out=t)
+                np.subtract(w[:k], t, out=w[:k])
+        wt = w.T
+        wt *= self.noise
+        out = []
+        for m, theta in enumerate(thetas):
+            wm = wt[m * reps : (m + 1) * reps]
+            if self._chol_inv_t is not None:
+                wm = wm @ self._chol_inv_t
+            out.append(theta + wm)
+        return out
+
+    def _fit_pooled(
+        self, groups: Sequence[tuple[Sequence[tuple[np.ndarray | None, int]], Any]], reps: int
+    ) -> list[np.ndarray]:
+        """Fits pooled from several fresh fast draws (``n >= d`` each; OLS, or ridge with
+        the identity covariance), for several models at once, with the same random
+        numbers as :meth:`fit_fresh_fast` and the same fits to rounding.
+
+        Entry by entry, vectorised over replicates, sources and models (each array has
+        one row per matrix entry and one column per replicate of a source; the source's
+        ``(A, z)`` in whitened coordinates as in :meth:`_draw_fast`): ``w = A^T u + sigma
+        z``, then ``[G | b] = sum over sources of A [A^T | w]`` (``A`` lower triangular:
+        ``d`` outer products of shrinking size), then Gaussian elimination without
+        pivoting (``G`` is positive definite) and back-substitution, ``theta = L^{-T}
+        G^{-1} b``. For small ``d`` this replaces, per source, three batched matrix
+        products and, per model, a batched LU solve, whose cost is a BLAS or LAPACK call
+        per replicate. Sources are laid out slot by slot (slot ``s`` holds the ``s``-th
+        source of every model that has one, models ordered by decreasing source count),
+        so a model's sources are the same column range of successive slots.
+        """
+        d, sigma = self.dim, self.noise
+        order = sorted(range(len(groups)), key=lambda m: -len(groups[m][0]))
+        counts = [len(groups[m][0]) for m in order]
+        # c[s]: models with more than s sources (a prefix of `order`); off[s]: first slot.
+        c = [sum(1 for k in counts if k > s) for s in range(counts[0])]
+        off = [sum(c[:s]) for s in range(len(c) + 1)]
+        slots = off[-1]
+        draws, us = [], [None] * slots
+        for rank, m in enumerate(order):
+            sources, rng = groups[m]
+            for s, (p, n) in enumerate(sources):
+                slot = off[s] + rank
+                draws.append((slot, int(n), rng))
+                us[slot] = self._whiten(self._theta_star if p is None else self._as_params(p))
+        a_diag, lower, z_view = self._bartlett_draws(draws, slots, reps)
+        cols = slots * reps
+        # E[k] = (column k of A, w_k): A[i, k] at E[k, i] for i >= k, w_k at E[k, d];
+        # E[k, i] for i < k (zeros of A) is never read.
+        E = _scratch("E", (d, d + 1, cols))
+        E3 = E.reshape(d * (d + 1), slots, reps)
+        diag_pos, lower_pos = self._pooled_index
+        E3[diag_pos] = a_diag
+        E3[lower_pos] = lower
+        z = _scratch("z", (d, slots, reps))
+        np.multiply(z_view, sigma, out=z)
+        z = z.reshape(d, cols)
+        U = _scratch("U", (d, slots, reps))
+        for slot, u in enumerate(us):
+            U[:, slot] = u.T if u.ndim == 2 else u[:, None]
+        U = U.reshape(d, cols)
+        tw = _scratch("tmp_w", (d, cols))
+        for k in range(d):
+            t = tw[: d - k]
+            np.multiply(E[k, k:d], U[k:], out=t)
+            np.sum(t, axis=0, out=E[k, d])
+        E[:, d] += z
+        # [G | b] summed over each model's sources, slot group by slot group.
+        acc = _scratch("acc", (d, d + 1, c[0] * reps))
+        tmp = _scratch("tmp", (d, d + 1, c[0] * reps))
+        for s, (first, n_models) in enumerate(zip(off[:-1], c, strict=True)):
+            lo, hi = first * reps, (first + n_models) * reps
+            for k in range(d):
+                if s == 0 and k == 0:
+                    np.multiply(E[0, :d, None, lo:hi], E[0, None, :, lo:hi], out=acc)
+                    continue
+                t = tmp[: d - k, : d + 1 - k, : hi - lo]
+                np.multiply(E[k, k:d, None, lo:hi], E[k, None, k:, lo:hi], out=t)
+                acc[k:, k:, : hi - lo] += t
+        if self.estimator == "ridge":
+            for k in range(d):
+                acc[k, k] += self.ridge
+        f = _scratch("f", (max(d - 1, 1), acc.shape[2]))
+        for k in range(d - 1):
+            fk = f[: d - 1 - k]
+            np.divide(acc[k + 1 :, k], acc[k, k], out=fk)
+            t = tmp[: d - 1 - k, : d - k]
+            np.multiply(fk[:, None], acc[k, None, k + 1 :], out=t)
+            acc[k + 1 :, k + 1 :] -= t
+        x = acc[:, d]
+        for i in range(d - 1, -1, -1):
+            x[i] /= acc[i, i]
+            if i:
+                t = f[:i]
+                np.multiply(acc[:i, i], x[i], out=t)
+                x[:i] -= t
+        if self._chol_inv_t is not None:
+            fits = (x.T @ self._chol_inv_t).reshape(c[0], reps, d)
+        else:
+            fits = x.T.copy().reshape(c[0], reps, d)  # never a view of scratch
+        out: list[Any] = [None] * len(groups)
+        for rank, m in enumerate(order):
+            out[m] = fits[rank]
+        return out
+
+    @cached_property
+    def _pooled_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of :meth:`_fit_pooled`'s ``E`` (``d x (d + 1)`` entries, row-major) that
+        hold ``A``'s diagonal and its strict lower triangle (packed by rows)."""
+        d = self.dim
+        lo_r, lo_c = np.tril_indices(d, -1)
+        return np.arange(d) * (d + 2), lo_c * (d + 1) + lo_r
 
     def _fit_fresh_reference(self, theta: np.ndarray, n: int, reps: int, rng) -> np.ndarray:
         """Slow, obvious reference for :meth:`_fit_fresh`: the same random numbers put
