@@ -21,7 +21,6 @@ from functools import cached_property
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from scipy.special import digamma
 
 from .._constraints import ArrayLike, Interval, OneOf, Optional, Validated, is_square
 from .._errors import InsufficientSamplesError
@@ -488,6 +487,8 @@ class Gaussian(Validated, Family):
             raise InsufficientSamplesError(
                 f"{self.describe()}: E KL is infinite for n = {n} < dim + 3 = {d + 3}"
             )
+        from scipy.special import digamma  # (here: importing the family loads no scipy)
+
         m = n if self.estimator == "mle" else n - 1
         i = np.arange(d)
         val = (
