@@ -102,6 +102,24 @@ def test_diagnose_loads_only_what_the_verdict_needs():
         assert name not in mods, f"`graphcollapse diagnose FILE` imports {name}"
 
 
+def test_simulate_json_loads_only_what_the_run_needs():
+    cfg = str(gc.example_path("simulate.yaml"))
+    mods = _imported_after(_run_cli(["simulate", cfg, "--json", "-q", "--replicates", "10"]))
+    assert "graphcollapse._simulate" in mods  # (the test would pass vacuously otherwise)
+    for name in (
+        "scipy.linalg",
+        "scipy.sparse.linalg",
+        "scipy.sparse.csgraph",
+        "scipy.special",
+        "scipy.stats",
+        "matplotlib",
+        "duckdb",
+        "rich",
+        "graphcollapse._theory",
+    ):
+        assert name not in mods, f"`graphcollapse simulate FILE --json` imports {name}"
+
+
 def test_lazy_names_are_listed_and_resolve():
     assert set(gc.__all__) <= set(dir(gc))
     from graphcollapse.cli.diagnose import PRESETS
