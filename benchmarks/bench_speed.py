@@ -183,6 +183,19 @@ def matmul_one_thread(size: int = 2000, repeats: int = 3) -> float:
 
 
 # ---------------------------------------------------------------------- driver
+def timed_cpu(fn, child: bool = False) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one call of ``fn`` (with ``child``: the CPU of the
+    subprocesses it waited for). On a shared machine the CPU time is the steadier
+    measure: it does not count the time spent waiting for a core."""
+    import resource
+
+    who = resource.RUSAGE_CHILDREN if child else resource.RUSAGE_SELF
+    r0, w0 = resource.getrusage(who), time.perf_counter()
+    fn()
+    wall, r1 = time.perf_counter() - w0, resource.getrusage(who)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
 def measure(kind: str, d: int, args, tmp: Path) -> dict:
     g = workload(kind, d)
     K, T = g.n_models, args.generations
@@ -194,48 +207,67 @@ def measure(kind: str, d: int, args, tmp: Path) -> dict:
     r_naive = int(np.clip(2 * args.target / t1, 2, R))
     config = write_config(tmp, g, d, T, R)
     base = blas_threads(args.baseline_threads)
-    rates: dict[str, list[float]] = {m: [] for m in ("naive", "hand", "api", "cli", "limit")}
+    methods = ("naive", "hand", "api", "cli", "limit")
+    rates: dict[str, list[float]] = {m: [] for m in methods}
+    cpu_rates: dict[str, list[float]] = {m: [] for m in methods}
+
+    def run(method: str, n_fits: int, fn, child: bool = False) -> None:
+        wall, cpu = timed_cpu(fn, child)
+        rates[method].append(n_fits / wall)
+        cpu_rates[method].append(n_fits / cpu)
+
     for k in range(args.repeats):
         with base:
-            rates["naive"].append(
-                r_naive * (T + 1) * K / timed(lambda k=k: naive(g, d, T, r_naive, k))
-            )
-            rates["hand"].append(fits / timed(lambda k=k: hand_batched(g, d, T, R, k)))
-        rates["api"].append(fits / timed(lambda k=k: api(g, d, T, R, k)))
-        rates["cli"].append(fits / timed(lambda: cli(config)))
-        rates["limit"].append(fits / timed(lambda k=k: limit(g, d, T, R, k)))
+            run("naive", r_naive * (T + 1) * K, lambda k=k: naive(g, d, T, r_naive, k))
+            run("hand", fits, lambda k=k: hand_batched(g, d, T, R, k))
+        run("api", fits, lambda k=k: api(g, d, T, R, k))
+        run("cli", fits, lambda: cli(config), child=True)
+        run("limit", fits, lambda k=k: limit(g, d, T, R, k))
         print(
-            f"  d={d} {kind} repeat {k + 1}: "
+            f"  d={d} {kind} repeat {k + 1} (load {os.getloadavg()[0]:.1f}): "
             + ", ".join(f"{m} {v[-1]:,.0f}" for m, v in rates.items())
-            + " fits/s",
+            + " fits/s; CPU time: "
+            + ", ".join(f"{m} {v[-1]:,.0f}" for m, v in cpu_rates.items()),
             flush=True,
         )
-    return {"kind": kind, "d": d, "K": K, "T": T, "R": R, "r_naive": r_naive, "rates": rates}
+    return {
+        "kind": kind,
+        "d": d,
+        "K": K,
+        "T": T,
+        "R": R,
+        "r_naive": r_naive,
+        "rates": rates,
+        "cpu_rates": cpu_rates,
+    }
 
 
-def _ratio(row: dict, a: str, b: str) -> str:
-    r = np.array(row["rates"][a]) / np.array(row["rates"][b])
+def _ratio(row: dict, a: str, b: str, key: str = "rates") -> str:
+    r = np.array(row[key][a]) / np.array(row[key][b])
     return f"{r.min():.2f}-{r.max():.2f}x" if r.size > 1 else f"{r[0]:.2f}x"
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], key: str = "rates") -> str:
+    """The results per ``d``: rates (fits per second of wall-clock time, or of CPU time
+    with ``key="cpu_rates"``) and ratios within a repeat (range over repeats)."""
     lines = []
     for d in sorted({r["d"] for r in rows}):
-        lines.append(f"\n### d = {d}\n")
+        lines.append(f"\n### d = {d}" + (" (CPU time)" if key == "cpu_rates" else "") + "\n")
         lines.append(
             "| workload | naive | hand-batched | library API | library CLI | limit (RNG) | "
-            "API / naive | API / hand | CLI time / API time | API / limit |"
+            "API / naive | API / hand | CLI / naive | CLI time / API time | API / limit |"
         )
-        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in (r for r in rows if r["d"] == d):
-            best = {m: max(v) for m, v in r["rates"].items()}
-            inv = {"rates": {"cli": r["rates"]["api"], "api": r["rates"]["cli"]}}
+            best = {m: max(v) for m, v in r[key].items()}
+            inv = {key: {"cli": r[key]["api"], "api": r[key]["cli"]}}
             lines.append(
                 f"| {r['kind']} ({r['K']} model{'s' * (r['K'] > 1)}, {r['T']} gen x "
                 f"{r['R']:,} reps) | "
                 + " | ".join(f"{best[m]:,.0f}" for m in ("naive", "hand", "api", "cli", "limit"))
-                + f" | {_ratio(r, 'api', 'naive')} | {_ratio(r, 'api', 'hand')} | "
-                f"{_ratio(inv, 'cli', 'api')} | {_ratio(r, 'api', 'limit')} |"
+                + f" | {_ratio(r, 'api', 'naive', key)} | {_ratio(r, 'api', 'hand', key)} | "
+                f"{_ratio(r, 'cli', 'naive', key)} | {_ratio(inv, 'cli', 'api', key)} | "
+                f"{_ratio(r, 'api', 'limit', key)} |"
             )
     return "\n".join(lines)
 
@@ -269,6 +301,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for kind in args.workloads:
                 rows.append(measure(kind, d, args, Path(tmp)))
     print(table(rows))
+    print("\nThe same in CPU time (steadier on a shared machine; the CLI's is its process's):")
+    print(table(rows, "cpu_rates"))
     if mm is not None:
         mm_after = matmul_one_thread()
         best_mm = max(mm, mm_after)

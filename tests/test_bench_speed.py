@@ -10,10 +10,12 @@ def test_quick_speed_run_reports_every_method(capsys):
     rows = bench_speed.main(["--quick"])
     assert [(r["kind"], r["d"]) for r in rows] == [("single", 5), ("example", 5)]
     for r in rows:
-        assert set(r["rates"]) == {"naive", "hand", "api", "cli", "limit"}
-        assert all(v[0] > 0 for v in r["rates"].values())
+        for key in ("rates", "cpu_rates"):
+            assert set(r[key]) == {"naive", "hand", "api", "cli", "limit"}
+            assert all(v[0] > 0 for v in r[key].values())
     out = capsys.readouterr().out
     assert "| single (1 model, 3 gen x 300 reps) |" in out and "### d = 5" in out
+    assert "### d = 5 (CPU time)" in out
 
 
 def test_hand_batched_loop_agrees_with_the_engine():

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -335,10 +335,24 @@ class _Kernel:
         private synthetic data), by model: the family's fused ``fit_fresh_fast_many``,
         one call for all of them, same random numbers in the same order (real first,
         then producers ascending). Empty otherwise."""
-        plan, regime, t = self.plan, self.regime, state.generation + 1
-        if not self._can_fuse:
+        if not self._can_fuse or not self._fresh_sources:
             return {}
-        models, groups = [], []
+        t, params = state.generation + 1, state.params
+        models = list(self._fresh_sources)
+        groups = [
+            ([(None if j < 0 else params[j], n) for j, n in src], rngs(t, i, ROLE_OWN))
+            for i, src in self._fresh_sources.items()
+        ]
+        fits = self.family.fit_fresh_fast_many(groups, state.replicates)
+        return dict(zip(models, fits, strict=True))
+
+    @cached_property
+    def _fresh_sources(self) -> dict[int, list[tuple[int, int]]]:
+        """Per model whose training set is only fresh samples from its own stream (see
+        :meth:`_fused`): its sources in drawing order, ``(producer or -1 for real data,
+        n)``. Computed once per kernel."""
+        plan, regime = self.plan, self.regime
+        out: dict[int, list[tuple[int, int]]] = {}
         for i in range(plan.n_models):
             if plan.weights_of(i) is not None:
                 continue  # a weighted fit pools with combine_weighted
@@ -348,17 +362,11 @@ class _Kernel:
                 producers.size and regime.synthetic != "private"
             ):
                 continue
-            sources: list[tuple[Any, int]] = [(None, nr)] if nr > 0 else []
-            sources += [
-                (state.params[int(j)], int(n)) for j, n in zip(producers, sizes, strict=True)
-            ]
-            if sources:
-                models.append(i)
-                groups.append((sources, rngs(t, i, ROLE_OWN)))
-        if not models:
-            return {}
-        fits = self.family.fit_fresh_fast_many(groups, state.replicates)
-        return dict(zip(models, fits, strict=True))
+            src = [(-1, nr)] if nr > 0 else []
+            src += [(int(j), int(n)) for j, n in zip(producers, sizes, strict=True)]
+            if src:
+                out[i] = src
+        return out
 
     def _publish(self, params: Any, sizes: np.ndarray, rng: np.random.Generator) -> dict:
         """Producer's published sample, as nested prefixes: ``{size: first size samples}``.
