@@ -286,7 +286,8 @@ def test_batched_kernel_matches_model_by_model(fam, seed):
 
 @pytest.mark.parametrize("fam", FAMILIES[:5], ids=lambda f: f.describe())
 def test_batched_kernel_does_not_depend_on_chunks(fam, monkeypatch, seed):
-    """Every replicate's arithmetic is its own: chunks of one model give the same bits."""
+    """Every replicate's arithmetic is its own: chunks of one model, and scratch arrays
+    kept or not, give the same bits."""
     import graphcollapse.families.linear as linear
 
     reps = 33
@@ -294,8 +295,11 @@ def test_batched_kernel_does_not_depend_on_chunks(fam, monkeypatch, seed):
     whole = fam.fit_fresh_fast_many(_with_rngs(specs, seed), reps)
     monkeypatch.setattr(linear, "_CHUNK_FLOATS", 1)
     chunked = fam.fit_fresh_fast_many(_with_rngs(specs, seed), reps)
-    for a, b in zip(whole, chunked, strict=True):
+    monkeypatch.setattr(linear, "_SCRATCH_KEEP_FLOATS", 0)  # fresh arrays, none kept
+    fresh = fam.fit_fresh_fast_many(_with_rngs(specs, seed), reps)
+    for a, b, c in zip(whole, chunked, fresh, strict=True):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
 
 
 class _ModelByModel(LinearRegression):

@@ -56,17 +56,24 @@ def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
     every generation; allocated afresh, each costs page faults (the allocator hands such
     sizes back to the system when they are freed), which measured as much as the
     arithmetic. Kept per thread, so that blocks running in threads do not share them;
-    at most :data:`_CHUNK_FLOATS` floats each, a few megabytes per thread in all.
+    mostly :data:`_CHUNK_FLOATS` floats each, a few megabytes per thread in all; an array
+    above :data:`_SCRATCH_KEEP_FLOATS` (one model's draws at large ``d`` or with very
+    many replicates) is allocated afresh and not kept.
     """
+    size = math.prod(shape)
+    if size > _SCRATCH_KEEP_FLOATS:
+        return np.empty(shape)
     bufs = getattr(_SCRATCH, "bufs", None)
     if bufs is None:
         bufs = _SCRATCH.bufs = {}
-    size = math.prod(shape)
     buf = bufs.get(name)
     if buf is None or buf.size < size:
         buf = bufs[name] = np.empty(size)
     return buf[:size].reshape(shape)
 
+
+_SCRATCH_KEEP_FLOATS = 1 << 21
+"""Largest scratch array kept between calls (16 MB)."""
 
 _CHUNK_FLOATS = 1 << 18
 """Floats per scratch array of the batched kernels (2 MB): models are processed in
