@@ -317,7 +317,7 @@ def test_engine_batched_across_models_equals_model_by_model():
     from graphcollapse._simulate import simulate as pure
 
     single, mixed = _two_graphs()
-    kw = dict(generations=3, replicates=700, seed=5)
+    kw = dict(generations=3, replicates=700, seed=5, keep_params=True)
     a = gc.simulate(single, LinearRegression(dim=4), **kw)
     b = gc.simulate(single, _ModelByModel(dim=4), **kw)
     np.testing.assert_array_equal(a.mean, b.mean)

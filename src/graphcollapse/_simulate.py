@@ -476,8 +476,12 @@ class _Job:
 def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sum of squared deviations along the replicate axis."""
     with np.errstate(invalid="ignore", over="ignore"):  # an infinite risk stays visible
-        mean = x.mean(axis=0)
-        return mean, ((x - mean) ** 2).sum(axis=0)
+        # x.mean(axis=0) and ((x - mean) ** 2).sum(axis=0), the same operations without
+        # numpy's Python wrappers (called twice per block and generation).
+        mean = np.add.reduce(x, axis=0) / x.shape[0]
+        dev = x - mean
+        np.square(dev, out=dev)
+        return mean, np.add.reduce(dev, axis=0)
 
 
 def _run_block(job: _Job, b: int) -> _BlockResult:

@@ -379,6 +379,9 @@ class LinearRegression(Validated, Family):
                     pooled.append(g)
                     continue
             out[g] = self.fit_fresh_fast(sources, reps, rng)
+        if len(single) == 1:  # one model: nothing to batch, the leaner single call
+            g = single.pop()
+            out[g] = self.fit_fresh_fast(groups[g][0], reps, groups[g][1])
         # Chunks of models whose largest scratch array (the random normals of single
         # sources, the pooled [A^T | w] of all sources) stays within _CHUNK_FLOATS.
         for todo, kernel, per_source in [
