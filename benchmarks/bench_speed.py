@@ -206,7 +206,6 @@ def measure(kind: str, d: int, args, tmp: Path) -> dict:
     t1 = timed(lambda: naive(g, d, T, 2, 0))
     r_naive = int(np.clip(2 * args.target / t1, 2, R))
     config = write_config(tmp, g, d, T, R)
-    base = blas_threads(args.baseline_threads)
     methods = ("naive", "hand", "api", "cli", "limit")
     rates: dict[str, list[float]] = {m: [] for m in methods}
     cpu_rates: dict[str, list[float]] = {m: [] for m in methods}
@@ -217,7 +216,10 @@ def measure(kind: str, d: int, args, tmp: Path) -> dict:
         cpu_rates[method].append(n_fits / cpu)
 
     for k in range(args.repeats):
-        with base:
+        # A new limit each repeat: threadpool_limits applies its limit when it is built
+        # and lifts it on exit, so one object reused would leave repeats 2, 3, ... with
+        # the default threads (what the previous runs called a "starved" naive loop).
+        with blas_threads(args.baseline_threads):
             run("naive", r_naive * (T + 1) * K, lambda k=k: naive(g, d, T, r_naive, k))
             run("hand", fits, lambda k=k: hand_batched(g, d, T, R, k))
         run("api", fits, lambda k=k: api(g, d, T, R, k))
