@@ -100,6 +100,20 @@ def overhead(point_seconds: float, n_points: int) -> dict:
     }
 
 
+def _cluster():
+    """A 2-worker LocalCluster with the worker settings ``backend="dask"`` uses
+    (execution.DASK_WORKER_CONFIG), started before the timing."""
+    import dask
+    from distributed import LocalCluster
+
+    from graphcollapse.execution import DASK_WORKER_CONFIG
+
+    with dask.config.set(DASK_WORKER_CONFIG):
+        return LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+
+
 def speedup(n_points: int, replicates: int, with_dask: bool) -> dict:
     spec = sweeps.load_sweep(
         {
@@ -110,11 +124,7 @@ def speedup(n_points: int, replicates: int, with_dask: bool) -> dict:
     out = {"points": len(spec.points), "one": _timed_sweep(spec)}
     out["local2"] = _timed_sweep(spec, workers=2)
     if with_dask:
-        from distributed import LocalCluster
-
-        with LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster:
+        with _cluster() as cluster:
             out["dask2"] = _timed_sweep(spec, backend="dask", scheduler=cluster.scheduler_address)
     return out
 
@@ -128,12 +138,8 @@ def scheduler_overhead(n_points: int) -> dict:
         },
         max_points=max(n_points, 10),
     )
-    from distributed import LocalCluster
-
     one = _timed_sweep(spec)
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
+    with _cluster() as cluster:
         dask2 = _timed_sweep(spec, backend="dask", scheduler=cluster.scheduler_address)
     return {"points": n_points, "one": one, "dask2": dask2}
 
