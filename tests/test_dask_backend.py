@@ -103,10 +103,14 @@ def test_scheduler_without_the_dask_backend_is_refused(tmp_path, capsys):
     assert "--scheduler: only with --backend dask" in capsys.readouterr().err
 
 
-def test_our_local_cluster_workers_keep_glibcs_default_trim_threshold():
+def test_our_local_cluster_workers_keep_glibcs_default_trim_threshold(monkeypatch):
     # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers (freed memory goes
-    # back to the system at once: 1.3-1.4x slower simulations); ours unset it.
+    # back to the system at once: 1.3-1.4x slower simulations); ours unset it. (A nanny
+    # also writes it into its parent's environment, so another cluster started in this
+    # process, like the module's fixture, leaves it there: a fresh process has none.)
     import os
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
 
     from graphcollapse.execution import dask_pool
 

@@ -517,7 +517,9 @@ memory back to the system at once, so the simulation's short-lived arrays page-f
 again every generation (measured: 1.3-1.4x slower per point than the same process
 without it). Unset, glibc's default (adaptive) threshold applies. Memory stays bounded:
 a simulation keeps its reductions only (docs/sweeps.md says how to set the same on a
-cluster you start yourself)."""
+cluster you start yourself). A value already in this process's environment is kept
+(Dask copies the environment into its workers; note that starting another Dask cluster
+in the same process first sets it there)."""
 
 
 @contextlib.contextmanager
