@@ -72,6 +72,21 @@ def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return buf[:size].reshape(shape)
 
 
+def _back_substitute(w: np.ndarray, a_diag: np.ndarray, lower: Any, tmp: np.ndarray) -> None:
+    """In place, ``w <- A^{-T} w`` for the Bartlett factor ``A`` of every column (one
+    replicate per column): ``a_diag`` its diagonal (``d x cols``), ``lower`` its strict
+    lower triangle row by row (``d(d-1)/2 x cols``, ``None`` when ``d = 1``), ``tmp`` a
+    ``max(d-1, 1) x cols`` work array. Used by the single-model and the batched fresh
+    fits, so both do the same operations in the same order (the same bits)."""
+    for k in range(w.shape[0] - 1, -1, -1):
+        w[k] /= a_diag[k]
+        if k:
+            off = k * (k - 1) // 2
+            t = tmp[:k]
+            np.multiply(lower[off : off + k], w[k], out=t)
+            np.subtract(w[:k], t, out=w[:k])
+
+
 _SCRATCH_KEEP_FLOATS = 1 << 21
 """Largest scratch array kept between calls (16 MB)."""
 
@@ -624,14 +639,7 @@ class LinearRegression(Validated, Family):
         # Replicates along the last (contiguous) axis, so each step works on whole rows.
         w, a_diag = z.T.copy(), a_diag.T.copy()
         lower_t = lower.T.copy() if d > 1 else None
-        tmp = np.empty((max(d - 1, 1), reps))
-        for k in range(d - 1, -1, -1):
-            w[k] /= a_diag[k]
-            if k:
-                off = k * (k - 1) // 2
-                t = tmp[:k]
-                np.multiply(lower_t[off : off + k], w[k], out=t)
-                np.subtract(w[:k], t, out=w[:k])
+        _back_substitute(w, a_diag, lower_t, np.empty((max(d - 1, 1), reps)))
         w = w.T
         w *= self.noise
         if self._chol_inv_t is not None:
@@ -688,14 +696,7 @@ class LinearRegression(Validated, Family):
         w = _scratch("w", z.shape)
         np.copyto(w, z)
         w = w.reshape(d, cols)
-        tmp = _scratch("tmp", (max(d - 1, 1), cols))
-        for k in range(d - 1, -1, -1):
-            w[k] /= a_diag[k]
-            if k:
-                off = k * (k - 1) // 2
-                t = tmp[:k]
-                np.multiply(lower[off : off + k], w[k], out=t)
-                np.subtract(w[:k], t, out=w[:k])
+        _back_substitute(w, a_diag, lower, _scratch("tmp", (max(d - 1, 1), cols)))
         wt = w.T
         wt *= self.noise
         out = []
