@@ -1,7 +1,7 @@
 """Second-order theory beyond replace / fresh / private (issue 9 §2, docs/theory.md
 §12.3): shared synthetic samples are covered; the Gaussian moment recursion is exact in
-every regime (reused real data, accumulate); for the other families the regimes in
-which data persist across generations are refused with the reason."""
+every regime (reused real data, accumulate); for a family without fit_tensors the
+regimes in which data persist across generations are refused with the reason."""
 
 from __future__ import annotations
 
@@ -71,6 +71,14 @@ def test_shared_gaussian_matches_simulation(seed):
     assert (m[2] - private[2]) / se[2] < -4.0
 
 
+@dataclass(frozen=True)
+class _NoTensors(gc.LogisticRegression):
+    """Logistic regression without fit_tensors (what persisting data need)."""
+
+    def fit_tensors(self, theta):
+        return None
+
+
 @pytest.mark.parametrize(
     "regime",
     [
@@ -80,11 +88,13 @@ def test_shared_gaussian_matches_simulation(seed):
     ],
 )
 def test_persistent_data_regimes_are_refused_with_the_reason(regime):
+    """Without fit_tensors the persisting regimes are refused (with them they are
+    covered: tests/test_bias_persistent.py)."""
     g = gc.InteractionGraph(["A"], [[10]], real=[5])
     with pytest.raises(gc.ConfigError, match=r"field 'regime'.*persist.*gc.simulate"):
-        second_order_theory(g, gc.LogisticRegression(dim=2), generations=2, regime=regime)
+        second_order_theory(g, _NoTensors(dim=2), generations=2, regime=regime)
     # gc.theory still answers (first order) and says why valid_until is the horizon.
-    res = gc.theory(g, gc.LogisticRegression(dim=2), generations=2, regime=regime)
+    res = gc.theory(g, _NoTensors(dim=2), generations=2, regime=regime)
     assert res.valid_until.tolist() == [2]
     assert any("valid_until" in n and regime.label in n for n in res.notes)
 

@@ -36,8 +36,10 @@ the specialised functions, with one name per concept everywhere:
 :func:`lyapunov_rate`                 typical-case rate from simulation replicates
 :func:`second_order_theory`           mean drift + covariance with the fit's bias (§9)
 :class:`SecondOrderResult`            its result, with ``valid_until`` per model
+:func:`nonconvergence_probability`    predicted share of separated fits (logistic onset)
 :func:`numerical_fit_moments`         Cox-Snell bias of any M-estimator, numerically
 :class:`NumericalMoments`             its result, with Monte Carlo standard errors
+:func:`numerical_fit_tensors`         the tensors persisting data need, numerically
 :func:`linear_cross_covariance`       the models' error cross-covariance (linear)
 :func:`homogenization`                correlations and homogenisation indices from it
 :class:`Homogenization`               their result (also ``TheoryResult.homogenization``)
@@ -84,6 +86,7 @@ from ._theory import (
     linear_slope,
     linear_steady_state,
     lyapunov_rate,
+    nonconvergence_probability,
     ols_accumulate_risk,
     ols_accumulate_steady_state,
     ols_design_risk,
@@ -98,7 +101,7 @@ from ._theory import (
     solve_stein,
     theory,
 )
-from .families._coxsnell import NumericalMoments, numerical_fit_moments
+from .families._coxsnell import NumericalMoments, numerical_fit_moments, numerical_fit_tensors
 
 __all__ = [
     "Homogenization",
@@ -115,7 +118,9 @@ __all__ = [
     "linear_slope",
     "linear_steady_state",
     "lyapunov_rate",
+    "nonconvergence_probability",
     "numerical_fit_moments",
+    "numerical_fit_tensors",
     "ols_accumulate_risk",
     "ols_accumulate_steady_state",
     "ols_design_risk",

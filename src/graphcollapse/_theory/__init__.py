@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._api import TheoryRequest, TheoryResult, family_theory, theory
 from ._asymptotics import linear_growth_factor, linear_slope, linear_steady_state, solve_stein
-from ._bias import SecondOrderResult, second_order_theory
+from ._bias import SecondOrderResult, nonconvergence_probability, second_order_theory
 from ._designs import ols_design_risk
 from ._linear import linear_risk
 from ._ols import (
@@ -44,6 +44,7 @@ __all__ = [
     "ols_shared_risk",
     "ols_slope",
     "ols_steady_state",
+    "nonconvergence_probability",
     "second_order_theory",
     "shared_pair_moments",
     "solve_stein",

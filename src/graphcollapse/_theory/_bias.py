@@ -46,6 +46,7 @@ from ..families._base import Family
 
 __all__ = [
     "SecondOrderResult",
+    "nonconvergence_probability",
     "first_order_valid_until",
     "second_order_theory",
     "unsupported_regime",
@@ -57,6 +58,13 @@ SIZE_LIMIT = 300
 WORK_LIMIT = 20_000
 """Largest ``generations x models`` for which :func:`theory` computes ``valid_until``
 from the second-order recursion (beyond it, the whole horizon and a note)."""
+
+SEPARATION_LEVEL = 0.01
+"""Default probability of a non-converged (separated) fit beyond which ``valid_until``
+ends (docs/theory.md §12.5)."""
+
+SEPARATION_DRAWS = 400
+"""Pools drawn per generation and model to estimate that probability (fixed seed)."""
 
 NUMERICAL_WORK_LIMIT = 100
 """Largest number of moment evaluations (``generations x models x (1 + 4 p)``) for which
@@ -85,6 +93,13 @@ class SecondOrderResult:
         The bound, relative (see the module docstring).
     kind : {"exact_gaussian", "second_order"}
     notes : tuple of str
+    nonconverged : ndarray, shape (T + 1, K), optional
+        For a family whose fit can fail to converge (logistic, Poisson: ``fit_report``),
+        the predicted probability that model ``i``'s fit at generation ``t`` does not
+        converge (separated classes or the iteration cap), by Monte Carlo over pools
+        drawn from the predicted laws of its sources (docs/theory.md §12.5).
+    separation_level : float, optional
+        The probability above which ``valid_until`` ends (see :attr:`separation_onset`).
 
     Examples
     --------
@@ -102,6 +117,22 @@ class SecondOrderResult:
     tolerance: float
     kind: str
     notes: tuple[str, ...] = field(default=())
+    nonconverged: np.ndarray | None = None
+    separation_level: float | None = None
+
+    @property
+    def separation_onset(self) -> list[int | None] | None:
+        """Per model, the first generation at which the predicted probability that a
+        fit does not converge (separated classes, iteration cap) exceeds
+        ``separation_level`` (``None``: not within the horizon); ``None`` for a family
+        whose fit always converges."""
+        if self.nonconverged is None:
+            return None
+        out: list[int | None] = []
+        for col in np.asarray(self.nonconverged).T:
+            hit = np.flatnonzero(~(col <= self.separation_level))
+            out.append(int(hit[0]) if hit.size else None)
+        return out
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -117,7 +148,9 @@ class SecondOrderResult:
 
     def to_json_dict(self) -> dict[str, Any]:
         """``models``, ``generations``, ``risk``, ``mean_params`` (``[t][i][k]``),
-        ``rms_norm``, ``valid_until``, ``tolerance``, ``kind``, ``notes``."""
+        ``rms_norm``, ``valid_until``, ``tolerance``, ``kind``, ``notes``,
+        ``nonconverged_probability`` (``[t][i]``), ``separation_onset``,
+        ``separation_level``."""
         return {
             "models": list(self.models),
             "generations": [int(g) for g in self.risk.generations],
@@ -128,6 +161,11 @@ class SecondOrderResult:
             "tolerance": self.tolerance,
             "kind": self.kind,
             "notes": list(self.notes),
+            "nonconverged_probability": None
+            if self.nonconverged is None
+            else json_floats(self.nonconverged),
+            "separation_onset": self.separation_onset,
+            "separation_level": self.separation_level,
         }
 
 
@@ -141,13 +179,17 @@ def _weights(graph: InteractionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def unsupported_regime(regime: Regime, family: Family | None = None) -> str | None:
     """Why the second-order theory does not cover ``regime`` for ``family`` (``None`` if
-    it does: every regime for the Gaussian family, whose moment recursion is exact;
-    replace / fresh, private or shared synthetic samples for the others).
-    docs/theory.md §12.3.
+    it does). Every regime is covered for the Gaussian family (exact moment recursion)
+    and, for the others, replace / fresh (private or shared synthetic samples) always;
+    the regimes in which data persist across generations (reused real data,
+    accumulate) need the family's :meth:`~graphcollapse.families.Family.fit_tensors`
+    (logistic, Poisson, Huber, any ``MEstimator``). docs/theory.md §12.3-§12.4.
 
     >>> import graphcollapse as gc
     >>> from graphcollapse import Regime
     >>> unsupported_regime(Regime(synthetic="shared")) is None
+    True
+    >>> unsupported_regime(Regime(real="reused"), gc.LogisticRegression(dim=2)) is None
     True
     >>> unsupported_regime(Regime(real="reused"))[:40]
     'data persist across generations: the fit'
@@ -158,10 +200,18 @@ def unsupported_regime(regime: Regime, family: Family | None = None) -> str | No
         return None
     if family is not None and getattr(family, "name", "") == "gaussian":
         return None
+    if family is not None:
+        theta = np.asarray(family.true_params(), dtype=np.float64).reshape(-1)
+        try:
+            ok = family.fit_tensors(theta) is not None
+        except (np.linalg.LinAlgError, ConfigError):
+            ok = False
+        if ok:
+            return None
     return (
-        "data persist across generations: the fit's O(1/n) bias then has a term "
-        "E[(H - A) e] between the persisting samples' Hessian noise and the errors they "
-        "already caused downstream, which the mean/covariance state does not carry "
+        "data persist across generations: the fit's O(1/n) bias then has terms "
+        "between the persisting samples' noise and the errors they already caused "
+        "downstream, which need the family's fit_tensors (A, Q3, dA), not declared here "
         "(the Gaussian family is exact in every regime)"
     )
 
@@ -215,6 +265,7 @@ def second_order_theory(
     generations: int,
     regime: Regime | None = None,
     tolerance: float = 0.1,
+    separation_level: float = SEPARATION_LEVEL,
 ) -> SecondOrderResult:
     """Mean and covariance of every model's parameter, generation after generation, with
     the finite-sample bias of the fit (docs/theory.md §12).
@@ -237,6 +288,11 @@ def second_order_theory(
         synthetic samples for the others.
     tolerance : float
         Relative bound on the neglected next-order term that defines ``valid_until``.
+    separation_level : float
+        For a family whose fit can fail to converge (``fit_report``: logistic,
+        Poisson), ``valid_until`` also ends before the first generation at which the
+        predicted probability of a non-converged fit (separation) exceeds this level
+        (docs/theory.md §12.5).
 
     Returns
     -------
@@ -267,7 +323,18 @@ def second_order_theory(
             f"second_order_theory: {K} models x {p} parameters exceeds the dense limit "
             f"{SIZE_LIMIT}; use a smaller graph or gc.theory (first order)"
         )
-    return _second_order(graph, family, theta_star, T, float(tolerance), regime)
+    if not (isinstance(separation_level, int | float) and 0 < separation_level < 1):
+        raise ConfigError(
+            "second_order_theory, field 'separation_level': must be a number in (0, 1), "
+            f"got {separation_level!r}"
+        )
+    if regime.data == "accumulate" or regime.real == "reused":
+        res = _second_order_persistent(graph, family, theta_star, T, float(tolerance), regime)
+    else:
+        res = _second_order(graph, family, theta_star, T, float(tolerance), regime)
+    if type(family).fit_report is Family.fit_report:
+        return res
+    return _with_separation(res, graph, family, regime, float(separation_level))
 
 
 def _moments(family: Family, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -425,6 +492,370 @@ def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrder
             f"fixed seed; standard error at theta* {float(np.max(mom.bias_se)):.2g} ({size})",
         )
     return SecondOrderResult(risk, mean, cov, valid, tol, "second_order", notes)
+
+
+# ---------------------------------------------------------------------- persisting data
+def _tensors(family: Family, theta: np.ndarray):
+    """``fit_tensors`` at ``theta``; ``None`` where they do not exist (a diverging mean)."""
+    if np.all(np.isfinite(theta)):
+        try:
+            with np.errstate(all="ignore"):
+                out = family.fit_tensors(theta)  # type: ignore[misc]
+            if out is not None and all(np.all(np.isfinite(x)) for x in out):
+                return out
+        except (np.linalg.LinAlgError, ConfigError):
+            pass
+    return None
+
+
+def _cross_bias(
+    family: Family, a: np.ndarray, X: np.ndarray, V: np.ndarray, Pi: np.ndarray
+) -> np.ndarray:
+    """The two mean shifts that the Cox-Snell bias at the pooled target leaves out
+    (docs/theory.md §12.4), both ``O(1/n)``:
+
+    - pooling: the fit's target on sources of different laws is not the weighted mean
+      ``a`` of their parameters but ``a + 1/2 A^-1 (Tt + 2 Tl)[Pi]``, ``Pi`` the weighted
+      spread of the sources' parameters around ``a``;
+    - persisting samples: ``A^-1 (Q3[X V^-1] - (Tt + Tl)[X])`` from the correlation
+      ``X = E[da u^T]`` between the pooled source's deviation and the pool's own noise.
+    """
+    p = a.size
+    if not (np.any(X) or np.any(Pi)):
+        return np.zeros(p)
+    tens = _tensors(family, a)
+    if tens is None or not (np.all(np.isfinite(V)) and np.all(np.isfinite(X))):
+        return np.full(p, np.nan)
+    A, Q3, Tt, Tl = tens
+    with np.errstate(all="ignore"):
+        try:
+            M = X @ np.linalg.inv(V) if np.any(X) else np.zeros((p, p))
+            rhs = (
+                np.einsum("klm,lm->k", Q3, M)
+                - np.einsum("klm,ml->k", Tt + Tl, X)
+                + 0.5 * np.einsum("klm,lm->k", Tt + 2 * Tl, Pi)
+            )
+            return np.linalg.solve(A, rhs)
+        except np.linalg.LinAlgError:
+            return np.full(p, np.nan)
+
+
+def _pools(graph: InteractionGraph, regime: Regime, T: int):
+    """Per generation ``t = 1..T``: pool sizes ``N`` (K,), the old pool's share ``o``
+    (K,), the new real samples ``r`` (K,; law theta*), the persisting fixed sample's
+    share ``q`` (K,; replace / reused), and the count of samples with fresh noise
+    ``f`` (K,); generation 0's size ``n0`` and the fixed sample's share of it ``q0``.
+    The simulator's rules: a reused sample is part of generation 0's when
+    ``initial_real >= real``; under accumulate it enters the pool once (at ``t = 1``
+    unless it was already in generation 0's)."""
+    accumulate, reused = regime.data == "accumulate", regime.real == "reused"
+    real = graph.real.astype(np.float64)
+    syn = graph.synthetic.toarray().astype(np.float64)
+    n0 = graph.initial_real.astype(np.float64)
+    inside = (real > 0) & (n0 >= real)
+    q0 = np.where(reused and not accumulate, np.where(inside, real / n0, 0.0), 0.0)
+    N_prev = n0.copy()
+    out = []
+    for t in range(1, T + 1):
+        if accumulate and reused:
+            r = np.where((t == 1) & ~inside, real, 0.0)
+        else:
+            r = real.copy()
+        keep = N_prev if accumulate else np.zeros_like(N_prev)
+        N = keep + r + syn.sum(axis=1)
+        o = keep / N
+        q = real / N if (reused and not accumulate) else np.zeros_like(N)
+        f = N - keep - q * N
+        out.append((N, o, r, q, f))
+        N_prev = N
+    return n0, q0, syn, out
+
+
+def _second_order_persistent(graph, family, theta_star, T, tol, regime) -> SecondOrderResult:
+    """The second-order recursion when data persist across generations (reused real
+    data, accumulate), docs/theory.md §12.4.
+
+    Linear state per model: the pooled source's deviation ``da_i``, the pool's own noise
+    ``u_i`` (``theta_i - E theta_i = J_i da_i + u_i``) and, with a reused sample under
+    replace, that sample's frozen noise ``rho_i``; its covariance follows exactly from
+
+        da_i' = o_i da_i + sum_j (n_ij / N_i') (J_j da_j + u_j)
+        u_i'  = o_i u_i + q_i rho_i + eps_i'      (Cov eps_i' = f_i V / N_i'^2)
+        rho'  = rho
+
+    and the mean from the pooled target ``a_i' = o_i a_i + (r_i theta* + sum_j n_ij
+    mbar_j) / N_i'`` as ``mbar_i' = a_i' + b(a_i') / N_i' + A^-1 (Q3[X_i V^-1] - dA[X_i])``
+    with ``X_i = E[da_i' u_i'^T]``: the term that persisting samples add.
+    """
+    shared = _overlaps(graph, regime)
+    K, p = graph.n_models, theta_star.size
+    n0, q0, syn, steps = _pools(graph, regime, T)
+    total = graph.total.astype(np.float64)
+    nb = 3 * K  # blocks: da (0..K-1), u (K..2K-1), rho (2K..3K-1)
+    mean = np.empty((T + 1, K, p))
+    cov = np.empty((T + 1, K, p, p))
+    b_star, V_star = _moments(family, theta_star)
+    a = np.tile(theta_star, (K, 1))
+    m = theta_star + b_star[None] / n0[:, None]
+    S = np.zeros((nb, nb, p, p))  # covariance of the state
+    Z = np.tile(np.outer(theta_star, theta_star), (K, 1, 1))  # pool's E[phi phi^T]
+    real = graph.real.astype(np.float64)
+    reused_replace = regime.real == "reused" and regime.data == "replace"
+    for i in range(K):
+        if reused_replace and real[i] > 0:
+            # u0 = q0 rho + fresh noise: Cov u0 = V / n0 either way, Cov(u0, rho) = q0 V / real.
+            S[2 * K + i, 2 * K + i] = V_star / real[i]
+            S[K + i, 2 * K + i] = S[2 * K + i, K + i] = q0[i] * V_star / real[i]
+        S[K + i, K + i] = V_star / n0[i]
+    J = np.array([np.eye(p) + _jacobian(family, theta_star, b_star) / n0[i] for i in range(K)])
+    err_m, err_v = np.zeros(K), np.zeros(K)
+    valid = np.full(K, T, dtype=np.int64)
+    broken = np.zeros(K, dtype=bool)
+    eye = np.eye(p)
+
+    def theta_cov(S, J):
+        Saa, Sau, Suu = S[:K, :K], S[:K, K : 2 * K], S[K : 2 * K, K : 2 * K]
+        out = np.einsum("ipq,ikqr,ksr->ikps", J, Saa, J, optimize=True)
+        out += np.einsum("ipq,ikqr->ikpr", J, Sau, optimize=True)
+        out += np.einsum("ikpq,ksq->ikps", Sau.transpose(1, 0, 3, 2), J, optimize=True)
+        return out + Suu
+
+    C = theta_cov(S, J)
+    mean[0], cov[0] = m, C[np.arange(K), np.arange(K)]
+    with np.errstate(all="ignore"):
+        for t, (N_new, o, r, q, f) in enumerate(steps, start=1):
+            c = syn / N_new[:, None]
+            # Transition of the state: F (blocks nb x nb of p x p).
+            F = np.zeros((nb, nb, p, p))
+            for i in range(K):
+                F[i, i] += o[i] * eye
+                F[K + i, K + i] = o[i] * eye
+                F[K + i, 2 * K + i] = q[i] * eye
+                F[2 * K + i, 2 * K + i] = eye
+                for j in np.flatnonzero(c[i]):
+                    F[i, j] += c[i, j] * J[j]
+                    F[i, K + j] += c[i, j] * eye
+            Ff = F.transpose(0, 2, 1, 3).reshape(nb * p, nb * p)
+            Sf = S.transpose(0, 2, 1, 3).reshape(nb * p, nb * p)
+            S = (Ff @ Sf @ Ff.T).reshape(nb, p, nb, p).transpose(0, 2, 1, 3)
+            a = o[:, None] * a + (r[:, None] * theta_star + syn @ m) / N_new[:, None]
+            second = C[np.arange(K), np.arange(K)] + np.einsum("jp,jq->jpq", m, m)
+            Z = (
+                o[:, None, None] * Z
+                + (
+                    np.einsum("i,pq->ipq", r, np.outer(theta_star, theta_star))
+                    + np.einsum("ij,jpq->ipq", syn, second)
+                )
+                / N_new[:, None, None]
+            )
+            Vs, V0 = np.empty((K, p, p)), np.empty((K, p, p))
+            m_new = np.empty_like(m)
+            J_new = np.empty((K, p, p))
+            step_m, step_v = np.zeros(K), np.zeros(K)
+            for i in range(K):
+                b, V = _moments(family, a[i])
+                db, dV = _curvature(family, a[i], S[i, i])
+                V0[i], Vs[i] = V, V + dV
+                S[K + i, K + i] += f[i] / N_new[i] ** 2 * (V + dV)
+                J_new[i] = eye + _jacobian(family, a[i], b) / N_new[i]
+                step_m[i] = np.linalg.norm(db) / N_new[i]
+                step_v[i] = abs(np.trace(dV)) / N_new[i]
+                m_new[i] = a[i] + (b + db) / N_new[i]
+            for _, ov in shared:  # common samples of one published sample
+                scale = np.outer(total, total) / np.outer(N_new, N_new)
+                extra = (ov * scale)[:, :, None, None] * 0.5 * (V0[:, None] + V0[None, :])
+                S[K : 2 * K, K : 2 * K] += extra
+            for i in range(K):
+                Pi = Z[i] - S[i, i] - np.outer(a[i], a[i])
+                m_new[i] += _cross_bias(family, a[i], S[i, K + i], Vs[i], 0.5 * (Pi + Pi.T))
+            err_m = o * err_m + np.abs(c) @ err_m + step_m
+            err_v = o**2 * err_v + (c**2) @ err_v + step_v
+            m, J = m_new, J_new
+            C = theta_cov(S, J)
+            diag = C[np.arange(K), np.arange(K)]
+            mean[t], cov[t] = m, diag
+            tr = np.trace(diag, axis1=1, axis2=2)
+            bad = (err_m > tol * np.sqrt(tr)) | (err_v > tol * tr) | ~np.isfinite(tr)
+            bad |= ~np.all(np.isfinite(m), axis=1)
+            newly = bad & ~broken
+            valid[newly] = t - 1
+            broken |= bad
+    risk = RiskCurves(
+        graph.names,
+        np.arange(T + 1),
+        _predicted_risk(family, mean, cov),
+        source="theory",
+        info={"theory": "second_order", "regime": regime.label},
+    )
+    notes = (
+        "second order in 1/n with persisting data: Cox-Snell bias at the pooled target plus "
+        "A^-1 (Q3[X V^-1] - dA[X]) from the correlation X between the pooled source and "
+        "the pool's own noise; curvature over the spread neglected and bounds valid_until "
+        f"(tolerance {tol:g})",
+        "pooling sources of different parameters is linearised (exact for the Gaussian "
+        "mean; first order otherwise); the persisting samples' moments are taken at the "
+        "current pooled target",
+    )
+    return SecondOrderResult(risk, mean, cov, valid, tol, "second_order", notes)
+
+
+# ---------------------------------------------------------------------- separation
+def _kernel_moments(family: Family, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``fit_moments`` at every row of ``thetas`` (vectorised when the family offers
+    ``fit_moments_many``); NaN rows where they do not exist."""
+    many = getattr(family, "fit_moments_many", None)
+    R, p = thetas.shape
+    finite = np.all(np.isfinite(thetas), axis=1)
+    b, V = np.full((R, p), np.nan), np.full((R, p, p), np.nan)
+    if many is not None:
+        with np.errstate(all="ignore"):
+            try:
+                bb, VV = many(np.where(finite[:, None], thetas, 0.0))
+                b[finite], V[finite] = bb[finite], VV[finite]
+                return b, V
+            except np.linalg.LinAlgError:
+                pass
+    for r in np.flatnonzero(finite):
+        b[r], V[r] = _moments(family, thetas[r])
+    return b, V
+
+
+def _kernel_step(family: Family, a: np.ndarray, n: float, rng) -> np.ndarray:
+    """One fit on ``n`` samples of each particle's pooled law ``a`` (R, p), replaced by
+    its second-order law ``N(a + b(a) / n, V(a) / n)``."""
+    b, V = _kernel_moments(family, a)
+    lam, U = np.linalg.eigh(np.where(np.isfinite(V), 0.5 * (V + V.transpose(0, 2, 1)), 0.0))
+    root = U * np.sqrt(np.clip(lam, 0.0, None))[:, None, :]
+    z = rng.standard_normal(a.shape)
+    return a + b / n + np.einsum("rpq,rq->rp", root, z) / np.sqrt(n)
+
+
+def nonconvergence_probability(
+    graph: InteractionGraph,
+    family: Family,
+    generations: int,
+    *,
+    regime: Regime | None = None,
+    draws: int = SEPARATION_DRAWS,
+    seed: int = 0,
+) -> np.ndarray:
+    """Predicted probability that each model's fit does not converge, per generation
+    (docs/theory.md §12.5), shape ``(generations + 1, K)``.
+
+    The second-order theory's kernel, run on ``draws`` particles: each particle holds
+    one parameter per model; a generation pools each model's sources as the simulator
+    does (real samples from ``theta*``, ``n_ij`` from the particle's model ``j``; under
+    accumulate the pool's whole history) and replaces the fit by its second-order law
+    ``N(a + b(a) / N, V(a) / N)`` at the pooled target ``a``. This keeps the tail of the
+    parameter's law that a Gaussian around the mean path misses (the bias and the
+    spread both grow with the norm). At every generation the pool of each particle is
+    also drawn and fitted with the family's ``fit_report``: the fraction it flags
+    (separated classes, iteration cap) is the estimate, with Monte Carlo standard error
+    ``sqrt(p (1 - p) / draws)``. The seed is fixed, so the result is deterministic.
+    With persisting data the kernel is the fresh one (their correlations are not
+    carried; the pools the fits see are the simulator's).
+
+    >>> import graphcollapse as gc
+    >>> g = gc.InteractionGraph(["A"], [[200]], real=[0])
+    >>> p = nonconvergence_probability(g, gc.LogisticRegression(dim=3), 3, draws=50)
+    >>> p.ravel().tolist()
+    [0.0, 0.0, 0.0, 0.0]
+    """
+    regime = Regime() if regime is None else regime
+    accumulate, reused = regime.data == "accumulate", regime.real == "reused"
+    T, K = int(generations), graph.n_models
+    syn = graph.synthetic.toarray()
+    real = graph.real
+    n0 = graph.initial_real.astype(np.float64)
+    theta_star = np.asarray(family.true_params(), dtype=np.float64).reshape(-1)
+    p = theta_star.size
+    rng = np.random.default_rng([seed, 9])
+    out = np.full((T + 1, K), np.nan)
+    star = np.tile(theta_star, (draws, 1))
+    fixed = [
+        family.sample_real(int(real[i]), draws, rng) if reused and real[i] else None
+        for i in range(K)
+    ]
+    pools: list[list] = [[] for _ in range(K)]
+    with np.errstate(all="ignore"):
+        theta = np.empty((draws, K, p))
+        target = np.tile(theta_star, (draws, K, 1))
+        sizes = n0.copy()
+        for i in range(K):
+            inside = fixed[i] is not None and n0[i] >= real[i]
+            first = [fixed[i]] if inside else []
+            rest = int(n0[i]) - (int(real[i]) if inside else 0)
+            if rest > 0:
+                first.append(family.sample_real(rest, draws, rng))
+            pools[i] = first
+            out[0, i] = _flagged(family, family.combine(first))
+            theta[:, i] = _kernel_step(family, star, n0[i], rng)
+        for t in range(1, T + 1):
+            new_theta = np.empty_like(theta)
+            for i in range(K):
+                parts = []
+                r = real[i]
+                if reused and accumulate:
+                    r = real[i] if (t == 1 and n0[i] < real[i]) else 0
+                    if r:
+                        parts.append(fixed[i])
+                elif reused and r:
+                    parts.append(fixed[i])
+                elif r:
+                    parts.append(family.sample_real(int(r), draws, rng))
+                ok = np.all(np.isfinite(theta), axis=(1, 2))
+                src = np.where(ok[:, None, None], theta, theta_star)
+                for j in np.flatnonzero(syn[i]):
+                    parts.append(family.sample(src[:, j], int(syn[i, j]), rng))
+                N_new = (sizes[i] if accumulate else 0.0) + r + syn[i].sum()
+                a_new = (r * theta_star[None] + np.einsum("j,rjp->rp", syn[i], src)) / N_new
+                if accumulate:
+                    a_new = a_new + (sizes[i] / N_new) * target[:, i]
+                    pools[i] = pools[i] + parts
+                else:
+                    pools[i] = parts
+                flags = _flagged_each(family, family.combine(pools[i])) | ~ok
+                out[t, i] = float(np.mean(flags))
+                target[:, i] = a_new
+                new_theta[:, i] = _kernel_step(family, a_new, N_new, rng)
+                if accumulate:
+                    sizes[i] = N_new
+            theta = new_theta
+    return out
+
+
+def _flagged_each(family: Family, batch) -> np.ndarray:
+    _, bad = family.fit_report(batch)
+    if bad is None:
+        return np.zeros(len(_), dtype=bool)
+    return np.asarray(bad, dtype=bool)
+
+
+def _flagged(family: Family, batch) -> float:
+    _, bad = family.fit_report(batch)
+    return float(np.mean(bad)) if bad is not None else 0.0
+
+
+def _with_separation(res, graph, family, regime, level) -> SecondOrderResult:
+    """``res`` with the non-convergence probability and ``valid_until`` ending before
+    it exceeds ``level``."""
+    from dataclasses import replace
+
+    prob = nonconvergence_probability(graph, family, res.mean_params.shape[0] - 1, regime=regime)
+    valid = res.valid_until.copy()
+    for i in range(valid.size):
+        hit = np.flatnonzero(~(prob[:, i] <= level))
+        if hit.size:
+            valid[i] = min(valid[i], max(int(hit[0]) - 1, 0))
+    note = (
+        f"valid_until also ends before the predicted probability of a non-converged fit "
+        f"(separated classes, iteration cap) exceeds {level:g}: Monte Carlo over "
+        f"{SEPARATION_DRAWS} particles run through the second-order kernel, each pool "
+        "fitted (nonconverged_probability, separation_onset)"
+    )
+    return replace(
+        res, valid_until=valid, nonconverged=prob, separation_level=level, notes=res.notes + (note,)
+    )
 
 
 # ---------------------------------------------------------------------- Gaussian
@@ -600,4 +1031,14 @@ def first_order_valid_until(
         bad = np.flatnonzero(gap[:, i])
         if bad.size:
             out[i] = int(gens[bad[0] - 1]) if bad[0] > 0 else 0
-    return np.minimum(out, so.valid_until), None
+    note = None
+    onset = so.separation_onset
+    if onset is not None and any(o is not None for o in onset):
+        where = ", ".join(
+            f"{name}: {o}" for name, o in zip(graph.names, onset, strict=True) if o is not None
+        )
+        note = (
+            f"separation onset (predicted probability of a non-converged fit above "
+            f"{so.separation_level:g}; valid_until ends before it) at generation {where}"
+        )
+    return np.minimum(out, so.valid_until), note

@@ -298,6 +298,27 @@ class Family(abc.ABC):
         """
         return None
 
+    def fit_tensors(self, theta: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """Second-order hook for pooled sources and data that persist across
+        generations (reused real data, accumulate): ``(A, Q3, Tt, Tl)`` at the law
+        ``theta`` (docs/theory.md §12.4).
+
+        With ``psi`` the fit's per-sample estimating function, ``D = d psi / d theta`` and
+        ``G(t, l) = E_l psi(t; z)`` the mean score at ``t`` under the law ``l``:
+        ``A = E D``, ``Q3[k, l, m] = E[(D - A)_kl (A^-1 (psi - E psi))_m]``,
+        ``Tt[k, l, m] = d A_kl / d t_m`` (law held fixed) and
+        ``Tl[k, l, m] = d A_kl / d l_m`` (evaluation point held fixed). Default ``None``:
+        not available (the second-order theory then refuses the persisting regimes for
+        the family).
+
+        >>> import numpy as np
+        >>> from graphcollapse import LogisticRegression
+        >>> A, Q3, Tt, Tl = LogisticRegression(dim=2).fit_tensors(np.array([1.0, 0.0]))
+        >>> A.shape, Q3.shape, float(np.abs(Q3).max() + np.abs(Tl).max())  # canonical GLM
+        ((2, 2), (2, 2, 2), 0.0)
+        """
+        return None
+
     def fit_report(self, batch: Batch) -> tuple[np.ndarray, np.ndarray | None]:
         """Fit and say which replicates' fits did not converge.
 

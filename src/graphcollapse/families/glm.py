@@ -337,6 +337,66 @@ class _CanonicalGLM(_Regression):
             b = b - ridge * (V @ theta)
         return b, V
 
+    def fit_moments_many(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`fit_moments` at many parameters at once: ``thetas`` ``(R, d)`` ->
+        ``b`` ``(R, d)``, ``V`` ``(R, d, d)`` (the same closed forms, vectorised).
+
+        >>> import numpy as np
+        >>> from graphcollapse import LogisticRegression
+        >>> fam = LogisticRegression(dim=2)
+        >>> th = np.array([[1.0, 0.0], [0.3, -2.0]])
+        >>> b, V = fam.fit_moments_many(th)
+        >>> bool(np.allclose(b[1], fam.fit_moments(th[1])[0]))
+        True
+        """
+        th = np.asarray(thetas, dtype=np.float64).reshape(-1, self.dim)
+        S = self._cov
+        St = th @ S
+        s2 = np.einsum("rd,rd->r", th, St)
+        s = np.sqrt(np.maximum(s2, 0.0))
+        z, w = gauss_hermite(80)
+        eta = s[:, None] * z[None]
+        a2 = self._cumulant(eta, True)[2]
+        a3 = self._a3(eta)
+        c0, c2 = a2 @ w, (a2 * z * z) @ w
+        g1, g3 = (a3 * z) @ w, (a3 * z**3) @ w
+        safe = np.where(s2 > 1e-24, s2, 1.0)
+        info = c0[:, None, None] * S + ((c2 - c0) / safe)[:, None, None] * np.einsum(
+            "rp,rq->rpq", St, St
+        )
+        V = np.linalg.inv(info)
+        with np.errstate(all="ignore"):
+            coef = -(g3 / c2 + (self.dim - 1) * g1 / c0) / (2 * np.where(s > 0, s, 1.0) * c2)
+        b = np.where((s2 > 1e-24)[:, None], coef[:, None] * th, 0.0)
+        ridge = float(getattr(self, "ridge", 0.0))
+        if ridge:
+            b = b - ridge * np.einsum("rpq,rq->rp", V, th)
+        return b, V
+
+    def fit_tensors(self, theta: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(A, Q3, Tt, Tl)`` of the log-likelihood score at the law ``theta``
+        (docs/theory.md §12.4): ``A = -I(theta)``; ``Q3 = 0`` and ``Tl = 0`` because
+        ``D = -A''(eta) x x^T`` depends on ``x`` only (not on the labels' law) and
+        ``E[psi | x] = 0``; ``Tt = -dI/dtheta`` by central differences of
+        :meth:`fisher_at` (Gauss-Hermite, smooth).
+
+        >>> import numpy as np
+        >>> from graphcollapse import PoissonRegression
+        >>> A, Q3, dA, _ = PoissonRegression(dim=1, theta=[0.5]).fit_tensors(np.array([0.5]))
+        >>> # I(t) = e^(t^2/2) (1 + t^2): dI/dt = e^(t^2/2) (t^3 + 3 t)
+        >>> round(float(-dA[0, 0, 0]), 6) == round(float(np.exp(0.125) * (0.125 + 1.5)), 6)
+        True
+        """
+        theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+        p = theta.size
+        h = 1e-4 * (1.0 + float(np.max(np.abs(theta))))
+        dA = np.empty((p, p, p))
+        for m in range(p):
+            e = np.zeros(p)
+            e[m] = h
+            dA[:, :, m] = -(self.fisher_at(theta + e) - self.fisher_at(theta - e)) / (2 * h)
+        return -self.fisher_at(theta), np.zeros((p, p, p)), dA, np.zeros((p, p, p))
+
     def sandwich(self) -> np.ndarray:
         """``V = H^{-1} J H^{-1} = I^{-1}`` (well-specified maximum likelihood)."""
         return np.linalg.inv(self.fisher())
@@ -780,6 +840,23 @@ class HuberRegression(_Regression):
         ([0.0, 0.0], True)
         """
         return np.zeros(self.dim), self.sandwich()
+
+    def fit_tensors(self, theta: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(A, Q3, Tt, Tl)`` of the Huber score at the law ``theta`` (docs/theory.md
+        §12.4): ``A = E psi' Sigma``, the same at every ``theta``; ``Q3``, ``Tt`` and
+        ``Tl`` vanish (each is odd in the symmetric noise). With every noise flipped
+        every fit's error flips, in any regime, so the mean stays at ``theta*`` at every
+        order; these zeros say the same.
+
+        >>> import numpy as np
+        >>> from graphcollapse import HuberRegression
+        >>> A, Q3, Tt, Tl = HuberRegression(dim=2).fit_tensors(np.array([1.0, 0.0]))
+        >>> float(np.abs(Q3).max() + np.abs(Tt).max() + np.abs(Tl).max())
+        0.0
+        """
+        p = self.dim
+        z = np.zeros((p, p, p))
+        return self._moments[1] * self._cov, z, z.copy(), z.copy()
 
     def sandwich(self) -> np.ndarray:
         """``V = E psi^2 / (E psi')^2 Sigma^{-1}``."""

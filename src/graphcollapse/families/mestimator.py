@@ -332,6 +332,42 @@ class MEstimator(Validated, Family):
         """
         return self.numerical_moments(theta).as_tuple()
 
+    def fit_tensors(self, theta: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(A, Q3, Tt, Tl)`` of the fit at the law ``theta``, numerically from ``grad`` and
+        ``hess`` (:func:`~graphcollapse.families._coxsnell.numerical_fit_tensors`,
+        ``moments_samples`` draws, fixed seed, cached per ``theta``; docs/theory.md §12.4).
+
+        >>> import numpy as np
+        >>> from graphcollapse import MEstimator
+        >>> def loss(t, x, y): return 0.5 * (y - t[:, :1]) ** 2     # the mean
+        >>> def grad(t, x, y): return (t[:, :1] - y)[..., None]
+        >>> def hess(t, x, y): return np.ones(y.shape + (1, 1))
+        >>> fam = MEstimator(loss=loss, grad=grad, hess=hess,
+        ...     sample_x=lambda n, reps, rng: np.zeros((reps, n)),
+        ...     sample_y_given=lambda t, x, rng: t[:, :1] + rng.standard_normal(x.shape),
+        ...     theta_star=[1.0])
+        >>> A, Q3, Tt, Tl = fam.fit_tensors(np.array([1.0]))
+        >>> A.tolist(), float(np.abs(Q3).max() + np.abs(Tt).max() + np.abs(Tl).max())
+        ([[1.0]], 0.0)
+        """
+        from ._coxsnell import numerical_fit_tensors
+
+        theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+        key = b"tensors" + theta.tobytes()
+        cache = self._moment_cache
+        if key not in cache:
+            if len(cache) > 4096:
+                cache.clear()
+            cache[key] = numerical_fit_tensors(
+                lambda t, data: self.grad(t, *data),
+                self.sample,
+                theta,
+                jacobian=lambda t, data: self.hess(t, *data),
+                samples=self.moments_samples,
+                step=self.moments_step,
+            )
+        return tuple(a.copy() for a in cache[key])
+
     def noise_scale(self) -> float:
         """``tr(M V)``."""
         return float(np.trace(self._M @ self.sandwich()))
