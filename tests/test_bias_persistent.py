@@ -112,6 +112,25 @@ def test_fit_tensors_closed_forms():
     assert all(np.all(x == 0) for x in gc.HuberRegression(dim=2).fit_tensors(th)[1:])
 
 
+@pytest.mark.parametrize(
+    "regime",
+    [REUSED, ACC, ACC_REUSED, gc.Regime(real="reused", synthetic="shared")],
+    ids=lambda r: r.label,
+)
+def test_huber_regression_mean_stays_at_the_truth(regime):
+    """Symmetric noise: flipping every noise flips every error, in any regime, so the
+    mean is theta* at every generation; the tensors' zeros reproduce it. With no drift
+    and a constant V, the state's covariance must be the linear recursion's (docs/theory.md
+    §4.3-§4.4, an independent implementation), generation 0 and shared samples included."""
+    fam = gc.HuberRegression(dim=2, noise="laplace")
+    g = gc.InteractionGraph(["A", "B"], [[10, 5], [10, 0]], real=[5, 8])
+    res = second_order_theory(g, fam, generations=4, regime=regime)
+    np.testing.assert_allclose(res.mean_params, np.broadcast_to(fam.true_params(), (5, 2, 2)))
+    first = gc.theory(g, fam, generations=4, regime=regime)
+    assert first.kind == "linear"
+    np.testing.assert_allclose(res.risk.mean, first.risk.mean, rtol=1e-10)
+
+
 # ------------------------------------------------------------------ simulation
 @pytest.mark.seeded
 @pytest.mark.parametrize(("real", "gens"), [(20, [1, 2, 5]), (50, [1, 2, 5, 10])])
@@ -120,12 +139,12 @@ def test_logistic_reused_real_data_matches_simulation(real, gens, seed, monkeypa
     theta* agrees with the simulator (2,000 replicates); without the persisting-sample
     term the theory is rejected."""
     g, fam, T = gc.InteractionGraph(["A"], [[200 - real]], real=[real]), Logistic(dim=3), 10
-    res = second_order_theory(g, fam, generations=T, regime=REUSED)
+    res = second_order_theory(g, fam, generations=T, regime=REUSED, separation_level=None)
     sim = gc.simulate(g, fam, generations=T, replicates=2000, seed=seed, regime=REUSED)
     z = _z(sim, res, fam, gens)
     assert np.abs(z).max() < Z, z.round(2)
     _without_persistence_term(monkeypatch)
-    wrong = second_order_theory(g, fam, generations=T, regime=REUSED)
+    wrong = second_order_theory(g, fam, generations=T, regime=REUSED, separation_level=None)
     assert _z(sim, wrong, fam, [T]).min() > 5.0
 
 
@@ -133,17 +152,19 @@ def test_logistic_reused_real_data_matches_simulation(real, gens, seed, monkeypa
 def test_logistic_accumulate_self_loop_and_cycle_match_simulation(seed, monkeypatch):
     fam = Logistic(dim=3)
     loop = gc.InteractionGraph(["A"], [[100]], real=[0], initial_real=[100])
-    res = second_order_theory(loop, fam, generations=10, regime=ACC)
+    res = second_order_theory(loop, fam, generations=10, regime=ACC, separation_level=None)
     sim = gc.simulate(loop, fam, generations=10, replicates=2000, seed=seed, regime=ACC)
     z = _z(sim, res, fam, [1, 2, 5, 10])
     assert np.abs(z).max() < Z, z.round(2)
     for regime in (ACC, ACC_REUSED):
-        res_c = second_order_theory(_cycle(), fam, generations=8, regime=regime)
+        res_c = second_order_theory(
+            _cycle(), fam, generations=8, regime=regime, separation_level=None
+        )
         sim_c = gc.simulate(_cycle(), fam, generations=8, replicates=1500, seed=seed, regime=regime)
         z = _z(sim_c, res_c, fam, [1, 4, 8])
         assert np.abs(z).max() < Z, (regime.label, z.round(2))
     _without_persistence_term(monkeypatch)
-    wrong = second_order_theory(loop, fam, generations=10, regime=ACC)
+    wrong = second_order_theory(loop, fam, generations=10, regime=ACC, separation_level=None)
     assert _z(sim, wrong, fam, [10]).min() > 5.0
 
 
@@ -151,7 +172,7 @@ def test_logistic_accumulate_self_loop_and_cycle_match_simulation(seed, monkeypa
 @pytest.mark.parametrize("regime", [REUSED, ACC], ids=lambda r: r.label)
 def test_poisson_persisting_data_matches_simulation(regime, seed):
     g, fam, T = gc.InteractionGraph(["A"], [[80]], real=[40]), Poisson(dim=2), 10
-    res = second_order_theory(g, fam, generations=T, regime=regime)
+    res = second_order_theory(g, fam, generations=T, regime=regime, separation_level=None)
     sim = gc.simulate(g, fam, generations=T, replicates=4000, seed=seed, regime=regime)
     z = _z(sim, res, fam, [1, 2, 5, 10])
     assert np.abs(z).max() < Z, z.round(2)
@@ -212,6 +233,8 @@ def test_separation_probability_in_result_and_json():
     # Families whose fit always converges carry none.
     lin = second_order_theory(g, gc.Gaussian(dim=1), generations=2)
     assert lin.nonconverged is None and lin.to_json_dict()["separation_onset"] is None
+    off = second_order_theory(g, fam, generations=2, separation_level=None)
+    assert off.nonconverged is None
     with pytest.raises(gc.ConfigError, match="separation_level"):
         second_order_theory(g, fam, generations=2, separation_level=1.5)
 

@@ -265,7 +265,7 @@ def second_order_theory(
     generations: int,
     regime: Regime | None = None,
     tolerance: float = 0.1,
-    separation_level: float = SEPARATION_LEVEL,
+    separation_level: float | None = SEPARATION_LEVEL,
 ) -> SecondOrderResult:
     """Mean and covariance of every model's parameter, generation after generation, with
     the finite-sample bias of the fit (docs/theory.md §12).
@@ -288,11 +288,12 @@ def second_order_theory(
         synthetic samples for the others.
     tolerance : float
         Relative bound on the neglected next-order term that defines ``valid_until``.
-    separation_level : float
+    separation_level : float or None
         For a family whose fit can fail to converge (``fit_report``: logistic,
         Poisson), ``valid_until`` also ends before the first generation at which the
         predicted probability of a non-converged fit (separation) exceeds this level
-        (docs/theory.md §12.5).
+        (docs/theory.md §12.5; about 0.2 s per generation and model). ``None``: not
+        computed.
 
     Returns
     -------
@@ -323,7 +324,9 @@ def second_order_theory(
             f"second_order_theory: {K} models x {p} parameters exceeds the dense limit "
             f"{SIZE_LIMIT}; use a smaller graph or gc.theory (first order)"
         )
-    if not (isinstance(separation_level, int | float) and 0 < separation_level < 1):
+    if separation_level is not None and not (
+        isinstance(separation_level, int | float) and 0 < separation_level < 1
+    ):
         raise ConfigError(
             "second_order_theory, field 'separation_level': must be a number in (0, 1), "
             f"got {separation_level!r}"
@@ -332,7 +335,7 @@ def second_order_theory(
         res = _second_order_persistent(graph, family, theta_star, T, float(tolerance), regime)
     else:
         res = _second_order(graph, family, theta_star, T, float(tolerance), regime)
-    if type(family).fit_report is Family.fit_report:
+    if separation_level is None or type(family).fit_report is Family.fit_report:
         return res
     return _with_separation(res, graph, family, regime, float(separation_level))
 
@@ -347,7 +350,7 @@ def _moments(family: Family, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]
             with np.errstate(all="ignore"):
                 b, V = family.fit_moments(theta)  # type: ignore[misc]
             return np.asarray(b, dtype=np.float64).reshape(-1), np.asarray(V, dtype=np.float64)
-        except (np.linalg.LinAlgError, ConfigError):
+        except (np.linalg.LinAlgError, ConfigError, ZeroDivisionError):
             pass
     return np.full(p, np.nan), np.full((p, p), np.nan)
 
@@ -1000,6 +1003,10 @@ def first_order_valid_until(
     if str(result.kind).startswith("exact"):
         return horizon, None
     theta = np.asarray(family.true_params(), dtype=np.float64).reshape(-1)
+    # Moment evaluations per model and generation: drift, Jacobian, curvature; with
+    # persisting data also the tensors of docs/theory.md §12.4 (as many again).
+    persisting = result.regime.data == "accumulate" or result.regime.real == "reused"
+    evals = (1 + 4 * theta.size) * (2 if persisting else 1)
     why = None
     if unsupported_regime(result.regime, family) is not None:
         why = f"regime {result.regime.label}"
@@ -1007,11 +1014,9 @@ def first_order_valid_until(
         why = f"{K} models x {theta.size} parameters x {T} generations (too large)"
     elif family.name != "gaussian" and family.fit_moments(theta) is None:
         why = f"{family.describe()} declares no fit_moments"
-    elif (
-        hasattr(family, "numerical_moments") and K * T * (1 + 4 * theta.size) > NUMERICAL_WORK_LIMIT
-    ):
+    elif hasattr(family, "numerical_moments") and K * T * evals > NUMERICAL_WORK_LIMIT:
         why = (
-            f"its moments are Monte Carlo integrals: {K * T * (1 + 4 * theta.size):,} "
+            f"its moments are Monte Carlo integrals: {K * T * evals:,} "
             f"evaluations > {NUMERICAL_WORK_LIMIT}; gc.theory.second_order_theory computes it"
         )
     if why is not None:
