@@ -1,5 +1,6 @@
 """Second-order theory: the mean of every model's parameter moves, not only its spread
-(docs/theory.md §12).
+(docs/theory.md §12; persisting data §12.4 in :func:`_second_order_persistent`,
+separation onset §12.5 in :func:`nonconvergence_probability`).
 
 A fit on ``n`` samples of the law with parameter ``theta`` has mean
 ``theta + b(theta) / n`` and covariance ``V(theta) / n`` up to ``O(n^-2)``
@@ -274,9 +275,13 @@ def second_order_theory(
     :meth:`~graphcollapse.families.Family.fit_moments` (logistic and Poisson regression
     analytically, :class:`~graphcollapse.MEstimator` numerically) the second-order one of
     the module docstring, in the replace / fresh regime with private or shared
-    synthetic samples; the regimes where data persist across generations (reused real
-    data, accumulate) are refused for these families with the reason
-    (:func:`unsupported_regime`). The Gaussian recursion is exact in every regime.
+    synthetic samples; where data persist across generations (reused real data,
+    accumulate) the recursion of docs/theory.md §12.4, which needs
+    :meth:`~graphcollapse.families.Family.fit_tensors` (a family without it is refused
+    there with the reason, :func:`unsupported_regime`). The Gaussian recursion is exact
+    in every regime. For a family whose fit can fail (logistic, Poisson), the predicted
+    probability of a non-converged (separated) fit per generation and model
+    (:func:`nonconvergence_probability`) also ends ``valid_until``.
 
     Parameters
     ----------
@@ -284,8 +289,8 @@ def second_order_theory(
     family : Family
     generations : int
     regime : Regime, optional
-        Any regime for the Gaussian family; replace / fresh, private (default) or shared
-        synthetic samples for the others.
+        Any regime for the Gaussian family and for families with ``fit_tensors``;
+        replace / fresh, private (default) or shared synthetic samples for the others.
     tolerance : float
         Relative bound on the neglected next-order term that defines ``valid_until``.
     separation_level : float or None
