@@ -67,6 +67,11 @@ ends (docs/theory.md §12.5)."""
 SEPARATION_DRAWS = 400
 """Pools drawn per generation and model to estimate that probability (fixed seed)."""
 
+SEPARATION_WORK_LIMIT = 5_000_000
+"""Largest number of pooled samples (``draws x sum over generations and models of the
+pool size``) that :func:`theory` fits to predict the separation onset (about 2.5 us
+each: 12 s); beyond it, a note (``second_order_theory`` computes it regardless)."""
+
 NUMERICAL_WORK_LIMIT = 100
 """Largest number of moment evaluations (``generations x models x (1 + 4 p)``) for which
 :func:`theory` computes ``valid_until`` of a family whose moments are numerical
@@ -832,6 +837,20 @@ def nonconvergence_probability(
     return out
 
 
+def separation_work(
+    graph: InteractionGraph, generations: int, regime: Regime, draws: int = SEPARATION_DRAWS
+) -> int:
+    """Pooled samples that :func:`nonconvergence_probability` fits: ``draws`` times the
+    pool sizes summed over generations and models.
+
+    >>> import graphcollapse as gc
+    >>> separation_work(gc.InteractionGraph(["A"], [[200]], real=[0]), 30, gc.Regime())
+    2480000
+    """
+    n0, _, _, steps = _pools(graph, regime, int(generations))
+    return int(draws * (n0.sum() + sum(float(N.sum()) for N, *_ in steps)))
+
+
 def _flagged_each(family: Family, batch) -> np.ndarray:
     _, bad = family.fit_report(batch)
     if bad is None:
@@ -1028,8 +1047,15 @@ def first_order_valid_until(
         return horizon, (
             f"valid_until: no next-order term computed ({why}); reported as the whole horizon"
         )
+    rows = separation_work(graph, T, result.regime)
+    level = SEPARATION_LEVEL if rows <= SEPARATION_WORK_LIMIT else None
     so = second_order_theory(
-        graph, family, generations=T, regime=result.regime, tolerance=tolerance
+        graph,
+        family,
+        generations=T,
+        regime=result.regime,
+        tolerance=tolerance,
+        separation_level=level,
     )
     first = np.asarray(result.risk.mean, dtype=np.float64)
     second = so.risk.mean[gens]
@@ -1042,6 +1068,11 @@ def first_order_valid_until(
         if bad.size:
             out[i] = int(gens[bad[0] - 1]) if bad[0] > 0 else 0
     note = None
+    if level is None and type(family).fit_report is not Family.fit_report:
+        note = (
+            f"separation onset not computed ({rows:,} pooled samples to fit > "
+            f"{SEPARATION_WORK_LIMIT:,}); gc.theory.second_order_theory computes it"
+        )
     onset = so.separation_onset
     if onset is not None and any(o is not None for o in onset):
         where = ", ".join(
