@@ -57,7 +57,7 @@ def test_weights_and_real_fraction_partition_each_row(g):
 
 def test_arrays_are_read_only():
     g = _example()
-    for arr in (g.real, g.initial_real, g.total, g.real_fraction):
+    for arr in (g.real, g.initial_real, g.total, g.real_fraction, *g.synthetic_csr):
         with pytest.raises(ValueError):
             arr[0] = 99
 
@@ -138,6 +138,41 @@ def test_sparse_duplicates_are_summed():
     coo = sp.coo_array(([2, 3], ([1, 1], [0, 0])), shape=(2, 2))
     g = gc.InteractionGraph.from_matrices(coo, real=[1, 0])
     assert g.producers("m1") == {"m0": 5}
+
+
+def test_unsorted_sparse_input_and_explicit_zeros_give_the_canonical_arrays():
+    coo = sp.coo_array(([4, 0, 6, 9], ([1, 1, 1, 0], [2, 1, 0, 0])), shape=(3, 3))
+    g = gc.InteractionGraph.from_matrices(coo, real=[1, 0, 1])
+    S = g.synthetic_csr
+    assert (S.indptr.tolist(), S.indices.tolist(), S.data.tolist()) == (
+        [0, 1, 3, 3],
+        [0, 0, 2],
+        [9, 6, 4],
+    )
+    assert g.n_edges == 3 and g.total.tolist() == [10, 10, 1]
+
+
+@HYP
+@given(named_graphs())
+def test_csr_arrays_match_the_scipy_matrix_whichever_way_the_graph_is_built(g):
+    # The graph keeps plain CSR arrays (no scipy.sparse import to build or simulate it)
+    # and builds the scipy matrix from them on demand: rows sorted, no zero counts.
+    dense = g.synthetic.toarray()
+    rows, cols = np.nonzero(dense)
+    S = g.synthetic_csr
+    assert S.indices.tolist() == cols.tolist()
+    assert S.data.tolist() == dense[rows, cols].tolist()
+    assert np.diff(S.indptr).tolist() == np.count_nonzero(dense, axis=1).tolist()
+    assert g.total.tolist() == (g.real + dense.sum(axis=1)).tolist()
+    rebuilt = (
+        gc.InteractionGraph.from_dict(g.to_dict()),
+        gc.InteractionGraph(g.names, dense, g.real, g.initial_real),
+        gc.InteractionGraph(g.names, sp.csc_array(dense), g.real, g.initial_real),
+        gc.InteractionGraph(g.names, S, g.real, g.initial_real),
+    )
+    for other in rebuilt:
+        assert other == g
+        assert all(map(np.array_equal, other.synthetic_csr, S))
 
 
 def test_float_integers_are_accepted():

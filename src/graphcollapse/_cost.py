@@ -159,7 +159,7 @@ def _probe_plan(graph: Any) -> Any:
     each taking as many samples as in the run (from outside producers as real ones)."""
     from ._simulate import _Plan
 
-    K, S = graph.n_models, graph.synthetic
+    K, S = graph.n_models, graph.synthetic_csr
     real_all, initial_all = np.asarray(graph.real), np.asarray(graph.initial_real)
     idx = np.unique(np.linspace(0, K - 1, min(K, PROBE_MODELS)).round().astype(np.int64))
     where = {int(i): k for k, i in enumerate(idx)}
@@ -280,8 +280,8 @@ def estimate_simulation(
     T, R, K = int(generations), int(replicates), graph.n_models
     memory = simulation_bytes(K, T, R, keep_replicates)
     n_blocks = math.ceil(R / BLOCK_SIZE)
-    S = graph.synthetic
-    draws = (T + 1) * R * (float(np.sum(graph.real)) + float(S.sum()) + K)
+    S = graph.synthetic_csr
+    draws = (T + 1) * R * (float(np.sum(graph.real)) + float(S.data.sum()) + K)
     if draws <= TINY_WORK:
         return Estimate(None, memory, workers)
     sub = _probe_plan(graph)

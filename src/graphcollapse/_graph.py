@@ -15,24 +15,30 @@ every model's per-generation total is at most :data:`MAX_COUNT`; a model name is
 non-empty string of at most :data:`MAX_NAME` characters without control characters.
 
 File formats and networkx conversion live in :mod:`graphcollapse.io`; the methods here
-delegate to it. This module imports only numpy and scipy.
+delegate to it. This module imports only numpy and scipy. The graph keeps its counts as
+plain CSR arrays (:attr:`InteractionGraph.synthetic_csr`) and builds the scipy matrix
+only when asked for it, so that building a graph and simulating it never import
+scipy.sparse (about 0.1 s: much of the fixed cost of a short `graphcollapse simulate`).
 """
 
 from __future__ import annotations
 
 import math
 import reprlib
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._errors import InvalidGraphError
 from ._graphalg import entry_rows
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["InteractionGraph", "MAX_COUNT", "MAX_NAME"]
 
@@ -139,6 +145,62 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
+class CSRArrays(NamedTuple):
+    """A ``K x K`` count matrix in compressed sparse row form, as plain numpy arrays:
+    row ``i``'s entries are ``indices[indptr[i]:indptr[i + 1]]`` (columns, ascending)
+    and ``data[...]`` (counts, all positive). The same attribute names as a scipy CSR
+    matrix, without importing scipy.
+
+    >>> import graphcollapse as gc
+    >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
+    >>> S = g.synthetic_csr
+    >>> S.indptr.tolist(), S.indices.tolist(), S.data.tolist()
+    ([0, 0, 2], [0, 1], [6, 4])
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+
+    @classmethod
+    def from_entries(cls, K: int, rows: Any, cols: Any, data: Any) -> CSRArrays:
+        """The canonical form of entries ``(rows[k], cols[k], data[k])`` (at most one
+        per position): sorted by row then column, zero counts left out.
+
+        >>> CSRArrays.from_entries(2, [1, 1, 0], [1, 0, 0], [4, 6, 0]).indices.tolist()
+        [0, 1]
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        data = np.asarray(data)
+        keep = data != 0
+        rows, cols, data = rows[keep], cols[keep], data[keep]
+        order = np.lexsort((cols, rows))
+        indptr = np.zeros(K + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=K), out=indptr[1:])
+        return cls(indptr, cols[order], data[order])
+
+    def row_sums(self) -> np.ndarray:
+        """The sum of each row's counts, in the dtype of :attr:`data` (exact for
+        integers).
+
+        >>> CSRArrays.from_entries(3, [0, 0, 2], [0, 1, 2], [1, 2, 5]).row_sums().tolist()
+        [3, 0, 5]
+        """
+        out = np.zeros(self.indptr.size - 1, dtype=self.data.dtype)
+        filled = np.diff(self.indptr) > 0
+        if filled.any():
+            out[filled] = np.add.reduceat(self.data, self.indptr[:-1][filled])
+        return out
+
+
+def _is_scipy_sparse(x: Any) -> bool:
+    """Whether ``x`` is a scipy sparse matrix or array (without importing scipy: if
+    scipy.sparse is not loaded, nothing can be one)."""
+    sp = sys.modules.get("scipy.sparse")
+    return sp is not None and sp.issparse(x)
+
+
 class InteractionGraph:
     """A weighted directed interaction graph of models trained on each other's outputs.
 
@@ -205,15 +267,26 @@ class InteractionGraph:
             raise InvalidGraphError(f"model {dup!r}: duplicate model name")
         K = len(names)
 
-        if sp.issparse(synthetic):
-            S = sp.csr_array(synthetic)
-            if S.shape != (K, K):
+        if isinstance(synthetic, CSRArrays):  # (another graph's, or from_dict's)
+            if synthetic.indptr.shape != (K + 1,):
                 raise InvalidGraphError(
-                    f"field 'synthetic': expected shape ({K}, {K}), got {S.shape}"
+                    f"field 'synthetic': expected {K + 1} row pointers, got {synthetic.indptr.size}"
                 )
-            S.sum_duplicates()
-            data = _as_counts(S.data, "from", names, index=entry_rows(S))
-            S = sp.csr_array((data, S.indices, S.indptr), shape=(K, K))
+            rows = entry_rows(synthetic)
+            data = _as_counts(synthetic.data, "from", names, index=rows)
+            S = CSRArrays.from_entries(K, rows, synthetic.indices, data)
+        elif _is_scipy_sparse(synthetic):
+            import scipy.sparse as sp
+
+            M = sp.csr_array(synthetic)
+            if M.shape != (K, K):
+                raise InvalidGraphError(
+                    f"field 'synthetic': expected shape ({K}, {K}), got {M.shape}"
+                )
+            M.sum_duplicates()
+            rows = entry_rows(M)
+            data = _as_counts(M.data, "from", names, index=rows)
+            S = CSRArrays.from_entries(K, rows, M.indices, data)
         else:
             dense = np.asarray(synthetic)
             if dense.shape != (K, K):
@@ -222,9 +295,8 @@ class InteractionGraph:
                 )
             rows = np.repeat(np.arange(K), K)
             dense = _as_counts(dense.reshape(-1), "from", names, index=rows).reshape(K, K)
-            S = sp.csr_array(dense)
-        S.eliminate_zeros()
-        S.sort_indices()
+            nz = np.nonzero(dense)
+            S = CSRArrays.from_entries(K, *nz, dense[nz])
 
         real_arr = np.asarray(real)
         if real_arr.shape != (K,):
@@ -234,11 +306,7 @@ class InteractionGraph:
         real_arr = _as_counts(real_arr, "real", names)
 
         # Each entry is <= MAX_COUNT; check the totals in float64 before summing int64.
-        approx = real_arr.astype(np.float64) + np.asarray(
-            sp.csr_array((S.data.astype(np.float64), S.indices, S.indptr), shape=S.shape).sum(
-                axis=1
-            )
-        ).reshape(-1)
+        approx = real_arr.astype(np.float64) + S._replace(data=S.data.astype(np.float64)).row_sums()
         big = approx > MAX_COUNT
         if big.any():
             k = int(np.flatnonzero(big)[0])
@@ -246,7 +314,7 @@ class InteractionGraph:
                 f"model {names[k]!r}: total samples per generation (real + from) must be at "
                 f"most {MAX_COUNT:.0e}, got {approx[k]:.3g}"
             )
-        total = real_arr + np.asarray(S.sum(axis=1)).reshape(-1).astype(np.int64)
+        total = real_arr + S.row_sums()
         empty = total == 0
         if empty.any():
             k = int(np.flatnonzero(empty)[0])
@@ -270,10 +338,10 @@ class InteractionGraph:
                     f"model {names[k]!r}, field 'initial_real': the generation-0 sample is "
                     "empty; give it at least one real sample"
                 )
-        for arr in (S.data, real_arr, init):
+        for arr in (*S, real_arr, init):
             arr.setflags(write=False)
         self._names = names
-        self._synthetic = S
+        self._csr = S
         self._real = real_arr
         self._initial_real = init
         self._loss: dict[int, tuple[float | None, dict[int, float] | None]] = {}
@@ -308,6 +376,25 @@ class InteractionGraph:
         return self._synthetic
 
     @property
+    def synthetic_csr(self) -> CSRArrays:
+        """:attr:`synthetic` as plain numpy arrays ``(indptr, indices, data)``, read-only
+        (what the graph stores; no scipy import).
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph(["A", "B"], [[0, 0], [6, 4]], real=[12, 6])
+        >>> g.synthetic_csr.data.tolist()
+        [6, 4]
+        """
+        return self._csr
+
+    @cached_property
+    def _synthetic(self) -> sp.csr_array:
+        import scipy.sparse as sp
+
+        S = self._csr
+        return sp.csr_array((S.data, S.indices, S.indptr), shape=(self.n_models,) * 2)
+
+    @property
     def real(self) -> np.ndarray:
         """Fresh real samples per generation, int64 ``(K,)`` (read-only)."""
         return self._real
@@ -325,7 +412,7 @@ class InteractionGraph:
     @cached_property
     def total(self) -> np.ndarray:
         """Per-generation sample count ``n_i = real_i + sum_j n_ij``, int64 ``(K,)``."""
-        t = self._real + np.asarray(self._synthetic.sum(axis=1)).reshape(-1).astype(np.int64)
+        t = self._real + self._csr.row_sums()
         t.setflags(write=False)
         return t
 
@@ -342,6 +429,8 @@ class InteractionGraph:
         >>> g.with_loss_weights({"B": {"real_weight": 0.5}}).weights.toarray().tolist()
         [[0.0, 0.0], [0.3, 0.2]]
         """
+        import scipy.sparse as sp
+
         S = self._synthetic
         rows = entry_rows(S)
         data = S.data / self.total[rows]
@@ -438,7 +527,7 @@ class InteractionGraph:
         [14.705882]
         """
         out = self.total.astype(np.float64)
-        S = self._synthetic
+        S = self._csr
         for i, spec in self._loss.items():
             lo, hi = S.indptr[i], S.indptr[i + 1]
             f = sum(
@@ -463,7 +552,7 @@ class InteractionGraph:
         (1.6, {0: 0.4})
         """
         i = self._pos(model)
-        S = self._synthetic
+        S = self._csr
         n = float(self.total[i])
         lo, hi = S.indptr[i], S.indptr[i + 1]
         W = self.weights
@@ -493,13 +582,13 @@ class InteractionGraph:
             else:
                 spec[name] = dict(entry)
         return InteractionGraph(
-            self._names, self._synthetic, self._real, self._initial_real, loss_weights=spec
+            self._names, self._csr, self._real, self._initial_real, loss_weights=spec
         )
 
     @property
     def n_edges(self) -> int:
         """Number of synthetic edges (producer, consumer) with a positive count."""
-        return int(self._synthetic.nnz)
+        return int(self._csr.data.size)
 
     def producers(self, model: str | int) -> dict[str, int]:
         """Producers of ``model`` and how many samples it takes from each.
@@ -510,7 +599,7 @@ class InteractionGraph:
         {'A': 6, 'B': 4}
         """
         i = self._pos(model)
-        S = self._synthetic
+        S = self._csr
         lo, hi = S.indptr[i], S.indptr[i + 1]
         return {
             self._names[j]: int(c) for j, c in zip(S.indices[lo:hi], S.data[lo:hi], strict=True)
@@ -559,7 +648,7 @@ class InteractionGraph:
             self._names == other._names
             and np.array_equal(self._real, other._real)
             and np.array_equal(self._initial_real, other._initial_real)
-            and (self._synthetic != other._synthetic).nnz == 0
+            and all(map(np.array_equal, self._csr, other._csr))  # (both canonical)
             and self.loss_weights == other.loss_weights
         )
 
@@ -704,20 +793,14 @@ class InteractionGraph:
                 rows.append(k)
                 cols.append(pos[prod])
                 vals.append(_scalar_count(count, name, f"from.{prod}"))
-        S = sp.csr_array(
-            (
-                np.asarray(vals, dtype=np.int64),
-                (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)),
-            ),
-            shape=(K, K),
-        )
+        S = CSRArrays.from_entries(K, rows, cols, np.asarray(vals, dtype=np.int64))
         graph = cls(names, S, real)  # checks every total before adding it up
         if all(v is None for v in init) and not loss:
             return graph
         initial = None
         if not all(v is None for v in init):
             initial = np.array([graph.total[k] if v is None else v for k, v in enumerate(init)])
-        return cls(names, graph.synthetic, real, initial, loss_weights=loss)
+        return cls(names, graph.synthetic_csr, real, initial, loss_weights=loss)
 
     def to_dict(self) -> dict[str, Any]:
         """The ecosystem-file structure of this graph (round-trips with :meth:`from_dict`).
@@ -729,7 +812,7 @@ class InteractionGraph:
         {'models': {'A': {'real': 12}, 'B': {'real': 6, 'from': {'A': 6, 'B': 4}}}}
         """
         models: dict[str, Any] = {}
-        S = self._synthetic
+        S = self._csr
         for i, name in enumerate(self._names):
             entry: dict[str, Any] = {}
             if self._real[i]:
@@ -762,12 +845,10 @@ class InteractionGraph:
         """
         import json
 
-        S = self._synthetic
+        S = self._csr  # (canonical: sorted, no duplicates)
         names = self._names
         if not (
-            S.has_canonical_format
-            and np.issubdtype(S.data.dtype, np.integer)
-            and all(type(n) is str for n in names)
+            np.issubdtype(S.data.dtype, np.integer) and all(type(n) is str for n in names)
         ):  # what the fast path does not cover: the dict form decides
             return json.dumps(self.to_dict(), separators=(",", ":"))
         quoted = [json.dumps(n) for n in names]
@@ -885,10 +966,10 @@ class InteractionGraph:
             new = real
         return InteractionGraph(
             self._names,
-            self._synthetic,
+            self._csr,
             new,
             self._initial_real,
-            loss_weights=self.kept_loss_weights(self._synthetic, new),
+            loss_weights=self.kept_loss_weights(self._csr, new),
         )
 
     def kept_loss_weights(self, synthetic: Any, real: Any) -> dict[str, dict[str, Any]]:
@@ -904,7 +985,12 @@ class InteractionGraph:
         >>> g.kept_loss_weights(g.synthetic, [5, 5])   # A now takes real data
         {'B': {'real_weight': 0.5}}
         """
-        S = sp.csr_array(synthetic)
+        if isinstance(synthetic, CSRArrays):
+            S = synthetic
+        else:
+            import scipy.sparse as sp
+
+            S = sp.csr_array(synthetic)
         real = np.asarray(real)
         out: dict[str, dict[str, Any]] = {}
         given = self.loss_weights
@@ -997,7 +1083,7 @@ def _parse_loss_weights(graph: InteractionGraph, spec: Mapping[Any, Any]) -> dic
             f"field 'loss_weights': expected a mapping model -> {{real_weight, weights}}, "
             f"got {brief(spec)}"
         )
-    names, S = graph.names, graph.synthetic
+    names, S = graph.names, graph.synthetic_csr
     out: dict[int, _LossSpec] = {}
     for model, entry in spec.items():
         i = graph._pos(model)

@@ -14,12 +14,16 @@ Only numpy and scipy are imported.
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.sparse as sp
+from typing import TYPE_CHECKING
 
-# scipy.sparse.csgraph and scipy.sparse.linalg (with scipy.linalg: ~0.15 s to import)
-# are imported by the functions that use them, so that building a graph does not load
-# them (`graphcollapse simulate` never does).
+import numpy as np
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+# scipy.sparse (~0.1 s to import), scipy.sparse.csgraph and scipy.sparse.linalg (with
+# scipy.linalg: ~0.15 s) are imported by the functions that use them, so that building a
+# graph does not load them (`graphcollapse simulate` never does).
 
 __all__ = [
     "ancestor_max",
@@ -47,7 +51,7 @@ def entry_rows(A: sp.csr_array) -> np.ndarray:
     >>> entry_rows(sp.csr_array([[0, 1, 1], [0, 0, 0], [1, 0, 0]])).tolist()
     [0, 0, 2]
     """
-    return np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))
+    return np.repeat(np.arange(A.indptr.size - 1, dtype=np.int64), np.diff(A.indptr))
 
 
 def strong_components(A: sp.spmatrix | sp.sparray) -> tuple[int, np.ndarray]:
@@ -125,6 +129,8 @@ def quotient(
         data = np.ones(int(keep.sum()), dtype=np.int8)
     else:
         data = np.asarray(weights)[keep]
+    import scipy.sparse as sp
+
     M = sp.csr_array((data, (a[keep], b[keep])), shape=(n_groups, n_groups))
     M.sum_duplicates()
     return M
@@ -371,6 +377,8 @@ def left_perron(A: sp.csr_array, *, dense_limit: int = 400, sparse_limit: int = 
     m = A.shape[0]
     if m == 1:
         return np.ones(1)
+    import scipy.sparse as sp
+
     M = (sp.eye(m, format="csr") - A.T).tolil()
     M[0, :] = np.ones(m)
     b = np.zeros(m)

@@ -118,7 +118,7 @@ class _Plan:
 
     @classmethod
     def from_graph(cls, graph: InteractionGraph) -> _Plan:
-        S = graph.synthetic
+        S = graph.synthetic_csr  # (plain arrays: no scipy.sparse)
         K = graph.n_models
         producers = tuple(
             (
@@ -127,9 +127,10 @@ class _Plan:
             )
             for i in range(K)
         )
-        cols = S.tocsc()
+        by_producer = np.argsort(S.indices, kind="stable")
+        bounds = np.searchsorted(S.indices[by_producer], np.arange(K + 1))
         published = tuple(
-            np.unique(np.asarray(cols.data[cols.indptr[j] : cols.indptr[j + 1]], np.int64))
+            np.unique(np.asarray(S.data[by_producer[bounds[j] : bounds[j + 1]]], np.int64))
             for j in range(K)
         )
         sample_weights: tuple[tuple[float, np.ndarray] | None, ...] = ()

@@ -16,7 +16,7 @@ Files are read defensively, because they may come from anywhere:
 Every problem is a :class:`~graphcollapse.GraphCollapseError` (``InvalidGraphError``
 for ecosystem files by default) naming the file and, where known, the line.
 
-This module imports only numpy and scipy (PyYAML and networkx lazily).
+This module imports only numpy (PyYAML and networkx lazily).
 
 Examples
 --------
@@ -36,11 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._constraints import require_instance
 from ._errors import GraphCollapseError, InvalidGraphError
-from ._graph import InteractionGraph, _as_counts, brief
+from ._graph import CSRArrays, InteractionGraph, _as_counts, brief
 
 __all__ = [
     "MAX_DEPTH",
@@ -377,16 +376,13 @@ def from_networkx(
         names,
         index=np.asarray(rows, dtype=np.int64),
     )
-    S = sp.csr_array(
-        (vals_arr, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
-        shape=(K, K),
-    )
+    S = CSRArrays.from_entries(K, rows, cols, vals_arr)
     real_vals = np.array([G.nodes[n].get(real, 0) for n in nodes], dtype=object)
     init_given = [G.nodes[n].get(initial_real) for n in nodes]
     real_arr = _as_counts(real_vals, "real", names) if K else np.zeros(0, np.int64)
     init = None
     if any(v is not None for v in init_given):
-        total = real_arr + np.asarray(S.sum(axis=1)).reshape(-1)
+        total = real_arr + S.row_sums()
         init = np.array(
             [total[k] if v is None else v for k, v in enumerate(init_given)], dtype=object
         )
