@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from .._errors import GraphCollapseError
+from ._direct import direct_call
 
 # typer may vendor its own click: find its exception base classes through typer.
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
@@ -66,7 +67,13 @@ def fail(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     try:
-        rv = app(args=argv, prog_name="graphcollapse", standalone_mode=False)
+        # A plain command line runs without typer's parser and its pydantic (~0.1 s of
+        # start-up); anything else (help, usage errors, ...) goes through typer.
+        call = direct_call(app, sys.argv[1:] if argv is None else argv)
+        if call is not None:
+            rv = call()
+        else:
+            rv = app(args=argv, prog_name="graphcollapse", standalone_mode=False)
     except GraphCollapseError as err:
         fail(str(err))
     except _ClickException as err:
