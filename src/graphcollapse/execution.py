@@ -27,16 +27,18 @@ import json
 import math
 import os
 import signal
-import socket
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+# (concurrent.futures.process with multiprocessing, zipfile and socket are imported where
+# used: a run on one worker without checkpoints needs none of them, ~0.02 s of start-up.)
 
 import numpy as np
 
@@ -218,6 +220,8 @@ class DirectoryLock:
                 os.close(fd)
                 continue
             os.ftruncate(fd, 0)
+            import socket
+
             os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
             self._fd = fd
             _HELD_LOCKS.add(fd)
@@ -330,6 +334,8 @@ class DirectoryCheckpoints:
 
     def load(self, block: int, count: int, n_models: int) -> BlockResult | None:
         """Block ``block`` if it is there, undamaged and of ``count`` replicates."""
+        import zipfile
+
         p = self.path(block)
         try:
             with np.load(p, allow_pickle=False) as z:
@@ -423,6 +429,9 @@ def process_pool(workers: int) -> Iterator[Executor]:
     ...     pool.submit(pow, 2, 10).result()
     1024
     """
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=_start_context(),
@@ -498,6 +507,8 @@ def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
     host = host.strip("[]")
     if not host or not port.isdigit():
         raise ConfigError(f"--scheduler {text[:80]!r}: expected an address such as tcp://host:8786")
+    import socket
+
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as err:
