@@ -64,6 +64,7 @@ LEFT_TO_TYPER = [
     ["simulate", "run.yaml", "--json=1"],
     ["simulate", "run.yaml", "-qx"],
     ["simulate", "run.yaml", "--", "x"],
+    ["simulate", "-"],
     ["diagnose", "eco.yaml"],  # a list option (--param) and an enum (--layout)
     ["theory", "run.yaml", "--json"],  # an enum (--method)
     ["sweep", "sweep.yaml", "--dry-run"],  # bounds (--workers, min=1)
@@ -90,6 +91,17 @@ def test_plain_command_lines_get_exactly_what_typer_passes(argv):
 @pytest.mark.parametrize("argv", LEFT_TO_TYPER, ids=" ".join)
 def test_anything_else_is_left_to_typer(argv):
     assert direct_call(app, argv) is None
+
+
+def test_a_command_with_context_settings_is_left_to_typer():
+    rec = typer.Typer()
+    rec.callback()(lambda: None)
+
+    @rec.command("run", context_settings={"ignore_unknown_options": True})
+    def run(name: str) -> str:
+        return name
+
+    assert direct_call(rec, ["run", "x"]) is None
 
 
 def test_an_unreadable_path_is_left_to_typer(tmp_path, monkeypatch):

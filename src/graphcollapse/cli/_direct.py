@@ -75,8 +75,8 @@ def direct_call(app: Any, argv: Sequence[str]) -> Callable[[], Any] | None:
     if not argv or argv[0].startswith("-"):
         return None
     commands = [c for c in app.registered_commands if c.name == argv[0]]
-    if len(commands) != 1 or commands[0].callback is None:
-        return None
+    if len(commands) != 1 or commands[0].callback is None or commands[0].context_settings:
+        return None  # (context settings may change how click parses: typer's job)
     root = app.registered_callback
     if root is None and len(app.registered_commands) == 1:
         return None  # (typer runs a lone command without its name)
@@ -163,12 +163,12 @@ def _parse(
     while k < len(argv):
         token = argv[k]
         k += 1
-        if not token.startswith("-") or token == "-":
+        if not token.startswith("-"):
             args.append(token)
             continue
         opt, eq, inline = token.partition("=")
         if opt not in options:
-            raise _Decline  # --help, --, unknown options, short options run together
+            raise _Decline  # --help, -, --, unknown options, short options run together
         name, convert, flag = options[opt]
         if name in given:
             raise _Decline
