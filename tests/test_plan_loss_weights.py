@@ -94,14 +94,22 @@ def test_cli_json_and_errors(capsys, tmp_path):
     assert code in (0, None)
     data = json.loads(res.out)
     assert {a["kind"] for a in data["actions"]} == {"weight"} and data["cost"] == 0
-    for a in data["actions"]:
-        assert set(a) == {"kind", "model", "producer", "cost", "real", "weight"}
-        assert a["producer"] is None and a["real"] is None and 0 < a["weight"] < 1
-    assert set(data["before"]) == {"collapsing", "risk"}
+    graph = gc.InteractionGraph.from_file(EXAMPLE)
     fixed = gc.InteractionGraph.from_file(out)
-    assert {m: w["real_weight"] for m, w in fixed.loss_weights.items()} == {
-        a["model"]: a["weight"] for a in data["actions"]
-    }
+    for a in data["actions"]:
+        # "weights" (the producers' shares) is new beside the real share "weight".
+        assert set(a) == {"kind", "model", "producer", "cost", "real", "weight", "weights"}
+        assert a["producer"] is None and a["real"] is None
+        real = graph.real[graph.index[a["model"]]] > 0
+        assert (0 < a["weight"] < 1) if real else a["weight"] is None
+        assert sum(a["weights"].values()) + (a["weight"] or 0) == pytest.approx(1, abs=1e-12)
+        i = fixed.index[a["model"]]
+        assert fixed.real_share[i] == pytest.approx(a["weight"] or 0, abs=1e-12)
+        row = {p: fixed.weights.toarray()[i, fixed.index[p]] for p in a["weights"]}
+        assert row == pytest.approx(a["weights"], abs=1e-12)
+    assert set(data["before"]) == {"collapsing", "risk"}
+    assert {a["model"] for a in data["actions"]} == set(fixed.loss_weights)
+    assert any(a["weight"] is None for a in data["actions"])  # pocket: producers only
     for args in (["--weights", "--budget", "5"], ["--weights", "--objective", "weighted"]):
         with pytest.raises(SystemExit) as info:
             main(["fix", EXAMPLE, *args])
@@ -130,9 +138,10 @@ def test_adjoint_gradient_matches_finite_differences_and_the_coordinate_search()
     eps = 1e-6
     fd = [(mean_risk(x + eps * e)[0] - mean_risk(x - eps * e)[0]) / (2 * eps) for e in np.eye(4)]
     np.testing.assert_allclose(grad, fd, rtol=1e-5)
-    a = gc.plan_weights(g, fam, method="gradient")
-    b = gc.plan_weights(g, fam, method="coordinate")
+    # The real-share-only planner (shares="real"; the per-producer one has its own tests).
+    a = gc.plan_weights(g, fam, method="gradient", shares="real")
+    b = gc.plan_weights(g, fam, method="coordinate", shares="real")
     assert a.info["objective_after"] == pytest.approx(b.info["objective_after"], rel=1e-8)
     assert [x.weight for x in a.actions] == pytest.approx([x.weight for x in b.actions], abs=2e-4)
     with pytest.raises(gc.ConfigError, match="field 'method'"):
-        gc.plan_weights(g, gc.LinearRegression(dim=3), method="gradient")
+        gc.plan_weights(g, gc.LinearRegression(dim=3), method="gradient", shares="real")

@@ -61,13 +61,16 @@ class Action:
 
     ``kind`` is ``"anchor"`` (give ``model`` real data; ``real`` samples per generation),
     ``"cut"`` (``model``, the consumer, stops taking ``producer``'s output) or
-    ``"weight"`` (``model``'s real data get the share ``weight`` of its loss; cost 0,
-    :func:`graphcollapse.plan_weights`).
+    ``"weight"`` (``model``'s real data get the share ``weight`` of its loss, ``None``
+    for a model without real data, and ``weights`` maps each producer to its share;
+    cost 0, :func:`graphcollapse.plan_weights`).
 
     >>> Action("cut", "chatbot", "aggregator", 200.0).describe()
     'cut aggregator -> chatbot'
     >>> Action("weight", "chatbot", weight=0.618).describe()
     'weight chatbot: real share 0.618'
+    >>> Action("weight", "chatbot", weight=0.5, weights={"lab": 0.3, "web": 0.2}).describe()
+    'weight chatbot: real share 0.5, lab 0.3, web 0.2'
     """
 
     kind: str
@@ -76,11 +79,19 @@ class Action:
     cost: float = 0.0
     real: int | None = None
     weight: float | None = None
+    weights: Mapping[str, float] | None = field(default=None, hash=False)
+
+    def shares_text(self) -> str:
+        """A weight action's shares in words: ``real share 0.5, lab 0.3, web 0.2``."""
+        parts = [] if self.weight is None else [f"real share {self.weight:g}"]
+        if self.weights and (self.weight is None or len(self.weights) > 1):
+            parts += [f"{p} {s:g}" for p, s in self.weights.items()]
+        return ", ".join(parts)
 
     def describe(self) -> str:
         """The action in words (the CLI table's first column)."""
         if self.kind == "weight":
-            return f"weight {self.model}: real share {self.weight:g}"
+            return f"weight {self.model}: {self.shares_text()}"
         if self.kind == "cut":
             return f"cut {self.producer} -> {self.model}"
         if self.real is not None:
@@ -89,7 +100,8 @@ class Action:
 
     def to_json_dict(self) -> dict[str, Any]:
         """``{"kind", "model", "producer", "cost", "real"}`` (the CLI's JSON), plus
-        ``"weight"`` (the real share) for a weight action."""
+        ``"weight"`` (the real share) and ``"weights"`` (``{producer: share}``, when
+        known) for a weight action."""
         out: dict[str, Any] = {
             "kind": self.kind,
             "model": self.model,
@@ -99,6 +111,8 @@ class Action:
         }
         if self.kind == "weight":
             out["weight"] = None if self.weight is None else float(self.weight)
+            if self.weights is not None:
+                out["weights"] = {str(p): float(v) for p, v in self.weights.items()}
         return out
 
 

@@ -41,7 +41,7 @@ def render_plan(plan: FixPlan, console: Any, risks: tuple[np.ndarray, np.ndarray
         where = f"{a.producer} -> {a.model}" if a.kind == "cut" else a.model
         what = a.kind if a.real is None else f"{a.kind} +{a.real} real"
         if a.kind == "weight":
-            what = f"weight: real share {a.weight:g}"
+            what = f"weight: {a.shares_text()}"
         if risks is not None:
             change = f"{_fmt(risks[0][k])} -> {_fmt(risks[1][k])}"
         else:

@@ -4,8 +4,11 @@
 (edges whose output a consumer stops taking) after which no protected model collapses;
 ``--budget N --config RUN.yaml`` instead spends ``N`` extra real samples per generation
 where the predicted risks fall most (the family comes from the run configuration);
-``--weights`` instead sets each model's real share of its loss (``real_weight``), a fix
-that costs no data (actions of kind ``"weight"`` with ``"weight"``: the share).
+``--weights`` instead sets the shares of each model's loss (its real data's share
+``real_weight`` and each producer's share), a fix that costs no data (actions of kind
+``"weight"`` with ``"weight"``: the real share, ``null`` for a model without real data,
+and ``"weights"``: ``{producer: share}``); ``--real-share-only`` searches the real share
+alone and splits the rest by sample count.
 
 Output: a table (action, model or edge, cost, risk or verdict before -> after), or with
 ``--json`` one object::
@@ -152,8 +155,17 @@ def fix_command(
         bool,
         typer.Option(
             "--weights",
-            help="Plan loss weights instead (each model's real share of its loss; costs no "
-            "data). Family from --config, else least squares in dimension 5.",
+            help="Plan loss weights instead (the shares of each model's loss: real data "
+            "and each producer; costs no data). Family from --config, else least squares "
+            "in dimension 5.",
+        ),
+    ] = False,
+    real_share_only: Annotated[
+        bool,
+        typer.Option(
+            "--real-share-only",
+            help="With --weights: search each model's real share only (the synthetic share "
+            "split by sample count).",
         ),
     ] = False,
 ) -> None:
@@ -170,6 +182,8 @@ def fix_command(
         raise ConfigError(
             "option '--weights': plans loss weights alone; drop --budget, --costs and --horizon"
         )
+    if real_share_only and not weights:
+        raise ConfigError("option '--real-share-only': applies to --weights only")
     if weights and objective not in ("mean", "max"):
         raise ConfigError(f"option '--objective': --weights takes mean or max, got {objective!r}")
     if budget is not None and config is None:
@@ -206,7 +220,13 @@ def fix_command(
             from ..families.linear import LinearRegression
 
             family = LinearRegression(dim=5)
-        plan = plan_weights(graph, family, objective=objective, protect=names)
+        plan = plan_weights(
+            graph,
+            family,
+            objective=objective,
+            protect=names,
+            shares="real" if real_share_only else "producer",
+        )
         risks = (plan.risk_before, plan.risk_after)
     elif budget is not None:
         plan = plan_real_data(
