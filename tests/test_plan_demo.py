@@ -1,4 +1,5 @@
-"""The demo's last step: the cheapest fix of the example ecosystem and its verification."""
+"""The demo's last steps: the cheapest fix of the example ecosystem, the loss-weight plan,
+and their verification."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import json
 import numpy as np
 
 import graphcollapse as gc
-from graphcollapse._demo import STEPS, plan_step, report_step
+from graphcollapse._demo import STEPS, plan_step, report_step, weights_step
 
 
 def test_demo_ends_with_the_plan_and_its_verification(tmp_path):
-    # The plan is the last computing step; only the HTML report of everything follows it.
-    assert STEPS[-2:] == (plan_step, report_step)
+    # The plans are the last computing steps (the cheapest fix, then the loss weights);
+    # only the HTML report of everything follows them.
+    assert STEPS[-3:] == (plan_step, weights_step, report_step)
     run = gc.demo(tmp_path, generations=2, replicates=1000, gaussian_replicates=40)
     g = gc.InteractionGraph.from_file(gc.example_path())
     plan = json.loads((tmp_path / "plan.json").read_text())
@@ -31,4 +33,21 @@ def test_demo_ends_with_the_plan_and_its_verification(tmp_path):
     assert np.all(np.abs(check.z) < 4.5)
     assert np.allclose(check.predicted, check.steady, rtol=1e-6)
     rows = [r for r in report.splitlines() if r.startswith("| `") and r.count("|") == 7]
-    assert len(rows) == g.n_models
+    assert len(rows) == 2 * g.n_models  # both verifications
+    # The weight plan: every model with a choice that no closed class reaches, cost 0,
+    # lower predicted risks, and the simulated weighted ecosystem agrees with the theory.
+    weights = json.loads((tmp_path / "weights.json").read_text())
+    assert [a["model"] for a in weights["actions"]] == [
+        "atlas", "meridian", "pocket", "forum-tune", "echo"
+    ]  # fmt: skip
+    assert weights["cost"] == 0 and all(a["kind"] == "weight" for a in weights["actions"])
+    wp = run.weight_plan
+    assert wp.info["objective_after"] < wp.info["objective_before"]
+    weighted = gc.InteractionGraph.from_file(tmp_path / "weighted.yaml")
+    assert set(weighted.loss_weights) == {a["model"] for a in weights["actions"]}
+    assert "## Loss weights: a fix that costs no data" in report
+    check = run.weight_check
+    assert check.models == g.names and check.generations == 30
+    assert np.all(np.abs(check.z) < 4.5)
+    stable = ~wp.after.collapses
+    assert np.allclose(check.predicted[stable], check.steady[stable], rtol=1e-6)

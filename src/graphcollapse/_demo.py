@@ -46,7 +46,8 @@ class DemoRun:
     Attributes set by the default steps: ``graph``, ``diagnosis`` (verdict step),
     ``config``, ``simulation`` (simulation step), ``theory`` and ``rows`` (theory
     step), ``gaussian`` (the :class:`~graphcollapse.RiskCurves` of the Gaussian step)
-    and ``drift``; ``plan`` and ``plan_check`` (plan step). ``report`` holds the lines of
+    and ``drift``; ``plan`` and ``plan_check`` (plan step); ``weight_plan`` and
+    ``weight_check`` (weights step). ``report`` holds the lines of
     ``report.md``; ``outputs`` the files written (relative to ``out``).
     """
 
@@ -70,6 +71,8 @@ class DemoRun:
     drift: Any = None
     plan: Any = None
     plan_check: Any = None
+    weight_plan: Any = None
+    weight_check: Any = None
     report: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
 
@@ -259,6 +262,52 @@ def plan_step(run: DemoRun) -> None:
     ]
 
 
+def weights_step(run: DemoRun) -> None:
+    """The loss weights that lower the predicted risks most, a fix that costs no data
+    (``weights.json``, ``weighted.yaml``), and its verification: the weighted ecosystem
+    simulated with the least-squares settings of the run against the theory."""
+    from ._plan_real import verify_plan
+    from ._plan_report import check_lines, plan_lines, render_check, render_plan
+    from ._plan_weights import plan_weights
+
+    family = run.config.build_family()
+    plan = plan_weights(run.graph, family)
+    run.weight_plan = plan
+    run.write("weights.json", json.dumps(plan.to_json_dict(), indent=2) + "\n")
+    plan.fixed.to_file(run.out / "weighted.yaml")
+    run.outputs.append("weighted.yaml")
+    bar = nullcontext(None) if run.progress is None else run.progress("weighted ecosystem")
+    with bar as callback:
+        check = verify_plan(
+            plan,
+            family,
+            generations=max(run.generations, 30),
+            replicates=run.replicates,
+            seed=run.seed + 1,
+            progress=callback,
+        )
+    run.weight_check = check
+    if run.console is not None:
+        run.say(
+            "\n[bold]Loss weights[/] (no data: each model's shares of real data and of each "
+            "producer in its loss, `graphcollapse fix --weights`):",
+            highlight=False,
+        )
+        render_plan(plan, run.console, (plan.risk_before, plan.risk_after))
+        render_check(check, run.console)
+    run.report += [
+        "## Loss weights: a fix that costs no data",
+        "",
+        "`graphcollapse fix --weights`: each model's shares of real data and of each "
+        "producer in its loss (`weights.json`; the weighted ecosystem is `weighted.yaml`):",
+        "",
+        *plan_lines(plan),
+        "",
+        *check_lines(check),
+        "",
+    ]
+
+
 def report_step(run: DemoRun) -> None:
     """The results as a self-contained HTML page, ``report.html`` (the same kind of
     report as ``graphcollapse reproduce``; figures embedded, nothing fetched). Reads
@@ -275,6 +324,7 @@ STEPS: tuple[Callable[[DemoRun], None], ...] = (
     theory_step,
     gaussian_step,
     plan_step,
+    weights_step,
     report_step,
 )
 """The default steps of :func:`demo`, in order."""

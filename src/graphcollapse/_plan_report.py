@@ -141,7 +141,8 @@ def plan_lines(plan: FixPlan) -> list[str]:
     lines = [summary(plan) + ".", "", "| action | model or edge | cost |", "|---|---|---:|"]
     for a in plan.actions:
         where = f"{a.producer} -> {a.model}" if a.kind == "cut" else a.model
-        lines.append(f"| {a.kind} | `{where}` | {a.cost:g} |")
+        what = f"weight: {a.shares_text()}" if a.kind == "weight" else a.kind
+        lines.append(f"| {what} | `{where}` | {a.cost:g} |")
     return lines
 
 

@@ -1,13 +1,15 @@
-"""Plan loss weights: the real share of each model's loss that lowers the predicted
-steady-state risks most, a fix that costs no data (docs/planning.md §3).
+"""Plan loss weights: the shares of each model's loss (its real data's and each
+producer's) that lower the predicted steady-state risks most, a fix that costs no data
+(docs/planning.md §3).
 
-Only models that take real data *and* synthetic data, that no closed class reaches and
-that feed a protected model (themselves included) have a choice to make. For each the
-plan sets ``real_weight`` (its synthetic samples share the rest by sample count); the
-objective is the mean or the largest steady-state risk of the protected models that do
-not collapse, from :func:`graphcollapse.theory` with loss weights (docs/theory.md §2.8),
-minimised by cyclic coordinate descent with a bounded one-dimensional search per model
-(the objective is smooth in every share). Weights cannot save a model a closed class
+Only models with two or more sources (real data and producers), that no closed class
+reaches and that feed a protected model (themselves included) have a choice to make.
+For each the plan sets every share (``shares="producer"``, the default: ``real_weight``
+and ``weights``) or the real share alone (``shares="real"``: the synthetic samples share
+the rest by count). The objective is the mean or the largest steady-state risk of the
+protected models that do not collapse, from :func:`graphcollapse.theory` with loss
+weights (docs/theory.md §2.8); it is smooth in every share and its gradient comes from
+the adjoint of the steady-state equation. Weights cannot save a model a closed class
 reaches: any positive share on a collapsing producer keeps the error growing, and a zero
 share is a cut (:func:`graphcollapse.plan_fix`); a model in a closed class has no real
 data to weigh.
@@ -52,8 +54,9 @@ def plan_weights(
     method: Literal["auto", "gradient", "coordinate"] = "auto",
     shares: Literal["producer", "real"] = "producer",
 ) -> FixPlan:
-    """The real share of every model's loss (``real_weight``) that minimises the
-    protected models' steady-state risks: a plan of ``"weight"`` actions, cost 0.
+    """The shares of every model's loss (its real data's ``real_weight`` and each
+    producer's share) that minimise the protected models' steady-state risks: a plan of
+    ``"weight"`` actions, cost 0.
 
     Parameters
     ----------
@@ -71,18 +74,27 @@ def plan_weights(
     sweeps : int
         Most passes of the coordinate descent.
     method : {"auto", "gradient", "coordinate"}
-        ``"gradient"``: L-BFGS-B with the adjoint gradient of the first-order steady
-        state (two Stein solves per gradient; the mean objective, families other than
-        exact least squares). ``"coordinate"``: cyclic coordinate descent, a bounded
-        one-dimensional search per model (any objective and family). ``"auto"``: the
+        With ``shares="producer"``: ``"gradient"`` (and ``"auto"``) runs L-BFGS on the
+        softmax coordinates of each model's shares with the adjoint gradient of the
+        steady state (the mean objective; least squares with its ``n_eff``
+        coefficients included) or SLSQP on the epigraph of the largest risk (one
+        adjoint per protected model); ``"coordinate"`` runs Nelder-Mead on one model's
+        shares after another (no gradient; slower, a check). With ``shares="real"``:
+        ``"gradient"`` is L-BFGS-B with the adjoint gradient of the first-order steady
+        state (the mean objective, families other than exact least squares),
+        ``"coordinate"`` a bounded one-dimensional search per model, ``"auto"`` the
         gradient where it applies.
+    shares : {"producer", "real"}
+        ``"producer"``: search every share of a model's loss (real data and each
+        producer; every share at least 0.001, since a zero share is a cut).
+        ``"real"``: search the real share only, the synthetic share split by count.
 
     Returns
     -------
     FixPlan
-        ``actions`` of kind ``"weight"`` (``model``, ``weight`` = the real share, cost
-        0) for every model whose share moved, ``fixed`` the ecosystem with those
-        ``real_weight`` set, ``risk_before`` / ``risk_after`` the steady states of
+        ``actions`` of kind ``"weight"`` (``model``, ``weight`` = the real share or
+        ``None`` without real data, ``weights`` = ``{producer: share}``, cost 0) for
+        every model whose shares moved, ``fixed`` the ecosystem with those shares set, ``risk_before`` / ``risk_after`` the steady states of
         :func:`graphcollapse.theory` (``inf`` where a model collapses).
         ``info["unsaved"]`` lists protected models a closed class reaches (weights
         cannot help them) and ``info["choices"]`` the models whose share was searched.
@@ -101,6 +113,14 @@ def plan_weights(
     0.927
     >>> plan.fixed.to_dict()
     {'models': {'A': {'real': 100, 'from': {'A': 100}, 'real_weight': 0.618}}}
+
+    A model fed by a good and a noisy producer weighs them by inverse error variance:
+
+    >>> g = gc.InteractionGraph.from_dict({"models": {
+    ...     "good": {"real": 1000}, "noisy": {"real": 20},
+    ...     "mix": {"from": {"good": 100, "noisy": 100}}}})
+    >>> [a.describe() for a in gc.plan_weights(g, gc.Gaussian(dim=1)).actions]
+    ['weight mix: good 0.8451, noisy 0.1549']
     """
     if objective not in ("mean", "max"):
         raise ConfigError(
