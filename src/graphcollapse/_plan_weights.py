@@ -94,10 +94,12 @@ def plan_weights(
     FixPlan
         ``actions`` of kind ``"weight"`` (``model``, ``weight`` = the real share or
         ``None`` without real data, ``weights`` = ``{producer: share}``, cost 0) for
-        every model whose shares moved, ``fixed`` the ecosystem with those shares set, ``risk_before`` / ``risk_after`` the steady states of
+        every model whose shares moved, ``fixed`` the ecosystem with those shares
+        set, ``risk_before`` / ``risk_after`` the steady states of
         :func:`graphcollapse.theory` (``inf`` where a model collapses).
         ``info["unsaved"]`` lists protected models a closed class reaches (weights
-        cannot help them) and ``info["choices"]`` the models whose share was searched.
+        cannot help them), ``info["choices"]`` the models whose shares were searched
+        and ``info["shares"]`` the search space.
 
     Examples
     --------
