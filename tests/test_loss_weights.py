@@ -168,11 +168,20 @@ def test_families_without_a_weighted_fit_and_other_regimes_are_refused():
     ):
         with pytest.raises(gc.ConfigError, match="model 'A' has loss weights but family"):
             run()
-    for regime in (gc.Regime(data="accumulate"), gc.Regime(real="reused")):
-        with pytest.raises(gc.ConfigError, match="field 'regime': model 'A' has loss weights"):
-            gc.simulate(g, gc.Gaussian(), generations=1, replicates=4, seed=0, regime=regime)
-        with pytest.raises(gc.ConfigError, match="model 'A' has loss weights"):
-            gc.theory(g, gc.Gaussian(), generations=1, regime=regime)
+    # Every regime takes loss weights (tests/test_loss_weights_regimes.py), except a
+    # weighted model without per-generation real data under accumulate: its pool keeps
+    # its generation-0 real samples, to which its shares give nothing.
+    h = gc.InteractionGraph(
+        ["A", "B"],
+        [[10, 0], [5, 5]],
+        real=[10, 0],
+        loss_weights={"B": {"weights": {"A": 0.4, "B": 0.6}}},
+    )
+    for regime in (gc.Regime(data="accumulate"), gc.Regime(data="accumulate", real="reused")):
+        with pytest.raises(gc.ConfigError, match="field 'regime': model 'B' has loss weights"):
+            gc.simulate(h, gc.Gaussian(), generations=1, replicates=4, seed=0, regime=regime)
+        with pytest.raises(gc.ConfigError, match="field 'regime': model 'B' has loss weights"):
+            gc.theory(h, gc.Gaussian(), generations=1, regime=regime)
     with pytest.raises(gc.ConfigError, match="dense methods"):
         gc.theory(g, gc.Gaussian(), generations=1, method="probes")
 

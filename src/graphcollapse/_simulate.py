@@ -157,6 +157,11 @@ class _Plan:
         return self.sample_weights[i] if self.sample_weights else None
 
 
+class _PartPools(tuple):
+    """Accumulate regime, a model with loss weights: its pool kept by part (real samples
+    first, then each producer's), so that each part keeps its share of the loss."""
+
+
 @dataclass(frozen=True)
 class GenerationState:
     """What one generation hands to the next (immutable).
@@ -294,9 +299,14 @@ class _Kernel:
                     own.append(rngs(t, i, ROLE_OWN))
                 return own[0]
 
-            parts: list[Any] = [state.pools[i]] if accumulate else []
             nr = int(plan.real[i])
             weights = plan.weights_of(i)
+            if accumulate and weights is not None:
+                batch, pool = self._accumulate_weighted(state, i, t, published, rng_own)
+                params.append(self._fit(batch, bad, i))
+                pools.append(pool)
+                continue
+            parts: list[Any] = [state.pools[i]] if accumulate else []
             part_w: list[float] = []
             if nr > 0:
                 if regime.real == "fresh":
@@ -315,7 +325,7 @@ class _Kernel:
                 if weights is not None:
                     part_w.append(float(weights[1][k]))
             if weights is not None:
-                # Loss weights (replace regime, fresh real data: checked by simulate).
+                # Loss weights, replace regime (fresh or reused real data).
                 batch = self.family.combine_weighted(parts, part_w)
             else:
                 batch = self._pool(parts)
@@ -329,6 +339,53 @@ class _Kernel:
             state.fixed_real,
             bad,
         )
+
+    def _accumulate_weighted(
+        self,
+        state: GenerationState,
+        i: int,
+        t: int,
+        published: dict[int, dict[int, Any]],
+        rng_own: Callable[[], np.random.Generator],
+    ) -> tuple[Any, _PartPools]:
+        """Accumulate regime, model ``i`` with loss weights: its pool kept by part (the
+        real samples, the generation-0 sample included, and each producer's samples of
+        every generation); the real share spread over all real samples and each
+        producer's share over all of its samples (docs/theory.md §2.8). Returns the
+        weighted training set and the new pool. Same draws, in the same order, as an
+        unweighted model."""
+        plan, regime = self.plan, self.regime
+        nr = int(plan.real[i])
+        n0 = int(plan.initial_real[i])
+        prods, sizes = plan.producers[i]
+        prev = state.pools[i]
+        old = list(prev) if isinstance(prev, _PartPools) else [prev] + [None] * prods.size
+        new: list[Any] = [None] * (1 + prods.size)
+        if regime.real == "fresh":
+            new[0] = self._real(nr, state.replicates, rng_own())
+            n_real = n0 + t * nr
+        else:  # reused: once, at t = 1, unless it is part of the generation-0 sample
+            if t == 1 and n0 < nr:
+                new[0] = state.fixed_real[i]
+            n_real = n0 + (nr if n0 < nr else 0)
+        for k, (j, n_ij) in enumerate(zip(prods, sizes, strict=True)):
+            if regime.synthetic == "shared":
+                new[1 + k] = published[int(j)][int(n_ij)]
+            else:
+                new[1 + k] = self._synthetic(state.params[j], int(n_ij), rng_own())
+        pool = [
+            o if n is None else (n if o is None else self.family.combine([o, n]))
+            for o, n in zip(old, new, strict=True)
+        ]
+        # Shares from the per-generation sample weights (w n_part / n), spread per part.
+        real_w, prod_w = plan.weights_of(i)
+        n = float(nr + int(sizes.sum()))
+        shares = [real_w * nr / n]
+        shares += [float(w) * float(c) / n for w, c in zip(prod_w, sizes, strict=True)]
+        counts = [float(n_real)] + [float(t * c) for c in sizes]
+        total = sum(counts)
+        omega = [s * total / c for s, c in zip(shares, counts, strict=True)]
+        return self.family.combine_weighted(pool, omega), _PartPools(pool)
 
     def _fused(self, state: GenerationState, rngs: RngFactory) -> dict[int, Any]:
         """The fits of every model whose training set is made only of fresh samples drawn
@@ -772,26 +829,27 @@ def _drive(
 
 # ---------------------------------------------------------------------- entry point
 def check_loss_weights(graph: InteractionGraph, family: Family, regime: Regime, where: str) -> None:
-    """Refuse loss weights where they are not defined: a family with no weighted fit,
-    or a regime other than replace / fresh (private or shared synthetic data).
+    """Refuse loss weights where they are not defined: a family with no weighted fit, or
+    the accumulate regime for a weighted model without per-generation real data (its
+    pool keeps its generation-0 real samples, to which its shares give nothing).
 
     >>> import graphcollapse as gc
-    >>> g = gc.InteractionGraph(["A"], [[10]], real=[10],
-    ...                         loss_weights={"A": {"real_weight": 0.6}})
+    >>> g = gc.InteractionGraph(["A", "B"], [[10, 0], [5, 5]], real=[10, 0],
+    ...                         loss_weights={"B": {"weights": {"A": 0.5, "B": 0.5}}})
     >>> check_loss_weights(g, gc.Gaussian(), gc.Regime(data="accumulate"), "simulate")
     Traceback (most recent call last):
     ...
-    graphcollapse._errors.ConfigError: simulate, field 'regime': model 'A' has loss weights, ...
+    graphcollapse._errors.ConfigError: simulate, field 'regime': model 'B' has loss weights ...
     """
     if not graph.has_loss_weights:
         return
+    from ._theory._noise import _accumulate_refusal
+
     first = graph.names[int(np.flatnonzero(graph.weighted)[0])]
-    if regime.data != "replace" or regime.real != "fresh":
-        raise ConfigError(
-            f"{where}, field 'regime': model {first!r} has loss weights, which are defined "
-            f"for the replace regime with fresh real data only, not {regime.label}; drop "
-            "the weights or use data: replace, real: fresh"
-        )
+    if regime.data == "accumulate":
+        bad = np.flatnonzero(graph.weighted & (graph.real == 0))
+        if bad.size:
+            raise ConfigError(_accumulate_refusal(graph.names[int(bad[0])], where))
     if not family.supports_loss_weights:
         raise ConfigError(
             f"{where}, field 'family': model {first!r} has loss weights but family "

@@ -120,8 +120,8 @@ def linear_steady_state(
     K = graph.n_models
     out = np.full(K, np.nan)
     if regime.data == "accumulate":
-        if regime.real == "reused":
-            return out
+        if regime.real == "reused" or setup.weighted:
+            return out  # not derived (loss weights: docs/theory.md §2.8)
         return _accumulate_limit(setup)
     idx = _noncollapsing(graph)
     if idx.size == 0:
@@ -132,8 +132,9 @@ def linear_steady_state(
         Q = setup.noise_cov(setup.n, setup.real)[sub]
         X = solve_stein(W, Q)
     else:
-        Z = setup.noise_cov(setup.n, np.zeros(K))[sub]
-        U = (setup.real * setup.V / setup.n**2)[idx]
+        U_all, Z_all, _ = setup.reused_terms()
+        Z = Z_all[sub]
+        U = U_all[idx]
         inv = np.linalg.inv(np.eye(idx.size) - W)
         X = solve_stein(W, Z) + (inv * U) @ inv.T
     out[idx] = np.diagonal(X)

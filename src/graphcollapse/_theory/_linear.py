@@ -198,9 +198,8 @@ def _dense(setup: LinearSetup, T: int, rec: np.ndarray) -> np.ndarray:
                 put(t, C)
             return out
         # Reused real data: e^(t) = W e^(t-1) + u + zeta^(t) with u frozen.
-        U = setup.real * setup.V / setup.n**2  # var of u (diagonal)
-        Z = setup.noise_cov(setup.n, np.zeros(K))  # fresh synthetic noise
-        G = np.diag(setup.reused_overlap * setup.V / (setup.n0 * setup.n))  # E[e u^T]
+        U, Z, G0 = setup.reused_terms()  # var of u (diagonal), fresh synthetic noise
+        G = np.diag(G0)  # E[e u^T]
         DU = np.diag(U)
         for t in range(1, T + 1):
             WG = W @ G
@@ -208,6 +207,8 @@ def _dense(setup: LinearSetup, T: int, rec: np.ndarray) -> np.ndarray:
             G = WG + DU
             put(t, C)
         return out
+    if setup.weighted:
+        return _dense_accumulate_weighted(setup, T, out, put)
     # Accumulate: N^(t) e^(t) = N^(t-1) e^(t-1) + sum_j n_ij e_j^(t-1) + new noise.
     N, a = setup.accumulate_counts(T)
     S = setup.S.toarray()
@@ -217,6 +218,68 @@ def _dense(setup: LinearSetup, T: int, rec: np.ndarray) -> np.ndarray:
         Q = setup.noise_cov(N[t], a[t])
         C = M @ C @ M.T + Q
         put(t, C)
+    return out
+
+
+def _dense_accumulate_weighted(setup: LinearSetup, T: int, out: np.ndarray, put: Any) -> np.ndarray:
+    """Accumulate regime with loss weights (docs/theory.md §2.8): a model's pool keeps
+    every part it was given, its real share ``s_i0`` spread over all the real samples of
+    its pool (the generation-0 sample included) and each producer's share ``s_ij`` over
+    all of that producer's samples. To first order its error is
+    ``e_i^(t) = s_i0 r_i^(t) + sum_j s_ij P_ij^(t)`` with ``r_i`` the mean noise of the
+    real pool and ``P_ij^(t) = (1/t) sum_{tau <= t} (e_j^(tau-1) + xi_ij^(tau))`` the
+    producer pool's average; unweighted models use their pool proportions as shares
+    (``R_i / N_i`` and ``t n_ij / N_i``: the recursion of the unweighted engine). The
+    state ``x = (r, P)`` has ``K + nnz`` entries and ``Cov x`` follows
+    ``x^(t) = B_t x^(t-1) + w^(t)``; the risks are ``diag(A_t Cov x A_t^T)``."""
+    graph = setup.graph
+    K = setup.K
+    S = graph.synthetic
+    rows = np.repeat(np.arange(K), np.diff(S.indptr))
+    cols = S.indices.astype(np.int64)
+    cnt = S.data.astype(np.float64)
+    E = cnt.size
+    V = setup.V
+    N, a = setup.accumulate_counts(T)
+    R = setup.n0 + np.cumsum(a, axis=0)  # real samples in the pool at each generation
+    wt = graph.weighted
+    share = graph.weights.data.astype(np.float64)  # aligned with S.data
+    s0 = np.asarray(graph.real_share, dtype=np.float64)
+    # Fresh synthetic noise of one generation's batches (per edge), private or shared.
+    Xi = np.zeros((E, E))
+    if setup.shared:
+        for j in range(K):
+            e = np.flatnonzero(cols == j)
+            if e.size:
+                c = cnt[e]
+                sv = np.sqrt(V[rows[e]])
+                Xi[np.ix_(e, e)] = np.minimum.outer(c, c) / np.outer(c, c) * np.outer(sv, sv)
+    else:
+        Xi[np.diag_indices(E)] = V[rows] / cnt
+
+    def A(t: int) -> np.ndarray:
+        M = np.zeros((K, K + E))
+        if t == 0:
+            M[np.arange(K), np.arange(K)] = 1.0
+            return M
+        sr = np.where(wt, s0, R[t] / N[t])
+        se = np.where(wt[rows], share, t * cnt / N[t][rows])
+        M[np.arange(K), np.arange(K)] = sr
+        M[rows, K + np.arange(E)] = se
+        return M
+
+    X = np.zeros((K + E, K + E))
+    X[np.arange(K), np.arange(K)] = setup.v0
+    for t in range(1, T + 1):
+        B = np.zeros((K + E, K + E))
+        B[np.arange(K), np.arange(K)] = R[t - 1] / R[t]
+        B[K + np.arange(E), K + np.arange(E)] = (t - 1) / t
+        B[K:] += A(t - 1)[cols] / t
+        X = B @ X @ B.T
+        X[np.arange(K), np.arange(K)] += a[t] * V / R[t] ** 2
+        X[K:, K:] += Xi / t**2
+        At = A(t)
+        put(t, At @ X @ At.T)
     return out
 
 

@@ -179,17 +179,15 @@ class LinearSetup:
 
     @property
     def weighted(self) -> bool:
-        """Whether the graph has loss weights (replace / fresh regime only)."""
+        """Whether the graph has loss weights."""
         return self.graph.has_loss_weights
 
     def __post_init__(self) -> None:
         reg = self.regime
-        if self.graph.has_loss_weights and (reg.data != "replace" or reg.real != "fresh"):
-            first = self.graph.names[int(np.flatnonzero(self.graph.weighted)[0])]
-            raise ConfigError(
-                f"theory, field 'regime': model {first!r} has loss weights, which are "
-                f"defined for the replace regime with fresh real data only, not {reg.label}"
-            )
+        if self.graph.has_loss_weights and reg.data == "accumulate":
+            bad = np.flatnonzero(self.graph.weighted & (self.graph.real == 0))
+            if bad.size:
+                raise ConfigError(_accumulate_refusal(self.graph.names[int(bad[0])], "theory"))
 
     @cached_property
     def v(self) -> np.ndarray:
@@ -251,7 +249,7 @@ class LinearSetup:
         ``Q_ii = V_i sum_p s_ip^2 / n_ip`` and, with shared samples,
         ``Q_ik = sqrt(V_i V_k) sum_j min(n_ij, n_kj) (s_ij / n_ij) (s_kj / n_kj)``."""
         if self.weighted:
-            return self._weighted_noise_cov()
+            return self._weighted_noise_cov(include_real=bool(np.any(new_real)))
         sv = np.sqrt(self.V)
         Q = self._overlap_cached * np.outer(sv, sv)
         Q[np.diag_indices(self.K)] += new_real * self.V
@@ -261,7 +259,30 @@ class LinearSetup:
     def _overlap_cached(self) -> np.ndarray:
         return self.overlap_dense()
 
-    def _weighted_noise_cov(self) -> np.ndarray:
+    def reused_terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Replace regime with reused real data, ``e^(t) = W e^(t-1) + u + zeta^(t)``:
+        ``(U, Z, G0)`` with ``U`` the variance of the frozen real-data noise ``u``
+        (diagonal, ``(K,)``), ``Z`` the covariance of the fresh synthetic noise ``zeta``
+        and ``G0 = E[e^(0) u^T]`` (diagonal, ``(K,)``: the reused sample's overlap with
+        the generation-0 sample). Unweighted: ``U = n_i0 V / n_i^2``,
+        ``G0 = overlap V / (n_i^(0) n_i)``; with loss weights the real part weighs
+        ``s_i0 / n_i0`` per sample, so ``U = V s_i0^2 / n_i0`` and
+        ``G0 = s_i0 overlap V / (n_i^(0) n_i0)``, and ``Z`` drops the real part of
+        :meth:`noise_cov` (docs/theory.md §2.8)."""
+        K = self.K
+        if not self.weighted:
+            U = self.real * self.V / self.n**2
+            Z = self.noise_cov(self.n, np.zeros(K))
+            G0 = self.reused_overlap * self.V / (self.n0 * self.n)
+            return U, Z, G0
+        s0 = np.asarray(self.graph.real_share, dtype=np.float64)
+        has = self.real > 0
+        safe = np.where(has, self.real, 1.0)
+        U = np.where(has, self.V * s0**2 / safe, 0.0)
+        G0 = np.where(has, s0 * self.reused_overlap * self.V / (self.n0 * safe), 0.0)
+        return U, self._weighted_noise_cov(include_real=False), G0
+
+    def _weighted_noise_cov(self, include_real: bool = True) -> np.ndarray:
         K = self.K
         sv = np.sqrt(self.V)
         Q = np.zeros((K, K))
@@ -277,7 +298,13 @@ class LinearSetup:
                 u = U.data[lo:hi] / c  # per-sample weight of each consumer's samples
                 Q[np.ix_(rows, rows)] += np.minimum.outer(c, c) * np.outer(u, u)
             Q *= np.outer(sv, sv)
-        Q[np.diag_indices(K)] = self.V / self.graph.effective_samples
+        diag = self.V / self.graph.effective_samples
+        if not include_real:  # the synthetic parts only: drop V s_i0^2 / n_i0
+            has = self.real > 0
+            s0 = np.asarray(self.graph.real_share, dtype=np.float64)
+            diag = diag - np.where(has, self.V * s0**2 / np.where(has, self.real, 1.0), 0.0)
+            diag = np.maximum(diag, 0.0)
+        Q[np.diag_indices(K)] = diag
         return Q
 
     # ----------------------------------------------------------------- accumulate
@@ -314,3 +341,12 @@ class LinearSetup:
         prev = np.concatenate([[0.0], c[:-1]])
         prev[start] = 0.0
         return rows, cols, c - prev, start
+
+
+def _accumulate_refusal(model: str, where: str) -> str:
+    return (
+        f"{where}, field 'regime': model {model!r} has loss weights but takes no real data "
+        "per generation; under accumulate its pool keeps its generation-0 real samples, "
+        "and its shares (all on its producers) would give them none (a zero share drops "
+        "data); drop its weights, give it real data, or use data: replace"
+    )
