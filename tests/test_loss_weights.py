@@ -161,12 +161,12 @@ def test_weighted_gaussian_unbiased_covariance_is_unbiased():
 
 def test_families_without_a_weighted_fit_and_other_regimes_are_refused():
     g = gc.InteractionGraph(["A"], [[10]], real=[10], loss_weights={"A": {"real_weight": 0.6}})
-    cat = gc.Categorical()
+    kde = gc.KernelDensity(data="iris", dim=2)  # categorical has a weighted fit now
     for run in (
-        lambda: gc.simulate(g, cat, generations=1, replicates=4, seed=0),
-        lambda: gc.theory(g, cat, generations=1),
+        lambda: gc.simulate(g, kde, generations=1, replicates=4, seed=0),
+        lambda: gc.theory(g, kde, generations=1),
     ):
-        with pytest.raises(gc.ConfigError, match="model 'A' has loss weights but family"):
+        with pytest.raises(gc.ConfigError, match="model 'A' has loss weights but family kde"):
             run()
     # Every regime takes loss weights (tests/test_loss_weights_regimes.py), except a
     # weighted model without per-generation real data under accumulate: its pool keeps

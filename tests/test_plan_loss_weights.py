@@ -74,7 +74,7 @@ def test_max_objective_and_protect():
 def test_refusals():
     g = gc.InteractionGraph.from_dict(SMALL)
     with pytest.raises(gc.ConfigError, match="plan_weights, field 'family'"):
-        gc.plan_weights(g, gc.Categorical())
+        gc.plan_weights(g, gc.KernelDensity(data="iris", dim=2))
     with pytest.raises(gc.ConfigError, match="field 'objective'"):
         gc.plan_weights(g, gc.Gaussian(), objective="median")
 

@@ -34,6 +34,7 @@ from ._theory._api import weighted_ols_coefficients
 from ._theory._asymptotics import linear_steady_state, solve_stein
 from ._theory._ols import _gamma, _ols_growth, _steady_state
 from ._verdict import diagnose
+from .families._base import WEIGHTED_FAMILIES, no_weighted_fit_reason
 
 __all__ = ["plan_weights"]
 
@@ -131,8 +132,8 @@ def plan_weights(
     if not getattr(family, "supports_loss_weights", False):
         describe = family.describe() if hasattr(family, "describe") else repr(family)
         raise ConfigError(
-            f"plan_weights, field 'family': {describe} has no weighted fit; least squares, "
-            "gaussian, logistic/poisson and huber regression have one"
+            f"plan_weights, field 'family': {describe} has no weighted fit"
+            f"{no_weighted_fit_reason(family)}; {WEIGHTED_FAMILIES} have one"
         )
     K = graph.n_models
     if K > MAX_MODELS:

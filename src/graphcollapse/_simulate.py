@@ -844,6 +844,7 @@ def check_loss_weights(graph: InteractionGraph, family: Family, regime: Regime, 
     if not graph.has_loss_weights:
         return
     from ._theory._noise import _accumulate_refusal
+    from .families._base import WEIGHTED_FAMILIES, no_weighted_fit_reason
 
     first = graph.names[int(np.flatnonzero(graph.weighted)[0])]
     if regime.data == "accumulate":
@@ -853,8 +854,8 @@ def check_loss_weights(graph: InteractionGraph, family: Family, regime: Regime, 
     if not family.supports_loss_weights:
         raise ConfigError(
             f"{where}, field 'family': model {first!r} has loss weights but family "
-            f"{family.describe()} has no weighted fit; least squares, gaussian, "
-            "logistic/poisson and huber regression have one (or drop the weights)"
+            f"{family.describe()} has no weighted fit{no_weighted_fit_reason(family)}; "
+            f"{WEIGHTED_FAMILIES} have one (or drop the weights)"
         )
 
 

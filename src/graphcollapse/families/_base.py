@@ -41,6 +41,23 @@ Batch = Any
 """A family-defined training set for every replicate (see the module docstring)."""
 
 
+#: The families with a weighted fit, for error messages.
+WEIGHTED_FAMILIES = (
+    "least squares, gaussian, logistic/poisson and huber regression, m-estimators, "
+    "categorical, n-gram and gaussian mixture families"
+)
+
+
+def no_weighted_fit_reason(family: Any) -> str:
+    """``" (REASON)"`` from a family's ``weighted_fit_refusal``, or ``""``.
+
+    >>> no_weighted_fit_reason(object())
+    ''
+    """
+    why = getattr(family, "weighted_fit_refusal", None)
+    return f" ({why})" if why else ""
+
+
 class Family(abc.ABC):
     """Base class of model families.
 
@@ -230,7 +247,8 @@ class Family(abc.ABC):
         (``real_weight`` / ``weights`` in the ecosystem file) and hands the result to
         :meth:`fit`. The default refuses: a family opts in by overriding it (least
         squares, the Gaussian, the GLMs and Huber regression do;
-        :attr:`supports_loss_weights` says whether a family has).
+        :attr:`supports_loss_weights` says whether a family has; a family that cannot
+        have one may say why in ``weighted_fit_refusal``).
 
         >>> import numpy as np
         >>> from graphcollapse import LinearRegression
@@ -246,16 +264,16 @@ class Family(abc.ABC):
 
         raise ConfigError(
             f"family {self.describe()}: no weighted fit, so models with loss weights "
-            "(real_weight, weights) cannot be simulated; least squares, gaussian, "
-            "logistic/poisson and huber regression have one (or drop the weights)"
+            f"(real_weight, weights) cannot be simulated{no_weighted_fit_reason(self)}; "
+            f"{WEIGHTED_FAMILIES} have one (or drop the weights)"
         )
 
     @property
     def supports_loss_weights(self) -> bool:
         """Whether the family has a weighted fit (:meth:`combine_weighted`).
 
-        >>> from graphcollapse import Categorical, Gaussian
-        >>> Gaussian().supports_loss_weights, Categorical().supports_loss_weights
+        >>> from graphcollapse import Gaussian, KernelDensity
+        >>> Gaussian().supports_loss_weights, KernelDensity().supports_loss_weights
         (True, False)
         """
         return type(self).combine_weighted is not Family.combine_weighted

@@ -163,6 +163,26 @@ class Categorical(Validated, Family):
             out += b
         return out
 
+    def combine_weighted(
+        self, batches: Sequence[np.ndarray], weights: Sequence[float]
+    ) -> np.ndarray:
+        """Pool training sets with per-sample loss weights: weighted counts
+        ``sum_k weights[k] * counts_k`` (the weighted log-likelihood's maximiser is the
+        weighted frequencies, smoothed as in :meth:`fit`).
+
+        >>> import numpy as np
+        >>> from graphcollapse import Categorical
+        >>> fam = Categorical(k=2, smoothing=0.0)
+        >>> a, b = np.array([[3.0, 1.0]]), np.array([[0.0, 4.0]])
+        >>> fam.fit(fam.combine_weighted([a, b], [1.5, 0.5])).tolist()
+        [[0.5625, 0.4375]]
+        """
+        batches = list(batches)
+        out = float(weights[0]) * np.asarray(batches[0], dtype=np.float64)
+        for b, w in zip(batches[1:], list(weights)[1:], strict=True):
+            out = out + float(w) * np.asarray(b, dtype=np.float64)
+        return out
+
     def fit(self, batch: np.ndarray) -> np.ndarray:
         """Smoothed frequencies ``(c + alpha) / (n + K alpha)`` of each replicate."""
         c = np.asarray(batch, dtype=np.float64)

@@ -277,12 +277,18 @@ class GaussianMixture(_RealTable):
         labels = ranks * k // n
         return (labels[..., None] == np.arange(k)).astype(np.float64)
 
-    def _em(self, X: np.ndarray, max_iter: int) -> np.ndarray:
+    def _em(self, X: np.ndarray, max_iter: int, omega: np.ndarray | None = None) -> np.ndarray:
+        """EM; ``omega`` ``(R, n)``: per-sample loss weights averaging 1 (weighted EM,
+        the maximiser of the weighted log-likelihood), ``None`` for unit weights."""
         X = np.asarray(X, dtype=np.float64)
         R = X.shape[0]
         F = self._features(X)
-        w, mu, cov = self._m_step(X, F, self._initial_resp(X).swapaxes(1, 2))
+        resp0 = self._initial_resp(X).swapaxes(1, 2)
+        if omega is not None:
+            resp0 = resp0 * omega[:, None, :]
+        w, mu, cov = self._m_step(X, F, resp0)
         ll = np.full(R, -np.inf)
+        Ww = omega
         # Working set: the replicates still iterating plus, between compactions, some
         # that have stopped (their updates are discarded), to avoid copying the data
         # at every iteration.
@@ -296,8 +302,12 @@ class GaussianMixture(_RealTable):
             resp = np.exp(logp - top)
             tot = resp.sum(axis=1, keepdims=True)
             resp /= tot
-            new_ll = (np.log(tot) + top)[:, 0, :].mean(axis=1)
-            nw, nmu, ncov = self._m_step(Xw, Fw, resp)
+            if Ww is None:
+                new_ll = (np.log(tot) + top)[:, 0, :].mean(axis=1)
+                nw, nmu, ncov = self._m_step(Xw, Fw, resp)
+            else:
+                new_ll = ((np.log(tot) + top)[:, 0, :] * Ww).mean(axis=1)
+                nw, nmu, ncov = self._m_step(Xw, Fw, resp * Ww[:, None, :])
             upd = rows[live]
             w[upd], mu[upd], cov[upd] = nw[live], nmu[live], ncov[live]
             gain = new_ll - ll[rows]
@@ -307,6 +317,7 @@ class GaussianMixture(_RealTable):
                 break
             if live.sum() < 0.5 * rows.size:
                 rows, Xw, Fw = rows[live], Xw[live], Fw[live]
+                Ww = None if Ww is None else Ww[live]
                 Xt, Ft = Xt[live], Ft[live]
                 live = np.ones(rows.size, dtype=bool)
         return self._pack(w, mu, cov)
@@ -322,8 +333,35 @@ class GaussianMixture(_RealTable):
         """The reference fit: EM on the whole pool, shape ``(k, q)``."""
         return self._reference.copy()
 
-    def fit(self, batch: np.ndarray) -> np.ndarray:
-        """EM for every replicate (see the notes)."""
+    def combine_weighted(
+        self, batches: Sequence[np.ndarray], weights: Sequence[float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pool training sets with per-sample loss weights: ``(X, omega)``, ``omega``
+        of shape ``(R, n)``; :meth:`fit` then runs weighted EM (responsibilities times
+        the sample weights in the M-step, the weighted log-likelihood as the stopping
+        rule).
+
+        >>> import numpy as np
+        >>> from graphcollapse import GaussianMixture
+        >>> fam = GaussianMixture(data="iris", dim=2, components=2)
+        >>> rng = np.random.default_rng(0)
+        >>> a, b = fam.sample_real(60, 2, rng), fam.sample_real(40, 2, rng)
+        >>> bool(np.allclose(fam.fit(fam.combine_weighted([a, b], [1.0, 1.0])),
+        ...                  fam.fit(fam.combine([a, b]))))
+        True
+        """
+        X = concat_samples(batches)
+        omega = np.concatenate(
+            [np.full(np.shape(b)[:2], float(w)) for b, w in zip(batches, weights, strict=True)],
+            axis=1,
+        )
+        return X, omega
+
+    def fit(self, batch: np.ndarray | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """EM for every replicate (see the notes); weighted EM for a batch from
+        :meth:`combine_weighted`."""
+        if isinstance(batch, tuple):
+            return self._em(batch[0], self.max_iter, np.asarray(batch[1], dtype=np.float64))
         return self._em(batch, self.max_iter)
 
     def sample(self, params: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -412,6 +450,11 @@ class KernelDensity(_RealTable):
     """
 
     name: ClassVar[str] = "kde"
+    weighted_fit_refusal: ClassVar[str] = (
+        "a kernel density estimate's parameters are its training points, which its "
+        "consumers resample uniformly; per-sample loss weights would have to travel with "
+        "the points, which the family's parameters do not carry"
+    )
     degeneracy: ClassVar[dict] = {"variance_ratio": "increasing"}  # kernel noise adds up
     _owner: ClassVar[str] = "family 'kde'"
     _constraints: ClassVar[dict] = {

@@ -197,19 +197,58 @@ class MEstimator(Validated, Family):
         """Union of training sets: concatenate ``x`` and ``y`` along the sample axis."""
         return concat_samples(batches)
 
+    def combine_weighted(self, batches: Sequence[tuple], weights: Sequence[float]) -> tuple:
+        """Pool training sets with per-sample loss weights: ``(x, y, w)`` with ``w`` of
+        shape ``(R, n)``; :meth:`fit` then minimises the weighted mean loss (weighted
+        M-estimation).
+
+        >>> import numpy as np
+        >>> from graphcollapse import MEstimator
+        >>> def loss(t, x, y): return 0.5 * (y - t[:, :1]) ** 2     # the mean
+        >>> def grad(t, x, y): return (t[:, :1] - y)[..., None]
+        >>> def hess(t, x, y): return np.ones(y.shape + (1, 1))
+        >>> fam = MEstimator(loss=loss, grad=grad, hess=hess,
+        ...     sample_x=lambda n, reps, rng: np.zeros((reps, n)),
+        ...     sample_y_given=lambda t, x, rng: t[:, :1] + rng.standard_normal(x.shape),
+        ...     theta_star=[0.0])
+        >>> a = (np.zeros((1, 2)), np.array([[0.0, 0.0]]))
+        >>> b = (np.zeros((1, 2)), np.array([[4.0, 4.0]]))
+        >>> fam.fit(fam.combine_weighted([a, b], [1.5, 0.5])).tolist()   # 0.25 * 4
+        [[1.0]]
+        """
+        x, y = concat_samples([(b[0], b[1]) for b in batches])
+        w = np.concatenate(
+            [
+                np.full(np.shape(b[1])[:2], float(wk))
+                for b, wk in zip(batches, weights, strict=True)
+            ],
+            axis=1,
+        )
+        return x, y, w
+
     def fit(self, batch: tuple) -> np.ndarray:
-        """Damped Newton on the mean loss, per replicate, from ``theta_init``."""
-        x, y = batch
+        """Damped Newton on the mean loss (the weighted mean for a batch from
+        :meth:`combine_weighted`), per replicate, from ``theta_init``."""
+        x, y = batch[0], batch[1]
+        w = batch[2] if len(batch) > 2 else None
         R = np.shape(x)[0]
 
         def objective(t, rows, deriv):
             full = rows.size == R
             xs, ys = (x, y) if full else (x[rows], y[rows])
-            val = np.asarray(self.loss(t, xs, ys)).mean(axis=1)
+            ws = None if w is None else (w if full else w[rows])
+
+            def mean(a, extra):
+                a = np.asarray(a)
+                if ws is None:
+                    return a.mean(axis=1)
+                return (a * ws.reshape(ws.shape + (1,) * extra)).mean(axis=1)
+
+            val = mean(self.loss(t, xs, ys), 0)
             if not deriv:
                 return (val,)
-            g = np.asarray(self.grad(t, xs, ys)).mean(axis=1)
-            H = np.asarray(self.hess(t, xs, ys)).mean(axis=1)
+            g = mean(self.grad(t, xs, ys), 1)
+            H = mean(self.hess(t, xs, ys), 2)
             return val, g, H
 
         theta0 = np.tile(self._theta_init, (R, 1))
