@@ -130,3 +130,12 @@ def test_weights_matter_under_accumulate_in_simulation():
     assert th[1] < th[0]
     diff = r[0].mean[-1, s] - r[1].mean[-1, s]
     assert diff > 4.5 * np.hypot(r[0].sem[-1, s], r[1].sem[-1, s])
+
+
+def test_accumulate_with_weights_refuses_a_state_too_large_for_dense(monkeypatch):
+    import graphcollapse._theory._linear as lin
+
+    monkeypatch.setattr(lin, "ACCUMULATE_WEIGHTED_LIMIT", 5)
+    _, w = _graphs()  # 3 models + 4 edges
+    with pytest.raises(gc.ConfigError, match=r"field 'regime'.*3 models \+ 4 edges"):
+        gc.theory(w, gc.Gaussian(dim=1), generations=2, regime=gc.Regime(data="accumulate"))

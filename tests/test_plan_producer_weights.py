@@ -188,3 +188,41 @@ def test_refuses_an_unknown_share_mode():
     g = gc.InteractionGraph.from_dict(SMALL)
     with pytest.raises(gc.ConfigError, match="field 'shares'"):
         gc.plan_weights(g, gc.Gaussian(), shares="all")
+
+
+def test_cli_real_share_only(capsys):
+    import json
+
+    from graphcollapse.cli import main
+
+    example = str(gc.example_path())
+    main(["fix", example, "--weights", "--real-share-only", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    # Real share only: models without real data (pocket) have no choice, and the
+    # synthetic share is split by count.
+    assert {a["model"] for a in data["actions"]} == {"atlas", "meridian", "forum-tune", "echo"}
+    g = gc.InteractionGraph.from_file(example)
+    for a in data["actions"]:
+        i = g.index[a["model"]]
+        S = g.synthetic
+        counts = dict(
+            zip(
+                (g.names[j] for j in S.indices[S.indptr[i] : S.indptr[i + 1]]),
+                S.data[S.indptr[i] : S.indptr[i + 1]],
+                strict=True,
+            )
+        )
+        m = sum(counts.values())
+        assert a["weights"] == pytest.approx(
+            {p: (1 - a["weight"]) * c / m for p, c in counts.items()}
+        )
+    with pytest.raises(SystemExit) as info:
+        main(["fix", example, "--real-share-only"])
+    assert info.value.code == 2
+    assert "--real-share-only" in capsys.readouterr().err
+
+
+def test_families_without_theory_are_refused_by_the_planner():
+    g = gc.InteractionGraph.from_dict(SMALL)
+    with pytest.raises(gc.ConfigError, match="no asymptotic theory"):
+        gc.plan_weights(g, gc.GaussianMixture(data="iris", dim=2))

@@ -609,7 +609,11 @@ def _search_producer_shares(
     best_z, best = z0.copy(), f(z0)
     tnames = np.flatnonzero(target)
     iterations = 0
-    if method == "gradient" and objective == "mean":
+    if not np.isfinite(best):
+        # A protected model's risk has no steady state (least squares with a growth
+        # factor >= 1): nothing to compare shares by.
+        how = "no search: a protected model's predicted risk has no steady state"
+    elif method == "gradient" and objective == "mean":
         phi = (target / float(target.sum()))[None, :]
 
         def fun(z: np.ndarray) -> tuple[float, np.ndarray]:

@@ -221,6 +221,10 @@ def _dense(setup: LinearSetup, T: int, rec: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Largest ``K + nnz`` of the dense accumulate recursion with loss weights.
+ACCUMULATE_WEIGHTED_LIMIT = 3000
+
+
 def _dense_accumulate_weighted(setup: LinearSetup, T: int, out: np.ndarray, put: Any) -> np.ndarray:
     """Accumulate regime with loss weights (docs/theory.md §2.8): a model's pool keeps
     every part it was given, its real share ``s_i0`` spread over all the real samples of
@@ -235,6 +239,13 @@ def _dense_accumulate_weighted(setup: LinearSetup, T: int, out: np.ndarray, put:
     graph = setup.graph
     K = setup.K
     S = graph.synthetic
+    if K + S.nnz > ACCUMULATE_WEIGHTED_LIMIT:
+        raise ConfigError(
+            f"theory, field 'regime': accumulate with loss weights tracks every model's "
+            f"real pool and every edge's pool ({K} models + {S.nnz} edges; dense, up to "
+            f"{ACCUMULATE_WEIGHTED_LIMIT} in all); simulate this graph instead, or drop the "
+            "weights"
+        )
     rows = np.repeat(np.arange(K), np.diff(S.indptr))
     cols = S.indices.astype(np.int64)
     cnt = S.data.astype(np.float64)
