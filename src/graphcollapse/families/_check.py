@@ -290,6 +290,27 @@ def _check_fast_path(c: _Ctx) -> str:
     return f"plain and fast paths agree in distribution (min KS p = {min(ps):.2g})"
 
 
+def _check_loss_weights(c: _Ctx) -> str:
+    f = c.family
+    if not f.supports_loss_weights:
+        return "no weighted fit (supports_loss_weights is False)"
+    rng = c.rng(20)
+    n1 = c.n // 2
+    a = f.sample_real(n1, c.reps, rng)
+    b = f.sample(c.fit_real(c.n, 21), c.n - n1, rng)
+    plain = f.fit(f.combine([a, b]))
+    unit = f.fit(f.combine_weighted([a, b], [1.0, 1.0]))
+    if not _close(f.risk(unit), f.risk(plain), c.rtol):
+        _fail(f, "loss_weights", "unit weights do not give the ordinary fit")
+    m = c.n - n1
+    lo, hi = c.n / (1.9 * n1 + 0.1 * m), c.n / (0.1 * n1 + 1.9 * m)
+    left = f.risk(f.fit(f.combine_weighted([a, b], [1.9 * lo, 0.1 * lo])))
+    right = f.risk(f.fit(f.combine_weighted([a, b], [0.1 * hi, 1.9 * hi])))
+    if _close(left, right, c.rtol):
+        _fail(f, "loss_weights", "the fit ignores the weights (a 19:1 tilt changes nothing)")
+    return "unit weights give the ordinary fit; the weights change the fit"
+
+
 CHECKS: dict[str, Callable[[_Ctx], str]] = {
     "protocol": _check_protocol,
     "reproducible": _check_reproducible,
@@ -297,6 +318,7 @@ CHECKS: dict[str, Callable[[_Ctx], str]] = {
     "combine_union": _check_combine_union,
     "recovery": _check_recovery,
     "fast_path": _check_fast_path,
+    "loss_weights": _check_loss_weights,
 }
 """The checks run by :func:`check_family`, by name, in order."""
 
@@ -341,6 +363,10 @@ def check_family(
         If the family has one, fits from the fast samplers match the plain ones in
         distribution (two-sample Kolmogorov-Smirnov on risks and summaries, level
         ``alpha``), from the truth, from other parameters, and pooled with plain batches.
+    ``loss_weights``
+        If the family has a weighted fit (:meth:`Family.combine_weighted`), unit
+        weights give the ordinary fit (through the risk, within ``rtol``) and tilting
+        the weights 19:1 one way or the other changes the fit.
 
     Parameters
     ----------
@@ -376,7 +402,8 @@ def check_family(
     >>> import graphcollapse as gc
     >>> report = gc.check_family(gc.Gaussian(dim=2), reps=100)
     >>> sorted(report)
-    ['batched_equals_loop', 'combine_union', 'fast_path', 'protocol', 'recovery', 'reproducible']
+    ['batched_equals_loop', 'combine_union', 'fast_path', 'loss_weights', 'protocol',
+     'recovery', 'reproducible']
     """
     if not isinstance(family, Family):
         raise FamilyCheckError(f"expected a Family instance, got {type(family).__name__}")
