@@ -600,10 +600,10 @@ def _search_producer_shares(
     def at(z: np.ndarray) -> InteractionGraph:
         return graph.with_loss_weights(layout.spec(layout.shares(z)))
 
-    def f(z: np.ndarray) -> float:
+    def f(z: np.ndarray, h: InteractionGraph | None = None) -> float:
         nonlocal evaluations
         evaluations += 1
-        return objective_of(at(z))
+        return objective_of(at(z) if h is None else h)
 
     z0 = layout.coordinates(layout.current)
     best_z, best = z0.copy(), f(z0)
@@ -618,7 +618,7 @@ def _search_producer_shares(
 
         def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
             h = at(z)
-            val = f(z)
+            val = f(z, h)
             if not np.isfinite(val):
                 return 1e300, np.zeros_like(z)
             return val, layout.chain(z, _share_gradients(h, family, ols, layout, phi)[0])
@@ -675,7 +675,6 @@ def _search_producer_shares(
             best_z, best = res.x[:-1].copy(), val
         how = "SLSQP on the epigraph of the largest risk with adjoint gradients"
     else:
-        z = z0.copy()
         o = layout.offsets
         for _ in range(sweeps):
             iterations += 1
@@ -701,7 +700,6 @@ def _search_producer_shares(
                     best_z[o[k] : o[k + 1]], best = res.x, float(res.fun)
             if start - best <= 1e-9 * max(abs(start), 1e-300):
                 break
-        del z
         how = "cyclic Nelder-Mead over each model's share vector"
     info = {
         "method": how,

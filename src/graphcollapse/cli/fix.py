@@ -17,7 +17,8 @@ Output: a table (action, model or edge, cost, risk or verdict before -> after), 
                   "cost": float, "real": int|null}],
      "cost": float, "before": {"collapsing": [str]}, "after": {"collapsing": [str]}}
 
-(the budget plan adds ``"risk": {model: float|null}`` to ``before`` and ``after``).
+(the budget and weight plans add ``"risk": {model: float|null}`` to ``before`` and
+``after``; a weight action adds ``"weight"`` and ``"weights"``, see above).
 ``--write FIXED.yaml`` writes the fixed ecosystem, ``--plot FILE.png`` draws it with the
 actions marked, ``--verify`` simulates the fixed ecosystem and prints predicted against
 simulated risks (to stderr with ``--json``). Impossible requests exit with status 2 and
