@@ -59,3 +59,18 @@ class Regime(Validated):
     def label(self) -> str:
         """Short label such as ``"replace/fresh/private"``."""
         return f"{self.data}/{self.real}/{self.synthetic}"
+
+
+def accumulate_refusal(model: str, where: str) -> str:
+    """The refusal of loss weights under accumulate for a model without per-generation
+    real data (simulation and theory say the same).
+
+    >>> accumulate_refusal("B", "simulate")[:40]
+    "simulate, field 'regime': model 'B' has "
+    """
+    return (
+        f"{where}, field 'regime': model {model!r} has loss weights but takes no real data "
+        "per generation; under accumulate its pool keeps its generation-0 real samples, "
+        "and its shares (all on its producers) would give them none (a zero share drops "
+        "data); drop its weights, give it real data, or use data: replace"
+    )

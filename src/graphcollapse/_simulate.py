@@ -48,7 +48,7 @@ from ._cost import check_simulation
 from ._curves import RiskCurves
 from ._errors import ConfigError
 from ._graph import InteractionGraph
-from ._regime import Regime
+from ._regime import Regime, accumulate_refusal
 from ._threads import blas_limit, blas_threads_setting
 from .families import Family
 
@@ -843,14 +843,13 @@ def check_loss_weights(graph: InteractionGraph, family: Family, regime: Regime, 
     """
     if not graph.has_loss_weights:
         return
-    from ._theory._noise import _accumulate_refusal
     from .families._base import WEIGHTED_FAMILIES, no_weighted_fit_reason
 
     first = graph.names[int(np.flatnonzero(graph.weighted)[0])]
     if regime.data == "accumulate":
         bad = np.flatnonzero(graph.weighted & (graph.real == 0))
         if bad.size:
-            raise ConfigError(_accumulate_refusal(graph.names[int(bad[0])], where))
+            raise ConfigError(accumulate_refusal(graph.names[int(bad[0])], where))
     if not family.supports_loss_weights:
         raise ConfigError(
             f"{where}, field 'family': model {first!r} has loss weights but family "

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from .._errors import ConfigError
 from .._graph import InteractionGraph
-from .._regime import Regime
+from .._regime import Regime, accumulate_refusal
 from ..families._base import Family
 
 __all__ = ["LinearSetup", "per_sample_scale"]
@@ -187,7 +187,7 @@ class LinearSetup:
         if self.graph.has_loss_weights and reg.data == "accumulate":
             bad = np.flatnonzero(self.graph.weighted & (self.graph.real == 0))
             if bad.size:
-                raise ConfigError(_accumulate_refusal(self.graph.names[int(bad[0])], "theory"))
+                raise ConfigError(accumulate_refusal(self.graph.names[int(bad[0])], "theory"))
 
     @cached_property
     def v(self) -> np.ndarray:
@@ -341,12 +341,3 @@ class LinearSetup:
         prev = np.concatenate([[0.0], c[:-1]])
         prev[start] = 0.0
         return rows, cols, c - prev, start
-
-
-def _accumulate_refusal(model: str, where: str) -> str:
-    return (
-        f"{where}, field 'regime': model {model!r} has loss weights but takes no real data "
-        "per generation; under accumulate its pool keeps its generation-0 real samples, "
-        "and its shares (all on its producers) would give them none (a zero share drops "
-        "data); drop its weights, give it real data, or use data: replace"
-    )
