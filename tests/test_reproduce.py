@@ -3,6 +3,7 @@ is complete and opens cleanly in a real browser; reruns resume; bad input exits 
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -163,8 +164,18 @@ def test_demo_ends_with_the_same_kind_of_report(tmp_path):
     run = gc.demo(tmp_path / "d", generations=3, replicates=200, gaussian_replicates=60)
     page = (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
     assert "report.html" in run.outputs
-    for section in ("summary", "exp-verdict", "exp-least_squares", "exp-gaussian"):
+    for section in (
+        "summary",
+        "exp-verdict",
+        "exp-least_squares",
+        "exp-gaussian",
+        "exp-plan",
+        "exp-weights",
+    ):
         assert f'id="{section}"' in page
+    # the plans' actions are in the page, as the report.md tables have them
+    for a in [*run.plan.actions, *run.weight_plan.actions]:
+        assert html.escape(a.model) in page
     pngs = [o for o in run.outputs if o.endswith(".png")]
     assert page.count('src="data:image/png;base64,') == len(pngs) >= 3
     assert "<script" not in page
