@@ -299,8 +299,24 @@ def test_design_theory_warns_when_samples_barely_exceed_the_dimension():
     assert not any("fewer than d + 4" in n for n in ok.notes)
 
 
+def test_methods_are_chosen_by_the_work_budget():
+    # Exact kernels (dense, then block-sparse) while they reach MIN_DRAWS within the
+    # budget, then the sampled-noise kernel (private samples only), then first order.
+    from graphcollapse._theory._designs import design_plan
+
+    shared = gc.Regime(real="reused", synthetic="shared")
+    small = gc.preset("erdos_renyi", size=8, degree=3, seed=0)
+    mid = gc.preset("erdos_renyi", size=60, degree=3, seed=0)
+    big = gc.preset("erdos_renyi", size=400, degree=3, seed=0)
+    assert design_plan(small, 5, 10, REUSED)[0] == "exact"
+    assert design_plan(mid, 5, 10, REUSED)[0] == "sampled"
+    assert design_plan(mid, 5, 10, ACCUMULATE)[0] == "sampled"
+    assert design_plan(mid, 5, 10, shared) is None
+    assert design_plan(big, 5, 10, REUSED) is None
+
+
 def test_beyond_the_work_budget_first_order_with_a_note():
-    g = gc.preset("erdos_renyi", size=60, degree=3, seed=0)
+    g = gc.preset("erdos_renyi", size=400, degree=3, seed=0)
     fam = gc.LinearRegression(dim=5)
     res = gc.theory(g, fam, generations=10, regime=REUSED)
     assert res.kind == "linear"

@@ -29,7 +29,17 @@ from ._asymptotics import (
     linear_steady_state,
 )
 from ._bias import first_order_valid_until
-from ._designs import MIN_DRAWS, RSE_TARGET, WORK_BUDGET, _design_curves, design_draw_limit
+from ._designs import (
+    CROSS_LIMIT,
+    FLOOR_BUDGET,
+    MIN_DRAWS,
+    PROBES,
+    RSE_TARGET,
+    SAMPLED_RSE_TARGET,
+    WORK_BUDGET,
+    _design_curves,
+    design_plan,
+)
 from ._growth import FLOP_BUDGET
 from ._linear import DENSE_LIMIT, linear_risk, record_generations
 from ._noise import LinearSetup
@@ -604,16 +614,23 @@ def _least_squares_theory(
         )
     if regime.real == "reused" or regime.data == "accumulate":
         T = int(req.record.max(initial=0))
-        draws = design_draw_limit(K, d, T)
-        if not req.large and draws >= MIN_DRAWS:
-            return _design_theory(graph, family, req, growth, notes, draws)
+        plan = None if req.large else design_plan(graph, d, T, regime)
+        if plan is not None:
+            return _design_theory(graph, family, req, growth, notes, *plan)
         why = (
             "method='probes' (or more than 3000 models) was asked for"
             if req.large
             else (
                 f"it would need more than its work budget here ({K} models x d = {d} x {T} "
-                f"generations: fewer than {MIN_DRAWS} design draws; the budget allows about "
-                f"((K d)^3 + 4000) x generations <= {WORK_BUDGET / MIN_DRAWS:.0e})"
+                f"generations: fewer than {MIN_DRAWS} draws of the exact kernels within "
+                f"about min((K d)^3 + 4000, 6 E K d^3 + 30000) x generations <= "
+                f"{WORK_BUDGET / MIN_DRAWS:.0e}"
+                + (
+                    ", and the sampled-noise kernel covers private samples only)"
+                    if regime.synthetic == "shared"
+                    else f", or of the sampled-noise kernel within about 2500 (E + K) x "
+                    f"generations <= {FLOOR_BUDGET / MIN_DRAWS:.0e}; E the number of edges)"
+                )
             )
         )
         notes.append(
@@ -632,20 +649,35 @@ def _least_squares_theory(
     return _linear_theory(graph, family, req, growth, notes)
 
 
-def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
+def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryResult:
     """Least squares with reused real data or accumulated pools: exact given the designs,
     averaged over design draws (docs/theory.md §13)."""
     d, sigma = int(family.dim), float(family.noise)
     K = graph.n_models
     regime = req.regime
-    risk, covs = _design_curves(graph, d, sigma, regime, req.record, draws, req.seed, RSE_TARGET)
+    target = RSE_TARGET if method == "exact" else SAMPLED_RSE_TARGET
+    risk, covs = _design_curves(
+        graph, d, sigma, regime, req.record, draws, req.seed, target, method=method
+    )
     rse = risk.info["moment_rse"]
+    if method == "exact":
+        how = (
+            f"second moments exact given the designs ({risk.info['kernel']} kernel), "
+            f"averaged over {risk.info['moment_draws']} Monte Carlo draws of every design"
+        )
+    else:
+        how = (
+            "the graph is beyond the exact kernels' budget, so the label noise is sampled "
+            f"too ({PROBES} noise draws for each of {risk.info['moment_draws']} draws of "
+            "every design, on the fits' sufficient statistics: an unbiased Monte Carlo "
+            "estimate of the exact risk"
+            + ("" if covs is not None else f"; cross-covariances only up to {CROSS_LIMIT} models")
+            + ")"
+        )
     notes.append(
-        f"exact least squares in regime {regime.label}: second moments exact given the "
-        f"designs, averaged over {risk.info['moment_draws']} Monte Carlo draws of every "
-        f"design (largest relative standard error of the risks {rse:.1e}, in risk.sem: "
-        f"each risk is within {3.3 * rse:.1e} relative of the exact value with "
-        "probability 0.999; docs/theory.md §13)"
+        f"exact least squares in regime {regime.label}: {how} (largest relative standard "
+        f"error of the risks {rse:.1e}, in risk.sem: each risk is within {3.3 * rse:.1e} "
+        "relative of the exact value with probability 0.999; docs/theory.md §13)"
     )
     small = np.minimum(graph.total, graph.initial_real) < d + 4
     if small.any():
@@ -696,7 +728,7 @@ def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
         bool(family.consistent),
         regime,
         tuple(notes),
-        cross_covariance=_ro(covs),
+        cross_covariance=None if covs is None else _ro(covs),
     )
 
 
