@@ -241,13 +241,29 @@ def _draw_synthetic(
     return G, O
 
 
+def _control(R: np.ndarray, n: int, d: int, s2: float) -> np.ndarray:
+    """``sigma^2 tr R^{-1}`` of a reused real design of ``n`` rows (mean
+    ``sigma^2 d / (n - d - 1)``), or zeros when ``n < d + 4`` (no finite variance)."""
+    if n < d + 4:
+        return np.zeros(R.shape[0])
+    return s2 * np.trace(_inv(R), axis1=-2, axis2=-1)
+
+
 def _run_reused(
-    st: _Setup, T: int, b: int, rng: np.random.Generator, shared: bool = False
+    st: _Setup,
+    T: int,
+    b: int,
+    rng: np.random.Generator,
+    shared: bool = False,
+    controls: list | None = None,
 ) -> np.ndarray:
-    """Conditional cross-covariances ``(b, T + 1, K, K)`` (replace / reused)."""
+    """Conditional cross-covariances ``(b, T + 1, K, K)`` (replace / reused); with a list
+    ``controls``, appends the ``(b, K)`` control variates :func:`_control`."""
     K, d, s2 = st.K, st.d, st.sigma**2
     m = K * d
     R = [_wishart(int(st.real[i]), d, b, rng) for i in range(K)]
+    if controls is not None:
+        controls.append(np.stack([_control(R[i], int(st.real[i]), d, s2) for i in range(K)], 1))
     Cee = np.zeros((b, m, m))
     Ceu = np.zeros((b, m, m))
     for i in range(K):
@@ -428,13 +444,20 @@ def _right_blockdiag(C: np.ndarray, D: np.ndarray, K: int, d: int) -> np.ndarray
 
 
 def _run_reused_sparse(
-    st: _Setup, T: int, b: int, rng: np.random.Generator, shared: bool = False
+    st: _Setup,
+    T: int,
+    b: int,
+    rng: np.random.Generator,
+    shared: bool = False,
+    controls: list | None = None,
 ) -> np.ndarray:
     """:func:`_run_reused` with block-sparse products (same draws, same numbers)."""
     K, d, s2 = st.K, st.d, st.sigma**2
     m = K * d
     ed = _edges(st)
     R = np.stack([_wishart(int(st.real[i]), d, b, rng) for i in range(K)], axis=1)
+    if controls is not None:
+        controls.append(np.stack([_control(R[:, i], int(st.real[i]), d, s2) for i in range(K)], 1))
     Cee = np.zeros((b, m, m))
     Ceu = np.zeros((b, m, m))
     S0inv = np.empty((b, K, d, d))
@@ -704,6 +727,104 @@ def design_moments(
         if rse_target > 0 and done >= MIN_DRAWS and _rse(mean, sem) <= rse_target:
             break
     return mean, sem, done
+
+
+# ---------------------------------------------------------------- reused: limits
+#: The limits of reused real data are extrapolated from generations
+#: ``STEADY_T / 4, STEADY_T / 2, STEADY_T`` (checked against ``STEADY_T / 8 .. / 2``).
+STEADY_T = 160
+#: Most design draws of the extrapolation, and its work budget (as :data:`WORK_BUDGET`).
+STEADY_DRAWS = 2000
+STEADY_BUDGET = 8.0e8
+#: Groups of draws for the jackknife standard error of an extrapolated limit.
+JACKKNIFE_GROUPS = 20
+
+
+def _shanks(r1: np.ndarray, r2: np.ndarray, r4: np.ndarray, noise: Any = 0.0) -> np.ndarray:
+    """Limit of ``L - c t^-a`` (or ``L - c q^t``) through its values at ``t, 2t, 4t``:
+    ``r4 + D2^2 / (D1 - D2)`` with ``D1 = r2 - r1``, ``D2 = r4 - r2`` (exact for both
+    forms). A settled curve (last increment within ``noise``, its Monte Carlo error, or
+    below ``1e-4 r4``) gives ``r4``; increments that do not shrink by a factor below 0.8
+    give ``nan`` (no limit in sight: it may be infinite, as for a self-loop whose fixed
+    real sample has ``n <= d + 1`` rows)."""
+    d1, d2 = r2 - r1, r4 - r2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = d2 / d1
+        ok = (ratio > 0) & (ratio < 0.8)
+        settled = np.abs(d2) <= np.maximum(1e-4 * np.abs(r4), noise)
+        lim = np.where(ok, r4 + d2 * d2 / np.where(ok, d1 - d2, 1.0), np.nan)
+        return np.where(settled, r4, lim)
+
+
+def reused_steady_state(
+    graph: InteractionGraph,
+    d: int,
+    sigma: float,
+    draws: int,
+    seed: int = 0,
+    shared: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Limits of the risks under reused real data (replace), their standard errors and
+    extrapolation errors (each ``(K,)``; docs/theory.md §13).
+
+    The exact risk curves are computed to :data:`STEADY_T` generations with ``draws``
+    design draws, with the reused real designs' ``sigma^2 tr R^{-1}`` (exact mean
+    ``sigma^2 d / (n - d - 1)``) as control variates, and extrapolated from generations
+    ``t, 2t, 4t`` (:func:`_shanks`, exact for an approach like a power of ``t`` or a
+    geometric one). The standard error is a jackknife over groups of draws; the
+    extrapolation error is the change of the limit when the three generations are
+    halved. Only meaningful for models that do not collapse.
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse._theory._designs import reused_steady_state
+    >>> g = gc.InteractionGraph(["A"], [[10]], real=[10])
+    >>> L, se, ext = reused_steady_state(g, 5, 1.0, draws=2000)
+    >>> bool(abs(L[0] - 1.72) < 4 * se[0] + ext[0] + 0.01), bool(se[0] < 0.01)
+    (True, True)
+    """
+    st = _setup(graph, d, sigma)
+    K, T, s2 = st.K, STEADY_T, sigma**2
+    kernel = _generation_units(K, d, len(st.edges))[1]
+    run = _run_reused_sparse if kernel == "sparse" else _run_reused
+    rng = np.random.default_rng([int(seed), 19, K, d])
+    gens = np.array([T // 8, T // 4, T // 2, T])
+    batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d) ** 2)))
+    ys, cs = [], []
+    done = 0
+    while done < draws:
+        b = min(batch, draws - done)
+        ctl: list = []
+        x = run(st, T, b, rng, shared, controls=ctl)
+        ys.append(np.diagonal(x[:, gens], axis1=2, axis2=3))  # (b, 4, K)
+        cs.append(ctl[0])
+        done += b
+    y = np.concatenate(ys)  # (N, 4, K)
+    c = np.concatenate(cs)  # (N, K)
+    n_real = st.real.astype(np.float64)
+    mu = np.where(n_real >= d + 4, s2 * d / np.maximum(n_real - d - 1, 1.0), 0.0)
+    live = c.std(axis=0) > 0
+    N = y.shape[0]
+    groups = np.arange(N) % JACKKNIFE_GROUPS
+    # Three standard errors of the increments (common draws: their own spread).
+    inc = np.diff(y, axis=1)  # (N, 3, K)
+    noise = 3.0 * inc.std(axis=0) / np.sqrt(N)
+    noise = (noise[1], noise[2])
+
+    def limits(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        yy, cc = y[mask], c[mask][:, live]
+        m = yy.mean(axis=0)  # (4, K)
+        if cc.shape[1]:
+            cc_c = cc - cc.mean(axis=0)
+            flat = (yy - m).reshape(yy.shape[0], -1)
+            beta, *_ = np.linalg.lstsq(cc_c, flat, rcond=None)
+            m = m - ((cc.mean(axis=0) - mu[live]) @ beta).reshape(m.shape)
+        return _shanks(m[1], m[2], m[3], noise[1]), _shanks(m[0], m[1], m[2], noise[0])
+
+    L, L_half = limits(np.ones(N, dtype=bool))
+    jack = np.array([limits(groups != g)[0] for g in range(JACKKNIFE_GROUPS)])
+    G = JACKKNIFE_GROUPS
+    se = np.sqrt((G - 1) / G * ((jack - jack.mean(axis=0)) ** 2).sum(axis=0))
+    return L, se, np.abs(L - L_half)
 
 
 def _mean_sem(s1: np.ndarray, s2: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
