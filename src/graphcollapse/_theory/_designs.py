@@ -180,7 +180,7 @@ def design_plan(graph: InteractionGraph, d: int, generations: int, regime: Regim
     >>> from graphcollapse._theory._designs import design_plan
     >>> R = gc.Regime(real="reused")
     >>> design_plan(gc.preset("cycle", size=3, samples=20), 5, 10, R)
-    ('exact', 20000)
+    ('exact', 10847)
     >>> design_plan(gc.preset("erdos_renyi", size=40, degree=3, seed=0), 5, 10, R)[0]
     'sampled'
     >>> design_plan(gc.preset("erdos_renyi", size=2000, degree=3, seed=0), 5, 10, R) is None
