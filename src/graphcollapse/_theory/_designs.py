@@ -42,7 +42,7 @@ Only numpy and scipy are imported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
@@ -54,7 +54,14 @@ from .._regime import Regime
 from ._linear import record_generations
 from ._ols import _check_samples, _family_args
 
-__all__ = ["ols_design_risk", "design_moments", "design_draw_limit"]
+__all__ = [
+    "ols_design_risk",
+    "design_moments",
+    "design_draw_limit",
+    "design_plan",
+    "n_edges",
+    "reused_steady_state",
+]
 
 #: Most design draws per call.
 DRAWS = 20_000
@@ -856,12 +863,16 @@ def ols_design_risk(
     draws: int = DRAWS,
     seed: int = 0,
     rse_target: float = 0.0,
+    method: Literal["exact", "sampled"] = "exact",
 ) -> RiskCurves:
     """Risk of least squares with Gaussian design under reused real data (replace) or
     accumulated pools (fresh or reused real data), private or shared synthetic samples,
     on any graph: exact given the designs, averaged over ``draws``
     independent draws of every design (docs/theory.md §13). ``sem`` is the Monte Carlo
     standard error; ``info["moment_rse"]`` its largest relative value.
+    ``method="sampled"`` draws the label noise too (:data:`PROBES` noise draws per design
+    draw, cost linear in the graph; private synthetic samples only): an unbiased
+    estimate of the same risk with a larger spread per draw.
 
     Examples
     --------
@@ -887,7 +898,13 @@ def ols_design_risk(
         )
     _check_samples(graph, d)
     rec = record_generations(generations, record)
-    risk, _ = _design_curves(graph, d, sigma, regime, rec, int(draws), seed, rse_target)
+    if method not in ("exact", "sampled"):
+        raise ConfigError(
+            f"ols_design_risk, field 'method': expected 'exact' or 'sampled', got {method!r}"
+        )
+    risk, _ = _design_curves(
+        graph, d, sigma, regime, rec, int(draws), seed, rse_target, method=method
+    )
     return risk
 
 
