@@ -36,6 +36,13 @@ Cov h_ii P_i^{-1}`` for accumulate); averaging over independent draws of all the
 Carlo error whose standard error is reported. No design-noise variance enters: only the
 designs are sampled.
 
+Kernels: dense products of ``K d x K d`` matrices (:func:`_run_reused`,
+:func:`_run_accumulate`, the plain reference), the same recursions with block-sparse
+products edge by edge (``*_sparse``, same draws and numbers), and, beyond their budget,
+:func:`_run_sampled`, which samples the label noise too on the fits' sufficient
+statistics (cost linear in the graph). :func:`design_plan` picks one. Limits under
+reused real data: :func:`reused_steady_state` (extrapolation of the exact curves).
+
 Only numpy and scipy are imported.
 """
 
@@ -135,7 +142,13 @@ def _setup(graph: InteractionGraph, d: int, sigma: float) -> _Setup:
 
 
 def n_edges(graph: InteractionGraph) -> int:
-    """Number of synthetic edges (pairs with ``n_ij > 0``) of ``graph``."""
+    """Number of synthetic edges (pairs with ``n_ij > 0``) of ``graph``.
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse._theory._designs import n_edges
+    >>> n_edges(gc.preset("cycle", size=4))
+    4
+    """
     return int(np.count_nonzero(graph.synthetic.tocoo().data > 0))
 
 
