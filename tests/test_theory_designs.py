@@ -290,7 +290,8 @@ def test_design_theory_result():
     star = gc.theory(_graph("star"), fam, generations=2, regime=ACCUMULATE)
     assert star.steady_state.tolist() == [0.0, 0.0, 0.0, 0.0] and not star.collapses.any()
     acc = gc.theory(loop, fam, generations=2, regime=ACCUMULATE)
-    assert np.isnan(acc.steady_state).all() and np.isnan(acc.slope).all()
+    assert np.isnan(acc.slope).all()  # limits: tests/test_theory_designs_scale.py
+    assert np.isfinite(acc.steady_state).all()
 
 
 def test_design_theory_warns_when_samples_barely_exceed_the_dimension():

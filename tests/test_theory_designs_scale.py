@@ -187,6 +187,24 @@ def test_self_loop_limit_matches_the_conditional_fixed_point(seed):
     assert first_order[0] < 0.5 * L[0]  # the first-order limit is far below
 
 
+def test_accumulate_limit_matches_the_closed_form():
+    # A model eating its own accumulated output tends to the digamma closed form of
+    # docs/theory.md §4.5; a real-only one to 0. gc.theory extrapolates (approach ~1/t).
+    from graphcollapse.theory import ols_accumulate_steady_state
+
+    g = gc.InteractionGraph(["A", "R"], [[20, 0], [0, 0]], real=[0, 20])
+    exact = ols_accumulate_steady_state(g, dim=5, sigma=1.0)
+    L, se, ext = D.reused_steady_state(g, 5, 1.0, draws=1000, data="accumulate", reused=False)
+    assert np.all(np.abs(L - exact) <= Z * se + ext + 1e-12), (L, exact, se, ext)
+    loop = gc.InteractionGraph.from_dict(
+        {"models": {"L": {"from": {"L": 20}}, "M": {"real": 8, "from": {"L": 12}}}}
+    )
+    th = gc.theory(loop, gc.LinearRegression(dim=5), generations=2, regime=ACCUMULATE)
+    assert any("approach is like 1/t" in n for n in th.notes)
+    assert abs(th.steady_state[0] - exact[0]) < 0.05 * exact[0]
+    assert 0 < th.steady_state[1] < th.steady_state[0]  # M's pool is 40 % real
+
+
 def _late_simulation(g, replicates, seed):
     fam = gc.LinearRegression(dim=5)
     sim = gc.simulate(
@@ -229,7 +247,7 @@ def test_limit_not_in_sight_is_nan_with_a_note():
     # growing; no limit is reported.
     g = gc.InteractionGraph(["A"], [[14]], real=[6])
     th = gc.theory(g, gc.LinearRegression(dim=5), generations=2, regime=REUSED)
-    assert np.isnan(th.steady_state[0]) and any("still growing" in n for n in th.notes)
+    assert np.isnan(th.steady_state[0]) and any("still moving" in n for n in th.notes)
 
 
 # ---------------------------------------------------------------- never raises

@@ -699,13 +699,9 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
         # Models no closed class reaches tend to 0 when fresh real data keep arriving
         # (their pools fill with real data); the other limits are not computed.
         first = linear_steady_state(graph, family, regime=regime)
-        steady = np.where(first == 0.0, 0.0, np.nan)
-        if np.isnan(steady).any():
-            notes.append(
-                "accumulate: steady states not computed where they are not 0 (the exact "
-                "risk approaches its limit like 1/t; the first-order limits of §4.4 are "
-                "linear_steady_state)"
-            )
+        zero = first == 0.0
+        steady = _reused_steady(graph, d, sigma, regime, zero, req.seed, notes)
+        steady[zero] = 0.0
     else:
         # Closed classes take no real data: their dynamics, and so the verdict and the
         # slopes, are those of the fresh-data exact map (docs/theory.md §13).
@@ -735,43 +731,64 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
     )
 
 
-def _reused_steady(graph, d, sigma, regime, collapses, seed, notes) -> np.ndarray:
-    """Limits of the bounded models under reused real data (replace), extrapolated from
-    the exact curves (docs/theory.md §13), or ``nan`` with a note beyond the budget."""
+def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
+    """Limits of the models not in ``skip`` (collapsing ones; under accumulate those
+    tending to 0) under reused real data or accumulated pools, extrapolated from the exact
+    curves (docs/theory.md §13), or ``nan`` with a note beyond the budget."""
     K = graph.n_models
     steady = np.full(K, np.nan)
-    if collapses.all():
+    if skip.all():
         return steady
+    acc = regime.data == "accumulate"
+    what = "accumulate" if acc else "reused real data"
     work = STEADY_T * _generation_units(K, d, n_edges(graph))[0]
     draws = int(min(STEADY_DRAWS, STEADY_BUDGET / work))
     if draws < MIN_DRAWS:
         notes.append(
-            "reused real data: steady states not computed (their extrapolation needs "
-            f"{STEADY_T} generations of the exact kernels, beyond the work budget here); "
-            "the exact risk approaches its limit like a power of t and the first-order "
-            "limit is far below it"
+            f"{what}: steady states not computed (their extrapolation needs {STEADY_T} "
+            "generations of the exact kernels, beyond the work budget here); the exact "
+            "risk approaches its limit like a power of t"
+            + ("" if acc else " and the first-order limit is far below it")
         )
         return steady
-    L, se, ext = reused_steady_state(graph, d, sigma, draws, seed, regime.synthetic == "shared")
-    ok = ~collapses & np.isfinite(L)
+    L, se, ext = reused_steady_state(
+        graph,
+        d,
+        sigma,
+        draws,
+        seed,
+        regime.synthetic == "shared",
+        data=regime.data,
+        reused=regime.real == "reused",
+    )
+    ok = ~skip & np.isfinite(L)
     steady[ok] = L[ok]
-    if (~collapses & ~np.isfinite(L)).any():
+    if (~skip & ~np.isfinite(L)).any():
         notes.append(
-            "reused real data: some bounded-looking models' risks were still growing "
-            f"without slowing down at generation {STEADY_T} (steady state nan; the limit "
-            "may be infinite, as for a model whose own fixed real sample has at most d + 1 "
-            "rows and which eats its own output)"
+            f"{what}: some bounded models' risks were still moving without slowing down "
+            f"at generation {STEADY_T} (steady state nan"
+            + (
+                ")"
+                if acc
+                else "; the limit may be infinite, as for a model whose own fixed real "
+                "sample has at most d + 1 rows and which eats its own output)"
+            )
         )
     if not ok.any():
         return steady
     bound = (3.3 * se + ext)[ok] / np.maximum(L[ok], 1e-300)
     notes.append(
-        f"reused real data: steady states extrapolated from generations {STEADY_T // 4}, "
-        f"{STEADY_T // 2} and {STEADY_T} of the exact risk curves ({draws} design draws, "
-        "the real designs' sigma^2 tr R^-1 as control variates; the approach is like a "
-        "power of t, directions in which a fixed real design is weak relaxing slowly): "
-        f"relative error at most {bound.max():.1e} (3.3 jackknife standard errors plus "
-        "the change of the extrapolation from the generations half as late)"
+        f"{what}: steady states extrapolated from generations {STEADY_T // 4}, "
+        f"{STEADY_T // 2} and {STEADY_T} of the exact risk curves ({draws} design draws"
+        + (
+            "; the approach is like 1/t"
+            if acc
+            else ", the real designs' sigma^2 tr R^-1 as control variates; the approach is "
+            "like a power of t, directions in which a fixed real design is weak relaxing "
+            "slowly"
+        )
+        + f"): relative error at most {bound.max():.1e} (3.3 jackknife standard errors "
+        "plus the change of the extrapolation from the generations half as late)"
     )
     return steady
 

@@ -783,13 +783,16 @@ def reused_steady_state(
     draws: int,
     seed: int = 0,
     shared: bool = False,
+    data: Literal["replace", "accumulate"] = "replace",
+    reused: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Limits of the risks under reused real data (replace), their standard errors and
+    """Limits of the risks under reused real data (``data="replace"``; or accumulated
+    pools, fresh or reused real data: ``data="accumulate"``), their standard errors and
     extrapolation errors (each ``(K,)``; docs/theory.md §13).
 
     The exact risk curves are computed to :data:`STEADY_T` generations with ``draws``
-    design draws, with the reused real designs' ``sigma^2 tr R^{-1}`` (exact mean
-    ``sigma^2 d / (n - d - 1)``) as control variates, and extrapolated from generations
+    design draws (replace: with the reused real designs' ``sigma^2 tr R^{-1}``, exact
+    mean ``sigma^2 d / (n - d - 1)``, as control variates), and extrapolated from generations
     ``t, 2t, 4t`` (:func:`_shanks`, exact for an approach like a power of ``t`` or a
     geometric one). The standard error is a jackknife over groups of draws; the
     extrapolation error is the change of the limit when the three generations are
@@ -805,7 +808,7 @@ def reused_steady_state(
     st = _setup(graph, d, sigma)
     K, T, s2 = st.K, STEADY_T, sigma**2
     kernel = _generation_units(K, d, len(st.edges))[1]
-    run = _run_reused_sparse if kernel == "sparse" else _run_reused
+    sparse_ = kernel == "sparse"
     rng = np.random.default_rng([int(seed), 19, K, d])
     gens = np.array([T // 8, T // 4, T // 2, T])
     batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d) ** 2)))
@@ -813,10 +816,16 @@ def reused_steady_state(
     done = 0
     while done < draws:
         b = min(batch, draws - done)
-        ctl: list = []
-        x = run(st, T, b, rng, shared, controls=ctl)
+        if data == "accumulate":
+            run = _run_accumulate_sparse if sparse_ else _run_accumulate
+            x = run(st, T, b, rng, reused, shared)
+            cs.append(np.zeros((b, K)))
+        else:
+            run = _run_reused_sparse if sparse_ else _run_reused
+            ctl: list = []
+            x = run(st, T, b, rng, shared, controls=ctl)
+            cs.append(ctl[0])
         ys.append(np.diagonal(x[:, gens], axis1=2, axis2=3))  # (b, 4, K)
-        cs.append(ctl[0])
         done += b
     y = np.concatenate(ys)  # (N, 4, K)
     c = np.concatenate(cs)  # (N, K)
@@ -840,7 +849,7 @@ def reused_steady_state(
             m = m - ((cc.mean(axis=0) - mu[live]) @ beta).reshape(m.shape)
         return _shanks(m[1], m[2], m[3], noise[1]), _shanks(m[0], m[1], m[2], noise[0])
 
-    L, L_half = limits(np.ones(N, dtype=bool))
+    L, L_half = (np.maximum(x, 0.0) for x in limits(np.ones(N, dtype=bool)))
     jack = np.array([limits(groups != g)[0] for g in range(JACKKNIFE_GROUPS)])
     G = JACKKNIFE_GROUPS
     se = np.sqrt((G - 1) / G * ((jack - jack.mean(axis=0)) ** 2).sum(axis=0))
