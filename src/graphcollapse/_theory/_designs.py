@@ -754,7 +754,7 @@ def design_moments(
 #: ``STEADY_T / 4, STEADY_T / 2, STEADY_T`` (checked against ``STEADY_T / 8 .. / 2``).
 STEADY_T = 160
 #: Most design draws of the extrapolation, and its work budget (as :data:`WORK_BUDGET`).
-STEADY_DRAWS = 2000
+STEADY_DRAWS = 1000
 STEADY_BUDGET = 8.0e8
 #: Groups of draws for the jackknife standard error of an extrapolated limit.
 JACKKNIFE_GROUPS = 20
