@@ -29,7 +29,23 @@ from ._asymptotics import (
     linear_steady_state,
 )
 from ._bias import first_order_valid_until
-from ._designs import MIN_DRAWS, RSE_TARGET, WORK_BUDGET, _design_curves, design_draw_limit
+from ._designs import (
+    CROSS_LIMIT,
+    FLOOR_BUDGET,
+    MIN_DRAWS,
+    PROBES,
+    RSE_TARGET,
+    SAMPLED_RSE_TARGET,
+    STEADY_BUDGET,
+    STEADY_DRAWS,
+    STEADY_T,
+    WORK_BUDGET,
+    _design_curves,
+    _generation_units,
+    design_plan,
+    n_edges,
+    reused_steady_state,
+)
 from ._growth import FLOP_BUDGET
 from ._linear import DENSE_LIMIT, linear_risk, record_generations
 from ._noise import LinearSetup
@@ -604,16 +620,23 @@ def _least_squares_theory(
         )
     if regime.real == "reused" or regime.data == "accumulate":
         T = int(req.record.max(initial=0))
-        draws = design_draw_limit(K, d, T)
-        if not req.large and draws >= MIN_DRAWS:
-            return _design_theory(graph, family, req, growth, notes, draws)
+        plan = None if req.large else design_plan(graph, d, T, regime)
+        if plan is not None:
+            return _design_theory(graph, family, req, growth, notes, *plan)
         why = (
             "method='probes' (or more than 3000 models) was asked for"
             if req.large
             else (
                 f"it would need more than its work budget here ({K} models x d = {d} x {T} "
-                f"generations: fewer than {MIN_DRAWS} design draws; the budget allows about "
-                f"((K d)^3 + 4000) x generations <= {WORK_BUDGET / MIN_DRAWS:.0e})"
+                f"generations: fewer than {MIN_DRAWS} draws of the exact kernels within "
+                f"about min((K d)^3 + 4000, 6 E K d^3 + 30000) x generations <= "
+                f"{WORK_BUDGET / MIN_DRAWS:.0e}"
+                + (
+                    ", and the sampled-noise kernel covers private samples only)"
+                    if regime.synthetic == "shared"
+                    else f", or of the sampled-noise kernel within about 2500 (E + K) x "
+                    f"generations <= {FLOOR_BUDGET / MIN_DRAWS:.0e}; E the number of edges)"
+                )
             )
         )
         notes.append(
@@ -632,20 +655,35 @@ def _least_squares_theory(
     return _linear_theory(graph, family, req, growth, notes)
 
 
-def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
+def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryResult:
     """Least squares with reused real data or accumulated pools: exact given the designs,
     averaged over design draws (docs/theory.md §13)."""
     d, sigma = int(family.dim), float(family.noise)
     K = graph.n_models
     regime = req.regime
-    risk, covs = _design_curves(graph, d, sigma, regime, req.record, draws, req.seed, RSE_TARGET)
+    target = RSE_TARGET if method == "exact" else SAMPLED_RSE_TARGET
+    risk, covs = _design_curves(
+        graph, d, sigma, regime, req.record, draws, req.seed, target, method=method
+    )
     rse = risk.info["moment_rse"]
+    if method == "exact":
+        how = (
+            f"second moments exact given the designs ({risk.info['kernel']} kernel), "
+            f"averaged over {risk.info['moment_draws']} Monte Carlo draws of every design"
+        )
+    else:
+        how = (
+            "the graph is beyond the exact kernels' budget, so the label noise is sampled "
+            f"too ({PROBES} noise draws for each of {risk.info['moment_draws']} draws of "
+            "every design, on the fits' sufficient statistics: an unbiased Monte Carlo "
+            "estimate of the exact risk"
+            + ("" if covs is not None else f"; cross-covariances only up to {CROSS_LIMIT} models")
+            + ")"
+        )
     notes.append(
-        f"exact least squares in regime {regime.label}: second moments exact given the "
-        f"designs, averaged over {risk.info['moment_draws']} Monte Carlo draws of every "
-        f"design (largest relative standard error of the risks {rse:.1e}, in risk.sem: "
-        f"each risk is within {3.3 * rse:.1e} relative of the exact value with "
-        "probability 0.999; docs/theory.md §13)"
+        f"exact least squares in regime {regime.label}: {how} (largest relative standard "
+        f"error of the risks {rse:.1e}, in risk.sem: each risk is within {3.3 * rse:.1e} "
+        "relative of the exact value with probability 0.999; docs/theory.md §13)"
     )
     small = np.minimum(graph.total, graph.initial_real) < d + 4
     if small.any():
@@ -661,13 +699,9 @@ def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
         # Models no closed class reaches tend to 0 when fresh real data keep arriving
         # (their pools fill with real data); the other limits are not computed.
         first = linear_steady_state(graph, family, regime=regime)
-        steady = np.where(first == 0.0, 0.0, np.nan)
-        if np.isnan(steady).any():
-            notes.append(
-                "accumulate: steady states not computed where they are not 0 (the exact "
-                "risk approaches its limit like 1/t; the first-order limits of §4.4 are "
-                "linear_steady_state)"
-            )
+        zero = first == 0.0
+        steady = _reused_steady(graph, d, sigma, regime, zero, req.seed, notes)
+        steady[zero] = 0.0
     else:
         # Closed classes take no real data: their dynamics, and so the verdict and the
         # slopes, are those of the fresh-data exact map (docs/theory.md §13).
@@ -678,14 +712,11 @@ def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
             slope[collapses & (growth > 1.0 + 1e-9)] = np.inf
         else:
             slope = ols_slope(graph, family, growth=growth)
-        steady = np.full(K, np.nan)
         notes.append(
             "reused real data: verdict and slopes from the fresh-data exact map (closed "
-            "classes take no real data; shared samples: the map of §11); steady states "
-            "not computed (the exact risk approaches its limit slowly, like a power of "
-            "t: directions in which a fixed real design is weak relax slowly; the "
-            "first-order limit is far below it)"
+            "classes take no real data; shared samples: the map of §11)"
         )
+        steady = _reused_steady(graph, d, sigma, regime, collapses, req.seed, notes)
     return TheoryResult(
         risk,
         _ro(collapses),
@@ -696,8 +727,70 @@ def _design_theory(graph, family, req, growth, notes, draws) -> TheoryResult:
         bool(family.consistent),
         regime,
         tuple(notes),
-        cross_covariance=_ro(covs),
+        cross_covariance=None if covs is None else _ro(covs),
     )
+
+
+def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
+    """Limits of the models not in ``skip`` (collapsing ones; under accumulate those
+    tending to 0) under reused real data or accumulated pools, extrapolated from the exact
+    curves (docs/theory.md §13), or ``nan`` with a note beyond the budget."""
+    K = graph.n_models
+    steady = np.full(K, np.nan)
+    if skip.all():
+        return steady
+    acc = regime.data == "accumulate"
+    what = "accumulate" if acc else "reused real data"
+    work = STEADY_T * _generation_units(K, d, n_edges(graph))[0]
+    draws = int(min(STEADY_DRAWS, STEADY_BUDGET / work))
+    if draws < MIN_DRAWS:
+        notes.append(
+            f"{what}: steady states not computed (their extrapolation needs {STEADY_T} "
+            "generations of the exact kernels, beyond the work budget here); the exact "
+            "risk approaches its limit like a power of t"
+            + ("" if acc else " and the first-order limit is far below it")
+        )
+        return steady
+    L, se, ext = reused_steady_state(
+        graph,
+        d,
+        sigma,
+        draws,
+        seed,
+        regime.synthetic == "shared",
+        data=regime.data,
+        reused=regime.real == "reused",
+    )
+    ok = ~skip & np.isfinite(L)
+    steady[ok] = L[ok]
+    if (~skip & ~np.isfinite(L)).any():
+        notes.append(
+            f"{what}: some bounded models' risks were still moving without slowing down "
+            f"at generation {STEADY_T} (steady state nan"
+            + (
+                ")"
+                if acc
+                else "; the limit may be infinite, as for a model whose own fixed real "
+                "sample has at most d + 1 rows and which eats its own output)"
+            )
+        )
+    if not ok.any():
+        return steady
+    bound = (3.3 * se + ext)[ok] / np.maximum(L[ok], 1e-300)
+    notes.append(
+        f"{what}: steady states extrapolated from generations {STEADY_T // 4}, "
+        f"{STEADY_T // 2} and {STEADY_T} of the exact risk curves ({draws} design draws"
+        + (
+            "; the approach is like 1/t"
+            if acc
+            else ", the real designs' sigma^2 tr R^-1 as control variates; the approach is "
+            "like a power of t, directions in which a fixed real design is weak relaxing "
+            "slowly"
+        )
+        + f"): relative error at most {bound.max():.1e} (3.3 jackknife standard errors "
+        "plus the change of the extrapolation from the generations half as late)"
+    )
+    return steady
 
 
 def _shared_theory(graph, family, req, growth, notes) -> TheoryResult:

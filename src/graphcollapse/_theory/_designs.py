@@ -36,15 +36,23 @@ Cov h_ii P_i^{-1}`` for accumulate); averaging over independent draws of all the
 Carlo error whose standard error is reported. No design-noise variance enters: only the
 designs are sampled.
 
+Kernels: dense products of ``K d x K d`` matrices (:func:`_run_reused`,
+:func:`_run_accumulate`, the plain reference), the same recursions with block-sparse
+products edge by edge (``*_sparse``, same draws and numbers), and, beyond their budget,
+:func:`_run_sampled`, which samples the label noise too on the fits' sufficient
+statistics (cost linear in the graph). :func:`design_plan` picks one. Limits under
+reused real data: :func:`reused_steady_state` (extrapolation of the exact curves).
+
 Only numpy and scipy are imported.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from scipy import sparse
 
 from .._curves import RiskCurves
 from .._errors import ConfigError
@@ -53,21 +61,36 @@ from .._regime import Regime
 from ._linear import record_generations
 from ._ols import _check_samples, _family_args
 
-__all__ = ["ols_design_risk", "design_moments", "design_draw_limit"]
+__all__ = [
+    "ols_design_risk",
+    "design_moments",
+    "design_draw_limit",
+    "design_plan",
+    "n_edges",
+    "reused_steady_state",
+]
 
 #: Most design draws per call.
 DRAWS = 20_000
-#: Fewest design draws worth running; when the work budget allows fewer, ``gc.theory``
-#: falls back to the first-order recursion (with a note).
+#: Fewest design draws worth running; when even :data:`FLOOR_BUDGET` allows fewer,
+#: ``gc.theory`` falls back to the first-order recursion (with a note).
 MIN_DRAWS = 400
 #: Draws are added in batches until the largest relative standard error of the risks is
 #: below this (or the budget or ``DRAWS`` is reached).
 RSE_TARGET = 2.0e-3
-#: Work budget of one call in units of ``draws * generations * ((K d)^3 + 4000)`` (about
-#: 4-10 ns each: a few seconds).
+#: Work budget of one call in units of ``draws * generations * (work of one generation of
+#: one draw)``, the cheaper of the dense kernel's ``(K d)^3 + 4000`` and the block-sparse
+#: kernel's ``6 E K d^3 + 30000`` (``E`` edges; about 2-5 ns a unit: a few seconds).
 WORK_BUDGET = 8.0e8
-#: Draws per batch.
+#: Budget of the sampled-noise kernel (about 10-30 s), used where the exact kernels
+#: cannot reach :data:`MIN_DRAWS` within :data:`WORK_BUDGET`.
+FLOOR_BUDGET = 8.0e9
+#: The sampled-noise kernel stops once the largest relative standard error is below this.
+SAMPLED_RSE_TARGET = 1.0e-2
+#: Draws per batch (fewer when a batch's ``K d x K d`` matrices would exceed
+#: :data:`BATCH_FLOATS` numbers each).
 BATCH = 500
+BATCH_FLOATS = 4.0e6
 
 
 _KIND = {"replace": "exact_ols_reused", "accumulate": "exact_ols_accumulate_graph"}
@@ -118,21 +141,79 @@ def _setup(graph: InteractionGraph, d: int, sigma: float) -> _Setup:
     )
 
 
-def _work_per_draw(K: int, d: int, T: int) -> float:
-    """Work units of one draw over ``T`` generations (a few dense ``Kd x Kd`` products
-    per generation plus a per-generation overhead)."""
-    return max(int(T), 1) * ((K * d) ** 3 + 4000.0)
+def n_edges(graph: InteractionGraph) -> int:
+    """Number of synthetic edges (pairs with ``n_ij > 0``) of ``graph``.
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse._theory._designs import n_edges
+    >>> n_edges(gc.preset("cycle", size=4))
+    4
+    """
+    return int(np.count_nonzero(graph.synthetic.tocoo().data > 0))
 
 
-def design_draw_limit(n_models: int, d: int, generations: int) -> int:
-    """Most design draws :data:`WORK_BUDGET` allows (capped at :data:`DRAWS`); ``gc.theory``
-    uses the design Monte Carlo only when this is at least :data:`MIN_DRAWS`.
+def _generation_units(K: int, d: int, n_edges: int | None) -> tuple[float, str]:
+    """Work units of one generation of one draw and the kernel that achieves them:
+    dense products of ``K d x K d`` matrices, or block-sparse ones edge by edge
+    (``n_edges=None``: dense)."""
+    dense = (K * d) ** 3 + 4000.0
+    if n_edges is None:
+        return dense, "dense"
+    sparse = 6.0 * n_edges * K * d**3 + 30000.0
+    return (sparse, "sparse") if sparse < dense else (dense, "dense")
+
+
+def _work_per_draw(K: int, d: int, T: int, n_edges: int | None = None) -> float:
+    """Work units of one draw over ``T`` generations."""
+    return max(int(T), 1) * _generation_units(K, d, n_edges)[0]
+
+
+def _sampled_units(K: int, d: int, n_edges: int) -> float:
+    """Work units of one generation of one draw of the sampled-noise kernel (small-matrix
+    operations per edge and model, and the cross-moments up to :data:`CROSS_LIMIT`)."""
+    cross = K * K * d * PROBES if K <= CROSS_LIMIT else 0.0
+    return 2500.0 * (n_edges + K) + cross + 4000.0
+
+
+def design_draw_limit(n_models: int, d: int, generations: int, n_edges: int | None = None) -> int:
+    """Most design draws :data:`WORK_BUDGET` allows the exact kernels (capped at
+    :data:`DRAWS`); ``n_edges`` (the graph's synthetic edges) lets the block-sparse kernel
+    count, without it the dense kernel's cost is assumed.
 
     >>> from graphcollapse._theory._designs import design_draw_limit
     >>> design_draw_limit(4, 5, 10), design_draw_limit(12, 5, 10)
     (6666, 363)
+    >>> design_draw_limit(30, 5, 10), design_draw_limit(30, 5, 10, n_edges=75)
+    (23, 46)
     """
-    return int(min(DRAWS, WORK_BUDGET / _work_per_draw(n_models, d, generations)))
+    return int(min(DRAWS, WORK_BUDGET / _work_per_draw(n_models, d, generations, n_edges)))
+
+
+def design_plan(graph: InteractionGraph, d: int, generations: int, regime: Regime):
+    """How ``gc.theory`` averages over the designs: ``("exact", draws)`` (label noise
+    integrated, dense or block-sparse kernel) when :data:`WORK_BUDGET` allows
+    :data:`MIN_DRAWS` draws; otherwise, with private samples, ``("sampled", draws)`` (label
+    noise sampled too, :data:`PROBES` per draw, cost linear in the graph) when
+    :data:`FLOOR_BUDGET` allows :data:`MIN_DRAWS`; otherwise ``None`` (first order).
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse._theory._designs import design_plan
+    >>> R = gc.Regime(real="reused")
+    >>> design_plan(gc.preset("cycle", size=3, samples=20), 5, 10, R)
+    ('exact', 10847)
+    >>> design_plan(gc.preset("erdos_renyi", size=40, degree=3, seed=0), 5, 10, R)[0]
+    'sampled'
+    >>> design_plan(gc.preset("erdos_renyi", size=2000, degree=3, seed=0), 5, 10, R) is None
+    True
+    """
+    K, E, T = graph.n_models, n_edges(graph), max(int(generations), 1)
+    exact = design_draw_limit(K, d, T, E)
+    if exact >= MIN_DRAWS:
+        return "exact", exact
+    if regime.synthetic == "shared":
+        return None
+    sampled = int(min(DRAWS, FLOOR_BUDGET / (T * _sampled_units(K, d, E))))
+    return ("sampled", sampled) if sampled >= MIN_DRAWS else None
 
 
 def _block(M: np.ndarray, i: int, k: int, d: int) -> np.ndarray:
@@ -180,13 +261,29 @@ def _draw_synthetic(
     return G, O
 
 
+def _control(R: np.ndarray, n: int, d: int, s2: float) -> np.ndarray:
+    """``sigma^2 tr R^{-1}`` of a reused real design of ``n`` rows (mean
+    ``sigma^2 d / (n - d - 1)``), or zeros when ``n < d + 4`` (no finite variance)."""
+    if n < d + 4:
+        return np.zeros(R.shape[0])
+    return s2 * np.trace(_inv(R), axis1=-2, axis2=-1)
+
+
 def _run_reused(
-    st: _Setup, T: int, b: int, rng: np.random.Generator, shared: bool = False
+    st: _Setup,
+    T: int,
+    b: int,
+    rng: np.random.Generator,
+    shared: bool = False,
+    controls: list | None = None,
 ) -> np.ndarray:
-    """Conditional cross-covariances ``(b, T + 1, K, K)`` (replace / reused)."""
+    """Conditional cross-covariances ``(b, T + 1, K, K)`` (replace / reused); with a list
+    ``controls``, appends the ``(b, K)`` control variates :func:`_control`."""
     K, d, s2 = st.K, st.d, st.sigma**2
     m = K * d
     R = [_wishart(int(st.real[i]), d, b, rng) for i in range(K)]
+    if controls is not None:
+        controls.append(np.stack([_control(R[i], int(st.real[i]), d, s2) for i in range(K)], 1))
     Cee = np.zeros((b, m, m))
     Ceu = np.zeros((b, m, m))
     for i in range(K):
@@ -288,6 +385,307 @@ def _run_accumulate(
     return out
 
 
+# ---------------------------------------------------------------- block-sparse kernels
+# The same recursions as _run_reused / _run_accumulate (which stay as the plain
+# reference), with every product by the block matrix A (or B D) done edge by edge: a
+# product costs E d^2 (K d) per draw instead of (K d)^3, E the number of edges. The
+# designs are drawn in the same order, so both kernels give the same numbers up to
+# rounding.
+
+
+@dataclass(frozen=True)
+class _Edges:
+    cons: np.ndarray  # (E,) consumer of each edge, ascending (st.edges order)
+    src: np.ndarray  # (E,) producer of each edge
+    starts: np.ndarray  # first edge of each consumer that has edges
+    targets: np.ndarray  # the consumers that have edges
+
+
+def _edges(st: _Setup) -> _Edges:
+    cons = np.array([i for i, _, _ in st.edges], dtype=np.int64)
+    src = np.array([j for _, j, _ in st.edges], dtype=np.int64)
+    if cons.size == 0:
+        return _Edges(cons, src, cons, cons)
+    first = np.flatnonzero(np.r_[True, cons[1:] != cons[:-1]])
+    return _Edges(cons, src, first, cons[first])
+
+
+def _gather_sum(ed: _Edges, Yg: np.ndarray, K: int) -> np.ndarray:
+    """``(b, K, ...)``: the sum of the per-edge terms ``Yg`` (``(b, E, ...)``) of each
+    consumer (zero for models without producers)."""
+    out = np.zeros((Yg.shape[0], K, *Yg.shape[2:]))
+    if ed.cons.size:
+        out[:, ed.targets] = np.add.reduceat(Yg, ed.starts, axis=1)
+    return out
+
+
+def _left(ed: _Edges, blocks: np.ndarray, X: np.ndarray, K: int, d: int) -> np.ndarray:
+    """``M X`` for the block matrix ``M`` with block ``blocks[:, e]`` at (consumer,
+    producer) of edge ``e`` and ``X`` of shape ``(b, K d, c)``: one block-sparse (BSR)
+    product over all draws at once (a block-diagonal matrix of the ``b`` draws)."""
+    b, _, c = X.shape
+    E = ed.cons.size
+    if E == 0:
+        return np.zeros_like(X)
+    draw = np.repeat(np.arange(b) * K, E)
+    indices = draw + np.tile(ed.src, b)
+    counts = np.bincount(np.tile(ed.cons, b) + draw, minlength=b * K)
+    indptr = np.r_[0, np.cumsum(counts)]
+    M = sparse.bsr_matrix(
+        (blocks.reshape(b * E, d, d), indices, indptr), shape=(b * K * d, b * K * d)
+    )
+    return (M @ X.reshape(b * K * d, c)).reshape(b, K * d, c)
+
+
+def _sandwich(ed: _Edges, blocks: np.ndarray, X: np.ndarray, K: int, d: int) -> np.ndarray:
+    """``M X M^T`` (``X`` symmetric or not: ``(M (M X)^T)^T``)."""
+    Y = _left(ed, blocks, X, K, d)
+    return np.swapaxes(_left(ed, blocks, np.swapaxes(Y, 1, 2), K, d), 1, 2)
+
+
+def _stack(G: dict[tuple[int, int], np.ndarray], st: _Setup) -> np.ndarray:
+    """The edge Gram matrices ``(b, E, d, d)`` in ``st.edges`` order."""
+    return np.stack([G[(i, j)] for i, j, _ in st.edges], axis=1)
+
+
+def _blockdiag_add(C: np.ndarray, blocks: np.ndarray, K: int, d: int) -> None:
+    """``C[:, block i, block i] += blocks[:, i]`` in place."""
+    V = C.view()
+    V.shape = (C.shape[0], K, d, K, d)  # raises rather than copy
+    idx = np.arange(K)
+    V[:, idx, :, idx, :] += np.moveaxis(blocks, 1, 0)
+
+
+def _right_blockdiag(C: np.ndarray, D: np.ndarray, K: int, d: int) -> np.ndarray:
+    """``C diag(D_k)`` for ``C`` of shape ``(b, m, K d)``."""
+    b, m, _ = C.shape
+    Y = np.swapaxes(C.reshape(b, m, K, d), 1, 2) @ D  # (b, K, m, d)
+    return np.swapaxes(Y, 1, 2).reshape(b, m, K * d)
+
+
+def _run_reused_sparse(
+    st: _Setup,
+    T: int,
+    b: int,
+    rng: np.random.Generator,
+    shared: bool = False,
+    controls: list | None = None,
+) -> np.ndarray:
+    """:func:`_run_reused` with block-sparse products (same draws, same numbers)."""
+    K, d, s2 = st.K, st.d, st.sigma**2
+    m = K * d
+    ed = _edges(st)
+    R = np.stack([_wishart(int(st.real[i]), d, b, rng) for i in range(K)], axis=1)
+    if controls is not None:
+        controls.append(np.stack([_control(R[:, i], int(st.real[i]), d, s2) for i in range(K)], 1))
+    Cee = np.zeros((b, m, m))
+    Ceu = np.zeros((b, m, m))
+    S0inv = np.empty((b, K, d, d))
+    SR0 = np.zeros((b, K, d, d))
+    for i in range(K):
+        n0, nr = int(st.initial[i]), int(st.real[i])
+        if nr > 0 and n0 >= nr:
+            S0inv[:, i] = _inv(R[:, i] + _wishart(n0 - nr, d, b, rng))
+            SR0[:, i] = s2 * S0inv[:, i] @ R[:, i]
+        else:
+            S0inv[:, i] = _inv(_wishart(n0, d, b, rng))
+    _blockdiag_add(Cee, s2 * S0inv, K, d)
+    _blockdiag_add(Ceu, SR0, K, d)
+    has_real = st.real > 0
+    out = np.empty((b, T + 1, K, K))
+    out[:, 0] = _traces(Cee, K, d)
+    for t in range(1, T + 1):
+        G, O = _draw_synthetic(st, b, rng, shared)
+        if ed.cons.size:
+            Gs = _stack(G, st)
+            Sinv = _inv(R + _gather_sum(ed, Gs, K))
+            A = Sinv[:, ed.cons] @ Gs
+        else:
+            Sinv = _inv(R)
+            A = np.zeros((b, 0, d, d))
+        AC = _left(ed, A, Ceu, K, d)
+        ACP = _right_blockdiag(AC, Sinv, K, d)
+        Cee_new = _sandwich(ed, A, Cee, K, d) + ACP + np.swapaxes(ACP, 1, 2)
+        _blockdiag_add(Cee_new, s2 * Sinv, K, d)
+        SR = np.where(has_real[None, :, None, None], s2 * Sinv @ R, 0.0)
+        _blockdiag_add(AC, SR, K, d)
+        for (i, k), o in O.items():
+            x = s2 * Sinv[:, i] @ o @ Sinv[:, k]
+            Cee_new[:, i * d : (i + 1) * d, k * d : (k + 1) * d] += x
+            Cee_new[:, k * d : (k + 1) * d, i * d : (i + 1) * d] += np.swapaxes(x, 1, 2)
+        Cee = 0.5 * (Cee_new + np.swapaxes(Cee_new, 1, 2))
+        Ceu = AC
+        out[:, t] = _traces(Cee, K, d)
+    return out
+
+
+def _pool_traces(Ch: np.ndarray, Pinv: np.ndarray, K: int, d: int) -> np.ndarray:
+    """``tr(P_i^{-1} Ch_ik P_k^{-1})`` for all ``(i, k)``: ``(b, K, K)``."""
+    b = Ch.shape[0]
+    Y = (Pinv @ Ch.reshape(b, K, d, K * d)).reshape(b, K, d, K, d)
+    return np.einsum("biakd,bkda->bik", Y, Pinv)
+
+
+def _run_accumulate_sparse(
+    st: _Setup, T: int, b: int, rng: np.random.Generator, reused: bool, shared: bool = False
+) -> np.ndarray:
+    """:func:`_run_accumulate` with block-sparse products (same draws, same numbers)."""
+    K, d, s2 = st.K, st.d, st.sigma**2
+    m = K * d
+    ed = _edges(st)
+    P = np.stack([_wishart(int(st.initial[i]), d, b, rng) for i in range(K)], axis=1)
+    Ch = np.zeros((b, m, m))
+    _blockdiag_add(Ch, s2 * P, K, d)
+    Pinv = _inv(P)
+    out = np.empty((b, T + 1, K, K))
+    out[:, 0] = _pool_traces(Ch, Pinv, K, d)
+    for t in range(1, T + 1):
+        new = []
+        for i in range(K):
+            nr = int(st.real[i])
+            if reused:
+                nr = nr if (t == 1 and int(st.initial[i]) < nr) else 0
+            new.append(_wishart(nr, d, b, rng))
+        new = np.stack(new, axis=1)
+        if shared:
+            G, O = _draw_synthetic(st, b, rng, True)
+        else:
+            G, O = {(i, j): _wishart(n, d, b, rng) for i, j, n in st.edges}, {}
+        if ed.cons.size:
+            Gs = _stack(G, st)
+            BD = Gs @ Pinv[:, ed.src]
+            new = new + _gather_sum(ed, Gs, K)
+            X = _left(ed, BD, Ch, K, d)
+            Ch = Ch + X + np.swapaxes(X, 1, 2) + _sandwich(ed, BD, Ch, K, d)
+        _blockdiag_add(Ch, s2 * new, K, d)
+        P = P + new
+        Pinv = _inv(P)
+        for (i, k), o in O.items():
+            Ch[:, i * d : (i + 1) * d, k * d : (k + 1) * d] += s2 * o
+            Ch[:, k * d : (k + 1) * d, i * d : (i + 1) * d] += s2 * np.swapaxes(o, 1, 2)
+        Ch = 0.5 * (Ch + np.swapaxes(Ch, 1, 2))
+        out[:, t] = _pool_traces(Ch, Pinv, K, d)
+    return out
+
+
+# ---------------------------------------------------------------- sampled label noise
+# Beyond the budget of the exact kernels: the same model on sufficient statistics, with
+# the label noise sampled as well (PROBES noise draws per design draw) instead of
+# integrated. Each fit needs only its Gram matrix and noise moment: a block of n rows
+# has Gram F F^T (F the Bartlett factor, d x d, or X^T when n < d) and noise moment
+# sigma F z with z standard Gaussian, so a generation costs O(E d^3 + PROBES E d^2) per
+# draw whatever the sample sizes: linear in the size of the graph. Private synthetic
+# samples only.
+
+#: Noise draws per design draw (the label noise's share of a draw's variance, about
+#: 0.5 of a relative 0.75^2 at n = 20, d = 5, is divided by this).
+PROBES = 8
+#: Most models for which the sampled kernel also returns the cross-covariances.
+CROSS_LIMIT = 100
+
+
+def _factor(n: int, d: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``(size, d, r)`` factors ``F`` with ``F F^T ~ Wishart_d(n, I)`` (Bartlett's lower
+    triangle when ``n >= d``, ``X^T`` of ``n`` Gaussian rows otherwise)."""
+    if n <= 0:
+        return np.zeros((size, d, 1))
+    if n < d:
+        return np.swapaxes(rng.standard_normal((size, n, d)), 1, 2)
+    L = np.zeros((size, d, d))
+    idx = np.arange(d)
+    L[:, idx, idx] = np.sqrt(rng.chisquare(n - idx, size=(size, d)))
+    low = np.tril_indices(d, -1)
+    L[:, low[0], low[1]] = rng.standard_normal((size, low[0].size))
+    return L
+
+
+def _gram_noise(
+    n: int, d: int, b: int, p: int, sigma: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gram matrices ``(b, d, d)`` and noise moments ``(b, d, p)`` of ``n`` fresh rows."""
+    F = _factor(n, d, b, rng)
+    z = rng.standard_normal((b, F.shape[2], p))
+    return F @ np.swapaxes(F, 1, 2), sigma * (F @ z)
+
+
+def _edge_gram_noise(
+    st: _Setup, b: int, p: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every edge's Gram matrix ``(b, E, d, d)`` and noise moments ``(b, E, d, p)``; the
+    edges of one sample size are drawn together."""
+    d, E = st.d, len(st.edges)
+    sizes = np.array([n for _, _, n in st.edges])
+    G = np.empty((b, E, d, d))
+    Z = np.empty((b, E, d, p))
+    for n in np.unique(sizes):
+        idx = np.flatnonzero(sizes == n)
+        g, z = _gram_noise(int(n), d, b * idx.size, p, st.sigma, rng)
+        G[:, idx] = g.reshape(b, idx.size, d, d)
+        Z[:, idx] = z.reshape(b, idx.size, d, p)
+    return G, Z
+
+
+def _probe_moments(e: np.ndarray, cross: bool) -> np.ndarray:
+    """Per draw, the probe average of ``e_i . e_k`` (``(b, K, K)``) or of ``|e_i|^2``
+    (``(b, K)``), for errors ``e`` of shape ``(b, K, d, p)``."""
+    b, K, d, p = e.shape
+    if cross:
+        x = e.reshape(b, K, d * p)
+        return (x @ np.swapaxes(x, 1, 2)) / p
+    return (e * e).sum(axis=(2, 3)) / p
+
+
+def _run_sampled(
+    st: _Setup, T: int, b: int, rng: np.random.Generator, accumulate: bool, reused: bool
+) -> np.ndarray:
+    """Per-draw probe averages over ``T + 1`` generations: ``(b, T + 1, K, K)`` when
+    ``K <= CROSS_LIMIT``, else ``(b, T + 1, K)`` (risks only)."""
+    K, d, sg, p = st.K, st.d, st.sigma, PROBES
+    cross = K <= CROSS_LIMIT
+    ed = _edges(st)
+    nr = st.real.astype(np.int64)
+    n0 = st.initial.astype(np.int64)
+    # The fixed real sample (reused) and generation 0.
+    R = np.zeros((b, K, d, d))
+    u = np.zeros((b, K, d, p))
+    S0 = np.zeros((b, K, d, d))
+    h0 = np.zeros((b, K, d, p))
+    for i in range(K):
+        if reused and nr[i] > 0:
+            R[:, i], u[:, i] = _gram_noise(int(nr[i]), d, b, p, sg, rng)
+            if n0[i] >= nr[i]:
+                g, z = _gram_noise(int(n0[i] - nr[i]), d, b, p, sg, rng)
+                S0[:, i], h0[:, i] = R[:, i] + g, u[:, i] + z
+                continue
+        S0[:, i], h0[:, i] = _gram_noise(int(n0[i]), d, b, p, sg, rng)
+    e = _inv(S0) @ h0
+    out = np.empty((b, T + 1, K, K) if cross else (b, T + 1, K))
+    out[:, 0] = _probe_moments(e, cross)
+    P, h = S0, h0  # accumulate: the pools
+    fresh = np.flatnonzero(nr > 0)
+    for t in range(1, T + 1):
+        new = np.zeros((b, K, d, d))
+        rhs = np.zeros((b, K, d, p))
+        if reused:
+            if accumulate and t == 1:
+                late = np.flatnonzero((n0 < nr) & (nr > 0))
+                new[:, late], rhs[:, late] = R[:, late], u[:, late]
+        else:
+            for i in fresh:
+                new[:, i], rhs[:, i] = _gram_noise(int(nr[i]), d, b, p, sg, rng)
+        if ed.cons.size:
+            Gs, Zs = _edge_gram_noise(st, b, p, rng)
+            new = new + _gather_sum(ed, Gs, K)
+            rhs = rhs + _gather_sum(ed, Gs @ e[:, ed.src] + Zs, K)
+        if accumulate:
+            P, h = P + new, h + rhs
+            e = _inv(P) @ h
+        else:
+            e = _inv(R + new) @ (u + rhs)
+        out[:, t] = _probe_moments(e, cross)
+    return out
+
+
 def design_moments(
     graph: InteractionGraph,
     d: int,
@@ -297,6 +695,7 @@ def design_moments(
     draws: int,
     seed: int = 0,
     rse_target: float = 0.0,
+    method: str = "exact",
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Mean and standard error over design draws of the conditional cross-covariances
     (each ``(T + 1, K, K)``) and the number of draws used: batches of :data:`BATCH` until
@@ -313,17 +712,34 @@ def design_moments(
     st = _setup(graph, d, sigma)
     T = int(generations)
     K = st.K
-    rng = np.random.default_rng([int(seed), 13, K, d])
-    s1 = np.zeros((T + 1, K, K))
-    s2 = np.zeros((T + 1, K, K))
+    kernel = _generation_units(K, d, len(st.edges))[1]
+    shape = (T + 1, K, K) if (method == "exact" or K <= CROSS_LIMIT) else (T + 1, K)
+    s1 = np.zeros(shape)
+    s2 = np.zeros(shape)
     done = 0
+    batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d) ** 2)))
+    shared = regime.synthetic == "shared"
+    if method == "sampled":
+        if shared:
+            raise ConfigError(
+                "design_moments, field 'method': the sampled kernel covers private synthetic "
+                "samples only; use method='exact' with shared samples"
+            )
+        rng = np.random.default_rng([int(seed), 17, K, d])
+        batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d * PROBES + K * K))))
+    else:
+        rng = np.random.default_rng([int(seed), 13, K, d])
     while done < draws:
-        b = min(BATCH, draws - done)
-        shared = regime.synthetic == "shared"
-        if regime.data == "accumulate":
-            x = _run_accumulate(st, T, b, rng, regime.real == "reused", shared)
+        b = min(batch, draws - done)
+        if method == "sampled":
+            accumulate = regime.data == "accumulate"
+            x = _run_sampled(st, T, b, rng, accumulate, regime.real == "reused")
+        elif regime.data == "accumulate":
+            run = _run_accumulate_sparse if kernel == "sparse" else _run_accumulate
+            x = run(st, T, b, rng, regime.real == "reused", shared)
         else:
-            x = _run_reused(st, T, b, rng, shared)
+            run = _run_reused_sparse if kernel == "sparse" else _run_reused
+            x = run(st, T, b, rng, shared)
         s1 += x.sum(axis=0)
         s2 += (x * x).sum(axis=0)
         done += b
@@ -333,6 +749,113 @@ def design_moments(
     return mean, sem, done
 
 
+# ---------------------------------------------------------------- reused: limits
+#: The limits of reused real data are extrapolated from generations
+#: ``STEADY_T / 4, STEADY_T / 2, STEADY_T`` (checked against ``STEADY_T / 8 .. / 2``).
+STEADY_T = 160
+#: Most design draws of the extrapolation, and its work budget (as :data:`WORK_BUDGET`).
+STEADY_DRAWS = 1000
+STEADY_BUDGET = 8.0e8
+#: Groups of draws for the jackknife standard error of an extrapolated limit.
+JACKKNIFE_GROUPS = 20
+
+
+def _shanks(r1: np.ndarray, r2: np.ndarray, r4: np.ndarray, noise: Any = 0.0) -> np.ndarray:
+    """Limit of ``L - c t^-a`` (or ``L - c q^t``) through its values at ``t, 2t, 4t``:
+    ``r4 + D2^2 / (D1 - D2)`` with ``D1 = r2 - r1``, ``D2 = r4 - r2`` (exact for both
+    forms). A settled curve (last increment within ``noise``, its Monte Carlo error, or
+    below ``1e-4 r4``) gives ``r4``; increments that do not shrink by a factor below 0.8
+    give ``nan`` (no limit in sight: it may be infinite, as for a self-loop whose fixed
+    real sample has ``n <= d + 1`` rows)."""
+    d1, d2 = r2 - r1, r4 - r2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = d2 / d1
+        ok = (ratio > 0) & (ratio < 0.8)
+        settled = np.abs(d2) <= np.maximum(1e-4 * np.abs(r4), noise)
+        lim = np.where(ok, r4 + d2 * d2 / np.where(ok, d1 - d2, 1.0), np.nan)
+        return np.where(settled, r4, lim)
+
+
+def reused_steady_state(
+    graph: InteractionGraph,
+    d: int,
+    sigma: float,
+    draws: int,
+    seed: int = 0,
+    shared: bool = False,
+    data: Literal["replace", "accumulate"] = "replace",
+    reused: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Limits of the risks under reused real data (``data="replace"``; or accumulated
+    pools, fresh or reused real data: ``data="accumulate"``), their standard errors and
+    extrapolation errors (each ``(K,)``; docs/theory.md §13).
+
+    The exact risk curves are computed to :data:`STEADY_T` generations with ``draws``
+    design draws (replace: with the reused real designs' ``sigma^2 tr R^{-1}``, exact
+    mean ``sigma^2 d / (n - d - 1)``, as control variates), and extrapolated from generations
+    ``t, 2t, 4t`` (:func:`_shanks`, exact for an approach like a power of ``t`` or a
+    geometric one). The standard error is a jackknife over groups of draws; the
+    extrapolation error is the change of the limit when the three generations are
+    halved. Only meaningful for models that do not collapse.
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse._theory._designs import reused_steady_state
+    >>> g = gc.InteractionGraph(["A"], [[10]], real=[10])
+    >>> L, se, ext = reused_steady_state(g, 5, 1.0, draws=2000)
+    >>> bool(abs(L[0] - 1.72) < 4 * se[0] + ext[0] + 0.01), bool(se[0] < 0.01)
+    (True, True)
+    """
+    st = _setup(graph, d, sigma)
+    K, T, s2 = st.K, STEADY_T, sigma**2
+    kernel = _generation_units(K, d, len(st.edges))[1]
+    sparse_ = kernel == "sparse"
+    rng = np.random.default_rng([int(seed), 19, K, d])
+    gens = np.array([T // 8, T // 4, T // 2, T])
+    batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d) ** 2)))
+    ys, cs = [], []
+    done = 0
+    while done < draws:
+        b = min(batch, draws - done)
+        if data == "accumulate":
+            run = _run_accumulate_sparse if sparse_ else _run_accumulate
+            x = run(st, T, b, rng, reused, shared)
+            cs.append(np.zeros((b, K)))
+        else:
+            run = _run_reused_sparse if sparse_ else _run_reused
+            ctl: list = []
+            x = run(st, T, b, rng, shared, controls=ctl)
+            cs.append(ctl[0])
+        ys.append(np.diagonal(x[:, gens], axis1=2, axis2=3))  # (b, 4, K)
+        done += b
+    y = np.concatenate(ys)  # (N, 4, K)
+    c = np.concatenate(cs)  # (N, K)
+    n_real = st.real.astype(np.float64)
+    mu = np.where(n_real >= d + 4, s2 * d / np.maximum(n_real - d - 1, 1.0), 0.0)
+    live = c.std(axis=0) > 0
+    N = y.shape[0]
+    groups = np.arange(N) % JACKKNIFE_GROUPS
+    # Three standard errors of the increments (common draws: their own spread).
+    inc = np.diff(y, axis=1)  # (N, 3, K)
+    noise = 3.0 * inc.std(axis=0) / np.sqrt(N)
+    noise = (noise[1], noise[2])
+
+    def limits(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        yy, cc = y[mask], c[mask][:, live]
+        m = yy.mean(axis=0)  # (4, K)
+        if cc.shape[1]:
+            cc_c = cc - cc.mean(axis=0)
+            flat = (yy - m).reshape(yy.shape[0], -1)
+            beta, *_ = np.linalg.lstsq(cc_c, flat, rcond=None)
+            m = m - ((cc.mean(axis=0) - mu[live]) @ beta).reshape(m.shape)
+        return _shanks(m[1], m[2], m[3], noise[1]), _shanks(m[0], m[1], m[2], noise[0])
+
+    L, L_half = (np.maximum(x, 0.0) for x in limits(np.ones(N, dtype=bool)))
+    jack = np.array([limits(groups != g)[0] for g in range(JACKKNIFE_GROUPS)])
+    G = JACKKNIFE_GROUPS
+    se = np.sqrt((G - 1) / G * ((jack - jack.mean(axis=0)) ** 2).sum(axis=0))
+    return L, se, np.abs(L - L_half)
+
+
 def _mean_sem(s1: np.ndarray, s2: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     mean = s1 / n
     var = np.maximum(s2 / n - mean * mean, 0.0) * n / max(n - 1, 1)
@@ -340,9 +863,12 @@ def _mean_sem(s1: np.ndarray, s2: np.ndarray, n: int) -> tuple[np.ndarray, np.nd
 
 
 def _rse(mean: np.ndarray, sem: np.ndarray) -> float:
-    """Largest relative standard error of the diagonal (the risks)."""
-    dm = np.diagonal(mean, axis1=-2, axis2=-1)
-    ds = np.diagonal(sem, axis1=-2, axis2=-1)
+    """Largest relative standard error of the diagonal (the risks; ``(T, K)`` arrays are
+    the risks themselves)."""
+    dm, ds = mean, sem
+    if mean.ndim == 3:
+        dm = np.diagonal(mean, axis1=-2, axis2=-1)
+        ds = np.diagonal(sem, axis1=-2, axis2=-1)
     ok = dm > 0
     return float((ds[ok] / dm[ok]).max(initial=0.0))
 
@@ -359,12 +885,16 @@ def ols_design_risk(
     draws: int = DRAWS,
     seed: int = 0,
     rse_target: float = 0.0,
+    method: Literal["exact", "sampled"] = "exact",
 ) -> RiskCurves:
     """Risk of least squares with Gaussian design under reused real data (replace) or
     accumulated pools (fresh or reused real data), private or shared synthetic samples,
     on any graph: exact given the designs, averaged over ``draws``
     independent draws of every design (docs/theory.md §13). ``sem`` is the Monte Carlo
     standard error; ``info["moment_rse"]`` its largest relative value.
+    ``method="sampled"`` draws the label noise too (:data:`PROBES` noise draws per design
+    draw, cost linear in the graph; private synthetic samples only): an unbiased
+    estimate of the same risk with a larger spread per draw.
 
     Examples
     --------
@@ -390,7 +920,13 @@ def ols_design_risk(
         )
     _check_samples(graph, d)
     rec = record_generations(generations, record)
-    risk, _ = _design_curves(graph, d, sigma, regime, rec, int(draws), seed, rse_target)
+    if method not in ("exact", "sampled"):
+        raise ConfigError(
+            f"ols_design_risk, field 'method': expected 'exact' or 'sampled', got {method!r}"
+        )
+    risk, _ = _design_curves(
+        graph, d, sigma, regime, rec, int(draws), seed, rse_target, method=method
+    )
     return risk
 
 
@@ -403,19 +939,28 @@ def _design_curves(
     draws: int,
     seed: int,
     rse_target: float,
-) -> tuple[RiskCurves, np.ndarray]:
+    method: str = "exact",
+) -> tuple[RiskCurves, np.ndarray | None]:
     """The risk curves at the recorded generations and the cross-covariances
-    ``(len(rec), K, K)``."""
+    ``(len(rec), K, K)`` (``None`` from the sampled kernel above :data:`CROSS_LIMIT`)."""
     T = int(rec.max(initial=0))
-    mean, sem, used = design_moments(graph, d, sigma, regime, T, draws, seed, rse_target)
-    diag_mean = np.diagonal(mean, axis1=1, axis2=2)[rec]
-    diag_sem = np.diagonal(sem, axis1=1, axis2=2)[rec]
+    mean, sem, used = design_moments(
+        graph, d, sigma, regime, T, draws, seed, rse_target, method=method
+    )
+    if mean.ndim == 3:
+        diag_mean = np.diagonal(mean, axis1=1, axis2=2)[rec]
+        diag_sem = np.diagonal(sem, axis1=1, axis2=2)[rec]
+        covs = mean[rec]
+    else:
+        diag_mean, diag_sem, covs = mean[rec], sem[rec], None
+    sampled = method == "sampled"
     info = {
         "theory": _KIND[regime.data],
-        "method": "design_monte_carlo",
+        "method": "design_noise_monte_carlo" if sampled else "design_monte_carlo",
+        "kernel": "sampled" if sampled else _generation_units(graph.n_models, d, n_edges(graph))[1],
         "regime": regime.label,
         "moment_draws": int(used),
         "moment_rse": _rse(mean[rec], sem[rec]),
     }
     risk = RiskCurves(graph.names, rec, diag_mean, sem=diag_sem, source="theory", info=info)
-    return risk, mean[rec]
+    return risk, covs
