@@ -48,6 +48,7 @@ from ._limits import check_memory, check_time, format_bytes, format_duration
 __all__ = [
     "Estimate",
     "simulation_bytes",
+    "param_floats",
     "estimate_simulation",
     "check_simulation",
     "uses_fast_path",
@@ -112,17 +113,39 @@ class Estimate:
         return f"{when}, {format_bytes(self.bytes)} of memory"
 
 
-def simulation_bytes(n_models: int, generations: int, replicates: int, keep: bool) -> float:
+def simulation_bytes(
+    n_models: int, generations: int, replicates: int, keep: bool, params: float = 0.0
+) -> float:
     """Memory a run needs for its results: the mean and standard-error curves and the
     family summaries (``(T+1) x K`` each), the kept replicates (``R x (T+1) x K``) when
-    asked for, and one block of 256 replicates at work.
+    asked for, the kept last-generation parameters (``R x params`` floats, ``params``
+    the floats of one replicate's fits summed over the models: see
+    :func:`param_floats`) and one block of 256 replicates at work.
 
     >>> round(simulation_bytes(1000, 99, 10**6, True) / 2**30)  # 10^6 x 100 x 1000 floats
     745
+    >>> round(simulation_bytes(1000, 99, 10**6, False, params=1000 * 20) / 2**30)
+    149
     """
     T1, K = int(generations) + 1, max(int(n_models), 1)
     curves = 8.0 * T1 * K * (6 + (int(replicates) if keep else 0))
-    return curves + 8.0 * 256 * K * 64
+    kept = 8.0 * int(replicates) * float(params)
+    return curves + kept + 8.0 * 256 * K * 64
+
+
+def param_floats(family: Any, n_models: int) -> float:
+    """Floats of one replicate's last-generation fits over ``n_models`` models (what
+    ``keep_params`` keeps per replicate): the size of ``family.true_params()`` each.
+
+    >>> import graphcollapse as gc
+    >>> param_floats(gc.LinearRegression(dim=5), 10), param_floats(gc.Gaussian(dim=3), 2)
+    (50.0, 24.0)
+    """
+    try:
+        size = int(np.asarray(family.true_params()).size)
+    except Exception:  # (the run itself will report what is wrong)
+        size = 0
+    return float(size) * int(n_models)
 
 
 def uses_fast_path(family: Any, path: str) -> bool:
@@ -260,6 +283,7 @@ def estimate_simulation(
     fast: bool,
     keep_replicates: bool = False,
     workers: int = 1,
+    keep_params: bool = False,
 ) -> Estimate:
     """The estimated wall time and memory of a simulation (see the module notes).
 
@@ -278,7 +302,8 @@ def estimate_simulation(
     from ._simulate import BLOCK_SIZE, _Kernel
 
     T, R, K = int(generations), int(replicates), graph.n_models
-    memory = simulation_bytes(K, T, R, keep_replicates)
+    kept = param_floats(family, K) if keep_params else 0.0
+    memory = simulation_bytes(K, T, R, keep_replicates, kept)
     n_blocks = math.ceil(R / BLOCK_SIZE)
     S = graph.synthetic_csr
     draws = (T + 1) * R * (float(np.sum(graph.real)) + float(S.data.sum()) + K)
@@ -313,6 +338,7 @@ def check_simulation(
     fast: bool,
     keep_replicates: bool = False,
     workers: int = 1,
+    keep_params: bool = False,
 ) -> Estimate:
     """:func:`estimate_simulation`, refusing (:class:`~graphcollapse.ConfigError`) a run
     over the memory or time limit, with the estimate, the limit and the override.
@@ -327,11 +353,17 @@ def check_simulation(
     graphcollapse._errors.ConfigError: simulate (3 models, 100,000 generations, ...
     >>> del os.environ["GRAPHCOLLAPSE_MAX_SECONDS"]
     """
+    kept = [
+        name
+        for name, on in (("keep_replicates", keep_replicates), ("keep_params", keep_params))
+        if on
+    ]
     what = (
         f"simulate ({graph.n_models:,} models, {int(generations):,} generations, "
-        f"{int(replicates):,} replicates{', keep_replicates' if keep_replicates else ''})"
+        f"{int(replicates):,} replicates{''.join(', ' + k for k in kept)})"
     )
-    memory = simulation_bytes(graph.n_models, generations, replicates, keep_replicates)
+    params = param_floats(family, graph.n_models) if keep_params else 0.0
+    memory = simulation_bytes(graph.n_models, generations, replicates, keep_replicates, params)
     check_memory(memory, what)  # before probing: refuse the impossible at once
     est = estimate_simulation(
         graph,
@@ -342,6 +374,7 @@ def check_simulation(
         fast=fast,
         keep_replicates=keep_replicates,
         workers=workers,
+        keep_params=keep_params,
     )
     check_time(est.seconds, what, est.workers)
     return est

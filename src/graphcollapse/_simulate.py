@@ -39,7 +39,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -64,6 +64,8 @@ __all__ = [
     "BlockStore",
     "run_fingerprint",
     "check_loss_weights",
+    "check_arguments",
+    "Arguments",
 ]
 
 BLOCK_SIZE = 256
@@ -864,6 +866,85 @@ def _check_int(value: Any, name: str, low: int) -> int:
     return int(value)
 
 
+class Arguments(NamedTuple):
+    """The checked arguments of a simulation (:func:`check_arguments`)."""
+
+    generations: int
+    replicates: int
+    seed: int
+    parallelism: int
+    chunk_blocks: int
+    path: str  # resolved: "fast" or "plain"
+
+
+def check_arguments(
+    graph: Any,
+    family: Any,
+    *,
+    generations: Any,
+    replicates: Any,
+    seed: Any,
+    regime: Any = Regime(),  # noqa: B008 - immutable
+    path: Any = "auto",
+    keep_replicates: Any = False,
+    keep_params: Any = False,
+    parallelism: Any = 1,
+    chunk_blocks: Any = None,
+) -> Arguments:
+    """Every argument guard of :func:`simulate`, written once: the engine calls it, and
+    so does :func:`graphcollapse.simulate` before it starts a pool or a cluster. Raises
+    :class:`~graphcollapse.ConfigError` naming the field (or the memory or time limit:
+    :func:`graphcollapse._cost.check_simulation`); returns the checked values with the
+    path resolved.
+
+    >>> import graphcollapse as gc
+    >>> g = gc.InteractionGraph(["A"], [[10]], real=[0])
+    >>> check_arguments(g, gc.LinearRegression(dim=2), generations=3, replicates=100, seed=0)
+    Arguments(generations=3, replicates=100, seed=0, parallelism=1, chunk_blocks=1, path='fast')
+    >>> check_arguments(g, gc.LinearRegression(dim=2), generations=-1, replicates=100, seed=0)
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConfigError: simulate, field 'generations': must be an integer >= 0, ...
+    """
+    require_instance("simulate", "graph", graph, InteractionGraph, "an InteractionGraph")
+    require_instance(
+        "simulate", "family", family, Family, "a Family (e.g. LinearRegression(dim=5))"
+    )
+    require_instance("simulate", "regime", regime, Regime, "a Regime")
+    T = _check_int(generations, "generations", 0)
+    R = _check_int(replicates, "replicates", 2)
+    seed = _check_int(seed, "seed", 0)
+    parallelism = _check_int(parallelism, "workers", 1)
+    chunk = 1 if chunk_blocks is None else _check_int(chunk_blocks, "chunk_blocks", 1)
+    if path not in ("auto", "plain", "fast"):
+        raise ConfigError(
+            f"simulate, field 'path': must be one of 'auto', 'plain', 'fast', got {path!r}"
+        )
+    if path == "fast" and not family.has_fast_path:
+        raise ConfigError(
+            f"simulate, field 'path': family {family.describe()} has no fast path; "
+            "use path='plain' or 'auto'"
+        )
+    resolved = "fast" if path == "fast" or (path == "auto" and family.has_fast_path) else "plain"
+    family.check_graph(graph)
+    check_loss_weights(graph, family, regime, "simulate")
+    blas_threads_setting()  # refuse a bad GRAPHCOLLAPSE_BLAS_THREADS before any work
+    # Refuse a run over this machine's memory or the time limit (docs/reliability.md).
+    check_simulation(
+        graph,
+        family,
+        generations=T,
+        replicates=R,
+        regime=regime,
+        fast=resolved == "fast",
+        keep_replicates=bool(keep_replicates),
+        workers=parallelism,
+        keep_params=bool(keep_params),
+    )
+
+    return Arguments(T, R, seed, parallelism, chunk, resolved)
+
+
 def simulate(
     graph: InteractionGraph,
     family: Family,
@@ -931,40 +1012,20 @@ def simulate(
     (True, 3)
     """
     t_start = time.perf_counter()
-    require_instance("simulate", "graph", graph, InteractionGraph, "an InteractionGraph")
-    require_instance(
-        "simulate", "family", family, Family, "a Family (e.g. LinearRegression(dim=5))"
-    )
-    require_instance("simulate", "regime", regime, Regime, "a Regime")
-    T = _check_int(generations, "generations", 0)
-    R = _check_int(replicates, "replicates", 2)
-    seed = _check_int(seed, "seed", 0)
-    parallelism = _check_int(parallelism, "workers", 1)
-    chunk = 1 if chunk_blocks is None else _check_int(chunk_blocks, "chunk_blocks", 1)
-    if path not in ("auto", "plain", "fast"):
-        raise ConfigError(
-            f"simulate, field 'path': must be one of 'auto', 'plain', 'fast', got {path!r}"
-        )
-    if path == "fast" and not family.has_fast_path:
-        raise ConfigError(
-            f"simulate, field 'path': family {family.describe()} has no fast path; "
-            "use path='plain' or 'auto'"
-        )
-    resolved = "fast" if path == "fast" or (path == "auto" and family.has_fast_path) else "plain"
-    family.check_graph(graph)
-    check_loss_weights(graph, family, regime, "simulate")
-    blas_threads_setting()  # refuse a bad GRAPHCOLLAPSE_BLAS_THREADS before any work
-    # Refuse a run over this machine's memory or the time limit (docs/reliability.md).
-    check_simulation(
+    args = check_arguments(
         graph,
         family,
-        generations=T,
-        replicates=R,
+        generations=generations,
+        replicates=replicates,
+        seed=seed,
         regime=regime,
-        fast=resolved == "fast",
-        keep_replicates=bool(keep_replicates),
-        workers=parallelism,
+        path=path,
+        keep_replicates=keep_replicates,
+        keep_params=keep_params,
+        parallelism=parallelism,
+        chunk_blocks=chunk_blocks,
     )
+    T, R, seed, parallelism, chunk, resolved = args
 
     job = _Job(
         _Kernel(_Plan.from_graph(graph), family, regime, resolved == "fast"),

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 import numpy as np
 
 from . import _simulate as _engine
-from ._cost import check_simulation, uses_fast_path
 from ._curves import RiskCurves
 from ._errors import ConfigError, GraphCollapseError
 from ._graph import InteractionGraph
@@ -758,29 +757,11 @@ def simulate(
 
 
 def _check_before_start(graph: Any, family: Any, workers: int, kw: dict[str, Any]) -> None:
-    """Refuse a run over the memory or time limit before a pool or a cluster starts
-    (the engine checks again, and names bad arguments itself)."""
-    T, R = kw["generations"], kw["replicates"]
-    if (
-        isinstance(graph, InteractionGraph)
-        and isinstance(family, Family)
-        and isinstance(kw["regime"], Regime)
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in (T, R))
-        and T >= 0
-        and R >= 2
-        and kw["path"] in ("auto", "plain", "fast")
-    ):
-        family.check_graph(graph)
-        check_simulation(
-            graph,
-            family,
-            generations=T,
-            replicates=R,
-            regime=kw["regime"],
-            fast=uses_fast_path(family, kw["path"]),
-            keep_replicates=bool(kw["keep_replicates"]),
-            workers=workers,
-        )
+    """Refuse bad arguments, and a run over the memory or time limit, before a pool or
+    a cluster starts: the engine's own guards (:func:`graphcollapse._simulate.check_arguments`,
+    which the engine runs again: the probe is cached)."""
+    args = {k: v for k, v in kw.items() if k != "progress"}
+    _engine.check_arguments(graph, family, parallelism=workers, **args)
 
 
 def _blocks_needed(replicates: Any) -> int:
