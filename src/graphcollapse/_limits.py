@@ -179,7 +179,9 @@ def _on(workers: int) -> str:
     return f"on {workers} worker{'s' if workers != 1 else ''}"
 
 
-def time_problem(seconds: float, workers: int = 1) -> str | None:
+def time_problem(
+    seconds: float, workers: int = 1, advice: str = "make it smaller, use more workers"
+) -> str | None:
     """Why work estimated at ``seconds`` of wall time on ``workers`` workers is refused
     (None if it is within :func:`time_limit`).
 
@@ -194,12 +196,17 @@ def time_problem(seconds: float, workers: int = 1) -> str | None:
     return (
         f"needs about {format_duration(seconds)} {_on(workers)}, more than the limit of "
         f"{format_duration(limit)} (estimated on this machine); "
-        f"make it smaller, use more workers, or raise the limit with the environment "
+        f"{advice}, or raise the limit with the environment "
         f"variable {TIME_ENV_VAR}=DURATION (e.g. 7d, or 0 to switch the check off)"
     )
 
 
-def check_time(seconds: float | None, what: str, workers: int = 1) -> None:
+def check_time(
+    seconds: float | None,
+    what: str,
+    workers: int = 1,
+    advice: str = "make it smaller, use more workers",
+) -> None:
     """Raise :class:`ConfigError` ``"{what}: needs about ..."`` if the estimate is over
     the limit (see :func:`time_problem`; ``None``, no estimate, always passes).
 
@@ -211,6 +218,6 @@ def check_time(seconds: float | None, what: str, workers: int = 1) -> None:
     """
     if seconds is None:
         return
-    why = time_problem(seconds, workers)
+    why = time_problem(seconds, workers, advice)
     if why is not None:
         raise ConfigError(f"{what}: {why}")

@@ -19,6 +19,7 @@ from .._errors import ConfigError
 from .._graph import InteractionGraph
 from .._json import json_floats
 from .._regime import Regime
+from .._theory_cost import check_theory
 from .._verdict import Diagnosis, diagnose
 from ..families._base import Family
 from ..families.categorical import Categorical
@@ -352,6 +353,16 @@ def theory(
         seed=seed,
     )
     family.check_graph(graph)
+    # Refuse work over this machine's memory or the time limit (docs/reliability.md).
+    check_theory(
+        graph,
+        family,
+        generations=req.generations,
+        regime=req.regime,
+        method=method,
+        record=record,
+        probes=req.probes,
+    )
     if graph.has_loss_weights:
         res = _weighted_theory(graph, family, req)
     else:

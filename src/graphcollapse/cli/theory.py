@@ -45,12 +45,19 @@ class Method(StrEnum):
     probes = "probes"
 
 
-def compute(cfg: RunConfig, *, method: str | Method = "auto", probes: int = 64) -> TheoryResult:
+def compute(
+    cfg: RunConfig, *, method: str | Method = "auto", probes: int = 64, announce: bool = False
+) -> TheoryResult:
     """The theory of a validated configuration (same graph, family, regime, generations
-    and seed as ``graphcollapse simulate``)."""
+    and seed as ``graphcollapse simulate``); with ``announce``, first say on stderr how
+    long it should take when that is more than a few seconds."""
     from .._theory import theory
 
     graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
+    if announce:
+        announce_theory_estimate(
+            graph, family, cfg.generations, regime, Method(method).value, probes
+        )
     return theory(
         graph,
         family,
@@ -60,6 +67,28 @@ def compute(cfg: RunConfig, *, method: str | Method = "auto", probes: int = 64) 
         probes=probes,
         seed=cfg.seed,
     )
+
+
+def announce_theory_estimate(graph, family, generations, regime, method, probes) -> None:
+    """``theory: about 3 min on 1 worker, 40 MB of memory (estimated)`` on stderr, for
+    work expected to last more than :data:`~graphcollapse._cost.LONG_SECONDS` (work over
+    the limits is refused by :func:`graphcollapse.theory` itself)."""
+    import sys
+
+    from .._cost import LONG_SECONDS
+    from .._errors import GraphCollapseError
+    from .._limits import time_problem
+    from .._theory_cost import estimate_theory
+
+    try:
+        est = estimate_theory(
+            graph, family, generations=generations, regime=regime, method=method, probes=probes
+        )
+    except GraphCollapseError:
+        return  # (theory names what is wrong)
+    over = est.seconds is not None and time_problem(est.seconds) is not None
+    if est.seconds is not None and est.seconds > LONG_SECONDS and not over:
+        print(f"theory: {est.describe()} (estimated)", file=sys.stderr)
 
 
 def _fmt(x: float) -> str:
@@ -152,7 +181,7 @@ def theory_command(
     cfg = load_config(config)
     if generations is not None:
         cfg = parse_config(cfg.to_dict() | {"generations": generations}, base_dir=cfg.base_dir)
-    res = compute(cfg, method=method, probes=probes)
+    res = compute(cfg, method=method, probes=probes, announce=True)
     if plot is not None:
         write_plot(plot, theory_result=res)
     if as_json:

@@ -1,0 +1,432 @@
+"""Up-front cost of :func:`graphcollapse.theory`: wall time and memory, estimated from the
+graph's structure before any work starts.
+
+:func:`check_theory` is called at the top of every ``gc.theory`` (and so of
+``graphcollapse theory``) and refuses work whose memory or estimated time is over the
+limits of :mod:`graphcollapse._limits`, with a message giving the estimate, the limit
+and the override, as :func:`graphcollapse._cost.check_simulation` does for a simulation.
+
+The time model
+--------------
+The estimate follows the path :func:`graphcollapse.theory` takes and counts the
+floating-point work of its dominant steps (``K`` models, dimension ``d``, ``T``
+generations, ``m`` the size of a strongly connected component):
+
+* **exact least squares** (replace / fresh / private, up to 3000 models): the growth
+  factor of every component that the cheap bounds do not settle (the ``m^2 x m^2``
+  operator up to 30 models, ``10 m^6``; the power iteration on ``m x m`` matrices up to
+  2000 models, ``4 m^3`` per step, at least 1000 steps on a closed class, up to the flop
+  budget otherwise), then ``T`` steps of the ``K x K`` recursion (``4 K^3`` dense,
+  ``4 nnz K + 30 K^2`` with sparse weights), the slopes (the same steps, within the flop
+  budget, when the curves did not settle) and the steady state (``~ 60 m^3``);
+* **first order** (any other family): ``T`` dense steps ``4 K^3`` (regimes other than
+  the default), or the powers of ``W`` (``2 nnz K + 3 K^2`` per step);
+* **random probes** (above 3000 models, or ``method="probes"``): ``T x probes x
+  (nnz + K)``;
+* **design Monte Carlo** (reused real data, accumulated pools): its own work budget,
+  ``draws x T x ((K d)^3 + 4000)``; **shared samples**: the ``K x K`` recursion.
+
+Dense products are timed on this machine (a product of two ``n x n`` matrices,
+``n = min(m, 512)``, least of three tries, cached per size), the rest is counted in
+memory-bound operations at a measured rate; both times :func:`busy_factor`. The
+calibration costs a few milliseconds once per process, and work under
+:data:`TINY_FLOPS` is not timed at all. Measured against real runs in
+docs/reliability.md.
+
+This module imports only numpy and the standard library (and the graph's own
+structure, already computed by :func:`graphcollapse.diagnose`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from ._cost import Estimate, busy_factor
+from ._limits import check_memory, check_time
+
+__all__ = ["theory_work", "estimate_theory", "check_theory", "TINY_FLOPS"]
+
+TINY_FLOPS = 2e7
+"""Work below this many floating-point operations is not timed (well under a second)."""
+
+DENSE_LIMIT = 3000  # (graphcollapse._theory._linear.DENSE_LIMIT)
+EXACT_COMPONENT_LIMIT = 2000  # (graphcollapse._theory._growth)
+FLOP_BUDGET = 2e10  # (graphcollapse._theory._growth)
+OPERATOR_LIMIT = 30
+QUOTIENT_STEPS = 1000  # the quotient iteration compares two windows of 500 steps
+CONE_STEPS = 150  # the cone iteration settles in tens to hundreds of steps
+SLOPE_STEPS = 300  # the slopes' Cesaro averages settle in a few hundred steps
+STEADY_FLOPS = 2000.0  # x m^3: GMRES over Stein solves by doubling (fewer by powers)
+DESIGN_SECONDS = 6e-9  # per work unit of the design Monte Carlo (its budget: 4-10 ns)
+STEP_SECONDS = 3e-5  # Python overhead of one step of an iteration
+FIXED_SECONDS = 0.05  # verdict, checks and bookkeeping
+DENSE_M3 = 1.0e-9  # CPU seconds per m^3 of a dense step (measured in the iterations)
+DENSE_M3_LARGE = 3.5e-10  # the same above 256 models (BLAS at full speed)
+_RATES: dict[tuple[str, int], float] = {}
+_PROBE_SIZE = 256  # dense steps are timed at this size at most, and scaled by size^3
+_SPARSE_PROBE = 2048
+
+
+def _timed(fn: Any, clock: Any = time.perf_counter) -> float:
+    """Seconds of ``fn()``, least of three tries."""
+    best = math.inf
+    for _ in range(3):
+        t = clock()
+        fn()
+        best = min(best, clock() - t)
+    return max(best, 1e-7)
+
+
+def _dense_step(m: int) -> float:
+    """CPU seconds of one step of an iteration of the exact map on dense ``m x m``
+    matrices: :data:`DENSE_M3` per ``m^3`` (two products, norms, copies) plus the Python
+    overhead. (Not timed: a single dense product on a loaded machine with a threaded
+    BLAS varies a hundredfold from one try to the next; the constant is the rate
+    measured inside the iterations themselves.)"""
+    rate = DENSE_M3 if m <= 256 else DENSE_M3_LARGE
+    return rate * float(m) ** 3 + 30.0 * float(m) ** 2 * _stream_op() + STEP_SECONDS
+
+
+def _sparse_step(K: int, nnz: int) -> float:
+    """Wall seconds of one step of the exact map with sparse ``K x K`` weights (timed
+    on a random matrix with as many nonzeros per row, at most 2048 models, scaled by
+    the operation count ``4 nnz K + 30 K^2`` beyond)."""
+    from ._theory._growth import _T
+
+    n = int(min(K, _SPARSE_PROBE))
+    n -= n % 16 if n > 64 else 0
+    per_row = max(1, min(n, int(round(nnz / max(K, 1)))))
+    key = ("sparse", n * 10_000 + per_row)
+    if key not in _RATES:
+        import scipy.sparse as sp
+
+        rng = np.random.default_rng(0)
+        rows = np.repeat(np.arange(n), per_row)
+        cols = rng.integers(0, n, rows.size)
+        W = sp.csr_array((np.full(rows.size, 1.0 / per_row), (rows, cols)), shape=(n, n))
+        C = np.eye(n) + 0.01
+        gamma = np.full(n, 0.5)
+        ops = 4.0 * W.nnz * n + 30.0 * n * n
+        _RATES[key] = _timed(lambda: _T(W, gamma, C), time.process_time) / ops
+    return _RATES[key] * (4.0 * nnz * K + 30.0 * K * K)
+
+
+def _stream_op() -> float:
+    """Seconds per memory-bound operation on an array of doubles (timed once)."""
+    key = ("stream", 0)
+    if key not in _RATES:
+        a = np.ones(1 << 18)
+        _RATES[key] = _timed(lambda: np.multiply(a, 1.5, out=a), time.process_time) / a.size
+    return _RATES[key]
+
+
+def _path(graph: Any, family: Any, regime: Any, method: str) -> str:
+    """The path :func:`graphcollapse.theory` takes (mirrors its dispatch)."""
+    from ._theory._ols import accumulate_cases
+    from .families.categorical import Categorical
+    from .families.linear import LinearRegression
+
+    K = graph.n_models
+    large = method == "probes" or (method == "auto" and K > DENSE_LIMIT)
+    if isinstance(family, Categorical):
+        return "categorical"
+    if isinstance(family, LinearRegression) and family.estimator == "ols":
+        if regime.real == "reused" and not np.any(graph.real):
+            regime = type(regime)(regime.data, "fresh", regime.synthetic)
+        if regime.is_default or graph.has_loss_weights:
+            return "exact_probes" if large else "exact"
+        if regime.label == "replace/fresh/shared" and not large and K <= 200:
+            return "shared"
+        if regime.label == "accumulate/fresh/private" and accumulate_cases(graph) is not None:
+            return "closed_form"
+        if (regime.real == "reused" or regime.data == "accumulate") and not large:
+            return "design"
+    if large:
+        return "probes"
+    return "powers" if regime.is_default else "dense"
+
+
+def theory_work(
+    graph: Any,
+    family: Any,
+    *,
+    generations: int,
+    regime: Any = None,
+    method: str = "auto",
+    probes: int = 64,
+) -> tuple[str, list[tuple[str, float, str, int, int]]]:
+    """The path theory takes and its dominant steps as ``(what, count, kind, size,
+    nnz)``: ``count`` steps of the exact map on ``size x size`` matrices (``kind``
+    ``"dense"``, or ``"sparse"`` with ``nnz`` weights), or ``count`` dense flops at size
+    ``size`` (``"flops"``), or ``count`` memory-bound operations (``"stream"``), or
+    ``count`` Python steps (``"python"``).
+
+    >>> import graphcollapse as gc
+    >>> path, work = theory_work(gc.preset("cycle", size=100), gc.LinearRegression(dim=5),
+    ...                          generations=50)
+    >>> path, [(w[0], w[2]) for w in work]
+    ('exact', [('growth', 'dense'), ('curves', 'sparse'), ('slopes', 'sparse')])
+    """
+    from ._regime import Regime
+    from ._verdict import diagnose
+
+    regime = Regime() if regime is None else regime
+    method = getattr(method, "value", method)
+    K, T = graph.n_models, int(generations)
+    W = graph.weights
+    nnz = int(W.nnz)
+    path = _path(graph, family, regime, method)
+    work: list[tuple[str, float, str, int, int]] = []
+    map_kind = "dense" if (K <= 64 or nnz > 0.1 * K * K) else "sparse"
+    if path == "exact":
+        d = int(family.dim)
+        diag = diagnose(graph)
+        sizes = np.bincount(diag.component, minlength=diag.n_components)
+        gamma = _gamma(graph.total.astype(np.float64), d)
+        closed_comp = _closed_components(graph, diag)
+        for a in np.flatnonzero(sizes > 1):
+            m = int(sizes[a])
+            members = diag.component == a
+            closed = bool(closed_comp[a])
+            if closed and np.all(gamma[members] <= 1.0):
+                continue  # settled by the cheap bounds
+            if m <= OPERATOR_LIMIT:
+                work.append(("growth", 10.0 * float(m * m) ** 3, "flops", m * m, 0))
+            elif m <= EXACT_COMPONENT_LIMIT:
+                # Closed class: the quotient iteration (two windows of 500 steps, dense);
+                # else the cone iteration, which settles in tens to hundreds of steps.
+                m_nnz = int(np.count_nonzero(members[_rows(W)] & members[W.indices]))
+                kind = "dense" if (closed or m <= 64 or m_nnz > 0.1 * m * m) else "sparse"
+                work.append(("growth", QUOTIENT_STEPS if closed else CONE_STEPS, kind, m, m_nnz))
+        # The K x K recursion over T generations (its early stop is not counted).
+        work.append(("curves", float(T), map_kind, K, nnz))
+        work.extend(_steady_work(graph, diag, sizes))
+        if T <= 64:  # the curves do not look for their periodic regime: slopes iterate
+            work.append(("slopes", SLOPE_STEPS, map_kind, K, nnz))
+    elif path in ("exact_probes", "probes"):
+        work.append(("probes", 8.0 * T * max(probes, 2) * (nnz + K), "stream", 0, 0))
+        work.append(("probes", float(T), "python", 0, 0))
+    elif path == "powers":
+        work.append(("powers", (2.0 * nnz * K + 12.0 * K * K) * T, "stream", 0, 0))
+        work.append(("powers", float(T), "python", 0, 0))
+    elif path in ("dense", "shared"):
+        work.append(("dense", float(T), "dense", K, nnz))
+    elif path == "design":
+        from ._theory._designs import DRAWS, WORK_BUDGET
+
+        d = int(family.dim)
+        per_draw = max(T, 1) * ((K * d) ** 3 + 4000.0)
+        draws = min(DRAWS, WORK_BUDGET / per_draw)
+        work.append(("design", draws * per_draw * DESIGN_SECONDS, "seconds", 0, 0))
+    elif path == "categorical":
+        work.append(("categorical", 20.0 * K * K * (T + 1), "stream", 0, 0))
+        work.append(("categorical", 20.0 * (T + 1), "python", 0, 0))
+    # Every path: the graph's growth factors and verdict by sparse power iterations.
+    work.append(("structure", 5000.0 * (nnz + K) * 4, "stream", 0, 0))
+    work.append(("structure", 2 * 5000.0, "python", 0, 0))
+    return path, work
+
+
+def _steady_work(graph: Any, diag: Any, sizes: np.ndarray) -> list:
+    """The steady state of the bounded models: by powers of ``W`` while they vanish
+    fast enough (``||W^s|| <= max row sum^s``; depth steps on an acyclic set), else by
+    GMRES over Stein solves."""
+    idx = np.flatnonzero(~diag.collapses)
+    m = int(idx.size)
+    if m == 0:
+        return []
+    Ws = graph.weights[idx][:, idx]
+    m_nnz = int(Ws.nnz)
+    rmax = _radius(Ws)
+    per_step = 2.0 * m_nnz * m + 3.0 * m * m
+    max_steps = max(30 * 2.0 * m**3 / per_step, 8.0)
+    steps = 19.6 / -math.log(rmax) if 0 < rmax < 1 else math.inf
+    acyclic = bool(np.all(sizes[diag.component[idx]] == 1)) and not np.any(Ws.diagonal())
+    if acyclic:
+        steps = min(steps, m + 1)
+    if rmax == 0:
+        steps = 1
+    if steps <= max_steps:
+        return [("steady", steps * per_step, "stream", 0, 0), ("steady", steps, "python", 0, 0)]
+    return [("steady", STEADY_FLOPS * float(m) ** 3, "flops", m, 0)]
+
+
+def _radius(W: Any, steps: int = 40) -> float:
+    """A rough spectral radius of a nonnegative ``W``: the growth of ``W^s 1`` over its
+    last steps (the max row sum when that is 0 or 1)."""
+    x = np.ones(W.shape[0])
+    prev = 1.0
+    for _ in range(steps):
+        x = W @ x
+        top = float(np.abs(x).max(initial=0.0))
+        if top == 0.0:
+            return 0.0
+        ratio, prev = top / prev, top
+        x /= top
+        prev = 1.0
+    return min(float(ratio), 1.0)
+
+
+def _rows(W: Any) -> np.ndarray:
+    return np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+
+
+def _gamma(n: np.ndarray, d: int) -> np.ndarray:
+    from ._theory._ols import _gamma as gamma
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return gamma(n, d)
+
+
+def _closed_components(graph: Any, diag: Any) -> np.ndarray:
+    """Per strongly connected component: whether its rows of ``W`` sum to 1 (a closed
+    class: no real data, no producer outside)."""
+    W = graph.weights
+    r = np.asarray(W.sum(axis=1)).ravel()
+    comp = diag.component
+    ok = np.abs(r - 1.0) <= 1e-12
+    bad = np.bincount(comp[~ok], minlength=diag.n_components)
+    return bad == 0
+
+
+def theory_bytes(graph: Any, family: Any, *, generations: int, record: Any = None) -> float:
+    """Memory theory needs at its peak: a few ``K x K`` matrices on the dense paths, the
+    recorded curves (``T' x K``) and the cross-covariances (``T' x K x K``) where the
+    theory gives them (at most 200 models there).
+
+    >>> import graphcollapse as gc
+    >>> round(theory_bytes(gc.preset("cycle", size=2000), gc.Gaussian(dim=2),
+    ...                    generations=10) / 2**20)
+    153
+    """
+    K = graph.n_models
+    rows = int(generations) + 1 if record is None else len(np.atleast_1d(record))
+    mats = 8.0 * K * K * 6 if K <= DENSE_LIMIT else 8.0 * K * 64 * 4
+    cross = 8.0 * rows * K * K if K <= 200 else 0.0
+    return mats + 8.0 * rows * K * 3 + cross + 8.0 * graph.weights.nnz * 4
+
+
+def estimate_theory(
+    graph: Any,
+    family: Any,
+    *,
+    generations: int,
+    regime: Any = None,
+    method: str = "auto",
+    record: Any = None,
+    probes: int = 64,
+) -> Estimate:
+    """The estimated wall time (one worker) and memory of :func:`graphcollapse.theory`
+    (see the module notes); ``seconds`` is None for work too small to time.
+
+    Examples
+    --------
+    >>> import graphcollapse as gc
+    >>> est = estimate_theory(gc.preset("cycle", size=3), gc.LinearRegression(dim=2),
+    ...                       generations=10)
+    >>> est.seconds is None, est.describe()[:14]
+    (True, 'under a second')
+    >>> est = estimate_theory(gc.preset("cycle", size=1000), gc.LinearRegression(dim=5),
+    ...                       generations=200)
+    >>> est.seconds > 10
+    True
+    """
+    memory = theory_bytes(graph, family, generations=generations, record=record)
+    _, work = theory_work(
+        graph, family, generations=generations, regime=regime, method=method, probes=probes
+    )
+    if _flops(work) <= TINY_FLOPS:
+        return Estimate(None, memory, 1)
+    seconds = FIXED_SECONDS
+    for _, count, kind, size, nnz in work:
+        if kind == "dense":
+            seconds += count * (_dense_step(size) + STEP_SECONDS)
+        elif kind == "sparse":
+            seconds += count * (_sparse_step(size, nnz) + STEP_SECONDS)
+        elif kind == "flops":
+            seconds += (
+                count * _dense_step(min(size, _PROBE_SIZE)) / (4.0 * min(size, _PROBE_SIZE) ** 3)
+            )
+        elif kind == "stream":
+            seconds += count * _stream_op()
+        elif kind == "python":
+            seconds += count * STEP_SECONDS
+        else:  # "seconds"
+            seconds += count
+    return Estimate(seconds * busy_factor(), memory, 1)
+
+
+def _flops(work: list[tuple[str, float, str, int, int]]) -> float:
+    """A rough operation count of the work (to skip timing tiny work)."""
+    total = 0.0
+    for _, count, kind, size, nnz in work:
+        if kind == "dense":
+            total += count * 4.0 * float(size) ** 3
+        elif kind == "sparse":
+            total += count * (4.0 * nnz * size + 30.0 * float(size) ** 2)
+        elif kind in ("flops", "stream"):
+            total += count
+        elif kind == "seconds":
+            total += count / 1e-9
+    return total
+
+
+def check_theory(
+    graph: Any,
+    family: Any,
+    *,
+    generations: int,
+    regime: Any = None,
+    method: str = "auto",
+    record: Any = None,
+    probes: int = 64,
+) -> Estimate:
+    """:func:`estimate_theory`, refusing (:class:`~graphcollapse.ConfigError`) work over
+    the memory or time limit, with the estimate, the limit and the override.
+
+    >>> import os, graphcollapse as gc
+    >>> os.environ["GRAPHCOLLAPSE_MAX_SECONDS"] = "1"
+    >>> check_theory(gc.preset("cycle", size=1000), gc.LinearRegression(dim=5),
+    ...              generations=200)
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConfigError: theory (1,000 models, 200 generations, ...
+    >>> del os.environ["GRAPHCOLLAPSE_MAX_SECONDS"]
+    """
+    path, _ = theory_work(
+        graph, family, generations=generations, regime=regime, method=method, probes=probes
+    )
+    what = (
+        f"theory ({graph.n_models:,} models, {int(generations):,} generations, "
+        f"{_PATH_NAMES.get(path, path)})"
+    )
+    check_memory(theory_bytes(graph, family, generations=generations, record=record), what)
+    est = estimate_theory(
+        graph,
+        family,
+        generations=generations,
+        regime=regime,
+        method=method,
+        record=record,
+        probes=probes,
+    )
+    check_time(est.seconds, what, 1, ADVICE)
+    return est
+
+
+ADVICE = "make it smaller (fewer models or generations; method='probes' on a large graph)"
+_PATH_NAMES = {
+    "exact": "exact least squares",
+    "exact_probes": "exact least squares by random probes",
+    "shared": "exact least squares with shared samples",
+    "closed_form": "exact least squares, closed form",
+    "design": "exact least squares by design Monte Carlo",
+    "categorical": "exact categorical moments",
+    "probes": "first order by random probes",
+    "powers": "first order",
+    "dense": "first order",
+}
