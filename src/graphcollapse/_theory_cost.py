@@ -8,30 +8,38 @@ and the override, as :func:`graphcollapse._cost.check_simulation` does for a sim
 
 The time model
 --------------
-The estimate follows the path :func:`graphcollapse.theory` takes and counts the
-floating-point work of its dominant steps (``K`` models, dimension ``d``, ``T``
-generations, ``m`` the size of a strongly connected component):
+The estimate follows the path :func:`graphcollapse.theory` takes (:func:`theory_work`
+mirrors its dispatch) and counts the steps of that path's dominant iterations from the
+graph's structure (``K`` models, ``nnz`` weights, dimension ``d``, ``T`` generations,
+``m`` the size of a strongly connected component):
 
 * **exact least squares** (replace / fresh / private, up to 3000 models): the growth
-  factor of every component that the cheap bounds do not settle (the ``m^2 x m^2``
-  operator up to 30 models, ``10 m^6``; the power iteration on ``m x m`` matrices up to
-  2000 models, ``4 m^3`` per step, at least 1000 steps on a closed class, up to the flop
-  budget otherwise), then ``T`` steps of the ``K x K`` recursion (``4 K^3`` dense,
-  ``4 nnz K + 30 K^2`` with sparse weights), the slopes (the same steps, within the flop
-  budget, when the curves did not settle) and the steady state (``~ 60 m^3``);
-* **first order** (any other family): ``T`` dense steps ``4 K^3`` (regimes other than
-  the default), or the powers of ``W`` (``2 nnz K + 3 K^2`` per step);
-* **random probes** (above 3000 models, or ``method="probes"``): ``T x probes x
-  (nnz + K)``;
+  factor of every component the cheap bounds do not settle (the ``m^2 x m^2`` operator
+  up to 30 models, ``10 m^6`` flops; up to 2000 models, :data:`QUOTIENT_STEPS` dense
+  ``m x m`` steps on a closed class, :data:`CONE_STEPS` otherwise); ``T`` steps of the
+  ``K x K`` recursion (dense, or ``4 nnz K + 30 K^2`` operations with sparse weights);
+  the slopes' own iteration when ``T <= 64`` (:data:`SLOPE_STEPS`); the steady state of
+  the bounded models (powers of ``W`` while they vanish fast, else GMRES over Stein
+  solves, :data:`STEADY_FLOPS` ``m^3``);
+* **first order** (any other family): ``T`` dense ``K x K`` steps (regimes other than
+  the default), or ``T`` powers of ``W`` (``2 nnz K + 12 K^2`` operations each);
+* **random probes** (above 3000 models, or ``method="probes"``): ``8 T x probes x
+  (nnz + K)`` operations;
 * **design Monte Carlo** (reused real data, accumulated pools): its own work budget,
-  ``draws x T x ((K d)^3 + 4000)``; **shared samples**: the ``K x K`` recursion.
+  ``draws x T x ((K d)^3 + 4000)`` units of :data:`DESIGN_SECONDS`; **shared samples**:
+  the ``K x K`` recursion; **categorical**: ``1000 K^2`` operations a generation;
+* every path: the verdict and growth factors by sparse power iterations.
 
-Dense products are timed on this machine (a product of two ``n x n`` matrices,
-``n = min(m, 512)``, least of three tries, cached per size), the rest is counted in
-memory-bound operations at a measured rate; both times :func:`busy_factor`. The
-calibration costs a few milliseconds once per process, and work under
-:data:`TINY_FLOPS` is not timed at all. Measured against real runs in
-docs/reliability.md.
+A dense step costs :data:`DENSE_M3` ``m^3`` seconds (less above 256 models), a constant
+measured inside the iterations themselves: timing one dense product on a loaded
+machine with a threaded BLAS varies a hundredfold from one try to the next. Sparse
+steps and memory-bound operations are **timed** on this machine (one step of the same
+map on a random matrix with as many weights per row, CPU time, least of three tries,
+cached per size). The total is multiplied by :func:`~graphcollapse._cost.busy_factor`.
+The calibration costs a few milliseconds once per process, and work under
+:data:`TINY_FLOPS` operations is not timed at all. Early stops (curves that reach
+their periodic regime, iterations that settle sooner) are not foreseen: the estimate
+errs long there. Measured against real runs in docs/reliability.md.
 
 This module imports only numpy and the standard library (and the graph's own
 structure, already computed by :func:`graphcollapse.diagnose`).
@@ -64,8 +72,8 @@ STEADY_FLOPS = 2000.0  # x m^3: GMRES over Stein solves by doubling (fewer by po
 DESIGN_SECONDS = 2.5e-9  # per work unit of the budget (4-10 ns; it often stops early)
 STEP_SECONDS = 3e-5  # Python overhead of one step of an iteration
 FIXED_SECONDS = 0.05  # verdict, checks and bookkeeping
-DENSE_M3 = 1.0e-9  # CPU seconds per m^3 of a dense step (measured in the iterations)
-DENSE_M3_LARGE = 3.5e-10  # the same above 256 models (BLAS at full speed)
+DENSE_M3 = 1.0e-9  # CPU seconds per m^3 of a dense step up to 256 (measured in the
+# iterations themselves; half that up to 768, 0.15 times above: BLAS at full speed)
 _RATES: dict[tuple[str, int], float] = {}
 _PROBE_SIZE = 256  # dense steps are timed at this size at most, and scaled by size^3
 _SPARSE_PROBE = 2048
@@ -87,8 +95,12 @@ def _dense_step(m: int) -> float:
     overhead. (Not timed: a single dense product on a loaded machine with a threaded
     BLAS varies a hundredfold from one try to the next; the constant is the rate
     measured inside the iterations themselves.)"""
-    rate = DENSE_M3 if m <= 256 else DENSE_M3_LARGE
-    return rate * float(m) ** 3 + 30.0 * float(m) ** 2 * _stream_op() + STEP_SECONDS
+    return _m3(m) * float(m) ** 3 + 30.0 * float(m) ** 2 * _stream_op() + STEP_SECONDS
+
+
+def _m3(m: int) -> float:
+    """CPU seconds per ``m^3`` of a dense step at size ``m`` (BLAS gets faster with size)."""
+    return DENSE_M3 if m <= 256 else DENSE_M3 * (0.5 if m <= 768 else 0.15)
 
 
 def _sparse_step(K: int, nnz: int) -> float:
@@ -168,7 +180,7 @@ def theory_work(
     >>> import graphcollapse as gc
     >>> path, work = theory_work(gc.preset("cycle", size=100), gc.LinearRegression(dim=5),
     ...                          generations=50)
-    >>> path, [(w[0], w[2]) for w in work]
+    >>> path, [(w[0], w[2]) for w in work][:3]
     ('exact', [('growth', 'dense'), ('curves', 'sparse'), ('slopes', 'sparse')])
     """
     from ._regime import Regime
@@ -301,7 +313,7 @@ def theory_bytes(graph: Any, family: Any, *, generations: int, record: Any = Non
     >>> import graphcollapse as gc
     >>> round(theory_bytes(gc.preset("cycle", size=2000), gc.Gaussian(dim=2),
     ...                    generations=10) / 2**20)
-    153
+    184
     """
     K = graph.n_models
     rows = int(generations) + 1 if record is None else len(np.atleast_1d(record))
