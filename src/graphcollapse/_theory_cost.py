@@ -23,11 +23,11 @@ graph's structure (``K`` models, ``nnz`` weights, dimension ``d``, ``T`` generat
   solves, :data:`STEADY_FLOPS` ``m^3``);
 * **first order** (any other family): ``T`` dense ``K x K`` steps (regimes other than
   the default), or ``T`` powers of ``W`` (``2 nnz K + 12 K^2`` operations each);
-* **random probes** (above 3000 models, or ``method="probes"``): ``8 T x probes x
-  (nnz + K)`` operations;
+* **random probes** (above 3000 models, or ``method="probes"``): ``16 T x probes x
+  (nnz + K)`` operations for least squares, ``4 T x probes x (nnz + K)`` otherwise;
 * **design Monte Carlo** (reused real data, accumulated pools): its own work budget,
   ``draws x T x ((K d)^3 + 4000)`` units of :data:`DESIGN_SECONDS`; **shared samples**:
-  the ``K x K`` recursion; **categorical**: ``1000 K^2`` operations a generation;
+  the ``K x K`` recursion; **categorical**: ``60 K^2`` operations a generation;
 * every path: the verdict and growth factors by sparse power iterations.
 
 A dense step costs :data:`DENSE_M3` ``m^3`` seconds (less above 256 models), a constant
@@ -76,7 +76,7 @@ DENSE_M3 = 1.0e-9  # CPU seconds per m^3 of a dense step up to 256 (measured in 
 # iterations themselves; half that up to 768, 0.15 times above: BLAS at full speed)
 _RATES: dict[tuple[str, int], float] = {}
 _PROBE_SIZE = 256  # dense steps are timed at this size at most, and scaled by size^3
-_SPARSE_PROBE = 2048
+_SPARSE_PROBE = 256
 
 
 def _timed(fn: Any, clock: Any = time.perf_counter) -> float:
@@ -105,7 +105,7 @@ def _m3(m: int) -> float:
 
 def _sparse_step(K: int, nnz: int) -> float:
     """Wall seconds of one step of the exact map with sparse ``K x K`` weights (timed
-    on a random matrix with as many nonzeros per row, at most 2048 models, scaled by
+    on a random matrix with as many nonzeros per row, at most 256 models, scaled by
     the operation count ``4 nnz K + 30 K^2`` beyond)."""
     from ._theory._growth import _T
 
@@ -128,11 +128,12 @@ def _sparse_step(K: int, nnz: int) -> float:
 
 
 def _stream_op() -> float:
-    """Seconds per memory-bound operation on an array of doubles (timed once)."""
+    """Seconds per memory-bound operation on a large array of doubles, writing a new
+    array as the iterations do (allocation and first touch included; timed once)."""
     key = ("stream", 0)
     if key not in _RATES:
-        a = np.ones(1 << 18)
-        _RATES[key] = _timed(lambda: np.multiply(a, 1.5, out=a), time.process_time) / a.size
+        a = np.ones(1 << 20)
+        _RATES[key] = _timed(lambda: a * 1.5, time.process_time) / a.size
     return _RATES[key]
 
 
@@ -220,7 +221,8 @@ def theory_work(
         if T <= 64:  # the curves do not look for their periodic regime: slopes iterate
             work.append(("slopes", SLOPE_STEPS, map_kind, K, nnz))
     elif path in ("exact_probes", "probes"):
-        work.append(("probes", 8.0 * T * max(probes, 2) * (nnz + K), "stream", 0, 0))
+        per = 16.0 if path == "exact_probes" else 4.0
+        work.append(("probes", per * T * max(probes, 2) * (nnz + K), "stream", 0, 0))
         work.append(("probes", float(T), "python", 0, 0))
     elif path == "powers":
         work.append(("powers", (2.0 * nnz * K + 12.0 * K * K) * T, "stream", 0, 0))
@@ -235,7 +237,7 @@ def theory_work(
         draws = min(DRAWS, WORK_BUDGET / per_draw)
         work.append(("design", draws * per_draw * DESIGN_SECONDS, "seconds", 0, 0))
     elif path == "categorical":
-        work.append(("categorical", 1000.0 * K * K * (T + 1), "stream", 0, 0))
+        work.append(("categorical", 60.0 * K * K * (T + 1), "stream", 0, 0))
         work.append(("categorical", 250.0 * (T + 1), "python", 0, 0))
     # Every path: the graph's growth factors and verdict by sparse power iterations.
     work.append(("structure", 5000.0 * (nnz + K) * 4, "stream", 0, 0))
