@@ -28,6 +28,8 @@ graph's structure (``K`` models, ``nnz`` weights, dimension ``d``, ``T`` generat
 * **design Monte Carlo** (reused real data, accumulated pools): its own work budget,
   ``draws x T x ((K d)^3 + 4000)`` units of :data:`DESIGN_SECONDS`; **shared samples**:
   the ``K x K`` recursion; **categorical**: ``60 K^2`` operations a generation;
+* first order with a family that can fail to fit (logistic, Poisson): the separation
+  onset of ``valid_until``, :data:`SEPARATION_SECONDS` per pooled sample it fits;
 * every path: the verdict and growth factors by sparse power iterations.
 
 A dense step costs :data:`DENSE_M3` ``m^3`` seconds (less above 256 models), a constant
@@ -71,6 +73,7 @@ SLOPE_STEPS = 300  # the slopes' Cesaro averages settle in a few hundred steps
 STEADY_FLOPS = 2000.0  # x m^3: GMRES over Stein solves by doubling (fewer by powers)
 DESIGN_SECONDS = 2.5e-9  # per work unit of the budget (4-10 ns; it often stops early)
 STEP_SECONDS = 3e-5  # Python overhead of one step of an iteration
+SEPARATION_SECONDS = 2.5e-6  # per pooled sample fitted for the separation onset
 FIXED_SECONDS = 0.05  # verdict, checks and bookkeeping
 DENSE_M3 = 1.0e-9  # CPU seconds per m^3 of a dense step up to 256 (measured in the
 # iterations themselves; half that up to 768, 0.15 times above: BLAS at full speed)
@@ -239,6 +242,8 @@ def theory_work(
     elif path == "categorical":
         work.append(("categorical", 60.0 * K * K * (T + 1), "stream", 0, 0))
         work.append(("categorical", 250.0 * (T + 1), "python", 0, 0))
+    if path in ("powers", "dense", "probes"):
+        work.extend(_separation_work(graph, family, regime, T))
     # Every path: the graph's growth factors and verdict by sparse power iterations.
     work.append(("structure", 5000.0 * (nnz + K) * 4, "stream", 0, 0))
     work.append(("structure", 2 * 5000.0, "python", 0, 0))
@@ -283,6 +288,30 @@ def _radius(W: Any, steps: int = 40) -> float:
         x /= top
         prev = 1.0
     return min(float(ratio), 1.0)
+
+
+def _separation_work(graph: Any, family: Any, regime: Any, T: int) -> list:
+    """First-order ``valid_until`` of a family with its own ``fit_report`` (logistic,
+    Poisson, ...): the separation onset fits pooled samples (about 2.5 us each) when
+    the second-order theory runs and the pools are within their work limit."""
+    from ._theory import _bias
+    from .families._base import Family
+
+    if type(family).fit_report is Family.fit_report:
+        return []
+    try:
+        p = int(np.asarray(family.true_params()).size)
+        K = graph.n_models
+        if _bias.unsupported_regime(regime, family) is not None:
+            return []
+        if K * p > _bias.SIZE_LIMIT or K * (T + 1) > _bias.WORK_LIMIT:
+            return []
+        rows = _bias.separation_work(graph, T, regime)
+    except Exception:  # (theory itself names what is wrong)
+        return []
+    if rows > getattr(_bias, "SEPARATION_WORK_LIMIT", math.inf):
+        return []
+    return [("valid_until", SEPARATION_SECONDS * rows, "seconds", 0, 0)]
 
 
 def _rows(W: Any) -> np.ndarray:
