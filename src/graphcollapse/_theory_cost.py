@@ -70,7 +70,7 @@ OPERATOR_LIMIT = 30
 QUOTIENT_STEPS = 1000  # the quotient iteration compares two windows of 500 steps
 CONE_STEPS = 150  # the cone iteration settles in tens to hundreds of steps
 SLOPE_STEPS = 300  # the slopes' Cesaro averages settle in a few hundred steps
-STEADY_FLOPS = 2000.0  # x m^3: GMRES over Stein solves by doubling (fewer by powers)
+STEADY_FLOPS = 800.0  # x m^3: GMRES over Stein solves by doubling (fewer by powers)
 DESIGN_SECONDS = 2.5e-9  # per work unit of the budget (4-10 ns; it often stops early)
 STEP_SECONDS = 3e-5  # Python overhead of one step of an iteration
 SEPARATION_SECONDS = 2.5e-6  # per pooled sample fitted for the separation onset
@@ -198,26 +198,14 @@ def theory_work(
     path = _path(graph, family, regime, method)
     work: list[tuple[str, float, str, int, int]] = []
     map_kind = "dense" if (K <= 64 or nnz > 0.1 * K * K) else "sparse"
+    from .families.linear import LinearRegression
+
+    diag = diagnose(graph)
+    sizes = np.bincount(diag.component, minlength=diag.n_components)
+    if isinstance(family, LinearRegression) and family.estimator == "ols":
+        # Every least-squares path first computes the growth factors.
+        work.extend(_growth_work(graph, int(family.dim), diag, sizes))
     if path == "exact":
-        d = int(family.dim)
-        diag = diagnose(graph)
-        sizes = np.bincount(diag.component, minlength=diag.n_components)
-        gamma = _gamma(graph.total.astype(np.float64), d)
-        closed_comp = _closed_components(graph, diag)
-        for a in np.flatnonzero(sizes > 1):
-            m = int(sizes[a])
-            members = diag.component == a
-            closed = bool(closed_comp[a])
-            if closed and np.all(gamma[members] <= 1.0):
-                continue  # settled by the cheap bounds
-            if m <= OPERATOR_LIMIT:
-                work.append(("growth", 10.0 * float(m * m) ** 3, "flops", m * m, 0))
-            elif m <= EXACT_COMPONENT_LIMIT:
-                # Closed class: the quotient iteration (two windows of 500 steps, dense);
-                # else the cone iteration, which settles in tens to hundreds of steps.
-                m_nnz = int(np.count_nonzero(members[_rows(W)] & members[W.indices]))
-                kind = "dense" if (closed or m <= 64 or m_nnz > 0.1 * m * m) else "sparse"
-                work.append(("growth", QUOTIENT_STEPS if closed else CONE_STEPS, kind, m, m_nnz))
         # The K x K recursion over T generations (its early stop is not counted).
         work.append(("curves", float(T), map_kind, K, nnz))
         work.extend(_steady_work(graph, diag, sizes))
@@ -246,8 +234,36 @@ def theory_work(
         work.extend(_separation_work(graph, family, regime, T))
     # Every path: the graph's growth factors and verdict by sparse power iterations.
     work.append(("structure", 5000.0 * (nnz + K) * 4, "stream", 0, 0))
-    work.append(("structure", 2 * 5000.0, "python", 0, 0))
+    work.append(("structure", 4 * 5000.0, "python", 0, 0))
     return path, work
+
+
+def _growth_work(graph: Any, d: int, diag: Any, sizes: np.ndarray) -> list:
+    """The exact least-squares growth factor of every strongly connected component the
+    cheap bounds do not settle (:mod:`graphcollapse._theory._growth`)."""
+    W = graph.weights
+    gamma = _gamma(graph.total.astype(np.float64), d)
+    closed_comp = _closed_components(graph, diag)
+    rows = _rows(W)
+    work: list = []
+    for a in np.flatnonzero(sizes > 1):
+        m = int(sizes[a])
+        members = diag.component == a
+        closed = bool(closed_comp[a])
+        if closed and np.all(gamma[members] <= 1.0):
+            continue  # settled by the cheap bounds
+        m_nnz = int(np.count_nonzero(members[rows] & members[W.indices]))
+        if m <= OPERATOR_LIMIT:
+            work.append(("growth", 10.0 * float(m * m) ** 3, "flops", m * m, 0))
+        elif m <= EXACT_COMPONENT_LIMIT:
+            # Closed class: the quotient iteration (two windows of 500 steps, dense);
+            # else the cone iteration, which settles in tens to hundreds of steps.
+            kind = "dense" if (closed or m <= 64 or m_nnz > 0.1 * m * m) else "sparse"
+            work.append(("growth", QUOTIENT_STEPS if closed else CONE_STEPS, kind, m, m_nnz))
+        else:  # first order: Perron vectors by lazy power iterations (up to 5000 steps)
+            work.append(("growth", 4 * 5000.0 * 4 * (m_nnz + m), "stream", 0, 0))
+            work.append(("growth", 4 * 5000.0, "python", 0, 0))
+    return work
 
 
 def _steady_work(graph: Any, diag: Any, sizes: np.ndarray) -> list:
