@@ -867,7 +867,11 @@ def _check_int(value: Any, name: str, low: int) -> int:
 
 
 class Arguments(NamedTuple):
-    """The checked arguments of a simulation (:func:`check_arguments`)."""
+    """The checked arguments of a simulation (:func:`check_arguments`).
+
+    >>> Arguments(3, 100, 0, 1, 1, "fast").replicates
+    100
+    """
 
     generations: int
     replicates: int
