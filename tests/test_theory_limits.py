@@ -222,3 +222,19 @@ def test_bad_arguments_are_refused_before_a_pool_starts(monkeypatch, kwargs, fie
     with pytest.raises(ConfigError) as b:
         gc.simulate(g, gc.LinearRegression(dim=2), workers=1, **args)
     assert str(a.value) == str(b.value)
+
+
+def test_a_sweep_charges_its_theory_and_refuses_it_before_the_store(monkeypatch):
+    """A theory-only sweep is timed by the theory estimate (made to cost a day a step)."""
+    import graphcollapse.sweeps as sweeps
+
+    base = {
+        "graph": {"preset": "cycle", "size": 40},
+        "family": {"name": "linear_regression", "dim": 2},
+        "generations": 3,
+    }
+    spec = sweeps.load_sweep({"base": base, "compute": ["theory"]})
+    assert sweeps.check_cost(spec)["seconds"] is not None  # timed, within the limit
+    monkeypatch.setattr(tc, "DENSE_M3", 86400.0)
+    with pytest.raises(sweeps.SweepError, match="more than the limit of 24 h"):
+        sweeps.check_cost(spec)

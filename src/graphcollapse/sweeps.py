@@ -1076,12 +1076,13 @@ Parquet file): about 0.1 s measured with the shipped small sweep on this machine
 def estimate(spec: SweepSpec, *, workers: int = 1, calibrate: bool = True) -> dict[str, Any]:
     """The estimated cost of a sweep, by the cost model of :func:`graphcollapse.simulate`
     (:mod:`graphcollapse._cost`): per point, the seconds of its simulations (seeds x one
-    run, each timed on a small probe of its own ecosystem on this machine) and the
-    memory of one; in all, the seconds on ``workers`` workers (points run in parallel,
+    run, each timed on a small probe of its own ecosystem on this machine), of its
+    theory when it computes one (:mod:`graphcollapse._theory_cost`) and the memory of
+    the larger; in all, the seconds on ``workers`` workers (points run in parallel,
     each on one worker) and the peak memory.
 
     Returns ``points``, ``runs``, ``point_seconds`` and ``point_bytes`` (one per point;
-    a point's seconds are None when it computes no simulation; :data:`POINT_SECONDS`
+    a point's seconds are None when it computes neither simulation nor theory; :data:`POINT_SECONDS`
     for one too small to time), ``seconds`` (wall time on ``workers``; None if nothing was timed or
     ``calibrate`` is false), ``bytes`` (peak memory) and ``workers``.
 
@@ -1103,9 +1104,11 @@ def estimate(spec: SweepSpec, *, workers: int = 1, calibrate: bool = True) -> di
         cfg = parse_config(copy.deepcopy(p.config), base_dir=spec.base_dir)
         hit = spec.graph_hashes.get(_graph_slot(p.config, spec.base_dir))
         if "simulate" not in spec.compute:
-            # Diagnose / theory only: the graph's memory (no simulation block).
-            seconds.append(None)
-            memory.append(_graph_bytes(cfg, hit))
+            # Diagnose / theory only: the graph's memory (no simulation block), and the
+            # theory's own time and memory (graphcollapse._theory_cost).
+            th = _theory_estimate(cfg) if ("theory" in spec.compute and calibrate) else None
+            seconds.append(None if th is None else POINT_SECONDS + (th.seconds or 0.0))
+            memory.append(max(_graph_bytes(cfg, hit), 0.0 if th is None else th.bytes))
             continue
         if not calibrate:
             # (the model count only: from the cache of validated preset graphs if there)
@@ -1123,8 +1126,10 @@ def estimate(spec: SweepSpec, *, workers: int = 1, calibrate: bool = True) -> di
             regime=cfg.build_regime(),
             fast=uses_fast_path(family, cfg.path),
         )
-        seconds.append(POINT_SECONDS + (est.seconds or 0.0) * len(p.seeds))
-        memory.append(est.bytes)
+        th = _theory_estimate(cfg, g, family) if "theory" in spec.compute else None
+        th_seconds = 0.0 if th is None else (th.seconds or 0.0)
+        seconds.append(POINT_SECONDS + (est.seconds or 0.0) * len(p.seeds) + th_seconds)
+        memory.append(max(est.bytes, 0.0 if th is None else th.bytes))
     timed = [s for s in seconds if s is not None]
     used = max(1, min(int(workers), len(spec.points)))
     total = None
@@ -1155,6 +1160,16 @@ def _graph_bytes(cfg: Any, hit: Any) -> float:
             return estimate_preset_bytes(spec["preset"], values)
     g = cfg.build_graph()
     return BYTES_PER_MODEL * g.n_models + BYTES_PER_EDGE * g.synthetic.nnz
+
+
+def _theory_estimate(cfg: Any, graph: Any = None, family: Any = None) -> Any:
+    """The estimated cost of one point's theory
+    (:func:`graphcollapse._theory_cost.estimate_theory`)."""
+    from ._theory_cost import estimate_theory
+
+    graph = cfg.build_graph() if graph is None else graph
+    family = cfg.build_family() if family is None else family
+    return estimate_theory(graph, family, generations=cfg.generations, regime=cfg.build_regime())
 
 
 def check_cost(spec: SweepSpec, workers: int = 1) -> dict[str, Any]:
