@@ -403,7 +403,10 @@ def _jacobian(family, a: np.ndarray, b0: np.ndarray) -> np.ndarray:
 
 
 def _hessian_trace(f, x: np.ndarray, P: np.ndarray) -> float:
-    """``tr(H_f(x) P)`` by central differences along the eigenvectors of ``P``."""
+    """``tr(H_f(x) P)`` by central differences along the eigenvectors of ``P``
+    (``nan`` once the recursion has left the finite numbers: a diverging class)."""
+    if not (np.all(np.isfinite(P)) and np.all(np.isfinite(x))):
+        return float("nan")
     lam, U = np.linalg.eigh(0.5 * (P + P.T))
     f0 = float(f(x[None])[0])
     out = 0.0
