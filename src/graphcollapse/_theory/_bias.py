@@ -445,10 +445,19 @@ def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrder
     valid = np.full(K, T, dtype=np.int64)
     broken = np.zeros(K, dtype=bool)
     mean[0], cov[0] = m, C[np.arange(K), np.arange(K)]
+    # Models that pool sources of different laws (real data and a model, or two
+    # models): their fit's target is shifted by the pooling term (docs/theory.md §12.4,
+    # term 3), which needs the family's fit_tensors. One source: nothing to pool.
+    mixed = ((w0 > 0).astype(int) + (W > 0).sum(axis=1)) >= 2
+    pooling = bool(mixed.any()) and _tensors(family, theta_star) is not None
     with np.errstate(all="ignore"):  # a diverging mean: reported beyond valid_until
         for t in range(1, T + 1):
             a = w0[:, None] * theta_star + W @ m
             C_src = _sandwich(W, C)
+            if pooling:  # the sources' weighted second moments, E phi phi^T
+                diag = C[np.arange(K), np.arange(K)] + np.einsum("jp,jq->jpq", m, m)
+                second = w0[:, None, None] * np.outer(theta_star, theta_star)
+                second = second + np.einsum("ij,jpq->ipq", W, diag)
             m_new = np.empty_like(m)
             J = np.empty((K, p, p))
             step_m, step_v = np.zeros(K), np.zeros(K)
@@ -459,6 +468,10 @@ def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrder
                 Vs[i] = V
                 db, dV = _curvature(family, a[i], C_src[i, i])
                 m_new[i] = a[i] + (b + db) / n[i]
+                if pooling and mixed[i]:
+                    Pi = second[i] - C_src[i, i] - np.outer(a[i], a[i])
+                    zero = np.zeros((p, p))
+                    m_new[i] += _cross_bias(family, a[i], zero, V + dV, 0.5 * (Pi + Pi.T))
                 J[i] = np.eye(p) + _jacobian(family, a[i], b) / n[i]
                 noise[i] = (V + dV) / n[i]
                 step_m[i] = np.linalg.norm(db) / n[i]
@@ -492,9 +505,19 @@ def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrder
         "second order in 1/n: Cox-Snell bias and covariance of the fit at the pooled "
         "source mean; the curvature of both over the parameter's spread is neglected and "
         f"bounds valid_until (tolerance {tol:g})",
-        "pooling sources of different parameters is linearised (exact for the Gaussian "
-        "mean; first order otherwise)",
     )
+    if pooling:
+        notes += (
+            "a model pooling sources of different laws targets their weighted mean plus "
+            "the pooling term 1/2 A^-1 (Tt + 2 Tl)[Pi] (fit_tensors; Pi the sources' "
+            "weighted spread)",
+        )
+    elif mixed.any():
+        notes += (
+            f"{family.describe()} declares no fit_tensors: pooling sources of different "
+            "laws is linearised (the target is their weighted mean), an error of the "
+            "order of the bias for the models that mix sources",
+        )
     numerical = getattr(family, "numerical_moments", None)
     if numerical is not None:
         mom = numerical(theta_star)
