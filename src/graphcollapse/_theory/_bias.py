@@ -9,12 +9,16 @@ replace / fresh regime, model ``i`` is fit on the pool of its sources
 (``n_i0`` real samples, ``n_ij`` from model ``j``), so with ``w_ij = n_ij / n_i``::
 
     a_i      = w_i0 theta* + sum_j w_ij mbar_j                 (pooled source)
-    mbar_i'  = a_i + b(a_i) / n_i                              (mean recursion)
+    mbar_i'  = a_i + b(a_i) / n_i + 1/2 A^-1 (Tt + 2 Tl)[Pi_i]  (mean recursion)
     C'_ik    = J_i (sum_jl w_ij w_kl C_jl) J_k^T + [i = k] V(a_i) / n_i
                                                                (covariance recursion)
 
-with ``J_i = I + Db(a_i) / n_i`` the Jacobian of the drift map and ``C`` the
-cross-model covariance of the parameters. With shared synthetic samples, consumers
+with ``J_i = I + Db(a_i) / n_i`` the Jacobian of the drift map, ``C`` the
+cross-model covariance of the parameters and the last term the pooling shift of a model
+whose sources have different laws (``Pi_i`` their expected weighted spread around
+``a_i``, the tensors from ``Family.fit_tensors``; zero for a single source, left out for
+a family without the tensors): the persisting-data recursion of §12.4 with nothing
+persisting. With shared synthetic samples, consumers
 ``i != k`` of producer ``j`` hold ``min(n_ij, n_kj)`` samples in common, which adds
 ``min(n_ij, n_kj) / (n_i n_k) V`` to ``C'_ik``. The Gaussian family has an exact recursion
 of the first two moments (pooling adds the spread of the sources' means to the fitted
@@ -728,9 +732,8 @@ def _second_order_persistent(graph, family, theta_star, T, tol, regime) -> Secon
         "A^-1 (Q3[X V^-1] - dA[X]) from the correlation X between the pooled source and "
         "the pool's own noise; curvature over the spread neglected and bounds valid_until "
         f"(tolerance {tol:g})",
-        "pooling sources of different parameters is linearised (exact for the Gaussian "
-        "mean; first order otherwise); the persisting samples' moments are taken at the "
-        "current pooled target",
+        "pooling sources of different laws shifts the target by 1/2 A^-1 (Tt + 2 Tl)[Pi]; "
+        "the persisting samples' moments are taken at the current pooled target",
     )
     return SecondOrderResult(risk, mean, cov, valid, tol, "second_order", notes)
 
