@@ -746,16 +746,19 @@ def _kernel_moments(family: Family, thetas: np.ndarray) -> tuple[np.ndarray, np.
     R, p = thetas.shape
     finite = np.all(np.isfinite(thetas), axis=1)
     b, V = np.full((R, p), np.nan), np.full((R, p, p), np.nan)
-    if many is not None:
-        with np.errstate(all="ignore"):
-            try:
-                bb, VV = many(np.where(finite[:, None], thetas, 0.0))
-                b[finite], V[finite] = bb[finite], VV[finite]
-                return b, V
-            except np.linalg.LinAlgError:
-                pass
-    for r in np.flatnonzero(finite):
-        b[r], V[r] = _moments(family, thetas[r])
+    todo = [np.flatnonzero(finite)]
+    while todo:
+        rows = todo.pop()
+        if many is not None and rows.size > 1:
+            with np.errstate(all="ignore"):
+                try:
+                    b[rows], V[rows] = many(thetas[rows])
+                    continue
+                except np.linalg.LinAlgError:  # a singular row: halve, so the rest stay vectorised
+                    todo += [rows[: rows.size // 2], rows[rows.size // 2 :]]
+                    continue
+        for r in rows:
+            b[r], V[r] = _moments(family, thetas[r])
     return b, V
 
 
@@ -877,7 +880,61 @@ def separation_work(
     return int(draws * (n0.sum() + sum(float(N.sum()) for N, *_ in steps)))
 
 
+def _overlapping(family: Family, batch) -> np.ndarray | None:
+    """Logistic pools whose classes certainly overlap, so that the likelihood has a
+    finite maximiser (docs/theory.md §12.5): with ``z = (2 y - 1) x`` per sample, if the
+    pool has a sample strictly inside each of the ``2^d`` orthants then every direction
+    ``w`` has a sample with ``w^T z < 0`` (the orthant of signs opposite to ``w``), so
+    no ``w`` separates the classes. ``None`` for another family, weighted pools or
+    ``d > 10``.
+
+    >>> import numpy as np
+    >>> import graphcollapse as gc
+    >>> X = np.array([[[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0], [2.0, 0.5]]])
+    >>> fam = gc.LogisticRegression(dim=2)
+    >>> _overlapping(fam, (X, np.array([[1.0, 1.0, 1.0, 1.0, 0.0]]))).tolist()
+    [True]
+    >>> _overlapping(fam, (X[:, :3], np.array([[1.0, 1.0, 1.0]]))).tolist()  # 3 orthants
+    [False]
+    """
+    from ..families.glm import LogisticRegression
+
+    if not isinstance(family, LogisticRegression) or len(batch) != 2 or family.dim > 10:
+        return None
+    X, y = (np.asarray(b, dtype=np.float64) for b in batch)
+    R, _, d = X.shape
+    z = X * (2.0 * y - 1.0)[..., None]
+    # Any invertible map of the samples keeps (non-)separability: reflect each pool so
+    # that its mean z lies along the first axis; then the orthants opposite to a
+    # strong signal need a misclassified sample in each of 2^(d-1) orthants, not in one
+    # corner of the raw coordinates.
+    u = z.mean(axis=1)
+    u = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-300)
+    v = u.copy()
+    v[:, 0] -= 1.0
+    vv = np.einsum("rp,rp->r", v, v)
+    v = np.where((vv > 1e-24)[:, None], v / np.sqrt(np.where(vv > 1e-24, vv, 1.0))[:, None], 0.0)
+    z = z - 2.0 * np.einsum("rnp,rp->rn", z, v)[..., None] * v[:, None, :]
+    code = (z > 0.0).astype(np.int64) @ (1 << np.arange(d))
+    code[~np.all(z != 0.0, axis=2)] = -1
+    return np.all([np.any(code == k, axis=1) for k in range(1 << d)], axis=0)
+
+
 def _flagged_each(family: Family, batch) -> np.ndarray:
+    """Which pools' fits ``fit_report`` flags; a logistic pool whose classes certainly
+    overlap (:func:`_overlapping`) is not fitted: its maximiser exists, and it is
+    counted as converged."""
+    certain = _overlapping(family, batch)
+    if certain is not None:
+        out = np.zeros(certain.size, dtype=bool)
+        rest = np.flatnonzero(~certain)
+        if rest.size:
+            out[rest] = _flagged_each_fit(family, tuple(np.asarray(b)[rest] for b in batch))
+        return out
+    return _flagged_each_fit(family, batch)
+
+
+def _flagged_each_fit(family: Family, batch) -> np.ndarray:
     _, bad = family.fit_report(batch)
     if bad is None:
         return np.zeros(len(_), dtype=bool)
@@ -885,8 +942,7 @@ def _flagged_each(family: Family, batch) -> np.ndarray:
 
 
 def _flagged(family: Family, batch) -> float:
-    _, bad = family.fit_report(batch)
-    return float(np.mean(bad)) if bad is not None else 0.0
+    return float(np.mean(_flagged_each(family, batch)))
 
 
 def _with_separation(res, graph, family, regime, level) -> SecondOrderResult:
