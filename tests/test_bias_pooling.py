@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from test_bias_persistent import Logistic, Poisson, _radial
 
 import graphcollapse as gc
 import graphcollapse._theory._bias as bias
 from graphcollapse.theory import second_order_theory
+from test_bias_persistent import Logistic, Poisson, _radial
 
 Z = 4.5  # |z| bound per check: with <= 15 checks per test, P(false alarm) < 1e-4
 

@@ -73,8 +73,10 @@ SEPARATION_DRAWS = 400
 
 SEPARATION_WORK_LIMIT = 5_000_000
 """Largest number of pooled samples (``draws x sum over generations and models of the
-pool size``) that :func:`theory` fits to predict the separation onset (about 2.5 us
-each: 12 s); beyond it, a note (``second_order_theory`` computes it regardless)."""
+pool size``) that :func:`theory` draws to predict the separation onset (about 2.5 us
+each when fitted: 12 s; a logistic pool whose classes certainly overlap is only drawn
+and screened, about 0.25 us); beyond it, a note (``second_order_theory`` computes it
+regardless)."""
 
 NUMERICAL_WORK_LIMIT = 100
 """Largest number of moment evaluations (``generations x models x (1 + 4 p)``) for which
@@ -791,7 +793,9 @@ def nonconvergence_probability(
     ``N(a + b(a) / N, V(a) / N)`` at the pooled target ``a``. This keeps the tail of the
     parameter's law that a Gaussian around the mean path misses (the bias and the
     spread both grow with the norm). At every generation the pool of each particle is
-    also drawn and fitted with the family's ``fit_report``: the fraction it flags
+    also drawn and fitted with the family's ``fit_report`` (a logistic pool whose classes
+    certainly overlap, :func:`_overlapping`, counts as converged without a fit): the
+    fraction it flags
     (separated classes, iteration cap) is the estimate, with Monte Carlo standard error
     ``sqrt(p (1 - p) / draws)``. The seed is fixed, so the result is deterministic.
     With persisting data the kernel is the fresh one (their correlations are not
@@ -922,8 +926,10 @@ def _overlapping(family: Family, batch) -> np.ndarray | None:
 
 def _flagged_each(family: Family, batch) -> np.ndarray:
     """Which pools' fits ``fit_report`` flags; a logistic pool whose classes certainly
-    overlap (:func:`_overlapping`) is not fitted: its maximiser exists, and it is
-    counted as converged."""
+    overlap (:func:`_overlapping`) is not fitted and counts as converged: a maximiser
+    exists. ``fit_report`` also flags an overlapping pool whose maximiser is saturated
+    (``sqrt(theta^T Sigma theta) > 25``) or that hits the iteration cap; those (nearly
+    separated pools, rare) are missed, so the estimate can only be lower."""
     certain = _overlapping(family, batch)
     if certain is not None:
         out = np.zeros(certain.size, dtype=bool)
@@ -960,11 +966,43 @@ def _with_separation(res, graph, family, regime, level) -> SecondOrderResult:
         f"valid_until also ends before the predicted probability of a non-converged fit "
         f"(separated classes, iteration cap) exceeds {level:g}: Monte Carlo over "
         f"{SEPARATION_DRAWS} particles run through the second-order kernel, each pool "
-        "fitted (nonconverged_probability, separation_onset)"
+        "fitted unless its classes certainly overlap (nonconverged_probability, "
+        "separation_onset)"
     )
+    spread = _onset_range(prob, level, SEPARATION_DRAWS, graph.names)
+    if spread:
+        note += (
+            f"; Monte Carlo error {np.sqrt(level * (1 - level) / SEPARATION_DRAWS):.2g} at "
+            f"the level: the probability first exceeds the level -/+ 2 standard errors at "
+            f"generation {spread}"
+        )
     return replace(
         res, valid_until=valid, nonconverged=prob, separation_level=level, notes=res.notes + (note,)
     )
+
+
+def _onset_range(prob: np.ndarray, level: float, draws: int, names=None) -> str:
+    """Per model with a predicted onset, ``"name: lo-hi"``: the first generations at
+    which the estimated probability exceeds ``level`` minus and plus two Monte Carlo
+    standard errors (``hi`` is ``>T`` when it never does), the onset's Monte Carlo
+    uncertainty.
+
+    >>> p = np.array([[0.0], [0.004], [0.012], [0.03]])
+    >>> _onset_range(p, 0.01, 400)
+    '0: 1-3'
+    """
+    se = np.sqrt(level * (1 - level) / draws)
+    T = prob.shape[0] - 1
+    out = []
+    for i, col in enumerate(np.asarray(prob).T):
+        if not np.any(~(col <= level)):
+            continue
+        lo = np.flatnonzero(~(col <= level - 2 * se))
+        hi = np.flatnonzero(~(col <= level + 2 * se))
+        out.append(
+            f"{i if names is None else names[i]}: {int(lo[0])}-{int(hi[0]) if hi.size else f'>{T}'}"
+        )
+    return ", ".join(out)
 
 
 # ---------------------------------------------------------------------- Gaussian
@@ -1160,8 +1198,10 @@ def first_order_valid_until(
         where = ", ".join(
             f"{name}: {o}" for name, o in zip(graph.names, onset, strict=True) if o is not None
         )
+        spread = _onset_range(so.nonconverged, so.separation_level, SEPARATION_DRAWS, graph.names)
         note = (
             f"separation onset (predicted probability of a non-converged fit above "
-            f"{so.separation_level:g}; valid_until ends before it) at generation {where}"
+            f"{so.separation_level:g}; valid_until ends before it) at generation {where} "
+            f"(Monte Carlo range, level -/+ 2 standard errors: {spread})"
         )
     return np.minimum(out, so.valid_until), note
