@@ -9,12 +9,16 @@ replace / fresh regime, model ``i`` is fit on the pool of its sources
 (``n_i0`` real samples, ``n_ij`` from model ``j``), so with ``w_ij = n_ij / n_i``::
 
     a_i      = w_i0 theta* + sum_j w_ij mbar_j                 (pooled source)
-    mbar_i'  = a_i + b(a_i) / n_i                              (mean recursion)
+    mbar_i'  = a_i + b(a_i) / n_i + 1/2 A^-1 (Tt + 2 Tl)[Pi_i]  (mean recursion)
     C'_ik    = J_i (sum_jl w_ij w_kl C_jl) J_k^T + [i = k] V(a_i) / n_i
                                                                (covariance recursion)
 
-with ``J_i = I + Db(a_i) / n_i`` the Jacobian of the drift map and ``C`` the
-cross-model covariance of the parameters. With shared synthetic samples, consumers
+with ``J_i = I + Db(a_i) / n_i`` the Jacobian of the drift map, ``C`` the
+cross-model covariance of the parameters and the last term the pooling shift of a model
+whose sources have different laws (``Pi_i`` their expected weighted spread around
+``a_i``, the tensors from ``Family.fit_tensors``; zero for a single source, left out for
+a family without the tensors): the persisting-data recursion of §12.4 with nothing
+persisting. With shared synthetic samples, consumers
 ``i != k`` of producer ``j`` hold ``min(n_ij, n_kj)`` samples in common, which adds
 ``min(n_ij, n_kj) / (n_i n_k) V`` to ``C'_ik``. The Gaussian family has an exact recursion
 of the first two moments (pooling adds the spread of the sources' means to the fitted
@@ -69,8 +73,10 @@ SEPARATION_DRAWS = 400
 
 SEPARATION_WORK_LIMIT = 5_000_000
 """Largest number of pooled samples (``draws x sum over generations and models of the
-pool size``) that :func:`theory` fits to predict the separation onset (about 2.5 us
-each: 12 s); beyond it, a note (``second_order_theory`` computes it regardless)."""
+pool size``) that :func:`theory` draws to predict the separation onset (about 2.5 us
+each when fitted: 12 s; a logistic pool whose classes certainly overlap is only drawn
+and screened, about 0.25 us); beyond it, a note (``second_order_theory`` computes it
+regardless)."""
 
 NUMERICAL_WORK_LIMIT = 100
 """Largest number of moment evaluations (``generations x models x (1 + 4 p)``) for which
@@ -448,10 +454,19 @@ def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrder
     valid = np.full(K, T, dtype=np.int64)
     broken = np.zeros(K, dtype=bool)
     mean[0], cov[0] = m, C[np.arange(K), np.arange(K)]
+    # Models that pool sources of different laws (real data and a model, or two
+    # models): their fit's target is shifted by the pooling term (docs/theory.md §12.4,
+    # term 3), which needs the family's fit_tensors. One source: nothing to pool.
+    mixed = ((w0 > 0).astype(int) + (W > 0).sum(axis=1)) >= 2
+    pooling = bool(mixed.any()) and _tensors(family, theta_star) is not None
     with np.errstate(all="ignore"):  # a diverging mean: reported beyond valid_until
         for t in range(1, T + 1):
             a = w0[:, None] * theta_star + W @ m
             C_src = _sandwich(W, C)
+            if pooling:  # the sources' weighted second moments, E phi phi^T
+                diag = C[np.arange(K), np.arange(K)] + np.einsum("jp,jq->jpq", m, m)
+                second = w0[:, None, None] * np.outer(theta_star, theta_star)
+                second = second + np.einsum("ij,jpq->ipq", W, diag)
             m_new = np.empty_like(m)
             J = np.empty((K, p, p))
             step_m, step_v = np.zeros(K), np.zeros(K)
@@ -462,6 +477,10 @@ def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrder
                 Vs[i] = V
                 db, dV = _curvature(family, a[i], C_src[i, i])
                 m_new[i] = a[i] + (b + db) / n[i]
+                if pooling and mixed[i]:
+                    Pi = second[i] - C_src[i, i] - np.outer(a[i], a[i])
+                    zero = np.zeros((p, p))
+                    m_new[i] += _cross_bias(family, a[i], zero, V + dV, 0.5 * (Pi + Pi.T))
                 J[i] = np.eye(p) + _jacobian(family, a[i], b) / n[i]
                 noise[i] = (V + dV) / n[i]
                 step_m[i] = np.linalg.norm(db) / n[i]
@@ -495,9 +514,19 @@ def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrder
         "second order in 1/n: Cox-Snell bias and covariance of the fit at the pooled "
         "source mean; the curvature of both over the parameter's spread is neglected and "
         f"bounds valid_until (tolerance {tol:g})",
-        "pooling sources of different parameters is linearised (exact for the Gaussian "
-        "mean; first order otherwise)",
     )
+    if pooling:
+        notes += (
+            "a model pooling sources of different laws targets their weighted mean plus "
+            "the pooling term 1/2 A^-1 (Tt + 2 Tl)[Pi] (fit_tensors; Pi the sources' "
+            "weighted spread)",
+        )
+    elif mixed.any():
+        notes += (
+            f"{family.describe()} declares no fit_tensors: pooling sources of different "
+            "laws is linearised (the target is their weighted mean), an error of the "
+            "order of the bias for the models that mix sources",
+        )
     numerical = getattr(family, "numerical_moments", None)
     if numerical is not None:
         mom = numerical(theta_star)
@@ -708,9 +737,8 @@ def _second_order_persistent(graph, family, theta_star, T, tol, regime) -> Secon
         "A^-1 (Q3[X V^-1] - dA[X]) from the correlation X between the pooled source and "
         "the pool's own noise; curvature over the spread neglected and bounds valid_until "
         f"(tolerance {tol:g})",
-        "pooling sources of different parameters is linearised (exact for the Gaussian "
-        "mean; first order otherwise); the persisting samples' moments are taken at the "
-        "current pooled target",
+        "pooling sources of different laws shifts the target by 1/2 A^-1 (Tt + 2 Tl)[Pi]; "
+        "the persisting samples' moments are taken at the current pooled target",
     )
     return SecondOrderResult(risk, mean, cov, valid, tol, "second_order", notes)
 
@@ -723,16 +751,19 @@ def _kernel_moments(family: Family, thetas: np.ndarray) -> tuple[np.ndarray, np.
     R, p = thetas.shape
     finite = np.all(np.isfinite(thetas), axis=1)
     b, V = np.full((R, p), np.nan), np.full((R, p, p), np.nan)
-    if many is not None:
-        with np.errstate(all="ignore"):
-            try:
-                bb, VV = many(np.where(finite[:, None], thetas, 0.0))
-                b[finite], V[finite] = bb[finite], VV[finite]
-                return b, V
-            except np.linalg.LinAlgError:
-                pass
-    for r in np.flatnonzero(finite):
-        b[r], V[r] = _moments(family, thetas[r])
+    todo = [np.flatnonzero(finite)]
+    while todo:
+        rows = todo.pop()
+        if many is not None and rows.size > 1:
+            with np.errstate(all="ignore"):
+                try:
+                    b[rows], V[rows] = many(thetas[rows])
+                    continue
+                except np.linalg.LinAlgError:  # a singular row: halve, so the rest stay vectorised
+                    todo += [rows[: rows.size // 2], rows[rows.size // 2 :]]
+                    continue
+        for r in rows:
+            b[r], V[r] = _moments(family, thetas[r])
     return b, V
 
 
@@ -765,7 +796,9 @@ def nonconvergence_probability(
     ``N(a + b(a) / N, V(a) / N)`` at the pooled target ``a``. This keeps the tail of the
     parameter's law that a Gaussian around the mean path misses (the bias and the
     spread both grow with the norm). At every generation the pool of each particle is
-    also drawn and fitted with the family's ``fit_report``: the fraction it flags
+    also drawn and fitted with the family's ``fit_report`` (a logistic pool whose classes
+    certainly overlap, :func:`_overlapping`, counts as converged without a fit): the
+    fraction it flags
     (separated classes, iteration cap) is the estimate, with Monte Carlo standard error
     ``sqrt(p (1 - p) / draws)``. The seed is fixed, so the result is deterministic.
     With persisting data the kernel is the fresh one (their correlations are not
@@ -854,7 +887,63 @@ def separation_work(
     return int(draws * (n0.sum() + sum(float(N.sum()) for N, *_ in steps)))
 
 
+def _overlapping(family: Family, batch) -> np.ndarray | None:
+    """Logistic pools whose classes certainly overlap, so that the likelihood has a
+    finite maximiser (docs/theory.md §12.5): with ``z = (2 y - 1) x`` per sample, if the
+    pool has a sample strictly inside each of the ``2^d`` orthants then every direction
+    ``w`` has a sample with ``w^T z < 0`` (the orthant of signs opposite to ``w``), so
+    no ``w`` separates the classes. ``None`` for another family, weighted pools or
+    ``d > 10``.
+
+    >>> import numpy as np
+    >>> import graphcollapse as gc
+    >>> X = np.array([[[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0], [2.0, 0.5]]])
+    >>> fam = gc.LogisticRegression(dim=2)
+    >>> _overlapping(fam, (X, np.array([[1.0, 1.0, 1.0, 1.0, 0.0]]))).tolist()
+    [True]
+    >>> _overlapping(fam, (X[:, :3], np.array([[1.0, 1.0, 1.0]]))).tolist()  # 3 orthants
+    [False]
+    """
+    from ..families.glm import LogisticRegression
+
+    if not isinstance(family, LogisticRegression) or len(batch) != 2 or family.dim > 10:
+        return None
+    X, y = (np.asarray(b, dtype=np.float64) for b in batch)
+    R, _, d = X.shape
+    z = X * (2.0 * y - 1.0)[..., None]
+    # Any invertible map of the samples keeps (non-)separability: reflect each pool so
+    # that its mean z lies along the first axis; then the orthants opposite to a
+    # strong signal need a misclassified sample in each of 2^(d-1) orthants, not in one
+    # corner of the raw coordinates.
+    u = z.mean(axis=1)
+    u = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-300)
+    v = u.copy()
+    v[:, 0] -= 1.0
+    vv = np.einsum("rp,rp->r", v, v)
+    v = np.where((vv > 1e-24)[:, None], v / np.sqrt(np.where(vv > 1e-24, vv, 1.0))[:, None], 0.0)
+    z = z - 2.0 * np.einsum("rnp,rp->rn", z, v)[..., None] * v[:, None, :]
+    code = (z > 0.0).astype(np.int64) @ (1 << np.arange(d))
+    code[~np.all(z != 0.0, axis=2)] = -1
+    return np.all([np.any(code == k, axis=1) for k in range(1 << d)], axis=0)
+
+
 def _flagged_each(family: Family, batch) -> np.ndarray:
+    """Which pools' fits ``fit_report`` flags; a logistic pool whose classes certainly
+    overlap (:func:`_overlapping`) is not fitted and counts as converged: a maximiser
+    exists. ``fit_report`` also flags an overlapping pool whose maximiser is saturated
+    (``sqrt(theta^T Sigma theta) > 25``) or that hits the iteration cap; those (nearly
+    separated pools, rare) are missed, so the estimate can only be lower."""
+    certain = _overlapping(family, batch)
+    if certain is not None:
+        out = np.zeros(certain.size, dtype=bool)
+        rest = np.flatnonzero(~certain)
+        if rest.size:
+            out[rest] = _flagged_each_fit(family, tuple(np.asarray(b)[rest] for b in batch))
+        return out
+    return _flagged_each_fit(family, batch)
+
+
+def _flagged_each_fit(family: Family, batch) -> np.ndarray:
     _, bad = family.fit_report(batch)
     if bad is None:
         return np.zeros(len(_), dtype=bool)
@@ -862,8 +951,7 @@ def _flagged_each(family: Family, batch) -> np.ndarray:
 
 
 def _flagged(family: Family, batch) -> float:
-    _, bad = family.fit_report(batch)
-    return float(np.mean(bad)) if bad is not None else 0.0
+    return float(np.mean(_flagged_each(family, batch)))
 
 
 def _with_separation(res, graph, family, regime, level) -> SecondOrderResult:
@@ -881,11 +969,43 @@ def _with_separation(res, graph, family, regime, level) -> SecondOrderResult:
         f"valid_until also ends before the predicted probability of a non-converged fit "
         f"(separated classes, iteration cap) exceeds {level:g}: Monte Carlo over "
         f"{SEPARATION_DRAWS} particles run through the second-order kernel, each pool "
-        "fitted (nonconverged_probability, separation_onset)"
+        "fitted unless its classes certainly overlap (nonconverged_probability, "
+        "separation_onset)"
     )
+    spread = _onset_range(prob, level, SEPARATION_DRAWS, graph.names)
+    if spread:
+        note += (
+            f"; Monte Carlo error {np.sqrt(level * (1 - level) / SEPARATION_DRAWS):.2g} at "
+            f"the level: the probability first exceeds the level -/+ 2 standard errors at "
+            f"generation {spread}"
+        )
     return replace(
         res, valid_until=valid, nonconverged=prob, separation_level=level, notes=res.notes + (note,)
     )
+
+
+def _onset_range(prob: np.ndarray, level: float, draws: int, names=None) -> str:
+    """Per model with a predicted onset, ``"name: lo-hi"``: the first generations at
+    which the estimated probability exceeds ``level`` minus and plus two Monte Carlo
+    standard errors (``hi`` is ``>T`` when it never does), the onset's Monte Carlo
+    uncertainty.
+
+    >>> p = np.array([[0.0], [0.004], [0.012], [0.03]])
+    >>> _onset_range(p, 0.01, 400)
+    '0: 1-3'
+    """
+    se = np.sqrt(level * (1 - level) / draws)
+    T = prob.shape[0] - 1
+    out = []
+    for i, col in enumerate(np.asarray(prob).T):
+        if not np.any(~(col <= level)):
+            continue
+        lo = np.flatnonzero(~(col <= level - 2 * se))
+        hi = np.flatnonzero(~(col <= level + 2 * se))
+        out.append(
+            f"{i if names is None else names[i]}: {int(lo[0])}-{int(hi[0]) if hi.size else f'>{T}'}"
+        )
+    return ", ".join(out)
 
 
 # ---------------------------------------------------------------------- Gaussian
@@ -1081,8 +1201,10 @@ def first_order_valid_until(
         where = ", ".join(
             f"{name}: {o}" for name, o in zip(graph.names, onset, strict=True) if o is not None
         )
+        spread = _onset_range(so.nonconverged, so.separation_level, SEPARATION_DRAWS, graph.names)
         note = (
             f"separation onset (predicted probability of a non-converged fit above "
-            f"{so.separation_level:g}; valid_until ends before it) at generation {where}"
+            f"{so.separation_level:g}; valid_until ends before it) at generation {where} "
+            f"(Monte Carlo range, level -/+ 2 standard errors: {spread})"
         )
     return np.minimum(out, so.valid_until), note
