@@ -145,3 +145,14 @@ def test_model_mixing_two_producers_matches_simulation(seed, monkeypatch):
     _linearised_pooling(monkeypatch)
     wrong = second_order_theory(g, fam, generations=T, separation_level=None)
     assert _z(sim, wrong, fam, [T], model=2)[0] < -3.0
+
+
+def test_theory_on_a_diverging_logistic_cycle_does_not_raise():
+    """Ten samples per model at d = 3 separate from generation 0 and the particles'
+    laws leave the finite numbers; LAPACK's eigh used to raise on them (cycle of 5)."""
+    import graphcollapse as gc
+
+    r = gc.theory(gc.preset("cycle", size=5), gc.LogisticRegression(dim=3), generations=30)
+    onset = [n for n in r.notes if "separation onset" in n]
+    assert len(onset) == 1 and "m0, m1, m2, m3 and 1 more: 0" in onset[0]
+    assert all(int(v) == 0 for v in r.valid_until)

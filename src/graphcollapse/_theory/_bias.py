@@ -771,7 +771,12 @@ def _kernel_step(family: Family, a: np.ndarray, n: float, rng) -> np.ndarray:
     """One fit on ``n`` samples of each particle's pooled law ``a`` (R, p), replaced by
     its second-order law ``N(a + b(a) / n, V(a) / n)``."""
     b, V = _kernel_moments(family, a)
-    lam, U = np.linalg.eigh(np.where(np.isfinite(V), 0.5 * (V + V.transpose(0, 2, 1)), 0.0))
+    # A particle whose law has left the representable numbers (a diverging class) keeps
+    # its target: LAPACK's eigh does not converge on such entries.
+    with np.errstate(invalid="ignore"):
+        gone = ~(np.abs(V).max(axis=(1, 2)) < 1e150) | ~np.all(np.isfinite(a), axis=1)
+    V = np.where(gone[:, None, None], 0.0, 0.5 * (V + V.transpose(0, 2, 1)))
+    lam, U = np.linalg.eigh(V)
     root = U * np.sqrt(np.clip(lam, 0.0, None))[:, None, :]
     z = rng.standard_normal(a.shape)
     return a + b / n + np.einsum("rpq,rq->rp", root, z) / np.sqrt(n)
@@ -1003,9 +1008,31 @@ def _onset_range(prob: np.ndarray, level: float, draws: int, names=None) -> str:
         lo = np.flatnonzero(~(col <= level - 2 * se))
         hi = np.flatnonzero(~(col <= level + 2 * se))
         out.append(
-            f"{i if names is None else names[i]}: {int(lo[0])}-{int(hi[0]) if hi.size else f'>{T}'}"
+            (
+                str(i if names is None else names[i]),
+                f"{int(lo[0])}-{int(hi[0]) if hi.size else f'>{T}'}",
+            )
         )
-    return ", ".join(out)
+    return _grouped(out)
+
+
+def _grouped(pairs, shown: int = 4) -> str:
+    """``"name: value"`` pairs with the models that share a value listed together (at
+    most ``shown`` names each, then a count), so a note stays one line on a big graph.
+
+    >>> _grouped([("a", "3"), ("b", "3"), ("c", "5")])
+    'a, b: 3; c: 5'
+    >>> _grouped([(f"m{i}", "0") for i in range(40)])
+    'm0, m1, m2, m3 and 36 more: 0'
+    """
+    groups: dict[str, list[str]] = {}
+    for name, value in pairs:
+        groups.setdefault(value, []).append(name)
+    parts = []
+    for value, names in groups.items():
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        parts.append(f"{', '.join(names[:shown])}{more}: {value}")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------- Gaussian
@@ -1198,8 +1225,8 @@ def first_order_valid_until(
         )
     onset = so.separation_onset
     if onset is not None and any(o is not None for o in onset):
-        where = ", ".join(
-            f"{name}: {o}" for name, o in zip(graph.names, onset, strict=True) if o is not None
+        where = _grouped(
+            (name, str(o)) for name, o in zip(graph.names, onset, strict=True) if o is not None
         )
         spread = _onset_range(so.nonconverged, so.separation_level, SEPARATION_DRAWS, graph.names)
         note = (
