@@ -54,6 +54,10 @@ class RiskCurves:
         (``simulate(..., keep_params=True)``); ``None`` otherwise and for theory.
     info : dict
         Provenance: seed, family, regime, path, block size, timings.
+    homogenization : Homogenization, optional
+        The models' cross error correlation and homogenisation indices, from the same
+        replicates, only when the simulation was asked for them
+        (``simulate(..., homogenization=True)``); ``None`` otherwise and for theory.
 
     Examples
     --------
@@ -78,6 +82,7 @@ class RiskCurves:
     summaries_sem: Mapping[str, np.ndarray] = field(default_factory=dict)
     params: Any = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    homogenization: Any = None
 
     def __post_init__(self) -> None:
         models = tuple(self.models)
@@ -172,6 +177,7 @@ class RiskCurves:
             summaries={k: v[:, cols] for k, v in self.summaries.items()},
             summaries_sem={k: v[:, cols] for k, v in self.summaries_sem.items()},
             params=None,
+            homogenization=None,
         )
 
     # ----------------------------------------------------------------- compare

@@ -30,12 +30,23 @@ JSON_LIMIT = 50
 it, only the per-generation indices), in ``theory --json`` and ``simulate --json``."""
 
 SIMULATION_LIMIT = 2000
-"""Most models :func:`simulate_homogenization` accepts (it accumulates ``M x M`` sums per
-replicate and generation)."""
+"""Most models a simulation's cross-model fold accepts (``simulate(...,
+homogenization=True)``, :func:`simulate_homogenization`): it keeps ``M (M + 1) / 2``
+sums per generation."""
+
+FOLD_BUDGET = 4_000_000
+"""Most numbers ``(T + 1) M (M + 1) / 2`` of each of the two arrays every block of
+replicates carries for the fold (to the reduction, and into its checkpoint file):
+32 MB each."""
+
+JACKKNIFE_GROUPS = 32
+"""Most groups of consecutive replicate blocks of the jackknife (one block per group
+below that)."""
 
 JACKKNIFE_BUDGET = 50_000_000
-"""Most numbers kept for the per-block sums of the jackknife standard errors of the
-correlations (beyond it they are ``None``)."""
+"""Most numbers kept for the groups' sums of the jackknife standard errors of the
+correlations (fewer groups beyond it; with fewer than two, the standard errors are
+``None``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,18 +187,21 @@ def simulate_homogenization(
     replicates: int = 2000,
     seed: int = 0,
     regime=None,
+    path: str = "auto",
 ) -> Homogenization:
     """The error cross-covariance ``C_ij = E[e_i . e_j]`` estimated by simulation, per
     generation, with its standard errors, and the indices derived from it.
 
-    The error vector ``e`` of a fit is ``family.error_vector(params)`` when the family
-    defines it (its squared norm is the risk; e.g. :class:`~graphcollapse.Categorical`),
-    else ``params - true_params()`` flattened (the risk metric when it is Euclidean).
-    The replicates are those of :func:`graphcollapse.simulate` with the same seed (same
-    blocks and streams, plain path). The cross products are accumulated as sums per
-    block of replicates (nothing per replicate is kept); the correlations' and indices'
-    standard errors are a delete-one-block jackknife over those block sums (needs two
-    blocks, i.e. more than 256 replicates). At most 2,000 models.
+    The same as ``graphcollapse.simulate(graph, family, ..., homogenization=True)
+    .homogenization`` (run here, in this process): the cross products are a streamed
+    reduction of the simulation's own replicates (:class:`CrossFold`). The error vector
+    ``e`` of a fit is ``family.error_vector(params)`` when the family defines it (its
+    squared norm is the risk; e.g. :class:`~graphcollapse.Categorical`), else
+    ``params - true_params()`` flattened (the risk metric when it is Euclidean). The
+    correlations' and indices' standard errors are a delete-one-group jackknife over
+    groups of replicate blocks (needs two blocks, i.e. more than 256 replicates). At
+    most 2,000 models, and ``(T + 1) M (M + 1) / 2`` at most 4,000,000
+    (:data:`FOLD_BUDGET`).
 
     >>> import graphcollapse as gc
     >>> from graphcollapse.theory import simulate_homogenization
@@ -202,83 +216,262 @@ def simulate_homogenization(
     >>> h.covariance.shape, bool(abs(h.correlation[2, 1, 2] - 0.874) < 0.05)
     ((3, 3, 3), True)
     """
-    from functools import partial
-
-    from ._errors import ConfigError
     from ._regime import Regime
-    from ._simulate import BLOCK_SIZE, _Kernel, _Plan, stream
+    from ._simulate import simulate
 
     regime = Regime() if regime is None else regime
-    family.check_graph(graph)
-    T, M = int(generations), graph.n_models
+    res = simulate(
+        graph,
+        family,
+        generations=generations,
+        replicates=replicates,
+        seed=seed,
+        regime=regime,
+        path=path,  # type: ignore[arg-type]
+        homogenization=True,
+    )
+    return res.homogenization
+
+
+# ---------------------------------------------------------------------- the streamed fold
+def pair_count(n_models: int) -> int:
+    """Entries ``i <= j`` of a symmetric ``M x M`` matrix: what the fold keeps per
+    generation (the upper triangle, row by row, as ``numpy.triu_indices``).
+
+    >>> pair_count(4)
+    10
+    """
+    return n_models * (n_models + 1) // 2
+
+
+def check_fold(n_models: int, generations: int, where: str = "simulate") -> None:
+    """Refuse a fold over :data:`SIMULATION_LIMIT` models or :data:`FOLD_BUDGET` numbers
+    per array and block.
+
+    >>> check_fold(3000, 1)
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConfigError: simulate, field 'homogenization': 3000 models ...
+    """
+    from ._errors import ConfigError
+
+    M, T1 = int(n_models), int(generations) + 1
     if M > SIMULATION_LIMIT:
         raise ConfigError(
-            f"simulate_homogenization, field 'graph': {M} models (limit {SIMULATION_LIMIT}: "
-            "it accumulates models x models sums per replicate); use a smaller graph"
+            f"{where}, field 'homogenization': {M} models (limit {SIMULATION_LIMIT}: the "
+            "cross-model fold keeps models x models sums per generation); use a smaller "
+            "graph or leave homogenization off"
         )
-    truth = np.asarray(family.true_params(), dtype=np.float64).ravel()
+    if T1 * pair_count(M) > FOLD_BUDGET:
+        raise ConfigError(
+            f"{where}, field 'homogenization': {T1} generations x {pair_count(M)} model "
+            f"pairs = {T1 * pair_count(M):,} numbers per block of replicates (limit "
+            f"{FOLD_BUDGET:,}); use fewer generations or models, or leave homogenization off"
+        )
+
+
+def jackknife_groups(n_blocks: int, n_models: int, generations: int) -> int:
+    """Groups of consecutive replicate blocks of the jackknife: one per block up to
+    :data:`JACKKNIFE_GROUPS` (fewer when their sums would exceed
+    :data:`JACKKNIFE_BUDGET` numbers); 0 when fewer than two (no standard errors).
+
+    >>> jackknife_groups(16, 4, 4), jackknife_groups(400, 4, 4), jackknife_groups(1, 4, 4)
+    (16, 32, 0)
+    """
+    per = (int(generations) + 1) * pair_count(int(n_models))
+    G = min(int(n_blocks), JACKKNIFE_GROUPS, JACKKNIFE_BUDGET // max(per, 1))
+    return G if G >= 2 else 0
+
+
+def error_vectors(family, params) -> np.ndarray:
+    """Every model's error vectors at one generation, ``(R, M, q)``:
+    ``family.error_vector(p)`` when the family defines it, else ``p - true_params()``
+    flattened.
+
+    >>> import numpy as np, graphcollapse as gc
+    >>> fam = gc.LinearRegression(dim=2)
+    >>> error_vectors(fam, (np.zeros((3, 2)), np.ones((3, 2)))).shape
+    (3, 2, 2)
+    """
     embed = getattr(family, "error_vector", None)
-
-    def errors(params) -> np.ndarray:
-        if embed is not None:
-            return np.asarray(embed(params), dtype=np.float64)
-        p = np.asarray(params, dtype=np.float64)
-        return p.reshape(p.shape[0], -1) - truth
-
-    kernel = _Kernel(_Plan.from_graph(graph), family, regime, False)
-    s1 = np.zeros((T + 1, M, M))
-    s2 = np.zeros((T + 1, M, M))
-    n_blocks = -(-int(replicates) // BLOCK_SIZE)
-    keep = n_blocks >= 2 and n_blocks * (T + 1) * M * M <= JACKKNIFE_BUDGET
-    per_block, sizes = [], []
-    for b in range(n_blocks):
-        reps = min(BLOCK_SIZE, int(replicates) - b * BLOCK_SIZE)
-        rngs = partial(stream, seed, b)
-        state = kernel.initial(reps, rngs)
-        block = np.zeros((T + 1, M, M))
-        for t in range(T + 1):
-            if t > 0:
-                state = kernel.step(state, rngs)
-            E = np.stack([errors(p) for p in state.params], axis=1)  # (R, M, q)
-            prod = np.einsum("riq,rjq->rij", E, E)
-            block[t] = prod.sum(axis=0)
-            s2[t] += (prod**2).sum(axis=0)
-        s1 += block
-        if keep:
-            per_block.append(block)
-            sizes.append(reps)
-    R = float(replicates)
-    mean = s1 / R
-    var = np.clip(s2 / R - mean**2, 0.0, None) * R / max(R - 1.0, 1.0)
-    sem = np.sqrt(var / R)
-    out = homogenization(mean, models=graph.names, generations=np.arange(T + 1), sem=sem)
-    if not keep:
-        return out
-    return _with_jackknife(out, s1, per_block, sizes)
+    if embed is not None:
+        parts = [np.asarray(embed(p), dtype=np.float64) for p in params]
+    else:
+        truth = np.asarray(family.true_params(), dtype=np.float64).ravel()
+        parts = []
+        for p in params:
+            a = np.asarray(p, dtype=np.float64)
+            parts.append(a.reshape(a.shape[0], -1) - truth)
+    return np.stack(parts, axis=1)
 
 
-def _with_jackknife(h: Homogenization, total, per_block, sizes) -> Homogenization:
-    """Delete-one-block jackknife standard errors of the correlations and indices."""
+_CHUNK_NUMBERS = 1 << 21  # cross products formed at once in a block (16 MB)
+
+
+def block_cross_moments(E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sum of squared deviations over the replicates of the cross products
+    ``x_ij = e_i . e_j``, for the pairs ``i <= j`` (:func:`pair_count` of them, in
+    ``numpy.triu_indices`` order), from error vectors ``E`` of shape ``(R, M, q)``;
+    formed a few rows at a time (at most about two million products at once).
+
+    >>> import numpy as np
+    >>> E = np.array([[[1.0], [2.0]], [[3.0], [0.0]]])   # 2 replicates, 2 models, q = 1
+    >>> [a.tolist() for a in block_cross_moments(E)]   # pairs (0,0), (0,1), (1,1)
+    [[5.0, 1.0, 2.0], [32.0, 2.0, 8.0]]
+    """
+    R, M, _ = E.shape
+    iu0, iu1 = np.triu_indices(M)
+    mean, m2 = np.empty(iu0.size), np.empty(iu0.size)
+    rows = max(1, _CHUNK_NUMBERS // max(R * M, 1))
+    Et = E.transpose(0, 2, 1)
+    start = 0
+    for i0 in range(0, M, rows):
+        i1 = min(M, i0 + rows)
+        stop = start + sum(M - i for i in range(i0, i1))
+        prod = np.matmul(E[:, i0:i1], Et)  # (R, rows, M)
+        x = prod[:, iu0[start:stop] - i0, iu1[start:stop]]  # (R, pairs of these rows)
+        with np.errstate(invalid="ignore", over="ignore"):
+            mu = np.add.reduce(x, axis=0) / R
+            dev = x - mu
+            np.square(dev, out=dev)
+            mean[start:stop], m2[start:stop] = mu, np.add.reduce(dev, axis=0)
+        start = stop
+    return mean, m2
+
+
+def unpack_pairs(packed: np.ndarray, n_models: int) -> np.ndarray:
+    """The symmetric ``(..., M, M)`` matrices of packed pairs ``(..., M (M + 1) / 2)``.
+
+    >>> unpack_pairs(np.array([1.0, 2.0, 3.0]), 2).tolist()
+    [[1.0, 2.0], [2.0, 3.0]]
+    """
+    iu0, iu1 = np.triu_indices(n_models)
+    out = np.empty((*packed.shape[:-1], n_models, n_models))
+    out[..., iu0, iu1] = packed
+    out[..., iu1, iu0] = packed
+    return out
+
+
+class CrossFold:
+    """The cross-model error covariance as a streamed reduction of a simulation.
+
+    Each block of replicates brings the mean and the sum of squared deviations of its
+    cross products ``e_i . e_j`` (pairs ``i <= j``, per generation:
+    :func:`block_cross_moments`); they are merged in block order with Chan's formula,
+    like the risks, so the result is bitwise the same however the blocks were spread
+    over workers or resumed from a checkpoint store. For the jackknife the fold also
+    keeps the sums of each group of consecutive blocks (:func:`jackknife_groups`: at
+    most 32 groups, so the memory it holds, ``(2 + G) (T + 1) M (M + 1) / 2`` numbers,
+    does not grow with the replicates).
+
+    Standard errors: of the covariances, from the per-replicate variance (``R - 1``
+    degrees of freedom); of the correlations and the two indices, a delete-one-group
+    jackknife (``G - 1`` degrees of freedom), in the weighted form for groups of
+    unequal sizes (Busing, Meijer and van der Leeden, 1999: the last block, hence the
+    last group, may be shorter), which is the plain jackknife when the sizes are equal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> fold = CrossFold(2, 0, n_blocks=3)
+    >>> E = rng.standard_normal((30, 2, 1))
+    >>> for b in range(3):
+    ...     m, s = block_cross_moments(E[10 * b : 10 * b + 10])
+    ...     fold.merge(b, 10, m[None], s[None])
+    >>> h = fold.result(("a", "b"))
+    >>> bool(np.allclose(h.covariance[0], np.einsum("ri,rj->ij", E[:, :, 0], E[:, :, 0]) / 30))
+    True
+    >>> h.correlation_sem.shape
+    (1, 2, 2)
+    """
+
+    def __init__(self, n_models: int, generations: int, n_blocks: int) -> None:
+        self.n_models, self.generations, self.n_blocks = n_models, generations, n_blocks
+        self.groups = jackknife_groups(n_blocks, n_models, generations)
+        self.count = 0
+        self.mean: np.ndarray | None = None  # (T+1, P)
+        self.m2: np.ndarray | None = None
+        shape = (self.groups, generations + 1, pair_count(n_models))
+        self.group_sum = np.zeros(shape) if self.groups else None
+        self.group_count = np.zeros(self.groups, dtype=np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays the fold holds."""
+        arrays = [self.mean, self.m2, self.group_sum, self.group_count]
+        return sum(a.nbytes for a in arrays if a is not None)
+
+    def group_of(self, block: int) -> int:
+        """The jackknife group of a block (consecutive blocks, sizes within one block)."""
+        return block * self.groups // self.n_blocks
+
+    def merge(self, block: int, count: int, mean: np.ndarray, m2: np.ndarray) -> None:
+        """Merge the next block (blocks must come in order)."""
+        from ._simulate import _chan
+
+        if self.mean is None:
+            self.count, self.mean, self.m2 = count, mean, m2
+        else:
+            self.count, self.mean, self.m2 = _chan(self.count, self.mean, self.m2, count, mean, m2)
+        if self.group_sum is not None:
+            g = self.group_of(block)
+            self.group_sum[g] += count * mean
+            self.group_count[g] += count
+
+    def result(self, models: tuple[str, ...]) -> Homogenization:
+        """The indices and their standard errors, once every block is merged."""
+        M, n = self.n_models, self.count
+        if self.mean is None or self.m2 is None:
+            raise RuntimeError("CrossFold: no block merged")
+        cov = unpack_pairs(self.mean, M)
+        sem = unpack_pairs(np.sqrt(self.m2 / (n - 1) / n), M)
+        out = homogenization(cov, models=models, generations=np.arange(cov.shape[0]), sem=sem)
+        if self.group_sum is None:
+            return out
+        return _with_jackknife(out, self.group_sum, self.group_count, M)
+
+
+_JACKKNIFED = ("correlation", "mean_correlation", "effective_models")
+
+
+def _with_jackknife(h: Homogenization, sums, counts, n_models: int) -> Homogenization:
+    """Delete-one-group jackknife standard errors of the correlations and indices, in
+    the weighted form for unequal group sizes (see :class:`CrossFold`); two passes over
+    the groups, so no more than one leave-one-out estimate is held at a time."""
     from dataclasses import replace
 
-    B, R = len(per_block), float(sum(sizes))
-    leave = [
-        homogenization((total - blk) / (R - m)) for blk, m in zip(per_block, sizes, strict=True)
-    ]
+    G, n = len(counts), float(counts.sum())
+    total = sums.sum(axis=0)
+    frac = counts / n  # m_g / n
 
-    def se(values: list[np.ndarray]) -> np.ndarray:
-        arr = np.stack(values)
-        with np.errstate(invalid="ignore"):
-            return np.sqrt((B - 1) / B * np.sum((arr - arr.mean(axis=0)) ** 2, axis=0))
+    def leave(g: int) -> Homogenization:
+        return homogenization(unpack_pairs((total - sums[g]) / (n - counts[g]), n_models))
 
-    corr_se = se([x.correlation for x in leave])
-    idx = np.arange(corr_se.shape[1])
-    corr_se[:, idx, idx] = 0.0
+    full = {k: getattr(h, k) for k in _JACKKNIFED}
+    with np.errstate(invalid="ignore"):
+        # theta_J = G theta - sum_g (1 - m_g/n) theta_(-g)
+        tj = {k: G * v for k, v in full.items()}
+        for g in range(G):
+            x = leave(g)
+            for k in _JACKKNIFED:
+                tj[k] = tj[k] - (1.0 - frac[g]) * getattr(x, k)
+        # var = (1/G) sum_g (pseudo_g - theta_J)^2 / (h_g - 1), pseudo_g = h_g theta -
+        # (h_g - 1) theta_(-g), h_g = n / m_g
+        acc = {k: np.zeros_like(v) for k, v in full.items()}
+        for g in range(G):
+            x, hg = leave(g), 1.0 / frac[g]
+            for k in _JACKKNIFED:
+                pseudo = hg * full[k] - (hg - 1.0) * getattr(x, k)
+                acc[k] = acc[k] + (pseudo - tj[k]) ** 2 / (hg - 1.0)
+        se = {k: np.sqrt(v / G) for k, v in acc.items()}
+    idx = np.arange(n_models)
+    se["correlation"][:, idx, idx] = 0.0
     return replace(
         h,
-        correlation_sem=corr_se,
-        mean_correlation_sem=se([x.mean_correlation for x in leave]),
-        effective_models_sem=se([x.effective_models for x in leave]),
+        correlation_sem=se["correlation"],
+        mean_correlation_sem=se["mean_correlation"],
+        effective_models_sem=se["effective_models"],
     )
 
 

@@ -48,6 +48,7 @@ from ._cost import check_simulation
 from ._curves import RiskCurves
 from ._errors import ConfigError
 from ._graph import InteractionGraph
+from ._homogenization import CrossFold, block_cross_moments, check_fold, error_vectors
 from ._regime import Regime, accumulate_refusal
 from ._threads import blas_limit, blas_threads_setting
 from .families import Family
@@ -474,10 +475,15 @@ class BlockResult:
     samples: np.ndarray | None = None  # (reps, T+1, K), with keep_replicates
     params: tuple[Any, ...] = ()  # each model's (reps, ...) last fits, with keep_params
     nonconverged: np.ndarray | None = None  # (T+1, K) counts of non-converged fits
+    # With homogenization: mean and sum of squared deviations of the cross products
+    # e_i . e_j over the block's replicates, (T+1, K (K+1) / 2) (pairs i <= j).
+    cross_mean: np.ndarray | None = None
+    cross_m2: np.ndarray | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The block as named numeric arrays (``count``, ``mean``, ``m2``, ``sm__<name>``,
-        ``s2__<name>``, optional ``samples``, ``param__<i>`` and ``nonconverged``)."""
+        ``s2__<name>``, optional ``samples``, ``param__<i>``, ``nonconverged``,
+        ``cross_mean`` and ``cross_m2``)."""
         arrays: dict[str, np.ndarray] = {
             "count": np.asarray(self.count),
             "mean": self.mean,
@@ -492,6 +498,9 @@ class BlockResult:
             arrays[f"param__{i}"] = np.asarray(p)
         if self.nonconverged is not None:
             arrays["nonconverged"] = self.nonconverged
+        if self.cross_mean is not None:
+            arrays["cross_mean"] = self.cross_mean
+            arrays["cross_m2"] = self.cross_m2  # type: ignore[assignment]
         return arrays
 
     @classmethod
@@ -512,6 +521,8 @@ class BlockResult:
             arrays["samples"] if "samples" in keys else None,
             tuple(arrays[f"param__{i}"] for i in range(n_models)) if kept else (),
             arrays["nonconverged"] if "nonconverged" in keys else None,
+            arrays["cross_mean"] if "cross_mean" in keys else None,
+            arrays["cross_m2"] if "cross_m2" in keys else None,
         )
 
 
@@ -528,6 +539,7 @@ class _Job:
     replicates: int
     keep_replicates: bool
     keep_params: bool = False
+    homogenization: bool = False  # also the cross products of the models' errors
 
     def block_size(self, b: int) -> int:
         return min(BLOCK_SIZE, self.replicates - b * BLOCK_SIZE)
@@ -555,6 +567,8 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
     s_m2: dict[str, np.ndarray] = {}
     samples = np.empty((reps, T + 1, K)) if job.keep_replicates else None
     bad = np.zeros((T + 1, K), dtype=np.int64)
+    P = K * (K + 1) // 2
+    cross = (np.empty((T + 1, P)), np.empty((T + 1, P))) if job.homogenization else None
 
     def record(state: GenerationState) -> None:
         t = state.generation
@@ -581,6 +595,8 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
             )
         for name, x in summ.items():
             s_mean[name][t], s_m2[name][t] = _moments(x)
+        if cross is not None:  # the fold of _homogenization.CrossFold
+            cross[0][t], cross[1][t] = block_cross_moments(error_vectors(family, state.params))
 
     with blas_limit():  # one BLAS thread by default (_threads.py)
         state = kernel.initial(reps, rngs)
@@ -589,7 +605,8 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
             state = kernel.step(state, rngs)
             record(state)
     params = tuple(state.params) if job.keep_params else ()
-    return _BlockResult(b, reps, mean, m2, s_mean, s_m2, samples, params, bad)
+    cm, c2 = cross if cross is not None else (None, None)
+    return _BlockResult(b, reps, mean, m2, s_mean, s_m2, samples, params, bad, cm, c2)
 
 
 def _run_chunk(job: _Job, blocks: Sequence[int]) -> list[_BlockResult]:
@@ -612,7 +629,10 @@ class _Reduction:
 
     What it holds does not grow with the number of replicates: the running count, mean
     and sum of squared deviations per (generation, model) for the risk and each summary
-    (merged with :func:`_chan`), the non-converged counts, and the blocks that finished
+    (merged with :func:`_chan`), the non-converged counts, with homogenization the
+    cross-model fold (:class:`~graphcollapse._homogenization.CrossFold`: the same for
+    the cross products of the models' errors, per pair of models, and the sums of at
+    most 32 groups of blocks for its jackknife), and the blocks that finished
     ahead of their turn (at most a few per worker: :func:`_drive` stops taking new
     blocks while too many wait). The per-replicate arrays -- ``samples`` (risks) and
     ``params`` (last-generation fits) -- are filled in only when the run keeps them.
@@ -630,10 +650,12 @@ class _Reduction:
         keep_replicates: bool,
         keep_params: bool,
         fetch: Callable[[int], BlockResult],
+        cross: CrossFold | None = None,
     ) -> None:
         self.replicates, self.n_blocks = replicates, n_blocks
         self.keep_replicates, self.keep_params = keep_replicates, keep_params
         self.fetch = fetch
+        self.cross = cross  # the cross-model fold, with homogenization
         self.next = 0  # the next block to merge
         self.ahead: dict[int, BlockResult] = {}  # finished before their turn
         self.stored: set[int] = set()  # in the store, read when their turn comes
@@ -687,6 +709,8 @@ class _Reduction:
                 self.summaries[k] = (sm, s2)
         if r.nonconverged is not None:
             self.nonconverged = self.nonconverged + r.nonconverged
+        if self.cross is not None:
+            self.cross.merge(r.block, r.count, r.cross_mean, r.cross_m2)  # type: ignore[arg-type]
         start = r.block * BLOCK_SIZE
         if self.keep_replicates and r.samples is not None:
             self.samples = self._fill(self.samples, self.replicates, start, r.samples)
@@ -894,6 +918,7 @@ def check_arguments(
     keep_params: Any = False,
     parallelism: Any = 1,
     chunk_blocks: Any = None,
+    homogenization: Any = False,
 ) -> Arguments:
     """Every argument guard of :func:`simulate`, written once: the engine calls it, and
     so does :func:`graphcollapse.simulate` before it starts a pool or a cluster. Raises
@@ -932,6 +957,8 @@ def check_arguments(
     resolved = "fast" if path == "fast" or (path == "auto" and family.has_fast_path) else "plain"
     family.check_graph(graph)
     check_loss_weights(graph, family, regime, "simulate")
+    if homogenization:
+        check_fold(graph.n_models, T)  # the cross-model fold's limits
     blas_threads_setting()  # refuse a bad GRAPHCOLLAPSE_BLAS_THREADS before any work
     # Refuse a run over this machine's memory or the time limit (docs/reliability.md).
     check_simulation(
@@ -965,6 +992,7 @@ def simulate(
     progress: Callable[[int, int], Any] | None = None,
     checkpoints: BlockStore | None = None,
     chunk_blocks: int | None = None,
+    homogenization: bool = False,
 ) -> RiskCurves:
     """The pure simulation engine: blocks run on a given executor, kept in a given store.
 
@@ -976,6 +1004,10 @@ def simulate(
     ----------
     graph, family, generations, replicates, seed, regime, path, keep_replicates, keep_params
         As in :func:`graphcollapse.simulate`.
+    homogenization : bool
+        As in :func:`graphcollapse.simulate`: also reduce the cross products of the
+        models' errors (:class:`~graphcollapse._homogenization.CrossFold`) and return
+        them as ``result.homogenization``.
     executor : concurrent.futures.Executor, optional
         Where blocks run (``None`` = here, one after the other). Anything with
         ``submit`` returning a :class:`concurrent.futures.Future` works, e.g. a
@@ -1000,7 +1032,8 @@ def simulate(
     -----
     Memory: blocks are reduced as they finish (:class:`_Reduction`), so without
     ``keep_replicates`` and ``keep_params`` what the run holds -- and what the result
-    and each checkpointed block retain -- does not depend on ``replicates``.
+    and each checkpointed block retain -- does not depend on ``replicates`` (with
+    ``homogenization`` too).
 
     Examples
     --------
@@ -1028,6 +1061,7 @@ def simulate(
         keep_params=keep_params,
         parallelism=parallelism,
         chunk_blocks=chunk_blocks,
+        homogenization=homogenization,
     )
     T, R, seed, parallelism, chunk, resolved = args
 
@@ -1038,14 +1072,20 @@ def simulate(
         R,
         bool(keep_replicates),
         bool(keep_params),
+        bool(homogenization),
     )
     K = graph.n_models
     n_blocks = math.ceil(R / BLOCK_SIZE)
 
     def usable(r: BlockResult | None) -> bool:
         # A stored block kept without parameters is recomputed when they are asked for
-        # (keep_params is not part of the fingerprint: the statistics are the same).
-        return r is not None and (not job.keep_params or len(r.params) == K)
+        # (keep_params is not part of the fingerprint: the statistics are the same);
+        # likewise one saved without the cross products when homogenization is asked.
+        return (
+            r is not None
+            and (not job.keep_params or len(r.params) == K)
+            and (not job.homogenization or r.cross_mean is not None)
+        )
 
     def fetch(b: int) -> BlockResult:
         # A stored block whose turn has come (read again, or recomputed if it went bad).
@@ -1057,7 +1097,8 @@ def simulate(
             checkpoints.save(r)
         return r
 
-    reduction = _Reduction(R, n_blocks, job.keep_replicates, job.keep_params, fetch)
+    fold = CrossFold(K, T, n_blocks) if job.homogenization else None
+    reduction = _Reduction(R, n_blocks, job.keep_replicates, job.keep_params, fetch, fold)
     resumed_blocks: set[int] = set()
     if checkpoints is not None:
         fp = run_fingerprint(graph, family, regime, T, seed, R, resolved, bool(keep_replicates))
@@ -1129,4 +1170,5 @@ def simulate(
         summaries_sem=red["summaries_sem"],
         params=red["params"],
         info=info,
+        homogenization=None if fold is None else fold.result(graph.names),
     )

@@ -627,6 +627,7 @@ def simulate(
     backend: Backend = "local",
     scheduler: str | None = None,
     wait_for_lock: bool = False,
+    homogenization: bool = False,
 ) -> RiskCurves:
     """Simulate the retraining loop of an interaction graph with Monte Carlo replicates.
 
@@ -691,6 +692,15 @@ def simulate(
         Address of a running Dask scheduler (``tcp://host:8786``), with ``backend="dask"``.
     wait_for_lock : bool
         Wait for another run using ``checkpoint_dir`` instead of refusing.
+    homogenization : bool
+        Also estimate, from the same replicates, the models' error cross-covariance,
+        cross-model correlation and homogenisation indices with their standard errors
+        (``result.homogenization``, a :class:`graphcollapse.theory.Homogenization`;
+        docs/theory.md §10). A streamed reduction beside the risks': each block adds
+        the mean and spread of its cross products ``e_i . e_j`` per pair of models and
+        generation (``M (M + 1) / 2`` numbers each; up to 2,000 models), so memory does
+        not grow with ``replicates`` and the numbers do not depend on ``workers`` or
+        resuming. No number of the risks changes.
 
     Returns
     -------
@@ -698,7 +708,8 @@ def simulate(
         ``mean`` and ``sem`` of the risk per generation and model, family summaries
         (means and sems), ``params`` (with ``keep_params``: a tuple with each model's
         last-generation fits, replicate axis first; else ``None``), ``samples`` (with
-        ``keep_replicates``; else ``None``) and ``info`` (seed, block size, path,
+        ``keep_replicates``; else ``None``), ``homogenization`` (with
+        ``homogenization=True``; else ``None``) and ``info`` (seed, block size, path,
         regime, family, the family's ``degeneracy`` declaration read by
         :func:`drift_signal`, timings).
 
@@ -732,6 +743,7 @@ def simulate(
         keep_params=keep_params,
         progress=progress,
         chunk_blocks=chunk_blocks,
+        homogenization=homogenization,
     )
     with contextlib.ExitStack() as stack:
         store = None

@@ -63,10 +63,13 @@ def execute(
     backend: str = "local",
     scheduler: str | None = None,
     announce: bool = False,
+    homogenization: bool = False,
 ) -> RiskCurves:
     """Run the simulation a configuration describes (resuming from ``out/blocks``) on
     the local process pool or on Dask (``backend``, ``scheduler``); with ``announce``,
-    first say on stderr how long it should take when that is more than a few seconds."""
+    first say on stderr how long it should take when that is more than a few seconds;
+    with ``homogenization``, the run also reduces the models' cross error products
+    (``result.homogenization``)."""
     from ..execution import CheckpointMismatchError, simulate
 
     with read_progress(cfg.graph_file) as reading:
@@ -75,6 +78,8 @@ def execute(
         announce_estimate(graph, family, settings)
     settings["checkpoint_dir"] = None if out is None else out / CHECKPOINT_SUBDIR
     settings.update(backend=backend, scheduler=scheduler)
+    if homogenization:
+        settings["homogenization"] = True
     try:
         if not show_progress:
             return simulate(graph, family, **settings)
@@ -151,22 +156,6 @@ def json_payload(
                 "risk_mean"
             ]
     return out
-
-
-def empirical_homogenization(cfg: RunConfig) -> Homogenization:
-    """:func:`graphcollapse.simulate_homogenization` for a configuration: the same graph,
-    family, regime, generations, replicates and seed as the run (its replicates rerun on
-    the plain path in this process; cross products summed per block of replicates)."""
-    from .._homogenization import simulate_homogenization
-
-    return simulate_homogenization(
-        cfg.build_graph(),
-        cfg.build_family(),
-        generations=cfg.generations,
-        replicates=cfg.replicates,
-        seed=cfg.seed,
-        regime=cfg.build_regime(),
-    )
 
 
 def write_homogenization_plot(path: Path, cfg: RunConfig, sim: Homogenization) -> Path:
@@ -293,10 +282,18 @@ def _tell_waiting(out: Path):
     return tell
 
 
-def _execute_and_save(cfg, out, show, backend, scheduler, started, quiet=False) -> RiskCurves:
+def _execute_and_save(
+    cfg, out, show, backend, scheduler, started, quiet=False, homogenization=False
+) -> RiskCurves:
     try:
         result = execute(
-            cfg, out, show_progress=show, backend=backend, scheduler=scheduler, announce=not quiet
+            cfg,
+            out,
+            show_progress=show,
+            backend=backend,
+            scheduler=scheduler,
+            announce=not quiet,
+            homogenization=homogenization,
         )
     except KeyboardInterrupt:
         # (typer turns a KeyboardInterrupt into exit status 130 without a word.)
@@ -372,7 +369,7 @@ def simulate_command(
             "--homogenization",
             help="Also estimate the models' cross error correlation and the homogenisation "
             "indices from the replicates (--json keys `cross_correlation`, `homogenization`, "
-            "as in `theory --json`; the replicates are rerun on the plain path here).",
+            "as in `theory --json`; from the run's own replicates).",
         ),
     ] = False,
     homogenization_plot: Annotated[
@@ -413,8 +410,10 @@ def simulate_command(
             stack.enter_context(
                 DirectoryLock(out, what="--out", wait=wait, on_wait=_tell_waiting(out))
             )
-        result = _execute_and_save(cfg, out, show, backend, scheduler, started, quiet)
-    homog = empirical_homogenization(cfg) if homogenization else None
+        result = _execute_and_save(
+            cfg, out, show, backend, scheduler, started, quiet, homogenization
+        )
+    homog = result.homogenization
     if homog is not None and homogenization_plot is not None:
         write_homogenization_plot(homogenization_plot, cfg, homog)
     if with_theory:
