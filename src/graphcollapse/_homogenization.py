@@ -327,14 +327,17 @@ def block_cross_moments(E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     start = 0
     for i0 in range(0, M, rows):
         i1 = min(M, i0 + rows)
-        stop = start + sum(M - i for i in range(i0, i1))
-        prod = np.matmul(E[:, i0:i1], Et)  # (R, rows, M)
-        x = prod[:, iu0[start:stop] - i0, iu1[start:stop]]  # (R, pairs of these rows)
+        stop = start + (i1 - i0) * M - (i1 * (i1 - 1) - i0 * (i0 - 1)) // 2
+        # Rows i0..i1 of every replicate's e_i . e_j, contiguous: their moments over the
+        # replicates in place, then the pairs i <= j picked (cheaper than gathering the
+        # pairs of every replicate first).
+        x = np.matmul(E[:, i0:i1], Et).reshape(R, (i1 - i0) * M)
+        flat = (iu0[start:stop] - i0) * M + iu1[start:stop]
         with np.errstate(invalid="ignore", over="ignore"):
             mu = np.add.reduce(x, axis=0) / R
-            dev = x - mu
-            np.square(dev, out=dev)
-            mean[start:stop], m2[start:stop] = mu, np.add.reduce(dev, axis=0)
+            np.subtract(x, mu, out=x)
+            np.square(x, out=x)
+            mean[start:stop], m2[start:stop] = mu[flat], np.add.reduce(x, axis=0)[flat]
         start = stop
     return mean, m2
 
