@@ -133,3 +133,29 @@ def test_homogenization_plot(tmp_path, capsys):
     # Theory only: no simulation artists.
     d = HomogenizationDisplay.from_homogenization(theory=a).plot()
     assert sorted(d.lines_) == ["theory_correlation", "theory_effective"]
+
+
+def test_homogenization_rides_on_the_run_itself(tmp_path, capsys):
+    # From the run's own replicates: the risks are those of the plain run, and the
+    # numbers are the same on one worker or two; the diagonal is the risk itself.
+    cfg = _config(tmp_path, "shared", 3 * 256 + 5, 2)
+    one = _json(capsys, "simulate", str(cfg), "--json", "--quiet", "--homogenization")
+    two = _json(
+        capsys, "simulate", str(cfg), "--json", "--quiet", "--homogenization", "--workers", "2"
+    )
+    plain = _json(capsys, "simulate", str(cfg), "--json", "--quiet")
+    assert one["risk_mean"] == plain["risk_mean"] == two["risk_mean"]
+    for key in ("homogenization", "cross_correlation", "cross_correlation_sem"):
+        assert one[key] == two[key], key
+    res = gc.simulate(
+        load_config(cfg).build_graph(),
+        gc.Categorical(k=5, zipf=1.0),
+        generations=4,
+        replicates=3 * 256 + 5,
+        seed=2,
+        regime=gc.Regime(synthetic="shared"),
+        homogenization=True,
+    )
+    C = res.homogenization.covariance
+    np.testing.assert_allclose(np.diagonal(C, axis1=1, axis2=2), one["risk_mean"], rtol=1e-12)
+    assert res.homogenization.json_keys() == {k: one[k] for k in res.homogenization.json_keys()}
