@@ -141,3 +141,22 @@ def test_estimates_scale_with_the_work():
 def test_messages_read_well():
     assert format_duration(200) == "3 min" and format_duration(86400) == "24 h"
     assert Estimate(200.0, 2**30, 2).describe() == "about 3 min on 2 workers, 1.0 GB of memory"
+
+
+def test_the_homogenization_fold_is_in_the_memory_estimate(monkeypatch):
+    """The cross-model fold holds (T+1) x M(M+1)/2 floats per array (running moments,
+    jackknife groups, blocks waiting to be merged): a limit below it refuses the run
+    with ``homogenization`` named, and the same run without the fold passes the check."""
+    from graphcollapse._cost import estimate_simulation
+    from graphcollapse._homogenization import fold_bytes
+
+    g = gc.preset("cycle", size=40, real_models="one")
+    args = dict(generations=50, replicates=10**4, regime=gc.Regime(), fast=True)
+    plain = estimate_simulation(g, gc.LinearRegression(dim=2), **args).bytes
+    folded = estimate_simulation(g, gc.LinearRegression(dim=2), homogenization=True, **args)
+    assert folded.bytes == pytest.approx(plain + fold_bytes(40, 50, 10**4))
+    assert fold_bytes(40, 50, 10**4) > 8 * 51 * 820 * 34  # moments + 32 groups at least
+    monkeypatch.setenv("GRAPHCOLLAPSE_MAX_MEMORY", f"{int((plain + folded.bytes) / 2)}")
+    with pytest.raises(ConfigError, match="homogenization.*GRAPHCOLLAPSE_MAX_MEMORY"):
+        gc.simulate(g, gc.LinearRegression(dim=2), generations=50, replicates=10**4,
+                    seed=0, homogenization=True)  # fmt: skip

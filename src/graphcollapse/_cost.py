@@ -133,6 +133,15 @@ def simulation_bytes(
     return curves + kept + 8.0 * 256 * K * 64
 
 
+def _fold(n_models: int, generations: int, replicates: int, on: bool) -> float:
+    """Bytes of the cross-model fold when ``homogenization`` is on (else 0)."""
+    if not on:
+        return 0.0
+    from ._homogenization import fold_bytes
+
+    return fold_bytes(n_models, generations, replicates)
+
+
 def param_floats(family: Any, n_models: int) -> float:
     """Floats of one replicate's last-generation fits over ``n_models`` models (what
     ``keep_params`` keeps per replicate): the size of ``family.true_params()`` each.
@@ -284,6 +293,7 @@ def estimate_simulation(
     keep_replicates: bool = False,
     workers: int = 1,
     keep_params: bool = False,
+    homogenization: bool = False,
 ) -> Estimate:
     """The estimated wall time and memory of a simulation (see the module notes).
 
@@ -303,7 +313,7 @@ def estimate_simulation(
 
     T, R, K = int(generations), int(replicates), graph.n_models
     kept = param_floats(family, K) if keep_params else 0.0
-    memory = simulation_bytes(K, T, R, keep_replicates, kept)
+    memory = simulation_bytes(K, T, R, keep_replicates, kept) + _fold(K, T, R, homogenization)
     n_blocks = math.ceil(R / BLOCK_SIZE)
     S = graph.synthetic_csr
     draws = (T + 1) * R * (float(np.sum(graph.real)) + float(S.data.sum()) + K)
@@ -339,6 +349,7 @@ def check_simulation(
     keep_replicates: bool = False,
     workers: int = 1,
     keep_params: bool = False,
+    homogenization: bool = False,
 ) -> Estimate:
     """:func:`estimate_simulation`, refusing (:class:`~graphcollapse.ConfigError`) a run
     over the memory or time limit, with the estimate, the limit and the override.
@@ -355,7 +366,11 @@ def check_simulation(
     """
     kept = [
         name
-        for name, on in (("keep_replicates", keep_replicates), ("keep_params", keep_params))
+        for name, on in (
+            ("keep_replicates", keep_replicates),
+            ("keep_params", keep_params),
+            ("homogenization", homogenization),
+        )
         if on
     ]
     what = (
@@ -364,6 +379,7 @@ def check_simulation(
     )
     params = param_floats(family, graph.n_models) if keep_params else 0.0
     memory = simulation_bytes(graph.n_models, generations, replicates, keep_replicates, params)
+    memory += _fold(graph.n_models, generations, replicates, homogenization)
     check_memory(memory, what)  # before probing: refuse the impossible at once
     est = estimate_simulation(
         graph,
@@ -375,6 +391,7 @@ def check_simulation(
         keep_replicates=keep_replicates,
         workers=workers,
         keep_params=keep_params,
+        homogenization=homogenization,
     )
     check_time(est.seconds, what, est.workers)
     return est

@@ -195,9 +195,10 @@ def simulate_homogenization(
     The same as ``graphcollapse.simulate(graph, family, ..., homogenization=True)
     .homogenization`` (run here, in this process): the cross products are a streamed
     reduction of the simulation's own replicates (:class:`CrossFold`). The error vector
-    ``e`` of a fit is ``family.error_vector(params)`` when the family defines it (its
-    squared norm is the risk; e.g. :class:`~graphcollapse.Categorical`), else
-    ``params - true_params()`` flattened (the risk metric when it is Euclidean). The
+    ``e`` of a fit is ``family.error_vector(params)``: by default
+    ``params - true_params()`` flattened (the risk metric when it is Euclidean); a
+    family with another risk metric makes its squared norm the risk (e.g.
+    :class:`~graphcollapse.Categorical`). The
     correlations' and indices' standard errors are a delete-one-group jackknife over
     groups of replicate blocks (needs two blocks, i.e. more than 256 replicates). At
     most 2,000 models, and ``(T + 1) M (M + 1) / 2`` at most 4,000,000
@@ -270,6 +271,23 @@ def check_fold(n_models: int, generations: int, where: str = "simulate") -> None
         )
 
 
+def fold_bytes(n_models: int, generations: int, replicates: int, held: int = 64) -> float:
+    """Memory of the cross-model fold of a run: the running mean and spread, the
+    jackknife groups' sums, and two arrays per finished block waiting to be merged (at
+    most ``held``, the engine's floor for blocks held behind a slow one), each
+    ``(T+1) x M(M+1)/2`` floats.
+
+    >>> round(fold_bytes(50, 99, 10**5) / 2**20)  # 100 x 1,275 floats, 2 + 32 + 128 of them
+    158
+    """
+    from ._simulate import BLOCK_SIZE
+
+    per = (int(generations) + 1) * pair_count(int(n_models))
+    n_blocks = -(-int(replicates) // BLOCK_SIZE)
+    G = jackknife_groups(n_blocks, n_models, generations)
+    return 8.0 * per * (2 + G + 2 * min(int(held), n_blocks))
+
+
 def jackknife_groups(n_blocks: int, n_models: int, generations: int) -> int:
     """Groups of consecutive replicate blocks of the jackknife: one per block up to
     :data:`JACKKNIFE_GROUPS` (fewer when their sums would exceed
@@ -285,23 +303,14 @@ def jackknife_groups(n_blocks: int, n_models: int, generations: int) -> int:
 
 def error_vectors(family, params) -> np.ndarray:
     """Every model's error vectors at one generation, ``(R, M, q)``:
-    ``family.error_vector(p)`` when the family defines it, else ``p - true_params()``
-    flattened.
+    ``family.error_vector(p)`` (:meth:`Family.error_vector`).
 
     >>> import numpy as np, graphcollapse as gc
     >>> fam = gc.LinearRegression(dim=2)
     >>> error_vectors(fam, (np.zeros((3, 2)), np.ones((3, 2)))).shape
     (3, 2, 2)
     """
-    embed = getattr(family, "error_vector", None)
-    if embed is not None:
-        parts = [np.asarray(embed(p), dtype=np.float64) for p in params]
-    else:
-        truth = np.asarray(family.true_params(), dtype=np.float64).ravel()
-        parts = []
-        for p in params:
-            a = np.asarray(p, dtype=np.float64)
-            parts.append(a.reshape(a.shape[0], -1) - truth)
+    parts = [np.asarray(family.error_vector(p), dtype=np.float64) for p in params]
     return np.stack(parts, axis=1)
 
 

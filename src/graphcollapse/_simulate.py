@@ -971,6 +971,7 @@ def check_arguments(
         keep_replicates=bool(keep_replicates),
         workers=parallelism,
         keep_params=bool(keep_params),
+        homogenization=bool(homogenization),
     )
 
     return Arguments(T, R, seed, parallelism, chunk, resolved)

@@ -292,6 +292,22 @@ class Family(abc.ABC):
         ``(reps,)``. Default: none."""
         return {}
 
+    def error_vector(self, params: np.ndarray) -> np.ndarray:
+        """Each replicate's error as a vector, ``(reps, q)``: the cross products of two
+        models' errors give their cross-covariance, the homogenisation of
+        :func:`graphcollapse.simulate` with ``homogenization=True`` (docs/theory.md §10).
+        Default: ``params - true_params()``, flattened; a family whose risk is another
+        quadratic form overrides it so that the squared norm is the risk.
+
+        >>> import numpy as np
+        >>> from graphcollapse import LinearRegression
+        >>> LinearRegression(dim=2).error_vector(np.ones((3, 2))).shape
+        (3, 2)
+        """
+        a = np.asarray(params, dtype=np.float64)
+        truth = np.asarray(self.true_params(), dtype=np.float64).ravel()
+        return a.reshape(a.shape[0], -1) - truth
+
     # ------------------------------------------------------------------ theory
     @abc.abstractmethod
     def noise_scale(self) -> float:
