@@ -179,9 +179,7 @@ def test_removed_checkpoint_directory_ends_the_run_with_a_message(tmp_path):
 
 
 def test_interrupt_saves_blocks_finished_so_far_and_resume_is_identical(tmp_path):
-    # (120 blocks: enough that the interrupt lands before the run ends, even when a
-    # loaded machine delays the poll that sees the second block)
-    R = 120 * BLOCK_SIZE
+    R = 30 * BLOCK_SIZE
     config = write_run_config(tmp_path, SLOW + f"replicates: {R}\n")
     out = tmp_path / "out"
     run = _start(config, out, "--workers", "2")
@@ -194,7 +192,7 @@ def test_interrupt_saves_blocks_finished_so_far_and_resume_is_identical(tmp_path
         _stop(run)
     assert code == 130, stderr
     saved = _blocks(out)
-    assert 2 <= saved < 120
+    assert 2 <= saved < 30
     assert f"{saved} finished blocks are saved" in stderr
     rerun = _start(config, out, "--json", "--workers", "2")
     code, stdout, stderr = _finish(rerun)
