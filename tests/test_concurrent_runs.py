@@ -32,6 +32,13 @@ def _env() -> dict[str, str]:
     return os.environ | {"PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
+def _default_sigint() -> None:
+    # A test run started in the background by a shell without job control (`make test
+    # &`, some CI runners) inherits SIGINT ignored, and so would the run under test:
+    # Ctrl-C is what the interrupt test sends, so the run gets the default disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(config: Path, out: Path, *args: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "graphcollapse.cli", "simulate", str(config), "--quiet"]
     return subprocess.Popen(
@@ -40,6 +47,7 @@ def _start(config: Path, out: Path, *args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        preexec_fn=_default_sigint,
     )
 
 
