@@ -96,6 +96,20 @@ BATCH_FLOATS = 4.0e6
 _KIND = {"replace": "exact_ols_reused", "accumulate": "exact_ols_accumulate_graph"}
 
 
+def _new_real(st, t: int, reused: bool, d: int, b: int, rng: np.random.Generator) -> list:
+    """Each model's Gram matrix of the real rows added at generation ``t`` (``b``
+    draws each, in model order, as both design kernels draw them): ``real`` fresh rows
+    every generation; with reused real data, ``real`` rows at ``t = 1`` only, and only
+    for a model whose initial sample is smaller (the reused sample enters once)."""
+    new = []
+    for i in range(st.K):
+        nr = int(st.real[i])
+        if reused:
+            nr = nr if (t == 1 and int(st.initial[i]) < nr) else 0
+        new.append(_wishart(nr, d, b, rng))
+    return new
+
+
 def _wishart(n: int, d: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """``size`` draws of ``Wishart_d(n, I)`` (``X^T X`` of ``n`` standard Gaussian rows):
     Bartlett's decomposition ``L L^T`` when ``n >= d`` (cost independent of ``n``), the
@@ -354,12 +368,7 @@ def _run_accumulate(
     out = np.empty((b, T + 1, K, K))
     out[:, 0] = risk()
     for t in range(1, T + 1):
-        new = []
-        for i in range(K):
-            nr = int(st.real[i])
-            if reused:
-                nr = nr if (t == 1 and int(st.initial[i]) < nr) else 0
-            new.append(_wishart(nr, d, b, rng))
+        new = _new_real(st, t, reused, d, b, rng)
         if shared:
             G, O = _draw_synthetic(st, b, rng, True)
         else:
@@ -540,13 +549,7 @@ def _run_accumulate_sparse(
     out = np.empty((b, T + 1, K, K))
     out[:, 0] = _pool_traces(Ch, Pinv, K, d)
     for t in range(1, T + 1):
-        new = []
-        for i in range(K):
-            nr = int(st.real[i])
-            if reused:
-                nr = nr if (t == 1 and int(st.initial[i]) < nr) else 0
-            new.append(_wishart(nr, d, b, rng))
-        new = np.stack(new, axis=1)
+        new = np.stack(_new_real(st, t, reused, d, b, rng), axis=1)
         if shared:
             G, O = _draw_synthetic(st, b, rng, True)
         else:
