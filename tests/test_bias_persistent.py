@@ -69,10 +69,60 @@ def _cycle() -> gc.InteractionGraph:
     )
 
 
+def fresh_reference(graph, family, T, shared=False):
+    """§12's recursion for replace / fresh data written out directly from the
+    parameters' covariance (the sandwich ``C' = J (W C W^T) J^T + (V + dV) / n`` plus
+    shared overlaps; the pooling term for models with two or more sources), not from
+    the §12.4 state that ``_second_order`` propagates: (means, covariances) per
+    generation."""
+    th = np.asarray(family.true_params(), dtype=np.float64)
+    K, p = graph.n_models, th.size
+    n = graph.total.astype(np.float64)
+    syn = graph.synthetic.toarray().astype(np.float64)
+    W, w0 = syn / n[:, None], graph.real / n
+    b, V = bias._moments(family, th)
+    m = th + b / graph.initial_real[:, None]
+    C = np.zeros((K, K, p, p))
+    for i in range(K):
+        C[i, i] = V / graph.initial_real[i]
+    mixed = ((w0 > 0).astype(int) + (W > 0).sum(axis=1)) >= 2
+    means, covs = [m], [C[np.arange(K), np.arange(K)]]
+    for _ in range(T):
+        a = w0[:, None] * th + W @ m
+        src = np.einsum("ij,kl,jlpq->ikpq", W, W, C)
+        diag = C[np.arange(K), np.arange(K)] + np.einsum("jp,jq->jpq", m, m)
+        second = w0[:, None, None] * np.outer(th, th) + np.einsum("ij,jpq->ipq", W, diag)
+        m_new, J, Vs, noise = np.empty_like(m), np.empty((K, p, p)), [], []
+        for i in range(K):
+            b, V = bias._moments(family, a[i])
+            db, dV = bias._curvature(family, a[i], src[i, i])
+            m_new[i] = a[i] + (b + db) / n[i]
+            if mixed[i]:
+                Pi = second[i] - src[i, i] - np.outer(a[i], a[i])
+                zero = np.zeros((p, p))
+                m_new[i] += bias._cross_bias(family, a[i], zero, V + dV, (Pi + Pi.T) / 2)
+            J[i] = np.eye(p) + bias._jacobian(family, a[i], b) / n[i]
+            Vs.append(V)
+            noise.append((V + dV) / n[i])
+        C = np.einsum("ipq,ikqr,ksr->ikps", J, src, J)
+        for i in range(K):
+            C[i, i] += noise[i]
+            for k in range(K):
+                common = sum(min(syn[i, j], syn[k, j]) for j in range(K)) if shared else 0
+                if i != k and common:
+                    C[i, k] += common / (n[i] * n[k]) * (Vs[i] + Vs[k]) / 2
+        m = m_new
+        means.append(m)
+        covs.append(C[np.arange(K), np.arange(K)])
+    return np.array(means), np.array(covs)
+
+
 # ------------------------------------------------------------------ structure
-def test_persistent_recursion_reduces_to_the_fresh_one_without_pooling():
+def test_recursion_with_nothing_persisting_is_the_direct_one():
     """On replace / fresh data, with one source per model (nothing to pool), the
-    persisting-data recursion is the fresh one to rounding."""
+    recursion of the §12.4 state is §12's direct one to rounding; so it is under reused
+    real data on a graph that takes no real data after generation 0 (nothing persists:
+    the pool-size rules and the persistence terms must vanish)."""
     g = gc.InteractionGraph.from_dict(
         {
             "models": {
@@ -83,11 +133,38 @@ def test_persistent_recursion_reduces_to_the_fresh_one_without_pooling():
         }
     )
     fam = gc.LogisticRegression(dim=2)
-    th = fam.true_params()
-    old = bias._second_order(g, fam, th, 6, 0.1, gc.Regime())
-    new = bias._second_order_persistent(g, fam, th, 6, 0.1, gc.Regime())
-    np.testing.assert_allclose(new.mean_params, old.mean_params, rtol=1e-9)
-    np.testing.assert_allclose(new.param_cov, old.param_cov, rtol=1e-9, atol=1e-15)
+    means, covs = fresh_reference(g, fam, 6)
+    for regime in (gc.Regime(), REUSED):
+        res = second_order_theory(g, fam, generations=6, regime=regime, separation_level=None)
+        np.testing.assert_allclose(res.mean_params, means, rtol=1e-12)
+        np.testing.assert_allclose(res.param_cov, covs, rtol=1e-10, atol=1e-15)
+    # Under accumulate the pools persist: not the fresh numbers.
+    acc = second_order_theory(g, fam, generations=6, regime=ACC, separation_level=None)
+    assert not np.allclose(acc.param_cov[1:], covs[1:], rtol=0.05)
+
+
+@dataclass(frozen=True)
+class _BiasLeaves(gc.LogisticRegression):
+    """The bias stops existing (NaN) beyond a norm while V stays finite."""
+
+    def fit_moments(self, theta):
+        b, V = super().fit_moments(theta)
+        return (b * np.nan if np.linalg.norm(theta) > 1.07 else b), V
+
+
+@pytest.mark.parametrize("regime", [gc.Regime(), ACC], ids=lambda r: r.label)
+def test_valid_until_ends_before_a_non_finite_mean(regime, monkeypatch):
+    """A mean that leaves the finite numbers ends valid_until the generation before,
+    in every regime, even where the covariance of that generation is still finite
+    (here: no curvature and no Jacobian, so only the mean carries the NaN)."""
+    monkeypatch.setattr(bias, "_curvature", lambda fam, a, P: (np.zeros(a.size), 0 * P))
+    monkeypatch.setattr(bias, "_jacobian", lambda fam, a, b: np.zeros((a.size, a.size)))
+    g = gc.InteractionGraph(["A"], [[100]], real=[0], initial_real=[100])
+    fam = _BiasLeaves(dim=3)
+    res = second_order_theory(g, fam, generations=30, regime=regime, separation_level=None)
+    gone = np.flatnonzero(~np.all(np.isfinite(res.mean_params[:, 0]), axis=1))
+    assert gone.size and np.all(np.isfinite(res.param_cov[gone[0], 0]))
+    assert res.valid_until.tolist() == [gone[0] - 1]
 
 
 def test_fit_tensors_closed_forms():

@@ -1,6 +1,6 @@
 """Second-order theory: the mean of every model's parameter moves, not only its spread
-(docs/theory.md §12; persisting data §12.4 in :func:`_second_order_persistent`,
-separation onset §12.5 in :func:`nonconvergence_probability`).
+(docs/theory.md §12, persisting data §12.4: one recursion for every regime in
+:func:`_second_order`; separation onset §12.5 in :func:`nonconvergence_probability`).
 
 A fit on ``n`` samples of the law with parameter ``theta`` has mean
 ``theta + b(theta) / n`` and covariance ``V(theta) / n`` up to ``O(n^-2)``
@@ -182,13 +182,6 @@ class SecondOrderResult:
 
 
 # ---------------------------------------------------------------------- graph pieces
-def _weights(graph: InteractionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dense synthetic weights ``W`` (K, K), real weights ``w0`` (K,), sizes ``n`` (K,)."""
-    n = graph.total.astype(np.float64)
-    W = graph.synthetic.toarray().astype(np.float64) / n[:, None]
-    return W, graph.real.astype(np.float64) / n, n
-
-
 def unsupported_regime(regime: Regime, family: Family | None = None) -> str | None:
     """Why the second-order theory does not cover ``regime`` for ``family`` (``None`` if
     it does). Every regime is covered for the Gaussian family (exact moment recursion)
@@ -347,10 +340,7 @@ def second_order_theory(
             "second_order_theory, field 'separation_level': must be a number in (0, 1), "
             f"got {separation_level!r}"
         )
-    if regime.data == "accumulate" or regime.real == "reused":
-        res = _second_order_persistent(graph, family, theta_star, T, float(tolerance), regime)
-    else:
-        res = _second_order(graph, family, theta_star, T, float(tolerance), regime)
+    res = _second_order(graph, family, theta_star, T, float(tolerance), regime)
     if separation_level is None or type(family).fit_report is Family.fit_report:
         return res
     return _with_separation(res, graph, family, regime, float(separation_level))
@@ -436,70 +426,168 @@ def _predicted_risk(family, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
     return out
 
 
+def _bl(c: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``(c (x) I) X`` for blocks ``X`` of shape (K, K, p, p): ``sum_j c_ij X_jk``."""
+    return np.einsum("ij,jkpq->ikpq", c, X, optimize=True)
+
+
+def _br(X: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``X (c (x) I)^T``: ``sum_l X_il c_kl``."""
+    return np.einsum("ilpq,kl->ikpq", X, c, optimize=True)
+
+
+def _bt(X: np.ndarray) -> np.ndarray:
+    """Block transpose: ``(X^T)_ik = X_ki^T``."""
+    return X.transpose(1, 0, 3, 2)
+
+
+def _bj(J: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``J_i X_ik`` (block-diagonal ``J`` on the left)."""
+    return np.einsum("ipq,ikqr->ikpr", J, X, optimize=True)
+
+
+def _ds(o: np.ndarray, X: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``diag(o) X diag(q)`` (per model scalars, blockwise)."""
+    return o[:, None, None, None] * X * q[None, :, None, None]
+
+
+def _theta_cov(S: dict, J: np.ndarray) -> np.ndarray:
+    """``Cov(theta)``, ``theta_i - E theta_i = J_i da_i + u_i``, from the state's blocks."""
+    out = np.einsum("ipq,ikqr,ksr->ikps", J, S["aa"], J, optimize=True)
+    Ju = _bj(J, S["au"])
+    return out + Ju + _bt(Ju) + S["uu"]
+
+
+def _propagate(S: dict, C: np.ndarray, J: np.ndarray, c, o, q) -> dict:
+    """The state's covariance after one generation's linear map (docs/theory.md §12.4),
+    before the new fits' own noise is added::
+
+        da_i' = o_i da_i + sum_j c_ij dtheta_j      (dtheta_j = J_j da_j + u_j, Cov C)
+        u_i'  = o_i u_i + q_i rho_i
+        rho'  = rho
+
+    ``c_ij = n_ij / N_i'``. With nothing persisting (``o = q = 0``, no ``rho``) only
+    ``Cov da' = c C c^T`` remains, the source covariance of the fresh recursion of §12.
+    """
+    new = {"aa": _sandwich(c, C), "au": np.zeros_like(C), "uu": np.zeros_like(C)}
+    if np.any(o):
+        D_a = _bj(J, S["aa"]) + _bt(S["au"])  # Cov(dtheta, da)
+        D_u = _bj(J, S["au"]) + S["uu"]  # Cov(dtheta, u)
+        one = np.ones_like(o)
+        new["aa"] += _ds(o, S["aa"], o) + _br(_ds(o, _bt(D_a), one), c) + _ds(one, _bl(c, D_a), o)
+        new["au"] += _ds(o, S["au"], o) + _ds(one, _bl(c, D_u), o)
+        new["uu"] += _ds(o, S["uu"], o)
+    if "rr" in S:  # a frozen real sample (reused, replace)
+        D_r = _bj(J, S["ar"]) + S["ur"]  # Cov(dtheta, rho)
+        one = np.ones_like(o)
+        cross_ur = _ds(o, S["ur"], q)
+        new["au"] += _ds(o, S["ar"], q) + _ds(one, _bl(c, D_r), q)
+        new["uu"] += cross_ur + _bt(cross_ur) + _ds(q, S["rr"], q)
+        new["ar"] = _ds(o, S["ar"], one) + _bl(c, D_r)
+        new["ur"] = _ds(o, S["ur"], one) + _ds(q, S["rr"], one)
+        new["rr"] = S["rr"]
+    return new
+
+
 def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrderResult:
+    """The second-order recursion of docs/theory.md §12 in every regime: fresh samples
+    are the persisting-data recursion of §12.4 with nothing persisting.
+
+    Linear state per model: the pooled source's deviation ``da_i``, the pool's own noise
+    ``u_i`` (``theta_i - E theta_i = J_i da_i + u_i``) and, with a reused sample under
+    replace, that sample's frozen noise ``rho_i``; its covariance follows exactly from
+    :func:`_propagate` plus the new fits' noise (``Cov eps_i' = f_i V / N_i'^2``, ``f_i``
+    the samples with fresh noise; shared synthetic samples add their overlaps), and the
+    mean from the pooled target ``a_i' = o_i a_i + (r_i theta* + sum_j n_ij mbar_j) /
+    N_i'`` as ``mbar_i' = a_i' + b(a_i') / N_i' + A^-1 (Q3[X_i V^-1] - dA[X_i]) + 1/2
+    A^-1 (Tt + 2 Tl)[Pi_i]`` with ``X_i = E[da_i' u_i'^T]`` (zero with fresh samples) and
+    ``Pi_i`` the sources' weighted spread (:func:`_cross_bias`). With fresh samples
+    ``Cov da' = c C c^T`` and the recursion is the covariance sandwich of §12.
+    """
     regime = Regime() if regime is None else regime
+    persisting = regime.data == "accumulate" or regime.real == "reused"
     shared = _overlaps(graph, regime)
-    W, w0, n = _weights(graph)
     K, p = graph.n_models, theta_star.size
-    n0 = graph.initial_real.astype(np.float64)
+    n0, q0, syn, steps = _pools(graph, regime, T)
+    total = graph.total.astype(np.float64)
+    real = graph.real.astype(np.float64)
     mean = np.empty((T + 1, K, p))
     cov = np.empty((T + 1, K, p, p))
     b_star, V_star = _moments(family, theta_star)
+    a = np.tile(theta_star, (K, 1))
     m = theta_star + b_star[None] / n0[:, None]
-    C = np.zeros((K, K, p, p))
+    zero = np.zeros((K, K, p, p))
+    S = {"aa": zero, "au": zero, "uu": zero.copy()}  # covariance of the state, by blocks
     for i in range(K):
-        C[i, i] = V_star / n0[i]
+        S["uu"][i, i] = V_star / n0[i]
+    if regime.real == "reused" and regime.data == "replace" and np.any(real > 0):
+        # u0 = q0 rho + fresh noise: Cov u0 = V / n0 either way, Cov(u0, rho) = q0 V / real.
+        S["ar"], S["ur"], S["rr"] = zero, zero.copy(), zero.copy()
+        for i in np.flatnonzero(real > 0):
+            S["rr"][i, i] = V_star / real[i]
+            S["ur"][i, i] = q0[i] * V_star / real[i]
+    J = np.array([np.eye(p) + _jacobian(family, theta_star, b_star) / n0[i] for i in range(K)])
+    # Models that pool sources of different laws (real data and a model, two models, or
+    # under accumulate their own fits of different generations) and, with persisting
+    # samples, every model: the pooling and persistence terms (§12.4, terms 2-3) need
+    # the family's fit_tensors. With fresh samples and one source there is nothing to
+    # pool; a family without the tensors has the pooling linearised (fresh samples only:
+    # persisting data are refused for it, unsupported_regime).
+    mixed = ((real > 0).astype(int) + (syn > 0).sum(axis=1)) >= 2
+    pooling = (persisting or bool(mixed.any())) and _tensors(family, theta_star) is not None
+    cross = pooling & (mixed | persisting)
+    Z = np.tile(np.outer(theta_star, theta_star), (K, 1, 1))  # pool's E[phi phi^T]
     err_m = np.zeros(K)  # accumulated neglected term in the mean
     err_v = np.zeros(K)  # ... and in the variance (trace)
     valid = np.full(K, T, dtype=np.int64)
     broken = np.zeros(K, dtype=bool)
+    eye = np.eye(p)
+    C = _theta_cov(S, J)
     mean[0], cov[0] = m, C[np.arange(K), np.arange(K)]
-    # Models that pool sources of different laws (real data and a model, or two
-    # models): their fit's target is shifted by the pooling term (docs/theory.md §12.4,
-    # term 3), which needs the family's fit_tensors. One source: nothing to pool.
-    mixed = ((w0 > 0).astype(int) + (W > 0).sum(axis=1)) >= 2
-    pooling = bool(mixed.any()) and _tensors(family, theta_star) is not None
     with np.errstate(all="ignore"):  # a diverging mean: reported beyond valid_until
-        for t in range(1, T + 1):
-            a = w0[:, None] * theta_star + W @ m
-            C_src = _sandwich(W, C)
-            if pooling:  # the sources' weighted second moments, E phi phi^T
+        for t, (N_new, o, r, q, f) in enumerate(steps, start=1):
+            kept = bool(np.any(o))
+            c, w_real = syn / N_new[:, None], r / N_new
+            S = _propagate(S, C, J, c, o, q)
+            target = w_real[:, None] * theta_star + c @ m
+            a = o[:, None] * a + target if kept else target
+            if pooling:  # the pool's weighted second moments of its sources, E phi phi^T
                 diag = C[np.arange(K), np.arange(K)] + np.einsum("jp,jq->jpq", m, m)
-                second = w0[:, None, None] * np.outer(theta_star, theta_star)
-                second = second + np.einsum("ij,jpq->ipq", W, diag)
+                second = w_real[:, None, None] * np.outer(theta_star, theta_star)
+                second = second + np.einsum("ij,jpq->ipq", c, diag)
+                Z = o[:, None, None] * Z + second if kept else second
             m_new = np.empty_like(m)
-            J = np.empty((K, p, p))
+            J_new = np.empty((K, p, p))
+            V0 = np.empty((K, p, p))
             step_m, step_v = np.zeros(K), np.zeros(K)
-            noise = np.empty((K, p, p))
-            Vs = np.empty((K, p, p))
             for i in range(K):
                 b, V = _moments(family, a[i])
-                Vs[i] = V
-                db, dV = _curvature(family, a[i], C_src[i, i])
-                m_new[i] = a[i] + (b + db) / n[i]
-                if pooling and mixed[i]:
-                    Pi = second[i] - C_src[i, i] - np.outer(a[i], a[i])
-                    zero = np.zeros((p, p))
-                    m_new[i] += _cross_bias(family, a[i], zero, V + dV, 0.5 * (Pi + Pi.T))
-                J[i] = np.eye(p) + _jacobian(family, a[i], b) / n[i]
-                noise[i] = (V + dV) / n[i]
-                step_m[i] = np.linalg.norm(db) / n[i]
-                step_v[i] = abs(np.trace(dV)) / n[i]
-            C_new = np.einsum("ipq,ikqr,ksr->ikps", J, C_src, J, optimize=True)
-            for i in range(K):
-                C_new[i, i] += noise[i]
+                db, dV = _curvature(family, a[i], S["aa"][i, i])
+                V0[i] = V
+                m_new[i] = a[i] + (b + db) / N_new[i]
+                if cross[i]:
+                    Pi = Z[i] - S["aa"][i, i] - np.outer(a[i], a[i])
+                    X = S["au"][i, i]
+                    m_new[i] += _cross_bias(family, a[i], X, V + dV, 0.5 * (Pi + Pi.T))
+                J_new[i] = eye + _jacobian(family, a[i], b) / N_new[i]
+                S["uu"][i, i] += f[i] / N_new[i] * (V + dV) / N_new[i]
+                step_m[i] = np.linalg.norm(db) / N_new[i]
+                step_v[i] = abs(np.trace(dV)) / N_new[i]
             # Shared samples: consumers i, k of producer j hold min(n_ij, n_kj) samples in
             # common; their fits' noises covary by that share of V (at this order, V at
-            # either consumer's pooled mean: the average is taken).
+            # either consumer's pooled target: the average is taken).
             for _, ov in shared:
-                C_new += ov[:, :, None, None] * 0.5 * (Vs[:, None] + Vs[None, :])
-            err_m = np.abs(W) @ err_m + step_m
-            err_v = (W**2) @ err_v + step_v
-            m, C = m_new, C_new
+                scale = np.outer(total, total) / np.outer(N_new, N_new)
+                S["uu"] += (ov * scale)[:, :, None, None] * 0.5 * (V0[:, None] + V0[None, :])
+            err_m = (o * err_m if kept else 0.0) + np.abs(c) @ err_m + step_m
+            err_v = (o**2 * err_v if kept else 0.0) + (c**2) @ err_v + step_v
+            m, J = m_new, J_new
+            C = _theta_cov(S, J)
             diag = C[np.arange(K), np.arange(K)]
             mean[t], cov[t] = m, diag
             tr = np.trace(diag, axis1=1, axis2=2)
             bad = (err_m > tol * np.sqrt(tr)) | (err_v > tol * tr) | ~np.isfinite(tr)
+            bad |= ~np.all(np.isfinite(m), axis=1)
             newly = bad & ~broken
             valid[newly] = t - 1
             broken |= bad
@@ -510,23 +598,46 @@ def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrder
         source="theory",
         info={"theory": "second_order", "regime": regime.label},
     )
-    notes = (
-        "second order in 1/n: Cox-Snell bias and covariance of the fit at the pooled "
-        "source mean; the curvature of both over the parameter's spread is neglected and "
-        f"bounds valid_until (tolerance {tol:g})",
+    return SecondOrderResult(
+        risk,
+        mean,
+        cov,
+        valid,
+        tol,
+        "second_order",
+        _notes(family, theta_star, tol, persisting, pooling, bool(mixed.any())),
     )
-    if pooling:
-        notes += (
-            "a model pooling sources of different laws targets their weighted mean plus "
-            "the pooling term 1/2 A^-1 (Tt + 2 Tl)[Pi] (fit_tensors; Pi the sources' "
-            "weighted spread)",
+
+
+def _notes(family, theta_star, tol, persisting, pooling, mixed) -> tuple[str, ...]:
+    """The second-order result's notes: what is carried, what is neglected."""
+    if persisting:
+        notes = (
+            "second order in 1/n with persisting data: Cox-Snell bias at the pooled target "
+            "plus A^-1 (Q3[X V^-1] - dA[X]) from the correlation X between the pooled source "
+            "and the pool's own noise; curvature over the spread neglected and bounds "
+            f"valid_until (tolerance {tol:g})",
+            "pooling sources of different laws shifts the target by 1/2 A^-1 (Tt + 2 Tl)[Pi]; "
+            "the persisting samples' moments are taken at the current pooled target",
         )
-    elif mixed.any():
-        notes += (
-            f"{family.describe()} declares no fit_tensors: pooling sources of different "
-            "laws is linearised (the target is their weighted mean), an error of the "
-            "order of the bias for the models that mix sources",
+    else:
+        notes = (
+            "second order in 1/n: Cox-Snell bias and covariance of the fit at the pooled "
+            "source mean; the curvature of both over the parameter's spread is neglected and "
+            f"bounds valid_until (tolerance {tol:g})",
         )
+        if pooling:
+            notes += (
+                "a model pooling sources of different laws targets their weighted mean plus "
+                "the pooling term 1/2 A^-1 (Tt + 2 Tl)[Pi] (fit_tensors; Pi the sources' "
+                "weighted spread)",
+            )
+        elif mixed:
+            notes += (
+                f"{family.describe()} declares no fit_tensors: pooling sources of different "
+                "laws is linearised (the target is their weighted mean), an error of the "
+                "order of the bias for the models that mix sources",
+            )
     numerical = getattr(family, "numerical_moments", None)
     if numerical is not None:
         mom = numerical(theta_star)
@@ -536,7 +647,7 @@ def _second_order(graph, family, theta_star, T, tol, regime=None) -> SecondOrder
             f"bias by numerical Cox-Snell: Monte Carlo over {mom.samples:,} samples with a "
             f"fixed seed; standard error at theta* {float(np.max(mom.bias_se)):.2g} ({size})",
         )
-    return SecondOrderResult(risk, mean, cov, valid, tol, "second_order", notes)
+    return notes
 
 
 # ---------------------------------------------------------------------- persisting data
@@ -614,133 +725,6 @@ def _pools(graph: InteractionGraph, regime: Regime, T: int):
         out.append((N, o, r, q, f))
         N_prev = N
     return n0, q0, syn, out
-
-
-def _second_order_persistent(graph, family, theta_star, T, tol, regime) -> SecondOrderResult:
-    """The second-order recursion when data persist across generations (reused real
-    data, accumulate), docs/theory.md §12.4.
-
-    Linear state per model: the pooled source's deviation ``da_i``, the pool's own noise
-    ``u_i`` (``theta_i - E theta_i = J_i da_i + u_i``) and, with a reused sample under
-    replace, that sample's frozen noise ``rho_i``; its covariance follows exactly from
-
-        da_i' = o_i da_i + sum_j (n_ij / N_i') (J_j da_j + u_j)
-        u_i'  = o_i u_i + q_i rho_i + eps_i'      (Cov eps_i' = f_i V / N_i'^2)
-        rho'  = rho
-
-    and the mean from the pooled target ``a_i' = o_i a_i + (r_i theta* + sum_j n_ij
-    mbar_j) / N_i'`` as ``mbar_i' = a_i' + b(a_i') / N_i' + A^-1 (Q3[X_i V^-1] - dA[X_i])``
-    with ``X_i = E[da_i' u_i'^T]``: the term that persisting samples add.
-    """
-    shared = _overlaps(graph, regime)
-    K, p = graph.n_models, theta_star.size
-    n0, q0, syn, steps = _pools(graph, regime, T)
-    total = graph.total.astype(np.float64)
-    nb = 3 * K  # blocks: da (0..K-1), u (K..2K-1), rho (2K..3K-1)
-    mean = np.empty((T + 1, K, p))
-    cov = np.empty((T + 1, K, p, p))
-    b_star, V_star = _moments(family, theta_star)
-    a = np.tile(theta_star, (K, 1))
-    m = theta_star + b_star[None] / n0[:, None]
-    S = np.zeros((nb, nb, p, p))  # covariance of the state
-    Z = np.tile(np.outer(theta_star, theta_star), (K, 1, 1))  # pool's E[phi phi^T]
-    real = graph.real.astype(np.float64)
-    reused_replace = regime.real == "reused" and regime.data == "replace"
-    for i in range(K):
-        if reused_replace and real[i] > 0:
-            # u0 = q0 rho + fresh noise: Cov u0 = V / n0 either way, Cov(u0, rho) = q0 V / real.
-            S[2 * K + i, 2 * K + i] = V_star / real[i]
-            S[K + i, 2 * K + i] = S[2 * K + i, K + i] = q0[i] * V_star / real[i]
-        S[K + i, K + i] = V_star / n0[i]
-    J = np.array([np.eye(p) + _jacobian(family, theta_star, b_star) / n0[i] for i in range(K)])
-    err_m, err_v = np.zeros(K), np.zeros(K)
-    valid = np.full(K, T, dtype=np.int64)
-    broken = np.zeros(K, dtype=bool)
-    eye = np.eye(p)
-
-    def theta_cov(S, J):
-        Saa, Sau, Suu = S[:K, :K], S[:K, K : 2 * K], S[K : 2 * K, K : 2 * K]
-        out = np.einsum("ipq,ikqr,ksr->ikps", J, Saa, J, optimize=True)
-        out += np.einsum("ipq,ikqr->ikpr", J, Sau, optimize=True)
-        out += np.einsum("ikpq,ksq->ikps", Sau.transpose(1, 0, 3, 2), J, optimize=True)
-        return out + Suu
-
-    C = theta_cov(S, J)
-    mean[0], cov[0] = m, C[np.arange(K), np.arange(K)]
-    with np.errstate(all="ignore"):
-        for t, (N_new, o, r, q, f) in enumerate(steps, start=1):
-            c = syn / N_new[:, None]
-            # Transition of the state: F (blocks nb x nb of p x p).
-            F = np.zeros((nb, nb, p, p))
-            for i in range(K):
-                F[i, i] += o[i] * eye
-                F[K + i, K + i] = o[i] * eye
-                F[K + i, 2 * K + i] = q[i] * eye
-                F[2 * K + i, 2 * K + i] = eye
-                for j in np.flatnonzero(c[i]):
-                    F[i, j] += c[i, j] * J[j]
-                    F[i, K + j] += c[i, j] * eye
-            Ff = F.transpose(0, 2, 1, 3).reshape(nb * p, nb * p)
-            Sf = S.transpose(0, 2, 1, 3).reshape(nb * p, nb * p)
-            S = (Ff @ Sf @ Ff.T).reshape(nb, p, nb, p).transpose(0, 2, 1, 3)
-            a = o[:, None] * a + (r[:, None] * theta_star + syn @ m) / N_new[:, None]
-            second = C[np.arange(K), np.arange(K)] + np.einsum("jp,jq->jpq", m, m)
-            Z = (
-                o[:, None, None] * Z
-                + (
-                    np.einsum("i,pq->ipq", r, np.outer(theta_star, theta_star))
-                    + np.einsum("ij,jpq->ipq", syn, second)
-                )
-                / N_new[:, None, None]
-            )
-            Vs, V0 = np.empty((K, p, p)), np.empty((K, p, p))
-            m_new = np.empty_like(m)
-            J_new = np.empty((K, p, p))
-            step_m, step_v = np.zeros(K), np.zeros(K)
-            for i in range(K):
-                b, V = _moments(family, a[i])
-                db, dV = _curvature(family, a[i], S[i, i])
-                V0[i], Vs[i] = V, V + dV
-                S[K + i, K + i] += f[i] / N_new[i] ** 2 * (V + dV)
-                J_new[i] = eye + _jacobian(family, a[i], b) / N_new[i]
-                step_m[i] = np.linalg.norm(db) / N_new[i]
-                step_v[i] = abs(np.trace(dV)) / N_new[i]
-                m_new[i] = a[i] + (b + db) / N_new[i]
-            for _, ov in shared:  # common samples of one published sample
-                scale = np.outer(total, total) / np.outer(N_new, N_new)
-                extra = (ov * scale)[:, :, None, None] * 0.5 * (V0[:, None] + V0[None, :])
-                S[K : 2 * K, K : 2 * K] += extra
-            for i in range(K):
-                Pi = Z[i] - S[i, i] - np.outer(a[i], a[i])
-                m_new[i] += _cross_bias(family, a[i], S[i, K + i], Vs[i], 0.5 * (Pi + Pi.T))
-            err_m = o * err_m + np.abs(c) @ err_m + step_m
-            err_v = o**2 * err_v + (c**2) @ err_v + step_v
-            m, J = m_new, J_new
-            C = theta_cov(S, J)
-            diag = C[np.arange(K), np.arange(K)]
-            mean[t], cov[t] = m, diag
-            tr = np.trace(diag, axis1=1, axis2=2)
-            bad = (err_m > tol * np.sqrt(tr)) | (err_v > tol * tr) | ~np.isfinite(tr)
-            bad |= ~np.all(np.isfinite(m), axis=1)
-            newly = bad & ~broken
-            valid[newly] = t - 1
-            broken |= bad
-    risk = RiskCurves(
-        graph.names,
-        np.arange(T + 1),
-        _predicted_risk(family, mean, cov),
-        source="theory",
-        info={"theory": "second_order", "regime": regime.label},
-    )
-    notes = (
-        "second order in 1/n with persisting data: Cox-Snell bias at the pooled target plus "
-        "A^-1 (Q3[X V^-1] - dA[X]) from the correlation X between the pooled source and "
-        "the pool's own noise; curvature over the spread neglected and bounds valid_until "
-        f"(tolerance {tol:g})",
-        "pooling sources of different laws shifts the target by 1/2 A^-1 (Tt + 2 Tl)[Pi]; "
-        "the persisting samples' moments are taken at the current pooled target",
-    )
-    return SecondOrderResult(risk, mean, cov, valid, tol, "second_order", notes)
 
 
 # ---------------------------------------------------------------------- separation
