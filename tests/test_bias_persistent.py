@@ -143,6 +143,42 @@ def test_recursion_with_nothing_persisting_is_the_direct_one():
     assert not np.allclose(acc.param_cov[1:], covs[1:], rtol=0.05)
 
 
+@pytest.mark.parametrize("regime", [REUSED, ACC], ids=lambda r: r.label)
+def test_slope_transport_carries_persisting_noise_with_the_current_slope(regime):
+    """A persisting batch's score noise S moved the fit that first saw it by
+    -A(theta*)^-1 S and moves the fit at generation 1 by -A(a_1)^-1 S: its share of the
+    state is carried by M = A(a_1)^-1 A(theta*) = I(a_1)^-1 I(theta*) (docs/theory.md
+    §12.4, ``slope_transport=True``). Against the default, which keeps the slope of
+    the fit that first saw the noise, generation 1's covariance
+    differs by exactly the terms M changes: share^2 (M V M^T - V) / n0 and the
+    correlation of the source with that noise, J (k V / n0) (M - I)^T plus its
+    transpose (one model: 20 reused of 200, k = 0.9 x 0.1 x 0.1, the reused sample's
+    shares of the source, of this pool and of generation 0's; or 100 kept + 100 own,
+    k = 0.5 x 0.5)."""
+    fam = gc.LogisticRegression(dim=3)
+    th = fam.true_params()
+    if regime is REUSED:
+        g, n0, share, c, k = gc.InteractionGraph(["A"], [[180]], real=[20]), 20, 0.1, 0.9, 0.009
+    else:
+        g = gc.InteractionGraph(["A"], [[100]], real=[0], initial_real=[100])
+        n0, share, c, k = 100, 0.5, 0.5, 0.25
+    kw = {"generations": 1, "regime": regime, "separation_level": None}
+    res = second_order_theory(g, fam, slope_transport=True, **kw)
+    fixed = second_order_theory(g, fam, **kw)
+    assert any("slope_transport" in n for n in res.notes)
+    with pytest.raises(gc.ConfigError, match="field 'slope_transport'"):
+        second_order_theory(g, fam, slope_transport="yes", **kw)
+    b0, V0 = fam.fit_moments(th)
+    m0 = th + b0 / (200 if regime is REUSED else 100)
+    a1 = (1 - c) * th + c * m0
+    M = np.linalg.solve(fam.fisher_at(a1), fam.fisher_at(th))
+    J = np.eye(3) + bias._jacobian(fam, a1, fam.fit_moments(a1)[0]) / 200
+    cross = J @ (k * V0 / n0) @ (M - np.eye(3)).T
+    expect = cross + cross.T + share**2 * (M @ V0 @ M.T - V0) / n0
+    assert np.abs(M - np.eye(3)).max() > 1e-3
+    np.testing.assert_allclose(res.param_cov[1, 0] - fixed.param_cov[1, 0], expect, rtol=1e-7)
+
+
 @dataclass(frozen=True)
 class _BiasLeaves(gc.LogisticRegression):
     """The bias stops existing (NaN) beyond a norm while V stays finite."""
