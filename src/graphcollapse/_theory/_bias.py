@@ -557,9 +557,10 @@ def _second_order(
     Linear state per model: the pooled source's deviation ``da_i``, the pool's own noise
     ``u_i`` (``theta_i - E theta_i = J_i da_i + u_i``) and, with a reused sample under
     replace, that sample's frozen noise ``rho_i``; its covariance follows exactly from
-    :func:`_propagate` (the persisting samples' noise carried to each fit with that fit's
-    slope, :func:`_transport`) plus the new fits' noise (``Cov eps_i' = f_i V / N_i'^2``, ``f_i``
-    the samples with fresh noise; shared synthetic samples add their overlaps), and the
+    :func:`_propagate` (with ``transport``, the persisting samples' noise carried to
+    each fit with that fit's slope, :func:`_transport`) plus the new fits' noise
+    (``Cov eps_i' = f_i V / N_i'^2``, ``f_i`` the samples with fresh noise; shared
+    synthetic samples add their overlaps), and the
     mean from the pooled target ``a_i' = o_i a_i + (r_i theta* + sum_j n_ij mbar_j) /
     N_i'`` as ``mbar_i' = a_i' + b(a_i') / N_i' + A^-1 (Q3[X_i V^-1] - dA[X_i]) + 1/2
     A^-1 (Tt + 2 Tl)[Pi_i]`` with ``X_i = E[da_i' u_i'^T]`` (zero with fresh samples) and
@@ -675,19 +676,11 @@ def _second_order(
         valid,
         tol,
         "second_order",
-        _notes(family, theta_star, tol, persisting, pooling, bool(mixed.any()))
-        + (
-            (
-                "persisting samples' noise carried with each fit's own slope A(a_t)^-1 "
-                "(slope_transport)",
-            )
-            if transport and persisting
-            else ()
-        ),
+        _notes(family, theta_star, tol, persisting, pooling, bool(mixed.any()), transport),
     )
 
 
-def _notes(family, theta_star, tol, persisting, pooling, mixed) -> tuple[str, ...]:
+def _notes(family, theta_star, tol, persisting, pooling, mixed, transport) -> tuple[str, ...]:
     """The second-order result's notes: what is carried, what is neglected."""
     if persisting:
         notes = (
@@ -698,6 +691,11 @@ def _notes(family, theta_star, tol, persisting, pooling, mixed) -> tuple[str, ..
             "pooling sources of different laws shifts the target by 1/2 A^-1 (Tt + 2 Tl)[Pi]; "
             "the persisting samples' moments are taken at the current pooled target",
         )
+        if transport:
+            notes += (
+                "persisting samples' noise carried with each fit's own slope A(a_t)^-1 "
+                "(slope_transport)",
+            )
     else:
         notes = (
             "second order in 1/n: Cox-Snell bias and covariance of the fit at the pooled "
