@@ -133,13 +133,30 @@ def simulation_bytes(
     return curves + kept + 8.0 * 256 * K * 64
 
 
-def _fold(n_models: int, generations: int, replicates: int, on: bool) -> float:
-    """Bytes of the cross-model fold when ``homogenization`` is on (else 0)."""
-    if not on:
+def _fold(n_models: int, generations: int, replicates: int, on: Any) -> float:
+    """Bytes of the cross-model fold when ``homogenization`` is on (``True`` or a sample
+    size; else 0): all models' pairs up to 2,000 models, a sample's above."""
+    if on is False or on is None:
         return 0.0
     from ._homogenization import fold_bytes
 
-    return fold_bytes(n_models, generations, replicates)
+    return fold_bytes(n_models, generations, replicates, homogenization=on)
+
+
+FOLD_SECONDS = 1.0e-9
+"""Seconds per multiply-add of the cross-model fold's cross products and their moments
+(:func:`graphcollapse._homogenization.fold_flops`; one core, one BLAS thread)."""
+
+
+def _fold_seconds(family: Any, n_models: int, generations: int, replicates: int, on: Any):
+    """Serial seconds of the cross-model fold (0 when off): its cross products are not in
+    the probe, which runs without it."""
+    if on is False or on is None:
+        return 0.0
+    from ._homogenization import fold_flops
+
+    q = max(1, int(param_floats(family, 1)))  # the error vector's length, about
+    return FOLD_SECONDS * fold_flops(n_models, generations, replicates, on, dim=q)
 
 
 def param_floats(family: Any, n_models: int) -> float:
@@ -293,9 +310,10 @@ def estimate_simulation(
     keep_replicates: bool = False,
     workers: int = 1,
     keep_params: bool = False,
-    homogenization: bool = False,
+    homogenization: Any = False,
 ) -> Estimate:
-    """The estimated wall time and memory of a simulation (see the module notes).
+    """The estimated wall time and memory of a simulation (see the module notes; with
+    ``homogenization``, plus the cross-model fold's memory and cross products).
 
     ``fast`` says whether the run takes the family's fast path (as
     :func:`graphcollapse.simulate` resolves ``path``).
@@ -333,6 +351,7 @@ def estimate_simulation(
     c, g = probed
     rows = (T + 1) * (1 + g * T / 2)
     serial = K / sub.n_models * rows * n_blocks * c
+    serial += _fold_seconds(family, K, T, R, homogenization)
     used = max(1, min(int(workers), n_blocks))
     seconds = (serial / used + (POOL_START_SECONDS if used > 1 else 0.0)) * busy_factor()
     return Estimate(seconds, memory, used)
@@ -349,7 +368,7 @@ def check_simulation(
     keep_replicates: bool = False,
     workers: int = 1,
     keep_params: bool = False,
-    homogenization: bool = False,
+    homogenization: Any = False,
 ) -> Estimate:
     """:func:`estimate_simulation`, refusing (:class:`~graphcollapse.ConfigError`) a run
     over the memory or time limit, with the estimate, the limit and the override.
@@ -369,7 +388,7 @@ def check_simulation(
         for name, on in (
             ("keep_replicates", keep_replicates),
             ("keep_params", keep_params),
-            ("homogenization", homogenization),
+            ("homogenization", homogenization is not False and homogenization is not None),
         )
         if on
     ]

@@ -48,7 +48,14 @@ from ._cost import check_simulation
 from ._curves import RiskCurves
 from ._errors import ConfigError
 from ._graph import InteractionGraph
-from ._homogenization import CrossFold, block_cross_moments, check_fold, error_vectors
+from ._homogenization import (
+    CrossFold,
+    block_cross_moments,
+    check_fold,
+    error_vectors,
+    pair_count,
+    sample_models,
+)
 from ._regime import Regime, accumulate_refusal
 from ._threads import blas_limit, blas_threads_setting
 from .families import Family
@@ -540,6 +547,7 @@ class _Job:
     keep_replicates: bool
     keep_params: bool = False
     homogenization: bool = False  # also the cross products of the models' errors
+    cross_sample: np.ndarray | None = None  # of these models only (None: all)
 
     def block_size(self, b: int) -> int:
         return min(BLOCK_SIZE, self.replicates - b * BLOCK_SIZE)
@@ -567,7 +575,8 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
     s_m2: dict[str, np.ndarray] = {}
     samples = np.empty((reps, T + 1, K)) if job.keep_replicates else None
     bad = np.zeros((T + 1, K), dtype=np.int64)
-    P = K * (K + 1) // 2
+    sample = job.cross_sample
+    P = pair_count(K if sample is None else len(sample))
     cross = (np.empty((T + 1, P)), np.empty((T + 1, P))) if job.homogenization else None
 
     def record(state: GenerationState) -> None:
@@ -596,7 +605,8 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
         for name, x in summ.items():
             s_mean[name][t], s_m2[name][t] = _moments(x)
         if cross is not None:  # the fold of _homogenization.CrossFold
-            cross[0][t], cross[1][t] = block_cross_moments(error_vectors(family, state.params))
+            ps = state.params if sample is None else [state.params[int(i)] for i in sample]
+            cross[0][t], cross[1][t] = block_cross_moments(error_vectors(family, ps))
 
     with blas_limit():  # one BLAS thread by default (_threads.py)
         state = kernel.initial(reps, rngs)
@@ -957,8 +967,9 @@ def check_arguments(
     resolved = "fast" if path == "fast" or (path == "auto" and family.has_fast_path) else "plain"
     family.check_graph(graph)
     check_loss_weights(graph, family, regime, "simulate")
-    if homogenization:
-        check_fold(graph.n_models, T)  # the cross-model fold's limits
+    if homogenization is not False and homogenization is not None:
+        # The cross-model fold's limits (on a sample of models above 2,000).
+        check_fold(graph.n_models, T, homogenization=homogenization)
     blas_threads_setting()  # refuse a bad GRAPHCOLLAPSE_BLAS_THREADS before any work
     # Refuse a run over this machine's memory or the time limit (docs/reliability.md).
     check_simulation(
@@ -971,7 +982,7 @@ def check_arguments(
         keep_replicates=bool(keep_replicates),
         workers=parallelism,
         keep_params=bool(keep_params),
-        homogenization=bool(homogenization),
+        homogenization=homogenization,
     )
 
     return Arguments(T, R, seed, parallelism, chunk, resolved)
@@ -993,7 +1004,7 @@ def simulate(
     progress: Callable[[int, int], Any] | None = None,
     checkpoints: BlockStore | None = None,
     chunk_blocks: int | None = None,
-    homogenization: bool = False,
+    homogenization: bool | int = False,
 ) -> RiskCurves:
     """The pure simulation engine: blocks run on a given executor, kept in a given store.
 
@@ -1005,9 +1016,10 @@ def simulate(
     ----------
     graph, family, generations, replicates, seed, regime, path, keep_replicates, keep_params
         As in :func:`graphcollapse.simulate`.
-    homogenization : bool
+    homogenization : bool or int
         As in :func:`graphcollapse.simulate`: also reduce the cross products of the
-        models' errors (:class:`~graphcollapse._homogenization.CrossFold`) and return
+        models' errors (:class:`~graphcollapse._homogenization.CrossFold`; of a sample of
+        models above 2,000 models, or of this many models for an integer) and return
         them as ``result.homogenization``.
     executor : concurrent.futures.Executor, optional
         Where blocks run (``None`` = here, one after the other). Anything with
@@ -1065,6 +1077,9 @@ def simulate(
         homogenization=homogenization,
     )
     T, R, seed, parallelism, chunk, resolved = args
+    homog = homogenization is not False and homogenization is not None
+    # The models of the fold: all, or a sample drawn from the seed (same in the theory).
+    sample = sample_models(graph.n_models, homogenization, seed) if homog else None
 
     job = _Job(
         _Kernel(_Plan.from_graph(graph), family, regime, resolved == "fast"),
@@ -1073,9 +1088,11 @@ def simulate(
         R,
         bool(keep_replicates),
         bool(keep_params),
-        bool(homogenization),
+        homog,
+        sample,
     )
     K = graph.n_models
+    pairs = pair_count(K if sample is None else len(sample))
     n_blocks = math.ceil(R / BLOCK_SIZE)
 
     def usable(r: BlockResult | None) -> bool:
@@ -1085,7 +1102,10 @@ def simulate(
         return (
             r is not None
             and (not job.keep_params or len(r.params) == K)
-            and (not job.homogenization or r.cross_mean is not None)
+            and (
+                not job.homogenization
+                or (r.cross_mean is not None and r.cross_mean.shape[-1] == pairs)
+            )
         )
 
     def fetch(b: int) -> BlockResult:
@@ -1098,7 +1118,11 @@ def simulate(
             checkpoints.save(r)
         return r
 
-    fold = CrossFold(K, T, n_blocks) if job.homogenization else None
+    fold = None
+    if job.homogenization and sample is None:
+        fold = CrossFold(K, T, n_blocks)
+    elif job.homogenization:  # every pair of a sample of models
+        fold = CrossFold(len(sample), T, n_blocks, population=K, sample=sample)
     reduction = _Reduction(R, n_blocks, job.keep_replicates, job.keep_params, fetch, fold)
     resumed_blocks: set[int] = set()
     if checkpoints is not None:

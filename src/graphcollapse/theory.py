@@ -41,6 +41,8 @@ the specialised functions, with one name per concept everywhere:
 :class:`NumericalMoments`             its result, with Monte Carlo standard errors
 :func:`numerical_fit_tensors`         the tensors persisting data need, numerically
 :func:`linear_cross_covariance`       the models' error cross-covariance (linear)
+:func:`linear_homogenization`         its homogenisation (a sample of models above 2,000)
+:func:`sample_models`                 which models a sampled homogenisation covers
 :func:`homogenization`                correlations and homogenisation indices from it
 :class:`Homogenization`               their result (also ``TheoryResult.homogenization``)
 :func:`simulate_homogenization`       the cross-covariance estimated by simulation
@@ -72,6 +74,8 @@ from ._homogenization import (
     Homogenization,
     homogenization,
     linear_cross_covariance,
+    linear_homogenization,
+    sample_models,
     simulate_homogenization,
 )
 from ._plan_real import ols_min_real_fraction, optimal_real_weight, real_weight_risk
@@ -113,6 +117,7 @@ __all__ = [
     "family_theory",
     "homogenization",
     "linear_cross_covariance",
+    "linear_homogenization",
     "linear_growth_factor",
     "linear_risk",
     "linear_slope",
@@ -135,6 +140,7 @@ __all__ = [
     "real_weight_risk",
     "second_order_theory",
     "shared_pair_moments",
+    "sample_models",
     "simulate_homogenization",
     "solve_stein",
     "symbol_survival",
