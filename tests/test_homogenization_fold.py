@@ -253,8 +253,10 @@ def test_block_moments_are_formed_a_few_rows_at_a_time(monkeypatch):
 
 # ---------------------------------------------------------------- limits
 def test_fold_limits_are_refused_up_front():
-    with pytest.raises(gc.ConfigError, match="field 'homogenization': 2001 models"):
-        hom.check_fold(2001, 0)
+    # Above 2,000 models the fold covers a sample of them (test_homogenization_sampled.py);
+    # a sample over the limit is refused.
+    with pytest.raises(gc.ConfigError, match="field 'homogenization': a sample of 2001 models"):
+        hom.check_fold(3000, 0, homogenization=2001)
     g = gc.preset("erdos_renyi", size=300, degree=3, seed=0)
     with pytest.raises(gc.ConfigError, match="use fewer generations or models"):
         gc.simulate(g, gc.Categorical(k=3), generations=100, replicates=10, seed=0,

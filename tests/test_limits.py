@@ -160,3 +160,24 @@ def test_the_homogenization_fold_is_in_the_memory_estimate(monkeypatch):
     with pytest.raises(ConfigError, match="homogenization.*GRAPHCOLLAPSE_MAX_MEMORY"):
         gc.simulate(g, gc.LinearRegression(dim=2), generations=50, replicates=10**4,
                     seed=0, homogenization=True)  # fmt: skip
+
+
+def test_a_sampled_homogenization_fold_scales_to_100_000_models(monkeypatch):
+    """Above 2,000 models the fold covers a sample of 200 models: its memory is that of
+    200 models whatever the graph, and its cross products are in the time estimate
+    (more time with the fold than without; the probe runs without it)."""
+    from graphcollapse import _cost
+    from graphcollapse._homogenization import fold_bytes, fold_flops
+
+    assert fold_bytes(10**5, 20, 10**4) == fold_bytes(200, 20, 10**4)
+    assert fold_bytes(10**5, 20, 10**4, homogenization=50) == fold_bytes(50, 20, 10**4)
+    g = gc.preset("cycle", size=10**5, real_models="one")
+    args = dict(generations=20, replicates=10**4, regime=gc.Regime(), fast=True)
+    monkeypatch.setattr(_cost, "busy_factor", lambda: 1.0)
+    plain = estimate_simulation(g, gc.LinearRegression(dim=2), **args)
+    folded = estimate_simulation(g, gc.LinearRegression(dim=2), homogenization=True, **args)
+    assert folded.bytes == pytest.approx(plain.bytes + fold_bytes(10**5, 20, 10**4))
+    extra = _cost.FOLD_SECONDS * fold_flops(10**5, 20, 10**4, dim=2)
+    assert folded.seconds == pytest.approx(plain.seconds + extra, rel=1e-9)
+    # Fits this machine's memory: the check passes (no run is started here).
+    _cost.check_memory(folded.bytes, "simulate")

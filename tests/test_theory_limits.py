@@ -238,3 +238,30 @@ def test_a_sweep_charges_its_theory_and_refuses_it_before_the_store(monkeypatch)
     monkeypatch.setattr(tc, "DENSE_M3", 86400.0)
     with pytest.raises(sweeps.SweepError, match="more than the limit of 24 h"):
         sweeps.check_cost(spec)
+
+
+def test_the_sampled_cross_covariance_is_checked_before_any_work(monkeypatch):
+    """The block C[S, S] of a sample of models (homogenisation above 2,000 models) has
+    its own estimate: memory four M x m blocks, time the Gram matrices; over a limit it
+    is refused before any propagation, naming the sample and the fix."""
+    from graphcollapse import _homogenization as hom
+
+    g = gc.preset("cycle", size=10**5, real_models="one")
+    est = tc.estimate_cross_covariance(g, 10, 200)
+    assert est.bytes > 8 * 4 * 10**5 * 200  # the four M x m blocks
+    assert tc.estimate_cross_covariance(g, 20, 200).seconds > est.seconds
+
+    def boom(*args, **kwargs):
+        raise AssertionError("propagation started before the limits were checked")
+
+    monkeypatch.setattr(hom, "shared_factor", boom)
+    monkeypatch.setenv("GRAPHCOLLAPSE_MAX_MEMORY", f"{int(est.bytes / 2)}")
+    with pytest.raises(ConfigError, match=r"200 of 100,000 models.*GRAPHCOLLAPSE_MAX_MEMORY"):
+        gc.theory.linear_homogenization(
+            g, gc.Gaussian(dim=1), generations=10, regime=gc.Regime(synthetic="shared")
+        )
+    monkeypatch.delenv("GRAPHCOLLAPSE_MAX_MEMORY")
+    monkeypatch.setenv("GRAPHCOLLAPSE_MAX_SECONDS", "1")
+    monkeypatch.setattr(tc, "GRAM_SECONDS", 1.0)  # absurd rate: the time limit refuses
+    with pytest.raises(ConfigError, match="sample fewer models"):
+        gc.theory.linear_homogenization(g, gc.Gaussian(dim=1), generations=10)

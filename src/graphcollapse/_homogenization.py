@@ -854,6 +854,14 @@ def shared_factor(graph):
     )
 
 
+def _factor_rows(graph) -> int:
+    """Rows of :func:`shared_factor`: distinct (producer, size) pairs of the edges."""
+    S = graph.synthetic.tocoo()
+    if S.nnz == 0:
+        return 0
+    return int(np.unique(np.stack([S.col, S.data]), axis=1).shape[1])
+
+
 def _sampled_cross_covariance(graph, family, T: int, regime, models) -> np.ndarray:
     """``C_t[S, S]`` for ``t = 0..T`` by the propagation of :func:`linear_cross_covariance`."""
     from ._errors import ConfigError
@@ -872,8 +880,8 @@ def _sampled_cross_covariance(graph, family, T: int, regime, models) -> np.ndarr
             f"weights only; this graph has them (dense up to {SIMULATION_LIMIT} models)"
         )
     shared = regime.synthetic == "shared"
+    check_cross_covariance(graph, T, idx.size, _factor_rows(graph) if shared else 0)
     U = shared_factor(graph) if shared else None
-    check_cross_covariance(graph, T, idx.size, 0 if U is None else U.shape[0])
     V = float(family.noise_scale())
     n = graph.total.astype(np.float64)
     # Q = diag(x) (+ V U^T U with shared samples): x = V / n, or V real / n^2 when shared.

@@ -627,7 +627,7 @@ def simulate(
     backend: Backend = "local",
     scheduler: str | None = None,
     wait_for_lock: bool = False,
-    homogenization: bool = False,
+    homogenization: bool | int = False,
 ) -> RiskCurves:
     """Simulate the retraining loop of an interaction graph with Monte Carlo replicates.
 
@@ -692,15 +692,18 @@ def simulate(
         Address of a running Dask scheduler (``tcp://host:8786``), with ``backend="dask"``.
     wait_for_lock : bool
         Wait for another run using ``checkpoint_dir`` instead of refusing.
-    homogenization : bool
+    homogenization : bool or int
         Also estimate, from the same replicates, the models' error cross-covariance,
         cross-model correlation and homogenisation indices with their standard errors
         (``result.homogenization``, a :class:`graphcollapse.theory.Homogenization`;
         docs/theory.md §10). A streamed reduction beside the risks': each block adds
         the mean and spread of its cross products ``e_i . e_j`` per pair of models and
-        generation (``M (M + 1) / 2`` numbers each; up to 2,000 models), so memory does
-        not grow with ``replicates`` and the numbers do not depend on ``workers`` or
-        resuming. No number of the risks changes.
+        generation (``M (M + 1) / 2`` numbers each), so memory does not grow with
+        ``replicates`` and the numbers do not depend on ``workers`` or resuming. Every
+        pair up to 2,000 models; above, every pair of a sample of 200 models drawn
+        from ``seed`` (:func:`graphcollapse.theory.sample_models`), the indices then
+        estimates for the whole ecosystem with their sampling errors; an integer ``m``
+        asks for a sample of ``m`` models. No number of the risks changes.
 
     Returns
     -------

@@ -1634,12 +1634,24 @@ def _shade_beyond_valid(ax: Any, gens: Any, valid: Any, idx: Sequence[int]) -> N
 
 
 # ============================================================================ homogenisation
+def _same_ecosystem(a: Any, b: Any) -> bool:
+    """Whether two homogenisations describe the same models (two samples of one
+    ecosystem count: each estimates the same indices)."""
+    if a.sampled or b.sampled:
+        return a.n_models == b.n_models
+    return a.models == b.models
+
+
 @dataclass(eq=False)
 class HomogenizationDisplay:
     """How an ecosystem homogenises (docs/theory.md §10): the mean pairwise correlation
     of the models' errors and the effective number of independent models, per
     generation, in two panels; theory as lines, simulation as points with 95% error
-    bars (jackknife standard errors).
+    bars (jackknife standard errors). For a sample of models (above 2,000 models,
+    :func:`graphcollapse.theory.sample_models`) the indices are estimates for the whole
+    ecosystem, and their 95% sampling band (``*_pair_se``) is shaded around the theory
+    (around the simulation when there is no theory); theory and simulation of one seed
+    cover the same sampled models.
 
     Build it with :meth:`from_homogenization` (one or two
     :class:`graphcollapse.Homogenization`).
@@ -1647,7 +1659,8 @@ class HomogenizationDisplay:
     Parameters
     ----------
     models : int
-        Number of models (the effective number's ceiling, drawn dashed).
+        Number of models of the ecosystem (the effective number's ceiling, drawn
+        dashed; all of them for a sample).
     theory, simulation : Homogenization, optional
         At least one of them.
 
@@ -1656,7 +1669,8 @@ class HomogenizationDisplay:
     figure_, axes_ : matplotlib objects (after :meth:`plot`)
     lines_ : dict of str -> artist
         ``"theory_correlation"``, ``"theory_effective"``, ``"simulation_correlation"``,
-        ``"simulation_effective"`` (those drawn).
+        ``"simulation_effective"`` (those drawn), and for a sample
+        ``"sampling_correlation"``, ``"sampling_effective"`` (the shaded bands).
 
     Examples
     --------
@@ -1692,12 +1706,16 @@ class HomogenizationDisplay:
                 "HomogenizationDisplay.from_homogenization: give theory=, simulation= or both"
             )
         ref = theory if theory is not None else simulation
-        if theory is not None and simulation is not None and theory.models != simulation.models:
+        if (
+            theory is not None
+            and simulation is not None
+            and not _same_ecosystem(theory, simulation)
+        ):
             raise ConfigError(
                 "HomogenizationDisplay.from_homogenization: theory and simulation describe "
                 "different models; pass results of the same graph"
             )
-        return cls(len(ref.models), theory=theory, simulation=simulation)
+        return cls(ref.n_models, theory=theory, simulation=simulation)
 
     def plot(self, axes: Any = None) -> HomogenizationDisplay:
         """Draw on two axes (a new figure with two panels if None); returns ``self``."""
@@ -1713,6 +1731,19 @@ class HomogenizationDisplay:
             ("effective", "effective_models", "effective independent models"),
         )
         for ax, (key, attr, label) in zip(axes, panels, strict=True):
+            band = self.theory if self.theory is not None else self.simulation
+            pair_se = getattr(band, attr + "_pair_se", None)
+            if pair_se is not None:  # a sample of models: its sampling error, shaded
+                mid = getattr(band, attr)
+                self.lines_[f"sampling_{key}"] = ax.fill_between(
+                    band.generations,
+                    mid - 1.96 * pair_se,
+                    mid + 1.96 * pair_se,
+                    color="C0" if band is self.theory else "C1",
+                    alpha=0.2,
+                    lw=0,
+                    label="sampling of models (95%)",
+                )
             if self.theory is not None:
                 (ln,) = ax.plot(
                     self.theory.generations, getattr(self.theory, attr), color="C0", label="theory"
@@ -1736,6 +1767,8 @@ class HomogenizationDisplay:
         axes[1].axhline(self.models, color="0.6", ls="--", lw=0.8, label="independent")
         axes[1].set_ylim(0.0, self.models * 1.05)
         axes[0].legend(fontsize="small")
-        fig.suptitle(f"homogenisation of {self.models} models")
+        ref = self.theory if self.theory is not None else self.simulation
+        sampled = "" if ref is None or not ref.sampled else f" (sample of {len(ref.models)})"
+        fig.suptitle(f"homogenisation of {self.models} models{sampled}")
         self.figure_, self.axes_ = fig, axes
         return self

@@ -160,17 +160,44 @@ def json_payload(
 
 def write_homogenization_plot(path: Path, cfg: RunConfig, sim: Homogenization) -> Path:
     """Save a :class:`~graphcollapse.plotting.HomogenizationDisplay` of the simulation,
-    with the theory's indices where ``gc.theory`` provides the cross-covariance."""
+    with the theory's indices where ``gc.theory`` provides the cross-covariance, else
+    those of the linear recursion where it is derived (replace / fresh, no loss weights:
+    :func:`graphcollapse.theory.linear_homogenization`, on the simulation's sample of
+    models when it has one)."""
     from matplotlib.figure import Figure
 
     from ..plotting import HomogenizationDisplay
     from .theory import compute
 
     theory = compute(cfg).homogenization
+    if theory is None:
+        theory = _linear_homogenization(cfg, sim)
     disp = HomogenizationDisplay.from_homogenization(theory=theory, simulation=sim)
     fig = Figure(figsize=(9.0, 3.6), layout="constrained")
     disp.plot(fig.subplots(1, 2))
     return save_figure(fig, path, "--homogenization-plot", dpi=130)
+
+
+def _linear_homogenization(cfg: RunConfig, sim: Homogenization) -> Homogenization | None:
+    """The linear recursion's homogenisation of the configuration, on the models of
+    ``sim`` (``None`` where it is not derived or would not fit the limits)."""
+    from .._errors import GraphCollapseError
+    from .._homogenization import linear_homogenization
+
+    graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
+    if regime.data != "replace" or regime.real != "fresh" or graph.has_loss_weights:
+        return None
+    try:
+        return linear_homogenization(
+            graph,
+            family,
+            generations=cfg.generations,
+            regime=regime,
+            sample=len(sim.models) if sim.sampled else None,
+            seed=cfg.seed,
+        )
+    except GraphCollapseError:
+        return None
 
 
 def print_homogenization(con, h: Homogenization | None, plot: Path | None = None) -> None:
@@ -179,7 +206,7 @@ def print_homogenization(con, h: Homogenization | None, plot: Path | None = None
     and where the plot went."""
     if h is None:
         return
-    T, M = int(h.generations[-1]), len(h.models)
+    T, M = int(h.generations[-1]), h.n_models
 
     def pm(v, se) -> str:
         return _num(float(v[-1])) + ("" if se is None else f" ± {float(se[-1]):.2g}")
@@ -187,7 +214,9 @@ def print_homogenization(con, h: Homogenization | None, plot: Path | None = None
     con.print(
         f"homogenisation at generation {T}: mean pairwise error correlation "
         f"{pm(h.mean_correlation, h.mean_correlation_sem)}, effective independent models "
-        f"{pm(h.effective_models, h.effective_models_sem)} of {M} (docs/theory.md §10)",
+        f"{pm(h.effective_models, h.effective_models_sem)} of {M}"
+        + (f", over every pair of a sample of {len(h.models)} models" if h.sampled else "")
+        + " (docs/theory.md §10)",
         highlight=False,
     )
     if plot is not None:
@@ -369,7 +398,8 @@ def simulate_command(
             "--homogenization",
             help="Also estimate the models' cross error correlation and the homogenisation "
             "indices from the replicates (--json keys `cross_correlation`, `homogenization`, "
-            "as in `theory --json`; from the run's own replicates).",
+            "as in `theory --json`; from the run's own replicates; above 2,000 models, every "
+            "pair of a seeded sample of 200 models, with the sampling errors).",
         ),
     ] = False,
     homogenization_plot: Annotated[
