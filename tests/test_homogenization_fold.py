@@ -44,12 +44,17 @@ def _kept_errors(graph, family, regime, T, R, seed, fast) -> np.ndarray:
 
 def _direct(E: np.ndarray, groups: int) -> dict[str, np.ndarray]:
     """Covariance, its s.e., correlations and indices with weighted delete-one-group
-    jackknife standard errors, written from the definitions over kept replicates."""
+    jackknife standard errors, written from the definitions over kept replicates (the
+    effective number's squares made unbiased with the covariances' standard errors)."""
     R = E.shape[0]
     X = np.einsum("rtiq,rtjq->rtij", E, E)  # (R, T+1, M, M)
     cov = X.mean(axis=0)
-    out = {"covariance": cov, "covariance_sem": X.std(axis=0, ddof=1) / np.sqrt(R)}
-    full = gc.theory.homogenization(cov)
+    spread = X.std(axis=0, ddof=1)  # per replicate
+    out = {"covariance": cov, "covariance_sem": spread / np.sqrt(R)}
+    full = gc.theory.homogenization(cov, sem=spread / np.sqrt(R))
+    # The effective number with unbiased squares: (tr C)^2 / sum_ij (C_ij^2 - sem_ij^2).
+    tr2 = np.sum(cov**2 - spread**2 / R, axis=(1, 2))
+    np.testing.assert_allclose(full.effective_models, np.trace(cov, axis1=1, axis2=2) ** 2 / tr2)
     n_blocks = -(-R // BLOCK_SIZE)
     block_of = np.arange(R) // BLOCK_SIZE
     group_of = block_of * groups // n_blocks
@@ -57,7 +62,10 @@ def _direct(E: np.ndarray, groups: int) -> dict[str, np.ndarray]:
     loo, m = [], []
     for g in range(groups):
         keep = group_of != g
-        loo.append(gc.theory.homogenization(X[keep].mean(axis=0)))
+        # Without group g: its mean, and the full run's per-replicate spread over the
+        # replicates left.
+        sem = spread / np.sqrt(keep.sum())
+        loo.append(gc.theory.homogenization(X[keep].mean(axis=0), sem=sem))
         m.append(int((~keep).sum()))
     m = np.array(m, dtype=float)
     h = R / m

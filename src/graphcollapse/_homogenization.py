@@ -283,6 +283,13 @@ def homogenization(
     cross-covariance of its pairs; exact when ``M = N``), with their sampling errors
     (``*_pair_se``: delete-one-model jackknife, times ``sqrt(1 - M / N)``).
 
+    With ``sem`` (a simulation's standard errors of the entries of ``C``) the squares
+    the effective number sums are made unbiased, ``C_ij^2 - sem_ij^2`` (an estimate's
+    square is on average its target's square plus its variance, which over the
+    ``M - 1`` partners of each model would otherwise bias the effective number low by a
+    factor of about ``1 + (M - 1) / R`` for ``R`` replicates); NaN when the noise
+    leaves nothing.
+
     >>> import numpy as np
     >>> from graphcollapse.theory import homogenization
     >>> homogenization(np.eye(3)).effective_models.tolist()   # independent, equal risk
@@ -310,13 +317,15 @@ def homogenization(
             mean = np.full(T, np.nan)
         tr = np.trace(C, axis1=1, axis2=2)
         tr2 = np.einsum("tij,tji->t", C, C)
+        if sem is not None:  # E[C^_ij^2] = C_ij^2 + Var C^_ij: the estimates' noise out
+            tr2 = tr2 - np.einsum("tij,tij->t", sem, sem)
         eff = np.where(tr2 > 0, tr**2 / np.where(tr2 > 0, tr2, 1.0), np.nan)
     names = tuple(models) if models is not None else tuple(f"m{i}" for i in range(M))
     gens = np.arange(T) if generations is None else np.asarray(generations)
     if population is None or int(population) <= M:
         return Homogenization(names, gens, C, corr, mean, eff, sem)
     N = int(population)
-    eff, eff_se, mean_se = _sampled_indices(C, corr, N)
+    eff, eff_se, mean_se = _sampled_indices(C, corr, N, sem)
     return Homogenization(
         names,
         gens,
@@ -332,14 +341,16 @@ def homogenization(
     )
 
 
-def _sampled_indices(C: np.ndarray, corr: np.ndarray, N: int):
+def _sampled_indices(C: np.ndarray, corr: np.ndarray, N: int, sem: np.ndarray | None = None):
     """The effective number's ratio estimate from a sample of ``m`` of ``N`` models and
     the delete-one-model jackknife standard errors of it and of the mean correlation
     (closed forms of the leave-one-out sums), times ``sqrt(1 - m / N)``."""
     T, m, _ = C.shape
     eye = np.eye(m, dtype=bool)
     c = np.diagonal(C, axis1=1, axis2=2)  # (T, m)
-    sq = np.where(eye, 0.0, C**2)
+    C2 = C**2 if sem is None else C**2 - np.asarray(sem) ** 2  # (unbiased squares)
+    sq = np.where(eye, 0.0, C2)
+    c2 = np.diagonal(C2, axis1=1, axis2=2)
     o_row = sq.sum(axis=2)  # (T, m): sum_j != i C_ij^2
     with np.errstate(divide="ignore", invalid="ignore"):
 
@@ -348,13 +359,13 @@ def _sampled_indices(C: np.ndarray, corr: np.ndarray, N: int):
             den = dbar + (N - 1) * obar
             return np.where(den > 0, N * cbar**2 / np.where(den > 0, den, 1.0), np.nan)
 
-        cs, ds, os_ = c.sum(axis=1), (c**2).sum(axis=1), o_row.sum(axis=1)
+        cs, ds, os_ = c.sum(axis=1), c2.sum(axis=1), o_row.sum(axis=1)
         eff = ratio(cs, ds, os_, m)
         fpc = np.sqrt(max(0.0, 1.0 - m / N))
         if m < 3:
             return eff, np.full(T, np.nan), np.full(T, np.nan)
         eff_loo = ratio(
-            cs[:, None] - c, ds[:, None] - c**2, os_[:, None] - 2.0 * o_row, m - 1
+            cs[:, None] - c, ds[:, None] - c2, os_[:, None] - 2.0 * o_row, m - 1
         )  # (T, m)
         r = np.where(eye, np.nan, corr)
         fin = np.isfinite(r)
@@ -715,7 +726,9 @@ def _with_jackknife(h: Homogenization, sums, counts, n_models: int) -> Homogeniz
 
     def leave(g: int) -> Homogenization:
         C = unpack_pairs((total - sums[g]) / (n - counts[g]), n_models)
-        return homogenization(C, population=h.population)
+        # The standard errors of the means without group g (same per-replicate spread).
+        sem = None if h.covariance_sem is None else h.covariance_sem * np.sqrt(n / (n - counts[g]))
+        return homogenization(C, population=h.population, sem=sem)
 
     full = {k: getattr(h, k) for k in _JACKKNIFED}
     with np.errstate(invalid="ignore"):

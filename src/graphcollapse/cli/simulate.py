@@ -182,20 +182,10 @@ def _linear_homogenization(cfg: RunConfig, sim: Homogenization) -> Homogenizatio
     """The linear recursion's homogenisation of the configuration, on the models of
     ``sim`` (``None`` where it is not derived or would not fit the limits)."""
     from .._errors import GraphCollapseError
-    from .._homogenization import linear_homogenization
+    from .theory import linear_homogenization_of
 
-    graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
-    if regime.data != "replace" or regime.real != "fresh" or graph.has_loss_weights:
-        return None
     try:
-        return linear_homogenization(
-            graph,
-            family,
-            generations=cfg.generations,
-            regime=regime,
-            sample=len(sim.models) if sim.sampled else None,
-            seed=cfg.seed,
-        )
+        return linear_homogenization_of(cfg, sample=len(sim.models) if sim.sampled else None)
     except GraphCollapseError:
         return None
 

@@ -173,6 +173,17 @@ def theory_command(
     plot: Annotated[
         Path | None, typer.Option(help="Write the risk curves to this image file.")
     ] = None,
+    homogenization: Annotated[
+        bool,
+        typer.Option(
+            "--homogenization",
+            help="Also the models' cross error correlation and homogenisation indices where "
+            "the theory does not give them: those of the linear recursion (replace/fresh, "
+            "no loss weights; above 2,000 models every pair of a sample of 200 models drawn "
+            "from `seed`, the same as `simulate --homogenization`). --json keys "
+            "`cross_correlation`, `homogenization`.",
+        ),
+    ] = False,
 ) -> None:
     """Exact risk curves, verdict, slopes, steady states and growth factors."""
     from ..config import load_config, parse_config
@@ -182,14 +193,50 @@ def theory_command(
     if generations is not None:
         cfg = parse_config(cfg.to_dict() | {"generations": generations}, base_dir=cfg.base_dir)
     res = compute(cfg, method=method, probes=probes, announce=True)
+    homog = res.homogenization
+    if homogenization and homog is None:
+        homog = linear_homogenization_of(cfg)
     if plot is not None:
         write_plot(plot, theory_result=res)
     if as_json:
-        print(json.dumps(res.to_json_dict()))
+        out = res.to_json_dict()
+        if homogenization and homog is not None:
+            out.update(homog.json_keys())
+        print(json.dumps(out))
     else:
         render_table(res)
+        if homogenization and homog is not None:
+            from .simulate import print_homogenization
+
+            print_homogenization(_console(160), homog)
         if plot is not None:
             print(f"wrote {plot}")
+
+
+def linear_homogenization_of(cfg: RunConfig, sample: Any = None):
+    """The linear recursion's homogenisation of a configuration
+    (:func:`graphcollapse.theory.linear_homogenization`, the sample drawn from the
+    configuration's seed); :class:`~graphcollapse.ConfigError` naming the regime where it
+    is not derived."""
+    from .._errors import ConfigError
+    from .._homogenization import linear_homogenization
+
+    graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
+    if regime.data != "replace" or regime.real != "fresh" or graph.has_loss_weights:
+        raise ConfigError(
+            f"theory, field 'homogenization': the linear recursion's cross-covariance is "
+            f"derived for replace/fresh without loss weights, got {regime.label}"
+            + (" with loss weights" if graph.has_loss_weights else "")
+            + "; use simulate --homogenization"
+        )
+    return linear_homogenization(
+        graph,
+        family,
+        generations=cfg.generations,
+        regime=regime,
+        sample=sample,
+        seed=cfg.seed,
+    )
 
 
 def write_plot(
