@@ -23,6 +23,7 @@ Imports only numpy.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -374,7 +375,9 @@ def _sampled_indices(C: np.ndarray, corr: np.ndarray, N: int, sem: np.ndarray | 
         mean_loo = (r_all[:, None] - 2.0 * r_row) / (n_all[:, None] - 2.0 * n_row)
 
         def jack(loo):
-            dev = loo - np.nanmean(loo, axis=1, keepdims=True)
+            with warnings.catch_warnings():  # (a generation whose estimates are all NaN)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                dev = loo - np.nanmean(loo, axis=1, keepdims=True)
             return np.sqrt((m - 1) / m * np.nansum(dev**2, axis=1)) * fpc
 
         return eff, jack(eff_loo), jack(mean_loo)
@@ -906,18 +909,26 @@ def _sampled_cross_covariance(graph, family, T: int, regime, models) -> np.ndarr
     out = np.empty((T + 1, idx.size, idx.size))
     acc = np.zeros((idx.size, idx.size))  # sum_{s < t} A_s^T Q A_s
 
-    def gram(B):
-        return B.T @ B
+    def gram(w, rows):
+        return _gram(w * A if rows is None else w[rows] * A[rows])
 
     for t in range(T + 1):
-        out[t] = acc + gram(s0 * A)
+        # Rows of A outside the sampled models' t-step neighbourhood are zero: the Gram
+        # matrices skip them while they are most of A (early generations, sparse graphs).
+        rows = np.flatnonzero(A.any(axis=1))
+        rows = rows if rows.size < M // 2 else None
+        out[t] = acc + gram(s0, rows)
         if t == T:
             break
-        acc += gram(sx * A)
+        acc += gram(sx, rows)
         if U is not None:
-            acc += V * gram(U @ A)
+            acc += V * _gram(U @ A)
         A = Wt @ A
     return out
+
+
+def _gram(B: np.ndarray) -> np.ndarray:
+    return B.T @ B  # (numpy takes the symmetric product: one triangle)
 
 
 def linear_homogenization(

@@ -33,6 +33,12 @@ graph's structure (``K`` models, ``nnz`` weights, dimension ``d``, ``T`` generat
   onset of ``valid_until``, :data:`SEPARATION_SECONDS` per pooled sample it fits;
 * every path: the verdict and growth factors by sparse power iterations.
 
+The block ``C[S, S]`` of a sample of models that the homogenisation uses above 2,000
+models (:func:`graphcollapse.theory.linear_cross_covariance` with ``models=``) has its
+own estimate and check (:func:`estimate_cross_covariance`, :func:`check_cross_covariance`):
+per generation a sparse product ``nnz m`` and two Gram matrices ``2 K m^2`` at the rates
+:data:`SPARSE_DENSE_SECONDS` and :data:`GRAM_SECONDS`.
+
 A dense step costs :data:`DENSE_M3` ``m^3`` seconds (less above 256 models), a constant
 measured inside the iterations themselves: timing one dense product on a loaded
 machine with a threaded BLAS varies a hundredfold from one try to the next. Sparse
