@@ -326,3 +326,38 @@ def test_theory_cli_adds_the_linear_homogenization(tmp_path, capsys, monkeypatch
         main(["theory", str(cfg), "--homogenization"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "field 'homogenization'" in err and "accumulate" in err
+
+
+def test_checkpointed_blocks_of_another_fold_are_recomputed():
+    # Blocks saved with every pair's cross products do not serve a sampled fold (another
+    # number of pairs), and the other way round: recomputed, same numbers as a fresh run.
+    from graphcollapse import _simulate as engine
+
+    class _Store:  # an in-memory checkpoint store
+        def __init__(self) -> None:
+            self.blocks: dict[int, dict] = {}
+
+        def open(self, fingerprint):
+            return list(self.blocks)
+
+        def load(self, block, count, n_models):
+            return engine.BlockResult.from_arrays(block, self.blocks[block], n_models)
+
+        def save(self, result):
+            self.blocks[result.block] = {k: np.copy(v) for k, v in result.to_arrays().items()}
+
+    g = gc.preset("erdos_renyi", size=12, degree=3, seed=0)
+    fam = gc.Categorical(k=3)
+    kw = dict(generations=2, replicates=2 * 256, seed=3)
+    full, part = _Store(), _Store()
+    engine.simulate(g, fam, checkpoints=full, homogenization=True, **kw)
+    fresh = engine.simulate(g, fam, checkpoints=part, homogenization=5, **kw)
+    assert fresh.homogenization.covariance.shape == (3, 5, 5)
+    again = engine.simulate(g, fam, checkpoints=full, homogenization=5, **kw)
+    assert again.info["resumed_blocks"] == 0  # the stored blocks hold 78 pairs, not 15
+    np.testing.assert_array_equal(again.homogenization.covariance, fresh.homogenization.covariance)
+    resumed = engine.simulate(g, fam, checkpoints=part, homogenization=5, **kw)
+    assert resumed.info["resumed_blocks"] == 2
+    np.testing.assert_array_equal(
+        resumed.homogenization.effective_models, fresh.homogenization.effective_models
+    )
