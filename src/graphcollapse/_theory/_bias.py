@@ -883,7 +883,10 @@ def _fresh_step(family: Family, parts, a: np.ndarray, N: float, exact: np.ndarra
     source in proportion); a particle whose partial pool is certified to have
     overlapping classes (:func:`_overlapping`; adding samples keeps them overlapping)
     counts as converged and needs no more samples; the rest draw their whole pool and
-    take its fit as well. A family without that certificate fits every pool."""
+    take its fit as well. A family without that certificate fits every pool.
+    ``fit_report`` would also flag a certified pool whose maximiser is saturated
+    (``sqrt(theta^T Sigma theta) > 25``) or slow (nearly separated pools, rare): those
+    are missed, so the estimate can only be lower."""
     R = a.shape[0]
     flags = np.zeros(R, dtype=bool)
     nxt = np.empty_like(a)
@@ -1103,33 +1106,6 @@ def _screenable(family: Family) -> bool:
     from ..families.glm import LogisticRegression
 
     return isinstance(family, LogisticRegression) and family.dim <= 10
-
-
-def _flagged_each(family: Family, batch) -> np.ndarray:
-    """Which pools' fits ``fit_report`` flags; a logistic pool whose classes certainly
-    overlap (:func:`_overlapping`) is not fitted and counts as converged: a maximiser
-    exists. ``fit_report`` also flags an overlapping pool whose maximiser is saturated
-    (``sqrt(theta^T Sigma theta) > 25``) or that hits the iteration cap; those (nearly
-    separated pools, rare) are missed, so the estimate can only be lower."""
-    certain = _overlapping(family, batch)
-    if certain is not None:
-        out = np.zeros(certain.size, dtype=bool)
-        rest = np.flatnonzero(~certain)
-        if rest.size:
-            out[rest] = _flagged_each_fit(family, tuple(np.asarray(b)[rest] for b in batch))
-        return out
-    return _flagged_each_fit(family, batch)
-
-
-def _flagged_each_fit(family: Family, batch) -> np.ndarray:
-    _, bad = family.fit_report(batch)
-    if bad is None:
-        return np.zeros(len(_), dtype=bool)
-    return np.asarray(bad, dtype=bool)
-
-
-def _flagged(family: Family, batch) -> float:
-    return float(np.mean(_flagged_each(family, batch)))
 
 
 def _with_separation(res, graph, family, regime, level, stop=False) -> SecondOrderResult:
