@@ -457,6 +457,10 @@ def test_particles_near_the_truth_are_mostly_screened_not_fitted(monkeypatch):
     anchored = gc.InteractionGraph(["A"], [[100]], real=[300])
     prob = bias.nonconvergence_probability(anchored, fam, 10, draws=200)
     assert np.all(prob == 0) and sum(fitted) < 0.01 * 200 * 11
+    # Fixed seed: deterministic.
+    np.testing.assert_array_equal(
+        prob, bias.nonconvergence_probability(anchored, fam, 10, draws=200)
+    )
     fitted.clear()
     loop = gc.InteractionGraph(["A"], [[200]], real=[0])
     bias.nonconvergence_probability(loop, fam, 20, draws=200)
@@ -470,3 +474,16 @@ def test_onset_note_carries_its_monte_carlo_range():
     assert any("Monte Carlo error" in n and "generation A: " in n for n in res.notes)
     first = gc.theory(g, fam, generations=12)
     assert any("separation onset" in n and "Monte Carlo range" in n for n in first.notes)
+
+
+def test_early_stop_only_truncates():
+    """``stop_above`` (what gc.theory uses: it needs only the onset and its range)
+    stops after the first generation at which every model's estimate exceeds it; the
+    generations before are those of the full run."""
+    g, fam = gc.InteractionGraph(["A"], [[60]], real=[0]), gc.LogisticRegression(dim=2)
+    full = bias.nonconvergence_probability(g, fam, 12, draws=200)
+    cut = bias.nonconvergence_probability(g, fam, 12, draws=200, stop_above=0.05)
+    (stop,) = np.flatnonzero(full[:, 0] > 0.05)[:1]
+    assert stop < 12
+    np.testing.assert_array_equal(cut[: stop + 1], full[: stop + 1])
+    assert np.all(np.isnan(cut[stop + 1 :]))
