@@ -176,6 +176,28 @@ def test_the_work_grows_with_generations_and_components():
     assert "growth" not in {w[0] for w in chain}
 
 
+def test_the_separation_onset_is_in_the_estimate_exactly_when_theory_computes_it():
+    """A logistic family: the separation onset's work is in the estimate, counted in
+    fitted pooled samples (a model that collapses in full, one anchored by real data a
+    fifth: its pools are mostly screened), when it is within the limit for which
+    gc.theory computes the onset; over the limit neither counts it."""
+    from graphcollapse._theory import _bias
+
+    fam = gc.LogisticRegression(dim=3)
+    g = gc.InteractionGraph(["A", "B"], [[200, 0], [0, 0]], real=[0, 200])
+    _, work = tc.theory_work(g, fam, generations=30)
+    rows = _bias.SEPARATION_DRAWS * 31 * (200 + _bias.SEPARATION_SCREEN_SHARE * 200)
+    assert [w for w in work if w[0] == "valid_until"] == [
+        ("valid_until", tc.SEPARATION_SECONDS * rows, "seconds", 0, 0)
+    ]
+    assert any(n.startswith("separation onset (") for n in gc.theory(g, fam, generations=30).notes)
+    big = gc.InteractionGraph(["A"], [[5000]], real=[0])
+    _, work = tc.theory_work(big, fam, generations=30)
+    assert not [w for w in work if w[0] == "valid_until"]
+    notes = gc.theory(big, fam, generations=30).notes
+    assert any(n.startswith("separation onset not computed") for n in notes)
+
+
 # --------------------------------------------------------------- simulate: keep_params
 def test_keep_params_is_in_the_simulation_memory_estimate():
     fam = gc.Gaussian(dim=3)  # 12 floats per replicate per model (mean and covariance)

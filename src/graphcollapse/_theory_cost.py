@@ -30,7 +30,9 @@ graph's structure (``K`` models, ``nnz`` weights, dimension ``d``, ``T`` generat
   ``draws x T x ((K d)^3 + 4000)`` units of :data:`DESIGN_SECONDS`; **shared samples**:
   the ``K x K`` recursion; **categorical**: ``60 K^2`` operations a generation;
 * first order with a family that can fail to fit (logistic, Poisson): the separation
-  onset of ``valid_until``, :data:`SEPARATION_SECONDS` per pooled sample it fits;
+  onset of ``valid_until``, :data:`SEPARATION_SECONDS` per pooled sample it fits (a
+  sample of a model that stays near the truth counts a fifth: mostly screened, not
+  fitted; its early stop once every model passed its onset is not counted);
 * every path: the verdict and growth factors by sparse power iterations.
 
 The block ``C[S, S]`` of a sample of models that the homogenisation uses above 2,000
@@ -87,7 +89,7 @@ SLOPE_STEPS = 300  # the slopes' Cesaro averages settle in a few hundred steps
 STEADY_FLOPS = 800.0  # x m^3: GMRES over Stein solves by doubling (fewer by powers)
 DESIGN_SECONDS = 1.2e-9  # per work unit of the budget (4-10 ns; it often stops early)
 STEP_SECONDS = 3e-5  # Python overhead of one step of an iteration
-SEPARATION_SECONDS = 2.5e-6  # per pooled sample fitted for the separation onset
+SEPARATION_SECONDS = 5e-7  # per pooled sample fitted for the separation onset
 FIXED_SECONDS = 0.05  # verdict, checks and bookkeeping
 DENSE_M3 = 1.0e-9  # CPU seconds per m^3 of a dense step up to 256 (measured in the
 # iterations themselves; half that up to 768, 0.15 times above: BLAS at full speed)
@@ -324,8 +326,9 @@ def _radius(W: Any, steps: int = 40) -> float:
 
 def _separation_work(graph: Any, family: Any, regime: Any, T: int) -> list:
     """First-order ``valid_until`` of a family with its own ``fit_report`` (logistic,
-    Poisson, ...): the separation onset fits pooled samples (about 2.5 us each) when
-    the second-order theory runs and the pools are within their work limit."""
+    Poisson, ...): the separation onset fits pooled samples (about 0.5 us each; a
+    screened one a fifth of that, ``_bias.separation_work`` with the family) when the
+    second-order theory runs and the work is within its limit."""
     from ._theory import _bias
     from .families._base import Family
 
@@ -338,7 +341,7 @@ def _separation_work(graph: Any, family: Any, regime: Any, T: int) -> list:
             return []
         if K * p > _bias.SIZE_LIMIT or K * (T + 1) > _bias.WORK_LIMIT:
             return []
-        rows = _bias.separation_work(graph, T, regime)
+        rows = _bias.separation_work(graph, T, regime, family=family)
     except Exception:  # (theory itself names what is wrong)
         return []
     if rows > getattr(_bias, "SEPARATION_WORK_LIMIT", math.inf):

@@ -71,12 +71,19 @@ ends (docs/theory.md §12.5)."""
 SEPARATION_DRAWS = 400
 """Pools drawn per generation and model to estimate that probability (fixed seed)."""
 
+SEPARATION_EXACT_NORM = 1.5
+"""A particle whose pooled target's norm exceeds this multiple of the truth's takes the
+exact step (the fit of its drawn pool) instead of the second-order kernel
+(docs/theory.md §12.5)."""
+
 SEPARATION_WORK_LIMIT = 5_000_000
-"""Largest number of pooled samples (``draws x sum over generations and models of the
-pool size``) that :func:`theory` draws to predict the separation onset (about 2.5 us
-each when fitted: 12 s; a logistic pool whose classes certainly overlap is only drawn
-and screened, about 0.25 us); beyond it, a note (``second_order_theory`` computes it
-regardless)."""
+"""Largest work, in fitted pooled samples (:func:`separation_work` with the family),
+for which :func:`theory` predicts the separation onset (about 0.5 us each: 2.5 s);
+beyond it, a note (``second_order_theory`` computes it regardless)."""
+
+SEPARATION_SCREEN_SHARE = 0.2
+"""Cost of a pooled sample of a model whose particles stay near the truth (mostly
+drawn in part and screened, :func:`_fresh_step`) relative to one fitted."""
 
 NUMERICAL_WORK_LIMIT = 100
 """Largest number of moment evaluations (``generations x models x (1 + 4 p)``) for which
@@ -842,6 +849,84 @@ def _kernel_step(family: Family, a: np.ndarray, n: float, rng) -> np.ndarray:
     return a + b / n + np.einsum("rpq,rq->rp", root, z) / np.sqrt(n)
 
 
+def _batch_rows(batch, rows: np.ndarray):
+    """The replicates ``rows`` of a batch (an array or a tuple of arrays, replicates first)."""
+    if isinstance(batch, tuple):
+        return tuple(np.asarray(b)[rows] for b in batch)
+    return np.asarray(batch)[rows]
+
+
+def _draw_part(family: Family, law, rows: np.ndarray, count: int, rng):
+    """``count`` samples for the particles ``rows`` from one source of a pool: the real
+    law (``law`` is ``None``) or each particle's parameter (``law``, shape (R, p))."""
+    if law is None:
+        return family.sample_real(count, rows.size, rng)
+    return family.sample(law[rows], count, rng)
+
+
+def _exact_step(family: Family, batch) -> tuple[np.ndarray, np.ndarray]:
+    """The fit of each drawn pool and whether ``fit_report`` flags it."""
+    theta, bad = family.fit_report(batch)
+    theta = np.asarray(theta, dtype=np.float64).reshape(len(theta), -1)
+    flags = np.zeros(len(theta), dtype=bool) if bad is None else np.asarray(bad, dtype=bool)
+    return theta, flags
+
+
+def _fresh_step(family: Family, parts, a: np.ndarray, N: float, exact: np.ndarray, rng):
+    """One generation of one model's particles when nothing persists (docs/theory.md
+    §12.5): ``(flags, next parameters)``.
+
+    ``parts`` are the pool's sources ``(law, count)``. A particle in ``exact`` draws its
+    whole pool and takes the pool's fit (the exact step). The others take the
+    second-order kernel ``N(a + b(a) / N, V(a) / N)`` unless their pool can separate:
+    a logistic pool is drawn in stages (``8 * 2^d`` samples, ``32 * 2^d``, then all, each
+    source in proportion); a particle whose partial pool is certified to have
+    overlapping classes (:func:`_overlapping`; adding samples keeps them overlapping)
+    counts as converged and needs no more samples; the rest draw their whole pool and
+    take its fit as well. A family without that certificate fits every pool.
+    ``fit_report`` would also flag a certified pool whose maximiser is saturated
+    (``sqrt(theta^T Sigma theta) > 25``) or slow (nearly separated pools, rare): those
+    are missed, so the estimate can only be lower."""
+    R = a.shape[0]
+    flags = np.zeros(R, dtype=bool)
+    nxt = np.empty_like(a)
+    counts = [int(c) for _, c in parts]
+    total = sum(counts)
+    if not _screenable(family):
+        exact = np.ones(R, dtype=bool)
+    d = int(getattr(family, "dim", 0))
+    stages = [m for m in (8 << d, 32 << d) if m < total] + [total]
+    whole = np.flatnonzero(exact)
+    if whole.size:
+        batch = family.combine([_draw_part(family, law, whole, c, rng) for law, c in parts if c])
+        nxt[whole], flags[whole] = _exact_step(family, batch)
+    pending = np.flatnonzero(~exact)
+    if pending.size:
+        nxt[pending] = _kernel_step(family, a[pending], N, rng)
+    drawn = [0] * len(parts)
+    chunks: list = []
+    for m in stages:
+        if not pending.size:
+            break
+        want = [c if m >= total else min(c, -(-c * m // total)) for c in counts]
+        chunks += [
+            _draw_part(family, law, pending, w - h, rng)
+            for (law, _), w, h in zip(parts, want, drawn, strict=True)
+            if w > h
+        ]
+        drawn = want
+        batch = family.combine(chunks)
+        certain = _overlapping(family, batch)
+        open_ = np.ones(pending.size, dtype=bool) if certain is None else ~certain
+        if m >= total and np.any(open_):
+            rows = np.flatnonzero(open_)
+            nxt[pending[rows]], flags[pending[rows]] = _exact_step(family, _batch_rows(batch, rows))
+            break
+        pending = pending[open_]
+        chunks = [_batch_rows(c, open_) for c in chunks]
+    return flags, nxt
+
+
 def nonconvergence_probability(
     graph: InteractionGraph,
     family: Family,
@@ -850,24 +935,28 @@ def nonconvergence_probability(
     regime: Regime | None = None,
     draws: int = SEPARATION_DRAWS,
     seed: int = 0,
+    stop_above: float | None = None,
 ) -> np.ndarray:
     """Predicted probability that each model's fit does not converge, per generation
     (docs/theory.md §12.5), shape ``(generations + 1, K)``.
 
-    The second-order theory's kernel, run on ``draws`` particles: each particle holds
-    one parameter per model; a generation pools each model's sources as the simulator
-    does (real samples from ``theta*``, ``n_ij`` from the particle's model ``j``; under
-    accumulate the pool's whole history) and replaces the fit by its second-order law
-    ``N(a + b(a) / N, V(a) / N)`` at the pooled target ``a``. This keeps the tail of the
-    parameter's law that a Gaussian around the mean path misses (the bias and the
-    spread both grow with the norm). At every generation the pool of each particle is
-    also drawn and fitted with the family's ``fit_report`` (a logistic pool whose classes
-    certainly overlap, :func:`_overlapping`, counts as converged without a fit): the
-    fraction it flags
-    (separated classes, iteration cap) is the estimate, with Monte Carlo standard error
-    ``sqrt(p (1 - p) / draws)``. The seed is fixed, so the result is deterministic.
-    With persisting data the kernel is the fresh one (their correlations are not
-    carried; the pools the fits see are the simulator's).
+    ``draws`` particles, each holding one parameter per model, are carried through the
+    generations. At every generation each particle's pool is drawn as the simulator
+    draws it (real samples from ``theta*``, ``n_ij`` from the particle's model ``j``;
+    with reused real data the same real sample for the particle at every generation;
+    under accumulate the pool's whole history) and fitted with the family's
+    ``fit_report``: the fraction flagged (separated classes, saturated, iteration cap)
+    is the estimate, with Monte Carlo standard error ``sqrt(p (1 - p) / draws)``. The
+    particle's next parameter is that fit (the exact step: a separated fit keeps its
+    saturated iterate, as in the simulator), except where it is cheaper and accurate
+    to replace it by the second-order law ``N(a + b(a) / N, V(a) / N)`` at the pooled
+    target ``a``: when nothing persists, the target's norm is at most
+    :data:`SEPARATION_EXACT_NORM` times the truth's and the pool certainly has
+    overlapping classes (:func:`_fresh_step`). The seed is fixed, so the result is
+    deterministic.
+
+    ``stop_above``: stop after the first generation at which every model's estimate
+    exceeds it (the later rows are NaN).
 
     >>> import graphcollapse as gc
     >>> g = gc.InteractionGraph(["A"], [[200]], real=[0])
@@ -877,79 +966,99 @@ def nonconvergence_probability(
     """
     regime = Regime() if regime is None else regime
     accumulate, reused = regime.data == "accumulate", regime.real == "reused"
+    persisting = accumulate or reused
     T, K = int(generations), graph.n_models
     syn = graph.synthetic.toarray()
     real = graph.real
     n0 = graph.initial_real.astype(np.float64)
     theta_star = np.asarray(family.true_params(), dtype=np.float64).reshape(-1)
     p = theta_star.size
+    limit = SEPARATION_EXACT_NORM * float(np.linalg.norm(theta_star))
     rng = np.random.default_rng([seed, 9])
     out = np.full((T + 1, K), np.nan)
     star = np.tile(theta_star, (draws, 1))
+    every = np.arange(draws)
     fixed = [
         family.sample_real(int(real[i]), draws, rng) if reused and real[i] else None
         for i in range(K)
     ]
     pools: list[list] = [[] for _ in range(K)]
+    theta = np.empty((draws, K, p))
+    target = np.tile(theta_star, (draws, K, 1))
+    sizes = n0.copy()
     with np.errstate(all="ignore"):
-        theta = np.empty((draws, K, p))
-        target = np.tile(theta_star, (draws, K, 1))
-        sizes = n0.copy()
-        for i in range(K):
-            inside = fixed[i] is not None and n0[i] >= real[i]
-            first = [fixed[i]] if inside else []
-            rest = int(n0[i]) - (int(real[i]) if inside else 0)
-            if rest > 0:
-                first.append(family.sample_real(rest, draws, rng))
-            pools[i] = first
-            out[0, i] = _flagged(family, family.combine(first))
-            theta[:, i] = _kernel_step(family, star, n0[i], rng)
-        for t in range(1, T + 1):
+        for t in range(T + 1):
             new_theta = np.empty_like(theta)
+            ok = np.all(np.isfinite(theta), axis=(1, 2)) if t else np.ones(draws, bool)
+            src = np.where(ok[:, None, None], theta, theta_star) if t else theta
             for i in range(K):
-                parts = []
-                r = real[i]
-                if reused and accumulate:
-                    r = real[i] if (t == 1 and n0[i] < real[i]) else 0
-                    if r:
-                        parts.append(fixed[i])
-                elif reused and r:
-                    parts.append(fixed[i])
-                elif r:
-                    parts.append(family.sample_real(int(r), draws, rng))
-                ok = np.all(np.isfinite(theta), axis=(1, 2))
-                src = np.where(ok[:, None, None], theta, theta_star)
-                for j in np.flatnonzero(syn[i]):
-                    parts.append(family.sample(src[:, j], int(syn[i, j]), rng))
-                N_new = (sizes[i] if accumulate else 0.0) + r + syn[i].sum()
-                a_new = (r * theta_star[None] + np.einsum("j,rjp->rp", syn[i], src)) / N_new
-                if accumulate:
-                    a_new = a_new + (sizes[i] / N_new) * target[:, i]
-                    pools[i] = pools[i] + parts
+                if t == 0:
+                    inside = fixed[i] is not None and n0[i] >= real[i]
+                    r = int(n0[i]) - (int(real[i]) if inside else 0)
+                    N_new, a_new = n0[i], star
+                    parts = [(None, r)] if r > 0 else []
+                    held = [fixed[i]] if inside else []
                 else:
-                    pools[i] = parts
-                flags = _flagged_each(family, family.combine(pools[i])) | ~ok
-                out[t, i] = float(np.mean(flags))
+                    r = int(real[i])
+                    if reused and accumulate:
+                        r = int(real[i]) if (t == 1 and n0[i] < real[i]) else 0
+                    held = [fixed[i]] if reused and r else []
+                    parts = [] if (reused or not r) else [(None, r)]
+                    parts += [(src[:, j], int(syn[i, j])) for j in np.flatnonzero(syn[i])]
+                    N_new = (sizes[i] if accumulate else 0.0) + r + syn[i].sum()
+                    a_new = (r * theta_star[None] + np.einsum("j,rjp->rp", syn[i], src)) / N_new
+                    if accumulate:
+                        a_new = a_new + (sizes[i] / N_new) * target[:, i]
+                if persisting:
+                    drawn = [_draw_part(family, law, every, c, rng) for law, c in parts]
+                    pools[i] = (pools[i] if (accumulate and t) else []) + held + drawn
+                    new_theta[:, i], flags = _exact_step(family, family.combine(pools[i]))
+                else:
+                    big = ~(np.linalg.norm(a_new, axis=1) <= limit)
+                    flags, new_theta[:, i] = _fresh_step(family, parts, a_new, N_new, big, rng)
+                out[t, i] = float(np.mean(flags | ~ok))
                 target[:, i] = a_new
-                new_theta[:, i] = _kernel_step(family, a_new, N_new, rng)
-                if accumulate:
+                if accumulate and t:
                     sizes[i] = N_new
             theta = new_theta
+            if stop_above is not None and np.all(out[t] > stop_above):
+                break
     return out
 
 
 def separation_work(
-    graph: InteractionGraph, generations: int, regime: Regime, draws: int = SEPARATION_DRAWS
+    graph: InteractionGraph,
+    generations: int,
+    regime: Regime,
+    draws: int = SEPARATION_DRAWS,
+    family: Family | None = None,
 ) -> int:
-    """Pooled samples that :func:`nonconvergence_probability` fits: ``draws`` times the
+    """Pooled samples that :func:`nonconvergence_probability` draws: ``draws`` times the
     pool sizes summed over generations and models.
 
+    With ``family``, the work in fitted samples instead: a model's pools count in full
+    where its particles take the exact step (data persist, the family has no overlap
+    screen, or the model collapses, so that its parameter drifts away from the truth),
+    :data:`SEPARATION_SCREEN_SHARE` of it where they are mostly drawn in part and
+    screened (its parameter stays near the truth).
+
     >>> import graphcollapse as gc
-    >>> separation_work(gc.InteractionGraph(["A"], [[200]], real=[0]), 30, gc.Regime())
-    2480000
+    >>> g = gc.InteractionGraph(["A", "B"], [[200, 0], [0, 0]], real=[0, 200])
+    >>> separation_work(g, 30, gc.Regime())
+    4960000
+    >>> separation_work(g, 30, gc.Regime(), family=gc.LogisticRegression(dim=3))
+    2976000
     """
     n0, _, _, steps = _pools(graph, regime, int(generations))
-    return int(draws * (n0.sum() + sum(float(N.sum()) for N, *_ in steps)))
+    per_model = n0 + sum(N for N, *_ in steps)
+    if family is not None:
+        from .._verdict import diagnose
+
+        persisting = regime.data == "accumulate" or regime.real == "reused"
+        if not persisting and _screenable(family):
+            drift = np.asarray(diagnose(graph).collapses, dtype=bool)
+            per_model = per_model * np.where(drift, 1.0, SEPARATION_SCREEN_SHARE)
+    return int(round(draws * float(per_model.sum())))
 
 
 def _overlapping(family: Family, batch) -> np.ndarray | None:
@@ -969,9 +1078,7 @@ def _overlapping(family: Family, batch) -> np.ndarray | None:
     >>> _overlapping(fam, (X[:, :3], np.array([[1.0, 1.0, 1.0]]))).tolist()  # 3 orthants
     [False]
     """
-    from ..families.glm import LogisticRegression
-
-    if not isinstance(family, LogisticRegression) or len(batch) != 2 or family.dim > 10:
+    if not _screenable(family) or len(batch) != 2:
         return None
     X, y = (np.asarray(b, dtype=np.float64) for b in batch)
     R, _, d = X.shape
@@ -988,43 +1095,29 @@ def _overlapping(family: Family, batch) -> np.ndarray | None:
     v = np.where((vv > 1e-24)[:, None], v / np.sqrt(np.where(vv > 1e-24, vv, 1.0))[:, None], 0.0)
     z = z - 2.0 * np.einsum("rnp,rp->rn", z, v)[..., None] * v[:, None, :]
     code = (z > 0.0).astype(np.int64) @ (1 << np.arange(d))
-    code[~np.all(z != 0.0, axis=2)] = -1
-    return np.all([np.any(code == k, axis=1) for k in range(1 << d)], axis=0)
+    code[~np.all(z != 0.0, axis=2)] = 1 << d  # on an axis: counts for no orthant
+    seen = np.zeros((R, (1 << d) + 1), dtype=bool)
+    seen[np.arange(R)[:, None], code] = True
+    return np.all(seen[:, : 1 << d], axis=1)
 
 
-def _flagged_each(family: Family, batch) -> np.ndarray:
-    """Which pools' fits ``fit_report`` flags; a logistic pool whose classes certainly
-    overlap (:func:`_overlapping`) is not fitted and counts as converged: a maximiser
-    exists. ``fit_report`` also flags an overlapping pool whose maximiser is saturated
-    (``sqrt(theta^T Sigma theta) > 25``) or that hits the iteration cap; those (nearly
-    separated pools, rare) are missed, so the estimate can only be lower."""
-    certain = _overlapping(family, batch)
-    if certain is not None:
-        out = np.zeros(certain.size, dtype=bool)
-        rest = np.flatnonzero(~certain)
-        if rest.size:
-            out[rest] = _flagged_each_fit(family, tuple(np.asarray(b)[rest] for b in batch))
-        return out
-    return _flagged_each_fit(family, batch)
+def _screenable(family: Family) -> bool:
+    """Whether :func:`_overlapping` certifies this family's pools (logistic, ``d <= 10``)."""
+    from ..families.glm import LogisticRegression
+
+    return isinstance(family, LogisticRegression) and family.dim <= 10
 
 
-def _flagged_each_fit(family: Family, batch) -> np.ndarray:
-    _, bad = family.fit_report(batch)
-    if bad is None:
-        return np.zeros(len(_), dtype=bool)
-    return np.asarray(bad, dtype=bool)
-
-
-def _flagged(family: Family, batch) -> float:
-    return float(np.mean(_flagged_each(family, batch)))
-
-
-def _with_separation(res, graph, family, regime, level) -> SecondOrderResult:
+def _with_separation(res, graph, family, regime, level, stop=False) -> SecondOrderResult:
     """``res`` with the non-convergence probability and ``valid_until`` ending before
-    it exceeds ``level``."""
+    it exceeds ``level``. ``stop``: the probability is computed only until every model
+    has passed ``level`` plus two Monte Carlo standard errors (NaN beyond), which is all
+    that the onset and its range need."""
     from dataclasses import replace
 
-    prob = nonconvergence_probability(graph, family, res.mean_params.shape[0] - 1, regime=regime)
+    above = level + 2 * np.sqrt(level * (1 - level) / SEPARATION_DRAWS) if stop else None
+    T = res.mean_params.shape[0] - 1
+    prob = nonconvergence_probability(graph, family, T, regime=regime, stop_above=above)
     valid = res.valid_until.copy()
     for i in range(valid.size):
         hit = np.flatnonzero(~(prob[:, i] <= level))
@@ -1033,8 +1126,10 @@ def _with_separation(res, graph, family, regime, level) -> SecondOrderResult:
     note = (
         f"valid_until also ends before the predicted probability of a non-converged fit "
         f"(separated classes, iteration cap) exceeds {level:g}: Monte Carlo over "
-        f"{SEPARATION_DRAWS} particles run through the second-order kernel, each pool "
-        "fitted unless its classes certainly overlap (nonconverged_probability, "
+        f"{SEPARATION_DRAWS} particles, each pool drawn as the simulator draws it and "
+        "fitted unless its classes certainly overlap, a particle taking its pool's fit "
+        f"where fitted or where its norm exceeds {SEPARATION_EXACT_NORM:g} times the "
+        "truth's, the second-order kernel otherwise (nonconverged_probability, "
         "separation_onset)"
     )
     spread = _onset_range(prob, level, SEPARATION_DRAWS, graph.names)
@@ -1257,7 +1352,7 @@ def first_order_valid_until(
         return horizon, (
             f"valid_until: no next-order term computed ({why}); reported as the whole horizon"
         )
-    rows = separation_work(graph, T, result.regime)
+    rows = separation_work(graph, T, result.regime, family=family)
     level = SEPARATION_LEVEL if rows <= SEPARATION_WORK_LIMIT else None
     so = second_order_theory(
         graph,
@@ -1265,8 +1360,11 @@ def first_order_valid_until(
         generations=T,
         regime=result.regime,
         tolerance=tolerance,
-        separation_level=level,
+        separation_level=None,
     )
+    if level is not None and type(family).fit_report is not Family.fit_report:
+        # Only the onset and its range are used: stop once every model passed them.
+        so = _with_separation(so, graph, family, result.regime, level, stop=True)
     first = np.asarray(result.risk.mean, dtype=np.float64)
     second = so.risk.mean[gens]
     with np.errstate(all="ignore"):
@@ -1280,8 +1378,9 @@ def first_order_valid_until(
     note = None
     if level is None and type(family).fit_report is not Family.fit_report:
         note = (
-            f"separation onset not computed ({rows:,} pooled samples to fit > "
-            f"{SEPARATION_WORK_LIMIT:,}); gc.theory.second_order_theory computes it"
+            f"separation onset not computed ({rows:,} pooled samples to fit, counting "
+            f"a screened one as {SEPARATION_SCREEN_SHARE:g}, > {SEPARATION_WORK_LIMIT:,}); "
+            "gc.theory.second_order_theory computes it"
         )
     onset = so.separation_onset
     if onset is not None and any(o is not None for o in onset):
