@@ -115,8 +115,9 @@ class SecondOrderResult:
     nonconverged : ndarray, shape (T + 1, K), optional
         For a family whose fit can fail to converge (logistic, Poisson: ``fit_report``),
         the predicted probability that model ``i``'s fit at generation ``t`` does not
-        converge (separated classes or the iteration cap), by Monte Carlo over pools
-        drawn from the predicted laws of its sources (docs/theory.md §12.5).
+        converge (separated classes or the iteration cap), by Monte Carlo over
+        particles whose pools are drawn as the simulator draws them, each taking its
+        pool's fit or, near the truth, the second-order law (docs/theory.md §12.5).
     separation_level : float, optional
         The probability above which ``valid_until`` ends (see :attr:`separation_onset`).
 
@@ -309,8 +310,9 @@ def second_order_theory(
         For a family whose fit can fail to converge (``fit_report``: logistic,
         Poisson), ``valid_until`` also ends before the first generation at which the
         predicted probability of a non-converged fit (separation) exceeds this level
-        (docs/theory.md §12.5; about 0.2 s per generation and model). ``None``: not
-        computed.
+        (docs/theory.md §12.5; particles fitted where the moment kernel thins the
+        tail, so about the cost of simulating ``draws`` replicates on a drifting model).
+        ``None``: not computed.
     slope_transport : bool
         With persisting data, carry each persisting batch's noise to every later fit
         with that fit's own slope ``A(a_t)^-1`` rather than the slope of the fit that
