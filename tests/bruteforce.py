@@ -106,16 +106,14 @@ def random_spec(
             else:
                 syn[i, i] += deficit
     tot = real + syn.sum(axis=1)
-    init = np.where(
-        rng.random(k) < 0.5, tot, np.maximum(min_total, tot + rng.integers(-3, 4, k))
-    )
+    init = np.where(rng.random(k) < 0.5, tot, np.maximum(min_total, tot + rng.integers(-3, 4, k)))
     shares = {}
     for i in range(k):
         parts = (["real"] if real[i] > 0 else []) + [int(j) for j in np.flatnonzero(syn[i])]
         if real[i] > 0 and len(parts) >= 2 and rng.random() < weighted_prob:
             s = rng.dirichlet(np.full(len(parts), 2.0))
             s = np.round(np.maximum(s, 0.05) / np.maximum(s, 0.05).sum(), 3)
-            shares[i] = {p: float(v) for p, v in zip(parts[1:], s[1:])}
+            shares[i] = {p: float(v) for p, v in zip(parts[1:], s[1:], strict=True)}
             shares[i]["real"] = 1.0 - sum(shares[i].values())
     return Spec(syn.astype(int), real.astype(int), init.astype(int), shares)
 
@@ -306,9 +304,11 @@ def _omega(types: list, sizes: list[int], shares: dict | None) -> np.ndarray:
     if shares is None:
         return np.ones(n)
     count: dict = {}
-    for p, m in zip(types, sizes):
+    for p, m in zip(types, sizes, strict=True):
         count[p] = count.get(p, 0) + m
-    w = np.concatenate([np.full(m, shares[p] / count[p]) for p, m in zip(types, sizes)])
+    w = np.concatenate(
+        [np.full(m, shares[p] / count[p]) for p, m in zip(types, sizes, strict=True)]
+    )
     return w * n / w.sum()
 
 
@@ -438,8 +438,8 @@ def ols_operator(spec: Spec, dim: int, models: list[int] | None = None) -> np.nd
             if i != k:
                 for j in spec.producers(i):
                     for l in spec.producers(k):
-                        big_t[row, pos[j] * m + pos[l]] += spec.syn[i, j] * spec.syn[k, l] / (
-                            n[i] * n[k]
+                        big_t[row, pos[j] * m + pos[l]] += (
+                            spec.syn[i, j] * spec.syn[k, l] / (n[i] * n[k])
                         )
             else:
                 al, be = ols_coefficients(int(n[i]), dim)
@@ -510,7 +510,9 @@ LOCATION = _location
 
 
 def shared_noise(spec: Spec, v: float = 1.0) -> np.ndarray:
-    """``Q`` of §4.2 / §2.8 for shared samples: ``Q_ik = V Σ_j min(n_ij, n_kj) s_ij s_kj / (n_ij n_kj)``.
+    """``Q`` of §4.2 / §2.8 for shared samples.
+
+    ``Q_ik = V Σ_j min(n_ij, n_kj) s_ij s_kj / (n_ij n_kj)`` between consumers ``i != k``.
 
     The diagonal is ``V Σ_p s_ip² / n_ip`` over every part (real included).
     """

@@ -1135,7 +1135,9 @@ def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
         for j, ov in shared:
             if weighted:  # min(n_ij, n_kj) s_ij s_kj / (n_ij n_kj)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    per = np.where(syn[:, j] > 0, V[:, j] / np.where(syn[:, j] > 0, syn[:, j], 1), 0)
+                    per = np.where(
+                        syn[:, j] > 0, V[:, j] / np.where(syn[:, j] > 0, syn[:, j], 1), 0
+                    )
                 com = np.minimum(syn[:, j][:, None], syn[:, j][None, :]) * np.outer(per, per)
                 np.fill_diagonal(com, 0.0)
                 M_new += com[:, :, None, None] * S[j][None, None]
