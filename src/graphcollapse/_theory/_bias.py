@@ -338,6 +338,13 @@ def second_order_theory(
     T, regime = _check(graph, family, generations, regime, tolerance)
     if getattr(family, "name", "") == "gaussian":
         return _gaussian_exact(graph, family, T, float(tolerance), regime)
+    if graph.has_loss_weights:
+        raise ConfigError(
+            "second_order_theory, field 'graph': loss weights are covered only by the "
+            "Gaussian family's exact recursion (replace regime); the second-order "
+            "recursion weighs sources by sample count, so it would ignore them; use "
+            "gc.theory (first order, weighted) or gc.simulate"
+        )
     theta_star = np.asarray(family.true_params(), dtype=np.float64).reshape(-1)
     if family.fit_moments(theta_star) is None:
         raise ConfigError(
@@ -1207,6 +1214,17 @@ def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
     regime = Regime() if regime is None else regime
     shared = _overlaps(graph, regime)
     accumulate, reused = regime.data == "accumulate", regime.real == "reused"
+    # Loss weights (docs/theory.md §2.8) under replace: part p of model i has share s_ip,
+    # so mu_i' = sum_p s_ip xbar_p and the weighted scatter over sum(omega) = n_i is
+    # Sigma_i' = sum_p s_ip (S_p / n_p + xbar_p xbar_p^T) - mu_i' mu_i'^T; the unbiased
+    # fit divides by sum(omega) - sum(omega^2)/sum(omega) = n_i (1 - 1/n_eff,i).
+    weighted = graph.has_loss_weights and not accumulate
+    if graph.has_loss_weights and accumulate:
+        raise ConfigError(
+            "second_order_theory, field 'regime': the exact Gaussian recursion with loss "
+            "weights covers the replace regime only (under accumulate a share is spread "
+            "over a growing pool); use gc.theory (first order) or gc.simulate"
+        )
     d = family.dim
     mu_s, Sig_s = family._mu, family._sigma
     mle = family.estimator == "mle"
@@ -1249,6 +1267,8 @@ def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
         keep = N if accumulate else np.zeros(K)
         N_new = keep + a + syn.sum(axis=1)
         u, v, V = keep / N_new, a / N_new, syn / N_new[:, None]
+        if weighted:  # shares instead of count fractions (replace: u = 0)
+            v, V = graph.real_share.astype(np.float64), graph.weights.toarray()
         A = np.diag(u) + V  # weights on the previous fits' means
         Am = A @ m
         m_new = Am + v[:, None] * mu_s
@@ -1270,6 +1290,15 @@ def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
         # mean of min(n_ij, n_kj) common samples, whose covariance given j's fit is
         # Sigma_j / that count (weights n_ij / N_i', n_kj / N_k').
         for j, ov in shared:
+            if weighted:  # min(n_ij, n_kj) s_ij s_kj / (n_ij n_kj)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    per = np.where(
+                        syn[:, j] > 0, V[:, j] / np.where(syn[:, j] > 0, syn[:, j], 1), 0
+                    )
+                com = np.minimum(syn[:, j][:, None], syn[:, j][None, :]) * np.outer(per, per)
+                np.fill_diagonal(com, 0.0)
+                M_new += com[:, :, None, None] * S[j][None, None]
+                continue
             scale = np.outer(graph.total, graph.total) / np.outer(N_new, N_new)
             M_new += (ov * scale)[:, :, None, None] * S[j][None, None]
         diagM = M[np.arange(K), np.arange(K)]
@@ -1280,6 +1309,14 @@ def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
         )
         scatter = Q_new - N_new[:, None, None] * M_new[np.arange(K), np.arange(K)]
         S_new = scatter / (N_new if mle else N_new - 1.0)[:, None, None]
+        if weighted:  # E Sigma' = sum_p s_p E[x x^T]_p - E mu' mu'^T, over 1 - 1/n_eff
+            per_unit = (
+                v[:, None, None] * second_s
+                + np.einsum("ij,jpq->ipq", V, S + diagM)
+                - M_new[np.arange(K), np.arange(K)]
+            )
+            div = 1.0 if mle else 1.0 - 1.0 / graph.effective_samples
+            S_new = per_unit / np.broadcast_to(div, (K,))[:, None, None]
         if G is not None:
             # G'_ik = E[xbar_Ri mu_k'^T] = v_k E[xbar_Ri xbar_Rk^T] + sum_l A_kl G_il
             with np.errstate(divide="ignore", invalid="ignore"):

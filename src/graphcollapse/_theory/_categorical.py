@@ -456,7 +456,7 @@ def categorical_survival(
     prev_n = n0
     T = None
     for t in range(1, generations + 1):
-        if T is None or prev_n != n:
+        if T is None or T.shape[0] != prev_n + 1:  # generation 1 leaves n0 != n
             T = _binomial_rows(prev_n, n, a, K)
         dist = dist @ T
         out[t] = 1.0 - dist[:, 0]

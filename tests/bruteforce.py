@@ -1,0 +1,553 @@
+"""Brute-force computations written only from the definitions of docs/theory.md.
+
+Nothing here imports graphcollapse: an ecosystem is a :class:`Spec` (plain arrays of
+sample counts and, optionally, loss shares), and every quantity is computed by the most
+literal route the specification allows, so that the tests in
+``tests/test_bruteforce_independent.py`` can compare the library with something that
+shares none of its code (issue 9: "keep that kind of independent check in the tests").
+
+* :func:`retrain` -- the retraining loop of docs/theory.md §1.1 and §1.3 for a family
+  given as three plain functions (draw, fit, risk), in every data regime (replace /
+  accumulate, fresh / reused real data, private / shared synthetic samples) and with
+  loss shares (§2.8). Replicates run side by side on a leading axis, but every sample is
+  drawn explicitly (no sufficient statistics, no Wishart shortcut).
+* :data:`OLS`, :data:`GAUSSIAN`, :data:`CATEGORICAL` -- least squares (§3), the
+  Gaussian fit by maximum likelihood or with the unbiased covariance (§5.1, §12), the
+  categorical law fit by (smoothed) frequencies (§9).
+* :func:`verdict` -- which models collapse (§2.2), by enumerating every subset of
+  models, keeping the closed ones, and searching forward from them.
+* :func:`ols_recursion` -- the exact finite-sample least-squares recursion of §3.1,
+  from its formulas; :func:`ols_operator` the map ``T`` of §3.2 as an explicit matrix.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# --------------------------------------------------------------------------- graphs
+
+
+@dataclass
+class Spec:
+    """An ecosystem from docs/theory.md §1.1: ``syn[i, j] = n_ij`` (row = consumer).
+
+    ``shares`` maps a model index to its loss shares (§2.8): ``{"real": s_i0, j: s_ij}``
+    over every part the model has; models absent from it weigh samples by count.
+    """
+
+    syn: np.ndarray
+    real: np.ndarray
+    init: np.ndarray
+    shares: dict = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return len(self.real)
+
+    @property
+    def names(self) -> list[str]:
+        return [f"m{i}" for i in range(self.k)]
+
+    def total(self) -> np.ndarray:
+        return self.real + self.syn.sum(axis=1)
+
+    def producers(self, i: int) -> list[int]:
+        return [int(j) for j in np.flatnonzero(self.syn[i] > 0)]
+
+    def to_dict(self) -> dict:
+        """The ecosystem-file form (README "Describing an ecosystem")."""
+        models = {}
+        for i, name in enumerate(self.names):
+            entry: dict = {"real": int(self.real[i]), "initial_real": int(self.init[i])}
+            frm = {self.names[j]: int(self.syn[i, j]) for j in self.producers(i)}
+            if frm:
+                entry["from"] = frm
+            if i in self.shares:
+                entry["weights"] = {
+                    self.names[j]: float(s) for j, s in self.shares[i].items() if j != "real"
+                }
+            models[name] = entry
+        return {"models": models}
+
+
+def random_spec(
+    rng: np.random.Generator,
+    *,
+    max_models: int = 6,
+    min_total: int = 1,
+    max_count: int = 12,
+    edge_prob: float = 0.4,
+    real_prob: float = 0.5,
+    weighted_prob: float = 0.0,
+) -> Spec:
+    """A random ecosystem: self-loops, real-only and isolated models all occur.
+
+    Every model ends with at least ``min_total`` samples per generation and at
+    generation 0 (counts are topped up on the real side, or on a random producer for
+    models without real data). ``weighted_prob``: chance that a model with at least two
+    parts gets random loss shares (a model without per-generation real data never does:
+    accumulate refuses it, docs/theory.md §2.8).
+    """
+    k = int(rng.integers(1, max_models + 1))
+    syn = np.where(rng.random((k, k)) < edge_prob, rng.integers(1, max_count + 1, (k, k)), 0)
+    real = np.where(rng.random(k) < real_prob, rng.integers(1, max_count + 1, k), 0)
+    for i in range(k):
+        deficit = min_total - (real[i] + syn[i].sum())
+        if deficit > 0:
+            if real[i] > 0 or syn[i].sum() == 0 and rng.random() < 0.5:
+                real[i] += deficit
+            elif syn[i].sum() > 0:
+                j = int(rng.choice(np.flatnonzero(syn[i])))
+                syn[i, j] += deficit
+            else:
+                syn[i, i] += deficit
+    tot = real + syn.sum(axis=1)
+    init = np.where(rng.random(k) < 0.5, tot, np.maximum(min_total, tot + rng.integers(-3, 4, k)))
+    shares = {}
+    for i in range(k):
+        parts = (["real"] if real[i] > 0 else []) + [int(j) for j in np.flatnonzero(syn[i])]
+        if real[i] > 0 and len(parts) >= 2 and rng.random() < weighted_prob:
+            s = rng.dirichlet(np.full(len(parts), 2.0))
+            s = np.round(np.maximum(s, 0.05) / np.maximum(s, 0.05).sum(), 3)
+            shares[i] = {p: float(v) for p, v in zip(parts[1:], s[1:], strict=True)}
+            shares[i]["real"] = 1.0 - sum(shares[i].values())
+    return Spec(syn.astype(int), real.astype(int), init.astype(int), shares)
+
+
+def share_matrix(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
+    """The loss shares ``(W, s_0)`` of §2.8 (count shares where none are given)."""
+    n = spec.total().astype(float)
+    w = spec.syn / n[:, None]
+    r = spec.real / n
+    for i, s in spec.shares.items():
+        w[i] = 0.0
+        for p, v in s.items():
+            if p == "real":
+                r[i] = v
+            else:
+                w[i, p] = v
+    return w, r
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+def verdict(spec: Spec) -> dict:
+    """docs/theory.md §2.2 by enumeration (at most ~12 models).
+
+    A closed class is a non-empty set of models none of which takes real data and none
+    of which takes data from outside the set; a model collapses iff a closed class
+    reaches it. Every subset is tried; ``minimal`` are the closed sets with no closed
+    proper subset; reachability is a breadth-first search along data flow.
+    """
+    k = spec.k
+    edges = spec.syn > 0  # edges[i, j]: j -> i
+    closed = []
+    for size in range(1, k + 1):
+        for sub in itertools.combinations(range(k), size):
+            s = set(sub)
+            if any(spec.real[i] > 0 for i in s):
+                continue
+            if any(edges[i, j] and j not in s for i in s for j in range(k)):
+                continue
+            closed.append(frozenset(s))
+    minimal = [c for c in closed if not any(o < c for o in closed)]
+    collapses = np.zeros(k, bool)
+    for c in closed:
+        seen = set(c)
+        queue = deque(c)
+        while queue:
+            j = queue.popleft()
+            for i in range(k):
+                if edges[i, j] and i not in seen:
+                    seen.add(i)
+                    queue.append(i)
+        collapses[list(seen)] = True
+    in_closed = np.zeros(k, bool)
+    for c in minimal:
+        in_closed[list(c)] = True
+    w, _ = share_matrix(spec)
+    return {
+        "collapses": collapses,
+        "minimal": sorted(sorted(c) for c in minimal),
+        "in_closed": in_closed,
+        "rho": float(np.max(np.abs(np.linalg.eigvals(w)))) if k else 0.0,
+        "real_fraction": spec.real / spec.total(),
+    }
+
+
+def ancestors(spec: Spec, i: int) -> list[int]:
+    """Models with a directed path to ``i`` (``i`` included), by breadth-first search."""
+    seen = {i}
+    queue = deque([i])
+    while queue:
+        u = queue.popleft()
+        for j in spec.producers(u):
+            if j not in seen:
+                seen.add(j)
+                queue.append(j)
+    return sorted(seen)
+
+
+# --------------------------------------------------------------------------- families
+
+
+@dataclass(frozen=True)
+class BFFamily:
+    """A family as three functions on replicate-first arrays.
+
+    ``draw(theta, n, rng)`` returns ``(R, n, ...)`` samples from each replicate's law;
+    ``fit(data, omega)`` fits ``(R, N, ...)`` data with per-sample weights ``omega``
+    (``(N,)``, averaging 1); ``risk(theta)`` and each summary return ``(R,)``.
+    """
+
+    draw: object
+    fit: object
+    risk: object
+    summaries: dict
+
+
+def _ols(dim: int, noise: float, theta: np.ndarray) -> BFFamily:
+    def draw(th, n, rng):
+        x = rng.standard_normal((th.shape[0], n, dim))
+        y = np.einsum("rnd,rd->rn", x, th) + noise * rng.standard_normal((th.shape[0], n))
+        return np.concatenate([x, y[..., None]], axis=2)
+
+    def fit(data, omega):
+        # weighted least squares: argmin sum_a omega_a (y_a - x_a' theta)^2, solved by
+        # lstsq on the rows scaled by sqrt(omega), every replicate at once
+        sw = np.sqrt(omega)[None, :, None]
+        xs, ys = data[..., :dim] * sw, data[..., dim:] * sw
+        u, s, vt = np.linalg.svd(xs, full_matrices=False)
+        return np.einsum("rji,rj,rnj,rn->ri", vt, 1.0 / s, u, ys[..., 0])
+
+    def risk(th):
+        return np.sum((th - theta) ** 2, axis=1)  # Sigma = I
+
+    return BFFamily(draw, fit, risk, {})
+
+
+def _gaussian(dim: int, unbiased: bool) -> BFFamily:
+    # truth: N(0, I); parameters packed as (mean, cov) in one (R, d + d*d) array
+    def draw(th, n, rng):
+        mu, cov = th[:, :dim], th[:, dim:].reshape(-1, dim, dim)
+        chol = np.linalg.cholesky(cov)
+        z = rng.standard_normal((th.shape[0], n, dim))
+        return mu[:, None, :] + np.einsum("rij,rnj->rni", chol, z)
+
+    def fit(data, omega):
+        tot = omega.sum()
+        mu = np.einsum("n,rnd->rd", omega, data) / tot
+        dev = data - mu[:, None, :]
+        scatter = np.einsum("n,rni,rnj->rij", omega, dev, dev)
+        denom = tot - (omega**2).sum() / tot if unbiased else tot
+        return np.concatenate([mu, (scatter / denom).reshape(len(mu), -1)], axis=1)
+
+    def risk(th):  # KL(N(0, I) || N(mu, S))
+        mu, cov = th[:, :dim], th[:, dim:].reshape(-1, dim, dim)
+        inv = np.linalg.inv(cov)
+        _, logdet = np.linalg.slogdet(cov)
+        quad = np.einsum("ri,rij,rj->r", mu, inv, mu)
+        return 0.5 * (np.trace(inv, axis1=1, axis2=2) + quad - dim + logdet)
+
+    def var(th):
+        return np.trace(th[:, dim:].reshape(-1, dim, dim), axis1=1, axis2=2)
+
+    def mean_sq(th):
+        return np.sum(th[:, :dim] ** 2, axis=1)
+
+    return BFFamily(draw, fit, risk, {"cov_trace": var, "mean_sq": mean_sq})
+
+
+def _categorical(probs: np.ndarray, alpha: float) -> BFFamily:
+    k = len(probs)
+
+    def draw(th, n, rng):  # symbols one by one, by inverting each replicate's CDF
+        cdf = np.cumsum(th, axis=1)
+        cdf[:, -1] = 1.0
+        u = rng.random((th.shape[0], n))
+        sym = (u[:, :, None] >= cdf[:, None, :]).sum(axis=2)  # first k with u < cdf_k
+        return sym.astype(float)[..., None]
+
+    def fit(data, omega):
+        sym = data[..., 0].astype(np.int64)
+        counts = np.einsum("rnk,n->rk", sym[..., None] == np.arange(k), omega)
+        return (counts + alpha) / (omega.sum() + k * alpha)
+
+    def risk(th):
+        return 0.5 * np.sum((th - probs) ** 2 / probs, axis=1)
+
+    def het(th):
+        return 1.0 - np.sum(th**2, axis=1)
+
+    def support(th):
+        return np.sum(th > 0, axis=1).astype(float)
+
+    return BFFamily(draw, fit, risk, {"heterozygosity": het, "support": support})
+
+
+OLS = _ols
+GAUSSIAN = _gaussian
+CATEGORICAL = _categorical
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def _omega(types: list, sizes: list[int], shares: dict | None) -> np.ndarray:
+    """Per-sample weights of a pool (§2.8): part ``p`` shares ``s_p`` over its samples."""
+    n = sum(sizes)
+    if shares is None:
+        return np.ones(n)
+    count: dict = {}
+    for p, m in zip(types, sizes, strict=True):
+        count[p] = count.get(p, 0) + m
+    w = np.concatenate(
+        [np.full(m, shares[p] / count[p]) for p, m in zip(types, sizes, strict=True)]
+    )
+    return w * n / w.sum()
+
+
+def retrain(
+    spec: Spec,
+    fam: BFFamily,
+    truth: np.ndarray,
+    *,
+    generations: int,
+    replicates: int,
+    rng: np.random.Generator,
+    data: str = "replace",
+    real: str = "fresh",
+    synthetic: str = "private",
+    keep_params: bool = False,
+) -> dict:
+    """Run the retraining loop; returns per-replicate risks ``(R, T + 1, K)`` and summaries.
+
+    With ``keep_params`` also ``"params"``: every generation's fits, ``(T + 1, K, R, p)``.
+
+    docs/theory.md §1.1 and §1.3, docs/simulation.md "Data regimes": generation 0 fits
+    each model on ``init[i]`` real samples (under reused data, the fixed sample of
+    ``real[i]`` rows plus ``init[i] - real[i]`` fresh ones when ``init >= real``);
+    generation ``t`` refits it on ``real[i]`` real samples (fresh, or the fixed ones) and
+    ``syn[i, j]`` samples from each producer's generation ``t - 1`` fit (private: drawn by
+    the consumer; shared: the first ``syn[i, j]`` of the ``max_i syn[i, j]`` that ``j``
+    publishes). Under accumulate the fit is on everything the model was ever given (a
+    fixed real sample entering once).
+    """
+    k, big_r = spec.k, replicates
+    star = np.broadcast_to(truth, (big_r, len(truth))).copy()
+    fixed = [fam.draw(star, int(spec.real[i]), rng) for i in range(k)] if real == "reused" else None
+    pools: list[list] = []
+    theta = []
+    for i in range(k):
+        if real == "reused" and spec.init[i] >= spec.real[i]:
+            extra = fam.draw(star, int(spec.init[i] - spec.real[i]), rng)
+            parts = [("real", fixed[i]), ("real", extra)]
+        else:
+            parts = [("real", fam.draw(star, int(spec.init[i]), rng))]
+        pools.append(parts)
+        theta.append(_fit(fam, parts, None))
+    fixed_in_pool = [real == "reused" and spec.init[i] >= spec.real[i] for i in range(k)]
+    names = list(fam.summaries)
+    risks = np.empty((big_r, generations + 1, k))
+    summ = {s: np.empty((big_r, generations + 1, k)) for s in names}
+    kept = []
+
+    def record(t):
+        if keep_params:
+            kept.append(np.stack(theta))
+        for i in range(k):
+            risks[:, t, i] = fam.risk(theta[i])
+            for s in names:
+                summ[s][:, t, i] = fam.summaries[s](theta[i])
+
+    record(0)
+    for t in range(1, generations + 1):
+        published = {}
+        if synthetic == "shared":
+            for j in range(k):
+                m = int(spec.syn[:, j].max()) if k else 0
+                if m > 0:
+                    published[j] = fam.draw(theta[j], m, rng)
+        new_theta = []
+        for i in range(k):
+            new = []
+            if spec.real[i] > 0:
+                if real == "fresh":
+                    new.append(("real", fam.draw(star, int(spec.real[i]), rng)))
+                elif data == "replace" or not fixed_in_pool[i]:
+                    new.append(("real", fixed[i]))
+                    if data == "accumulate":
+                        fixed_in_pool[i] = True
+            for j in spec.producers(i):
+                n_ij = int(spec.syn[i, j])
+                if synthetic == "shared":
+                    new.append((j, published[j][:, :n_ij]))
+                else:
+                    new.append((j, fam.draw(theta[j], n_ij, rng)))
+            if data == "accumulate":
+                pools[i] = pools[i] + new
+                parts = pools[i]
+            else:
+                parts = new
+            new_theta.append(_fit(fam, parts, spec.shares.get(i)))
+        theta = new_theta
+        record(t)
+    out = {"risk": risks, **summ}
+    if keep_params:
+        out["params"] = np.stack(kept)
+    return out
+
+
+def _fit(fam: BFFamily, parts: list, shares: dict | None) -> np.ndarray:
+    types = [p for p, _ in parts]
+    sizes = [a.shape[1] for _, a in parts]
+    data = np.concatenate([a for _, a in parts], axis=1)
+    return fam.fit(data, _omega(types, sizes, shares))
+
+
+# --------------------------------------------------------------------------- OLS theory
+
+
+def ols_coefficients(n: int, d: int) -> tuple[float, float]:
+    """``(alpha, beta)`` of docs/theory.md §3.1 from its formulas for tau, alpha, beta."""
+    tau = d * (n * d - 2) / (n - d - 1)
+    alpha = (2 * d + tau) / (d * n * (n + 2))
+    beta = (d - (tau - d) / (n - 1)) / (d * n * (n + 2))
+    return alpha, beta
+
+
+def ols_operator(spec: Spec, dim: int, models: list[int] | None = None) -> np.ndarray:
+    """The map ``T`` of §3.2 (the recursion without its constant) on ``models``, as a matrix.
+
+    Acting on ``vec(c)`` for ``c`` over ``models`` x ``models``; ``models`` must contain
+    every producer of its members (an ancestor-closed set).
+    """
+    models = list(range(spec.k)) if models is None else models
+    m = len(models)
+    pos = {u: a for a, u in enumerate(models)}
+    n = spec.total()
+    big_t = np.zeros((m * m, m * m))
+    for a, i in enumerate(models):
+        for b, k in enumerate(models):
+            row = a * m + b
+            if i != k:
+                for j in spec.producers(i):
+                    for l in spec.producers(k):
+                        big_t[row, pos[j] * m + pos[l]] += (
+                            spec.syn[i, j] * spec.syn[k, l] / (n[i] * n[k])
+                        )
+            else:
+                al, be = ols_coefficients(int(n[i]), dim)
+                for j in spec.producers(i):
+                    for l in spec.producers(i):
+                        big_t[row, pos[j] * m + pos[l]] += be * spec.syn[i, j] * spec.syn[i, l]
+                    big_t[row, pos[j] * m + pos[j]] += (al - be) * spec.syn[i, j]
+    return big_t
+
+
+def ols_recursion(spec: Spec, dim: int, sigma: float, generations: int) -> np.ndarray:
+    """Exact least-squares risks ``(T + 1, K)``: §3.1 iterated from ``c⁽⁰⁾``."""
+    k = spec.k
+    n = spec.total()
+    c = np.diag(sigma**2 * dim / (spec.init - dim - 1.0))
+    q = sigma**2 * dim / (n - dim - 1.0)
+    big_t = ols_operator(spec, dim)
+    out = [np.diag(c).copy()]
+    for _ in range(generations):
+        c = (big_t @ c.ravel()).reshape(k, k) + np.diag(q)
+        out.append(np.diag(c).copy())
+    return np.array(out)
+
+
+def linear_recursion(w: np.ndarray, v: np.ndarray, v0: np.ndarray, generations: int) -> np.ndarray:
+    """§2.1: ``C' = W C Wᵀ + diag(v)``, ``C⁽⁰⁾ = diag(v0)``; risks ``(T + 1, K)``."""
+    c = np.diag(v0)
+    out = [v0.copy()]
+    for _ in range(generations):
+        c = w @ c @ w.T + np.diag(v)
+        out.append(np.diag(c).copy())
+    return np.array(out)
+
+
+def subspec(spec: Spec, models: list[int]) -> Spec:
+    """The ecosystem restricted to an ancestor-closed set of models (same order)."""
+    idx = np.asarray(models)
+    shares = {}
+    for a, i in enumerate(models):
+        if i in spec.shares:
+            shares[a] = {
+                (p if p == "real" else models.index(p)): v for p, v in spec.shares[i].items()
+            }
+    return Spec(spec.syn[np.ix_(idx, idx)], spec.real[idx], spec.init[idx], shares)
+
+
+def _location() -> BFFamily:
+    """The first-order model itself: samples ``N(theta_j, 1)``, fit = weighted mean.
+
+    For this family the linear recursion of docs/theory.md §2.1 (and its regime and
+    loss-weight variants, §2.8, §4.2-§4.4) is exact with ``V = 1``, so a Monte Carlo
+    of this loop checks the linear theory in every regime from the definitions.
+    """
+
+    def draw(th, n, rng):
+        return th[:, None, :] + rng.standard_normal((th.shape[0], n, 1))
+
+    def fit(data, omega):
+        return np.einsum("n,rnd->rd", omega, data) / omega.sum()
+
+    def risk(th):
+        return th[:, 0] ** 2
+
+    return BFFamily(draw, fit, risk, {})
+
+
+LOCATION = _location
+
+
+def shared_noise(spec: Spec, v: float = 1.0) -> np.ndarray:
+    """``Q`` of §4.2 / §2.8 for shared samples.
+
+    ``Q_ik = V Σ_j min(n_ij, n_kj) s_ij s_kj / (n_ij n_kj)`` between consumers ``i != k``.
+
+    The diagonal is ``V Σ_p s_ip² / n_ip`` over every part (real included).
+    """
+    w, r = share_matrix(spec)
+    k = spec.k
+    q = np.zeros((k, k))
+    for i in range(k):
+        for kk in range(k):
+            for j in range(k):
+                if spec.syn[i, j] and spec.syn[kk, j]:
+                    q[i, kk] += (
+                        min(spec.syn[i, j], spec.syn[kk, j])
+                        * w[i, j]
+                        * w[kk, j]
+                        / (spec.syn[i, j] * spec.syn[kk, j])
+                    )
+        if spec.real[i]:
+            q[i, i] += r[i] ** 2 / spec.real[i]
+    return v * q
+
+
+def private_noise(spec: Spec, v: float = 1.0) -> np.ndarray:
+    """``diag(V / n_eff)``: ``V Σ_p s_ip² / n_ip`` over the parts of each model (§2.8)."""
+    w, r = share_matrix(spec)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        syn = np.where(spec.syn > 0, w**2 / np.maximum(spec.syn, 1), 0.0).sum(axis=1)
+        real = np.where(spec.real > 0, r**2 / np.maximum(spec.real, 1), 0.0)
+    return v * np.diag(syn + real)
+
+
+def linear_cov(w: np.ndarray, q: np.ndarray, c0: np.ndarray, generations: int) -> np.ndarray:
+    """§2.1 with a general noise covariance: ``C' = W C Wᵀ + Q``; risks ``(T + 1, K)``."""
+    c = c0.copy()
+    out = [np.diag(c).copy()]
+    for _ in range(generations):
+        c = w @ c @ w.T + q
+        out.append(np.diag(c).copy())
+    return np.array(out)
