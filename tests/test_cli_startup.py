@@ -122,6 +122,52 @@ def test_simulate_json_loads_only_what_the_run_needs():
         assert name not in mods, f"`graphcollapse simulate FILE --json` imports {name}"
 
 
+def test_plain_simulate_json_loads_no_typer_click_or_rich():
+    # A plain command line runs from the static table of cli/_table.py: typer (with the
+    # click it vendors), click and rich are never imported; nor are the model families
+    # the run does not use, the process pool's concurrent.futures or numpy.ma.
+    cfg = str(gc.example_path("simulate.yaml"))
+    mods = _imported_after(_run_cli(["simulate", cfg, "--json", "--replicates", "10"]))
+    assert "graphcollapse.cli.simulate" in mods and "graphcollapse._simulate" in mods
+    assert "graphcollapse.families.linear" in mods  # (the family of simulate.yaml)
+    tops = {m.split(".")[0] for m in mods}
+    assert tops.isdisjoint({"typer", "click", "rich", "pydantic"}), tops & {"typer", "click"}
+    for name in (
+        "graphcollapse.cli._app",
+        "graphcollapse.families.glm",
+        "graphcollapse.families.density",
+        "graphcollapse.families.gaussian",
+        "concurrent.futures",
+        "numpy.ma",
+    ):
+        assert name not in mods, f"`graphcollapse simulate FILE --json` imports {name}"
+
+
+def test_help_lists_the_commands_in_order_however_the_app_was_first_built():
+    # A sub-command module imported on its own before the app was built registers its
+    # command after the others; the help keeps the order of cli/_commands.py.
+    code = (
+        "import io, contextlib\n"
+        "{first}"
+        "from graphcollapse.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    main(['--help'])\n"
+        "print(out.getvalue())\n"
+    )
+    helps = []
+    for first in ("", "import graphcollapse.cli.fix\n", "import graphcollapse.cli.simulate\n"):
+        r = subprocess.run(
+            [sys.executable, "-c", code.format(first=first)], capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr
+        helps.append(r.stdout)
+    listed = helps[0].split("Commands:")[1].splitlines()
+    commands = [line.split()[0] for line in listed if line.startswith("  ")]
+    assert commands == sorted(commands) and {"fix", "simulate", "theory"} <= set(commands)
+    assert helps[1] == helps[0] and helps[2] == helps[0]
+
+
 def test_lazy_names_are_listed_and_resolve():
     assert set(gc.__all__) <= set(dir(gc))
     from graphcollapse.cli.diagnose import PRESETS

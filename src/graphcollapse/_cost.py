@@ -206,11 +206,11 @@ def busy_factor() -> float:
 def _probe_plan(graph: Any) -> Any:
     """The sub-ecosystem a probe runs: up to :data:`PROBE_MODELS` models of ``graph``,
     each taking as many samples as in the run (from outside producers as real ones)."""
-    from ._simulate import _Plan
+    from ._simulate import _distinct, _Plan  # (_distinct: np.unique without numpy.ma)
 
     K, S = graph.n_models, graph.synthetic_csr
     real_all, initial_all = np.asarray(graph.real), np.asarray(graph.initial_real)
-    idx = np.unique(np.linspace(0, K - 1, min(K, PROBE_MODELS)).round().astype(np.int64))
+    idx = _distinct(np.linspace(0, K - 1, min(K, PROBE_MODELS)).round().astype(np.int64))
     where = {int(i): k for k, i in enumerate(idx)}
     real, producers = [], []
     for i in idx:
@@ -228,7 +228,7 @@ def _probe_plan(graph: Any) -> Any:
     published = []
     for k in range(len(idx)):
         sizes = [int(ns[js == k][0]) for js, ns in producers if (js == k).any()]
-        published.append(np.unique(np.asarray(sizes, dtype=np.int64)))
+        published.append(_distinct(sizes))
     return _Plan(
         np.asarray(real, dtype=np.int64),
         np.asarray(initial_all[idx], dtype=np.int64),

@@ -29,16 +29,15 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
-# (concurrent.futures.process with multiprocessing, zipfile and socket are imported where
-# used: a run on one worker without checkpoints needs none of them, ~0.02 s of start-up.)
+    from concurrent.futures import Executor, ProcessPoolExecutor
+# (concurrent.futures with logging, its process pool with multiprocessing, zipfile,
+# socket and uuid are imported where used: a run on one worker without checkpoints needs
+# none of them, ~0.03 s of start-up.)
 
 import numpy as np
 
@@ -268,6 +267,8 @@ def unique_tmp(path: Path) -> Path:
     >>> unique_tmp(Path("d/block_000001.npz")).name.startswith(".block_000001.npz.")
     True
     """
+    import uuid
+
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
 
 

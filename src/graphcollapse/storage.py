@@ -29,8 +29,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import platform
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +47,7 @@ _FIXED_COLUMNS = ("generation", "model", "risk_mean", "risk_sem")
 
 
 def _versions() -> dict[str, str | None]:
+    import platform
     from importlib import metadata  # (lazily: 15-40 ms of every CLI start otherwise)
 
     out: dict[str, str | None] = {"python": platform.python_version()}
@@ -62,6 +61,8 @@ def _versions() -> dict[str, str | None]:
 
 def _git_revision() -> str | None:
     """The git commit of the source tree the package runs from, if it is a checkout."""
+    import subprocess
+
     here = Path(__file__).resolve().parent
     try:
         rev = subprocess.run(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -20,12 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-import typer
 
 from .._curves import RiskCurves
 from .._errors import ConfigError
 from ..storage import MANIFEST_FILE, RESULT_FILE, run_manifest, write_run
-from . import app
 from ._output import (
     check_image_path,
     check_out_dir,
@@ -36,6 +33,8 @@ from ._output import (
 )
 
 if TYPE_CHECKING:  # (imported where used: `graphcollapse --help` stays fast)
+    import typer
+
     from .._drift import DriftSignal
     from .._homogenization import Homogenization
     from ..config import RunConfig
@@ -325,11 +324,15 @@ def _execute_and_save(
                 "rerun the same command to resume",
                 file=sys.stderr,
             )
+        import typer
+
         raise typer.Exit(130) from None
     if out is not None:
         manifest = run_manifest(result, cfg.to_dict(), wall_seconds=time.perf_counter() - started)
         write_run(out, result, manifest)
         # The result is safely written: the checkpoints are no longer needed.
+        import shutil
+
         shutil.rmtree(out / CHECKPOINT_SUBDIR, ignore_errors=True)
     return result
 
@@ -338,7 +341,24 @@ def _num(x: float) -> str:
     return f"{x:.3g}" if np.isfinite(x) else str(float(x))
 
 
-@app.command("simulate")
+def register(app: typer.Typer) -> None:
+    """Declare ``simulate`` on the command line's typer app (``cli/_app.py`` calls this
+    when it builds the app). This module does not import typer: a plain ``simulate``
+    command line runs :func:`simulate_command` without it (``cli/_direct.py``); typer
+    reads the options from its signature, whose annotations name ``typer``.
+
+    >>> import typer
+    >>> app = typer.Typer()
+    >>> register(app)
+    >>> [c.name for c in app.registered_commands]
+    ['simulate']
+    """
+    import typer
+
+    globals()["typer"] = typer
+    app.command("simulate")(simulate_command)
+
+
 def simulate_command(
     config: Annotated[Path, typer.Argument(help="Run configuration (YAML or JSON).")],
     out: Annotated[

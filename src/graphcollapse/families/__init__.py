@@ -2,11 +2,15 @@
 
 Each family implements the :class:`Family` protocol. Families are registered by name
 so that configuration files can ask for them (``family: {name: linear_regression}``).
+The built-in families' modules are imported when a family is first asked for by name
+(a run of one family does not pay for the others' classes at start-up).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from .._errors import ConfigError
@@ -14,7 +18,74 @@ from ._base import CONFIG_ALIASES, Batch, Family
 
 __all__ = ["Family", "Batch", "FAMILIES", "CONFIG_ALIASES", "register_family", "make_family"]
 
-FAMILIES: dict[str, type[Family]] = {}
+# The built-in families: name -> module, in the order the modules were once all imported.
+_BUILTIN = {
+    "categorical": "categorical",
+    "gaussian_mixture": "density",
+    "kde": "density",
+    "gaussian": "gaussian",
+    "logistic_regression": "glm",
+    "poisson_regression": "glm",
+    "huber_regression": "glm",
+    "linear_regression": "linear",
+    "m_estimator": "mestimator",
+    "ngram": "ngram",
+}
+_MODULES = tuple(dict.fromkeys(_BUILTIN.values()))
+
+
+class _Registry(MutableMapping):
+    """The registered families by name: a mapping that imports a built-in family's module
+    when that family is first looked up, and every built-in module when it is listed
+    (built-in families first, in their usual order, then the ones registered since).
+
+    >>> list(FAMILIES)[:3]
+    ['categorical', 'gaussian_mixture', 'kde']
+    >>> FAMILIES["linear_regression"].__name__
+    'LinearRegression'
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, type[Family]] = {}
+
+    def _load(self, name: str) -> None:
+        if name not in self._data and name in _BUILTIN:
+            importlib.import_module(f"{__name__}.{_BUILTIN[name]}")
+
+    def _load_all(self) -> dict[str, type[Family]]:
+        for name in _BUILTIN:
+            self._load(name)
+        rank = {m: k for k, m in enumerate(_MODULES)}
+        order = sorted(self._data, key=lambda n: rank.get(_BUILTIN.get(n), len(rank)))
+        self._data = {n: self._data[n] for n in order}
+        return self._data
+
+    def __getitem__(self, name: str) -> type[Family]:
+        self._load(name)
+        return self._data[name]
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self._load(name)
+        return name in self._data
+
+    def __setitem__(self, name: str, cls: type[Family]) -> None:
+        self._data[name] = cls
+
+    def __delitem__(self, name: str) -> None:
+        del self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load_all())
+
+    def __len__(self) -> int:
+        return len(self._load_all())
+
+    def __repr__(self) -> str:
+        return repr(self._load_all())
+
+
+FAMILIES: MutableMapping[str, type[Family]] = _Registry()
 
 
 def register_family(cls: type[Family]) -> type[Family]:
@@ -31,6 +102,8 @@ def register_family(cls: type[Family]) -> type[Family]:
         raise TypeError(f"register_family: expected a Family subclass, got {cls!r}")
     if not cls.name:
         raise TypeError(f"family {cls.__name__}: set the class attribute `name` to register it")
+    if cls.__module__ != f"{__name__}.{_BUILTIN.get(cls.name)}":
+        FAMILIES._load(cls.name)  # (a built-in of that name first: the new one replaces it)
     FAMILIES[cls.name] = cls
     return cls
 
@@ -83,5 +156,9 @@ def _translate(name: str, cls: type[Family], params: dict[str, Any]) -> dict[str
     return out
 
 
-# Built-in families register themselves on import.
-from . import categorical, density, gaussian, glm, linear, mestimator, ngram  # noqa: E402,F401
+def __getattr__(name: str) -> Any:
+    """The built-in families' modules as attributes (``families.linear``), imported on
+    first access as after an eager import."""
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
