@@ -143,6 +143,29 @@ def test_plain_simulate_json_loads_no_typer_click_or_rich():
         assert name not in mods, f"`graphcollapse simulate FILE --json` imports {name}"
 
 
+def test_only_the_process_entry_point_freezes_the_garbage_collector(capsys):
+    # The console script (argv from sys.argv) spares the process's final garbage
+    # collections the objects alive at its end; a caller passing argv (tests, scripts)
+    # keeps its collector as it was.
+    import gc
+
+    before = gc.get_freeze_count()
+    assert main(["--version"]) == 0
+    assert gc.get_freeze_count() == before
+    code = (
+        "import gc, sys\n"
+        "from graphcollapse.cli import main\n"
+        "sys.argv = ['graphcollapse', '--version']\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print(gc.get_freeze_count() > 0)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("graphcollapse ") and r.stdout.split()[-1] == "True"
+
+
 def test_help_lists_the_commands_in_order_however_the_app_was_first_built():
     # A sub-command module imported on its own before the app was built registers its
     # command after the others; the help keeps the order of cli/_commands.py.
