@@ -294,7 +294,13 @@ def _default(kind: str, info: Any) -> Any:
 
 def table_source(app: Any) -> str:
     """The text of ``cli/_table.py`` for a typer ``app`` (its functions named by
-    ``module:name``)."""
+    ``module:name``).
+
+    >>> from graphcollapse.cli import app
+    >>> text = table_source(app)
+    >>> "'graphcollapse.cli.simulate:simulate_command'" in text
+    True
+    """
     import pprint
 
     table = {
