@@ -298,9 +298,9 @@ def test_theory_cli_adds_the_linear_homogenization(tmp_path, capsys, monkeypatch
         "family: {name: gaussian, dim: 1}\ngenerations: 3\nseed: 2\n"
     )
     capsys.readouterr()
-    main(["theory", str(cfg), "--json"])
+    main(["theory", str(cfg), "--json", "--no-homogenization"])
     plain = json.loads(capsys.readouterr().out)
-    assert "homogenization" not in plain  # the linear theory gives no C by itself
+    assert "homogenization" not in plain
     main(["theory", str(cfg), "--json", "--homogenization"])
     out = json.loads(capsys.readouterr().out)
     g = gc.preset("erdos_renyi", size=30, degree=3, seed=0)
@@ -308,6 +308,7 @@ def test_theory_cli_adds_the_linear_homogenization(tmp_path, capsys, monkeypatch
     assert out["homogenization"] == h.json_keys()["homogenization"]
     assert np.shape(out["cross_correlation"]) == (4, 30, 30)
     assert out["risk"] == plain["risk"]  # nothing else changes
+    assert out["notes"] == plain["notes"]  # (the linear theory: its risks are first order)
     main(["theory", str(cfg), "--homogenization"])
     assert "mean pairwise error correlation" in capsys.readouterr().out
     # Above the limit, the sample of the configuration's seed (as simulate's).
@@ -361,3 +362,89 @@ def test_checkpointed_blocks_of_another_fold_are_recomputed():
     np.testing.assert_array_equal(
         resumed.homogenization.effective_models, fresh.homogenization.effective_models
     )
+
+
+# ------------------------------------------------- theory --json: homogenisation by default
+def test_theory_json_has_the_homogenization_by_default_on_the_example(capsys):
+    from graphcollapse._examples import example_path
+
+    cfg = example_path("simulate.yaml")
+    capsys.readouterr()
+    main(["theory", str(cfg), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    main(["theory", str(cfg), "--json", "--homogenization"])
+    forced = json.loads(capsys.readouterr().out)
+    main(["theory", str(cfg), "--json", "--no-homogenization"])
+    plain = json.loads(capsys.readouterr().out)
+    K, T = len(out["models"]), out["generations"][-1]
+    assert np.shape(out["cross_correlation"]) == (T + 1, K, K)
+    assert len(out["homogenization"]["mean_correlation"]) == T + 1
+    assert out == forced  # the default is what --homogenization gives, when cheap
+    assert "homogenization" not in plain and "cross_correlation" not in plain
+    assert {k: v for k, v in out.items() if k not in ("homogenization", "cross_correlation")} == (
+        plain | {"notes": out["notes"]}
+    )  # every other number unchanged
+    main(["theory", str(cfg)])
+    assert "homogenisation at generation 10" in capsys.readouterr().out
+
+
+def test_theory_omits_an_expensive_homogenization_with_a_note(tmp_path, capsys, monkeypatch):
+    from graphcollapse.cli import theory as theory_cli
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "graph: {preset: erdos_renyi, size: 30, degree: 3, seed: 0}\n"
+        "family: {name: gaussian, dim: 1}\ngenerations: 3\nseed: 2\n"
+    )
+    capsys.readouterr()
+    main(["theory", str(cfg), "--json"])
+    cheap = json.loads(capsys.readouterr().out)
+    assert np.shape(cheap["cross_correlation"]) == (4, 30, 30)
+    # The same graph over a (monkeypatched) lower limit: omitted, and a note says how.
+    monkeypatch.setattr(theory_cli, "DEFAULT_HOMOGENIZATION_SECONDS", 1e-6)
+    main(["theory", str(cfg), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert "homogenization" not in out and "cross_correlation" not in out
+    (note,) = set(out["notes"]) - set(cheap["notes"])
+    assert "not computed by default" in note and "--homogenization" in note
+    assert out["risk"] == cheap["risk"]
+    main(["theory", str(cfg)])
+    table = capsys.readouterr().out
+    assert "pass --homogenization" in table and "homogenisation at" not in table
+    main(["theory", str(cfg), "--json", "--homogenization"])  # asked: computed anyway
+    assert json.loads(capsys.readouterr().out)["homogenization"] == cheap["homogenization"]
+    monkeypatch.setattr(theory_cli, "DEFAULT_HOMOGENIZATION_SECONDS", 10.0)
+    monkeypatch.setattr(theory_cli, "DEFAULT_HOMOGENIZATION_BYTES", 10)  # memory alone
+    main(["theory", str(cfg), "--json"])
+    assert "homogenization" not in json.loads(capsys.readouterr().out)
+
+
+def test_theory_notes_a_regime_without_the_recursion_instead_of_failing(tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "graph: {preset: cycle, size: 4}\nfamily: {name: gaussian, dim: 1}\n"
+        "generations: 3\nregime: {real: reused}\n"
+    )
+    capsys.readouterr()
+    assert main(["theory", str(cfg), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "homogenization" not in out
+    assert any(
+        "derived for replace/fresh" in n and "simulate --homogenization" in n for n in out["notes"]
+    )
+
+
+def test_theory_json_keeps_the_categorical_theory_own_homogenization(tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "graph: {preset: cycle, size: 3}\nfamily: {name: categorical, k: 4}\ngenerations: 2\n"
+    )
+    g = gc.preset("cycle", size=3)
+    res = gc.theory(g, gc.Categorical(k=4), generations=2)
+    capsys.readouterr()
+    main(["theory", str(cfg), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["homogenization"] == res.homogenization.json_keys()["homogenization"]
+    assert not any("linear recursion" in n for n in out["notes"])
+    main(["theory", str(cfg), "--json", "--no-homogenization"])
+    assert "cross_correlation" not in json.loads(capsys.readouterr().out)

@@ -507,12 +507,17 @@ SPARSE_DENSE_SECONDS = 2.5e-9
 with the weights of a 20,000-model Erdős–Rényi graph and 200 columns)."""
 
 
-def estimate_cross_covariance(graph: Any, generations: int, m: int, u_rows: int = 0) -> Estimate:
+def estimate_cross_covariance(
+    graph: Any, generations: int, m: int, u_rows: int = 0, *, busy: bool = True
+) -> Estimate:
     """Time and memory of the block ``C[S, S]`` of ``m`` models by the propagation of
     :func:`graphcollapse.theory.linear_cross_covariance` (``models=``): per generation
     a sparse product ``W^T A`` (``nnz m``), two Gram matrices of the ``M x m`` block
     (``2 M m^2``) and, with shared samples, one of the ``u_rows x m`` factor (``U A``);
-    memory four ``M x m`` blocks, the factor's and the ``(T + 1) m^2`` result.
+    memory four ``M x m`` blocks, the factor's and the ``(T + 1) m^2`` result. With
+    ``busy=False`` the time on free cores (not scaled by the machine's load: a decision
+    made from it, such as ``graphcollapse theory`` computing the homogenisation by
+    default, does not depend on what else runs).
 
     >>> import graphcollapse as gc
     >>> g = gc.preset("cycle", size=10**5)
@@ -524,7 +529,8 @@ def estimate_cross_covariance(graph: Any, generations: int, m: int, u_rows: int 
     nnz = float(graph.weights.nnz)
     per = SPARSE_DENSE_SECONDS * (nnz + (nnz if u_rows else 0.0)) * m
     per += GRAM_SECONDS * (2.0 * K + u_rows) * m * m + 4.0 * K * m * _stream_op()
-    seconds = (FIXED_SECONDS + T * per + GRAM_SECONDS * K * m * m) * busy_factor()
+    seconds = FIXED_SECONDS + T * per + GRAM_SECONDS * K * m * m
+    seconds *= busy_factor() if busy else 1.0
     memory = 8.0 * (4.0 * K * m + u_rows * m + (T + 1) * m * m + 3.0 * nnz)
     return Estimate(seconds, memory, 1)
 

@@ -409,7 +409,9 @@ def simulate_command(
             help="Also estimate the models' cross error correlation and the homogenisation "
             "indices from the replicates (--json keys `cross_correlation`, `homogenization`, "
             "as in `theory --json`; from the run's own replicates; above 2,000 models, every "
-            "pair of a seeded sample of 200 models, with the sampling errors).",
+            "pair of a seeded sample of 200 models, with the sampling errors). Off by "
+            "default: the cross-model fold adds models x models sums per generation to "
+            "every block. (--json always has `nonconverged`.)",
         ),
     ] = False,
     homogenization_plot: Annotated[

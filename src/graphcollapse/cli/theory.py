@@ -5,11 +5,17 @@ steady state per model) or, with ``--json``, one object::
 
     {"models": [str], "generations": [int], "risk": [[float]], "risk_sem": [[float]],
      "collapses": [bool], "slope": [float|null], "steady_state": [float|null],
-     "growth_factor": [float], "notes": [str]}
+     "growth_factor": [float], "notes": [str], "valid_until": [int] | null,
+     "cross_correlation": [[[float]]] | {...}, "homogenization": {...}}
 
 ``risk[t][i]`` is model ``i`` at generation ``t``; ``risk_sem`` its standard error (zero
 for the exact methods, the probe error with ``--method probes``); non-finite numbers (an
 infinite slope of a geometric blow-up, a missing steady state) are ``null``.
+``cross_correlation`` and ``homogenization`` (:meth:`Homogenization.json_keys
+<graphcollapse.theory.Homogenization.json_keys>`) are there by default when the theory
+carries the cross-covariance or the linear recursion's is cheap
+(:func:`theory_homogenization`); otherwise a note in ``notes`` says why and how to get
+them (``--homogenization``).
 
 :func:`overlay_theory` serves ``graphcollapse simulate --with-theory``.
 """
@@ -174,16 +180,20 @@ def theory_command(
         Path | None, typer.Option(help="Write the risk curves to this image file.")
     ] = None,
     homogenization: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--homogenization",
-            help="Also the models' cross error correlation and homogenisation indices where "
-            "the theory does not give them: those of the linear recursion (replace/fresh, "
-            "no loss weights; above 2,000 models every pair of a sample of 200 models drawn "
-            "from `seed`, the same as `simulate --homogenization`). --json keys "
-            "`cross_correlation`, `homogenization`.",
+            "--homogenization/--no-homogenization",
+            help="The models' cross error correlation and homogenisation indices (--json "
+            "keys `cross_correlation`, `homogenization`; one line in the table). By "
+            "default they are given where the theory carries them, else those of the "
+            "linear recursion (replace/fresh, no loss weights; above 2,000 models every "
+            "pair of a sample of 200 models drawn from `seed`, as `simulate "
+            "--homogenization`) when estimated under 1 s and 256 MB, and a note says why "
+            "they are missing otherwise. --homogenization: compute them however long it "
+            "takes (exit 2 where the recursion is not derived); --no-homogenization: skip.",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
 ) -> None:
     """Exact risk curves, verdict, slopes, steady states and growth factors."""
     from ..config import load_config, parse_config
@@ -193,24 +203,108 @@ def theory_command(
     if generations is not None:
         cfg = parse_config(cfg.to_dict() | {"generations": generations}, base_dir=cfg.base_dir)
     res = compute(cfg, method=method, probes=probes, announce=True)
-    homog = res.homogenization
-    if homogenization and homog is None:
-        homog = linear_homogenization_of(cfg)
+    homog, notes = theory_homogenization(cfg, res, homogenization)
     if plot is not None:
         write_plot(plot, theory_result=res)
     if as_json:
         out = res.to_json_dict()
-        if homogenization and homog is not None:
+        for key in ("cross_correlation", "homogenization"):
+            out.pop(key, None)  # (the theory's own, when it has C: `homog` below)
+        out["notes"] = [*out["notes"], *notes]
+        if homog is not None:
             out.update(homog.json_keys())
         print(json.dumps(out))
     else:
         render_table(res)
-        if homogenization and homog is not None:
+        con = _console(160)
+        for note in notes:
+            con.print(f"note: {note}", highlight=False)
+        if homog is not None:
             from .simulate import print_homogenization
 
-            print_homogenization(_console(160), homog)
+            print_homogenization(con, homog)
         if plot is not None:
             print(f"wrote {plot}")
+
+
+DEFAULT_HOMOGENIZATION_SECONDS = 1.0
+"""``graphcollapse theory`` computes the linear recursion's homogenisation by default when
+:func:`~graphcollapse._theory_cost.estimate_cross_covariance` (on free cores) is under
+this, ..."""
+
+DEFAULT_HOMOGENIZATION_BYTES = 256 * 2**20
+"""... and its memory under this; otherwise only with ``--homogenization``."""
+
+
+def theory_homogenization(
+    cfg: RunConfig, res: TheoryResult, asked: bool | None = None
+) -> tuple[Any, list[str]]:
+    """The homogenisation ``graphcollapse theory`` prints, and its notes: the theory's
+    own where it carries the cross-covariance, else the linear recursion's
+    (:func:`linear_homogenization_of`), by default (``asked`` ``None``) only where that
+    is derived and estimated under :data:`DEFAULT_HOMOGENIZATION_SECONDS` and
+    :data:`DEFAULT_HOMOGENIZATION_BYTES` -- otherwise ``None`` and a note saying why and
+    how to get it; with ``asked`` true whatever it costs (a
+    :class:`~graphcollapse.ConfigError` where it is not derived), with ``asked`` false
+    never.
+
+    >>> from graphcollapse.config import parse_config
+    >>> cfg = parse_config({"graph": {"preset": "cycle", "size": 4},
+    ...                     "family": {"name": "gaussian", "dim": 1}, "generations": 2})
+    >>> h, notes = theory_homogenization(cfg, compute(cfg))
+    >>> h.mean_correlation.shape, notes
+    ((3,), [])
+    >>> acc = parse_config(cfg.to_dict() | {"regime": {"data": "accumulate"}})
+    >>> h, notes = theory_homogenization(acc, compute(acc))
+    >>> h is None, "derived for replace/fresh" in notes[0]
+    (True, True)
+    """
+    if asked is False:
+        return None, []
+    own = res.homogenization
+    if own is not None:
+        return own, []
+    first = (
+        []
+        if res.kind == "linear"
+        else [
+            "cross_correlation, homogenization: of the linear recursion (first order in 1/n, "
+            "docs/theory.md §10), not of the exact theory of the risks"
+        ]
+    )
+    if asked:
+        return linear_homogenization_of(cfg), first
+    graph, regime = cfg.build_graph(), cfg.build_regime()
+    why = _not_derived(graph, regime)
+    if why is not None:
+        return None, [
+            f"cross_correlation, homogenization: not given, {why}; simulate --homogenization "
+            "estimates them from the replicates"
+        ]
+    from .._homogenization import _factor_rows, fold_models
+    from .._theory_cost import estimate_cross_covariance
+
+    m = fold_models(graph.n_models)
+    u_rows = _factor_rows(graph) if regime.synthetic == "shared" else 0
+    est = estimate_cross_covariance(graph, cfg.generations, m, u_rows, busy=False)
+    if est.seconds > DEFAULT_HOMOGENIZATION_SECONDS or est.bytes > DEFAULT_HOMOGENIZATION_BYTES:
+        return None, [
+            f"cross_correlation, homogenization: not computed by default (the linear "
+            f"recursion's cross-covariance of {m:,} models: {est.describe()}, estimated); "
+            "pass --homogenization to compute them"
+        ]
+    return linear_homogenization_of(cfg), first
+
+
+def _not_derived(graph: Any, regime: Any) -> str | None:
+    """Why the linear recursion's cross-covariance is not derived for this graph and
+    regime (``None`` where it is)."""
+    if regime.data == "replace" and regime.real == "fresh" and not graph.has_loss_weights:
+        return None
+    return (
+        "the linear recursion's cross-covariance is derived for replace/fresh without loss "
+        f"weights, got {regime.label}" + (" with loss weights" if graph.has_loss_weights else "")
+    )
 
 
 def linear_homogenization_of(cfg: RunConfig, sample: Any = None):
@@ -222,13 +316,9 @@ def linear_homogenization_of(cfg: RunConfig, sample: Any = None):
     from .._homogenization import linear_homogenization
 
     graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
-    if regime.data != "replace" or regime.real != "fresh" or graph.has_loss_weights:
-        raise ConfigError(
-            f"theory, field 'homogenization': the linear recursion's cross-covariance is "
-            f"derived for replace/fresh without loss weights, got {regime.label}"
-            + (" with loss weights" if graph.has_loss_weights else "")
-            + "; use simulate --homogenization"
-        )
+    why = _not_derived(graph, regime)
+    if why is not None:
+        raise ConfigError(f"theory, field 'homogenization': {why}; use simulate --homogenization")
     return linear_homogenization(
         graph,
         family,
