@@ -694,11 +694,17 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
             + ("" if covs is not None else f"; cross-covariances only up to {CROSS_LIMIT} models")
             + ")"
         )
-    median = f", median {risk.info['moment_rse_median']:.1e}" if method == "sampled" else ""
+    median, factor = "", 3.3
+    if method == "sampled":
+        from scipy.special import stdtrit
+
+        median = f", median {risk.info['moment_rse_median']:.1e}"
+        # Few draws: Student's quantile for the estimated standard error.
+        factor = max(3.3, float(stdtrit(risk.info["moment_draws"] - 1, 0.9995)))
     notes.append(
         f"exact least squares in regime {regime.label}: {how} (largest relative standard "
         f"error of the risks {rse:.1e}{median}, in risk.sem: each risk is within "
-        f"{3.3 * rse:.1e} relative of the exact value with probability 0.999; "
+        f"{factor * rse:.1e} relative of the exact value with probability 0.999; "
         "docs/theory.md §13)"
     )
     small = np.minimum(graph.total, graph.initial_real) < d + 4
@@ -795,6 +801,9 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
         reused=regime.real == "reused",
         method=method,
     )
+    if method == "sampled":
+        # Few draws: a limit some jackknife subsample does not see is not reported.
+        L = np.where(np.isfinite(se), L, np.nan)
     ok = ~skip & np.isfinite(L)
     steady[ok] = L[ok]
     if (~skip & ~np.isfinite(L)).any():

@@ -87,7 +87,7 @@ WORK_BUDGET = 8.0e8
 #: exact kernels cannot reach :data:`MIN_DRAWS` within :data:`WORK_BUDGET`.
 FLOOR_BUDGET = 2.4e10
 #: Fewest draws of the sampled-noise kernel worth running (below, first order).
-SAMPLED_MIN_DRAWS = 64
+SAMPLED_MIN_DRAWS = 16
 #: The sampled-noise kernel stops once the largest relative standard error is below this.
 SAMPLED_RSE_TARGET = 1.0e-2
 #: Draws per batch (fewer when a batch's ``K d x K d`` matrices would exceed
