@@ -802,8 +802,9 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
         method=method,
     )
     if method == "sampled":
-        # Few draws: a limit some jackknife subsample does not see is not reported.
-        L = np.where(np.isfinite(se), L, np.nan)
+        # Few draws: a limit that some jackknife subsample, or the extrapolation from the
+        # generations half as late, does not see is not reported.
+        L = np.where(np.isfinite(se) & np.isfinite(ext), L, np.nan)
     ok = ~skip & np.isfinite(L)
     steady[ok] = L[ok]
     if (~skip & ~np.isfinite(L)).any():
@@ -820,6 +821,7 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
     if not ok.any():
         return steady
     bound = (3.3 * se + ext)[ok] / np.maximum(L[ok], 1e-300)
+    bound = bound[np.isfinite(bound)] if np.isfinite(bound).any() else bound
     if method == "exact":
         src = (
             f"generations {T // 4}, {T // 2} and {T} of the exact risk curves ({draws} "
