@@ -770,29 +770,24 @@ def _solve(S: np.ndarray, rhs: np.ndarray, d: int, pos: np.ndarray) -> np.ndarra
     return np.ascontiguousarray(np.moveaxis(x, 0, -2))
 
 
-def _noise(N: np.ndarray, rows: np.ndarray, p: int, sigma: float, rng) -> np.ndarray:
-    """``(K, b, d, p)`` Gaussian noise moments with covariance ``sigma^2 N_i`` (packed
-    ``N``, ``(K, b, nt)``): ``sigma L z`` with ``L`` the Cholesky factor where the model
-    has at least ``d`` noisy rows, a symmetric square root where it has fewer (``N``
-    singular), zero where it has none."""
+def _root(N: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``(K, b, d, d)`` square roots ``M`` (``M M^T = N_i``) of packed ``N``
+    (``(K, b, nt)``): the Cholesky factor where the model has at least ``d`` noisy rows,
+    a symmetric square root where it has fewer (``N`` singular), zero where it has
+    none."""
     K, b, nt = N.shape
     d = int(round((np.sqrt(8 * nt + 1) - 1) / 2))
     pos = _packed(d)
-    z = rng.standard_normal((d, K, b, p))
     L, _ = _cholesky(N, d, pos)
-    out = np.empty_like(z)
-    for a in reversed(range(d)):  # out_a = sigma sum_{k <= a} L_ak z_k
-        np.multiply(L[a][a], z[a], out=out[a])
-        for k in range(a):
-            out[a] += L[a][k] * z[k]
-    out = np.moveaxis(out, 0, -2)
+    out = np.zeros((K, b, d, d))
+    for i in range(d):
+        for k in range(i + 1):
+            out[..., i, k] = L[i][k][..., 0]
     few = np.flatnonzero((rows > 0) & (rows < d))
     if few.size:
         w, V = np.linalg.eigh(N[few][..., pos])  # (s, b, d, d)
-        zf = np.moveaxis(z[:, few], 0, -2)
-        out[few] = (V * np.sqrt(np.maximum(w, 0.0))[..., None, :]) @ zf
+        out[few] = V * np.sqrt(np.maximum(w, 0.0))[..., None, :]
     out[rows == 0] = 0.0
-    out *= sigma
     return out
 
 
@@ -908,17 +903,38 @@ def _run_sampled(
             new = new + Gr
             if shared:
                 rhs = rhs + mr
-        if not shared:
-            rhs = rhs + _noise(new, noisy_rows, p, sg, rng)
+        # Private samples: the generation's fresh noise moment is sigma M z with M M^T
+        # the Gram matrix of the model's new rows (before a late fixed sample, whose
+        # noise u is not fresh), drawn after the solve: with X = S^-1 M the fit is
+        # e = S^-1 a + sigma X z, and each recorded risk is its expectation over z,
+        # |S^-1 a|^2 + sigma^2 |X|_F^2 (Rao-Blackwell: the last noise integrated).
+        root = None if shared else _root(new, noisy_rows)
         if accumulate:
             if reused and t == 1:
                 new[late] += R[late]
                 rhs[late] += u[late]
-            P, h = P + new, h + rhs
-            e = _solve(P, h, d, pos)
+            S, a = P + new, h + rhs
         else:
-            e = _solve(R + new, u + rhs, d, pos)
-        out[:, t] = _probe_moments(e, cross)
+            S, a = R + new, u + rhs
+        if shared:
+            e = _solve(S, a, d, pos)
+            if accumulate:
+                P, h = S, a
+            out[:, t] = _probe_moments(e, cross)
+            continue
+        sol = _solve(S, np.concatenate([a, root], axis=-1), d, pos)
+        e_rb, X = sol[..., :p], sol[..., p:]
+        z = rng.standard_normal((K, b, d, p))
+        e = e_rb + sg * (X @ z)
+        if accumulate:
+            P, h = S, a + sg * (root @ z)
+        m = _probe_moments(e_rb, cross)
+        extra = sg**2 * np.einsum("ibak,ibak->bi", X, X)
+        if cross:
+            m[:, np.arange(K), np.arange(K)] += extra
+        else:
+            m += extra
+        out[:, t] = m
     return out
 
 
