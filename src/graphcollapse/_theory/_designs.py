@@ -73,8 +73,9 @@ __all__ = [
 
 #: Most design draws per call.
 DRAWS = 20_000
-#: Fewest design draws worth running; when even :data:`FLOOR_BUDGET` allows fewer,
-#: ``gc.theory`` falls back to the first-order recursion (with a note).
+#: Fewest draws of the exact kernels worth running (else the sampled-noise kernel; when
+#: :data:`FLOOR_BUDGET` allows it fewer than :data:`SAMPLED_MIN_DRAWS`, ``gc.theory``
+#: falls back to the first-order recursion, with a note).
 MIN_DRAWS = 400
 #: Draws are added in batches until the largest relative standard error of the risks is
 #: below this (or the budget or ``DRAWS`` is reached).
@@ -612,8 +613,9 @@ def _run_accumulate_sparse(
 # ``G = F F^T`` (``F`` its Bartlett factor, or ``X^T`` when ``n < d``) and moment
 # ``G e_j + sigma F z``. Given the designs the fresh noise of a model's private rows is
 # Gaussian with covariance ``sigma^2`` times their Gram matrix, so it is drawn once per
-# model from that matrix's Cholesky factor (per chunk with shared samples: the noise of
-# a published row is common to its consumers). Every d x d matrix is held as its
+# model from that matrix's Cholesky factor, after the refit, and each recorded risk is
+# its expectation over that last draw (Rao-Blackwell); per chunk with shared samples
+# (the noise of a published row is common to its consumers). Every d x d matrix is held as its
 # entries, each an array over (chunk or model, draw), so the small-matrix arithmetic
 # (Gram matrices, products, Cholesky solves) is a few dozen vectorised operations over
 # the whole graph; sums over a consumer's chunks are one sparse product. A generation
