@@ -283,7 +283,8 @@ def _design_work(graph: Any, d: int, T: int, regime: Any, large: bool) -> list:
     steady = min(D.STEADY_DRAWS, D.STEADY_BUDGET / steady_exact) * steady_exact
     if steady / steady_exact < D.MIN_DRAWS:
         per = D.STEADY_T_SAMPLED * sampled
-        steady = min(D.STEADY_DRAWS, D.FLOOR_BUDGET / per) * per
+        draws = min(D.STEADY_DRAWS, D.FLOOR_BUDGET / per)
+        steady = draws * per if draws >= D.STEADY_SAMPLED_MIN_DRAWS else 0.0
     work.append(("steady", steady * DESIGN_SECONDS, "seconds", 0, 0))
     return work
 
@@ -446,9 +447,14 @@ def estimate_theory(
     True
     """
     memory = theory_bytes(graph, family, generations=generations, record=record)
-    _, work = theory_work(
+    path, work = theory_work(
         graph, family, generations=generations, regime=regime, method=method, probes=probes
     )
+    if path == "design":
+        # The sampled-noise kernel's batch: about 300 numbers per (chunk or model) x draw.
+        from ._theory._designs import SAMPLED_CELLS
+
+        memory += 8.0 * 300 * SAMPLED_CELLS
     if _flops(work) <= TINY_FLOPS:
         return Estimate(None, memory, 1)
     seconds = FIXED_SECONDS
