@@ -283,7 +283,7 @@ def _design_work(graph: Any, d: int, T: int, regime: Any, large: bool) -> list:
     steady = min(D.STEADY_DRAWS, D.STEADY_BUDGET / steady_exact) * steady_exact
     if steady / steady_exact < D.MIN_DRAWS:
         per = D.STEADY_T_SAMPLED * sampled
-        draws = min(D.STEADY_DRAWS, D.FLOOR_BUDGET / per)
+        draws = min(D.STEADY_DRAWS, D.STEADY_SAMPLED_BUDGET / per)
         steady = draws * per if draws >= D.STEADY_SAMPLED_MIN_DRAWS else 0.0
     work.append(("steady", steady * DESIGN_SECONDS, "seconds", 0, 0))
     return work

@@ -40,6 +40,7 @@ from ._designs import (
     SAMPLED_RSE_TARGET,
     STEADY_BUDGET,
     STEADY_DRAWS,
+    STEADY_SAMPLED_BUDGET,
     STEADY_SAMPLED_MIN_DRAWS,
     STEADY_T,
     STEADY_T_SAMPLED,
@@ -779,7 +780,7 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
     if draws < MIN_DRAWS:
         T = STEADY_T_SAMPLED
         unit = _sampled_units(K, d, n_chunks(graph, shared))
-        draws = int(min(STEADY_DRAWS, FLOOR_BUDGET / (T * unit)))
+        draws = int(min(STEADY_DRAWS, STEADY_SAMPLED_BUDGET / (T * unit)))
         method = "sampled"
     if draws < STEADY_SAMPLED_MIN_DRAWS:
         notes.append(

@@ -84,9 +84,9 @@ RSE_TARGET = 2.0e-3
 #: one draw)``, the cheaper of the dense kernel's ``(K d)^3 + 4000`` and the block-sparse
 #: kernel's ``6 E K d^3 + 30000`` (``E`` edges; about 2-5 ns a unit: a few seconds).
 WORK_BUDGET = 8.0e8
-#: Budget of the sampled-noise kernel (about 30 s on an idle machine), used where the
+#: Budget of the sampled-noise kernel (about 0.5 ns of CPU a unit: 20 s), used where the
 #: exact kernels cannot reach :data:`MIN_DRAWS` within :data:`WORK_BUDGET`.
-FLOOR_BUDGET = 2.4e10
+FLOOR_BUDGET = 4.0e10
 #: Fewest draws of the sampled-noise kernel worth running (below, first order).
 SAMPLED_MIN_DRAWS = 16
 #: The sampled-noise kernel stops once the largest relative standard error is below this.
@@ -1011,6 +1011,8 @@ JACKKNIFE_GROUPS = 20
 #: (each generation ``t`` of the extrapolation is the mean over ``(3t/4, t]``).
 STEADY_T_SAMPLED = 80
 STEADY_SAMPLED_MIN_DRAWS = 20
+#: Work budget of the sampled kernel's limits (as :data:`FLOOR_BUDGET`; about 10 s).
+STEADY_SAMPLED_BUDGET = 2.0e10
 
 
 def _shanks(r1: np.ndarray, r2: np.ndarray, r4: np.ndarray, noise: Any = 0.0) -> np.ndarray:
