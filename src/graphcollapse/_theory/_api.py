@@ -733,6 +733,8 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
             period = class_structure(graph).common_period
             slope = shared_limits(graph, d, sigma, collapses, period)[0]
             slope[collapses & (growth > 1.0 + 1e-9)] = np.inf
+        elif req.large:
+            slope = _large_slope(graph, d, sigma, regime, collapses, growth, notes)
         else:
             slope, unsettled = _slope(graph, d, sigma, growth, 1e-11, 200_000, FLOP_BUDGET)
             if unsettled.any():

@@ -846,10 +846,15 @@ def _probe_moments(e: np.ndarray, cross: bool) -> np.ndarray:
     return np.einsum("ibaq,ibaq->bi", e, e) / p
 
 
-def _sampled_batch(st: _Setup, shared: bool = False) -> int:
-    """Draws per batch of the sampled kernel."""
+def _sampled_batch(st: _Setup, shared: bool = False, T: int = 0) -> int:
+    """Draws per batch of the sampled kernel: :data:`SAMPLED_CELLS` (chunks + models) x
+    draws, and at most :data:`BATCH_FLOATS` x 10 numbers of per-draw cross-moments over
+    ``T + 1`` generations (up to :data:`CROSS_LIMIT` models)."""
     cells = len(_chunks(st, shared).size) + st.K
-    return int(min(BATCH, max(4, SAMPLED_CELLS // max(cells, 1))))
+    b = min(BATCH, max(4, SAMPLED_CELLS // max(cells, 1)))
+    if st.K <= CROSS_LIMIT:
+        b = min(b, max(1, int(10 * BATCH_FLOATS // ((T + 1) * st.K * st.K))))
+    return int(b)
 
 
 def _run_sampled(
@@ -975,7 +980,7 @@ def design_moments(
     shared = regime.synthetic == "shared"
     if method == "sampled":
         rng = np.random.default_rng([int(seed), 17, K, d])
-        batch = _sampled_batch(st, shared)
+        batch = _sampled_batch(st, shared, T)
     else:
         rng = np.random.default_rng([int(seed), 13, K, d])
     while done < draws:
