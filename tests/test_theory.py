@@ -688,8 +688,11 @@ def test_theory_flags_non_consistent_family():
 def test_theory_other_regimes_use_linear_and_say_so():
     g = gc.InteractionGraph(["A", "B"], [[0, 0], [10, 10]], real=[20, 10])
     reused = gc.Regime(real="reused")
+    # method="probes": the randomized design kernel (label noise sampled too), not first
+    # order (docs/theory.md §13).
     res = theory(g, gc.LinearRegression(dim=2), generations=3, regime=reused, method="probes")
-    assert res.kind == "linear" and any("linear (large-sample)" in n for n in res.notes)
+    assert res.kind == "exact_ols_reused" and res.risk.info["kernel"] == "sampled"
+    assert any("method='probes'" in n for n in res.notes)
     # Reused real data with private samples: exact given the designs (docs/theory.md §13).
     res = theory(g, gc.LinearRegression(dim=2), generations=3, regime=gc.Regime(real="reused"))
     assert res.kind == "exact_ols_reused"

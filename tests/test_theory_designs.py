@@ -304,7 +304,8 @@ def test_design_theory_warns_when_samples_barely_exceed_the_dimension():
 
 def test_methods_are_chosen_by_the_work_budget():
     # Exact kernels (dense, then block-sparse) while they reach MIN_DRAWS within the
-    # budget, then the sampled-noise kernel (private samples only), then first order.
+    # budget, then the sampled-noise kernel (private or shared samples; also whenever
+    # method="probes" or more than 3000 models), then first order.
     from graphcollapse._theory._designs import design_plan
 
     shared = gc.Regime(real="reused", synthetic="shared")
@@ -312,20 +313,24 @@ def test_methods_are_chosen_by_the_work_budget():
     mid = gc.preset("erdos_renyi", size=60, degree=3, seed=0)
     big = gc.preset("erdos_renyi", size=400, degree=3, seed=0)
     assert design_plan(small, 5, 10, REUSED)[0] == "exact"
+    assert design_plan(small, 5, 10, REUSED, large=True)[0] == "sampled"
     assert design_plan(mid, 5, 10, REUSED)[0] == "sampled"
     assert design_plan(mid, 5, 10, ACCUMULATE)[0] == "sampled"
-    assert design_plan(mid, 5, 10, shared) is None
-    assert design_plan(big, 5, 10, REUSED) is None
+    assert design_plan(mid, 5, 10, shared)[0] == "sampled"
+    assert design_plan(big, 5, 10, REUSED)[0] == "sampled"
+    assert design_plan(big, 5, 2000, REUSED) is None
+    assert design_plan(big, 40, 10, REUSED) is None  # the kernel's work grows like d^2
 
 
 def test_beyond_the_work_budget_first_order_with_a_note():
-    g = gc.preset("erdos_renyi", size=400, degree=3, seed=0)
-    fam = gc.LinearRegression(dim=5)
-    res = gc.theory(g, fam, generations=10, regime=REUSED)
+    g = gc.preset("erdos_renyi", size=400, degree=3, seed=0, samples=50, real=50)
+    res = gc.theory(g, gc.LinearRegression(dim=40), generations=10, regime=REUSED)
     assert res.kind == "linear"
     assert any("work budget" in n for n in res.notes)
+    fam = gc.LinearRegression(dim=5)
     probes = gc.theory(_graph("cycle"), fam, generations=3, regime=REUSED, method="probes")
-    assert probes.kind == "linear" and any("probes" in n for n in probes.notes)
+    assert probes.kind == "exact_ols_reused" and probes.risk.info["kernel"] == "sampled"
+    assert any("method='probes'" in n for n in probes.notes)
 
 
 def test_ols_design_risk_refuses_other_regimes():

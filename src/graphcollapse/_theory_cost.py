@@ -26,8 +26,10 @@ graph's structure (``K`` models, ``nnz`` weights, dimension ``d``, ``T`` generat
   the default), or ``T`` powers of ``W`` (``2 nnz K + 12 K^2`` operations each);
 * **random probes** (above 3000 models, or ``method="probes"``): ``16 T x probes x
   (nnz + K)`` operations for least squares, ``4 T x probes x (nnz + K)`` otherwise;
-* **design Monte Carlo** (reused real data, accumulated pools): its own work budget,
-  ``draws x T x ((K d)^3 + 4000)`` units of :data:`DESIGN_SECONDS`; **shared samples**:
+* **design Monte Carlo** (reused real data, accumulated pools): the plan of
+  ``design_plan`` (exact kernels or the sampled-noise kernel, each within its work
+  budget), ``draws x T x units`` of :data:`DESIGN_SECONDS`, and the steady states'
+  ``STEADY_T`` (or ``STEADY_T_SAMPLED``) generations likewise; **shared samples**:
   the ``K x K`` recursion; **categorical**: ``60 K^2`` operations a generation;
 * first order with a family that can fail to fit (logistic, Poisson): the separation
   onset of ``valid_until``, :data:`SEPARATION_SECONDS` per pooled sample it fits (a
@@ -156,7 +158,7 @@ def _stream_op() -> float:
     return _RATES[key]
 
 
-def _path(graph: Any, family: Any, regime: Any, method: str) -> str:
+def _path(graph: Any, family: Any, regime: Any, method: str, generations: int = 1) -> str:
     """The path :func:`graphcollapse.theory` takes (mirrors its dispatch)."""
     from ._theory._ols import accumulate_cases
     from .families.categorical import Categorical
@@ -175,8 +177,14 @@ def _path(graph: Any, family: Any, regime: Any, method: str) -> str:
             return "shared"
         if regime.label == "accumulate/fresh/private" and accumulate_cases(graph) is not None:
             return "closed_form"
-        if (regime.real == "reused" or regime.data == "accumulate") and not large:
-            return "design"
+        if regime.real == "reused" or regime.data == "accumulate":
+            from ._theory._designs import design_plan
+
+            d = int(family.dim)
+            T = max(int(generations), 1)
+            if design_plan(graph, d, T, regime, large=large) is not None:
+                return "design"
+            return "probes" if large else "dense"
     if large:
         return "probes"
     return "powers" if regime.is_default else "dense"
@@ -211,7 +219,7 @@ def theory_work(
     K, T = graph.n_models, int(generations)
     W = graph.weights
     nnz = int(W.nnz)
-    path = _path(graph, family, regime, method)
+    path = _path(graph, family, regime, method, T)
     work: list[tuple[str, float, str, int, int]] = []
     map_kind = "dense" if (K <= 64 or nnz > 0.1 * K * K) else "sparse"
     from .families.linear import LinearRegression
@@ -239,12 +247,8 @@ def theory_work(
     elif path in ("dense", "shared"):
         work.append(("dense", float(T), "dense", K, nnz))
     elif path == "design":
-        from ._theory._designs import DRAWS, WORK_BUDGET
-
-        d = int(family.dim)
-        per_draw = max(T, 1) * ((K * d) ** 3 + 4000.0)
-        draws = min(DRAWS, WORK_BUDGET / per_draw)
-        work.append(("design", draws * per_draw * DESIGN_SECONDS, "seconds", 0, 0))
+        large = method == "probes" or (method == "auto" and K > DENSE_LIMIT)
+        work.extend(_design_work(graph, int(family.dim), T, regime, large=large))
     elif path == "categorical":
         work.append(("categorical", 60.0 * K * K * (T + 1), "stream", 0, 0))
         work.append(("categorical", 250.0 * (T + 1), "python", 0, 0))
@@ -254,6 +258,35 @@ def theory_work(
     work.append(("structure", 5000.0 * (nnz + K) * 4, "stream", 0, 0))
     work.append(("structure", 4 * 5000.0, "python", 0, 0))
     return path, work
+
+
+def _design_work(graph: Any, d: int, T: int, regime: Any, large: bool) -> list:
+    """The design Monte Carlo (:func:`graphcollapse._theory._designs.design_plan`): the
+    exact kernels within their work budget, or the sampled-noise kernel within its own;
+    then the steady states (reused real data, accumulate): :data:`STEADY_T` generations
+    of the exact kernels within their budget, else :data:`STEADY_T_SAMPLED` of the
+    sampled one within its budget (``draws x generations x units`` of
+    :data:`DESIGN_SECONDS`, as the kernels count them)."""
+    from ._theory import _designs as D
+
+    K, E = graph.n_models, D.n_edges(graph)
+    T = max(int(T), 1)
+    plan = D.design_plan(graph, d, T, regime, large=large)
+    if plan is None:
+        return []
+    kind, draws = plan
+    shared = regime.synthetic == "shared"
+    sampled = D._sampled_units(K, d, D.n_chunks(graph, shared))
+    unit = D._generation_units(K, d, E)[0] if kind == "exact" else sampled
+    work = [("design", draws * T * unit * DESIGN_SECONDS, "seconds", 0, 0)]
+    steady_exact = D.STEADY_T * D._generation_units(K, d, E)[0]
+    steady = min(D.STEADY_DRAWS, D.STEADY_BUDGET / steady_exact) * steady_exact
+    if steady / steady_exact < D.MIN_DRAWS:
+        per = D.STEADY_T_SAMPLED * sampled
+        draws = min(D.STEADY_DRAWS, D.STEADY_SAMPLED_BUDGET / per)
+        steady = draws * per if draws >= D.STEADY_SAMPLED_MIN_DRAWS else 0.0
+    work.append(("steady", steady * DESIGN_SECONDS, "seconds", 0, 0))
+    return work
 
 
 def _growth_work(graph: Any, d: int, diag: Any, sizes: np.ndarray) -> list:
@@ -414,9 +447,14 @@ def estimate_theory(
     True
     """
     memory = theory_bytes(graph, family, generations=generations, record=record)
-    _, work = theory_work(
+    path, work = theory_work(
         graph, family, generations=generations, regime=regime, method=method, probes=probes
     )
+    if path == "design":
+        # The sampled-noise kernel's batch: about 300 numbers per (chunk or model) x draw.
+        from ._theory._designs import SAMPLED_CELLS
+
+        memory += 8.0 * 300 * SAMPLED_CELLS
     if _flops(work) <= TINY_FLOPS:
         return Estimate(None, memory, 1)
     seconds = FIXED_SECONDS

@@ -36,14 +36,20 @@ from ._designs import (
     MIN_DRAWS,
     PROBES,
     RSE_TARGET,
+    SAMPLED_MIN_DRAWS,
     SAMPLED_RSE_TARGET,
     STEADY_BUDGET,
     STEADY_DRAWS,
+    STEADY_SAMPLED_BUDGET,
+    STEADY_SAMPLED_MIN_DRAWS,
     STEADY_T,
+    STEADY_T_SAMPLED,
     WORK_BUDGET,
     _design_curves,
     _generation_units,
+    _sampled_units,
     design_plan,
+    n_chunks,
     n_edges,
     reused_steady_state,
 )
@@ -62,7 +68,6 @@ from ._ols import (
     ols_accumulate_risk,
     ols_accumulate_steady_state,
     ols_risk,
-    ols_slope,
     ols_steady_state,
 )
 from ._shared import DRAWS, SHARED_LIMIT, _shared_covariances, shared_limits
@@ -631,24 +636,18 @@ def _least_squares_theory(
         )
     if regime.real == "reused" or regime.data == "accumulate":
         T = int(req.record.max(initial=0))
-        plan = None if req.large else design_plan(graph, d, T, regime)
+        plan = design_plan(graph, d, T, regime, large=req.large)
         if plan is not None:
             return _design_theory(graph, family, req, growth, notes, *plan)
+        C = n_chunks(graph, regime.synthetic == "shared")
         why = (
-            "method='probes' (or more than 3000 models) was asked for"
-            if req.large
-            else (
-                f"it would need more than its work budget here ({K} models x d = {d} x {T} "
-                f"generations: fewer than {MIN_DRAWS} draws of the exact kernels within "
-                f"about min((K d)^3 + 4000, 6 E K d^3 + 30000) x generations <= "
-                f"{WORK_BUDGET / MIN_DRAWS:.0e}"
-                + (
-                    ", and the sampled-noise kernel covers private samples only)"
-                    if regime.synthetic == "shared"
-                    else f", or of the sampled-noise kernel within about 2500 (E + K) x "
-                    f"generations <= {FLOOR_BUDGET / MIN_DRAWS:.0e}; E the number of edges)"
-                )
-            )
+            f"it would need more than its work budget here ({K} models x d = {d} x {T} "
+            f"generations: fewer than {MIN_DRAWS} draws of the exact kernels within "
+            f"about min((K d)^3 + 4000, 6 E K d^3 + 30000) x generations <= "
+            f"{WORK_BUDGET / MIN_DRAWS:.0e}, and fewer than {SAMPLED_MIN_DRAWS} of the "
+            f"sampled-noise kernel within about (2000 C + 5000 K) (d / 5)^2 x generations "
+            f"<= {FLOOR_BUDGET / SAMPLED_MIN_DRAWS:.0e}; E = {n_edges(graph)} edges, C = {C} "
+            "chunks of synthetic rows)"
         )
         notes.append(
             f"exact least squares in regime {regime.label} is a design Monte Carlo "
@@ -684,17 +683,30 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
         )
     else:
         how = (
-            "the graph is beyond the exact kernels' budget, so the label noise is sampled "
-            f"too ({PROBES} noise draws for each of {risk.info['moment_draws']} draws of "
-            "every design, on the fits' sufficient statistics: an unbiased Monte Carlo "
-            "estimate of the exact risk"
+            (
+                "method='probes' (or more than 3000 models) was asked for"
+                if req.large
+                else "the graph is beyond the exact kernels' budget"
+            )
+            + f", so the label noise is sampled too ({PROBES} noise draws for each of "
+            f"{risk.info['moment_draws']} draws of every design, on the fits' sufficient "
+            "statistics: an unbiased Monte Carlo estimate of the exact risk, no modelling "
+            "error"
             + ("" if covs is not None else f"; cross-covariances only up to {CROSS_LIMIT} models")
             + ")"
         )
+    median, factor = "", 3.3
+    if method == "sampled":
+        from scipy.special import stdtrit
+
+        median = f", median {risk.info['moment_rse_median']:.1e}"
+        # Few draws: Student's quantile for the estimated standard error.
+        factor = max(3.3, float(stdtrit(risk.info["moment_draws"] - 1, 0.9995)))
     notes.append(
         f"exact least squares in regime {regime.label}: {how} (largest relative standard "
-        f"error of the risks {rse:.1e}, in risk.sem: each risk is within {3.3 * rse:.1e} "
-        "relative of the exact value with probability 0.999; docs/theory.md §13)"
+        f"error of the risks {rse:.1e}{median}, in risk.sem: each risk is within "
+        f"{factor * rse:.1e} relative of the exact value with probability 0.999; "
+        "docs/theory.md §13)"
     )
     small = np.minimum(graph.total, graph.initial_real) < d + 4
     if small.any():
@@ -721,8 +733,18 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
             period = class_structure(graph).common_period
             slope = shared_limits(graph, d, sigma, collapses, period)[0]
             slope[collapses & (growth > 1.0 + 1e-9)] = np.inf
+        elif req.large:
+            slope = _large_slope(graph, d, sigma, regime, collapses, growth, notes)
         else:
-            slope = ols_slope(graph, family, growth=growth)
+            slope, unsettled = _slope(graph, d, sigma, growth, 1e-11, 200_000, FLOP_BUDGET)
+            if unsettled.any():
+                first = _large_slope(graph, d, sigma, regime, collapses, growth, [])
+                slope[unsettled] = first[unsettled]
+                notes.append(
+                    f"slopes of {int(unsettled.sum())} models from the linear closed form "
+                    "with the exact per-generation noise (first order in d / n): the exact "
+                    "increments did not settle within the flop budget"
+                )
         notes.append(
             "reused real data: verdict and slopes from the fresh-data exact map (closed "
             "classes take no real data; shared samples: the map of §11)"
@@ -752,13 +774,22 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
         return steady
     acc = regime.data == "accumulate"
     what = "accumulate" if acc else "reused real data"
+    shared = regime.synthetic == "shared"
     work = STEADY_T * _generation_units(K, d, n_edges(graph))[0]
     draws = int(min(STEADY_DRAWS, STEADY_BUDGET / work))
+    method = "exact"
+    T = STEADY_T
     if draws < MIN_DRAWS:
+        T = STEADY_T_SAMPLED
+        unit = _sampled_units(K, d, n_chunks(graph, shared))
+        draws = int(min(STEADY_DRAWS, STEADY_SAMPLED_BUDGET / (T * unit)))
+        method = "sampled"
+    if draws < STEADY_SAMPLED_MIN_DRAWS:
         notes.append(
             f"{what}: steady states not computed (their extrapolation needs {STEADY_T} "
-            "generations of the exact kernels, beyond the work budget here); the exact "
-            "risk approaches its limit like a power of t"
+            f"generations of the exact kernels or {STEADY_T_SAMPLED} of the sampled-noise "
+            f"kernel with at least {STEADY_SAMPLED_MIN_DRAWS} draws, beyond the work "
+            "budget here); the exact risk approaches its limit like a power of t"
             + ("" if acc else " and the first-order limit is far below it")
         )
         return steady
@@ -768,16 +799,21 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
         sigma,
         draws,
         seed,
-        regime.synthetic == "shared",
+        shared,
         data=regime.data,
         reused=regime.real == "reused",
+        method=method,
     )
+    if method == "sampled":
+        # Few draws: a limit that some jackknife subsample, or the extrapolation from the
+        # generations half as late, does not see is not reported.
+        L = np.where(np.isfinite(se) & np.isfinite(ext), L, np.nan)
     ok = ~skip & np.isfinite(L)
     steady[ok] = L[ok]
     if (~skip & ~np.isfinite(L)).any():
         notes.append(
             f"{what}: some bounded models' risks were still moving without slowing down "
-            f"at generation {STEADY_T} (steady state nan"
+            f"at generation {T} (steady state nan"
             + (
                 ")"
                 if acc
@@ -788,18 +824,31 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
     if not ok.any():
         return steady
     bound = (3.3 * se + ext)[ok] / np.maximum(L[ok], 1e-300)
+    bound = bound[np.isfinite(bound)] if np.isfinite(bound).any() else bound
+    if method == "exact":
+        src = (
+            f"generations {T // 4}, {T // 2} and {T} of the exact risk curves ({draws} "
+            "design draws"
+            + ("" if acc else ", the real designs' sigma^2 tr R^-1 as control variates")
+        )
+    else:
+        src = (
+            f"the sampled-noise kernel's risks averaged over generations {3 * T // 16 + 1}-"
+            f"{T // 4}, {3 * T // 8 + 1}-{T // 2} and {3 * T // 4 + 1}-{T} ({draws} draws "
+            f"of every design, {PROBES} noise draws each"
+            + ("" if acc else ", each model's real-only fit error as control variate")
+        )
     notes.append(
-        f"{what}: steady states extrapolated from generations {STEADY_T // 4}, "
-        f"{STEADY_T // 2} and {STEADY_T} of the exact risk curves ({draws} design draws"
+        f"{what}: steady states extrapolated from {src}"
         + (
             "; the approach is like 1/t"
             if acc
-            else ", the real designs' sigma^2 tr R^-1 as control variates; the approach is "
-            "like a power of t, directions in which a fixed real design is weak relaxing "
-            "slowly"
+            else "; the approach is like a power of t, directions in which a fixed real "
+            "design is weak relaxing slowly"
         )
-        + f"): relative error at most {bound.max():.1e} (3.3 jackknife standard errors "
-        "plus the change of the extrapolation from the generations half as late)"
+        + f"): relative error at most {bound.max():.1e}, median {np.median(bound):.1e} "
+        "(3.3 jackknife standard errors plus the change of the extrapolation from the "
+        "generations half as late)"
     )
     return steady
 

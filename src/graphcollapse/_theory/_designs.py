@@ -66,14 +66,16 @@ __all__ = [
     "design_moments",
     "design_draw_limit",
     "design_plan",
+    "n_chunks",
     "n_edges",
     "reused_steady_state",
 ]
 
 #: Most design draws per call.
 DRAWS = 20_000
-#: Fewest design draws worth running; when even :data:`FLOOR_BUDGET` allows fewer,
-#: ``gc.theory`` falls back to the first-order recursion (with a note).
+#: Fewest draws of the exact kernels worth running (else the sampled-noise kernel; when
+#: :data:`FLOOR_BUDGET` allows it fewer than :data:`SAMPLED_MIN_DRAWS`, ``gc.theory``
+#: falls back to the first-order recursion, with a note).
 MIN_DRAWS = 400
 #: Draws are added in batches until the largest relative standard error of the risks is
 #: below this (or the budget or ``DRAWS`` is reached).
@@ -82,9 +84,11 @@ RSE_TARGET = 2.0e-3
 #: one draw)``, the cheaper of the dense kernel's ``(K d)^3 + 4000`` and the block-sparse
 #: kernel's ``6 E K d^3 + 30000`` (``E`` edges; about 2-5 ns a unit: a few seconds).
 WORK_BUDGET = 8.0e8
-#: Budget of the sampled-noise kernel (about 10-30 s), used where the exact kernels
-#: cannot reach :data:`MIN_DRAWS` within :data:`WORK_BUDGET`.
-FLOOR_BUDGET = 8.0e9
+#: Budget of the sampled-noise kernel (about 0.5 ns of CPU a unit: 20 s), used where the
+#: exact kernels cannot reach :data:`MIN_DRAWS` within :data:`WORK_BUDGET`.
+FLOOR_BUDGET = 4.0e10
+#: Fewest draws of the sampled-noise kernel worth running (below, first order).
+SAMPLED_MIN_DRAWS = 16
 #: The sampled-noise kernel stops once the largest relative standard error is below this.
 SAMPLED_RSE_TARGET = 1.0e-2
 #: Draws per batch (fewer when a batch's ``K d x K d`` matrices would exceed
@@ -182,11 +186,14 @@ def _work_per_draw(K: int, d: int, T: int, n_edges: int | None = None) -> float:
     return max(int(T), 1) * _generation_units(K, d, n_edges)[0]
 
 
-def _sampled_units(K: int, d: int, n_edges: int) -> float:
-    """Work units of one generation of one draw of the sampled-noise kernel (small-matrix
-    operations per edge and model, and the cross-moments up to :data:`CROSS_LIMIT`)."""
+def _sampled_units(K: int, d: int, n_chunks: int) -> float:
+    """Work units of one generation of one draw of the sampled-noise kernel: per chunk
+    (an edge with private samples) its Gram matrix and signal, per model its noise,
+    Cholesky solve and probe moments, and the cross-moments up to :data:`CROSS_LIMIT`
+    (measured at ``d = 5``, 8 probes, in the exact kernels' units; scaled by ``d^2``
+    otherwise)."""
     cross = K * K * d * PROBES if K <= CROSS_LIMIT else 0.0
-    return 2500.0 * (n_edges + K) + cross + 4000.0
+    return (2000.0 * n_chunks + 5000.0 * K) * (d / 5.0) ** 2 + cross + 30000.0
 
 
 def design_draw_limit(n_models: int, d: int, generations: int, n_edges: int | None = None) -> int:
@@ -203,12 +210,15 @@ def design_draw_limit(n_models: int, d: int, generations: int, n_edges: int | No
     return int(min(DRAWS, WORK_BUDGET / _work_per_draw(n_models, d, generations, n_edges)))
 
 
-def design_plan(graph: InteractionGraph, d: int, generations: int, regime: Regime):
+def design_plan(
+    graph: InteractionGraph, d: int, generations: int, regime: Regime, large: bool = False
+):
     """How ``gc.theory`` averages over the designs: ``("exact", draws)`` (label noise
     integrated, dense or block-sparse kernel) when :data:`WORK_BUDGET` allows
-    :data:`MIN_DRAWS` draws; otherwise, with private samples, ``("sampled", draws)`` (label
-    noise sampled too, :data:`PROBES` per draw, cost linear in the graph) when
-    :data:`FLOOR_BUDGET` allows :data:`MIN_DRAWS`; otherwise ``None`` (first order).
+    :data:`MIN_DRAWS` draws (and not ``large``: ``method="probes"`` or above 3000 models);
+    otherwise ``("sampled", draws)`` (label noise sampled too, :data:`PROBES` per draw,
+    cost linear in the graph) when :data:`FLOOR_BUDGET` allows
+    :data:`SAMPLED_MIN_DRAWS`; otherwise ``None`` (first order).
 
     >>> import graphcollapse as gc
     >>> from graphcollapse._theory._designs import design_plan
@@ -217,17 +227,39 @@ def design_plan(graph: InteractionGraph, d: int, generations: int, regime: Regim
     ('exact', 10847)
     >>> design_plan(gc.preset("erdos_renyi", size=40, degree=3, seed=0), 5, 10, R)[0]
     'sampled'
-    >>> design_plan(gc.preset("erdos_renyi", size=2000, degree=3, seed=0), 5, 10, R) is None
+    >>> design_plan(gc.preset("erdos_renyi", size=2000, degree=3, seed=0), 5, 10, R)[0]
+    'sampled'
+    >>> design_plan(gc.preset("erdos_renyi", size=2000, degree=3, seed=0), 5, 200, R) is None
     True
     """
     K, E, T = graph.n_models, n_edges(graph), max(int(generations), 1)
     exact = design_draw_limit(K, d, T, E)
-    if exact >= MIN_DRAWS:
+    if exact >= MIN_DRAWS and not large:
         return "exact", exact
-    if regime.synthetic == "shared":
-        return None
-    sampled = int(min(DRAWS, FLOOR_BUDGET / (T * _sampled_units(K, d, E))))
-    return ("sampled", sampled) if sampled >= MIN_DRAWS else None
+    C = n_chunks(graph, regime.synthetic == "shared")
+    sampled = int(min(DRAWS, FLOOR_BUDGET / (T * _sampled_units(K, d, C))))
+    return ("sampled", sampled) if sampled >= SAMPLED_MIN_DRAWS else None
+
+
+def n_chunks(graph: InteractionGraph, shared: bool = False) -> int:
+    """Blocks of synthetic rows the sampled-noise kernel draws per generation: one per
+    edge with private samples; with shared samples one per producer and distinct size
+    its consumers take.
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse._theory._designs import n_chunks
+    >>> g = gc.InteractionGraph.from_dict({"models": {"lab": {"real": 20},
+    ...     "a": {"real": 6, "from": {"lab": 14}}, "b": {"real": 4, "from": {"lab": 16}},
+    ...     "c": {"real": 4, "from": {"lab": 16}}}})
+    >>> n_chunks(g), n_chunks(g, shared=True)
+    (3, 2)
+    """
+    S = graph.synthetic.tocoo()
+    keep = S.data > 0
+    if not shared:
+        return int(np.count_nonzero(keep))
+    pairs = np.unique(np.stack([S.col[keep], S.data[keep]]), axis=1)
+    return int(pairs.shape[1])
 
 
 def _block(M: np.ndarray, i: int, k: int, d: int) -> np.ndarray:
@@ -574,118 +606,342 @@ def _run_accumulate_sparse(
 # ---------------------------------------------------------------- sampled label noise
 # Beyond the budget of the exact kernels: the same model on sufficient statistics, with
 # the label noise sampled as well (PROBES noise draws per design draw) instead of
-# integrated. Each fit needs only its Gram matrix and noise moment: a block of n rows
-# has Gram F F^T (F the Bartlett factor, d x d, or X^T when n < d) and noise moment
-# sigma F z with z standard Gaussian, so a generation costs O(E d^3 + PROBES E d^2) per
-# draw whatever the sample sizes: linear in the size of the graph. Private synthetic
-# samples only.
+# integrated. A fit needs only its Gram matrix and noise moment. The synthetic rows of
+# a generation come in blocks ("chunks": one per edge with private samples; with shared
+# samples one per producer and level of its consumers' sizes, held by every consumer
+# taking that far); a chunk of ``n`` rows from producer ``j`` has Gram matrix
+# ``G = F F^T`` (``F`` its Bartlett factor, or ``X^T`` when ``n < d``) and moment
+# ``G e_j + sigma F z``. Given the designs the fresh noise of a model's private rows is
+# Gaussian with covariance ``sigma^2`` times their Gram matrix, so it is drawn once per
+# model from that matrix's Cholesky factor, after the refit, and each recorded risk is
+# its expectation over that last draw (Rao-Blackwell); per chunk with shared samples
+# (the noise of a published row is common to its consumers). Every d x d matrix is held as its
+# entries, each an array over (chunk or model, draw), so the small-matrix arithmetic
+# (Gram matrices, products, Cholesky solves) is a few dozen vectorised operations over
+# the whole graph; sums over a consumer's chunks are one sparse product. A generation
+# costs O(C d^2 PROBES + K d^3 PROBES) per draw (``C`` chunks, at most the number of
+# edges): linear in the graph, as a simulation of it is.
 
 #: Noise draws per design draw (the label noise's share of a draw's variance, about
 #: 0.5 of a relative 0.75^2 at n = 20, d = 5, is divided by this).
 PROBES = 8
 #: Most models for which the sampled kernel also returns the cross-covariances.
 CROSS_LIMIT = 100
+#: (chunks + models) x draws per batch of the sampled kernel.
+SAMPLED_CELLS = 1 << 16
 
 
-def _factor(n: int, d: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """``(size, d, r)`` factors ``F`` with ``F F^T ~ Wishart_d(n, I)`` (Bartlett's lower
-    triangle when ``n >= d``, ``X^T`` of ``n`` Gaussian rows otherwise)."""
-    if n <= 0:
-        return np.zeros((size, d, 1))
-    if n < d:
-        return np.swapaxes(rng.standard_normal((size, n, d)), 1, 2)
-    L = np.zeros((size, d, d))
-    idx = np.arange(d)
-    L[:, idx, idx] = np.sqrt(rng.chisquare(n - idx, size=(size, d)))
-    low = np.tril_indices(d, -1)
-    L[:, low[0], low[1]] = rng.standard_normal((size, low[0].size))
-    return L
+def _packed(d: int) -> np.ndarray:
+    """``pos[a, c]``: index of entry ``(a, c)`` of a symmetric ``d x d`` matrix stored as
+    its lower triangle, row by row."""
+    pos = np.zeros((d, d), dtype=np.int64)
+    q = 0
+    for a in range(d):
+        for c in range(a + 1):
+            pos[a, c] = pos[c, a] = q
+            q += 1
+    return pos
 
 
-def _gram_noise(
-    n: int, d: int, b: int, p: int, sigma: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gram matrices ``(b, d, d)`` and noise moments ``(b, d, p)`` of ``n`` fresh rows."""
-    F = _factor(n, d, b, rng)
-    z = rng.standard_normal((b, F.shape[2], p))
-    return F @ np.swapaxes(F, 1, 2), sigma * (F @ z)
+@dataclass(frozen=True)
+class _Chunks:
+    size: np.ndarray  # (C,) rows of each chunk, ascending
+    src: np.ndarray  # (C,) producer of each chunk
+    inc: Any  # (K, C) CSR: consumer i holds chunk c
+    groups: list[tuple[int, int, int]]  # (size, lo, hi): runs of equal size
+    rows: np.ndarray  # (K,) synthetic rows of each consumer
 
 
-def _edge_gram_noise(
-    st: _Setup, b: int, p: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every edge's Gram matrix ``(b, E, d, d)`` and noise moments ``(b, E, d, p)``; the
-    edges of one sample size are drawn together."""
-    d, E = st.d, len(st.edges)
-    sizes = np.array([n for _, _, n in st.edges])
-    G = np.empty((b, E, d, d))
-    Z = np.empty((b, E, d, p))
-    for n in np.unique(sizes):
+def _chunks(st: _Setup, shared: bool) -> _Chunks:
+    """One generation's synthetic chunks (see the section comment)."""
+    items: list[tuple[int, int, list[int]]] = []  # (size, producer, consumers)
+    if not shared:
+        items = [(n, j, [i]) for i, j, n in st.edges]
+    else:
+        by_producer: dict[int, list[tuple[int, int]]] = {}
+        for i, j, n in st.edges:
+            by_producer.setdefault(j, []).append((i, n))
+        for j in sorted(by_producer):
+            cons = by_producer[j]
+            prev = 0
+            for lv in sorted({n for _, n in cons}):
+                items.append((lv - prev, j, [i for i, n in cons if n >= lv]))
+                prev = lv
+    order = sorted(range(len(items)), key=lambda c: items[c][0])
+    items = [items[c] for c in order]
+    C = len(items)
+    size = np.array([s for s, _, _ in items], dtype=np.int64)
+    src = np.array([j for _, j, _ in items], dtype=np.int64)
+    rows_idx = [i for _, _, cons in items for i in cons]
+    cols = [c for c, (_, _, cons) in enumerate(items) for _ in cons]
+    inc = sparse.csr_matrix(
+        (np.ones(len(rows_idx)), (rows_idx, cols)), shape=(st.K, C), dtype=np.float64
+    )
+    groups = []
+    if C:
+        cut = np.flatnonzero(np.r_[True, size[1:] != size[:-1], True])
+        bounds = zip(cut[:-1], cut[1:], strict=True)
+        groups = [(int(size[lo]), int(lo), int(hi)) for lo, hi in bounds]
+    rows = np.zeros(st.K, dtype=np.int64)
+    for i, _, n in st.edges:
+        rows[i] += n
+    return _Chunks(size, src, inc, groups, rows)
+
+
+def _factor(n: int, d: int, shape: tuple, rng: np.random.Generator) -> tuple[list, int]:
+    """Entries ``F[a][k]`` (arrays of ``shape``; ``None`` where structurally zero) of a
+    factor with ``F F^T ~ Wishart_d(n, I)``, and its number of columns: Bartlett's lower
+    triangle when ``n >= d``, ``X^T`` of ``n`` Gaussian rows otherwise."""
+    if n >= d:
+        df = (n - np.arange(d)).reshape((d,) + (1,) * len(shape))
+        diag = np.sqrt(rng.chisquare(df, size=(d, *shape)))
+        low = rng.standard_normal((d * (d - 1) // 2, *shape))
+        F: list = [[None] * d for _ in range(d)]
+        q = 0
+        for a in range(d):
+            F[a][a] = diag[a]
+            for k in range(a):
+                F[a][k] = low[q]
+                q += 1
+        return F, d
+    X = rng.standard_normal((d, n, *shape))
+    return [[X[a, k] for k in range(n)] for a in range(d)], n
+
+
+def _gram(F: list, r: int, pos: np.ndarray) -> list:
+    """Packed entries of ``F F^T``."""
+    d = len(F)
+    G: list = [None] * (d * (d + 1) // 2)
+    for a in range(d):
+        for c in range(a + 1):
+            s = None
+            for k in range(r):
+                if F[a][k] is not None and F[c][k] is not None:
+                    x = F[a][k] * F[c][k]
+                    s = x if s is None else s + x
+            G[pos[a, c]] = s
+    return G
+
+
+def _times(F: list, r: int, w: np.ndarray) -> list:
+    """``F w`` for ``w`` of shape ``(*shape, r, p)``: ``d`` arrays ``(*shape, p)``."""
+    out = []
+    for a in range(len(F)):
+        s = 0.0
+        for k in range(r):
+            if F[a][k] is not None:
+                s = s + F[a][k][..., None] * w[..., k, :]
+        out.append(s)
+    return out
+
+
+def _cholesky(S: np.ndarray, d: int, pos: np.ndarray) -> tuple[list, list]:
+    """Lower Cholesky factor ``L[i][j]`` (``j <= i``, each ``(..., 1)``) of packed
+    symmetric matrices ``S`` (``(..., d (d + 1) / 2)``) and the inverses of its diagonal
+    (0 where a pivot is not positive: a singular matrix)."""
+    L: list = [[None] * d for _ in range(d)]
+    inv: list = [None] * d
+    for j in range(d):
+        s = S[..., pos[j, j], None]
+        for k in range(j):
+            s = s - L[j][k] * L[j][k]
+        ljj = np.sqrt(np.maximum(s, 0.0))
+        inv[j] = np.divide(1.0, ljj, out=np.zeros_like(ljj), where=ljj > 0)
+        L[j][j] = ljj
+        for i in range(j + 1, d):
+            t = S[..., pos[i, j], None]
+            for k in range(j):
+                t = t - L[i][k] * L[j][k]
+            L[i][j] = t * inv[j]
+    return L, inv
+
+
+def _solve(S: np.ndarray, rhs: np.ndarray, d: int, pos: np.ndarray) -> np.ndarray:
+    """``S^{-1} rhs`` for packed ``S`` (``(..., nt)``) and ``rhs`` ``(..., d, p)``
+    (forward and back substitution in place on a copy with the ``d`` axis first)."""
+    L, inv = _cholesky(S, d, pos)
+    x = np.moveaxis(rhs, -2, 0).copy()
+    for i in range(d):
+        for k in range(i):
+            x[i] -= L[i][k] * x[k]
+        x[i] *= inv[i]
+    for i in reversed(range(d)):
+        for k in range(i + 1, d):
+            x[i] -= L[k][i] * x[k]
+        x[i] *= inv[i]
+    return np.ascontiguousarray(np.moveaxis(x, 0, -2))
+
+
+def _root(N: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``(K, b, d, d)`` square roots ``M`` (``M M^T = N_i``) of packed ``N``
+    (``(K, b, nt)``): the Cholesky factor where the model has at least ``d`` noisy rows,
+    a symmetric square root where it has fewer (``N`` singular), zero where it has
+    none."""
+    K, b, nt = N.shape
+    d = int(round((np.sqrt(8 * nt + 1) - 1) / 2))
+    pos = _packed(d)
+    L, _ = _cholesky(N, d, pos)
+    out = np.zeros((K, b, d, d))
+    for i in range(d):
+        for k in range(i + 1):
+            out[..., i, k] = L[i][k][..., 0]
+    few = np.flatnonzero((rows > 0) & (rows < d))
+    if few.size:
+        w, V = np.linalg.eigh(N[few][..., pos])  # (s, b, d, d)
+        out[few] = V * np.sqrt(np.maximum(w, 0.0))[..., None, :]
+    out[rows == 0] = 0.0
+    return out
+
+
+def _model_blocks(
+    sizes: np.ndarray, d: int, b: int, p: int, sigma: float, rng, noise: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Packed Gram matrices ``(K, b, nt)`` of ``sizes[i]`` fresh rows per model and,
+    with ``noise``, their noise moments ``(K, b, d, p)`` (zero rows: zeros)."""
+    pos = _packed(d)
+    K = sizes.size
+    G = np.zeros((K, b, pos.max() + 1))
+    m = np.zeros((K, b, d, p)) if noise else None
+    for n in np.unique(sizes[sizes > 0]):
         idx = np.flatnonzero(sizes == n)
-        g, z = _gram_noise(int(n), d, b * idx.size, p, st.sigma, rng)
-        G[:, idx] = g.reshape(b, idx.size, d, d)
-        Z[:, idx] = z.reshape(b, idx.size, d, p)
-    return G, Z
+        F, r = _factor(int(n), d, (idx.size, b), rng)
+        G[idx] = np.stack(_gram(F, r, pos), axis=-1)
+        if noise:
+            w = sigma * rng.standard_normal((idx.size, b, r, p))
+            m[idx] = np.stack(_times(F, r, w), axis=-2)
+    return G, m
+
+
+def _synthetic_step(
+    ch: _Chunks, e: np.ndarray, d: int, p: int, sigma: float, shared: bool, rng
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per consumer, the packed Gram matrix ``(K, b, nt)`` of its new synthetic rows and
+    their moment ``(K, b, d, p)``: the signal ``sum G e_j``, plus the chunks' noise with
+    shared samples (with private ones the caller adds it per model)."""
+    pos = _packed(d)
+    nt = pos.max() + 1
+    K, b = e.shape[:2]
+    C = ch.size.size
+    Gc = np.empty((C, b, nt))
+    Mc = np.empty((C, b, d, p))
+    for n, lo, hi in ch.groups:
+        F, r = _factor(n, d, (hi - lo, b), rng)
+        Gp = np.stack(_gram(F, r, pos), axis=-1)  # (c, b, nt)
+        Gc[lo:hi] = Gp
+        Mc[lo:hi] = Gp[..., pos] @ e[ch.src[lo:hi]]
+        if shared:
+            w = sigma * rng.standard_normal((hi - lo, b, r, p))
+            Mc[lo:hi] += np.stack(_times(F, r, w), axis=-2)
+    Gs = (ch.inc @ Gc.reshape(C, -1)).reshape(K, b, nt)
+    Ms = (ch.inc @ Mc.reshape(C, -1)).reshape(K, b, d, p)
+    return Gs, Ms
 
 
 def _probe_moments(e: np.ndarray, cross: bool) -> np.ndarray:
     """Per draw, the probe average of ``e_i . e_k`` (``(b, K, K)``) or of ``|e_i|^2``
-    (``(b, K)``), for errors ``e`` of shape ``(b, K, d, p)``."""
-    b, K, d, p = e.shape
+    (``(b, K)``), for errors ``e`` of shape ``(K, b, d, p)``."""
+    p = e.shape[-1]
     if cross:
-        x = e.reshape(b, K, d * p)
-        return (x @ np.swapaxes(x, 1, 2)) / p
-    return (e * e).sum(axis=(2, 3)) / p
+        return np.einsum("ibaq,kbaq->bik", e, e) / p
+    return np.einsum("ibaq,ibaq->bi", e, e) / p
+
+
+def _sampled_batch(st: _Setup, shared: bool = False, T: int = 0) -> int:
+    """Draws per batch of the sampled kernel: :data:`SAMPLED_CELLS` (chunks + models) x
+    draws, and at most :data:`BATCH_FLOATS` x 10 numbers of per-draw cross-moments over
+    ``T + 1`` generations (up to :data:`CROSS_LIMIT` models)."""
+    cells = len(_chunks(st, shared).size) + st.K
+    b = min(BATCH, max(4, SAMPLED_CELLS // max(cells, 1)))
+    if st.K <= CROSS_LIMIT:
+        b = min(b, max(1, int(10 * BATCH_FLOATS // ((T + 1) * st.K * st.K))))
+    return int(b)
 
 
 def _run_sampled(
-    st: _Setup, T: int, b: int, rng: np.random.Generator, accumulate: bool, reused: bool
+    st: _Setup,
+    T: int,
+    b: int,
+    rng: np.random.Generator,
+    accumulate: bool,
+    reused: bool,
+    shared: bool = False,
+    controls: list | None = None,
+    cross: bool | None = None,
 ) -> np.ndarray:
     """Per-draw probe averages over ``T + 1`` generations: ``(b, T + 1, K, K)`` when
-    ``K <= CROSS_LIMIT``, else ``(b, T + 1, K)`` (risks only)."""
+    ``K <= CROSS_LIMIT`` (or ``cross``), else ``(b, T + 1, K)`` (risks only). With a
+    list ``controls`` (reused real data), appends the ``(b, K)`` probe averages of
+    ``|R_i^{-1} u_i|^2``, the real-only fit's error (mean ``sigma^2 d / (n - d - 1)``;
+    zero where a model has fewer than ``d + 4`` real rows)."""
     K, d, sg, p = st.K, st.d, st.sigma, PROBES
-    cross = K <= CROSS_LIMIT
-    ed = _edges(st)
+    pos = _packed(d)
+    cross = K <= CROSS_LIMIT if cross is None else cross
+    ch = _chunks(st, shared)
     nr = st.real.astype(np.int64)
     n0 = st.initial.astype(np.int64)
     # The fixed real sample (reused) and generation 0.
-    R = np.zeros((b, K, d, d))
-    u = np.zeros((b, K, d, p))
-    S0 = np.zeros((b, K, d, d))
-    h0 = np.zeros((b, K, d, p))
-    for i in range(K):
-        if reused and nr[i] > 0:
-            R[:, i], u[:, i] = _gram_noise(int(nr[i]), d, b, p, sg, rng)
-            if n0[i] >= nr[i]:
-                g, z = _gram_noise(int(n0[i] - nr[i]), d, b, p, sg, rng)
-                S0[:, i], h0[:, i] = R[:, i] + g, u[:, i] + z
-                continue
-        S0[:, i], h0[:, i] = _gram_noise(int(n0[i]), d, b, p, sg, rng)
-    e = _inv(S0) @ h0
+    if reused:
+        R, u = _model_blocks(nr, d, b, p, sg, rng)
+        inside = (nr > 0) & (n0 >= nr)
+        S0, h0 = _model_blocks(np.where(inside, n0 - nr, n0), d, b, p, sg, rng)
+        S0[inside] += R[inside]
+        h0[inside] += u[inside]
+        if controls is not None:
+            ok = nr >= d + 4
+            ctl = np.zeros((b, K))
+            ctl[:, ok] = _probe_moments(_solve(R[ok], u[ok], d, pos), False)
+            controls.append(ctl)
+    else:
+        S0, h0 = _model_blocks(n0, d, b, p, sg, rng)
+    e = _solve(S0, h0, d, pos)
     out = np.empty((b, T + 1, K, K) if cross else (b, T + 1, K))
     out[:, 0] = _probe_moments(e, cross)
     P, h = S0, h0  # accumulate: the pools
-    fresh = np.flatnonzero(nr > 0)
+    fresh_real = accumulate and not reused
+    noisy_rows = ch.rows + (nr if fresh_real else 0)
+    late = (n0 < nr) & (nr > 0)
     for t in range(1, T + 1):
-        new = np.zeros((b, K, d, d))
-        rhs = np.zeros((b, K, d, p))
-        if reused:
-            if accumulate and t == 1:
-                late = np.flatnonzero((n0 < nr) & (nr > 0))
-                new[:, late], rhs[:, late] = R[:, late], u[:, late]
+        if ch.size.size:
+            new, rhs = _synthetic_step(ch, e, d, p, sg, shared, rng)
         else:
-            for i in fresh:
-                new[:, i], rhs[:, i] = _gram_noise(int(nr[i]), d, b, p, sg, rng)
-        if ed.cons.size:
-            Gs, Zs = _edge_gram_noise(st, b, p, rng)
-            new = new + _gather_sum(ed, Gs, K)
-            rhs = rhs + _gather_sum(ed, Gs @ e[:, ed.src] + Zs, K)
+            new, rhs = np.zeros_like(S0), np.zeros_like(h0)
+        if fresh_real:
+            Gr, mr = _model_blocks(nr, d, b, p, sg, rng, noise=shared)
+            new = new + Gr
+            if shared:
+                rhs = rhs + mr
+        # Private samples: the generation's fresh noise moment is sigma M z with M M^T
+        # the Gram matrix of the model's new rows (before a late fixed sample, whose
+        # noise u is not fresh), drawn after the solve: with X = S^-1 M the fit is
+        # e = S^-1 a + sigma X z, and each recorded risk is its expectation over z,
+        # |S^-1 a|^2 + sigma^2 |X|_F^2 (Rao-Blackwell: the last noise integrated).
+        root = None if shared else _root(new, noisy_rows)
         if accumulate:
-            P, h = P + new, h + rhs
-            e = _inv(P) @ h
+            if reused and t == 1:
+                new[late] += R[late]
+                rhs[late] += u[late]
+            S, a = P + new, h + rhs
         else:
-            e = _inv(R + new) @ (u + rhs)
-        out[:, t] = _probe_moments(e, cross)
+            S, a = R + new, u + rhs
+        if shared:
+            e = _solve(S, a, d, pos)
+            if accumulate:
+                P, h = S, a
+            out[:, t] = _probe_moments(e, cross)
+            continue
+        sol = _solve(S, np.concatenate([a, root], axis=-1), d, pos)
+        e_rb, X = sol[..., :p], sol[..., p:]
+        z = rng.standard_normal((K, b, d, p))
+        e = e_rb + sg * (X @ z)
+        if accumulate:
+            P, h = S, a + sg * (root @ z)
+        m = _probe_moments(e_rb, cross)
+        extra = sg**2 * np.einsum("ibak,ibak->bi", X, X)
+        if cross:
+            m[:, np.arange(K), np.arange(K)] += extra
+        else:
+            m += extra
+        out[:, t] = m
     return out
 
 
@@ -723,20 +979,15 @@ def design_moments(
     batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d) ** 2)))
     shared = regime.synthetic == "shared"
     if method == "sampled":
-        if shared:
-            raise ConfigError(
-                "design_moments, field 'method': the sampled kernel covers private synthetic "
-                "samples only; use method='exact' with shared samples"
-            )
         rng = np.random.default_rng([int(seed), 17, K, d])
-        batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d * PROBES + K * K))))
+        batch = _sampled_batch(st, shared, T)
     else:
         rng = np.random.default_rng([int(seed), 13, K, d])
     while done < draws:
         b = min(batch, draws - done)
         if method == "sampled":
             accumulate = regime.data == "accumulate"
-            x = _run_sampled(st, T, b, rng, accumulate, regime.real == "reused")
+            x = _run_sampled(st, T, b, rng, accumulate, regime.real == "reused", shared)
         elif regime.data == "accumulate":
             run = _run_accumulate_sparse if kernel == "sparse" else _run_accumulate
             x = run(st, T, b, rng, regime.real == "reused", shared)
@@ -761,6 +1012,12 @@ STEADY_DRAWS = 1000
 STEADY_BUDGET = 8.0e8
 #: Groups of draws for the jackknife standard error of an extrapolated limit.
 JACKKNIFE_GROUPS = 20
+#: The sampled-noise kernel's limits: generations run, and the fewest draws worth it
+#: (each generation ``t`` of the extrapolation is the mean over ``(3t/4, t]``).
+STEADY_T_SAMPLED = 80
+STEADY_SAMPLED_MIN_DRAWS = 20
+#: Work budget of the sampled kernel's limits (as :data:`FLOOR_BUDGET`; about 10 s).
+STEADY_SAMPLED_BUDGET = 2.0e10
 
 
 def _shanks(r1: np.ndarray, r2: np.ndarray, r4: np.ndarray, noise: Any = 0.0) -> np.ndarray:
@@ -788,6 +1045,7 @@ def reused_steady_state(
     shared: bool = False,
     data: Literal["replace", "accumulate"] = "replace",
     reused: bool = True,
+    method: Literal["exact", "sampled"] = "exact",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Limits of the risks under reused real data (``data="replace"``; or accumulated
     pools, fresh or reused real data: ``data="accumulate"``), their standard errors and
@@ -801,6 +1059,13 @@ def reused_steady_state(
     extrapolation error is the change of the limit when the three generations are
     halved. Only meaningful for models that do not collapse.
 
+    ``method="sampled"`` runs the sampled-noise kernel instead (graphs beyond the exact
+    kernels' budget): :data:`STEADY_T_SAMPLED` generations, each of ``t / 8, t / 4,
+    t / 2, t`` replaced by the mean of the per-draw risks over ``(3t/4, t]`` (the label
+    noise decorrelates across generations, so the window cuts its share of the
+    variance), the real-only fits' errors ``|R_i^{-1} u_i|^2`` as control variates, one
+    per model (replace).
+
     >>> import graphcollapse as gc
     >>> from graphcollapse._theory._designs import reused_steady_state
     >>> g = gc.InteractionGraph(["A"], [[10]], real=[10])
@@ -812,13 +1077,30 @@ def reused_steady_state(
     K, T, s2 = st.K, STEADY_T, sigma**2
     kernel = _generation_units(K, d, len(st.edges))[1]
     sparse_ = kernel == "sparse"
-    rng = np.random.default_rng([int(seed), 19, K, d])
+    sampled = method == "sampled"
+    if sampled:
+        T = STEADY_T_SAMPLED
+        rng = np.random.default_rng([int(seed), 23, K, d])
+        batch = _sampled_batch(st, shared)
+    else:
+        rng = np.random.default_rng([int(seed), 19, K, d])
+        batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d) ** 2)))
     gens = np.array([T // 8, T // 4, T // 2, T])
-    batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d) ** 2)))
     ys, cs = [], []
     done = 0
     while done < draws:
         b = min(batch, draws - done)
+        if sampled:
+            ctl = []
+            acc = data == "accumulate"
+            x = _run_sampled(
+                st, T, b, rng, acc, reused, shared, controls=None if acc else ctl, cross=False
+            )
+            cs.append(ctl[0] if ctl else np.zeros((b, K)))
+            win = [x[:, t - t // 4 + 1 : t + 1].mean(axis=1) for t in gens]
+            ys.append(np.stack(win, axis=1))  # (b, 4, K)
+            done += b
+            continue
         if data == "accumulate":
             run = _run_accumulate_sparse if sparse_ else _run_accumulate
             x = run(st, T, b, rng, reused, shared)
@@ -845,7 +1127,15 @@ def reused_steady_state(
     def limits(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         yy, cc = y[mask], c[mask][:, live]
         m = yy.mean(axis=0)  # (4, K)
-        if cc.shape[1]:
+        if sampled:
+            # One control per model, its own (K may exceed the number of draws).
+            cc = c[mask]
+            cd = cc - cc.mean(axis=0)
+            var = (cd * cd).sum(axis=0)
+            cov = np.einsum("nk,ntk->tk", cd, yy - m)
+            beta = np.divide(cov, var, out=np.zeros_like(cov), where=var > 0)
+            m = m - beta * (cc.mean(axis=0) - mu)
+        elif cc.shape[1]:
             cc_c = cc - cc.mean(axis=0)
             flat = (yy - m).reshape(yy.shape[0], -1)
             beta, *_ = np.linalg.lstsq(cc_c, flat, rcond=None)
@@ -865,14 +1155,16 @@ def _mean_sem(s1: np.ndarray, s2: np.ndarray, n: int) -> tuple[np.ndarray, np.nd
     return mean, np.sqrt(var / n)
 
 
-def _rse(mean: np.ndarray, sem: np.ndarray) -> float:
-    """Largest relative standard error of the diagonal (the risks; ``(T, K)`` arrays are
-    the risks themselves)."""
+def _rse(mean: np.ndarray, sem: np.ndarray, median: bool = False) -> float:
+    """Largest (or the median) relative standard error of the diagonal (the risks;
+    ``(T, K)`` arrays are the risks themselves)."""
     dm, ds = mean, sem
     if mean.ndim == 3:
         dm = np.diagonal(mean, axis1=-2, axis2=-1)
         ds = np.diagonal(sem, axis1=-2, axis2=-1)
     ok = dm > 0
+    if median:
+        return float(np.median(ds[ok] / dm[ok])) if ok.any() else 0.0
     return float((ds[ok] / dm[ok]).max(initial=0.0))
 
 
@@ -896,7 +1188,7 @@ def ols_design_risk(
     independent draws of every design (docs/theory.md §13). ``sem`` is the Monte Carlo
     standard error; ``info["moment_rse"]`` its largest relative value.
     ``method="sampled"`` draws the label noise too (:data:`PROBES` noise draws per design
-    draw, cost linear in the graph; private synthetic samples only): an unbiased
+    draw, cost linear in the graph; private or shared synthetic samples): an unbiased
     estimate of the same risk with a larger spread per draw.
 
     Examples
@@ -964,6 +1256,7 @@ def _design_curves(
         "regime": regime.label,
         "moment_draws": int(used),
         "moment_rse": _rse(mean[rec], sem[rec]),
+        "moment_rse_median": _rse(mean[rec], sem[rec], median=True),
     }
     risk = RiskCurves(graph.names, rec, diag_mean, sem=diag_sem, source="theory", info=info)
     return risk, covs
