@@ -224,14 +224,14 @@ def test_scratch_route_does_not_depend_on_chunks(monkeypatch, chunk_reps, seed):
     """The pooled route above the entry-wise kernel's d works through the replicates in
     chunks: whatever the chunk (one replicate, a remainder, all of them), the fits are
     ``fit(combine([sample_fast, ...]))`` bit for bit; so they stay when the dimension
-    changes between calls in one thread (the lower-triangular scratch array, zero above
-    the diagonal, is rebuilt) and for parameters in any memory order."""
+    or the replicate count changes between calls in one thread (the lower-triangular
+    scratch array, zero above the diagonal, is rebuilt or reused) and for parameters in
+    any memory order."""
     import graphcollapse.families.linear as linear
 
-    for d in (13, 16, 13):
+    for d, reps in ((13, 11), (13, 4), (16, 11), (13, 11)):
         monkeypatch.setattr(linear, "_SOURCES_CHUNK_FLOATS", chunk_reps * d * d)
         fam = LinearRegression(dim=d, noise=0.7)
-        reps = 11
         rng_p = np.random.default_rng(seed + d)
         p1 = rng_p.standard_normal((reps, d))
         p2 = np.asfortranarray(rng_p.standard_normal((reps, d)))

@@ -78,16 +78,18 @@ def _lower_scratch(rows: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     once per allocation rather than once per use (contents on and below the diagonal
     undefined); with the flat positions of every row's diagonal (``rows x d``) and
     strict lower triangle packed by rows (``rows x d(d-1)/2``), in row order, so that
-    the first ``m`` rows' are a prefix (a flat index is the fastest scatter in numpy)."""
-    key = (rows, d)
+    the first ``m`` rows' are a prefix (a flat index is the fastest scatter in numpy).
+    Not kept above :data:`_SCRATCH_KEEP_FLOATS` floats, as for :func:`_scratch`."""
     cached = getattr(_SCRATCH, "lower_tri", None)
-    if cached is None or cached[0] != key:
+    if cached is None or cached[0] != d or len(cached[1]) < rows:
         lo_r, lo_c = np.tril_indices(d, -1)
         base = np.arange(rows)[:, None] * (d * d)
         diag = (base + np.arange(d) * (d + 1)).ravel()
         lower = (base + lo_r * d + lo_c).ravel()
-        cached = _SCRATCH.lower_tri = (key, np.zeros((rows, d * d)), diag, lower)
-    return cached[1], cached[2], cached[3]
+        cached = (d, np.zeros((rows, d * d)), diag, lower)
+        if rows * d * d <= _SCRATCH_KEEP_FLOATS:
+            _SCRATCH.lower_tri = cached
+    return cached[1][:rows], cached[2][: rows * d], cached[3][: rows * (d * (d - 1) // 2)]
 
 
 def _back_substitute(w: np.ndarray, a_diag: np.ndarray, lower: Any, tmp: np.ndarray) -> None:
