@@ -219,6 +219,30 @@ def test_scratch_route_is_the_unfused_route_bit_for_bit(fam, seed):
             np.testing.assert_array_equal(got, kept)
 
 
+@pytest.mark.parametrize("chunk_reps", [1, 2, 5, 64])
+def test_scratch_route_does_not_depend_on_chunks(monkeypatch, chunk_reps, seed):
+    """The pooled route above the entry-wise kernel's d works through the replicates in
+    chunks: whatever the chunk (one replicate, a remainder, all of them), the fits are
+    ``fit(combine([sample_fast, ...]))`` bit for bit; so they stay when the dimension
+    or the replicate count changes between calls in one thread (the lower-triangular
+    scratch array, zero above the diagonal, is rebuilt or reused) and for parameters in
+    any memory order."""
+    import graphcollapse.families.linear as linear
+
+    for d, reps in ((13, 11), (13, 4), (16, 11), (13, 11)):
+        monkeypatch.setattr(linear, "_SOURCES_CHUNK_FLOATS", chunk_reps * d * d)
+        fam = LinearRegression(dim=d, noise=0.7)
+        rng_p = np.random.default_rng(seed + d)
+        p1 = rng_p.standard_normal((reps, d))
+        p2 = np.asfortranarray(rng_p.standard_normal((reps, d)))
+        sources = [(p1, d + 3), (None, 2 * d), (p2, d)]
+        r1, r2 = np.random.default_rng(seed), np.random.default_rng(seed)
+        got = fam.fit_fresh_fast(sources, reps, r1)
+        ref = Family.fit_fresh_fast(fam, sources, reps, r2)
+        assert r1.bit_generator.state == r2.bit_generator.state
+        np.testing.assert_array_equal(got, ref)
+
+
 def test_fused_kernel_is_exact_without_noise():
     fam = LinearRegression(dim=3, noise=1e-300, cov=COV)
     p = np.random.default_rng(0).standard_normal((5, 3))

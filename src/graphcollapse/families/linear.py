@@ -72,6 +72,26 @@ def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return buf[:size].reshape(shape)
 
 
+def _lower_scratch(rows: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This thread's ``rows x d^2`` scratch array for lower triangular ``d x d`` matrices
+    (row-major), zero above the diagonal, which callers never write, so the zeros are set
+    once per allocation rather than once per use (contents on and below the diagonal
+    undefined); with the flat positions of every row's diagonal (``rows x d``) and
+    strict lower triangle packed by rows (``rows x d(d-1)/2``), in row order, so that
+    the first ``m`` rows' are a prefix (a flat index is the fastest scatter in numpy).
+    Not kept above :data:`_SCRATCH_KEEP_FLOATS` floats, as for :func:`_scratch`."""
+    cached = getattr(_SCRATCH, "lower_tri", None)
+    if cached is None or cached[0] != d or len(cached[1]) < rows:
+        lo_r, lo_c = np.tril_indices(d, -1)
+        base = np.arange(rows)[:, None] * (d * d)
+        diag = (base + np.arange(d) * (d + 1)).ravel()
+        lower = (base + lo_r * d + lo_c).ravel()
+        cached = (d, np.zeros((rows, d * d)), diag, lower)
+        if rows * d * d <= _SCRATCH_KEEP_FLOATS:
+            _SCRATCH.lower_tri = cached
+    return cached[1][:rows], cached[2][: rows * d], cached[3][: rows * (d * (d - 1) // 2)]
+
+
 def _back_substitute(w: np.ndarray, a_diag: np.ndarray, lower: Any, tmp: np.ndarray) -> None:
     """In place, ``w <- A^{-T} w`` for the Bartlett factor ``A`` of every column (one
     replicate per column): ``a_diag`` its diagonal (``d x cols``), ``lower`` its strict
@@ -93,6 +113,12 @@ _SCRATCH_KEEP_FLOATS = 1 << 21
 _CHUNK_FLOATS = 1 << 18
 """Floats per scratch array of the batched kernels (2 MB): models are processed in
 chunks that fit (always at least one model)."""
+
+_SOURCES_CHUNK_FLOATS = 1 << 16
+"""Floats per ``d x d`` stack of :meth:`LinearRegression._fit_sources` (512 KB): it
+works through the replicates in chunks of ``max(1, this // d^2)`` (6 at ``d = 100``,
+163 at ``d = 20``), so that the Bartlett factors, their Gram matrices and the pooled
+statistics of a chunk stay in cache from the draw to the solve."""
 
 _POOLED_MAX_DIM = 12
 """Largest ``d`` at which fits pooled from several fresh sources are computed entry by
@@ -356,22 +382,7 @@ class LinearRegression(Validated, Family):
             # Several sources: the pooled Gram matrix is needed anyway (a stacked product
             # [A_1 ... A_S] [A_1 ... A_S]^T measured no faster), so the unfused route.
             return Family.fit_fresh_fast(self, sources, reps, rng)
-        # The same route (the draws of sample_fast, pooled in order as by combine, then
-        # fit) in this thread's scratch arrays: allocated afresh every generation, these
-        # few-hundred-kilobyte arrays cost page faults (glibc gives them back to the
-        # system when freed), which measured about a sixth of a fresh process's run.
-        d = self.dim
-        gram = _scratch("pool_gram", (reps, d, d))
-        xty = _scratch("pool_xty", (reps, d))
-        for k, (theta, n) in enumerate(src):
-            part = self._draw_fast(theta, n, reps, rng, scratch=True)
-            if k == 0:
-                np.copyto(gram, part.gram)
-                np.copyto(xty, part.xty)
-            else:
-                gram += part.gram
-                xty += part.xty
-        return self.fit(LinearStats(gram, xty, sum(n for _, n in src)))
+        return self._fit_sources(src, reps, rng)
 
     def fit_fresh_fast_many(
         self,
@@ -681,6 +692,70 @@ class LinearRegression(Validated, Family):
         if self._chol_inv_t is not None:
             w = w @ self._chol_inv_t
         return theta + w
+
+    def _fit_sources(
+        self, src: Sequence[tuple[np.ndarray, int]], reps: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """``fit(combine([_draw_fast(theta, n, reps, rng) for theta, n in src]))`` (identity
+        covariance, ``n >= d`` for every source), the same operations on the same numbers
+        (the same bits), in a cache-sized order.
+
+        The random numbers of every source are drawn first, in the order of
+        :meth:`_draw_fast` (per source: the ``d`` chi-squares of the Bartlett diagonal,
+        then the strict lower triangle and ``z`` as one run of normals). Then the
+        replicates are worked through in chunks of :data:`_SOURCES_CHUNK_FLOATS`: for
+        each source the Bartlett factor ``A`` (lower triangular; the zeros above the
+        diagonal stay in a scratch array of their own), its contiguous transpose, the
+        Gram matrix ``A A^T``, ``X^T y = A (A^T u + sigma z)``, each added to the pooled
+        statistics in source order as by :meth:`combine`, then the chunk's solve by
+        :meth:`fit`. Every BLAS and LAPACK call works on one replicate's matrices with
+        the strides :meth:`_draw_fast` gives them, so grouping replicates into chunks
+        changes no bit; the chunk's working set, a few ``d x d`` stacks, stays in cache
+        where whole-block stacks (20 MB each at ``d = 100``) went through memory at
+        every step.
+        """
+        d, sigma, n_src = self.dim, self.noise, len(src)
+        n_lower = d * (d - 1) // 2
+        diag = self._bartlett_index[0]
+        a_diag = _scratch("src_diag", (n_src, reps, d))
+        nrm = _scratch("src_nrm", (n_src, reps * (n_lower + d)))
+        for s, (_, n) in enumerate(src):
+            np.sqrt(rng.chisquare(n - diag, size=(reps, d)), out=a_diag[s])
+            rng.standard_normal(out=nrm[s])
+        lower = nrm[:, : reps * n_lower].reshape(n_src, reps, n_lower)
+        z = nrm[:, reps * n_lower :].reshape(n_src, reps, d, 1)
+        c = min(reps, max(1, _SOURCES_CHUNK_FLOATS // (d * d)))
+        A_buf, at_diag, at_lower = _lower_scratch(c, d)
+        A_flat = A_buf.reshape(-1)
+        At_buf = _scratch("src_At", (c, d, d))
+        G_buf = _scratch("src_G", (c, d, d))
+        P_buf = _scratch("src_P", (c, d, d))
+        b_buf = _scratch("src_b", (c, d))
+        w_buf = _scratch("src_w", (c, d, 1))
+        count = sum(n for _, n in src)
+        fits = np.empty((reps, d))
+        for a in range(0, reps, c):
+            m = min(c, reps - a)
+            A, At, G, b, w = A_buf[:m], At_buf[:m], G_buf[:m], b_buf[:m], w_buf[:m]
+            A3 = A.reshape(m, d, d)
+            for s, (u, _) in enumerate(src):
+                A_flat[at_diag[: m * d]] = a_diag[s, a : a + m].reshape(-1)
+                if d > 1:
+                    A_flat[at_lower[: m * n_lower]] = lower[s, a : a + m].reshape(-1)
+                np.copyto(At, A3.transpose(0, 2, 1))
+                np.matmul(A3, At, out=G if s == 0 else P_buf[:m])
+                if s:
+                    G += P_buf[:m]
+                Atu = At @ u[a : a + m, :, None] if u.ndim == 2 else (At @ u)[..., None]
+                np.multiply(z[s, a : a + m], sigma, out=w)
+                w += Atu
+                xty = (A3 @ w)[..., 0]
+                if s == 0:
+                    np.copyto(b, xty)
+                else:
+                    b += xty
+            fits[a : a + m] = self.fit(LinearStats(G, b, count))
+        return fits
 
     def _bartlett_draws(
         self, draws: Sequence[tuple[int, int, np.random.Generator]], slots: int, reps: int
