@@ -551,3 +551,242 @@ def linear_cov(w: np.ndarray, q: np.ndarray, c0: np.ndarray, generations: int) -
         c = w @ c @ w.T + q
         out.append(np.diag(c).copy())
     return np.array(out)
+
+
+# ------------------------------------------------------ second round (large verdict)
+
+
+def tarjan(k: int, succ: list[list[int]]) -> np.ndarray:
+    """Strong components by an iterative Tarjan (1972): ``comp[v]`` for each node.
+
+    ``succ[v]`` lists the successors of ``v``. Written for the tests; no scipy.
+    """
+    index = [-1] * k
+    low = [0] * k
+    on_stack = [False] * k
+    comp = [-1] * k
+    stack: list[int] = []
+    counter = 0
+    ncomp = 0
+    for root in range(k):
+        if index[root] != -1:
+            continue
+        work = [(root, 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        while work:
+            v, pos = work[-1]
+            nbrs = succ[v]
+            if pos < len(nbrs):
+                work[-1] = (v, pos + 1)
+                w = nbrs[pos]
+                if index[w] == -1:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    work.append((w, 0))
+                elif on_stack[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                u = work[-1][0]
+                low[u] = min(low[u], low[v])
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on_stack[w] = False
+                    comp[w] = ncomp
+                    if w == v:
+                        break
+                ncomp += 1
+    return np.array(comp)
+
+
+def large_verdict(k: int, producers: np.ndarray, consumers: np.ndarray, real: np.ndarray):
+    """docs/theory.md §2.2 on a big graph: closed classes and BFS distances from them.
+
+    Edges ``producers[e] -> consumers[e]`` (data flow). Returns ``(comp, closed, dist)``:
+    each model's strong component, a boolean per component (closed class: no member
+    takes real data, no edge enters from another component), and the number of edges
+    on a shortest chain from a closed-class member (0 inside one, -1 when stable).
+    """
+    succ: list[list[int]] = [[] for _ in range(k)]
+    for p, c in zip(producers.tolist(), consumers.tolist(), strict=True):
+        succ[p].append(c)
+    comp = tarjan(k, succ)
+    ncomp = int(comp.max()) + 1 if k else 0
+    closed = np.ones(ncomp, bool)
+    for v in range(k):
+        if real[v] > 0:
+            closed[comp[v]] = False
+    for p, c in zip(producers.tolist(), consumers.tolist(), strict=True):
+        if comp[p] != comp[c]:
+            closed[comp[c]] = False
+    dist = [-1] * k
+    queue = deque()
+    for v in range(k):
+        if closed[comp[v]]:
+            dist[v] = 0
+            queue.append(v)
+    while queue:
+        u = queue.popleft()
+        for w in succ[u]:
+            if dist[w] == -1:
+                dist[w] = dist[u] + 1
+                queue.append(w)
+    return comp, closed, np.array(dist)
+
+
+# ------------------------------------------------ second round (M-estimators, GLMs)
+
+
+def glm_fit_scipy(kind: str, x: np.ndarray, y: np.ndarray, theta0: np.ndarray, delta=None):
+    """Fit ``R`` independent data sets at once with scipy.optimize (Newton-CG).
+
+    The objective is the sum over replicates of each one's mean loss, separable, so its
+    minimiser is every replicate's own M-estimate. ``kind``: ``logistic`` (log-loss),
+    ``poisson`` (Poisson log-likelihood, log link), ``huber`` (Huber loss with
+    threshold ``delta`` on the residual). Returns ``(theta (R, d), max |score|)``.
+    """
+    from scipy import optimize
+
+    reps, n, d = x.shape
+
+    def parts(flat):
+        t = flat.reshape(reps, d)
+        eta = np.einsum("rnd,rd->rn", x, t)
+        if kind == "logistic":
+            loss = np.logaddexp(0.0, eta) - y * eta
+            mu = 1.0 / (1.0 + np.exp(-eta))
+            g = mu - y
+            h = mu * (1.0 - mu)
+        elif kind == "poisson":
+            lam = np.exp(eta)
+            loss = lam - y * eta
+            g = lam - y
+            h = lam
+        else:
+            res = eta - y
+            a = np.abs(res)
+            loss = np.where(a <= delta, 0.5 * res**2, delta * a - 0.5 * delta**2)
+            g = np.clip(res, -delta, delta)
+            h = (a <= delta).astype(float)
+        return loss, g, h
+
+    def fun(flat):
+        loss, g, _ = parts(flat)
+        grad = np.einsum("rn,rnd->rd", g, x) / n
+        return loss.sum() / n, grad.ravel()
+
+    def hessp(flat, p):
+        _, _, h = parts(flat)
+        xp = np.einsum("rnd,rd->rn", x, p.reshape(reps, d))
+        return (np.einsum("rn,rnd->rd", h * xp, x) / n).ravel()
+
+    out = optimize.minimize(
+        fun,
+        np.tile(theta0, reps).astype(float),
+        jac=True,
+        hessp=hessp,
+        method="Newton-CG",
+        options={"xtol": 1e-12, "maxiter": 200},
+    )
+    _, score = fun(out.x)
+    return out.x.reshape(reps, d), float(np.max(np.abs(score)))
+
+
+def glm_newton(kind: str, x: np.ndarray, y: np.ndarray, theta0: np.ndarray, iters: int = 30):
+    """Batched Newton for the canonical GLMs (logistic, Poisson), with step halving.
+
+    Used in the retraining loop where scipy per generation would be too slow; each
+    replicate is its own problem. Returns ``theta (R, d)``.
+    """
+    reps, n, d = x.shape
+    t = np.broadcast_to(theta0, (reps, d)).astype(float).copy()
+
+    def loss(t):
+        eta = np.einsum("rnd,rd->rn", x, t)
+        if kind == "logistic":
+            return (np.logaddexp(0.0, eta) - y * eta).mean(axis=1)
+        return (np.exp(eta) - y * eta).mean(axis=1)
+
+    cur = loss(t)
+    for _ in range(iters):
+        eta = np.einsum("rnd,rd->rn", x, t)
+        if kind == "logistic":
+            mu = 1.0 / (1.0 + np.exp(-eta))
+            h = mu * (1.0 - mu)
+        else:
+            mu = np.exp(eta)
+            h = mu
+        g = np.einsum("rn,rnd->rd", mu - y, x) / n
+        hess = np.einsum("rn,rnd,rne->rde", h, x, x) / n + 1e-12 * np.eye(d)
+        step = np.linalg.solve(hess, g[..., None])[..., 0]
+        lr = np.ones(reps)
+        new = t - step
+        nl = loss(new)
+        for _ in range(30):
+            bad = ~(nl <= cur + 1e-15)
+            if not bad.any():
+                break
+            lr[bad] /= 2
+            new[bad] = t[bad] - lr[bad, None] * step[bad]
+            nl = np.where(bad, loss(new), nl)
+        t, cur = new, nl
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return t
+
+
+def glm_draw(kind: str, theta: np.ndarray, n: int, chol: np.ndarray, rng) -> tuple:
+    """``n`` samples per replicate from the GLM with parameter ``theta (R, d)``:
+    ``x ~ N(0, Sigma)`` fresh, ``y`` from the conditional law at ``x``."""
+    reps, d = theta.shape
+    x = rng.standard_normal((reps, n, d)) @ chol.T
+    eta = np.einsum("rnd,rd->rn", x, theta)
+    if kind == "logistic":
+        y = (rng.random(eta.shape) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
+    else:
+        y = rng.poisson(np.exp(eta)).astype(float)
+    return x, y
+
+
+def glm_excess_loss(kind: str, theta: np.ndarray, theta_star: np.ndarray, cov: np.ndarray):
+    """Excess expected log-loss ``E_x KL(P*(y|x) || P_theta(y|x))``, ``x ~ N(0, Sigma)``.
+
+    ``(x^T theta*, x^T theta)`` is bivariate normal; Poisson in closed form
+    (``E e^{x^T t} = e^{t^T Sigma t / 2}``, ``E[e^{x^T a} x] = e^{..} Sigma a``),
+    logistic by a 60 x 60 Gauss-Hermite rule on the pair.
+    """
+    s_star = float(theta_star @ cov @ theta_star)
+    s_hat = np.einsum("rd,de,re->r", theta, cov, theta)
+    c = theta @ cov @ theta_star
+    if kind == "poisson":
+        e = np.exp(s_star / 2)
+        return e * (s_star - c) - e + np.exp(s_hat / 2)
+    z, w = np.polynomial.hermite_e.hermegauss(60)
+    w = w / w.sum()
+    z1 = np.sqrt(s_star) * z  # x^T theta*
+    # x^T theta = (c / s*) z1 + sqrt(s_hat - c^2 / s*) z2
+    b = c / s_star
+    res = np.sqrt(np.maximum(s_hat - c**2 / s_star, 0.0))
+    eta1 = z1[None, :, None]
+    eta2 = b[:, None, None] * eta1 + res[:, None, None] * z[None, None, :]
+    p = 1.0 / (1.0 + np.exp(-eta1))
+    kl = p * (eta1 - eta2) + np.logaddexp(0.0, eta2) - np.logaddexp(0.0, eta1)
+    return np.einsum("i,j,rij->r", w, w, kl)
+
+
+def stein(w: np.ndarray, q: np.ndarray, iters: int = 20000) -> np.ndarray:
+    """``C = W C W^T + Q`` by plain iteration (no doubling), to a fixed point."""
+    c = q.copy()
+    for _ in range(iters):
+        new = w @ c @ w.T + q
+        if np.max(np.abs(new - c)) <= 1e-15 * max(1.0, np.max(np.abs(new))):
+            return new
+        c = new
+    return c
