@@ -251,3 +251,258 @@ def test_glm_first_order_theory_matches_the_loop(seed, kind, case):
     n_min = float(min(init.min(), (real_arr + syn.sum(axis=1)).min()))
     tol = z * sem + GAP / n_min * want
     assert np.all(np.abs(mean - want) <= tol), (kind, case, mean, want, (mean - want) / sem)
+
+
+# ---------------------------------------------------------------------------- planners
+
+
+def _tiny_spec(rng, max_edges: int = 6) -> bf.Spec:
+    while True:
+        spec = bf.random_spec(rng, max_models=4, real_prob=0.35, edge_prob=0.45)
+        if (spec.syn > 0).sum() <= max_edges and spec.k >= 2:
+            return spec
+
+
+def _random_costs(rng, spec: bf.Spec) -> tuple[dict, np.ndarray, dict]:
+    """A costs mapping (docs/planning.md's file format) and the costs it means."""
+    names = spec.names
+    n = spec.total()
+    anchor = n.astype(float)  # default: the per-generation sample count
+    cut = {(j, i): float(spec.syn[i, j]) for i in range(spec.k) for j in spec.producers(i)}
+    costs: dict = {"anchor": {}, "cut": {}}
+    if rng.random() < 0.3:
+        costs["default_anchor"] = float(rng.integers(1, 6))
+        anchor[:] = costs["default_anchor"]
+    if rng.random() < 0.3:
+        costs["default_cut"] = float(rng.integers(0, 4))
+        cut = dict.fromkeys(cut, costs["default_cut"])
+    for i in range(spec.k):
+        u = rng.random()
+        if u < 0.2:
+            costs["anchor"][names[i]] = None
+            anchor[i] = np.inf
+        elif u < 0.5:
+            anchor[i] = costs["anchor"][names[i]] = float(rng.integers(0, 40)) / 2
+    for j, i in list(cut):
+        u = rng.random()
+        if u < 0.15:
+            costs["cut"].setdefault(names[i], {})[names[j]] = None
+            cut[j, i] = np.inf
+        elif u < 0.45:
+            cut[j, i] = float(rng.integers(0, 20)) / 2
+            costs["cut"].setdefault(names[i], {})[names[j]] = cut[j, i]
+    return costs, anchor, cut
+
+
+def _apply(spec: bf.Spec, anchors, cuts) -> bf.Spec:
+    """docs/planning.md "Actions": an anchored model takes as many real samples as it
+    had samples per generation; a cut edge is dropped."""
+    syn = spec.syn.copy()
+    real = spec.real.copy()
+    for j, i in cuts:
+        syn[i, j] = 0
+    for i in anchors:
+        real[i] = real[i] + spec.total()[i]
+    return bf.Spec(syn, real, np.maximum(real + syn.sum(axis=1), 1))
+
+
+def _brute_fix(spec: bf.Spec, protect: list[int], anchor, cut) -> float:
+    actions = [("a", i) for i in range(spec.k) if np.isfinite(anchor[i])]
+    actions += [("c", e) for e, c in cut.items() if np.isfinite(c)]
+    best = np.inf
+    for size in range(len(actions) + 1):
+        for sub in itertools.combinations(actions, size):
+            cost = sum(anchor[x] if t == "a" else cut[x] for t, x in sub)
+            if cost >= best:
+                continue
+            fixed = _apply(spec, [x for t, x in sub if t == "a"], [x for t, x in sub if t == "c"])
+            if np.any(fixed.total() == 0):
+                continue  # a model left without data is not a valid ecosystem
+            if not bf.verdict(fixed)["collapses"][protect].any():
+                best = cost
+    return best
+
+
+def test_plan_fix_is_the_exhaustive_optimum(seed):
+    """``plan_fix``'s cost equals the cheapest feasible set of anchors and cuts, and its
+    fixed ecosystem saves every protected model by the enumeration verdict."""
+    rng = np.random.default_rng([seed, 31])
+    checked = infeasible = 0
+    for _ in range(150):
+        spec = _tiny_spec(rng)
+        costs, anchor, cut = _random_costs(rng, spec)
+        protect = sorted(rng.choice(spec.k, size=int(rng.integers(1, spec.k + 1)), replace=False))
+        graph = gc.InteractionGraph.from_dict(spec.to_dict())
+        best = _brute_fix(spec, protect, anchor, cut)
+        if not np.isfinite(best):
+            with pytest.raises(gc.InfeasiblePlanError):
+                gc.plan_fix(graph, protect=[spec.names[i] for i in protect], costs=costs)
+            infeasible += 1
+            continue
+        plan = gc.plan_fix(graph, protect=[spec.names[i] for i in protect], costs=costs)
+        assert plan.cost == pytest.approx(best, abs=1e-9), (spec, costs, protect, plan.actions)
+        # the fixed ecosystem: its own verdict, and the actions' documented effect
+        fixed = plan.fixed
+        fspec = bf.Spec(
+            np.asarray(
+                fixed.synthetic.toarray() if sp.issparse(fixed.synthetic) else fixed.synthetic
+            ),
+            np.asarray(fixed.real),
+            np.asarray(fixed.real),
+        )
+        assert np.all(fspec.total() > 0)
+        assert not bf.verdict(fspec)["collapses"][protect].any()
+        idx = {name: i for i, name in enumerate(spec.names)}
+        anchors = [idx[a.model] for a in plan.actions if a.kind == "anchor"]
+        cuts = [(idx[a.producer], idx[a.model]) for a in plan.actions if a.kind == "cut"]
+        assert sum(anchor[i] for i in anchors) + sum(cut[e] for e in cuts) == pytest.approx(best)
+        mine = _apply(spec, anchors, cuts)
+        np.testing.assert_array_equal(fspec.syn, mine.syn)
+        np.testing.assert_array_equal(fspec.real > 0, mine.real > 0)
+        checked += 1
+    assert checked >= 60 and infeasible >= 5
+
+
+def _steady_objective(syn, real, extra, scale, objective, protect):
+    """Risks of §2.5 with ``extra`` real samples per model: ``W = n_ij / (n_i + x_i)``,
+    ``Q = diag(scale / (n_i + x_i))``; inf when a protected model collapses."""
+    spec = bf.Spec(syn, real + extra, real + extra)
+    coll = bf.verdict(spec)["collapses"]
+    if coll[protect].any():
+        return np.inf
+    keep = np.flatnonzero(~coll)
+    n = (real + extra + syn.sum(axis=1)).astype(float)
+    w = syn[np.ix_(keep, keep)] / n[keep, None]
+    c = np.diag(bf.stein(w, np.diag(scale / n[keep])))
+    risk = np.full(len(real), np.inf)
+    risk[keep] = c
+    vals = risk[protect]
+    return float(vals.mean() if objective == "mean" else vals.max())
+
+
+def test_plan_real_data_is_the_exhaustive_optimum_for_poisson(seed):
+    """docs/planning.md §2 with Poisson regression (large-sample recursion, noise
+    ``(d/2) / N``): the plan's objective is the minimum over every allocation."""
+    rng = np.random.default_rng([seed, 37])
+    fam = gc.PoissonRegression(dim=2, theta=np.array([0.4, -0.3]))
+    scale = 1.0
+    done = 0
+    for _ in range(25):
+        spec = bf.random_spec(rng, max_models=3, min_total=4, max_count=30, real_prob=0.4)
+        budget = int(rng.integers(0, 6))
+        objective = str(rng.choice(["mean", "max"]))
+        protect = sorted(rng.choice(spec.k, size=int(rng.integers(1, spec.k + 1)), replace=False))
+        names = [spec.names[i] for i in protect]
+        best = np.inf
+        for alloc in itertools.product(range(budget + 1), repeat=spec.k):
+            if sum(alloc) != budget:
+                continue
+            val = _steady_objective(spec.syn, spec.real, np.array(alloc), scale, objective, protect)
+            best = min(best, val)
+        graph = gc.InteractionGraph.from_dict(spec.to_dict())
+        if not np.isfinite(best):
+            with pytest.raises(gc.GraphCollapseError):
+                gc.plan_real_data(graph, fam, budget, objective=objective, protect=names)
+            continue
+        plan = gc.plan_real_data(graph, fam, budget, objective=objective, protect=names)
+        extra = np.asarray(plan.fixed.real) - spec.real
+        assert extra.min() >= 0 and extra.sum() == budget
+        got = _steady_objective(spec.syn, spec.real, extra, scale, objective, protect)
+        assert got == pytest.approx(best, rel=1e-9), (spec, budget, objective, extra)
+        after = np.asarray(plan.risk_after, float)[protect]
+        mine = after.mean() if objective == "mean" else after.max()
+        assert mine == pytest.approx(got, rel=1e-8)
+        done += 1
+    assert done >= 8
+
+
+def _weighted_risks(syn, real, shares_w, shares_r, scale):
+    """§2.8 first order: ``W`` = the loss shares, ``v_i = V Σ_p s_ip² / n_ip``; the
+    steady state on the models no closed class reaches (inf elsewhere)."""
+    spec = bf.Spec(syn, real, real)
+    coll = bf.verdict(spec)["collapses"]
+    keep = np.flatnonzero(~coll)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = scale * (
+            np.where(real > 0, shares_r**2 / np.maximum(real, 1), 0.0)
+            + np.where(syn > 0, shares_w**2 / np.maximum(syn, 1), 0.0).sum(axis=1)
+        )
+    risk = np.full(len(real), np.inf)
+    risk[keep] = np.diag(bf.stein(shares_w[np.ix_(keep, keep)], np.diag(v[keep])))
+    return risk
+
+
+def test_plan_weights_is_at_least_the_searched_optimum(seed):
+    """docs/planning.md §3: ``plan_weights`` against a multi-start Nelder-Mead over
+    every free share (softmax coordinates) of the §2.8 steady state, Poisson regression.
+
+    The plan must be at least as good as the search (relative 1e-5: its shares are
+    rounded to 4 decimals) and its reported risks must be the §2.8 risks of its shares.
+    """
+    from scipy import optimize
+
+    rng = np.random.default_rng([seed, 41])
+    fam = gc.PoissonRegression(dim=2, theta=np.array([0.4, -0.3]))
+    scale = 1.0
+    done = 0
+    for _ in range(12):
+        spec = bf.random_spec(rng, max_models=2, min_total=20, max_count=200, real_prob=0.8)
+        spec = bf.Spec(spec.syn, spec.real, spec.total())
+        objective = str(rng.choice(["mean", "max"]))
+        coll = bf.verdict(spec)["collapses"]
+        if coll.all():
+            continue
+        k = spec.k
+        n = spec.total().astype(float)
+        # the free models: two or more sources, no closed class reaches them
+        free = [
+            i for i in range(k) if not coll[i] and (spec.real[i] > 0) + len(spec.producers(i)) >= 2
+        ]
+        parts = {i: (["real"] if spec.real[i] > 0 else []) + spec.producers(i) for i in free}
+
+        def shares(z, parts=parts, spec=spec, n=n):
+            w = spec.syn / n[:, None]
+            r = spec.real / n
+            pos = 0
+            for i, ps in parts.items():
+                e = np.exp(np.concatenate([[0.0], z[pos : pos + len(ps) - 1]]))
+                s = e / e.sum()
+                pos += len(ps) - 1
+                w[i] = 0.0
+                for p, val in zip(ps, s, strict=True):
+                    if p == "real":
+                        r[i] = val
+                    else:
+                        w[i, p] = val
+            return w, r
+
+        def obj(z, shares=shares, spec=spec, coll=coll, objective=objective):
+            w, r = shares(z)
+            risk = _weighted_risks(spec.syn, spec.real, w, r, scale)[~coll]
+            return risk.mean() if objective == "mean" else risk.max()
+
+        dim = sum(len(p) - 1 for p in parts.values())
+        graph = gc.InteractionGraph.from_dict(spec.to_dict())
+        plan = gc.plan_weights(graph, fam, objective=objective)
+        got_w = plan.fixed.weights
+        got_w = np.asarray(got_w.toarray() if sp.issparse(got_w) else got_w, float)
+        got_r = np.asarray(plan.fixed.real_share, float)
+        mine = _weighted_risks(spec.syn, spec.real, got_w, got_r, scale)
+        np.testing.assert_allclose(np.asarray(plan.risk_after)[~coll], mine[~coll], rtol=1e-8)
+        got = mine[~coll].mean() if objective == "mean" else mine[~coll].max()
+        if dim == 0:
+            assert got == pytest.approx(obj(np.zeros(0)), rel=1e-12)
+            continue
+        best = obj(np.zeros(dim))  # count shares
+        for start in range(8):
+            z0 = rng.normal(0, 1.5, dim) if start else np.log(np.ones(dim))
+            res = optimize.minimize(
+                obj,
+                z0,
+                method="Nelder-Mead",
+                options={"xatol": 1e-9, "fatol": 1e-15, "maxiter": 4000},
+            )
+            best = min(best, res.fun)
+        assert got <= best * (1 + 1e-5), (spec, objective, got, best, plan.actions)
+        done += 1
+    assert done >= 3
