@@ -416,6 +416,9 @@ def test_plan_real_data_is_the_exhaustive_optimum_for_poisson(seed):
     assert done >= 8
 
 
+SHARE_FLOOR = 0.001  # docs/planning.md §3, "Search space"
+
+
 def _weighted_risks(syn, real, shares_w, shares_r, scale):
     """§2.8 first order: ``W`` = the loss shares, ``v_i = V Σ_p s_ip² / n_ip``; the
     steady state on the models no closed class reaches (inf elsewhere)."""
@@ -436,8 +439,10 @@ def test_plan_weights_is_at_least_the_searched_optimum(seed):
     """docs/planning.md §3: ``plan_weights`` against a multi-start Nelder-Mead over
     every free share (softmax coordinates) of the §2.8 steady state, Poisson regression.
 
-    The plan must be at least as good as the search (relative 1e-5: its shares are
-    rounded to 4 decimals) and its reported risks must be the §2.8 risks of its shares.
+    The search space is the documented one: every share at least 0.001 (a zero share is
+    a cut). The plan must be at least as good as the search (relative 1e-5: its shares
+    are rounded to 4 decimals) and its reported risks must be the §2.8 risks of its
+    shares.
     """
     from scipy import optimize
 
@@ -466,7 +471,7 @@ def test_plan_weights_is_at_least_the_searched_optimum(seed):
             pos = 0
             for i, ps in parts.items():
                 e = np.exp(np.concatenate([[0.0], z[pos : pos + len(ps) - 1]]))
-                s = e / e.sum()
+                s = SHARE_FLOOR + (1 - SHARE_FLOOR * len(ps)) * e / e.sum()
                 pos += len(ps) - 1
                 w[i] = 0.0
                 for p, val in zip(ps, s, strict=True):
