@@ -103,14 +103,23 @@ def test_verdict_at_scale_matches_tarjan_and_bfs(seed, k):
 # ------------------------------------------------------------ sandwich covariance (MC)
 
 
-def _huber_noise(rng, shape):
-    return rng.laplace(0.0, 1.0, shape)
+HUBER_NOISE = {  # (noise, scale, draw): eps = scale * (unit Laplace / Student t with 5 df)
+    "huber": ("laplace", 1.0, lambda rng, shape: rng.laplace(0.0, 1.0, shape)),
+    "huber_t": ("student_t", 0.7, lambda rng, shape: 0.7 * rng.standard_t(5.0, shape)),
+}
 
 
 SANDWICH_CASES = {
     "logistic": lambda th, cv: gc.LogisticRegression(dim=2, theta=th, cov=cv),
     "poisson": lambda th, cv: gc.PoissonRegression(dim=2, theta=th, cov=cv),
-    "huber": lambda th, cv: gc.HuberRegression(dim=2, theta=th, cov=cv, noise="laplace"),
+    **{
+        name: (
+            lambda th, cv, noise=noise, scale=scale: gc.HuberRegression(
+                dim=2, theta=th, cov=cv, noise=noise, scale=scale, df=5.0
+            )
+        )
+        for name, (noise, scale, _) in HUBER_NOISE.items()
+    },
 }
 
 
@@ -119,8 +128,9 @@ def test_sandwich_matches_monte_carlo_of_the_estimator(seed, kind):
     """``n Cov(θ̂) → V = H⁻¹ J H⁻¹`` (docs/theory.md §2.1) and ``noise_scale = tr(M V)``.
 
     Each replicate draws ``n`` samples from the model's definition (``x ~ N(0, Σ)``,
-    labels from the conditional law; Huber: ``y = xᵀθ + ε`` with unit Laplace noise and
-    threshold 1.345) and fits by scipy.optimize. Four directions pin down the 2 x 2
+    labels from the conditional law; Huber: ``y = xᵀθ + ε`` with unit Laplace noise, or
+    0.7 times Student t with 5 degrees of freedom, threshold 1.345 times the scale) and
+    fits by scipy.optimize. Four directions pin down the 2 x 2
     matrix; ``E[uᵀ V⁻¹ u] = d`` checks it as a whole.
     """
     rng = np.random.default_rng([seed, 11, len(kind)])
@@ -130,10 +140,11 @@ def test_sandwich_matches_monte_carlo_of_the_estimator(seed, kind):
     v = np.asarray(fam.sandwich(), float)
     reps, n, dim = 3000, 600, 2
     chol = np.linalg.cholesky(cov)
-    if kind == "huber":
+    if kind in HUBER_NOISE:
+        _, scale, draw = HUBER_NOISE[kind]
         x = rng.standard_normal((reps, n, dim)) @ chol.T
-        y = x @ theta + _huber_noise(rng, (reps, n))
-        est, score = bf.glm_fit_scipy("huber", x, y, theta, delta=1.345)
+        y = x @ theta + draw(rng, (reps, n))
+        est, score = bf.glm_fit_scipy("huber", x, y, theta, delta=1.345 * scale)
     else:
         x, y = bf.glm_draw(kind, np.tile(theta, (reps, 1)), n, chol, rng)
         est, score = bf.glm_fit_scipy(kind, x, y, theta)
@@ -153,7 +164,7 @@ def test_sandwich_matches_monte_carlo_of_the_estimator(seed, kind):
     tol = z * q.std(ddof=1) / np.sqrt(reps) + GAP / n * dim
     assert abs(q.mean() - dim) <= tol, (kind, q.mean(), tol)
     # tr(M V): log-loss families M = I/2 with I = V⁻¹ (d/2); Huber M = Σ
-    m = np.linalg.inv(v) / 2 if kind != "huber" else cov
+    m = np.linalg.inv(v) / 2 if kind not in HUBER_NOISE else cov
     assert fam.noise_scale() == pytest.approx(np.trace(m @ v), rel=1e-6)
 
 
