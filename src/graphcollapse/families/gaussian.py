@@ -500,6 +500,19 @@ class Gaussian(Validated, Family):
         )
         return float(0.5 * val)
 
+    def working_floats(self, n: int, fast: bool = False) -> float:
+        """The points (``n d``; the fast path's sufficient statistics instead) and two
+        fits of ``d + d^2`` floats, counted without drawing anything (see
+        :meth:`Family.working_floats`).
+
+        >>> from graphcollapse import Gaussian
+        >>> Gaussian(dim=2).working_floats(100), Gaussian(dim=2).working_floats(100, fast=True)
+        (212.0, 18.0)
+        """
+        d = float(self.dim)
+        data = d + d * d if fast else float(n) * d
+        return data + 2.0 * (d + d * d)
+
     def min_samples(self) -> int:
         """``dim + 3``: below it ``E Sigma_hat^{-1}``, hence the mean KL, is infinite."""
         return self.dim + 3

@@ -176,6 +176,17 @@ class _Regression(Validated, Family):
         """``theta_norm``: Euclidean norm of each fitted coefficient vector."""
         return {"theta_norm": np.linalg.norm(np.asarray(params, dtype=np.float64), axis=1)}
 
+    def working_floats(self, n: int, fast: bool = False) -> float:
+        """Covariates and labels (``n (d + 1)``), the Hessian and two fits, counted
+        without drawing anything (see :meth:`Family.working_floats`).
+
+        >>> from graphcollapse import LogisticRegression
+        >>> LogisticRegression(dim=3).working_floats(100)
+        424.0
+        """
+        d = float(self.dim)
+        return float(n) * (d + 1.0) + 2.0 * d * d + 2.0 * d
+
     def min_samples(self) -> int:
         """``dim + 2`` (as for least squares: fewer samples leave the fit undetermined
         or its mean-square error infinite)."""

@@ -544,6 +544,20 @@ class LinearRegression(Validated, Family):
         """
         return self.noise**2 * self.dim
 
+    def working_floats(self, n: int, fast: bool = False) -> float:
+        """Covariates and labels (``n (d + 1)``; the fast path's Gram matrices
+        instead), the Gram matrix and two fits, counted without drawing anything (see
+        :meth:`Family.working_floats`).
+
+        >>> from graphcollapse import LinearRegression
+        >>> fam = LinearRegression(dim=3)
+        >>> fam.working_floats(100), fam.working_floats(100, fast=True)
+        (415.0, 27.0)
+        """
+        d = float(self.dim)
+        data = 2.0 * d * d + d if fast else float(n) * (d + 1.0) + d * d
+        return data + 2.0 * d
+
     def min_samples(self) -> int:
         """``d + 2`` for OLS (with ``n <= d + 1`` the mean-square risk is infinite,
         docs/theory.md §3.1), 1 for ridge.
