@@ -178,10 +178,16 @@ def _required_classes(graph: InteractionGraph, prot: np.ndarray) -> list[np.ndar
 
 
 def _check_budget(budget: Any) -> int:
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+    from ._graph import MAX_COUNT
+
+    if (
+        isinstance(budget, bool)
+        or not isinstance(budget, (int, np.integer))
+        or not 0 <= budget <= MAX_COUNT
+    ):
         raise ConfigError(
-            f"plan_real_data, field 'budget': must be an integer >= 0 (real samples per "
-            f"generation), got {budget!r}"
+            f"plan_real_data, field 'budget': must be an integer >= 0 and <= {MAX_COUNT:.0e} "
+            f"(real samples per generation), got {budget!r}"
         )
     return int(budget)
 
@@ -616,8 +622,15 @@ def verify_plan(
     >>> bool(abs(check.predicted[1] / check.steady[1] - 1) < 1e-6)
     True
     """
+    from ._constraints import require_instance
+    from ._plan import FixPlan
     from ._simulate import simulate
+    from .families import Family
 
+    require_instance("verify_plan", "plan", plan, FixPlan, "a FixPlan (from gc.plan_fix)")
+    require_instance(
+        "verify_plan", "family", family, Family, "a Family (e.g. LinearRegression(dim=5))"
+    )
     fixed = plan.fixed
     family.check_graph(fixed)
     th = theory(fixed, family, generations=generations)

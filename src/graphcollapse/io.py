@@ -110,6 +110,7 @@ def write_ecosystem(graph: InteractionGraph, path: str | os.PathLike) -> Path:
     True
     """
     require_instance("write_ecosystem", "graph", graph, InteractionGraph, "an InteractionGraph")
+    require_instance("write_ecosystem", "path", path, (str, os.PathLike), "a file path")
     path = Path(path)
     spec = graph.to_dict()
     suffix = path.suffix.lower()
@@ -125,7 +126,13 @@ def write_ecosystem(graph: InteractionGraph, path: str | os.PathLike) -> Path:
 
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         text = yaml.dump(spec, Dumper=dumper, sort_keys=False)
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise InvalidGraphError(
+            f"ecosystem file {str(path)!r}: cannot write it ({err.strerror or err}); "
+            "check that its folder exists and is writable"
+        ) from None
     return path
 
 

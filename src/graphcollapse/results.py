@@ -62,8 +62,10 @@ def connect(store: str | os.PathLike):
     """
     import duckdb
 
+    from ._constraints import require_instance
     from .sweeps import FIXED_COLUMNS, POINTS_DIR
 
+    require_instance("results", "store", store, (str, os.PathLike), "a sweep's --store folder")
     root = Path(store)
     _manifest(root)
     con = duckdb.connect()

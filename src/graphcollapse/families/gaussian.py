@@ -15,6 +15,7 @@ Two ways to draw a training set, identical in distribution:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -221,6 +222,22 @@ class Gaussian(Validated, Family):
     def _check(self) -> None:
         self._check_length("mean", self.dim)
         self._check_spd("cov", self.dim)
+        if self.mean is not None:
+            from .linear import MAX_SIGNAL_TO_NOISE
+
+            mu = np.asarray(self.mean, dtype=np.float64)
+            if self.cov is None:
+                m2 = float(mu @ mu)
+            else:
+                m2 = float(mu @ np.linalg.solve(np.asarray(self.cov, dtype=np.float64), mu))
+            m = math.sqrt(max(m2, 0.0))
+            if not m <= MAX_SIGNAL_TO_NOISE:
+                self._fail(
+                    "mean",
+                    f"sqrt(mean' cov^-1 mean) = {m:.3g} is over {MAX_SIGNAL_TO_NOISE:g}: "
+                    "the fit's rounding error would swamp its statistical error; "
+                    "centre the data (a smaller mean) or widen cov",
+                )
 
     @property
     def consistent(self) -> bool:  # type: ignore[override]
