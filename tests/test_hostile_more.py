@@ -259,3 +259,14 @@ def test_demo_into_a_file_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="gaussian_scale"):
         gc.demo(tmp_path / "d", gaussian_scale="x", steps=())
     assert Path(target).read_text() == "x"
+
+
+def test_a_far_horizon_is_refused_before_the_search():
+    """Before: `fix --budget 10 --horizon 100000000` ran for over two minutes without a
+    word (each search step a theory run of 10^8 generations, the adjoint keeping 10^8
+    covariance matrices)."""
+    g = gc.preset("cycle", size=3, real_models="none")
+    with pytest.raises(ConfigError, match="field 'horizon'.*steady state"):
+        gc.plan_real_data(g, gc.LinearRegression(dim=2), budget=10, horizon=10**8)
+    plan = gc.plan_real_data(g, gc.LinearRegression(dim=2), budget=3, horizon=3)
+    assert plan.actions
