@@ -270,3 +270,42 @@ def test_a_far_horizon_is_refused_before_the_search():
         gc.plan_real_data(g, gc.LinearRegression(dim=2), budget=10, horizon=10**8)
     plan = gc.plan_real_data(g, gc.LinearRegression(dim=2), budget=3, horizon=3)
     assert plan.actions
+
+
+# ------------------------------------------------------------ damaged sweep stores
+SWEEP = """\
+base:
+  graph: {preset: cycle, size: 3, real_models: one}
+  family: {name: linear_regression, dim: 2}
+  generations: 2
+  replicates: 20
+grid: {graph.size: [2, 3]}
+"""
+
+
+def test_results_of_a_store_with_a_foreign_manifest_or_a_damaged_point(tmp_path):
+    """Before: AttributeError ('list' object has no attribute 'get') and a DuckDB
+    traceback."""
+    store = tmp_path / "st"
+    (store / "points").mkdir(parents=True)
+    (store / "manifest.json").write_text("[1, 2]")
+    _refused(["results", str(store)], "not a sweep manifest")
+    (store / "manifest.json").write_text("{}")
+    (store / "points" / "p.parquet").write_text("not parquet")
+    _refused(["results", str(store)], "cannot read the points")
+
+
+def test_a_damaged_point_is_recomputed_on_resume(tmp_path):
+    """Before: a truncated or overwritten point file counted as done, so the rerun
+    kept it and every query of the store failed."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SWEEP)
+    store = tmp_path / "st"
+    assert _cli(["sweep", str(spec), "--store", str(store), "-q"])[0] == 0
+    points = sorted((store / "points").glob("*.parquet"))
+    assert len(points) == 2
+    points[0].write_bytes(b"garbage")
+    code, out, err = _cli(["sweep", str(spec), "--store", str(store), "-q"])
+    assert code == 0 and "1 already done, 1 done now" in out + err, out + err
+    rows = gc.load_results(store).fetchall()
+    assert len(rows) == 3 * (2 + 3)  # one row per generation (0..2) and model
