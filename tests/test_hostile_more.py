@@ -309,3 +309,46 @@ def test_a_damaged_point_is_recomputed_on_resume(tmp_path):
     assert code == 0 and "1 already done, 1 done now" in out + err, out + err
     rows = gc.load_results(store).fetchall()
     assert len(rows) == 3 * (2 + 3)  # one row per generation (0..2) and model
+
+
+# -------------------------------------------------------------------- file contents
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_number_of_thousands_of_digits_is_one_line(tmp_path, suffix):
+    """Before: ValueError (Exceeds the limit (4300 digits) for integer string
+    conversion) with a traceback."""
+    digits = "9" * 5000
+    text = (
+        f'{{"models": {{"A": {{"real": {digits}}}}}}}'
+        if suffix == ".json"
+        else f"models:\n  A: {{real: {digits}}}\n"
+    )
+    path = tmp_path / f"eco{suffix}"
+    path.write_text(text)
+    _refused(["diagnose", str(path), "--json"], "thousands of digits")
+
+
+def test_a_json_file_with_a_byte_order_mark_reads_like_yaml(tmp_path):
+    path = tmp_path / "eco.json"
+    path.write_text('\ufeff{"models": {"A": {"real": 1}}}', encoding="utf-8")
+    assert gc.InteractionGraph.from_file(path).names == ("A",)
+
+
+@pytest.mark.parametrize(
+    ("models", "fragment"),
+    [
+        ({"\u00e9": {"real": 3}, "e\u0301": {"real": 3}}, "another Unicode spelling"),
+        ({"K": {"real": 3}, "\u212a": {"real": 3}}, "another Unicode spelling"),
+        ({"\u202eA": {"real": 3}}, "bidirectional control"),
+    ],
+)
+def test_names_that_print_alike_or_reorder_the_terminal_are_refused(models, fragment):
+    """Before: accepted, so two models printed as the same name, or a name reversed the
+    rest of its table row on the terminal."""
+    with pytest.raises(gc.InvalidGraphError, match=fragment):
+        gc.InteractionGraph.from_dict({"models": models})
+
+
+def test_a_string_is_not_a_list_of_names():
+    with pytest.raises(gc.InvalidGraphError, match="field 'names'"):
+        gc.InteractionGraph("AB", [[1, 0], [0, 1]], real=[0, 0])
+    assert gc.InteractionGraph.from_dict({"models": {"\u6a21\u578b": {"real": 1}}}).n_models == 1
