@@ -352,3 +352,40 @@ def test_a_string_is_not_a_list_of_names():
     with pytest.raises(gc.InvalidGraphError, match="field 'names'"):
         gc.InteractionGraph("AB", [[1, 0], [0, 1]], real=[0, 0])
     assert gc.InteractionGraph.from_dict({"models": {"\u6a21\u578b": {"real": 1}}}).n_models == 1
+
+
+# ----------------------------------------------------------------- theory arguments
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"method": "probes", "seed": -1}, "seed"),
+        ({"method": "probes", "seed": "x"}, "seed"),
+        ({"record": "x"}, "record"),
+        ({"regime": "replace"}, "regime"),
+    ],
+)
+def test_theory_checks_seed_record_and_regime(kwargs, field):
+    """Before: raw ValueError (expected non-negative integer; invalid literal for int())
+    and AttributeError ('str' object has no attribute 'real')."""
+    with pytest.raises(ConfigError, match=f"field '{field}'"):
+        gc.theory(_g(), gc.LinearRegression(dim=2), generations=2, **kwargs)
+
+
+def test_theory_refuses_probes_that_cannot_fit(monkeypatch):
+    """Before: MemoryError (37.3 GiB for a (5, 10^9) array)."""
+    monkeypatch.setenv("GRAPHCOLLAPSE_MAX_MEMORY", "4G")
+    with pytest.raises(ConfigError, match="probes.*needs about"):
+        gc.theory(_g(), gc.LinearRegression(dim=2), generations=2, method="probes", probes=10**9)
+    _refused(
+        ["theory", str(_write_run(monkeypatch)), "--method", "probes", "--probes", "1000000000"],
+        "needs about",
+    )
+
+
+def _write_run(monkeypatch) -> Path:
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    cfg = folder / "run.yaml"
+    cfg.write_text(GRAPH + "family: {name: linear_regression, dim: 2}\ngenerations: 2\n")
+    return cfg
