@@ -6,6 +6,8 @@ and without real data; every model has some training data, as the library requir
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -40,8 +42,13 @@ TRICKY_NAMES = [
 names_strategy = st.one_of(
     st.sampled_from(TRICKY_NAMES),
     st.text(
-        # Control characters (Cc) are refused in names (docs/reliability.md).
-        alphabet=st.characters(blacklist_categories=("Cs", "Cc")),
+        # Control characters (Cc) and bidirectional controls are refused in names
+        # (docs/reliability.md).
+        alphabet=st.characters(
+            blacklist_categories=("Cs", "Cc"),
+            blacklist_characters="\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+            "\u2066\u2067\u2068\u2069",
+        ),
         min_size=1,
         max_size=8,
     ),
@@ -101,7 +108,15 @@ def named_graphs(draw, max_models: int = 6):
     """Small graphs with tricky names and sometimes a non-default ``initial_real``."""
     S, real = draw(count_matrices(max_models=max_models))
     K = S.shape[0]
-    names = draw(st.lists(names_strategy, min_size=K, max_size=K, unique=True))
+    # Unique as printed: two Unicode spellings of one name are refused.
+    names = draw(
+        st.lists(
+            names_strategy,
+            min_size=K,
+            max_size=K,
+            unique_by=lambda s: unicodedata.normalize("NFC", s),
+        )
+    )
     init = None
     if draw(st.booleans()):
         init = np.array(draw(st.lists(st.integers(1, 50), min_size=K, max_size=K)))

@@ -13,7 +13,7 @@ import pytest
 
 import graphcollapse as gc
 from graphcollapse import ConfigError, GraphCollapseError
-from graphcollapse._cost import Estimate, estimate_simulation, simulation_bytes
+from graphcollapse._cost import Estimate, block_bytes, estimate_simulation, simulation_bytes
 from graphcollapse._limits import format_duration, time_limit, time_problem
 from graphcollapse.cli import main
 
@@ -124,7 +124,11 @@ def test_small_runs_are_not_probed_and_pass():
         regime=gc.Regime(), fast=True,
     )  # fmt: skip
     assert est.seconds is None and est.describe().startswith("under a second")
-    assert est.bytes == simulation_bytes(3, 2, 50, False)
+    blocks = block_bytes(
+        _graph(), gc.LinearRegression(dim=2), generations=2, replicates=50,
+        regime=gc.Regime(), fast=True,
+    )  # fmt: skip
+    assert est.bytes == simulation_bytes(3, 2, 50, False) + blocks
 
 
 def test_estimates_scale_with_the_work():

@@ -92,8 +92,8 @@ class Interval(Constraint):
         out: list[Any] = [float("nan"), "x"]
         if self.low is not None:
             out.append(self.low - 1 if self.kind is int else self.low - 1.0)
-        if self.high is not None:
-            out.append(self.high + 1)
+        if self.high is not None:  # (a float bound such as 1e100 absorbs + 1)
+            out.append(self.high + 1 if self.kind is int else self.high + max(1.0, abs(self.high)))
         if self.kind is int:
             out.append(2.5)
         return out

@@ -48,6 +48,7 @@ from ._limits import check_memory, check_time, format_bytes, format_duration
 __all__ = [
     "Estimate",
     "simulation_bytes",
+    "block_bytes",
     "param_floats",
     "estimate_simulation",
     "check_simulation",
@@ -131,6 +132,48 @@ def simulation_bytes(
     curves = 8.0 * T1 * K * (6 + (int(replicates) if keep else 0))
     kept = 8.0 * int(replicates) * float(params)
     return curves + kept + 8.0 * 256 * K * 64
+
+
+def block_bytes(
+    graph: Any,
+    family: Any,
+    *,
+    generations: int,
+    replicates: int,
+    regime: Any,
+    fast: bool,
+    workers: int = 1,
+) -> float:
+    """Memory of the replicate blocks at work: each of ``min(workers, blocks)`` workers
+    holds one block of up to 256 replicates, and a block holds every model's fits (two
+    generations), the training set of the largest model being drawn and fitted
+    (:meth:`~graphcollapse.Family.working_floats`, three times over for the pooling
+    and the fit's copies) and, under ``accumulate``, every model's growing pool.
+
+    >>> import graphcollapse as gc
+    >>> g = gc.InteractionGraph.from_dict({"models": {"A": {"real": 20}}})
+    >>> fam = gc.Categorical(k=10**7)
+    >>> round(block_bytes(g, fam, generations=5, replicates=256, regime=gc.Regime(),
+    ...                   fast=False) / 2**30)   # 256 replicates x 11 x 10^7 floats
+    210
+    """
+    from ._simulate import BLOCK_SIZE
+
+    K, T, R = graph.n_models, int(generations), int(replicates)
+    reps = min(R, BLOCK_SIZE)
+    in_flight = max(1, min(int(workers), math.ceil(R / BLOCK_SIZE)))
+    total = np.asarray(graph.total, dtype=np.float64)
+    initial = np.asarray(graph.initial_real, dtype=np.float64)
+    accumulate = getattr(regime, "data", "replace") == "accumulate"
+    n_max = float(max(initial.max(initial=0.0), total.max(initial=0.0)))
+    if accumulate:
+        n_max = float(np.max(initial + T * total, initial=0.0))
+    floats = 3.0 * family.working_floats(int(min(n_max, 2**62)), fast=fast)
+    floats += 2.0 * param_floats(family, K)
+    if accumulate and not fast:
+        pooled = float(np.sum(initial + T * total))
+        floats += family.working_floats(int(min(pooled, 2**62)), fast=fast)
+    return 8.0 * reps * floats * in_flight
 
 
 def _fold(n_models: int, generations: int, replicates: int, on: Any) -> float:
@@ -332,6 +375,9 @@ def estimate_simulation(
     T, R, K = int(generations), int(replicates), graph.n_models
     kept = param_floats(family, K) if keep_params else 0.0
     memory = simulation_bytes(K, T, R, keep_replicates, kept) + _fold(K, T, R, homogenization)
+    memory += block_bytes(
+        graph, family, generations=T, replicates=R, regime=regime, fast=fast, workers=workers
+    )
     n_blocks = math.ceil(R / BLOCK_SIZE)
     S = graph.synthetic_csr
     draws = (T + 1) * R * (float(np.sum(graph.real)) + float(S.data.sum()) + K)
@@ -399,6 +445,15 @@ def check_simulation(
     params = param_floats(family, graph.n_models) if keep_params else 0.0
     memory = simulation_bytes(graph.n_models, generations, replicates, keep_replicates, params)
     memory += _fold(graph.n_models, generations, replicates, homogenization)
+    memory += block_bytes(
+        graph,
+        family,
+        generations=generations,
+        replicates=replicates,
+        regime=regime,
+        fast=fast,
+        workers=workers,
+    )
     check_memory(memory, what)  # before probing: refuse the impossible at once
     est = estimate_simulation(
         graph,

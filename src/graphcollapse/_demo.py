@@ -400,7 +400,11 @@ def demo(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"demo, field {name!r}: must be an integer >= {low}, got {value!r}")
-    if not 0 < gaussian_scale <= 1:
+    if (
+        isinstance(gaussian_scale, bool)
+        or not isinstance(gaussian_scale, (int, float))
+        or not 0 < gaussian_scale <= 1
+    ):
         raise ConfigError(f"demo, field 'gaussian_scale': must be in (0, 1], got {gaussian_scale}")
     t0 = time.perf_counter()
     run = DemoRun(
@@ -415,7 +419,13 @@ def demo(
         console=console,
         progress=progress,
     )
-    run.out.mkdir(parents=True, exist_ok=True)
+    try:
+        run.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        what = "is a file, not a folder" if run.out.is_file() else "cannot be created"
+        raise ConfigError(
+            f"demo, option '--out': {str(run.out)!r} {what} ({err.strerror or err})"
+        ) from None
     for step in steps:
         step(run)
     run.write("report.md", "\n".join(run.report))

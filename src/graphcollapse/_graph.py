@@ -91,7 +91,42 @@ def _bad_name(nm: Any) -> str | None:
                 f"must not contain control characters (newlines, tabs, terminal escapes), "
                 f"got {brief(nm)}"
             )
+        if ch in _BIDI_CONTROLS:
+            return (
+                f"must not contain bidirectional control characters (U+{ord(ch):04X}: they "
+                f"reorder what a terminal shows), got {brief(nm)}"
+            )
     return None
+
+
+# Characters that reorder displayed text (a name could show as another's).
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def _check_lookalikes(names: Sequence[str]) -> None:
+    """Refuse two names that are the same text in different Unicode spellings (``é`` as
+    one character or as ``e`` and a combining accent): they print alike."""
+    seen: dict[str, str] = {}
+    for nm in names:
+        if nm.isascii():
+            continue
+        key = unicodedata.normalize("NFC", nm)
+        if key in seen:
+            raise InvalidGraphError(
+                f"model {ascii(nm)}: the same name as {ascii(seen[key])} in another Unicode "
+                "spelling (they print alike); rename one"
+            )
+        seen[key] = nm
+    if seen:  # an ASCII name cannot be the NFC form of a non-ASCII one, but check
+        ascii_names = {n for n in names if n.isascii()}
+        for key, nm in seen.items():
+            if key in ascii_names:
+                raise InvalidGraphError(
+                    f"model {ascii(nm)}: the same name as {ascii(key)} in another Unicode spelling "
+                    "(they print alike); rename one"
+                )
 
 
 def _where(names: Sequence[str] | None, i: int) -> str:
@@ -252,6 +287,10 @@ class InteractionGraph:
         *,
         loss_weights: Mapping[Any, Mapping[str, Any]] | None = None,
     ) -> None:
+        if isinstance(names, str):
+            raise InvalidGraphError(
+                f"field 'names': expected a list of model names, got the string {brief(names)}"
+            )
         names = tuple(names)
         if len(names) == 0:
             raise InvalidGraphError(
@@ -265,6 +304,7 @@ class InteractionGraph:
             seen: set[str] = set()
             dup = next(n for n in names if n in seen or seen.add(n))
             raise InvalidGraphError(f"model {dup!r}: duplicate model name")
+        _check_lookalikes(names)
         K = len(names)
 
         if isinstance(synthetic, CSRArrays):  # (another graph's, or from_dict's)

@@ -2,7 +2,8 @@
 
 Before building a large preset (and before a simulation keeps its replicates), the
 library estimates the memory the work needs and compares it with a limit: this
-machine's physical memory (or the container's, when a cgroup sets a smaller one). The
+machine's physical memory (or the container's, when a cgroup sets a smaller one, or
+what an address-space limit such as ``ulimit -v`` leaves the process). The
 environment variable ``GRAPHCOLLAPSE_MAX_MEMORY`` overrides the limit (``64G``,
 ``512M``, a number of bytes, or ``0`` to switch the check off) for those with bigger
 machines or more swap.
@@ -63,7 +64,33 @@ def _physical() -> int | None:
             total = int(text) if total is None else min(total, int(text))
     except OSError:
         pass
+    room = _address_space_left()
+    if room is not None:
+        total = room if total is None else min(total, room)
     return total
+
+
+def _address_space_left() -> int | None:
+    """What an address-space limit (``ulimit -v``, ``RLIMIT_AS``) leaves this process:
+    the limit minus the address space already mapped (None without a limit)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return None
+    used = 0
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    used = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(int(soft) - used, 0)
 
 
 def memory_limit() -> int | None:

@@ -177,11 +177,40 @@ def _required_classes(graph: InteractionGraph, prot: np.ndarray) -> list[np.ndar
     return [c for c in d.closed_classes if anc[c].any()]
 
 
+MAX_HORIZON = 10_000
+"""Largest ``horizon`` of a budget plan. Every evaluation of the search is a theory run
+of ``horizon`` generations and every gradient keeps ``horizon + 1`` covariances: 10^4
+takes about 15 s on three models (a loaded two-core machine), 10^6 more than half an
+hour. Far horizons are what the steady-state plan (no horizon) answers."""
+
+
+def _check_horizon_cost(graph: InteractionGraph, family: Any, horizon: int) -> None:
+    """Refuse, before the search, a horizon whose every evaluation (a theory run of
+    ``horizon`` generations) or whose gradient (``horizon + 1`` dense ``K x K``
+    covariances kept for the adjoint) is over the time or memory limit."""
+    from ._limits import check_memory
+    from ._theory_cost import check_theory
+
+    K = graph.n_models
+    check_memory(
+        8.0 * (horizon + 2) * K * K,
+        f"plan_real_data ({K:,} models, horizon {horizon:,}: the adjoint keeps "
+        f"{horizon + 1:,} covariance matrices)",
+    )
+    check_theory(graph, family, generations=horizon)
+
+
 def _check_budget(budget: Any) -> int:
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+    from ._graph import MAX_COUNT
+
+    if (
+        isinstance(budget, bool)
+        or not isinstance(budget, (int, np.integer))
+        or not 0 <= budget <= MAX_COUNT
+    ):
         raise ConfigError(
-            f"plan_real_data, field 'budget': must be an integer >= 0 (real samples per "
-            f"generation), got {budget!r}"
+            f"plan_real_data, field 'budget': must be an integer >= 0 and <= {MAX_COUNT:.0e} "
+            f"(real samples per generation), got {budget!r}"
         )
     return int(budget)
 
@@ -312,14 +341,19 @@ def plan_real_data(
             f"got {objective!r}"
         )
     if horizon is not None and (
-        isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1
+        isinstance(horizon, bool)
+        or not isinstance(horizon, (int, np.integer))
+        or not 1 <= horizon <= MAX_HORIZON
     ):
         raise ConfigError(
-            f"plan_real_data, field 'horizon': must be an integer >= 1, got {horizon!r}"
+            f"plan_real_data, field 'horizon': must be an integer >= 1 and <= {MAX_HORIZON:,} "
+            f"(for the long run, plan the steady state: no horizon), got {horizon!r}"
         )
     if weights is not None and objective != "weighted":
         raise ConfigError("plan_real_data, field 'weights': only with objective='weighted'")
     family.check_graph(graph)
+    if horizon is not None:
+        _check_horizon_cost(graph, family, int(horizon))
     problem = _Problem(graph, family, objective, horizon, protect, weights)
     if problem.receivers.size > MAX_RECEIVERS:
         raise ConfigError(
@@ -616,8 +650,15 @@ def verify_plan(
     >>> bool(abs(check.predicted[1] / check.steady[1] - 1) < 1e-6)
     True
     """
+    from ._constraints import require_instance
+    from ._plan import FixPlan
     from ._simulate import simulate
+    from .families import Family
 
+    require_instance("verify_plan", "plan", plan, FixPlan, "a FixPlan (from gc.plan_fix)")
+    require_instance(
+        "verify_plan", "family", family, Family, "a Family (e.g. LinearRegression(dim=5))"
+    )
     fixed = plan.fixed
     family.check_graph(fixed)
     th = theory(fixed, family, generations=generations)

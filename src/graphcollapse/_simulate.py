@@ -967,6 +967,16 @@ def check_arguments(
         "simulate", "family", family, Family, "a Family (e.g. LinearRegression(dim=5))"
     )
     require_instance("simulate", "regime", regime, Regime, "a Regime")
+    for name, flag in (("keep_replicates", keep_replicates), ("keep_params", keep_params)):
+        # ('no' is truthy: a string must not switch an option on)
+        require_instance("simulate", name, flag, (bool, np.bool_), "True or False")
+    require_instance(
+        "simulate",
+        "homogenization",
+        homogenization,
+        (bool, np.bool_, int, np.integer, type(None)),
+        "True, False or a number of models to sample",
+    )
     T = _check_int(generations, "generations", 0)
     R = _check_int(replicates, "replicates", 2)
     seed = _check_int(seed, "seed", 0)

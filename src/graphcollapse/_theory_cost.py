@@ -404,6 +404,19 @@ def _closed_components(graph: Any, diag: Any) -> np.ndarray:
     return bad == 0
 
 
+def probe_bytes(graph: Any, path: str, probes: int) -> float:
+    """Memory of the random probes on the randomized paths: a few ``K x probes`` arrays
+    at once (0 on the other paths).
+
+    >>> import graphcollapse as gc
+    >>> round(probe_bytes(gc.preset("cycle", size=5), "probes", 10**9) / 2**30)
+    224
+    """
+    if path not in ("probes", "exact_probes"):
+        return 0.0
+    return 8.0 * 6 * graph.n_models * int(probes)
+
+
 def theory_bytes(graph: Any, family: Any, *, generations: int, record: Any = None) -> float:
     """Memory theory needs at its peak: a few ``K x K`` matrices on the dense paths, the
     recorded curves (``T' x K``) and the cross-covariances (``T' x K x K``) where the
@@ -455,6 +468,7 @@ def estimate_theory(
         from ._theory._designs import SAMPLED_CELLS
 
         memory += 8.0 * 300 * SAMPLED_CELLS
+    memory += probe_bytes(graph, path, probes)
     if _flops(work) <= TINY_FLOPS:
         return Estimate(None, memory, 1)
     seconds = FIXED_SECONDS
@@ -520,7 +534,8 @@ def check_theory(
         f"theory ({graph.n_models:,} models, {int(generations):,} generations, "
         f"{_PATH_NAMES.get(path, path)})"
     )
-    check_memory(theory_bytes(graph, family, generations=generations, record=record), what)
+    memory = theory_bytes(graph, family, generations=generations, record=record)
+    check_memory(memory + probe_bytes(graph, path, probes), what)
     est = estimate_theory(
         graph,
         family,

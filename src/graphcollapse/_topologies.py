@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from ._constraints import Constraint, Interval, Optional
 from ._errors import ConfigError
-from ._graph import InteractionGraph
+from ._graph import MAX_COUNT, InteractionGraph
 from ._limits import BYTES_PER_EDGE, BYTES_PER_MODEL, check_memory, memory_problem
 
 __all__ = ["TOPOLOGIES", "Topology", "preset"]
@@ -81,12 +81,15 @@ def _size(low: int, default: int) -> Param:
     return Param(default, Interval(int, low), f"number of models (at least {low})")
 
 
-_SAMPLES = Param(10, Interval(int, 1), "synthetic samples per edge per generation")
-_REAL = Param(10, Interval(int, 1), "real samples per generation for each model given real data")
-_SELF = Param(0, Interval(int, 0), "samples each model draws from its own previous fit")
+# Counts are bounded as in an ecosystem file (MAX_COUNT), before any arithmetic.
+_SAMPLES = Param(10, Interval(int, 1, MAX_COUNT), "synthetic samples per edge per generation")
+_REAL = Param(
+    10, Interval(int, 1, MAX_COUNT), "real samples per generation for each model given real data"
+)
+_SELF = Param(0, Interval(int, 0, MAX_COUNT), "samples each model draws from its own previous fit")
 _INITIAL = Param(
     None,
-    Optional(Interval(int, 1)),
+    Optional(Interval(int, 1, MAX_COUNT)),
     "generation-0 real sample size of every model (default: its per-generation total)",
 )
 _SEED = Param(0, Interval(int, 0), "seed of the random graph (same seed, same graph)")
@@ -786,8 +789,9 @@ def preset_problems(name: Any, params: Mapping[str, Any]) -> list[tuple[str, str
     pairs (empty when ``preset(name, **params)`` would accept them); used by
     configuration parsing to report all problems at once.
 
-    >>> preset_problems("cycle", {"size": 0, "samples": -1})
-    [('size', 'must be an integer >= 1, got 0'), ('samples', 'must be an integer >= 1, got -1')]
+    >>> preset_problems("cycle", {"size": 0, "samples": -1})  # doctest: +NORMALIZE_WHITESPACE
+    [('size', 'must be an integer >= 1, got 0'),
+     ('samples', 'must be an integer >= 1 and <= 1e+15, got -1')]
     """
     topo, values, problems = _validate(name, params)
     if not problems and topo is not None:

@@ -35,6 +35,13 @@ def strong_components(graph: InteractionGraph) -> tuple[int, np.ndarray]:
     >>> n, bool(labels[1] == labels[2]), bool(labels[0] == labels[1])
     (2, True, False)
     """
+    require_instance(
+        "strong_components",
+        "graph",
+        graph,
+        InteractionGraph,
+        "an InteractionGraph (read a file with gc.InteractionGraph.from_file)",
+    )
     return _graphalg.strong_components(graph.synthetic)
 
 

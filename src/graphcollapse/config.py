@@ -42,7 +42,7 @@ from ._constraints import (
     parameters,
 )
 from ._cost import check_simulation, simulation_bytes, uses_fast_path
-from ._errors import ConfigError, InvalidGraphError
+from ._errors import ConfigError, GraphCollapseError, InvalidGraphError
 from ._graph import InteractionGraph, brief
 from ._regime import Regime
 from .families import CONFIG_ALIASES, FAMILIES, Family, make_family
@@ -379,7 +379,7 @@ def _build_family(spec: Mapping[str, Any], base_dir: Path | None) -> Family:
         raise ConfigError(_summarise(problems))
     cls = FAMILIES[spec["name"]]
     params = {k: v for k, v in spec.items() if k != "name"}
-    params = _translate(cls, _resolve_callables(cls, params, base_dir, ""))
+    params = _translate(cls, _resolve_callables(cls, params, base_dir, f"family {spec['name']!r}"))
     return make_family(spec["name"], **params)
 
 
@@ -436,7 +436,40 @@ def _import_callable(path: str, base_dir: Path | None, where: str) -> Callable[.
             raise ConfigError(f"{where}: {module_name!r} has no attribute {attr!r}")
     if not callable(obj):
         raise ConfigError(f"{where}: {path!r} is not callable")
-    return obj
+    return ImportedCallable(obj, path, where)
+
+
+class ImportedCallable:
+    """A function named by an import path in a configuration file. An error it raises
+    (other than an arithmetic one, which a fit may handle) becomes a
+    :class:`ConfigError` naming the field and the path, so that the command line answers
+    with one line instead of a traceback. Picklable when the function is.
+
+    >>> import math
+    >>> f = ImportedCallable(math.sqrt, "math:sqrt", "family 'm_estimator', field 'loss'")
+    >>> f(4.0), f.__name__
+    (2.0, 'sqrt')
+    >>> f("x")
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConfigError: family 'm_estimator', field 'loss': 'math:sqrt' raised ...
+    """
+
+    def __init__(self, fn: Callable[..., Any], path: str, where: str) -> None:
+        self.fn, self.path, self.where = fn, path, where
+        self.__name__ = getattr(fn, "__name__", path)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import numpy as np
+
+        try:
+            return self.fn(*args, **kwargs)
+        except (GraphCollapseError, ArithmeticError, np.linalg.LinAlgError):
+            raise
+        except Exception as err:
+            raise ConfigError(
+                f"{self.where}: {self.path!r} raised {type(err).__name__}: {brief(str(err))}"
+            ) from err
 
 
 def _resolve(file: str, base_dir: Path | None) -> Path:

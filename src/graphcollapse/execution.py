@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 import numpy as np
 
 from . import _simulate as _engine
+from ._constraints import require_instance
 from ._curves import RiskCurves
 from ._errors import ConfigError, GraphCollapseError
 from ._graph import InteractionGraph
@@ -737,6 +738,15 @@ def simulate(
     (300, 2)
     """
     workers = _engine._check_int(workers, "workers", 1)
+    if progress is not None and not callable(progress):
+        raise ConfigError(
+            "simulate, field 'progress': expected a function progress(done, total) or None, "
+            f"got {type(progress).__name__}"
+        )
+    if checkpoint_dir is not None:
+        require_instance(
+            "simulate", "checkpoint_dir", checkpoint_dir, (str, os.PathLike), "a folder path"
+        )
     kwargs = dict(
         generations=generations,
         replicates=replicates,

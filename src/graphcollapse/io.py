@@ -110,6 +110,7 @@ def write_ecosystem(graph: InteractionGraph, path: str | os.PathLike) -> Path:
     True
     """
     require_instance("write_ecosystem", "graph", graph, InteractionGraph, "an InteractionGraph")
+    require_instance("write_ecosystem", "path", path, (str, os.PathLike), "a file path")
     path = Path(path)
     spec = graph.to_dict()
     suffix = path.suffix.lower()
@@ -125,7 +126,13 @@ def write_ecosystem(graph: InteractionGraph, path: str | os.PathLike) -> Path:
 
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         text = yaml.dump(spec, Dumper=dumper, sort_keys=False)
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise InvalidGraphError(
+            f"ecosystem file {str(path)!r}: cannot write it ({err.strerror or err}); "
+            "check that its folder exists and is writable"
+        ) from None
     return path
 
 
@@ -163,7 +170,7 @@ def read_structured(
         if not path.is_file():  # a device or a pipe could be endless
             raise error(f"{where}: not a regular file")
         if suffix == ".json":
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # (a byte-order mark, as YAML)
             return _parse_json(text, where, error)
         with open(path, encoding="utf-8") as fh:
             return _parse_yaml(fh, total, where, error, progress)
@@ -202,8 +209,18 @@ def _parse_json(text: str, where: str, error: type[GraphCollapseError]) -> Any:
         ) from None
     except RecursionError:
         raise error(f"{where}: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as err:  # e.g. a number of more than 4,300 digits
+        raise error(f"{where}: {_value_problem(err)}") from None
     _check_depth(data, where, error)
     return data
+
+
+def _value_problem(err: ValueError) -> str:
+    """A parser's ValueError in words (a literal Python will not convert)."""
+    text = " ".join(str(err).split())
+    if "integer string conversion" in text:
+        return "a number has thousands of digits, far beyond any value accepted here"
+    return f"cannot read a value ({brief(text)})"
 
 
 def _check_depth(data: Any, where: str, error: type[GraphCollapseError]) -> None:
@@ -315,6 +332,10 @@ def _parse_yaml(
         raise error(f"{where}: malformed YAML{at}: {problem[:200]}") from None
     except RecursionError:  # the pure-Python parser on deep nesting
         raise error(f"{where}: nested more than {MAX_DEPTH} levels deep") from None
+    except GraphCollapseError:
+        raise
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        raise error(f"{where}: {_value_problem(err)}") from None
     finally:
         loader.dispose()
 

@@ -30,9 +30,15 @@ def _manifest(store: Path) -> dict[str, Any]:
     if not f.exists():
         raise ConfigError(f"results {str(store)!r}: no {MANIFEST}; is this a sweep --store?")
     try:
-        return json.loads(f.read_text(encoding="utf-8"))
+        manifest = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise ConfigError(f"results {str(store)!r}: cannot read {MANIFEST} ({err})") from None
+    if not isinstance(manifest, dict):
+        raise ConfigError(
+            f"results {str(store)!r}: {MANIFEST} is not a sweep manifest (expected a JSON "
+            f"object, got {type(manifest).__name__}); is this a sweep --store?"
+        )
+    return manifest
 
 
 def store_axes(store: str | os.PathLike) -> list[str]:
@@ -62,17 +68,27 @@ def connect(store: str | os.PathLike):
     """
     import duckdb
 
+    from ._constraints import require_instance
     from .sweeps import FIXED_COLUMNS, POINTS_DIR
 
+    require_instance("results", "store", store, (str, os.PathLike), "a sweep's --store folder")
     root = Path(store)
     _manifest(root)
     con = duckdb.connect()
     files = sorted((root / POINTS_DIR).glob("*.parquet"))
     if files:
         pattern = str(root / POINTS_DIR / "*.parquet").replace("'", "''")
-        con.execute(
-            f"CREATE VIEW results AS SELECT * FROM read_parquet('{pattern}', union_by_name=true)"
-        )
+        try:
+            con.execute(
+                f"CREATE VIEW results AS SELECT * FROM read_parquet('{pattern}', "
+                "union_by_name=true)"
+            )
+        except duckdb.Error as err:  # a damaged or foreign file among the points
+            first = " ".join(str(err).split())[:300]
+            raise ConfigError(
+                f"results {str(root)!r}: cannot read the points in {POINTS_DIR}/ ({first}); "
+                "a damaged point file can be deleted and the sweep rerun to recompute it"
+            ) from None
     else:  # no point finished yet: an empty view with the fixed columns and the axes
         cols = [f"CAST(NULL AS {t}) AS {_q(c)}" for c, t in FIXED_COLUMNS.items()]
         cols += [f"CAST(NULL AS VARCHAR) AS {_q(a)}" for a in store_axes(root)]

@@ -955,7 +955,7 @@ def sweep(
             "workers": workers,
         }
         _open_store(root, spec, run_info)
-        finished = {p.stem for p in (root / POINTS_DIR).glob("*.parquet")}
+        finished = {p.stem for p in (root / POINTS_DIR).glob("*.parquet") if _whole_parquet(p)}
         todo = [p for p in spec.points if p.id not in finished]
         report = SweepReport(
             root,
@@ -993,6 +993,28 @@ def _task(spec: SweepSpec, p: Point) -> dict[str, Any]:
         "seeds": list(p.seeds),
         "compute": list(spec.compute),
     }
+
+
+def _whole_parquet(path: Path) -> bool:
+    """Whether a point file is a whole Parquet file (``PAR1`` at both ends): a damaged
+    one (truncated, or overwritten by something else) is recomputed, not counted done.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "p.parquet"
+    >>> _ = f.write_bytes(b"garbage")
+    >>> _whole_parquet(f)
+    False
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() < 12:
+                return False
+            fh.seek(-4, os.SEEK_END)
+            return head == b"PAR1" and fh.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 def _run_points(root, spec, todo, report, backend, workers, scheduler, progress, pool=None):

@@ -16,7 +16,7 @@ import numpy as np
 from .._constraints import require_instance
 from .._curves import RiskCurves
 from .._errors import ConfigError
-from .._graph import InteractionGraph
+from .._graph import InteractionGraph, brief
 from .._json import json_floats
 from .._regime import Regime
 from .._theory_cost import check_theory
@@ -255,6 +255,19 @@ class TheoryRequest:
             )
         if isinstance(probes, bool) or not isinstance(probes, (int, np.integer)) or probes < 1:
             raise ConfigError(f"theory, field 'probes': must be an integer >= 1, got {probes!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"theory, field 'seed': must be an integer >= 0, got {brief(seed)}")
+        if regime is not None:
+            require_instance("theory", "regime", regime, Regime, "a Regime (or None)")
+        if record is not None:
+            try:
+                ok = np.asarray(record).dtype.kind in "iu"
+            except Exception:
+                ok = False
+            if not ok:
+                raise ConfigError(
+                    f"theory, field 'record': expected integer generations, got {brief(record)}"
+                )
         rec = record_generations(generations, record)
         large = method == "probes" or (method == "auto" and graph.n_models > DENSE_LIMIT)
         return cls(

@@ -82,6 +82,15 @@ def _main(argv: list[str] | None, entry: bool = False) -> int:
             "interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr
         )
         raise SystemExit(130) from None
+    except MemoryError:
+        # A safety net behind the up-front memory estimates: one line, never a traceback.
+        print(
+            "error: ran out of memory (the up-front estimate did not foresee it); finished "
+            "work is kept; make the work smaller (fewer replicates, models or samples) or "
+            "lower GRAPHCOLLAPSE_MAX_MEMORY so that such work is refused before it starts",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
     except Exception as err:
         _typer_error(err)
         raise

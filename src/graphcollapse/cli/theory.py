@@ -83,7 +83,7 @@ def announce_theory_estimate(graph, family, generations, regime, method, probes)
 
     from .._cost import LONG_SECONDS
     from .._errors import GraphCollapseError
-    from .._limits import time_problem
+    from .._limits import memory_problem, time_problem
     from .._theory_cost import estimate_theory
 
     try:
@@ -93,6 +93,7 @@ def announce_theory_estimate(graph, family, generations, regime, method, probes)
     except GraphCollapseError:
         return  # (theory names what is wrong)
     over = est.seconds is not None and time_problem(est.seconds) is not None
+    over = over or memory_problem(est.bytes) is not None  # (refused next, in one line)
     if est.seconds is not None and est.seconds > LONG_SECONDS and not over:
         print(f"theory: {est.describe()} (estimated)", file=sys.stderr)
 

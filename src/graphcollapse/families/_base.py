@@ -35,7 +35,7 @@ import numpy as np
 
 from .._errors import InsufficientSamplesError
 
-__all__ = ["Family", "Batch", "CONFIG_ALIASES", "take_replicates"]
+__all__ = ["Family", "Batch", "CONFIG_ALIASES", "take_replicates", "batch_floats"]
 
 Batch = Any
 """A family-defined training set for every replicate (see the module docstring)."""
@@ -392,6 +392,29 @@ class Family(abc.ABC):
         """Smallest training-set size for which a fit (and its mean-square risk) exists."""
         return 1
 
+    def working_floats(self, n: int, fast: bool = False) -> float:
+        """An upper estimate of the floats one replicate holds while one model draws and
+        fits a training set of ``n`` samples (the simulation's memory check reads it, so
+        that a run too large for the machine is refused up front).
+
+        Default: a batch of ``n`` samples (its size measured on batches of 1 and 2
+        samples, ``fast`` for the fast path's compressed batch, and extrapolated) plus
+        two copies of the parameters; a family whose sampling or fit holds much more
+        (an n-gram model's strings, a mixture's per-component features) says so.
+
+        >>> from graphcollapse import Categorical
+        >>> Categorical(k=10).working_floats(100)   # a batch is 10 counts; 2 fits
+        30.0
+        """
+        rng = np.random.default_rng(0)
+        draw = self.sample_real_fast if fast else self.sample_real
+        try:
+            one, two = batch_floats(draw(1, 1, rng)), batch_floats(draw(2, 1, rng))
+            params = float(np.asarray(self.true_params()).size)
+        except Exception:  # (the run itself reports what is wrong)
+            return 0.0
+        return one + (two - one) * (max(int(n), 1) - 1) + 2.0 * params
+
     def check_graph(self, graph: Any) -> None:
         """Refuse graphs where some model has too few samples for this family.
 
@@ -455,6 +478,25 @@ def _plain(v: Any) -> Any:
     if isinstance(v, np.generic):
         return v.item()
     return v
+
+
+def batch_floats(batch: Any) -> float:
+    """The number of array entries in a batch (or parameter array), whatever its type:
+    arrays, tuples, lists, dicts and dataclasses are walked; other values count 0.
+
+    >>> import numpy as np
+    >>> batch_floats((np.zeros((4, 3, 2)), np.zeros((4, 3)), 7))
+    36.0
+    """
+    if isinstance(batch, np.ndarray):
+        return float(batch.size)
+    if isinstance(batch, tuple | list):
+        return float(sum(batch_floats(b) for b in batch))
+    if isinstance(batch, dict):
+        return float(sum(batch_floats(v) for v in batch.values()))
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return float(sum(batch_floats(getattr(batch, f.name)) for f in dataclasses.fields(batch)))
+    return 0.0
 
 
 def take_replicates(batch: Any, idx: np.ndarray, reps: int) -> Any:

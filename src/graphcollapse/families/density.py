@@ -407,6 +407,18 @@ class GaussianMixture(_RealTable):
         """What to suggest when a model has too few samples."""
         return f"give every model at least components * (dim + 1) = {self.min_samples()} samples"
 
+    def working_floats(self, n: int, fast: bool = False) -> float:
+        """EM holds the points, their second-order features (``d^2`` each with full
+        covariances), both transposed, and the ``(k, n)`` log-densities and
+        responsibilities (see :meth:`Family.working_floats`).
+
+        >>> GaussianMixture(dim=2, components=3).working_floats(100)
+        2442.0
+        """
+        d, k = self.dim, self.components
+        feats = d * d if self.covariance == "full" else d
+        return float(n) * (2.0 * (d + feats) + 4.0 * k) + 2.0 * k * (1 + d + feats)
+
 
 @register_family
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ Two ways to draw a training set, identical in distribution:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -221,6 +222,22 @@ class Gaussian(Validated, Family):
     def _check(self) -> None:
         self._check_length("mean", self.dim)
         self._check_spd("cov", self.dim)
+        if self.mean is not None:
+            from .linear import MAX_SIGNAL_TO_NOISE
+
+            mu = np.asarray(self.mean, dtype=np.float64)
+            if self.cov is None:
+                m2 = float(mu @ mu)
+            else:
+                m2 = float(mu @ np.linalg.solve(np.asarray(self.cov, dtype=np.float64), mu))
+            m = math.sqrt(max(m2, 0.0))
+            if not m <= MAX_SIGNAL_TO_NOISE:
+                self._fail(
+                    "mean",
+                    f"sqrt(mean' cov^-1 mean) = {m:.3g} is over {MAX_SIGNAL_TO_NOISE:g}: "
+                    "the fit's rounding error would swamp its statistical error; "
+                    "centre the data (a smaller mean) or widen cov",
+                )
 
     @property
     def consistent(self) -> bool:  # type: ignore[override]
@@ -499,6 +516,19 @@ class Gaussian(Validated, Family):
             - d * np.log(m)
         )
         return float(0.5 * val)
+
+    def working_floats(self, n: int, fast: bool = False) -> float:
+        """The points (``n d``; the fast path's sufficient statistics instead) and two
+        fits of ``d + d^2`` floats, counted without drawing anything (see
+        :meth:`Family.working_floats`).
+
+        >>> from graphcollapse import Gaussian
+        >>> Gaussian(dim=2).working_floats(100), Gaussian(dim=2).working_floats(100, fast=True)
+        (212.0, 18.0)
+        """
+        d = float(self.dim)
+        data = d + d * d if fast else float(n) * d
+        return data + 2.0 * (d + d * d)
 
     def min_samples(self) -> int:
         """``dim + 3``: below it ``E Sigma_hat^{-1}``, hence the mean KL, is infinite."""

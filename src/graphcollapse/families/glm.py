@@ -20,10 +20,11 @@ quadratic form of its risk at the truth.
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -59,6 +60,34 @@ def _unpack(batch: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     return X, y, w
 
 
+def check_signal(fam: Any, d: int, norm: float, limit: float, why: str) -> None:
+    """Refuse (naming ``theta``, or ``cov`` when ``theta`` is the default) a signal
+    ``sqrt(theta' Sigma theta) / unit`` over ``limit``: there the family's numbers stop
+    being faithful (``why``). Shared by the regression families.
+
+    >>> from graphcollapse import LogisticRegression
+    >>> LogisticRegression(dim=2, theta=[3000.0, 0.0])
+    Traceback (most recent call last):
+    ...
+    graphcollapse._errors.ConfigError: family 'logistic_regression', field 'theta': ...
+    """
+    th = _alternating(d, norm) if fam.theta is None else np.asarray(fam.theta, dtype=np.float64)
+    if fam.cov is None:
+        s2 = float(th @ th)
+    else:
+        s2 = float(th @ np.asarray(fam.cov, dtype=np.float64) @ th)
+    unit, unit_name = fam._signal_unit()
+    s = math.sqrt(max(s2, 0.0)) / unit
+    if not s <= limit:
+        field = "theta" if fam.theta is not None else "cov" if fam.cov is not None else "scale"
+        ratio = f"sqrt(theta' cov theta){unit_name}"
+        fam._fail(
+            field,
+            f"{ratio} = {s:.3g} is over {limit:g}: {why}; make theta (or cov) smaller"
+            + (" or the noise larger" if unit_name else ""),
+        )
+
+
 def _alternating(d: int, norm: float) -> np.ndarray:
     """``norm * (1, -1, 1, ...) / sqrt(d)``: the default true parameter."""
     return norm * np.where(np.arange(d) % 2 == 0, 1.0, -1.0) / np.sqrt(d)
@@ -88,9 +117,19 @@ class _Regression(Validated, Family):
             if getattr(self, k) is not None:
                 object.__setattr__(self, k, frozen(getattr(self, k)))
 
+    # The largest signal ``sqrt(theta' Sigma theta)`` (over ``_signal_unit()``) the
+    # family computes faithfully, and why (each family sets its own; see _check).
+    _max_signal: ClassVar[float] = 1e13
+    _signal_why: ClassVar[str] = "the fit's rounding error would swamp its statistical error"
+
+    def _signal_unit(self) -> tuple[float, str]:
+        """What the signal is measured against, and its name in messages."""
+        return 1.0, ""
+
     def _check(self) -> None:
         self._check_length("theta", self.dim)
         self._check_spd("cov", self.dim)
+        check_signal(self, self.dim, self._default_norm, self._max_signal, self._signal_why)
 
     @cached_property
     def _theta(self) -> np.ndarray:
@@ -175,6 +214,17 @@ class _Regression(Validated, Family):
     def summaries(self, params: np.ndarray) -> dict[str, np.ndarray]:
         """``theta_norm``: Euclidean norm of each fitted coefficient vector."""
         return {"theta_norm": np.linalg.norm(np.asarray(params, dtype=np.float64), axis=1)}
+
+    def working_floats(self, n: int, fast: bool = False) -> float:
+        """Covariates and labels (``n (d + 1)``), the Hessian and two fits, counted
+        without drawing anything (see :meth:`Family.working_floats`).
+
+        >>> from graphcollapse import LogisticRegression
+        >>> LogisticRegression(dim=3).working_floats(100)
+        424.0
+        """
+        d = float(self.dim)
+        return float(n) * (d + 1.0) + 2.0 * d * d + 2.0 * d
 
     def min_samples(self) -> int:
         """``dim + 2`` (as for least squares: fewer samples leave the fit undetermined
@@ -481,6 +531,12 @@ class LogisticRegression(_CanonicalGLM):
     ridge: float = 0.0
     max_iter: int = 50
 
+    _max_signal: ClassVar[float] = 1000.0
+    _signal_why: ClassVar[str] = (
+        "the labels are then deterministic but for a sliver of width 1/1000 and the "
+        "Fisher information underflows"
+    )
+
     def describe(self) -> str:
         """E.g. ``"logistic_regression(dim=3, ridge=0)"``."""
         return f"logistic_regression(dim={self.dim}, ridge={self.ridge:g})"
@@ -599,6 +655,11 @@ class PoissonRegression(_CanonicalGLM):
         **_Regression._constraints,
         "max_iter": Interval(int, 1, 100_000),
     }
+    _max_signal: ClassVar[float] = 5.0
+    _signal_why: ClassVar[str] = (
+        "the rates exp(x.theta) would pass 10^17 within 8 standard deviations of x.theta "
+        "and the counts overflow"
+    )
 
     max_iter: int = 50
 
@@ -707,7 +768,7 @@ class HuberRegression(_Regression):
     _constraints: ClassVar[dict] = {
         **_Regression._constraints,
         "noise": OneOf(("gaussian", "laplace", "student_t")),
-        "scale": Interval(float, 0.0, None, closed="neither"),
+        "scale": Interval(float, 0.0, 1e100, closed="right"),
         "df": Interval(float, 2.0, None, closed="neither"),
         "delta": Interval(float, 0.0, None, closed="neither"),
         "max_iter": Interval(int, 1, 100_000),
@@ -718,6 +779,10 @@ class HuberRegression(_Regression):
     df: float = 5.0
     delta: float = 1.345
     max_iter: int = 100
+
+    def _signal_unit(self) -> tuple[float, str]:
+        """The signal is measured against the noise scale."""
+        return float(self.scale), " / scale"
 
     def describe(self) -> str:
         """E.g. ``"huber_regression(dim=3, noise=laplace, scale=1, delta=1.345)"``."""

@@ -42,6 +42,14 @@ from ._base import Family
 
 __all__ = ["LinearRegression", "LinearStats"]
 
+MAX_SIGNAL_TO_NOISE = 1e13
+"""Largest ``sqrt(theta' Sigma theta) / noise`` accepted (regression families, and the
+Gaussian's ``sqrt(mean' Sigma^-1 mean)``): with doubles the fit's rounding error is
+about 1e-16 of the signal; the simulated risk is off by per cents at 1e14 and beyond
+(measured: wrong by orders of magnitude at 1e50); the error grows as the square of the
+ratio, so at 1e13 it is about 1e-4 of the risk.
+"""
+
 # Rows drawn at once by the plain path, so that memory stays bounded for large n:
 # at most about this many float64 numbers per draw.
 _PLAIN_CHUNK_FLOATS = 1 << 21
@@ -222,7 +230,7 @@ class LinearRegression(Validated, Family):
     _owner: ClassVar[str] = "linear_regression"
     _constraints: ClassVar[dict] = {
         "dim": Interval(int, 1, None),
-        "noise": Interval(float, 0, None, closed="right"),
+        "noise": Interval(float, 0, 1e100, closed="right"),
         "cov": Optional(ArrayLike(2, is_spd, "a symmetric positive definite matrix")),
         "theta": Optional(ArrayLike(1, None, "a finite 1-d array")),
         "estimator": OneOf(("ols", "ridge")),
@@ -241,6 +249,16 @@ class LinearRegression(Validated, Family):
             if th.shape != (d,):
                 self._fail("theta", f"expected {d} entries for dim={d}, got shape {th.shape}")
             object.__setattr__(self, "theta", tuple(th.tolist()))
+        th = np.full(d, 1.0 / np.sqrt(d)) if self.theta is None else np.array(self.theta)
+        s2 = float(th @ th) if self.cov is None else float(th @ np.asarray(self.cov) @ th)
+        snr = math.sqrt(max(s2, 0.0)) / float(self.noise)
+        if not snr <= MAX_SIGNAL_TO_NOISE:
+            self._fail(
+                "theta" if self.theta is not None else "cov" if self.cov is not None else "noise",
+                f"sqrt(theta' cov theta) / noise = {snr:.3g} is over {MAX_SIGNAL_TO_NOISE:g}: "
+                "the fit's rounding error would swamp its statistical error; make theta "
+                "(or cov) smaller or the noise larger",
+            )
         if self.estimator == "ridge" and self.ridge is None:
             self._fail(
                 "ridge", "ridge regression needs a penalty: give ridge > 0 (e.g. ridge: 1.0)"
@@ -543,6 +561,20 @@ class LinearRegression(Validated, Family):
         20.0
         """
         return self.noise**2 * self.dim
+
+    def working_floats(self, n: int, fast: bool = False) -> float:
+        """Covariates and labels (``n (d + 1)``; the fast path's Gram matrices
+        instead), the Gram matrix and two fits, counted without drawing anything (see
+        :meth:`Family.working_floats`).
+
+        >>> from graphcollapse import LinearRegression
+        >>> fam = LinearRegression(dim=3)
+        >>> fam.working_floats(100), fam.working_floats(100, fast=True)
+        (415.0, 27.0)
+        """
+        d = float(self.dim)
+        data = 2.0 * d * d + d if fast else float(n) * (d + 1.0) + d * d
+        return data + 2.0 * d
 
     def min_samples(self) -> int:
         """``d + 2`` for OLS (with ``n <= d + 1`` the mean-square risk is infinite,

@@ -112,6 +112,16 @@ class NGramModel(Validated, Family):
         """E.g. ``"ngram(order=2, length=32, smoothing=0.1)"``."""
         return f"ngram(order={self.order}, length={self.length}, smoothing={self.smoothing:g})"
 
+    def working_floats(self, n: int, fast: bool = False) -> float:
+        """Drawing ``n`` strings holds their characters and n-gram codes (``n x
+        length`` integers, three arrays at once) beside the count tables (see
+        :meth:`Family.working_floats`).
+
+        >>> NGramModel(order=2, length=32).working_floats(100)
+        11787.0
+        """
+        return 3.0 * float(n) * self.length + 3.0 * self.contexts * V
+
     @property
     def contexts(self) -> int:
         """Number of contexts ``C = 27^(order-1)``."""

@@ -193,6 +193,10 @@ def reproduce(
         raise ReproduceError(
             f"reproduce, option '--backend': must be local or dask, got {backend!r}"
         )
+    if not isinstance(out, (str, os.PathLike)):
+        raise ReproduceError(
+            f"reproduce, option '--out': expected a folder path, got {type(out).__name__}"
+        )
     root = Path(out)
     _check_out(root, quick)
     root.mkdir(parents=True, exist_ok=True)
