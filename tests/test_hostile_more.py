@@ -21,6 +21,7 @@ import pytest
 import graphcollapse as gc
 from graphcollapse import ConfigError, GraphCollapseError
 from graphcollapse.cli import main
+from graphcollapse.config import load_config
 from graphcollapse.families.linear import MAX_SIGNAL_TO_NOISE
 
 GRAPH = "graph: {preset: cycle, size: 3, real_models: one, samples: 30, real: 30}\n"
@@ -389,3 +390,21 @@ def _write_run(monkeypatch) -> Path:
     cfg = folder / "run.yaml"
     cfg.write_text(GRAPH + "family: {name: linear_regression, dim: 2}\ngenerations: 2\n")
     return cfg
+
+
+def test_yaml_numbers_follow_yaml_1_2(tmp_path):
+    """PyYAML's YAML 1.1 rules read ``1:30`` as 90 and ``010`` as 8 and leave ``1e308``
+    as text; a config file, a sweep file and ``--param`` values read them as YAML 1.2 does."""
+    import yaml
+
+    from graphcollapse.io import yaml_loader
+
+    got = yaml.load("[1e308, 1:30, 010, 1_000, 0x1F, -2.5e-3, 2, .nan]", Loader=yaml_loader())
+    assert got[:7] == [1e308, "1:30", 10, 1000, 31, -0.0025, 2]
+    assert isinstance(got[6], int) and got[7] != got[7]
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("graph: {models: {A: {real: 1:30}}}\nfamily: {name: gaussian, dim: 1}\n")
+    with pytest.raises(GraphCollapseError, match="1:30"):
+        load_config(cfg).build_graph()
+    cfg.write_text("graph: {models: {A: {real: 010}}}\nfamily: {name: gaussian, dim: 1}\n")
+    assert load_config(cfg).build_graph().real.tolist() == [10]

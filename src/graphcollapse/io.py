@@ -124,8 +124,7 @@ def write_ecosystem(graph: InteractionGraph, path: str | os.PathLike) -> Path:
     else:
         import yaml
 
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        text = yaml.dump(spec, Dumper=dumper, sort_keys=False)
+        text = yaml.dump(spec, Dumper=_dumper_class(), sort_keys=False)
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as err:
@@ -276,7 +275,70 @@ def _loader_class() -> type:
         return yaml.SafeLoader.construct_mapping(loader, node, deep)
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    _plain_numbers(Loader)
     return Loader
+
+
+#: YAML 1.2 (core schema) numbers, with ``_`` between digits allowed as in YAML 1.1. The
+#: 1.1 rules PyYAML follows read ``1:30`` as 90 (base 60), ``010`` as 8 (octal) and
+#: ``1e308`` (no dot) as text; here they are 1:30 (text), 10 and 1e308.
+_INT = r"^(?:[-+]?[0-9][0-9_]*|0x[0-9a-fA-F_]+)$"
+_FLOAT = (
+    r"^(?:[-+]?(?:\.[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+def _plain_numbers(loader: type) -> None:
+    """Give ``loader`` (a subclass of a PyYAML loader or dumper) the YAML 1.2 number
+    rules."""
+    import re
+
+    int_tag, float_tag = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in rules if tag not in (int_tag, float_tag)]
+        for first, rules in loader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver(int_tag, re.compile(_INT), list("-+0123456789"))
+    loader.add_implicit_resolver(float_tag, re.compile(_FLOAT), list("-+0123456789."))
+
+    def construct_int(ldr: Any, node: Any) -> int:
+        text = ldr.construct_scalar(node).replace("_", "")
+        return int(text[2:], 16) if text.startswith("0x") else int(text, 10)
+
+    if hasattr(loader, "add_constructor"):  # a loader (a dumper only needs the resolvers)
+        loader.add_constructor(int_tag, construct_int)
+
+
+def _dumper_class() -> type:
+    """A safe YAML dumper that quotes every string :func:`yaml_loader` would read as a
+    number (``1e3``, ``1_000.``), so that a written file reads back the same."""
+    import yaml
+
+    class Dumper(getattr(yaml, "CSafeDumper", None) or yaml.SafeDumper):  # type: ignore[misc]
+        pass
+
+    _plain_numbers(Dumper)
+    return Dumper
+
+
+def yaml_loader() -> type:
+    """The safe YAML loader every file and option value of graphcollapse is read with:
+    the C loader when available, duplicate keys refused, YAML 1.2 numbers (``1e308`` is
+    a number, ``1:30`` text, ``010`` ten).
+
+    >>> import yaml
+    >>> from graphcollapse.io import yaml_loader
+    >>> yaml.load("[1e308, 1:30, 010, 1_000, 0x1F, .inf, -2.5e-3, 1.0]", Loader=yaml_loader())
+    [1e+308, '1:30', 10, 1000, 31, inf, -0.0025, 1.0]
+    """
+    global _LOADER
+    if _LOADER is None:
+        _LOADER = _loader_class()
+    return _LOADER
+
+
+_LOADER: type | None = None
 
 
 def _at(mark: Any) -> str:
@@ -315,7 +377,7 @@ def _parse_yaml(
     import yaml
 
     stream = fh if progress is None else _Reader(fh, total, progress)
-    loader = _loader_class()(stream)
+    loader = yaml_loader()(stream)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -397,7 +397,9 @@ def _read_file(path: Path) -> Any:
 
     try:
         # Aliases could expand without bound (a "billion laughs"): a sweep needs none.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        from .io import yaml_loader
+
+        loader = yaml_loader()
         for event in yaml.parse(text, Loader=loader):
             if isinstance(event, yaml.AliasEvent):
                 mark = event.start_mark

@@ -51,6 +51,8 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
     """
     import yaml
 
+    from ..io import yaml_loader
+
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, text = item.partition("=")
@@ -58,7 +60,7 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"option '--param': expected KEY=VALUE, got {item!r}")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = yaml.load(text, Loader=yaml_loader()) if text.strip() else None  # noqa: S506
         except yaml.YAMLError:
             raise ConfigError(
                 f"option '--param', parameter {key!r}: cannot read the value {text!r}"

@@ -56,12 +56,14 @@ def load_costs(path: Path) -> dict[str, Any]:
     """Read a costs file (YAML or JSON) into a mapping (checked by ``plan_fix``)."""
     import yaml
 
+    from ..io import yaml_loader
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"option '--costs': cannot read {str(path)!r} ({err.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=yaml_loader())  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
         first = " ".join(str(err).split())
         raise ConfigError(f"costs file {str(path)!r}: not valid YAML or JSON ({first})") from None
