@@ -106,13 +106,45 @@ class OneOf(Constraint):
     options: tuple[Any, ...]
 
     def check(self, value: Any) -> bool:
-        return any(value == o and type(value) is type(o) for o in self.options)
+        return any(value == o and _same_kind(value, o) for o in self.options)
 
     def describe(self) -> str:
         return "one of " + ", ".join(repr(o) for o in self.options)
 
     def invalid_examples(self) -> list[Any]:
         return ["__not_an_option__"]
+
+
+def _same_kind(value: Any, option: Any) -> bool:
+    """Whether ``value`` (equal to ``option``) counts as that option: the same type, or
+    a str subclass (``np.str_``) for a string option, or a NumPy integer for an int one
+    (never a bool for a non-bool option, nor the reverse)."""
+    if type(value) is type(option):
+        return True
+    if isinstance(option, str):
+        return isinstance(value, str)
+    if isinstance(option, int) and not isinstance(option, bool):
+        return isinstance(value, np.integer)
+    return False
+
+
+def plain(value: Any) -> Any:
+    """A str subclass (``np.str_``) as ``str``, a NumPy integer as ``int``, a NumPy
+    float as ``float``; anything else unchanged. Validated fields are stored this way,
+    so that configurations, fingerprints and ``repr`` do not depend on how a value was
+    spelled.
+
+    >>> import numpy as np
+    >>> plain(np.str_("shared")), plain(np.int64(3)), plain(np.float32(0.5)), plain(True)
+    ('shared', 3, 0.5, True)
+    """
+    if isinstance(value, str) and type(value) is not str:
+        return str(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -191,6 +223,9 @@ class Validated:
             value = getattr(self, f.name)
             if not c.check(value):
                 self._fail(f.name, f"must be {c.describe()}, got {value!r}")
+            normal = plain(value)
+            if normal is not value:
+                object.__setattr__(self, f.name, normal)
         self._check()
 
     def _check(self) -> None:

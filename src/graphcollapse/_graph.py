@@ -292,6 +292,9 @@ class InteractionGraph:
                 f"field 'names': expected a list of model names, got the string {brief(names)}"
             )
         names = tuple(names)
+        if not all(type(n) is str for n in names):
+            # A str subclass (np.str_, e.g. from an array of names) is stored as str.
+            names = tuple(str(n) if isinstance(n, str) else n for n in names)
         if len(names) == 0:
             raise InvalidGraphError(
                 "ecosystem: the ecosystem is empty: give at least one model under `models`"
