@@ -992,7 +992,7 @@ def check_arguments(
             "use path='plain' or 'auto'"
         )
     resolved = "fast" if path == "fast" or (path == "auto" and family.has_fast_path) else "plain"
-    family.check_graph(graph)
+    family.check_graph(graph, regime)
     check_loss_weights(graph, family, regime, "simulate")
     if homogenization is not False and homogenization is not None:
         # The cross-model fold's limits (on a sample of models above 2,000).

@@ -162,7 +162,7 @@ def symbol_survival(
     T = int(generations)
     p = np.asarray(family.p)
     M, K = graph.n_models, p.size
-    family.check_graph(graph)
+    family.check_graph(graph, regime)
     gens = np.arange(T + 1)
     sim = np.full((T + 1, M, K), np.nan)
     sem = np.full((T + 1, M, K), np.nan)

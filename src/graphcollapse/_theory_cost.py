@@ -226,8 +226,13 @@ def theory_work(
 
     diag = diagnose(graph)
     sizes = np.bincount(diag.component, minlength=diag.n_components)
-    if isinstance(family, LinearRegression) and family.estimator == "ols":
-        # Every least-squares path first computes the growth factors.
+    if (
+        isinstance(family, LinearRegression)
+        and family.estimator == "ols"
+        and np.all(graph.total > int(family.dim) + 1)
+    ):
+        # Every least-squares path first computes the growth factors (not defined, and
+        # not computed, when accumulate lets a model take n <= d + 1 per generation).
         work.extend(_growth_work(graph, int(family.dim), diag, sizes))
     if path == "exact":
         # The K x K recursion over T generations (its early stop is not counted).

@@ -135,7 +135,7 @@ class RunConfig:
         time limit (:func:`graphcollapse._cost.check_simulation`)."""
         graph = self.build_graph(progress=progress)
         family, regime = self.build_family(), self.build_regime()
-        family.check_graph(graph)
+        family.check_graph(graph, regime)
         check_simulation(
             graph,
             family,

@@ -291,7 +291,7 @@ def _resolve(
             regime = settings["regime"]
         else:
             graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
-            family.check_graph(graph)
+            family.check_graph(graph, regime)
     path = cfg.path
     if path == "auto":
         path = "fast" if family.has_fast_path else "plain"

@@ -370,7 +370,7 @@ def theory(
         probes=probes,
         seed=seed,
     )
-    family.check_graph(graph)
+    family.check_graph(graph, req.regime)
     # Refuse work over this machine's memory or the time limit (docs/reliability.md).
     check_theory(
         graph,
@@ -576,12 +576,25 @@ def _least_squares_theory(
     d, sigma = int(family.dim), float(family.noise)
     K = graph.n_models
     regime = req.regime
-    _check_samples(graph, d)
+    _check_samples(graph, d, regime)
     notes: list[str] = []
-    gr = _ols_growth(graph, d)
-    growth = gr.value
-    if gr.approx:
-        notes.append(_growth_note(gr))
+    small = np.flatnonzero(graph.total <= d + 1)
+    if small.size:
+        # Accumulate only (_check_samples refuses these otherwise): the replace-regime
+        # least-squares map does not exist (a fit on n <= d + 1 samples has an infinite
+        # risk), while every accumulated pool is large enough.
+        growth = linear_growth_factor(graph)
+        notes.append(
+            f"growth_factor: model {graph.names[int(small[0])]!r} takes "
+            f"{int(graph.total[small[0]])} <= d + 1 = {d + 1} samples per generation, so "
+            "the replace-regime least-squares map is not defined; the first-order map's "
+            "(C -> W C W^T) spectral radius is reported (the accumulate risks do not use it)"
+        )
+    else:
+        gr = _ols_growth(graph, d)
+        growth = gr.value
+        if gr.approx:
+            notes.append(_growth_note(gr))
     consistent = bool(family.consistent)
     if regime.is_default:
         collapses = req.diagnosis.collapses | (growth >= 1.0)
@@ -721,7 +734,8 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
         f"{factor * rse:.1e} relative of the exact value with probability 0.999; "
         "docs/theory.md §13)"
     )
-    small = np.minimum(graph.total, graph.initial_real) < d + 4
+    fitted = graph.initial_real if regime.data == "accumulate" else graph.total
+    small = np.minimum(fitted, graph.initial_real) < d + 4
     if small.any():
         notes.append(
             f"model {graph.names[int(np.flatnonzero(small)[0])]!r} has fewer than d + 4 = "

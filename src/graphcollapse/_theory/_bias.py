@@ -267,7 +267,7 @@ def _check(graph, family, generations, regime, tolerance) -> tuple[int, Regime]:
         raise ConfigError(
             f"second_order_theory, field 'tolerance': must be a number in (0, 1), got {tolerance!r}"
         )
-    family.check_graph(graph)
+    family.check_graph(graph, regime)
     return generations, regime
 
 

@@ -1213,7 +1213,7 @@ def ols_design_risk(
             f"regime (replace/fresh has the exact recursions ols_risk and "
             f"ols_shared_risk), got {regime.label}"
         )
-    _check_samples(graph, d)
+    _check_samples(graph, d, regime)
     rec = record_generations(generations, record)
     if method not in ("exact", "sampled"):
         raise ConfigError(

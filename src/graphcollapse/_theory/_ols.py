@@ -95,8 +95,14 @@ def _gamma(n: np.ndarray, d: int) -> np.ndarray:
     return n * (alpha - beta)
 
 
-def _check_samples(graph: InteractionGraph, d: int) -> None:
-    for field, counts in (("per generation", graph.total), ("at generation 0", graph.initial_real)):
+def _check_samples(graph: InteractionGraph, d: int, regime: Any = None) -> None:
+    """Refuse a model with ``n <= d + 1`` samples in a training set it fits: generation
+    0's and every later generation's, or under ``Regime(data="accumulate")`` only
+    generation 0's (the pool never shrinks afterwards)."""
+    checks = [("per generation", graph.total), ("at generation 0", graph.initial_real)]
+    if regime is not None and regime.data == "accumulate":
+        checks = checks[1:]
+    for field, counts in checks:
         bad = np.flatnonzero(np.asarray(counts) <= d + 1)
         if bad.size:
             i = int(bad[0])

@@ -415,16 +415,32 @@ class Family(abc.ABC):
             return 0.0
         return one + (two - one) * (max(int(n), 1) - 1) + 2.0 * params
 
-    def check_graph(self, graph: Any) -> None:
+    def check_graph(self, graph: Any, regime: Any = None) -> None:
         """Refuse graphs where some model has too few samples for this family.
 
+        Every training set a model fits must have at least :meth:`min_samples` samples.
+        Under the replace regime (the default, ``regime=None``) these are generation 0's
+        ``initial_real`` samples and every later generation's ``total``. Under
+        ``Regime(data="accumulate")`` the pool never shrinks (generation 0's sample,
+        the fixed real sample with reused real data included, stays in it and every
+        generation adds to it), so only ``initial_real`` must reach the minimum.
+
         Raises :class:`InsufficientSamplesError` naming the first such model.
+
+        >>> import graphcollapse as gc
+        >>> g = gc.InteractionGraph.from_dict({"models": {"A": {"real": 3, "initial_real": 8}}})
+        >>> gc.LinearRegression(dim=3).check_graph(g, gc.Regime(data="accumulate"))
+        >>> gc.LinearRegression(dim=3).check_graph(g)
+        Traceback (most recent call last):
+        ...
+        graphcollapse._errors.InsufficientSamplesError: model 'A': 3 samples per generation, ...
         """
         need = self.min_samples()
-        for field, counts in (
-            ("per generation", graph.total),
-            ("at generation 0", graph.initial_real),
-        ):
+        accumulate = regime is not None and getattr(regime, "data", "replace") == "accumulate"
+        checks = [("at generation 0", graph.initial_real)]
+        if not accumulate:
+            checks.insert(0, ("per generation", graph.total))
+        for field, counts in checks:
             bad = np.flatnonzero(np.asarray(counts) < need)
             if bad.size:
                 i = int(bad[0])
