@@ -120,7 +120,9 @@ def test_plot_shades_everything_when_generation_0_is_off():
 
     th = gc.theory(GRAPH, poisson(3.0), generations=3)
     disp = RiskCurveDisplay.from_curves(theory=th).plot()
-    spans = [p for ax in disp.axes_ for p in ax.patches if p.get_label() == "theory past valid_until"]
+    spans = [
+        p for ax in disp.axes_ for p in ax.patches if p.get_label() == "theory past valid_until"
+    ]
     assert spans
     for p in spans:
         x0 = p.get_x() if hasattr(p, "get_x") else p.get_xy()[0][0]

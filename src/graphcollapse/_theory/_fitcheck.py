@@ -42,11 +42,11 @@ RARE_COUNT = 1.0
 
 @dataclass(frozen=True)
 class SizeCheck:
-    """The Monte Carlo check at one pooled sample size ``n`` (:func:`n_fits` fits): ``ratio`` is the mean
-    simulated one-fit risk over ``noise_scale / n``, ``sem`` its standard error,
-    ``nonconverged`` the fraction of fits flagged by ``fit_report``; ``ok`` is
-    ``|ratio - 1| <= tolerance + z * sem`` with a finite risk; ``implied`` marks a size
-    not fitted because a smaller one passed.
+    """The Monte Carlo check at one pooled sample size ``n`` (:func:`n_fits` fits):
+    ``ratio`` is the mean simulated one-fit risk over ``noise_scale / n``, ``sem`` its
+    standard error, ``nonconverged`` the fraction of fits flagged by ``fit_report``;
+    ``ok`` is ``|ratio - 1| <= tolerance + z * sem`` with a finite risk; ``implied``
+    marks a size not fitted because a smaller one passed.
 
     >>> SizeCheck(100, 1.05, 0.04, 0.0, True, False).ok
     True
@@ -229,9 +229,7 @@ def apply_fit_check(
     parts = []
     failed = [c for c in checks.values() if not c.ok]
     if failed:
-        own = [
-            i for i in range(K) if bad(n0[i]) or bad(n[i])
-        ]
+        own = [i for i in range(K) if bad(n0[i]) or bad(n[i])]
         names = ", ".join(graph.names[i] for i in own[:8]) + (", ..." if len(own) > 8 else "")
         sizes = "; ".join(
             f"n={c.n}: {c.ratio:.3g} +/- {c.sem:.2g}"
@@ -243,7 +241,8 @@ def apply_fit_check(
             f"first-order one-fit risk off at generation 0 for {names}"
             + (f" (and {inherited} models fed by them)" if inherited > 0 else "")
             + f": simulated / first-order risk of one fit from the truth "
-            f"({FIT_CHECK_MIN_FITS}-{FIT_CHECK_MAX_FITS} seeded fits per size) {sizes}, beyond {FIT_CHECK_TOLERANCE:g} + {FIT_CHECK_Z:g} "
+            f"({FIT_CHECK_MIN_FITS}-{FIT_CHECK_MAX_FITS} seeded fits per size) {sizes}, "
+            f"beyond {FIT_CHECK_TOLERANCE:g} + {FIT_CHECK_Z:g} "
             "standard errors; the O(1/n^2) terms are not small at these sample sizes "
             "(signal too strong for n samples); valid_until shortened (-1: not even "
             "generation 0 holds; docs/theory.md §12.6)"
