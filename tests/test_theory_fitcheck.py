@@ -129,3 +129,16 @@ def test_plot_shades_everything_when_generation_0_is_off():
         assert x0 == 0.0
     assert all(ax.get_xlim()[0] >= 0.0 for ax in disp.axes_)
     plt.close(disp.figure_)
+
+
+def test_no_rare_note_when_a_fit_usually_draws_the_rare_symbols():
+    """K = 6 uniform symbols and 3 per fit: each is expected half a time, but a fit
+    draws some of them for sure (the typical fit is not below the mean): no note."""
+    g = gc.InteractionGraph(["A"], [[0]], real=[3])
+    assert fc.rare_category_note(g, gc.Categorical(k=6), gc.Regime()) is None
+    # 20 symbols of probability 1e-4 among 21 (N = 100): drawn with probability 0.18.
+    p = [1e-4] * 20 + [1 - 2e-3]
+    note = fc.rare_category_note(
+        gc.InteractionGraph(["A"], [[0]], real=[100]), gc.Categorical(probs=p), gc.Regime()
+    )
+    assert note is not None and "probability 0.18" in note

@@ -36,8 +36,11 @@ FIT_CHECK_Z = 4.0
 FIT_CHECK_WORK_LIMIT = 2_000_000
 #: Seconds per pooled sample fitted (the cost model of ``_theory_cost``).
 FIT_CHECK_SECONDS = 1e-6
-#: A symbol is rare for a fit on ``N`` symbols when ``N p_k`` is below this.
+#: A symbol is rare for a fit on ``N`` symbols when ``N p_k`` is below this ...
 RARE_COUNT = 1.0
+#: ... and the rare symbols are noted when a fit draws any of them with at most this
+#: probability (then the typical fit draws none and sits below the mean).
+RARE_SEEN = 0.5
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,8 @@ def apply_fit_check(
 def rare_category_note(graph: InteractionGraph, family: Any, regime: Any) -> str | None:
     """For an unsmoothed categorical family, a note when more than
     :data:`FIT_CHECK_TOLERANCE` of a fit's exact mean risk comes from symbols expected
-    fewer than :data:`RARE_COUNT` times in its pool: each symbol contributes
+    fewer than :data:`RARE_COUNT` times in its pool and a fit draws any of them with
+    probability at most :data:`RARE_SEEN`: each symbol contributes
     ``(1 - p_k) / (2N)`` to the mean risk of one fit, but a rare one only through the
     event that it is drawn (probability about ``N p_k``), so the mean is exact while
     typical fits, and simulations of fewer than about ``1 / (N p_k)`` replicates, fall
@@ -283,8 +287,10 @@ def rare_category_note(graph: InteractionGraph, family: Any, regime: Any) -> str
     for N in sorted({int(s) for s in np.concatenate([n0, n]) if s > 0}):
         rare = N * p < RARE_COUNT
         share = float((1.0 - p[rare]).sum() / (K - 1))
-        if share > FIT_CHECK_TOLERANCE:
-            seen = float(-np.expm1(N * np.log1p(-p[rare].sum()))) if rare.any() else 0.0
+        q = float(p[rare].sum())
+        # P(a fit on N symbols draws one of them), accurate for tiny q.
+        seen = 1.0 if q >= 1.0 else float(-np.expm1(N * np.log1p(-q)))
+        if share > FIT_CHECK_TOLERANCE and seen <= RARE_SEEN:
             hits.append((N, share, seen))
     if not hits:
         return None
