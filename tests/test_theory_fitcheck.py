@@ -74,7 +74,7 @@ def test_flag_propagates_to_consumers_one_generation_later():
     th = gc.theory(g, fam, generations=4)
     assert th.valid_until.tolist() == [-1, 0]
     note = next(n for n in th.notes if n.startswith("first-order one-fit risk off"))
-    assert "for A (and 1 models fed by them)" in note
+    assert "for A (and 1 model fed by them)" in note
 
 
 def test_larger_sizes_are_implied_once_a_smaller_one_passes():

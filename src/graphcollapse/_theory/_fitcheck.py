@@ -242,7 +242,11 @@ def apply_fit_check(
         inherited = int(hit.sum()) - len(own)
         parts.append(
             f"first-order one-fit risk off at generation 0 for {names}"
-            + (f" (and {inherited} models fed by them)" if inherited > 0 else "")
+            + (
+                f" (and {inherited} model{'s' if inherited > 1 else ''} fed by them)"
+                if inherited > 0
+                else ""
+            )
             + f": simulated / first-order risk of one fit from the truth "
             f"({FIT_CHECK_MIN_FITS}-{FIT_CHECK_MAX_FITS} seeded fits per size) {sizes}, "
             f"beyond {FIT_CHECK_TOLERANCE:g} + {FIT_CHECK_Z:g} "
