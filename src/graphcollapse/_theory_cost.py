@@ -259,6 +259,7 @@ def theory_work(
         work.append(("categorical", 250.0 * (T + 1), "python", 0, 0))
     if path in ("powers", "dense", "probes"):
         work.extend(_separation_work(graph, family, regime, T))
+        work.extend(_fit_check_work(graph, family, regime))
     # Every path: the graph's growth factors and verdict by sparse power iterations.
     work.append(("structure", 5000.0 * (nnz + K) * 4, "stream", 0, 0))
     work.append(("structure", 4 * 5000.0, "python", 0, 0))
@@ -385,6 +386,18 @@ def _separation_work(graph: Any, family: Any, regime: Any, T: int) -> list:
     if rows > getattr(_bias, "SEPARATION_WORK_LIMIT", math.inf):
         return []
     return [("valid_until", SEPARATION_SECONDS * rows, "seconds", 0, 0)]
+
+
+def _fit_check_work(graph: Any, family: Any, regime: Any) -> list:
+    """The one-fit check of docs/theory.md §12.6 (GLM / M-estimator families): its
+    seeded fits at every distinct pooled size, at most ``FIT_CHECK_WORK_LIMIT`` pooled
+    samples, ``FIT_CHECK_SECONDS`` each."""
+    from ._theory import _fitcheck
+
+    if not _fitcheck.applies(family):
+        return []
+    rows = _fitcheck.check_work(graph, regime)
+    return [("fit_check", _fitcheck.FIT_CHECK_SECONDS * rows, "seconds", 0, 0)] if rows else []
 
 
 def _rows(W: Any) -> np.ndarray:

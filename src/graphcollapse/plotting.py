@@ -1623,8 +1623,9 @@ def _shade_beyond_valid(ax: Any, gens: Any, valid: Any, idx: Sequence[int]) -> N
     end = float(np.max(gens))
     if v >= end:
         return
+    # valid_until = -1 (not even generation 0 holds, docs/theory.md §12.6): shade all.
     ax.axvspan(
-        v,
+        max(float(v), float(np.min(gens))),
         end,
         color="0.88",
         zorder=0,

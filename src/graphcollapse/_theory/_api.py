@@ -396,7 +396,25 @@ def theory(
     if res.valid_until is None:
         valid, why = first_order_valid_until(graph, family, res)
         res = replace(res, valid_until=_ro(valid), notes=res.notes + ((why,) if why else ()))
+    res = _with_fit_check(graph, family, res, req.seed)
     return res
+
+
+def _with_fit_check(graph, family, res: TheoryResult, seed: int) -> TheoryResult:
+    """The one-fit check of docs/theory.md §12.6: a note and a shorter ``valid_until``
+    where the first-order risk of one fit is off at the graph's sample sizes; for the
+    categorical family a note on rare categories."""
+    from ._fitcheck import applies, apply_fit_check, rare_category_note
+
+    if isinstance(family, Categorical):
+        note = rare_category_note(graph, family, res.regime)
+        return res if note is None else replace(res, notes=(*res.notes, note))
+    if not applies(family) or str(res.kind).startswith("exact"):
+        return res
+    valid, note = apply_fit_check(graph, family, res.regime, res.valid_until, seed=seed)
+    if note is None:
+        return res
+    return replace(res, valid_until=_ro(valid), notes=(*res.notes, note))
 
 
 def _weighted_theory(graph: InteractionGraph, family: Family, req: TheoryRequest) -> TheoryResult:

@@ -11,6 +11,8 @@ steady state per model) or, with ``--json``, one object::
 ``risk[t][i]`` is model ``i`` at generation ``t``; ``risk_sem`` its standard error (zero
 for the exact methods, the probe error with ``--method probes``); non-finite numbers (an
 infinite slope of a geometric blow-up, a missing steady state) are ``null``.
+``valid_until[i]`` is the last generation at which model ``i``'s curve holds within
+its bound; ``-1`` when not even generation 0 does (docs/theory.md §12.6).
 ``cross_correlation`` and ``homogenization`` (:meth:`Homogenization.json_keys
 <graphcollapse.theory.Homogenization.json_keys>`) are there by default when the theory
 carries the cross-covariance or the linear recursion's is cheap
