@@ -85,7 +85,7 @@ def test_larger_sizes_are_implied_once_a_smaller_one_passes():
 
 
 def test_other_families_and_exact_theories_are_not_checked():
-    assert not fc.applies(gc.LinearRegression(dim=2)) and not fc.applies(gc.Gaussian())
+    assert not fc.applies(gc.LinearRegression(dim=2)) and not fc.applies(gc.Categorical(k=3))
     assert fc.applies(gc.LogisticRegression(dim=2)) and fc.applies(gc.HuberRegression(dim=2))
     _, work = tc.theory_work(GRAPH, poisson(1.0), generations=3)
     (row,) = [w for w in work if w[0] == "fit_check"]
@@ -142,3 +142,23 @@ def test_no_rare_note_when_a_fit_usually_draws_the_rare_symbols():
         gc.InteractionGraph(["A"], [[0]], real=[100]), gc.Categorical(probs=p), gc.Regime()
     )
     assert note is not None and "probability 0.18" in note
+
+
+@pytest.mark.seeded
+def test_gaussian_at_few_samples_is_flagged_and_at_many_is_not(seed):
+    """A self-consuming Gaussian MLE (dim 1) on 12 samples: the one-fit risk is about 1.5
+    times its first-order value (the inverse and log of the fitted variance), so
+    valid_until is -1 with the reason; on 400 samples (O(1/n) off: about 1 %) nothing
+    changes. The check's seed is fixed; the simulation's varies with ``seed``: its
+    generation-0 risk is also over 1.1 times first order beyond 4.5 standard errors."""
+    fam = gc.Gaussian(dim=1)
+    small = gc.InteractionGraph(["A"], [[12]], real=[0])
+    th = gc.theory(small, fam, generations=2)
+    assert th.valid_until.tolist() == [-1]
+    assert any("too few samples for the covariance" in n for n in th.notes)
+    sim = gc.simulate(small, fam, generations=0, replicates=4000, seed=seed)
+    first = th.risk.mean[0, 0]
+    assert sim.mean[0, 0] - 1.1 * first > 4.5 * sim.sem[0, 0]
+    big = gc.theory(gc.InteractionGraph(["A"], [[400]], real=[0]), fam, generations=2)
+    assert big.valid_until.tolist() != [-1]
+    assert not any("one-fit risk off" in n for n in big.notes)
