@@ -33,3 +33,19 @@ def write_run_config(directory: Path, settings: str) -> Path:
         "family: {name: linear_regression, dim: 3, noise: 1.0, fit: ols}\n" + settings
     )
     return cfg
+
+
+def run_cli(args: list[str]) -> tuple[int, str, str]:
+    """Run the CLI in-process on ``args``: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from graphcollapse.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(args)
+        except SystemExit as exc:
+            code = exc.code
+    return int(code or 0), out.getvalue(), err.getvalue()

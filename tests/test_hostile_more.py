@@ -6,8 +6,6 @@ never a traceback, a MemoryError or a silently wrong number."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import pickle
 import subprocess
@@ -19,22 +17,15 @@ import numpy as np
 import pytest
 
 import graphcollapse as gc
+from cli_helpers import run_cli
 from graphcollapse import ConfigError, GraphCollapseError
-from graphcollapse.cli import main
 from graphcollapse.config import load_config
 from graphcollapse.families.linear import MAX_SIGNAL_TO_NOISE
 
 GRAPH = "graph: {preset: cycle, size: 3, real_models: one, samples: 30, real: 30}\n"
 
 
-def _cli(args: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(args)
-        except SystemExit as exc:
-            code = exc.code
-    return int(code or 0), out.getvalue(), err.getvalue()
+_cli = run_cli  # (exit status, stdout, stderr) of an in-process run
 
 
 def _refused(args: list[str], *fragments: str) -> str:

@@ -5,17 +5,15 @@ limit and the override in one line. No timing is asserted: the refused runs are 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 
 import pytest
 
 import graphcollapse as gc
+from cli_helpers import run_cli
 from graphcollapse import ConfigError, GraphCollapseError
 from graphcollapse._cost import Estimate, block_bytes, estimate_simulation, simulation_bytes
 from graphcollapse._limits import format_duration, time_limit, time_problem
-from graphcollapse.cli import main
 
 ABSURD = {"generations": 1_000_000, "replicates": 10**9}  # within the fields' bounds
 """About 10^15 fits: centuries on any machine."""
@@ -27,14 +25,7 @@ def _default_limits(monkeypatch):
     monkeypatch.delenv("GRAPHCOLLAPSE_MAX_MEMORY", raising=False)
 
 
-def _cli(args: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(args)
-        except SystemExit as exc:
-            code = exc.code
-    return int(code or 0), out.getvalue(), err.getvalue()
+_cli = run_cli  # (exit status, stdout, stderr) of an in-process run
 
 
 def _graph() -> gc.InteractionGraph:

@@ -4,8 +4,6 @@ lists the kinds of bad input and how each is answered)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import tracemalloc
@@ -17,23 +15,15 @@ import yaml
 
 import graphcollapse as gc
 import graphcollapse.io as gio
+from cli_helpers import run_cli
 from graphcollapse import ConfigError, GraphCollapseError, InvalidGraphError
 from graphcollapse._graph import MAX_COUNT
-from graphcollapse.cli import main
 from graphcollapse.config import load_config, parse_config
 
 RUN = "family: {name: linear_regression, dim: 2}\ngenerations: 2\nreplicates: 20\n"
 
 
-def _cli(args: list[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process: (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(args)
-        except SystemExit as exc:
-            code = exc.code
-    return int(code or 0), out.getvalue(), err.getvalue()
+_cli = run_cli  # (exit status, stdout, stderr) of an in-process run
 
 
 def _refused(args: list[str]) -> str:

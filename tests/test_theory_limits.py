@@ -7,18 +7,16 @@ and the engine's one argument check. No timing is asserted: the limits are set s
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 
 import pytest
 
 import graphcollapse as gc
 import graphcollapse._theory_cost as tc
+from cli_helpers import run_cli
 from graphcollapse import ConfigError
 from graphcollapse._cost import param_floats, simulation_bytes
 from graphcollapse._theory import _api
-from graphcollapse.cli import main
 
 
 @pytest.fixture(autouse=True)
@@ -27,14 +25,7 @@ def _default_limits(monkeypatch):
     monkeypatch.delenv("GRAPHCOLLAPSE_MAX_MEMORY", raising=False)
 
 
-def _cli(args: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(args)
-        except SystemExit as exc:
-            code = exc.code
-    return int(code or 0), out.getvalue(), err.getvalue()
+_cli = run_cli  # (exit status, stdout, stderr) of an in-process run
 
 
 def _no_work(monkeypatch) -> None:

@@ -642,14 +642,7 @@ def _least_squares_theory(
                 unsettled = np.zeros(K, dtype=bool)
             else:
                 slope, unsettled = _slope(graph, d, sigma, growth, 1e-11, 200_000, FLOP_BUDGET)
-            if unsettled.any():
-                first = _large_slope(graph, d, sigma, regime, collapses, growth, [])
-                slope[unsettled] = first[unsettled]
-                notes.append(
-                    f"slopes of {int(unsettled.sum())} models from the linear closed form "
-                    "with the exact per-generation noise (first order in d / n): the exact "
-                    "increments did not settle within the flop budget"
-                )
+            _settle_slopes(slope, unsettled, graph, d, sigma, regime, collapses, growth, notes)
             steady = ols_steady_state(graph, family, growth=growth)
         return TheoryResult(
             risk,
@@ -782,14 +775,7 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
             slope = _large_slope(graph, d, sigma, regime, collapses, growth, notes)
         else:
             slope, unsettled = _slope(graph, d, sigma, growth, 1e-11, 200_000, FLOP_BUDGET)
-            if unsettled.any():
-                first = _large_slope(graph, d, sigma, regime, collapses, growth, [])
-                slope[unsettled] = first[unsettled]
-                notes.append(
-                    f"slopes of {int(unsettled.sum())} models from the linear closed form "
-                    "with the exact per-generation noise (first order in d / n): the exact "
-                    "increments did not settle within the flop budget"
-                )
+            _settle_slopes(slope, unsettled, graph, d, sigma, regime, collapses, growth, notes)
         notes.append(
             "reused real data: verdict and slopes from the fresh-data exact map (closed "
             "classes take no real data; shared samples: the map of §11)"
@@ -806,6 +792,20 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
         regime,
         tuple(notes),
         cross_covariance=None if covs is None else _ro(covs),
+    )
+
+
+def _settle_slopes(slope, unsettled, graph, d, sigma, regime, collapses, growth, notes) -> None:
+    """Replace, in place, the exact slopes that did not settle within the flop budget
+    by the linear closed form with the exact per-generation noise, with a note."""
+    if not unsettled.any():
+        return
+    first = _large_slope(graph, d, sigma, regime, collapses, growth, [])
+    slope[unsettled] = first[unsettled]
+    notes.append(
+        f"slopes of {int(unsettled.sum())} models from the linear closed form "
+        "with the exact per-generation noise (first order in d / n): the exact "
+        "increments did not settle within the flop budget"
     )
 
 
