@@ -210,3 +210,28 @@ def test_risk_plot_shades_beyond_valid_until():
     exact = gc.theory(g, gc.LinearRegression(dim=3), generations=12)
     disp = RiskCurveDisplay.from_curves(theory=exact).plot()
     assert not [p for p in disp.ax_.patches if p.get_label() == "theory past valid_until"]
+
+
+def test_first_order_valid_until_is_minus_one_when_generation_0_already_fails(monkeypatch):
+    """When the next-order term is beyond the bound at generation 0 itself, no
+    generation holds: valid_until is -1 (the plots shade from generation 0), not 0."""
+    import dataclasses
+
+    import graphcollapse._theory._bias as bias
+
+    g = gc.InteractionGraph(["A", "B"], [[0, 0], [100, 100]], real=[200, 100])
+    fam = gc.LogisticRegression(dim=2, theta=[0.5, -0.25])
+    res = gc.theory(g, fam, generations=4)
+    real_so = bias.second_order_theory
+
+    def doubled_at_b(*args, **kwargs):
+        so = real_so(*args, **kwargs)
+        mean = so.risk.mean.copy()
+        mean[:, 1] *= 2.0  # B's next-order term: 100 % of its risk from generation 0
+        risk = dataclasses.replace(so.risk, mean=mean)
+        return dataclasses.replace(so, risk=risk)
+
+    monkeypatch.setattr(bias, "second_order_theory", doubled_at_b)
+    out, _ = bias.first_order_valid_until(g, fam, res, tolerance=0.1)
+    assert out[1] == -1
+    assert out[0] >= 0  # A is untouched: its own first generations hold

@@ -1353,7 +1353,8 @@ def first_order_valid_until(
     """``valid_until`` of a first-order :class:`~graphcollapse.theory.TheoryResult`:
     per model, the last generation at which its risk stays within ``tolerance``
     (relative) of the second-order risk, i.e. the next-order term is below the bound
-    (and no later than the second-order theory's own ``valid_until``). Exact results
+    (and no later than the second-order theory's own ``valid_until``); -1 when
+    generation 0 is already beyond it. Exact results
     hold for their whole horizon. Where no next-order term is available (regime other
     than replace / fresh, private or shared, no :meth:`~graphcollapse.families.Family.fit_moments`,
     graph too large) the horizon is returned with a note saying so.
@@ -1413,7 +1414,7 @@ def first_order_valid_until(
     for i in range(K):
         bad = np.flatnonzero(gap[:, i])
         if bad.size:
-            out[i] = int(gens[bad[0] - 1]) if bad[0] > 0 else 0
+            out[i] = int(gens[bad[0] - 1]) if bad[0] > 0 else -1
     note = None
     if level is None and type(family).fit_report is not Family.fit_report:
         note = (
