@@ -162,3 +162,17 @@ def test_gaussian_at_few_samples_is_flagged_and_at_many_is_not(seed):
     big = gc.theory(gc.InteractionGraph(["A"], [[400]], real=[0]), fam, generations=2)
     assert big.valid_until.tolist() != [-1]
     assert not any("one-fit risk off" in n for n in big.notes)
+
+
+def test_diverging_fits_at_tiny_pools_fail_the_check_without_warnings():
+    """Poisson pools of 2 and 4 samples: some fits diverge and their risks' squares
+    overflow; the check fails (valid_until -1) instead of leaking a numpy warning."""
+    import warnings
+
+    g = gc.InteractionGraph(["a", "b", "c"], [[0, 0, 0], [2, 0, 0], [0, 13, 0]], real=[33, 4, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = gc.theory(
+            g, gc.PoissonRegression(dim=2), generations=5, regime=gc.Regime(real="reused")
+        )
+    assert res.valid_until[1] == -1

@@ -176,10 +176,13 @@ def fit_check(
         with np.errstate(all="ignore"):
             params, bad = family.fit_report(batch)
             risk = np.asarray(family.risk(params), dtype=np.float64)
-        first = scale / n
-        finite = bool(np.isfinite(risk).all()) and first > 0
-        ratio = float(risk.mean() / first) if finite else float("inf")
-        sem = float(risk.std(ddof=1) / np.sqrt(m) / first) if finite else float("inf")
+            first = scale / n
+            finite = bool(np.isfinite(risk).all()) and first > 0
+            # Risks near the float limit (diverged fits) overflow in their square:
+            # the spread is then infinite, and the check fails (never a warning).
+            ratio = float(risk.mean() / first) if finite else float("inf")
+            sem = float(risk.std(ddof=1) / np.sqrt(m) / first) if finite else float("inf")
+        finite = finite and np.isfinite(ratio) and np.isfinite(sem)
         frac = 0.0 if bad is None else float(np.mean(bad))
         ok = finite and abs(ratio - 1.0) <= tolerance + z * sem
         out[n] = SizeCheck(n, ratio, sem, frac, ok, False)
