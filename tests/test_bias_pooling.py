@@ -154,4 +154,5 @@ def test_theory_on_a_diverging_logistic_cycle_does_not_raise():
     r = gc.theory(gc.preset("cycle", size=5), gc.LogisticRegression(dim=3), generations=30)
     onset = [n for n in r.notes if "separation onset" in n]
     assert len(onset) == 1 and "m0, m1, m2, m3 and 1 more: 0" in onset[0]
-    assert all(int(v) == 0 for v in r.valid_until)
+    # Separated already at generation 0: not even generation 0 holds.
+    assert all(int(v) == -1 for v in r.valid_until)
