@@ -22,7 +22,9 @@ persisting. With shared synthetic samples, consumers
 ``i != k`` of producer ``j`` hold ``min(n_ij, n_kj)`` samples in common, which adds
 ``min(n_ij, n_kj) / (n_i n_k) V`` to ``C'_ik``. The Gaussian family has an exact recursion
 of the first two moments (pooling adds the spread of the sources' means to the fitted
-covariance), used instead, in every regime (reused real data and accumulate included).
+covariance), used instead, in every regime (reused real data and accumulate included);
+its risk is exact for models fed by one source and an expansion, with a bound on where it
+holds, for mixed pools (:mod:`._gaussian_risk`, docs/theory.md §12.3).
 
 Where the approximation holds: the neglected next-order term is the curvature of the
 drift and of the noise over the parameter's spread, ``1/2 d^2 b [Cov a_i] / n_i`` (and
@@ -101,7 +103,9 @@ class SecondOrderResult:
     ----------
     risk : RiskCurves
         ``R(mbar) + 1/2 tr(H_R C_ii)`` per generation and model (``H_R`` the risk's
-        Hessian at the predicted mean, by central differences).
+        Hessian at the predicted mean, by central differences); for the Gaussian family
+        the exact ``E KL`` of single-source models and of every model at generation 0
+        (docs/theory.md §12.3, "Gaussian risk").
     mean_params : ndarray, shape (T + 1, K, p)
         Predicted mean of each model's parameter.
     param_cov : ndarray, shape (T + 1, K, p, p)
@@ -293,9 +297,11 @@ def second_order_theory(
     accumulate) the recursion of docs/theory.md §12.4, which needs
     :meth:`~graphcollapse.families.Family.fit_tensors` (a family without it is refused
     there with the reason, :func:`unsupported_regime`). The Gaussian recursion is exact
-    in every regime. For a family whose fit can fail (logistic, Poisson), the predicted
-    probability of a non-converged (separated) fit per generation and model
-    (:func:`nonconvergence_probability`) also ends ``valid_until``.
+    in every regime (its moments; its risk for single-source models, the others an
+    expansion whose ``valid_until`` ends where it is off). For a family whose fit can
+    fail (logistic, Poisson), the predicted probability of a non-converged (separated)
+    fit per generation and model (:func:`nonconvergence_probability`) also ends
+    ``valid_until``.
 
     Parameters
     ----------
