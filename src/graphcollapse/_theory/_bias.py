@@ -1372,7 +1372,7 @@ def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
         record(t, m, M, S)
     expand = np.flatnonzero(~exact)
     if expand.size and T > 0:  # generation 0 is a fit from the truth: exact for all
-        kl[1:, expand] = _predicted_risk(family, mean[1:, expand], cov[1:, expand])
+        kl[1:, expand] = _gr.expanded_risk(family, mean[1:, expand], cov[1:, expand])
     risk = RiskCurves(
         graph.names,
         np.arange(T + 1),
@@ -1403,7 +1403,7 @@ def _self_loop_curve(family):
         res = _gaussian_exact(g, unit, t_max, 0.1, Regime())
         exact = res.risk.mean[:, 0]
         with np.errstate(all="ignore"):
-            expanded = _predicted_risk(unit, res.mean_params, res.param_cov)[:, 0]
+            expanded = _gr.expanded_risk(unit, res.mean_params, res.param_cov)[:, 0]
             ratio = np.where(np.isinf(exact), np.inf, exact / expanded)
         return exact, ratio
 
