@@ -22,7 +22,9 @@ persisting. With shared synthetic samples, consumers
 ``i != k`` of producer ``j`` hold ``min(n_ij, n_kj)`` samples in common, which adds
 ``min(n_ij, n_kj) / (n_i n_k) V`` to ``C'_ik``. The Gaussian family has an exact recursion
 of the first two moments (pooling adds the spread of the sources' means to the fitted
-covariance), used instead, in every regime (reused real data and accumulate included).
+covariance), used instead, in every regime (reused real data and accumulate included);
+its risk is exact for models fed by one source and an expansion, with a bound on where it
+holds, for mixed pools (:mod:`._gaussian_risk`, docs/theory.md §12.3).
 
 Where the approximation holds: the neglected next-order term is the curvature of the
 drift and of the noise over the parameter's spread, ``1/2 d^2 b [Cov a_i] / n_i`` (and
@@ -48,6 +50,7 @@ from .._graph import InteractionGraph
 from .._json import json_floats
 from .._regime import Regime
 from ..families._base import Family
+from . import _gaussian_risk as _gr
 
 __all__ = [
     "SecondOrderResult",
@@ -100,7 +103,9 @@ class SecondOrderResult:
     ----------
     risk : RiskCurves
         ``R(mbar) + 1/2 tr(H_R C_ii)`` per generation and model (``H_R`` the risk's
-        Hessian at the predicted mean, by central differences).
+        Hessian at the predicted mean, by central differences); for the Gaussian family
+        the exact ``E KL`` of single-source models and of every model at generation 0
+        (docs/theory.md §12.3, "Gaussian risk").
     mean_params : ndarray, shape (T + 1, K, p)
         Predicted mean of each model's parameter.
     param_cov : ndarray, shape (T + 1, K, p, p)
@@ -292,9 +297,11 @@ def second_order_theory(
     accumulate) the recursion of docs/theory.md §12.4, which needs
     :meth:`~graphcollapse.families.Family.fit_tensors` (a family without it is refused
     there with the reason, :func:`unsupported_regime`). The Gaussian recursion is exact
-    in every regime. For a family whose fit can fail (logistic, Poisson), the predicted
-    probability of a non-converged (separated) fit per generation and model
-    (:func:`nonconvergence_probability`) also ends ``valid_until``.
+    in every regime (its moments; its risk for single-source models, the others an
+    expansion whose ``valid_until`` ends where it is off). For a family whose fit can
+    fail (logistic, Poisson), the predicted probability of a non-converged (separated)
+    fit per generation and model (:func:`nonconvergence_probability`) also ends
+    ``valid_until``.
 
     Parameters
     ----------
@@ -1249,12 +1256,25 @@ def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
     p = d + d * d
     mean = np.empty((T + 1, K, p))
     cov = np.zeros((T + 1, K, p, p))
+    # The risk (docs/theory.md §12.3, "Gaussian risk"): exact for single-source models
+    # (E tr Sigma^-1, E delta' Sigma^-1 delta, E log det Sigma in whitened coordinates),
+    # the expansion with the fitted covariance's own covariance for the others.
+    src = _gr.single_sources(graph, regime)
+    exact = _gr.exact_models(src)
+    ea, eb, ec = _gr.wishart_step(float(d), 0.0, 0.0, n0, d, mle)
+    kl = np.empty((T + 1, K))
+    kl[0] = _gr.kl_from(ea, eb, ec, d)
+    fixed = (real, (real > 0) & (n0 >= real)) if (reused and not accumulate) else None
+    sig = _gr.SigmaCov(n0, d, np.eye(d), mle, fixed)  # whitened: truth N(0, I)
+    Wh = family._whiten
+    unwhite = np.kron(np.linalg.inv(Wh), np.linalg.inv(Wh))  # vec(L X L^T) = (L (x) L) vec X
 
     def record(t, m, M, S):
         mean[t, :, :d] = m
         mean[t, :, d:] = S.reshape(K, -1)
         diag = M[np.arange(K), np.arange(K)]
         cov[t, :, :d, :d] = diag - np.einsum("ip,iq->ipq", m, m)
+        cov[t, :, d:, d:] = np.einsum("ab,ibc,dc->iad", unwhite, sig.diag(), unwhite)
 
     record(0, m, M, S)
     for t in range(1, T + 1):
@@ -1326,21 +1346,110 @@ def _gaussian_exact(graph, family, T, tol, regime=None) -> SecondOrderResult:
                 + np.einsum("k,pq->kpq", v, outer_s)[None]
                 + np.einsum("ik,i,pq->ikpq", eye, own, Sig_s)
             )
+        # The fitted covariances' covariance (whitened) and the exact risk's state.
+        if mle:
+            div_new = np.ones(K)
+        elif weighted:
+            div_new = 1.0 - 1.0 / graph.effective_samples
+        else:
+            div_new = (N_new - 1.0) / N_new
+        S_white = np.einsum("ab,ibc,dc->iad", Wh, S, Wh)
+        sig.step(
+            S=S_white, a=a, v=v, V=V, syn=syn, N_new=N_new, u=u, div_new=div_new, shared=shared
+        )
+        j = np.maximum(src, 0)
+        real_src = src == _gr.REAL
+        ea, eb, ec = _gr.wishart_step(
+            np.where(real_src, d, ea[j]),
+            np.where(real_src, 0.0, eb[j]),
+            np.where(real_src, 0.0, ec[j]),
+            N_new,
+            d,
+            mle,
+        )
+        kl[t] = _gr.kl_from(ea, eb, ec, d)
         m, M, S, Q, N = m_new, M_new, S_new, Q_new, N_new
         record(t, m, M, S)
+    expand = np.flatnonzero(~exact)
+    if expand.size and T > 0:  # generation 0 is a fit from the truth: exact for all
+        kl[1:, expand] = _gr.expanded_risk(family, mean[1:, expand], cov[1:, expand])
     risk = RiskCurves(
         graph.names,
         np.arange(T + 1),
-        _predicted_risk(family, mean, cov),
+        kl,
         source="theory",
         info={"theory": "exact_gaussian", "regime": regime.label},
     )
-    notes = (
-        "Gaussian: mean_params (E mu, E Sigma) are exact; param_cov holds the mean's "
-        "covariance only, and the risk is its second-order expansion",
-    )
     valid = np.full(K, T, dtype=np.int64)
-    return SecondOrderResult(risk, mean, cov, valid, tol, "exact_gaussian", notes)
+    notes = [
+        "Gaussian: mean_params (E mu, E Sigma) are exact; param_cov holds the mean's and "
+        "the fitted covariance's covariances (exact for single-source models, the "
+        "pooled means' spread to first order otherwise)"
+    ]
+    notes += _gaussian_risk_notes(graph, family, exact, kl, valid, tol, mle, regime)
+    return SecondOrderResult(risk, mean, cov, valid, tol, "exact_gaussian", tuple(notes))
+
+
+def _self_loop_curve(family):
+    """``(n, t_max) -> (exact risk, exact / expanded risk)`` of a self-consuming model on
+    ``n`` samples of ``family`` (truth ``N(0, I)``: the risk is invariant), generations
+    ``0..t_max``: the indicator of :func:`~._gaussian_risk.expansion_valid_until`."""
+    from ..families.gaussian import Gaussian
+
+    unit = Gaussian(dim=family.dim, estimator=family.estimator)
+
+    def curve(n: int, t_max: int):
+        g = InteractionGraph(["self"], [[n]], real=[0])
+        res = _gaussian_exact(g, unit, t_max, 0.1, Regime())
+        exact = res.risk.mean[:, 0]
+        with np.errstate(all="ignore"):
+            expanded = _gr.expanded_risk(unit, res.mean_params, res.param_cov)[:, 0]
+            ratio = np.where(np.isinf(exact), np.inf, exact / expanded)
+        return exact, ratio
+
+    return curve
+
+
+def _gaussian_risk_notes(graph, family, exact, kl, valid, tol, mle, regime) -> list[str]:
+    """Which models have the exact risk, which are infinite, and where the expansion
+    of the others stops (``valid`` is shortened in place)."""
+    K, d = graph.n_models, family.dim
+    names = graph.names
+    out = []
+    ex = [names[i] for i in np.flatnonzero(exact)]
+    if ex:
+        more = f" and {len(ex) - 8} more" if len(ex) > 8 else ""
+        out.append(
+            f"exact risk (single source, E KL by the Wishart recursion) for {', '.join(ex[:8])}"
+            f"{more}; generation 0 is exact for every model"
+        )
+    inf = [names[i] for i in range(K) if exact[i] and np.isinf(kl[:, i]).any()]
+    if inf:
+        out.append(
+            f"infinite expected risk for {', '.join(inf[:8])}{' ...' if len(inf) > 8 else ''}: "
+            f"a fit on n <= dim + 2 = {d + 2} samples (here or upstream) has E Sigma^-1 = inf"
+        )
+    if exact.all():
+        return out
+    pool = graph.total.astype(np.int64)
+    if regime.data == "accumulate":
+        pool = pool + graph.initial_real
+    v, ratio = _gr.expansion_valid_until(kl, pool, exact, tol, _self_loop_curve(family))
+    valid[:] = np.minimum(valid, v)
+    mixed = [names[i] for i in np.flatnonzero(~exact)]
+    more = f" and {len(mixed) - 8} more" if len(mixed) > 8 else ""
+    note = f"second-order expansion of the risk (sources mixed) for {', '.join(mixed[:8])}{more}"
+    cut = [(names[i], f"{ratio[i]:.3g}") for i in np.flatnonzero(np.isfinite(ratio))]
+    cut += [(names[i], "inf") for i in np.flatnonzero(np.isinf(ratio))]
+    if cut:
+        note += (
+            f"; valid_until ends where a self-consuming model on as many samples, at "
+            f"the generation with as much exact risk (generation 0: one fit from the "
+            f"truth), has exact / expanded risk beyond 1 +/- {tol:g}: ratio "
+            f"{_grouped(cut)} (docs/theory.md §12.3)"
+        )
+    out.append(note)
+    return out
 
 
 # ---------------------------------------------------------------------- first order
