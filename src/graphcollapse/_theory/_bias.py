@@ -101,9 +101,10 @@ PERSISTING_SPREAD_FACTOR = 4.0
 """With persisting data (reused real data, accumulate), the neglected terms of the
 class "a persisting batch's moments taken at the current pooled target" are sized as
 this multiple of how far the mean and the variance move between the recursion with and
-without slope transport (one term of that class); measured, not derived: the simulated
-excess over the fresh-sample baseline was 1-4 times that spread (docs/theory.md
-§12.4, "Where it stops with persisting data")."""
+without slope transport (one term of that class); measured, not derived: where the
+simulated variance's excess beyond generation 0's one-fit error exceeded 5 % it was
+2.2-4.3 times that spread (docs/theory.md §12.4, "Where it stops with persisting
+data")."""
 
 
 @dataclass(frozen=True, eq=False)
