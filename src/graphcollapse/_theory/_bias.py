@@ -31,7 +31,10 @@ drift and of the noise over the parameter's spread, ``1/2 d^2 b [Cov a_i] / n_i`
 likewise for ``V``); it is measured by symmetric sigma points, carried through the graph
 like an error, and ``valid_until`` is the last generation at which it stays below
 ``tolerance`` times the parameter's predicted standard deviation (for the mean) and
-``tolerance`` times its predicted variance (for the covariance).
+``tolerance`` times its predicted variance (for the covariance). With persisting data
+(reused real data, accumulate) the error also counts ``PERSISTING_SPREAD_FACTOR`` times
+how far the mean and the variance move between the recursion with and without slope
+transport (docs/theory.md §12.4, "Where it stops with persisting data").
 
 Only numpy and scipy are imported.
 """
@@ -93,6 +96,15 @@ NUMERICAL_WORK_LIMIT = 100
 :func:`theory` computes ``valid_until`` of a family whose moments are numerical
 (:class:`~graphcollapse.MEstimator`: a Monte Carlo integral each, 20-150 ms); beyond it,
 the whole horizon and a note pointing to :func:`second_order_theory`."""
+
+PERSISTING_SPREAD_FACTOR = 4.0
+"""With persisting data (reused real data, accumulate), the neglected terms of the
+class "a persisting batch's moments taken at the current pooled target" are sized as
+this multiple of how far the mean and the variance move between the recursion with and
+without slope transport (one term of that class); measured, not derived: where the
+simulated variance's excess beyond generation 0's one-fit error exceeded 5 % it was
+2.2-4.3 times that spread (docs/theory.md §12.4, "Where it stops with persisting
+data")."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -312,7 +324,9 @@ def second_order_theory(
         Any regime for the Gaussian family and for families with ``fit_tensors``;
         replace / fresh, private (default) or shared synthetic samples for the others.
     tolerance : float
-        Relative bound on the neglected next-order term that defines ``valid_until``.
+        Relative bound on the neglected next-order term that defines ``valid_until``
+        (with persisting data that term includes ``PERSISTING_SPREAD_FACTOR`` times the
+        spread between slope transport on and off, docs/theory.md §12.4).
     separation_level : float or None
         For a family whose fit can fail to converge (``fit_report``: logistic,
         Poisson), ``valid_until`` also ends before the first generation at which the
@@ -572,7 +586,7 @@ def _transport(A_new: np.ndarray, A_old: np.ndarray) -> np.ndarray:
 
 
 def _second_order(
-    graph, family, theta_star, T, tol, regime=None, transport=False
+    graph, family, theta_star, T, tol, regime=None, transport=False, spread=True
 ) -> SecondOrderResult:
     """The second-order recursion of docs/theory.md §12 in every regime: fresh samples
     are the persisting-data recursion of §12.4 with nothing persisting.
@@ -625,8 +639,7 @@ def _second_order(
     Z = np.tile(np.outer(theta_star, theta_star), (K, 1, 1))  # pool's E[phi phi^T]
     err_m = np.zeros(K)  # accumulated neglected term in the mean
     err_v = np.zeros(K)  # ... and in the variance (trace)
-    valid = np.full(K, T, dtype=np.int64)
-    broken = np.zeros(K, dtype=bool)
+    hist_m, hist_v = np.zeros((T + 1, K)), np.zeros((T + 1, K))
     eye = np.eye(p)
     C = _theta_cov(S, J)
     mean[0], cov[0] = m, C[np.arange(K), np.arange(K)]
@@ -679,12 +692,20 @@ def _second_order(
             C = _theta_cov(S, J)
             diag = C[np.arange(K), np.arange(K)]
             mean[t], cov[t] = m, diag
-            tr = np.trace(diag, axis1=1, axis2=2)
-            bad = (err_m > tol * np.sqrt(tr)) | (err_v > tol * tr) | ~np.isfinite(tr)
-            bad |= ~np.all(np.isfinite(m), axis=1)
-            newly = bad & ~broken
-            valid[newly] = t - 1
-            broken |= bad
+            hist_m[t], hist_v[t] = err_m, err_v
+    # With persisting data the moments of a persisting batch are taken at the current
+    # pooled target, not where the batch was drawn: the class of terms this neglects is
+    # sized by how much the recursion moves when one of them (the slope at which
+    # persisting noise acts) is carried, times PERSISTING_SPREAD_FACTOR (§12.4).
+    if persisting and spread and pooling:
+        alt = _second_order(graph, family, theta_star, T, tol, regime, not transport, False)
+        with np.errstate(all="ignore"):
+            dm = np.linalg.norm(mean - alt.mean_params, axis=2)
+            tr_main = np.trace(cov, axis1=2, axis2=3)
+            dv = np.abs(tr_main - np.trace(alt.param_cov, axis1=2, axis2=3))
+        hist_m = hist_m + PERSISTING_SPREAD_FACTOR * np.nan_to_num(dm, nan=0.0, posinf=0.0)
+        hist_v = hist_v + PERSISTING_SPREAD_FACTOR * np.nan_to_num(dv, nan=0.0, posinf=0.0)
+    valid = _valid_until(mean, cov, hist_m, hist_v, tol)
     risk = RiskCurves(
         graph.names,
         np.arange(T + 1),
@@ -703,6 +724,25 @@ def _second_order(
     )
 
 
+def _valid_until(mean, cov, err_m, err_v, tol) -> np.ndarray:
+    """Per model, the generation before the first one (``t >= 1``) at which the
+    neglected term in the mean exceeds ``tol`` times the predicted standard deviation,
+    or that in the variance ``tol`` times the variance, or the moments stop being
+    finite; the horizon when none does."""
+    T = mean.shape[0] - 1
+    with np.errstate(all="ignore"):
+        tr = np.trace(cov, axis1=2, axis2=3)
+        bad = (err_m > tol * np.sqrt(tr)) | (err_v > tol * tr) | ~np.isfinite(tr)
+        bad |= ~np.all(np.isfinite(mean), axis=2)
+    bad[0] = False
+    valid = np.full(mean.shape[1], T, dtype=np.int64)
+    for i in range(mean.shape[1]):
+        hit = np.flatnonzero(bad[:, i])
+        if hit.size:
+            valid[i] = hit[0] - 1
+    return valid
+
+
 def _notes(family, theta_star, tol, persisting, pooling, mixed, transport) -> tuple[str, ...]:
     """The second-order result's notes: what is carried, what is neglected."""
     if persisting:
@@ -713,6 +753,9 @@ def _notes(family, theta_star, tol, persisting, pooling, mixed, transport) -> tu
             f"valid_until (tolerance {tol:g})",
             "pooling sources of different laws shifts the target by 1/2 A^-1 (Tt + 2 Tl)[Pi]; "
             "the persisting samples' moments are taken at the current pooled target",
+            "valid_until also counts, as the next-order term of that approximation, "
+            f"{PERSISTING_SPREAD_FACTOR:g} times how far the mean and the variance move "
+            "between the recursion with and without slope transport",
         )
         if transport:
             notes += (
@@ -1482,9 +1525,11 @@ def first_order_valid_until(
         return horizon, None
     theta = np.asarray(family.true_params(), dtype=np.float64).reshape(-1)
     # Moment evaluations per model and generation: drift, Jacobian, curvature; with
-    # persisting data also the tensors of docs/theory.md §12.4 (as many again).
+    # persisting data also the tensors of docs/theory.md §12.4 (as many again), and the
+    # recursion runs twice (with and without slope transport: their spread is part of
+    # the next-order term there).
     persisting = result.regime.data == "accumulate" or result.regime.real == "reused"
-    evals = (1 + 4 * theta.size) * (2 if persisting else 1)
+    evals = (1 + 4 * theta.size) * (4 if persisting else 1)
     why = None
     if unsupported_regime(result.regime, family) is not None:
         why = f"regime {result.regime.label}"
