@@ -786,3 +786,86 @@ def stein(w: np.ndarray, q: np.ndarray) -> np.ndarray:
     k = w.shape[0]
     c = np.linalg.solve(np.eye(k * k) - np.kron(w, w), q.ravel())
     return c.reshape(k, k)
+
+
+# ------------------------------------------ third round (homogenisation, second order)
+
+
+def cross_products(err: np.ndarray) -> np.ndarray:
+    """Per-replicate cross products ``e_i · e_k`` of the models' errors (§10).
+
+    ``err`` is ``(T + 1, K, R, q)``: every generation's error vector of every model in the
+    metric of the risk; returns ``(R, T + 1, K, K)``, whose mean over replicates is ``C``.
+    """
+    return np.einsum("tirq,tkrq->rtik", err, err)
+
+
+def homogenization_indices(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """§10 from a cross-covariance ``c`` (``(..., K, K)``), written out literally.
+
+    ``ρ_ij = C_ij / √(C_ii C_jj)``; the mean of ``ρ_ij`` over ordered pairs ``i != j``;
+    the participation ratio ``(Σ_i C_ii)² / Σ_ij C_ij²``.
+    """
+    k = c.shape[-1]
+    rho = np.empty_like(c)
+    for i in range(k):
+        for j in range(k):
+            rho[..., i, j] = c[..., i, j] / np.sqrt(c[..., i, i] * c[..., j, j])
+    pairs = [(i, j) for i in range(k) for j in range(k) if i != j]
+    mean = sum(rho[..., i, j] for i, j in pairs) / len(pairs)
+    trace = sum(c[..., i, i] for i in range(k))
+    squares = sum(c[..., i, j] ** 2 for i in range(k) for j in range(k))
+    return rho, mean, trace**2 / squares
+
+
+def jackknife(stat, x: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """``stat`` of the replicate mean of ``x`` (``(R, ...)``) and its delete-one-group
+    jackknife standard error over ``groups`` equal groups of consecutive replicates."""
+    r = x.shape[0] - x.shape[0] % groups
+    x = x[:r]
+    total = x.sum(axis=0)
+    size = r // groups
+    parts = [x[g * size : (g + 1) * size].sum(axis=0) for g in range(groups)]
+    loo = np.stack([stat((total - part) / (r - size)) for part in parts])
+    se = np.sqrt((groups - 1) / groups * ((loo - loo.mean(axis=0)) ** 2).sum(axis=0))
+    return stat(total / r), se
+
+
+def gaussian_mix_stationary(r: int, o: int) -> tuple[float, float]:
+    """Stationary ``(E σ², E μ²)`` of a 1-d Gaussian MLE refit on ``r`` fresh real
+    samples of ``N(0, 1)`` and ``o`` of its own, from the conditional moments.
+
+    Given ``(μ, σ²)``, the pooled mean ``μ'`` has mean ``o μ / n`` and variance
+    ``(r + o σ²) / n²``; the MLE variance is ``(1/n) Σ z² − μ'²`` with
+    ``E Σ z² = r + o (σ² + μ²)``. Taking expectations gives two linear equations in the
+    stationary ``s = E σ²``, ``m = E μ²``, solved here.
+    """
+    n = r + o
+    # m = (r + o s + o² m) / n²
+    # s = (r + o (s + m)) / n − (r + o s + o² m) / n²
+    a = np.array(
+        [
+            [-o / n**2, 1 - o**2 / n**2],
+            [1 - o / n + o / n**2, -o / n + o**2 / n**2],
+        ]
+    )
+    b = np.array([r / n**2, r / n - r / n**2])
+    s, m = np.linalg.solve(a, b)
+    return float(s), float(m)
+
+
+def separable(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether labels ``y`` (0/1) of the rows ``x`` are linearly separable through the
+    origin (the logistic MLE does not exist): a ``w`` with ``(2y − 1) xᵀw >= 1`` for every
+    row, by linear programming (scipy.optimize.linprog feasibility)."""
+    from scipy import optimize
+
+    sgn = 2.0 * y - 1.0
+    out = optimize.linprog(
+        np.zeros(x.shape[1]),
+        A_ub=-(sgn[:, None] * x),
+        b_ub=-np.ones(len(y)),
+        bounds=[(None, None)] * x.shape[1],
+        method="highs",
+    )
+    return out.status == 0

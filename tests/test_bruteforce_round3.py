@@ -1,0 +1,260 @@
+"""Third round of brute-force checks, written only from docs/theory.md (issue 9).
+
+Rounds one and two (``tests/test_bruteforce_independent.py``,
+``tests/test_bruteforce_more.py``) check the loop, the verdict, exact least squares, the
+categorical moments, the Gaussian moments generation by generation, sandwich covariances,
+GLM first-order curves and the planners. This module covers what they do not, again
+with helpers of ``tests/bruteforce.py`` that import nothing of graphcollapse:
+
+* homogenisation (§10): the cross-model error covariance, correlations, mean pairwise
+  correlation and effective number of models of ``gc.theory`` (categorical, exact least
+  squares with shared samples), of ``linear_cross_covariance`` / ``linear_homogenization``
+  and of ``gc.simulate(..., homogenization=True)``, against a loop that keeps every
+  model's fit in every replicate and computes the products, the indices (from their
+  definitions) and their jackknife errors itself; private and shared samples, and the
+  shared loop must reject the private theory;
+* second order (§12): the stationary ``E σ²`` of a Gaussian MLE mixing fresh real and
+  own samples (solved from the conditional moments) against a long loop and
+  ``second_order_theory``; the mean parameter of a self-consuming logistic model against
+  a loop with its own Newton fits, up to ``valid_until``; and the share of separated
+  fits (a linear program decides separability) against ``simulate``'s non-converged count;
+* limits (§2.5, §2.6, §3.4): the slopes of collapsing and the steady states of bounded
+  models of exact least squares and of the categorical family, against long loops
+  (per-replicate regression slopes and late-window averages).
+
+Statistics as in the earlier rounds: z-scores with both sides' standard errors at a
+Bonferroni threshold over the cells of a test (family-wise level ``ALPHA`` per test and
+seed); jackknifed indices use Student's t with ``groups - 1`` degrees of freedom.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import bruteforce as bf
+import graphcollapse as gc
+
+ALPHA = 2e-5
+
+
+def _threshold(cells: int) -> float:
+    return float(stats.norm.isf(ALPHA / (2 * max(cells, 1))))
+
+
+def _t_threshold(cells: int, dof: int) -> float:
+    return float(stats.t.isf(ALPHA / (2 * max(cells, 1)), dof))
+
+
+def _mean_sem(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(x.shape[0])
+
+
+def _z(m1, s1, m2, s2) -> np.ndarray:
+    return (np.asarray(m1) - np.asarray(m2)) / (np.sqrt(np.square(s1) + np.square(s2)) + 1e-12)
+
+
+def _graph(spec: bf.Spec) -> gc.InteractionGraph:
+    return gc.InteractionGraph.from_dict(spec.to_dict())
+
+
+# ------------------------------------------------------------------ homogenisation, §10
+
+
+def _fan_spec(rng, *, min_total: int, weighted: float = 0.0) -> bf.Spec:
+    """A random ecosystem of 3-5 models in which model 0 (with real data) feeds models 1
+    and 2 most of their data, so that shared samples make their errors correlate."""
+    while True:
+        spec = bf.random_spec(
+            rng, max_models=5, min_total=min_total, max_count=8, weighted_prob=weighted
+        )
+        if spec.k >= 3:
+            break
+    # a producer fit on one symbol publishes that symbol only: no sampling noise to share
+    spec.real[0] = max(spec.real[0], min_total, 6)
+    for i in (1, 2):
+        spec.syn[i, 0] = int(rng.integers(8, 16))
+        spec.shares.pop(i, None)
+    spec.init = np.maximum(spec.init, min_total)
+    spec.init[0] = max(spec.init[0], spec.total()[0])
+    return spec
+
+
+def _categorical_case(rng):
+    k = int(rng.integers(2, 6))
+    p = np.maximum(rng.dirichlet(np.full(k, 3.0)), 0.05)
+    fam = gc.Categorical(probs=tuple(p / p.sum()))
+    probs = np.array(fam.probs)
+    return fam, bf.CATEGORICAL(probs, 0.0), probs, lambda th: (th - probs) / np.sqrt(2 * probs)
+
+
+def _ols_case(rng):
+    d = int(rng.integers(1, 4))
+    theta = rng.standard_normal(d)
+    fam = gc.LinearRegression(dim=d, theta=theta)
+    return fam, bf.OLS(d, 1.0, theta), theta, lambda th: th - theta
+
+
+HOMOG_CASES = ["categorical/private", "categorical/shared", "ols/shared"]
+
+
+@pytest.mark.parametrize("case", HOMOG_CASES)
+def test_theory_homogenization_matches_the_loop(seed, case):
+    """``gc.theory``'s cross-covariance and homogenisation (§10) where it has them (the
+    categorical family exactly, exact least squares with shared samples) against the
+    loop's per-replicate products: every entry of ``C``, the correlations, the mean
+    correlation and the effective number (jackknife over 20 groups); the library's indices
+    from its ``C`` equal the definitions; and the shared loop rejects the private theory."""
+    family, synthetic = case.split("/")
+    rng = np.random.default_rng([seed, 41, HOMOG_CASES.index(case)])
+    fam, bff, truth, error = (_categorical_case if family == "categorical" else _ols_case)(rng)
+    spec = _fan_spec(rng, min_total=1 if family == "categorical" else fam.dim + 8)
+    horizon, reps, groups = int(rng.integers(2, 5)), 4000, 20
+    regime = gc.Regime(synthetic=synthetic)
+    th = gc.theory(_graph(spec), fam, generations=horizon, regime=regime)
+    assert th.cross_covariance is not None, th.kind
+    c_th = th.cross_covariance
+    # the library's indices of its own C are the definitions
+    rho, mean_corr, eff = bf.homogenization_indices(c_th)
+    h = th.homogenization
+    np.testing.assert_allclose(h.correlation, rho, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(h.mean_correlation, mean_corr, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(h.effective_models, eff, rtol=1e-10)
+    out = bf.retrain(
+        spec,
+        bff,
+        truth,
+        generations=horizon,
+        replicates=reps,
+        rng=rng,
+        synthetic=synthetic,
+        keep_params=True,
+    )
+    x = bf.cross_products(error(out["params"]))  # (R, T + 1, K, K)
+    # the theory's own Monte Carlo error (exact least squares, shared: moments by draws)
+    rse = float(th.risk.info.get("moment_rse", 0.0)) if th.kind == "exact_ols_shared" else 0.0
+    diag = np.diagonal(c_th, axis1=1, axis2=2)
+    th_sem = rse * np.sqrt(diag[:, :, None] * diag[:, None, :])
+    m, s = _mean_sem(x)
+    z = _z(m, s, c_th, th_sem)
+    assert np.abs(z).max() < _threshold(z.size), (spec.to_dict(), np.abs(z).max())
+
+    def indices(c):
+        r, mc, ef = bf.homogenization_indices(c)
+        return np.concatenate([r[:, 0, 1:].ravel(), r[:, 1, 2:].ravel(), mc, ef])
+
+    got, se = bf.jackknife(indices, x, groups)
+    want = indices(c_th)
+    # the relative Monte Carlo error of the theory moves an index by at most ~2 rse
+    zi = (got - want) / np.sqrt(se**2 + (2 * rse * np.abs(want)) ** 2)
+    assert np.abs(zi).max() < _t_threshold(zi.size, groups - 1), (spec.to_dict(), zi)
+    if synthetic == "shared":
+        # models 1 and 2 share model 0's published sample: the private theory is rejected
+        private = gc.theory(_graph(spec), fam, generations=horizon).cross_covariance
+        if private is None:  # exact least squares, private: the linear recursion's C
+            private = gc.theory.linear_cross_covariance(_graph(spec), fam, generations=horizon)
+        zp = _z(m[1:, 1, 2], s[1:, 1, 2], private[1:, 1, 2], 0)
+        assert zp.max() > _threshold(zp.size), (spec.to_dict(), zp)
+
+
+@pytest.mark.parametrize("synthetic", ["private", "shared"])
+def test_linear_cross_covariance_is_exact_for_the_location_loop(seed, synthetic):
+    """``linear_cross_covariance`` and ``linear_homogenization`` (§10, the §2.1 recursion
+    with §4.2's shared noise and §2.8's loss shares) are exact for the weighted mean of
+    ``N(θ, 1)`` (V = 1, the scale of least squares with d = 1 and unit noise), so the
+    location loop's products check every entry and both indices."""
+    rng = np.random.default_rng([seed, 42, len(synthetic)])
+    regime = gc.Regime(synthetic=synthetic)
+    fam = gc.LinearRegression(dim=1, noise=1.0)
+    assert fam.noise_scale() == 1.0
+    zs, zi, cells, icells = [], [], 0, 0
+    for _ in range(3):
+        spec = _fan_spec(rng, min_total=1, weighted=0.4)
+        horizon, reps, groups = int(rng.integers(1, 5)), 4000, 20
+        g = _graph(spec)
+        c_th = gc.theory.linear_cross_covariance(g, fam, generations=horizon, regime=regime)
+        h = gc.theory.linear_homogenization(g, fam, generations=horizon, regime=regime)
+        rho, mean_corr, eff = bf.homogenization_indices(c_th)
+        np.testing.assert_allclose(h.mean_correlation, mean_corr, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(h.effective_models, eff, rtol=1e-10)
+        np.testing.assert_allclose(h.correlation, rho, rtol=1e-10, atol=1e-14)
+        w, _ = bf.share_matrix(spec)
+        q = bf.shared_noise(spec) if synthetic == "shared" else bf.private_noise(spec)
+        np.testing.assert_allclose(  # the diagonal is linear_cov's risk
+            np.diagonal(c_th, axis1=1, axis2=2),
+            bf.linear_cov(w, q, np.diag(1.0 / spec.init), horizon),
+            rtol=1e-9,
+        )
+        out = bf.retrain(
+            spec,
+            bf.LOCATION(),
+            np.zeros(1),
+            generations=horizon,
+            replicates=reps,
+            rng=rng,
+            synthetic=synthetic,
+            keep_params=True,
+        )
+        x = bf.cross_products(out["params"])
+        m, s = _mean_sem(x)
+        zs.append(np.abs(_z(m, s, c_th, 0)).max())
+        cells += m.size
+
+        def indices(c):
+            return np.concatenate(bf.homogenization_indices(c)[1:])
+
+        got, se = bf.jackknife(indices, x, groups)
+        zi.append(np.abs((got - indices(c_th)) / se).max())
+        icells += got.size
+    assert max(zs) < _threshold(cells), zs
+    assert max(zi) < _t_threshold(icells, 19), zi
+
+
+SIM_CASES = ["ols/private", "ols/shared", "categorical/private", "categorical/shared"]
+
+
+@pytest.mark.parametrize("case", SIM_CASES)
+def test_simulate_homogenization_matches_the_loop(seed, case):
+    """``gc.simulate(..., homogenization=True)`` (the streamed fold of §10) against the
+    loop: every covariance entry with both standard errors, the mean correlation and the
+    effective number with both jackknife errors (16 groups on each side)."""
+    family, synthetic = case.split("/")
+    rng = np.random.default_rng([seed, 43, SIM_CASES.index(case)])
+    fam, bff, truth, error = (_categorical_case if family == "categorical" else _ols_case)(rng)
+    spec = _fan_spec(rng, min_total=1 if family == "categorical" else fam.dim + 8)
+    horizon, reps, groups = int(rng.integers(1, 4)), 4096, 16
+    regime = gc.Regime(synthetic=synthetic)
+    sim = gc.simulate(
+        _graph(spec),
+        fam,
+        generations=horizon,
+        replicates=reps,
+        seed=int(rng.integers(2**31)),
+        regime=regime,
+        homogenization=True,
+    )
+    h = sim.homogenization
+    out = bf.retrain(
+        spec,
+        bff,
+        truth,
+        generations=horizon,
+        replicates=reps,
+        rng=rng,
+        synthetic=synthetic,
+        keep_params=True,
+    )
+    x = bf.cross_products(error(out["params"]))
+    m, s = _mean_sem(x)
+    z = _z(m, s, h.covariance, h.covariance_sem)
+    assert np.abs(z).max() < _threshold(z.size), (spec.to_dict(), np.abs(z).max())
+
+    def indices(c):
+        return np.concatenate(bf.homogenization_indices(c)[1:])
+
+    got, se = bf.jackknife(indices, x, groups)
+    lib = np.concatenate([h.mean_correlation, h.effective_models])
+    lib_se = np.concatenate([h.mean_correlation_sem, h.effective_models_sem])
+    zi = _z(got, se, lib, lib_se)
+    assert np.abs(zi).max() < _t_threshold(zi.size, groups - 1), (spec.to_dict(), zi)
