@@ -869,3 +869,36 @@ def separable(x: np.ndarray, y: np.ndarray) -> bool:
         method="highs",
     )
     return out.status == 0
+
+
+def logistic_separated(x: np.ndarray, y: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Which of the ``R`` data sets ``(x, y)`` have no logistic MLE (separated classes).
+
+    A fit ``theta`` (``glm_newton``'s) at which the mean score is below ``1e-8`` and the
+    mean Hessian's smallest eigenvalue above ``1e-4`` is a strict local (hence the global)
+    minimum: the MLE exists. Every other data set is decided by :func:`separable`.
+    """
+    eta = np.einsum("rnd,rd->rn", x, theta)
+    mu = 1.0 / (1.0 + np.exp(-np.clip(eta, -700, 700)))
+    n = x.shape[1]
+    grad = np.einsum("rn,rnd->rd", mu - y, x) / n
+    hess = np.einsum("rn,rnd,rne->rde", mu * (1 - mu), x, x) / n
+    found = (np.abs(grad).max(axis=1) < 1e-8) & (np.linalg.eigvalsh(hess)[:, 0] > 1e-4)
+    out = np.zeros(len(x), bool)
+    for r in np.flatnonzero(~found):
+        out[r] = separable(x[r], y[r])
+    return out
+
+
+def wright_fisher(spec: Spec, generations: int) -> np.ndarray:
+    """``H_ii`` per generation, ``(T + 1, K)``, of the categorical fit by frequencies
+    (replace / fresh / private, §9): ``Cov(p̂_i, p̂_k) = H_ik (diag p − p pᵀ)`` with
+    ``H' = W H Wᵀ + diag((1 − Σ_j w_ij H_jj) / n_i)``, ``H⁽⁰⁾ = diag(1 / n⁽⁰⁾)`` (a
+    multinomial draw of ``n`` from ``p̂`` has ``E p̂p̂ᵀ`` mixing in ``(diag p̂ − p̂p̂ᵀ)/n``)."""
+    w, _ = share_matrix(spec)
+    h = np.diag(1.0 / spec.init)
+    out = [np.diag(h).copy()]
+    for _ in range(generations):
+        h = w @ h @ w.T + np.diag((1 - w @ np.diag(h)) / spec.total())
+        out.append(np.diag(h).copy())
+    return np.array(out)

@@ -258,3 +258,206 @@ def test_simulate_homogenization_matches_the_loop(seed, case):
     lib_se = np.concatenate([h.mean_correlation_sem, h.effective_models_sem])
     zi = _z(got, se, lib, lib_se)
     assert np.abs(zi).max() < _t_threshold(zi.size, groups - 1), (spec.to_dict(), zi)
+
+
+# -------------------------------------------------------------------- second order, §12
+
+
+@pytest.mark.parametrize(
+    ("real", "own", "documented"), [(5, 5, 0.875), (2, 8, 0.7727), (1, 9, 0.6429)]
+)
+def test_gaussian_mixing_real_and_own_samples_is_stationary(seed, real, own, documented):
+    """§12: a 1-d Gaussian MLE refit on ``r`` fresh real and ``o`` own samples settles at
+    ``E σ²`` = 0.875 (5 + 5), 0.7727 (2 + 8), 0.6429 (1 + 9). The two stationary equations
+    solved from the conditional moments give those numbers; ``second_order_theory``
+    reaches them; and a loop of 60 generations (late window 30-60, one average per
+    replicate) agrees on ``E σ²`` and ``E μ²``."""
+    s_want, m_want = bf.gaussian_mix_stationary(real, own)
+    assert s_want == pytest.approx(documented, abs=5e-5)
+    spec = bf.Spec(np.array([[own]]), np.array([real]), np.array([real + own]))
+    fam = gc.Gaussian(dim=1)
+    horizon = 60
+    so = gc.theory.second_order_theory(_graph(spec), fam, generations=horizon)
+    assert so.mean_params[-1, 0, 1] == pytest.approx(s_want, rel=1e-6)
+    assert so.param_cov[-1, 0, 0, 0] + so.mean_params[-1, 0, 0] ** 2 == pytest.approx(
+        m_want, rel=1e-6
+    )
+    rng = np.random.default_rng([seed, 44, own])
+    out = bf.retrain(
+        spec,
+        bf.GAUSSIAN(1, False),
+        np.array([0.0, 1.0]),
+        generations=horizon,
+        replicates=4000,
+        rng=rng,
+    )
+    late = slice(30, horizon + 1)
+    z = [
+        _z(*_mean_sem(out["cov_trace"][:, late, 0].mean(axis=1)), s_want, 0),
+        _z(*_mean_sem(out["mean_sq"][:, late, 0].mean(axis=1)), m_want, 0),
+    ]
+    assert np.abs(z).max() < _threshold(2), z
+
+
+def _logistic_loop(theta, n, generations, reps, rng):
+    """One logistic model refit on ``n`` samples of its own previous fit (§1.1, replace,
+    no real data after generation 0's ``n``), ``x ~ N(0, I)``; fits by batched Newton."""
+    chol = np.eye(len(theta))
+    fit = np.tile(theta, (reps, 1))
+    fits = []
+    for _ in range(generations + 1):
+        x, y = bf.glm_draw("logistic", fit, n, chol, rng)
+        fit = bf.glm_newton("logistic", x, y, theta)
+        fits.append(fit)
+    return np.array(fits)  # (T + 1, R, d)
+
+
+def test_self_consuming_logistic_mean_matches_the_loop(seed):
+    """§12, the example of the docs: a self-consuming logistic model, d = 3, n = 200,
+    drifts away from θ* (the MLE overshoots ``|θ|``). ``second_order_theory``'s mean
+    parameter agrees with a loop of Newton fits at every generation up to its
+    ``valid_until`` (within the Monte Carlo error plus the documented ``tolerance`` = 0.1
+    of the predicted standard deviation), and the drift is real (the first-order
+    ``E θ = θ*`` is rejected by the loop)."""
+    fam = gc.LogisticRegression(dim=3)
+    theta = np.asarray(fam.true_params(), float)
+    spec = bf.Spec(np.array([[200]]), np.array([0]), np.array([200]))
+    so = gc.theory.second_order_theory(_graph(spec), fam, generations=11)
+    last = int(so.valid_until[0])
+    assert 8 <= last <= 11, last
+    rng = np.random.default_rng([seed, 45])
+    fits = _logistic_loop(theta, 200, last, 512, rng)
+    m, s = _mean_sem(fits.swapaxes(0, 1))  # (T + 1, d)
+    want = so.mean_params[: last + 1, 0]
+    sd = np.sqrt(np.diagonal(so.param_cov[: last + 1, 0], axis1=1, axis2=2))
+    zc = _threshold(m.size)
+    assert np.all(np.abs(m - want) <= zc * s + 0.1 * sd), ((m - want) / s, (m - want) / sd)
+    # the norm grows (about 1.05 to 1.8 by generation 11): E θ = θ* is rejected
+    drift = (m[-1] - theta) @ theta / np.linalg.norm(theta)
+    drift_se = np.sqrt(s[-1] ** 2 @ (theta / np.linalg.norm(theta)) ** 2)
+    assert drift / drift_se > zc
+
+
+# -------------------------------------------------------- slopes and steady states, §2.5-§3.4
+
+
+def _settled_spec(rng, d: int, horizon: int) -> bf.Spec:
+    """A random ecosystem whose exact least-squares recursion (bruteforce's, §3.1) has
+    settled by ``horizon / 2``: bounded risks within 0.1 % of their value at ``horizon``,
+    collapsing ones growing by the same step (within 1 %) over the late window."""
+    while True:
+        spec = bf.random_spec(rng, max_models=4, min_total=d + 8, max_count=10)
+        spec.init = np.maximum(spec.init, d + 8)
+        r = bf.ols_recursion(spec, d, 1.0, horizon)
+        half = horizon // 2
+        step = (r[horizon] - r[half]) / (horizon - half)
+        flat = np.abs(r[horizon] - r[half]) < 1e-3 * r[horizon]
+        linear = np.abs(r[horizon] - r[horizon - 10] - 10 * step) < 1e-2 * 10 * step
+        if np.all(flat | linear):
+            return spec
+
+
+def test_exact_ols_limits_match_a_long_loop(seed):
+    """§3.4: ``gc.theory``'s slope of every collapsing model and steady state of every
+    bounded one (exact least squares) against a loop of 120 generations: the mean of each
+    replicate's least-squares slope over generations 60-120, and the mean of each
+    replicate's average over the same window."""
+    rng = np.random.default_rng([seed, 46])
+    horizon, reps = 120, 600
+    zs, cells = [], 0
+    for _ in range(2):
+        d = int(rng.integers(1, 4))
+        theta = rng.standard_normal(d)
+        spec = _settled_spec(rng, d, horizon)
+        th = gc.theory(_graph(spec), gc.LinearRegression(dim=d, theta=theta), generations=1)
+        out = bf.retrain(
+            spec, bf.OLS(d, 1.0, theta), theta, generations=horizon, replicates=reps, rng=rng
+        )
+        t = np.arange(horizon // 2, horizon + 1, dtype=float)
+        risk = out["risk"][:, horizon // 2 :, :]  # (R, window, K)
+        tc = (t - t.mean()) / ((t - t.mean()) ** 2).sum()
+        slopes = np.einsum("w,rwk->rk", tc, risk)
+        levels = risk.mean(axis=1)
+        for i in range(spec.k):
+            if th.collapses[i]:
+                assert np.isfinite(th.slope[i]) and np.isnan(th.steady_state[i])
+                zs.append(_z(*_mean_sem(slopes[:, i]), th.slope[i], 0))
+            else:
+                assert np.isnan(th.slope[i])
+                zs.append(_z(*_mean_sem(levels[:, i]), th.steady_state[i], 0))
+            cells += 1
+    assert np.abs(zs).max() < _threshold(cells), zs
+
+
+def test_categorical_limits_match_a_long_loop(seed):
+    """§9: the categorical limit of every model (a steady state anchored by real data, the
+    fixation level of a closed class; slope 0) against a loop of 150 generations
+    (per-replicate average over generations 75-150)."""
+    rng = np.random.default_rng([seed, 47])
+    horizon, reps = 150, 1500
+    zs, cells = [], 0
+    for _ in range(2):
+        while True:  # settled by generation 75 (bruteforce's Wright-Fisher recursion)
+            spec = bf.random_spec(rng, max_models=4, max_count=8)
+            h = bf.wright_fisher(spec, horizon)
+            if np.all(np.abs(h[horizon // 2] - h[-1]) < 1e-3 * h[-1]):
+                break
+        k = int(rng.integers(2, 5))
+        p = np.full(k, 1.0 / k)
+        th = gc.theory(_graph(spec), gc.Categorical(k=k), generations=1)
+        assert np.all(th.slope == 0)
+        out = bf.retrain(
+            spec,
+            bf.CATEGORICAL(p, 0.0),
+            p,
+            generations=horizon,
+            replicates=reps,
+            rng=rng,
+        )
+        levels = out["risk"][:, horizon // 2 :, :].mean(axis=1)
+        z = _z(*_mean_sem(levels), th.steady_state, 0)
+        zs.extend(z.tolist())
+        cells += spec.k
+    assert np.abs(zs).max() < _threshold(cells), zs
+
+
+def test_separated_logistic_fits_match_the_loop(seed):
+    """§12 "Non-converged fits": ``simulate`` counts, per generation and model, the fits
+    that did not converge or are saturated (``√(θᵀΣθ) > 25``: separated classes). A loop
+    decides separation by linear programming and saturation from its own Newton fits; on
+    a model fit on 25 real samples (separated about 1 % of the time) and a self-consuming
+    one on 60 (separation spreads from generation 3), the counts agree per generation
+    (two-sample test of proportions, Bonferroni), and the real-only model's pooled rate."""
+    fam = gc.LogisticRegression(dim=3)
+    theta = np.asarray(fam.true_params(), float)
+    graph = gc.InteractionGraph(
+        ["real", "loop"], [[0, 0], [0, 60]], real=[25, 0], initial_real=[25, 60]
+    )
+    horizon, reps = 8, 1024
+    rng = np.random.default_rng([seed, 48])
+    sim = gc.simulate(
+        graph, fam, generations=horizon, replicates=reps, seed=int(rng.integers(2**31))
+    )
+    lib = np.array(sim.info["nonconverged"])  # (T + 1, K)
+    star = np.tile(theta, (reps, 1))
+    fit = star
+    ours = np.zeros_like(lib)
+    with np.errstate(over="ignore"):
+        for t in range(horizon + 1):
+            for i, (n, src) in enumerate([(25, star), (60, fit)]):
+                x, y = bf.glm_draw("logistic", src, n, np.eye(3), rng)
+                f = bf.glm_newton("logistic", x, y, theta)
+                sep = bf.logistic_separated(x, y, f)
+                ours[t, i] = int((sep | (np.linalg.norm(f, axis=1) > 25)).sum())
+                if i == 1:
+                    fit = f
+
+    def z_prop(a, b, n):
+        pooled = (a + b) / (2 * n)
+        return (a - b) / np.sqrt(np.maximum(2 * n * pooled * (1 - pooled), 1e-12))
+
+    z = z_prop(lib, ours, reps)
+    z_real = z_prop(lib[:, 0].sum(), ours[:, 0].sum(), reps * (horizon + 1))
+    assert np.abs(z).max() < _threshold(z.size + 1), (lib, ours)
+    assert abs(z_real) < _threshold(z.size + 1), (lib, ours)
+    assert ours[-1, 1] > 50  # separation has spread in the self-consuming model
