@@ -96,22 +96,31 @@ def _ols_case(rng):
     return fam, bf.OLS(d, 1.0, theta), theta, lambda th: th - theta
 
 
-HOMOG_CASES = ["categorical/private", "categorical/shared", "ols/shared"]
+HOMOG_CASES = [
+    "categorical/replace/fresh/private",
+    "categorical/replace/fresh/shared",
+    "ols/replace/fresh/shared",
+    "ols/replace/reused/private",
+    "ols/accumulate/fresh/shared",
+    "ols/accumulate/reused/private",
+]
 
 
 @pytest.mark.parametrize("case", HOMOG_CASES)
 def test_theory_homogenization_matches_the_loop(seed, case):
     """``gc.theory``'s cross-covariance and homogenisation (§10) where it has them (the
-    categorical family exactly, exact least squares with shared samples) against the
-    loop's per-replicate products: every entry of ``C``, the correlations, the mean
-    correlation and the effective number (jackknife over 20 groups); the library's indices
-    from its ``C`` equal the definitions; and the shared loop rejects the private theory."""
-    family, synthetic = case.split("/")
+    categorical family exactly; exact least squares with shared samples, §11, and with
+    reused real data or accumulated pools, §13, up to the theory's stated Monte Carlo
+    error) against the loop's per-replicate products: every entry of ``C``, the
+    correlations, the mean correlation and the effective number (jackknife over 20
+    groups); the library's indices from its ``C`` equal the definitions; and the shared
+    loop rejects the private theory."""
+    family, data, real, synthetic = case.split("/")
     rng = np.random.default_rng([seed, 41, HOMOG_CASES.index(case)])
     fam, bff, truth, error = (_categorical_case if family == "categorical" else _ols_case)(rng)
     spec = _fan_spec(rng, min_total=1 if family == "categorical" else fam.dim + 8)
     horizon, reps, groups = int(rng.integers(2, 5)), 4000, 20
-    regime = gc.Regime(synthetic=synthetic)
+    regime = gc.Regime(data, real, synthetic)
     th = gc.theory(_graph(spec), fam, generations=horizon, regime=regime)
     assert th.cross_covariance is not None, th.kind
     c_th = th.cross_covariance
@@ -128,12 +137,15 @@ def test_theory_homogenization_matches_the_loop(seed, case):
         generations=horizon,
         replicates=reps,
         rng=rng,
+        data=data,
+        real=real,
         synthetic=synthetic,
         keep_params=True,
     )
     x = bf.cross_products(error(out["params"]))  # (R, T + 1, K, K)
-    # the theory's own Monte Carlo error (exact least squares, shared: moments by draws)
-    rse = float(th.risk.info.get("moment_rse", 0.0)) if th.kind == "exact_ols_shared" else 0.0
+    # the theory's own Monte Carlo error (§11, §13: moments by draws; its largest relative
+    # standard error over the risks, on the scale sqrt(C_ii C_kk) for the cross terms)
+    rse = float(th.risk.info.get("moment_rse", 0.0))
     diag = np.diagonal(c_th, axis1=1, axis2=2)
     th_sem = rse * np.sqrt(diag[:, :, None] * diag[:, None, :])
     m, s = _mean_sem(x)
@@ -151,8 +163,11 @@ def test_theory_homogenization_matches_the_loop(seed, case):
     assert np.abs(zi).max() < _t_threshold(zi.size, groups - 1), (spec.to_dict(), zi)
     if synthetic == "shared":
         # models 1 and 2 share model 0's published sample: the private theory is rejected
-        private = gc.theory(_graph(spec), fam, generations=horizon).cross_covariance
-        if private is None:  # exact least squares, private: the linear recursion's C
+        private_regime = gc.Regime(data, real, "private")
+        private = gc.theory(
+            _graph(spec), fam, generations=horizon, regime=private_regime
+        ).cross_covariance
+        if private is None:  # exact least squares, replace/fresh/private: linear C
             private = gc.theory.linear_cross_covariance(_graph(spec), fam, generations=horizon)
         zp = _z(m[1:, 1, 2], s[1:, 1, 2], private[1:, 1, 2], 0)
         assert zp.max() > _threshold(zp.size), (spec.to_dict(), zp)
