@@ -997,3 +997,42 @@ def regression_loop(
         fits = new_fits
         risks.append(np.stack([risk(f) for f in fits], axis=1))
     return np.array(risks)
+
+
+def sampled_indices(c: np.ndarray, population: int) -> tuple[np.ndarray, np.ndarray]:
+    """§10 "Above 2,000 models": the indices of ``population`` models estimated from the
+    cross-covariance ``c`` (``(..., m, m)``) of a uniform sample of ``m`` of them: the mean
+    correlation over the sampled pairs, and the ratio estimate ``N c̄² / (d̄ + (N − 1) ō)``
+    of the effective number (``c̄``, ``d̄`` the means of ``C_ii`` and ``C_ii²`` over the
+    sample, ``ō`` the mean of ``C_ij²`` over its pairs)."""
+    m = c.shape[-1]
+    _, mean, _ = homogenization_indices(c)
+    diag = [c[..., i, i] for i in range(m)]
+    cbar = sum(diag) / m
+    dbar = sum(v**2 for v in diag) / m
+    obar = sum(c[..., i, j] ** 2 for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    return mean, population * cbar**2 / (dbar + (population - 1) * obar)
+
+
+def model_jackknife(c: np.ndarray, population: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sampling errors of :func:`sampled_indices`: the textbook delete-one-model jackknife
+    over the ``m`` sampled models times the finite-population factor ``√(1 − m/N)``."""
+    m = c.shape[-1]
+    loo = []
+    for u in range(m):
+        keep = [v for v in range(m) if v != u]
+        sub = c[..., keep, :][..., :, keep]
+        loo.append(np.stack(sampled_indices(sub, population)))
+    loo = np.stack(loo)
+    se = np.sqrt((m - 1) / m * ((loo - loo.mean(axis=0)) ** 2).sum(axis=0))
+    return se[0] * np.sqrt(1 - m / population), se[1] * np.sqrt(1 - m / population)
+
+
+def linear_cov_full(w: np.ndarray, q: np.ndarray, c0: np.ndarray, generations: int):
+    """§2.1's ``C' = W C Wᵀ + Q``, every generation's whole matrix ``(T + 1, K, K)``."""
+    c = c0.copy()
+    out = [c.copy()]
+    for _ in range(generations):
+        c = w @ c @ w.T + q
+        out.append(c.copy())
+    return np.array(out)

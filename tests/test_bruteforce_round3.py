@@ -653,3 +653,101 @@ def test_symbol_survival_on_a_graph_matches_the_loop(seed, regime):
             * np.minimum(stats.binom.cdf(count, reps, want), stats.binom.sf(count - 1, reps, want)),
         )
         assert pvals.min() > ALPHA / cells, (spec.to_dict(), pvals.min())
+
+
+def _random_big_spec(rng, k: int, *, real_prob: float = 0.5) -> bf.Spec:
+    """``k`` models with one to three producers each (self-loops allowed), 3-9 samples
+    from each, and 4-11 real samples on about half of them."""
+    syn = np.zeros((k, k), int)
+    for i in range(k):
+        for j in rng.choice(k, int(rng.integers(1, 4)), replace=False):
+            syn[i, j] = rng.integers(3, 10)
+    real = np.where(rng.random(k) < real_prob, rng.integers(4, 12, k), 0)
+    return bf.Spec(syn, real, real + syn.sum(axis=1))
+
+
+@pytest.mark.parametrize("synthetic", ["private", "shared"])
+def test_sampled_homogenization_matches_the_definitions_and_the_loop(seed, synthetic):
+    """§10 "Above 2,000 models", on 40 models and a sample of 12: ``linear_homogenization
+    (sample=12)`` is the ratio estimate and the sampled mean correlation of the §2.1
+    recursion's ``C`` on the sampled models (recursion, estimators and the delete-one-model
+    jackknife with the finite-population factor written out here); over 100 samples the
+    mean correlation is unbiased for the all-pairs value and the stated errors are 0.5-1.5
+    times the spread (the mean correlation from generation 1: at generation 0 the models
+    are uncorrelated and it is 0 exactly); ``simulate(homogenization=12)`` samples the same models
+    and its covariances and indices agree with the loop's on them (least squares, d = 1)."""
+    rng = np.random.default_rng([seed, 52, len(synthetic)])
+    k, m, horizon = 40, 12, 3
+    spec = _random_big_spec(rng, k)
+    g = _graph(spec)
+    regime = gc.Regime(synthetic=synthetic)
+    fam = gc.LinearRegression(dim=1, theta=np.array([0.7]))
+    sample_seed = int(rng.integers(2**31))
+    h = gc.theory.linear_homogenization(
+        g, fam, generations=horizon, regime=regime, sample=m, seed=sample_seed
+    )
+    s = np.asarray(h.sample)
+    assert h.population == k and s.size == m and np.unique(s).size == m
+    w, _ = bf.share_matrix(spec)
+    q = bf.shared_noise(spec) if synthetic == "shared" else bf.private_noise(spec)
+    full = bf.linear_cov_full(w, q, np.diag(1.0 / spec.init), horizon)
+    sub = full[:, s][:, :, s]
+    np.testing.assert_allclose(h.covariance, sub, rtol=1e-9, atol=1e-15)
+    mean, eff = bf.sampled_indices(sub, k)
+    np.testing.assert_allclose(h.mean_correlation, mean, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(h.effective_models, eff, rtol=1e-9)
+    mean_se, eff_se = bf.model_jackknife(sub, k)
+    np.testing.assert_allclose(h.mean_correlation_pair_se, mean_se, rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(h.effective_models_pair_se, eff_se, rtol=1e-8)
+    # over 100 samples (the library's, seeds 0-99): the mean correlation is unbiased for
+    # the all-pairs one, and the stated sampling errors are 0.5-1.5 times the spread (§10)
+    _, all_mean, all_eff = bf.homogenization_indices(full)
+    draws = [
+        gc.theory.linear_homogenization(
+            g, fam, generations=horizon, regime=regime, sample=m, seed=sd
+        )
+        for sd in range(100)
+    ]
+    est = np.array([[d.mean_correlation, d.effective_models] for d in draws])
+    stated = np.array([[d.mean_correlation_pair_se, d.effective_models_pair_se] for d in draws])
+    spread = est.std(axis=0, ddof=1)
+    ratio = np.concatenate(
+        [stated[:, 0, 1:].mean(axis=0) / spread[0, 1:], stated[:, 1].mean(axis=0) / spread[1]]
+    )
+    assert np.all((ratio > 0.5) & (ratio < 1.5)), ratio
+    z_bias = (est[:, 0, 1:].mean(axis=0) - all_mean[1:]) / (spread[0, 1:] / 10)
+    assert np.abs(z_bias).max() < _threshold(horizon), z_bias
+    reps, groups = 2048, 8
+    sim = gc.simulate(
+        g,
+        fam,
+        generations=horizon,
+        replicates=reps,
+        seed=sample_seed,
+        regime=regime,
+        homogenization=m,
+    ).homogenization
+    ss = np.asarray(sim.sample)
+    out = bf.retrain(
+        spec,
+        bf.OLS(1, 1.0, np.array([0.7])),
+        np.array([0.7]),
+        generations=horizon,
+        replicates=reps,
+        rng=rng,
+        synthetic=synthetic,
+        keep_params=True,
+    )
+    x = bf.cross_products(out["params"][:, ss] - 0.7)
+    mm, se = _mean_sem(x)
+    z = _z(mm, se, sim.covariance, sim.covariance_sem)
+    assert np.abs(z).max() < _threshold(z.size), np.abs(z).max()
+
+    def indices(c):
+        return np.concatenate(bf.sampled_indices(c, k))
+
+    got, gse = bf.jackknife(indices, x, groups)
+    lib = np.concatenate([sim.mean_correlation, sim.effective_models])
+    lib_se = np.concatenate([sim.mean_correlation_sem, sim.effective_models_sem])
+    zi = _z(got[1:], gse[1:], lib[1:], lib_se[1:])  # generation 0's mean correlation: ~0
+    assert np.abs(zi).max() < _t_threshold(zi.size, groups - 1), zi
