@@ -442,7 +442,8 @@ def test_separated_logistic_fits_match_the_loop(seed):
     decides separation by linear programming and saturation from its own Newton fits; on
     a model fit on 25 real samples (separated about 1 % of the time) and a self-consuming
     one on 60 (separation spreads from generation 3), the counts agree per generation
-    (two-sample test of proportions, Bonferroni), and the real-only model's pooled rate."""
+    (two-sample test of proportions, Bonferroni), and the real-only model's pooled rate;
+    so does ``nonconvergence_probability``'s prediction (§12.5)."""
     fam = gc.LogisticRegression(dim=3)
     theta = np.asarray(fam.true_params(), float)
     graph = gc.InteractionGraph(
@@ -476,6 +477,17 @@ def test_separated_logistic_fits_match_the_loop(seed):
     assert np.abs(z).max() < _threshold(z.size + 1), (lib, ours)
     assert abs(z_real) < _threshold(z.size + 1), (lib, ours)
     assert ours[-1, 1] > 50  # separation has spread in the self-consuming model
+    # §12.5's particles (1,000, the exact step for the drifting model) against the loop:
+    # two independent binomial fractions, pooled
+    draws = 1000
+    pred = gc.theory.nonconvergence_probability(
+        graph, fam, horizon, draws=draws, seed=int(rng.integers(2**31))
+    )
+    q = ours / reps
+    pooled = (pred * draws + ours) / (draws + reps)
+    bound = np.sqrt(np.maximum(pooled * (1 - pooled), 1e-12) * (1 / draws + 1 / reps))
+    zp = (pred - q) / bound
+    assert np.abs(zp).max() < _threshold(zp.size), (pred, q, zp)
 
 
 # ------------------------------------------------- least squares on a larger graph, §13
