@@ -353,6 +353,50 @@ def test_self_consuming_logistic_mean_matches_the_loop(seed):
     assert drift / drift_se > zc
 
 
+def test_pooled_logistic_mean_matches_the_loop(seed):
+    """§12 "On a graph" and "Pooling": three logistic models (d = 2, n = 150): P on real
+    data only (the Cox-Snell bias ``b(θ*)/n`` every generation), L eating its own output
+    (the bias accumulates), and M pooling 150 real samples with 150 of L's (its target
+    moves with L and with the spread of the two sources). ``second_order_theory``'s mean
+    parameter of every model at generations 0-4 (all within ``valid_until``) against a
+    loop of Newton fits, at the Bonferroni threshold; the first-order ``E θ = θ*`` is
+    rejected for L."""
+    theta = np.array([0.8, -0.6])
+    fam = gc.LogisticRegression(dim=2, theta=theta)
+    syn = np.array([[0, 0, 0], [0, 150, 0], [0, 150, 0]])
+    real = np.array([150, 0, 150])
+    spec = bf.Spec(syn, real, np.array([150, 150, 150]))
+    horizon, reps = 4, 3000
+    so = gc.theory.second_order_theory(_graph(spec), fam, generations=horizon)
+    assert np.all(so.valid_until >= horizon), so.valid_until
+    rng = np.random.default_rng([seed, 53])
+    star = np.tile(theta, (reps, 1))
+    fits = []
+    for _ in range(3):
+        x, y = bf.glm_draw("logistic", star, 150, np.eye(2), rng)
+        fits.append(bf.glm_newton("logistic", x, y, theta))
+    hist = [np.stack(fits)]
+    for _ in range(horizon):
+        new = []
+        for i in range(3):
+            parts = [bf.glm_draw("logistic", star, int(real[i]), np.eye(2), rng)] if real[i] else []
+            parts += [
+                bf.glm_draw("logistic", fits[j], int(syn[i, j]), np.eye(2), rng)
+                for j in np.flatnonzero(syn[i])
+            ]
+            x, y = (np.concatenate(a, axis=1) for a in zip(*parts, strict=True))
+            new.append(bf.glm_newton("logistic", x, y, theta))
+        fits = new
+        hist.append(np.stack(fits))
+    h = np.array(hist)  # (T + 1, K, R, d)
+    m = h.mean(axis=2)
+    s = h.std(axis=2, ddof=1) / np.sqrt(reps)
+    z = (m - so.mean_params) / s
+    assert np.abs(z).max() < _threshold(z.size), z
+    drift = (m[-1, 1] - theta) / s[-1, 1]
+    assert np.abs(drift).max() > _threshold(z.size), drift
+
+
 # -------------------------------------------------------- slopes and steady states, §2.5-§3.4
 
 
