@@ -1036,3 +1036,27 @@ def linear_cov_full(w: np.ndarray, q: np.ndarray, c0: np.ndarray, generations: i
         c = w @ c @ w.T + q
         out.append(c.copy())
     return np.array(out)
+
+
+def location_accumulate(spec: Spec, generations: int, replicates: int, rng) -> np.ndarray:
+    """The accumulate / fresh / private loop of §1.3 for the weighted-mean family of
+    :func:`LOCATION` (truth 0, unit variance), long horizons: each model's fit is the mean
+    of every sample it was ever given, kept as its pool's running sum and count (every
+    sample still drawn, one by one, from its producer's fit). Returns the risks at the
+    last generation, ``(R, K)``."""
+    k = spec.k
+    total = np.zeros((replicates, k))
+    count = np.zeros(k)
+    for i in range(k):
+        total[:, i] = rng.standard_normal((replicates, int(spec.init[i]))).sum(axis=1)
+        count[i] = spec.init[i]
+    fit = total / count
+    for _ in range(generations):
+        for i in range(k):
+            total[:, i] += rng.standard_normal((replicates, int(spec.real[i]))).sum(axis=1)
+            for j in spec.producers(i):
+                n = int(spec.syn[i, j])
+                total[:, i] += (fit[:, j : j + 1] + rng.standard_normal((replicates, n))).sum(1)
+        count += spec.total()
+        fit = total / count
+    return fit**2
