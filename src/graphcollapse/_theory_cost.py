@@ -158,7 +158,14 @@ def _stream_op() -> float:
     return _RATES[key]
 
 
-def _path(graph: Any, family: Any, regime: Any, method: str, generations: int = 1) -> str:
+def _path(
+    graph: Any,
+    family: Any,
+    regime: Any,
+    method: str,
+    generations: int = 1,
+    budget_seconds: float | None = None,
+) -> str:
     """The path :func:`graphcollapse.theory` takes (mirrors its dispatch)."""
     from ._theory._ols import accumulate_cases
     from .families.categorical import Categorical
@@ -182,7 +189,8 @@ def _path(graph: Any, family: Any, regime: Any, method: str, generations: int = 
 
             d = int(family.dim)
             T = max(int(generations), 1)
-            if design_plan(graph, d, T, regime, large=large) is not None:
+            plan = design_plan(graph, d, T, regime, large=large, budget_seconds=budget_seconds)
+            if plan is not None:
                 return "design"
             return "probes" if large else "dense"
     if large:
@@ -198,6 +206,7 @@ def theory_work(
     regime: Any = None,
     method: str = "auto",
     probes: int = 64,
+    budget_seconds: float | None = None,
 ) -> tuple[str, list[tuple[str, float, str, int, int]]]:
     """The path theory takes and its dominant steps as ``(what, count, kind, size,
     nnz)``: ``count`` steps of the exact map on ``size x size`` matrices (``kind``
@@ -219,7 +228,7 @@ def theory_work(
     K, T = graph.n_models, int(generations)
     W = graph.weights
     nnz = int(W.nnz)
-    path = _path(graph, family, regime, method, T)
+    path = _path(graph, family, regime, method, T, budget_seconds)
     work: list[tuple[str, float, str, int, int]] = []
     map_kind = "dense" if (K <= 64 or nnz > 0.1 * K * K) else "sparse"
     from .families.linear import LinearRegression
@@ -253,7 +262,9 @@ def theory_work(
         work.append(("dense", float(T), "dense", K, nnz))
     elif path == "design":
         large = method == "probes" or (method == "auto" and K > DENSE_LIMIT)
-        work.extend(_design_work(graph, int(family.dim), T, regime, large=large))
+        work.extend(
+            _design_work(graph, int(family.dim), T, regime, large=large, budget=budget_seconds)
+        )
     elif path == "categorical":
         work.append(("categorical", 60.0 * K * K * (T + 1), "stream", 0, 0))
         work.append(("categorical", 250.0 * (T + 1), "python", 0, 0))
@@ -266,7 +277,9 @@ def theory_work(
     return path, work
 
 
-def _design_work(graph: Any, d: int, T: int, regime: Any, large: bool) -> list:
+def _design_work(
+    graph: Any, d: int, T: int, regime: Any, large: bool, budget: float | None = None
+) -> list:
     """The design Monte Carlo (:func:`graphcollapse._theory._designs.design_plan`): the
     exact kernels within their work budget, or the sampled-noise kernel within its own;
     then the steady states (reused real data, accumulate): :data:`STEADY_T` generations
@@ -277,7 +290,7 @@ def _design_work(graph: Any, d: int, T: int, regime: Any, large: bool) -> list:
 
     K, E = graph.n_models, D.n_edges(graph)
     T = max(int(T), 1)
-    plan = D.design_plan(graph, d, T, regime, large=large)
+    plan = D.design_plan(graph, d, T, regime, large=large, budget_seconds=budget)
     if plan is None:
         return []
     kind, draws = plan
@@ -435,6 +448,25 @@ def probe_bytes(graph: Any, path: str, probes: int) -> float:
     return 8.0 * 6 * graph.n_models * int(probes)
 
 
+def design_bytes(graph: Any, family: Any, path: str, generations: int, regime: Any) -> float:
+    """Memory of the design Monte Carlo on the ``"design"`` path (0 elsewhere): the
+    sampled-noise kernel's (:func:`graphcollapse._theory._designs.sampled_bytes`), at
+    least one batch of ``8 * 300 * SAMPLED_CELLS`` bytes.
+
+    >>> import graphcollapse as gc
+    >>> g = gc.preset("erdos_renyi", size=10_000, degree=3, seed=0)
+    >>> fam, R = gc.LinearRegression(dim=5), gc.Regime(real="reused")
+    >>> round(design_bytes(g, fam, "design", 10, R) / 2**20)
+    416
+    """
+    if path != "design":
+        return 0.0
+    from ._theory import _designs as D
+
+    d = int(family.dim)
+    return max(8.0 * 300 * D.SAMPLED_CELLS, D.sampled_bytes(graph, d, generations, regime))
+
+
 def theory_bytes(graph: Any, family: Any, *, generations: int, record: Any = None) -> float:
     """Memory theory needs at its peak: a few ``K x K`` matrices on the dense paths, the
     recorded curves (``T' x K``) and the cross-covariances (``T' x K x K``) where the
@@ -461,6 +493,7 @@ def estimate_theory(
     method: str = "auto",
     record: Any = None,
     probes: int = 64,
+    budget_seconds: float | None = None,
 ) -> Estimate:
     """The estimated wall time (one worker) and memory of :func:`graphcollapse.theory`
     (see the module notes); ``seconds`` is None for work too small to time.
@@ -479,13 +512,15 @@ def estimate_theory(
     """
     memory = theory_bytes(graph, family, generations=generations, record=record)
     path, work = theory_work(
-        graph, family, generations=generations, regime=regime, method=method, probes=probes
+        graph,
+        family,
+        generations=generations,
+        regime=regime,
+        method=method,
+        probes=probes,
+        budget_seconds=budget_seconds,
     )
-    if path == "design":
-        # The sampled-noise kernel's batch: about 300 numbers per (chunk or model) x draw.
-        from ._theory._designs import SAMPLED_CELLS
-
-        memory += 8.0 * 300 * SAMPLED_CELLS
+    memory += design_bytes(graph, family, path, generations, regime)
     memory += probe_bytes(graph, path, probes)
     if _flops(work) <= TINY_FLOPS:
         return Estimate(None, memory, 1)
@@ -532,6 +567,7 @@ def check_theory(
     method: str = "auto",
     record: Any = None,
     probes: int = 64,
+    budget_seconds: float | None = None,
 ) -> Estimate:
     """:func:`estimate_theory`, refusing (:class:`~graphcollapse.ConfigError`) work over
     the memory or time limit, with the estimate, the limit and the override.
@@ -546,13 +582,20 @@ def check_theory(
     >>> del os.environ["GRAPHCOLLAPSE_MAX_SECONDS"]
     """
     path, _ = theory_work(
-        graph, family, generations=generations, regime=regime, method=method, probes=probes
+        graph,
+        family,
+        generations=generations,
+        regime=regime,
+        method=method,
+        probes=probes,
+        budget_seconds=budget_seconds,
     )
     what = (
         f"theory ({graph.n_models:,} models, {int(generations):,} generations, "
         f"{_PATH_NAMES.get(path, path)})"
     )
     memory = theory_bytes(graph, family, generations=generations, record=record)
+    memory += design_bytes(graph, family, path, generations, regime)
     check_memory(memory + probe_bytes(graph, path, probes), what)
     est = estimate_theory(
         graph,
@@ -562,12 +605,17 @@ def check_theory(
         method=method,
         record=record,
         probes=probes,
+        budget_seconds=budget_seconds,
     )
-    check_time(est.seconds, what, 1, ADVICE)
+    check_time(est.seconds, what, 1, DESIGN_ADVICE if path == "design" else ADVICE)
     return est
 
 
 ADVICE = "make it smaller (fewer models or generations; method='probes' on a large graph)"
+DESIGN_ADVICE = (
+    "give the design Monte Carlo a smaller budget_seconds (graphcollapse theory "
+    "--budget-seconds), or make it smaller (fewer models or generations)"
+)
 
 GRAM_SECONDS = 3e-10
 """CPU seconds per multiply-add of a Gram matrix ``B^T B`` of a tall ``M x m`` block

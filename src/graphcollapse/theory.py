@@ -164,6 +164,8 @@ class _CallableModule(types.ModuleType):
         record=None,
         probes=64,
         seed=0,
+        budget_seconds=None,
+        progress=None,
     ):
         """Run :func:`theory` (same signature)."""
         return theory(
@@ -175,6 +177,8 @@ class _CallableModule(types.ModuleType):
             record=record,
             probes=probes,
             seed=seed,
+            budget_seconds=budget_seconds,
+            progress=progress,
         )
 
 

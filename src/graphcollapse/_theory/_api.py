@@ -31,8 +31,9 @@ from ._asymptotics import (
 )
 from ._bias import first_order_valid_until
 from ._designs import (
+    BUDGET_SECONDS,
     CROSS_LIMIT,
-    FLOOR_BUDGET,
+    CV_COUNT,
     MIN_DRAWS,
     PROBES,
     RSE_TARGET,
@@ -44,6 +45,7 @@ from ._designs import (
     STEADY_SAMPLED_MIN_DRAWS,
     STEADY_T,
     STEADY_T_SAMPLED,
+    UNIT_SECONDS,
     WORK_BUDGET,
     _design_curves,
     _generation_units,
@@ -52,6 +54,7 @@ from ._designs import (
     n_chunks,
     n_edges,
     reused_steady_state,
+    sampled_seconds,
 )
 from ._growth import FLOP_BUDGET
 from ._linear import DENSE_LIMIT, linear_risk, record_generations
@@ -216,6 +219,10 @@ class TheoryRequest:
         Settings of the randomized estimators.
     diagnosis : Diagnosis
         The verdict of the graph, computed once.
+    budget_seconds : float
+        CPU seconds the sampled-noise design kernel may spend (docs/theory.md §13).
+    progress : callable or None
+        ``progress(done, total)`` after each batch of design draws.
 
     Examples
     --------
@@ -234,6 +241,8 @@ class TheoryRequest:
     probes: int
     seed: int
     diagnosis: Diagnosis
+    budget_seconds: float = BUDGET_SECONDS
+    progress: Any = None
 
     @classmethod
     def build(
@@ -246,6 +255,8 @@ class TheoryRequest:
         record: Any = None,
         probes: int = 64,
         seed: int = 0,
+        budget_seconds: float | None = None,
+        progress: Any = None,
     ) -> TheoryRequest:
         """Validate the settings of :func:`theory` for ``graph``."""
         method = getattr(method, "value", method)
@@ -259,6 +270,22 @@ class TheoryRequest:
             raise ConfigError(f"theory, field 'seed': must be an integer >= 0, got {brief(seed)}")
         if regime is not None:
             require_instance("theory", "regime", regime, Regime, "a Regime (or None)")
+        budget = BUDGET_SECONDS if budget_seconds is None else budget_seconds
+        if (
+            isinstance(budget, bool)
+            or not isinstance(budget, (int, float, np.integer, np.floating))
+            or not np.isfinite(budget)
+            or budget <= 0
+        ):
+            raise ConfigError(
+                "theory, field 'budget_seconds': must be a number of CPU seconds > 0 "
+                f"(default {BUDGET_SECONDS:g}), got {brief(budget_seconds)}"
+            )
+        if progress is not None and not callable(progress):
+            raise ConfigError(
+                f"theory, field 'progress': must be a callable progress(done, total) or None, "
+                f"got {brief(progress)}"
+            )
         if record is not None:
             try:
                 ok = np.asarray(record).dtype.kind in "iu"
@@ -278,6 +305,8 @@ class TheoryRequest:
             int(probes),
             int(seed),
             diagnose(graph),
+            float(budget),
+            progress,
         )
 
 
@@ -314,6 +343,8 @@ def theory(
     record: Any = None,
     probes: int = 64,
     seed: int = 0,
+    budget_seconds: float | None = None,
+    progress: Any = None,
 ) -> TheoryResult:
     """The theory of a retraining ecosystem: risk curves, verdict, slopes, steady states.
 
@@ -346,6 +377,17 @@ def theory(
         Generations to record (default: all).
     probes, seed : int
         Settings of the randomized estimators.
+    budget_seconds : float, optional
+        CPU seconds the design Monte Carlo of least squares with reused real data or
+        accumulated pools may spend beyond its exact kernels (the sampled-noise kernel,
+        docs/theory.md §13; default 20). Where the default allows too few draws,
+        ``gc.theory`` falls back to the first-order recursion with a note giving the
+        budget that would run it; a larger budget buys the exact-in-expectation answer
+        (and more draws, up to a relative standard error of 1 %). The work is refused
+        up front when it would not fit in memory or in ``GRAPHCOLLAPSE_MAX_SECONDS``.
+    progress : callable, optional
+        ``progress(done, total)``, called after each batch of design draws (as
+        :func:`graphcollapse.simulate` calls its own after each block).
 
     Returns
     -------
@@ -369,6 +411,8 @@ def theory(
         record=record,
         probes=probes,
         seed=seed,
+        budget_seconds=budget_seconds,
+        progress=progress,
     )
     family.check_graph(graph, req.regime)
     # Refuse work over this machine's memory or the time limit (docs/reliability.md).
@@ -380,6 +424,7 @@ def theory(
         method=method,
         record=record,
         probes=req.probes,
+        budget_seconds=req.budget_seconds,
     )
     if graph.has_loss_weights:
         res = _weighted_theory(graph, family, req)
@@ -673,24 +718,29 @@ def _least_squares_theory(
         )
     if regime.real == "reused" or regime.data == "accumulate":
         T = int(req.record.max(initial=0))
-        plan = design_plan(graph, d, T, regime, large=req.large)
+        plan = design_plan(graph, d, T, regime, large=req.large, budget_seconds=req.budget_seconds)
         if plan is not None:
             return _design_theory(graph, family, req, growth, notes, *plan)
         C = n_chunks(graph, regime.synthetic == "shared")
+        need = sampled_seconds(graph, d, T, regime, SAMPLED_MIN_DRAWS)
         why = (
             f"it would need more than its work budget here ({K} models x d = {d} x {T} "
             f"generations: fewer than {MIN_DRAWS} draws of the exact kernels within "
             f"about min((K d)^3 + 4000, 6 E K d^3 + 30000) x generations <= "
             f"{WORK_BUDGET / MIN_DRAWS:.0e}, and fewer than {SAMPLED_MIN_DRAWS} of the "
-            f"sampled-noise kernel within about (2000 C + 5000 K) (d / 5)^2 x generations "
-            f"<= {FLOOR_BUDGET / SAMPLED_MIN_DRAWS:.0e}; E = {n_edges(graph)} edges, C = {C} "
-            "chunks of synthetic rows)"
+            f"sampled-noise kernel within budget_seconds={req.budget_seconds:g} of CPU, "
+            f"a draw costing about (2000 C + 5000 K) (d / 5)^2 x generations units of "
+            f"{UNIT_SECONDS:.1e} s; E = {n_edges(graph)} edges, C = {C} chunks of synthetic "
+            "rows)"
         )
         notes.append(
             f"exact least squares in regime {regime.label} is a design Monte Carlo "
             f"(docs/theory.md §13), not run because {why}; the linear (large-sample) "
             "recursion with noise_scale = sigma^2 d is used instead (first order in d / n: "
-            "relative error up to about 3 (d + 1) / (n - d - 1))"
+            "relative error up to about 3 (d + 1) / (n - d - 1)); "
+            f"budget_seconds={_round_up(need)} (graphcollapse theory --budget-seconds "
+            f"{_round_up(need)}) runs it: about {need:.2g} s of CPU for "
+            f"{SAMPLED_MIN_DRAWS} draws, {need / SAMPLED_MIN_DRAWS:.2g} s a draw"
         )
         return _linear_theory(graph, family, req, growth, notes)
     notes.append(
@@ -702,6 +752,15 @@ def _least_squares_theory(
     return _linear_theory(graph, family, req, growth, notes)
 
 
+def _round_up(seconds: float) -> int:
+    """``seconds`` rounded up to two significant digits (a budget to suggest)."""
+    import math
+
+    s = max(float(seconds), 1.0)
+    step = 10.0 ** max(math.floor(math.log10(s)) - 1, 0)
+    return int(math.ceil(s / step) * step)
+
+
 def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryResult:
     """Least squares with reused real data or accumulated pools: exact given the designs,
     averaged over design draws (docs/theory.md §13)."""
@@ -710,7 +769,16 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
     regime = req.regime
     target = RSE_TARGET if method == "exact" else SAMPLED_RSE_TARGET
     risk, covs = _design_curves(
-        graph, d, sigma, regime, req.record, draws, req.seed, target, method=method
+        graph,
+        d,
+        sigma,
+        regime,
+        req.record,
+        draws,
+        req.seed,
+        target,
+        method=method,
+        progress=req.progress,
     )
     rse = risk.info["moment_rse"]
     if method == "exact":
@@ -727,8 +795,11 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
             )
             + f", so the label noise is sampled too ({PROBES} noise draws for each of "
             f"{risk.info['moment_draws']} draws of every design, on the fits' sufficient "
-            "statistics: an unbiased Monte Carlo estimate of the exact risk, no modelling "
-            "error"
+            "statistics, within budget_seconds="
+            f"{req.budget_seconds:g}: a Monte Carlo estimate of the exact risk, no "
+            f"modelling error; the risks are regression estimates on {CV_COUNT} control "
+            "variates of known mean (bias O(1/draws)), median variance "
+            f"{risk.info['variance_ratio']:.2g} times below the plain average's"
             + ("" if covs is not None else f"; cross-covariances only up to {CROSS_LIMIT} models")
             + ")"
         )
@@ -737,8 +808,10 @@ def _design_theory(graph, family, req, growth, notes, method, draws) -> TheoryRe
         from scipy.special import stdtrit
 
         median = f", median {risk.info['moment_rse_median']:.1e}"
-        # Few draws: Student's quantile for the estimated standard error.
-        factor = max(3.3, float(stdtrit(risk.info["moment_draws"] - 1, 0.9995)))
+        # Few draws: Student's quantile for the estimated standard error (the
+        # regression on the control variates uses CV_COUNT degrees of freedom more).
+        dof = max(risk.info["moment_draws"] - 1 - CV_COUNT, 1)
+        factor = max(3.3, float(stdtrit(dof, 0.9995)))
     notes.append(
         f"exact least squares in regime {regime.label}: {how} (largest relative standard "
         f"error of the risks {rse:.1e}{median}, in risk.sem: each risk is within "

@@ -69,6 +69,8 @@ __all__ = [
     "n_chunks",
     "n_edges",
     "reused_steady_state",
+    "sampled_seconds",
+    "sampled_bytes",
 ]
 
 #: Most design draws per call.
@@ -87,6 +89,11 @@ WORK_BUDGET = 8.0e8
 #: Budget of the sampled-noise kernel (about 0.5 ns of CPU a unit: 20 s), used where the
 #: exact kernels cannot reach :data:`MIN_DRAWS` within :data:`WORK_BUDGET`.
 FLOOR_BUDGET = 4.0e10
+#: CPU seconds per work unit of the sampled-noise kernel (``gc.theory(budget_seconds=)``
+#: is turned into units by this).
+UNIT_SECONDS = 5.0e-10
+#: Default ``budget_seconds`` of ``gc.theory``: :data:`FLOOR_BUDGET` units.
+BUDGET_SECONDS = FLOOR_BUDGET * UNIT_SECONDS
 #: Fewest draws of the sampled-noise kernel worth running (below, first order).
 SAMPLED_MIN_DRAWS = 16
 #: The sampled-noise kernel stops once the largest relative standard error is below this.
@@ -211,14 +218,20 @@ def design_draw_limit(n_models: int, d: int, generations: int, n_edges: int | No
 
 
 def design_plan(
-    graph: InteractionGraph, d: int, generations: int, regime: Regime, large: bool = False
+    graph: InteractionGraph,
+    d: int,
+    generations: int,
+    regime: Regime,
+    large: bool = False,
+    budget_seconds: float | None = None,
 ):
     """How ``gc.theory`` averages over the designs: ``("exact", draws)`` (label noise
     integrated, dense or block-sparse kernel) when :data:`WORK_BUDGET` allows
     :data:`MIN_DRAWS` draws (and not ``large``: ``method="probes"`` or above 3000 models);
     otherwise ``("sampled", draws)`` (label noise sampled too, :data:`PROBES` per draw,
-    cost linear in the graph) when :data:`FLOOR_BUDGET` allows
-    :data:`SAMPLED_MIN_DRAWS`; otherwise ``None`` (first order).
+    cost linear in the graph) when ``budget_seconds`` of CPU (default
+    :data:`BUDGET_SECONDS`, :data:`FLOOR_BUDGET` units) allow :data:`SAMPLED_MIN_DRAWS`;
+    otherwise ``None`` (first order).
 
     >>> import graphcollapse as gc
     >>> from graphcollapse._theory._designs import design_plan
@@ -231,14 +244,57 @@ def design_plan(
     'sampled'
     >>> design_plan(gc.preset("erdos_renyi", size=2000, degree=3, seed=0), 5, 200, R) is None
     True
+    >>> design_plan(gc.preset("erdos_renyi", size=2000, degree=3, seed=0), 5, 200, R,
+    ...             budget_seconds=60)
+    ('sampled', 27)
     """
     K, E, T = graph.n_models, n_edges(graph), max(int(generations), 1)
     exact = design_draw_limit(K, d, T, E)
     if exact >= MIN_DRAWS and not large:
         return "exact", exact
+    budget = BUDGET_SECONDS if budget_seconds is None else float(budget_seconds)
     C = n_chunks(graph, regime.synthetic == "shared")
-    sampled = int(min(DRAWS, FLOOR_BUDGET / (T * _sampled_units(K, d, C))))
+    sampled = int(min(DRAWS, budget / UNIT_SECONDS / (T * _sampled_units(K, d, C))))
     return ("sampled", sampled) if sampled >= SAMPLED_MIN_DRAWS else None
+
+
+def sampled_seconds(
+    graph: InteractionGraph, d: int, generations: int, regime: Regime, draws: int
+) -> float:
+    """CPU seconds the sampled-noise kernel needs for ``draws`` draws over
+    ``generations`` (the ``budget_seconds`` of ``gc.theory`` that buys them).
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse._theory._designs import sampled_seconds
+    >>> g = gc.preset("erdos_renyi", size=2000, degree=3, seed=0)
+    >>> round(sampled_seconds(g, 5, 200, gc.Regime(real="reused"), 16))
+    35
+    """
+    C = n_chunks(graph, regime.synthetic == "shared")
+    units = max(int(generations), 1) * _sampled_units(graph.n_models, d, C)
+    return float(draws) * units * UNIT_SECONDS
+
+
+def sampled_bytes(graph: InteractionGraph, d: int, generations: int, regime: Regime) -> float:
+    """Peak memory of the sampled-noise kernel: a batch's working arrays (about 300
+    numbers per chunk or model and draw, times ``(d / 5)^2``, at least 4 draws), its
+    per-draw risks and control variates over the generations, and the control-variate
+    sums of every risk.
+
+    >>> import graphcollapse as gc
+    >>> from graphcollapse._theory._designs import sampled_bytes
+    >>> g = gc.preset("erdos_renyi", size=10_000, degree=3, seed=0)
+    >>> round(sampled_bytes(g, 5, 10, gc.Regime(real="reused")) / 2**20)
+    416
+    """
+    K, T = graph.n_models, max(int(generations), 1)
+    cells = n_chunks(graph, regime.synthetic == "shared") + K
+    b = min(BATCH, max(4, SAMPLED_CELLS // max(cells, 1)))
+    work = 300.0 * b * cells * max(1.0, (d / 5.0) ** 2)
+    per_draw = b * (T + 1) * K * (2 + CV_COUNT) if K > CROSS_LIMIT else 10 * BATCH_FLOATS
+    q = CV_COUNT + 1
+    sums = (T + 1) * K * (q * q + q + 3)
+    return 8.0 * (work + per_draw + sums)
 
 
 def n_chunks(graph: InteractionGraph, shared: bool = False) -> int:
@@ -813,17 +869,26 @@ def _model_blocks(
 
 
 def _synthetic_step(
-    ch: _Chunks, e: np.ndarray, d: int, p: int, sigma: float, shared: bool, rng
+    ch: _Chunks,
+    e: np.ndarray,
+    d: int,
+    p: int,
+    sigma: float,
+    shared: bool,
+    rng,
+    noise: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per consumer, the packed Gram matrix ``(K, b, nt)`` of its new synthetic rows and
     their moment ``(K, b, d, p)``: the signal ``sum G e_j``, plus the chunks' noise with
-    shared samples (with private ones the caller adds it per model)."""
+    shared samples (with private ones the caller adds it per model; with a list
+    ``noise``, shared: appends that noise's share of the moment, ``(K, b, d, p)``)."""
     pos = _packed(d)
     nt = pos.max() + 1
     K, b = e.shape[:2]
     C = ch.size.size
     Gc = np.empty((C, b, nt))
     Mc = np.empty((C, b, d, p))
+    Nc = np.empty((C, b, d, p)) if (shared and noise is not None) else None
     for n, lo, hi in ch.groups:
         F, r = _factor(n, d, (hi - lo, b), rng)
         Gp = np.stack(_gram(F, r, pos), axis=-1)  # (c, b, nt)
@@ -831,9 +896,14 @@ def _synthetic_step(
         Mc[lo:hi] = Gp[..., pos] @ e[ch.src[lo:hi]]
         if shared:
             w = sigma * rng.standard_normal((hi - lo, b, r, p))
-            Mc[lo:hi] += np.stack(_times(F, r, w), axis=-2)
+            z = np.stack(_times(F, r, w), axis=-2)
+            Mc[lo:hi] += z
+            if Nc is not None:
+                Nc[lo:hi] = z
     Gs = (ch.inc @ Gc.reshape(C, -1)).reshape(K, b, nt)
     Ms = (ch.inc @ Mc.reshape(C, -1)).reshape(K, b, d, p)
+    if Nc is not None:
+        noise.append((ch.inc @ Nc.reshape(C, -1)).reshape(K, b, d, p))
     return Gs, Ms
 
 
@@ -867,18 +937,24 @@ def _run_sampled(
     shared: bool = False,
     controls: list | None = None,
     cross: bool | None = None,
+    cv: list | None = None,
 ) -> np.ndarray:
     """Per-draw probe averages over ``T + 1`` generations: ``(b, T + 1, K, K)`` when
     ``K <= CROSS_LIMIT`` (or ``cross``), else ``(b, T + 1, K)`` (risks only). With a
     list ``controls`` (reused real data), appends the ``(b, K)`` probe averages of
     ``|R_i^{-1} u_i|^2``, the real-only fit's error (mean ``sigma^2 d / (n - d - 1)``;
-    zero where a model has fewer than ``d + 4`` real rows)."""
+    zero where a model has fewer than ``d + 4`` real rows). With a list ``cv``, appends
+    the ``(b, T + 1, K, CV_COUNT)`` control variates of every risk, zero where not
+    used (:func:`_cv_means` gives their exact means).
+
+    The draws (and so the risks) are the same with or without ``cv``."""
     K, d, sg, p = st.K, st.d, st.sigma, PROBES
     pos = _packed(d)
     cross = K <= CROSS_LIMIT if cross is None else cross
     ch = _chunks(st, shared)
     nr = st.real.astype(np.int64)
     n0 = st.initial.astype(np.int64)
+    ctl = None
     # The fixed real sample (reused) and generation 0.
     if reused:
         R, u = _model_blocks(nr, d, b, p, sg, rng)
@@ -886,30 +962,45 @@ def _run_sampled(
         S0, h0 = _model_blocks(np.where(inside, n0 - nr, n0), d, b, p, sg, rng)
         S0[inside] += R[inside]
         h0[inside] += u[inside]
-        if controls is not None:
+        if controls is not None or cv is not None:
             ok = nr >= d + 4
             ctl = np.zeros((b, K))
             ctl[:, ok] = _probe_moments(_solve(R[ok], u[ok], d, pos), False)
-            controls.append(ctl)
+            if controls is not None:
+                controls.append(ctl)
     else:
         S0, h0 = _model_blocks(n0, d, b, p, sg, rng)
     e = _solve(S0, h0, d, pos)
     out = np.empty((b, T + 1, K, K) if cross else (b, T + 1, K))
     out[:, 0] = _probe_moments(e, cross)
+    # Control variates: each model's noise-only risk at every generation, the risk its
+    # fit would have if its producers' errors were 0 (the risk itself at generation 0),
+    # with the noise moment hn of the rows whose noise is drawn (reused: u; accumulate:
+    # the pool's) and the Rao-Blackwell term of the fresh rows' noise.
+    own = None
+    if cv is not None:
+        own = np.zeros((b, T + 1, K))
+        own[:, 0] = np.diagonal(out[:, 0], axis1=-2, axis2=-1) if cross else out[:, 0]
+        hn = h0.copy() if accumulate else (u if reused else np.zeros_like(h0))
     P, h = S0, h0  # accumulate: the pools
     fresh_real = accumulate and not reused
     noisy_rows = ch.rows + (nr if fresh_real else 0)
     late = (n0 < nr) & (nr > 0)
     for t in range(1, T + 1):
+        noise: list | None = [] if (own is not None and shared) else None
         if ch.size.size:
-            new, rhs = _synthetic_step(ch, e, d, p, sg, shared, rng)
+            new, rhs = _synthetic_step(ch, e, d, p, sg, shared, rng, noise)
         else:
             new, rhs = np.zeros_like(S0), np.zeros_like(h0)
+            if noise is not None:
+                noise.append(np.zeros_like(h0))
         if fresh_real:
             Gr, mr = _model_blocks(nr, d, b, p, sg, rng, noise=shared)
             new = new + Gr
             if shared:
                 rhs = rhs + mr
+                if noise is not None:
+                    noise[0] = noise[0] + mr
         # Private samples: the generation's fresh noise moment is sigma M z with M M^T
         # the Gram matrix of the model's new rows (before a late fixed sample, whose
         # noise u is not fresh), drawn after the solve: with X = S^-1 M the fit is
@@ -920,29 +1011,117 @@ def _run_sampled(
             if reused and t == 1:
                 new[late] += R[late]
                 rhs[late] += u[late]
+                if own is not None:
+                    hn[late] += u[late]
             S, a = P + new, h + rhs
         else:
             S, a = R + new, u + rhs
-        if shared:
+        if own is not None:
+            if shared:
+                hn_t = (hn if accumulate else (u if reused else 0.0)) + noise[0]
+                sol = _solve(S, np.concatenate([a, hn_t], axis=-1), d, pos)
+                e, en = sol[..., :p], sol[..., p:]
+                own[:, t] = _probe_moments(en, False)
+                if accumulate:
+                    hn = hn_t
+            else:
+                sol = _solve(S, np.concatenate([a, root, hn], axis=-1), d, pos)
+                en = sol[..., p + d :]
+                sol = sol[..., : p + d]
+        elif shared:
             e = _solve(S, a, d, pos)
+        else:
+            sol = _solve(S, np.concatenate([a, root], axis=-1), d, pos)
+        if shared:
             if accumulate:
                 P, h = S, a
             out[:, t] = _probe_moments(e, cross)
             continue
-        sol = _solve(S, np.concatenate([a, root], axis=-1), d, pos)
         e_rb, X = sol[..., :p], sol[..., p:]
         z = rng.standard_normal((K, b, d, p))
         e = e_rb + sg * (X @ z)
         if accumulate:
-            P, h = S, a + sg * (root @ z)
+            rz = sg * (root @ z)
+            P, h = S, a + rz
         m = _probe_moments(e_rb, cross)
         extra = sg**2 * np.einsum("ibak,ibak->bi", X, X)
+        if own is not None:
+            own[:, t] = _probe_moments(en, False) + extra
+            if accumulate:
+                hn = hn + rz
         if cross:
             m[:, np.arange(K), np.arange(K)] += extra
         else:
             m += extra
         out[:, t] = m
+    if cv is not None:
+        _, valid = _cv_means(st, T, accumulate, reused)
+        own *= valid[..., 0]  # (infinite variance where n < d + 4: not a control)
+        x = np.zeros((b, T + 1, K, CV_COUNT))
+        x[..., 0] = own
+        x[:, 1:, :, 1] = own[:, :-1]
+        x[:, 1:, :, 2] = (own[:, :-1].reshape(-1, K) @ _feed_weights(st).T).reshape(b, T, K)
+        if reused:
+            x[..., 3] = ctl[:, None, :]
+        cv.append(x * valid)
     return out
+
+
+#: Control variates of each risk of the sampled kernel (docs/theory.md §13): the
+#: model's noise-only risk (its fit's risk were its producers' errors 0) at this
+#: generation and at the previous one, its producers' at the previous one (weighted
+#: by the rows taken), and its real-only fit error ``|R^-1 u|^2`` (reused).
+CV_COUNT = 4
+
+
+def _feed_weights(st: _Setup) -> Any:
+    """``(K, K)`` sparse weights ``n_ij / n_i`` of the producers' controls (``n_i`` the
+    synthetic rows model ``i`` takes)."""
+    if not st.edges:
+        return sparse.csr_matrix((st.K, st.K))
+    rows = np.zeros(st.K)
+    for i, _, n in st.edges:
+        rows[i] += n
+    i, j, n = (np.array([e[c] for e in st.edges], dtype=np.int64) for c in range(3))
+    return sparse.csr_matrix((n / rows[i], (i, j)), shape=(st.K, st.K))
+
+
+def _cv_means(st: _Setup, T: int, accumulate: bool, reused: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Exact means ``(T + 1, K, CV_COUNT)`` of the control variates of
+    :func:`_run_sampled` and where they are used (finite variance). A fit's Gram matrix
+    ``S`` of ``n`` rows is ``Wishart_d(n, I)`` whatever mix of reused, pooled and fresh
+    rows it holds, and its noise-only error has covariance ``sigma^2 S^-1`` given the
+    designs (the Rao-Blackwell part included), so its mean risk is
+    ``sigma^2 E tr S^-1 = sigma^2 d / (n - d - 1)``; the real-only fit likewise with
+    ``n`` the real rows. A control is used where ``n >= d + 4`` (finite variance)."""
+    K, d, s2 = st.K, st.d, st.sigma**2
+    nr = st.real.astype(np.float64)
+    n0 = st.initial.astype(np.float64)
+    rows = np.zeros(K)
+    for i, _, n in st.edges:
+        rows[i] += n
+    t = np.arange(T + 1, dtype=np.float64)[:, None]
+    if accumulate:
+        noisy = rows + (0.0 if reused else nr)
+        late = (n0 < nr) & (nr > 0) & reused
+        n = n0 + t * noisy + np.where(late, nr, 0.0) * (t >= 1)
+    else:
+        n = np.broadcast_to(nr * reused + rows, (T + 1, K)).copy()
+    n[0] = n0  # generation 0: the risk itself
+    ok = n >= d + 4
+    own = np.where(ok, s2 * d / np.maximum(n - d - 1, 1.0), 0.0)
+    mu = np.zeros((T + 1, K, CV_COUNT))
+    valid = np.zeros((T + 1, K, CV_COUNT), dtype=bool)
+    mu[..., 0], valid[..., 0] = own, ok
+    mu[1:, :, 1], valid[1:, :, 1] = own[:-1], ok[:-1]
+    W = _feed_weights(st)
+    mu[1:, :, 2] = (W @ own[:-1].T).T
+    valid[1:, :, 2] = (abs(W) @ ok[:-1].T.astype(np.float64)).T > 0
+    if reused:
+        real_ok = nr >= d + 4
+        mu[..., 3] = np.where(real_ok, s2 * d / np.maximum(nr - d - 1, 1.0), 0.0)
+        valid[..., 3] = real_ok
+    return mu, valid
 
 
 def design_moments(
@@ -955,11 +1134,21 @@ def design_moments(
     seed: int = 0,
     rse_target: float = 0.0,
     method: str = "exact",
+    control: bool = True,
+    progress: Any = None,
+    stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Mean and standard error over design draws of the conditional cross-covariances
     (each ``(T + 1, K, K)``) and the number of draws used: batches of :data:`BATCH` until
     ``draws``, or earlier once the largest relative standard error of the diagonal is at
     most ``rse_target`` (deterministic for a given seed).
+
+    ``method="sampled"`` with ``control`` (the default): the risks (the diagonal) are
+    regression estimates on the control variates of :func:`_cv_means`
+    (:func:`_cv_estimate`; the off-diagonal cross-covariances stay plain means).
+    ``progress(done, draws)`` is called after every batch; a dict ``stats`` receives
+    ``"variance_ratio"``, the median over the risks of the plain mean's variance over
+    the estimate's (1 without control variates).
 
     >>> import graphcollapse as gc
     >>> from graphcollapse._theory._designs import design_moments
@@ -978,29 +1167,95 @@ def design_moments(
     done = 0
     batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d) ** 2)))
     shared = regime.synthetic == "shared"
+    accumulate, reused = regime.data == "accumulate", regime.real == "reused"
+    cv_sums = None
     if method == "sampled":
         rng = np.random.default_rng([int(seed), 17, K, d])
         batch = _sampled_batch(st, shared, T)
+        if control:
+            mu, valid = _cv_means(st, T, accumulate, reused)
+            q = CV_COUNT + 1
+            cv_sums = [np.zeros((T + 1, K, q, q)), np.zeros((T + 1, K, q)), np.zeros((T + 1, K))]
     else:
         rng = np.random.default_rng([int(seed), 13, K, d])
     while done < draws:
         b = min(batch, draws - done)
         if method == "sampled":
-            accumulate = regime.data == "accumulate"
-            x = _run_sampled(st, T, b, rng, accumulate, regime.real == "reused", shared)
+            cv: list | None = [] if cv_sums is not None else None
+            x = _run_sampled(st, T, b, rng, accumulate, reused, shared, cv=cv)
+            if cv_sums is not None:
+                y = np.diagonal(x, axis1=-2, axis2=-1) if x.ndim == 4 else x
+                z = np.concatenate([np.ones(y.shape + (1,)), cv[0] - mu * valid], axis=-1)
+                cv_sums[0] += np.einsum("btkp,btkq->tkpq", z, z)
+                cv_sums[1] += np.einsum("btkp,btk->tkp", z, y)
+                cv_sums[2] += (y * y).sum(axis=0)
         elif regime.data == "accumulate":
             run = _run_accumulate_sparse if kernel == "sparse" else _run_accumulate
-            x = run(st, T, b, rng, regime.real == "reused", shared)
+            x = run(st, T, b, rng, reused, shared)
         else:
             run = _run_reused_sparse if kernel == "sparse" else _run_reused
             x = run(st, T, b, rng, shared)
         s1 += x.sum(axis=0)
         s2 += (x * x).sum(axis=0)
         done += b
-        mean, sem = _mean_sem(s1, s2, done)
-        if rse_target > 0 and done >= MIN_DRAWS and _rse(mean, sem) <= rse_target:
-            break
+        if progress is not None:
+            progress(done, draws)
+        stop = rse_target > 0 and done >= MIN_DRAWS
+        if stop or done >= draws:
+            mean, sem = _mean_sem(s1, s2, done)
+            plain = sem
+            if cv_sums is not None:
+                mean, sem = _with_controls(mean, sem, *_cv_estimate(*cv_sums))
+            if stop and _rse(mean, sem) <= rse_target:
+                break
+    if stats is not None:
+        ratio = 1.0
+        if cv_sums is not None:
+            a = np.diagonal(plain, axis1=-2, axis2=-1) if plain.ndim == 3 else plain
+            c = np.diagonal(sem, axis1=-2, axis2=-1) if sem.ndim == 3 else sem
+            ok = c > 0
+            ratio = float(np.median((a[ok] / c[ok]) ** 2)) if ok.any() else 1.0
+        stats["variance_ratio"] = ratio
     return mean, sem, done
+
+
+def _with_controls(mean, sem, m, se):
+    """Plain means and standard errors with the risks (the diagonal, or the whole of
+    ``(T + 1, K)`` arrays) replaced by the control-variate estimates ``m``, ``se``."""
+    if mean.ndim == 2:
+        return m, se
+    mean, sem = mean.copy(), sem.copy()
+    k = np.arange(mean.shape[-1])
+    mean[:, k, k], sem[:, k, k] = m, se
+    return mean, sem
+
+
+def _cv_estimate(ZZ: np.ndarray, Zy: np.ndarray, yy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Regression (control-variate) estimates of the mean and their standard errors,
+    cell by cell, from the sums ``Z^T Z`` (``(..., q, q)``), ``Z^T y`` and ``y^T y`` of
+    the regression of the draws ``y`` on ``Z = [1, x - mu]`` (``x`` the controls,
+    ``mu`` their exact means, zero columns where unused): the intercept
+    ``mean(y) - beta . (mean(x) - mu)`` with ``beta`` fitted on the same draws (bias
+    ``O(1 / draws)``), and its least-squares standard error
+    ``s sqrt((Z^T Z)^-1_00)``, ``s^2`` the residual variance on ``N - 1 - p`` degrees
+    of freedom (``p`` the controls used in the cell)."""
+    N = ZZ[..., 0, 0]
+    scale = np.sqrt(np.maximum(np.diagonal(ZZ, axis1=-2, axis2=-1), 0.0))
+    used = scale > 1e-150
+    scale = np.where(used, scale, 1.0)
+    A = ZZ / scale[..., :, None] / scale[..., None, :]
+    # Unused (all-zero) controls: identity rows, so their coefficients are 0.
+    q = A.shape[-1]
+    eye = np.eye(q, dtype=bool)
+    A = np.where(used[..., :, None] & used[..., None, :], A, eye.astype(float))
+    Ainv = np.linalg.pinv(A, rcond=1e-12, hermitian=True)
+    c = (Ainv @ (Zy / scale)[..., None])[..., 0]
+    coef = c / scale
+    rss = np.maximum(yy - (coef * Zy).sum(axis=-1), 0.0)
+    p = used[..., 1:].sum(axis=-1)
+    dof = np.maximum(N - 1 - p, 1.0)
+    var0 = Ainv[..., 0, 0] / (scale[..., 0] ** 2)
+    return coef[..., 0], np.sqrt(rss / dof * var0)
 
 
 # ---------------------------------------------------------------- reused: limits
@@ -1235,12 +1490,24 @@ def _design_curves(
     seed: int,
     rse_target: float,
     method: str = "exact",
+    progress: Any = None,
 ) -> tuple[RiskCurves, np.ndarray | None]:
     """The risk curves at the recorded generations and the cross-covariances
     ``(len(rec), K, K)`` (``None`` from the sampled kernel above :data:`CROSS_LIMIT`)."""
     T = int(rec.max(initial=0))
+    stats: dict = {}
     mean, sem, used = design_moments(
-        graph, d, sigma, regime, T, draws, seed, rse_target, method=method
+        graph,
+        d,
+        sigma,
+        regime,
+        T,
+        draws,
+        seed,
+        rse_target,
+        method=method,
+        progress=progress,
+        stats=stats,
     )
     if mean.ndim == 3:
         diag_mean = np.diagonal(mean, axis1=1, axis2=2)[rec]
@@ -1258,5 +1525,7 @@ def _design_curves(
         "moment_rse": _rse(mean[rec], sem[rec]),
         "moment_rse_median": _rse(mean[rec], sem[rec], median=True),
     }
+    if sampled:
+        info["variance_ratio"] = stats["variance_ratio"]
     risk = RiskCurves(graph.names, rec, diag_mean, sem=diag_sem, source="theory", info=info)
     return risk, covs

@@ -24,7 +24,9 @@ them (``--homogenization``).
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -54,30 +56,63 @@ class Method(StrEnum):
 
 
 def compute(
-    cfg: RunConfig, *, method: str | Method = "auto", probes: int = 64, announce: bool = False
+    cfg: RunConfig,
+    *,
+    method: str | Method = "auto",
+    probes: int = 64,
+    announce: bool = False,
+    budget_seconds: float | None = None,
 ) -> TheoryResult:
     """The theory of a validated configuration (same graph, family, regime, generations
     and seed as ``graphcollapse simulate``); with ``announce``, first say on stderr how
-    long it should take when that is more than a few seconds."""
+    long it should take when that is more than a few seconds, and show the design Monte
+    Carlo's progress there (a transient bar)."""
     from .._theory import theory
 
     graph, family, regime = cfg.build_graph(), cfg.build_family(), cfg.build_regime()
     if announce:
         announce_theory_estimate(
-            graph, family, cfg.generations, regime, Method(method).value, probes
+            graph, family, cfg.generations, regime, Method(method).value, probes, budget_seconds
         )
-    return theory(
-        graph,
-        family,
-        generations=cfg.generations,
-        regime=regime,
-        method=Method(method).value,
-        probes=probes,
-        seed=cfg.seed,
-    )
+    with _draws_bar(announce) as progress:
+        return theory(
+            graph,
+            family,
+            generations=cfg.generations,
+            regime=regime,
+            method=Method(method).value,
+            probes=probes,
+            seed=cfg.seed,
+            budget_seconds=budget_seconds,
+            progress=progress,
+        )
 
 
-def announce_theory_estimate(graph, family, generations, regime, method, probes) -> None:
+@contextlib.contextmanager
+def _draws_bar(show: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient progress bar of design draws on stderr (as ``simulate``'s of
+    blocks), or ``None`` without ``show``. It appears on the first batch, so runs that
+    draw no designs show nothing."""
+    if not show:
+        yield None
+        return
+    from ._output import counting_bar
+
+    with contextlib.ExitStack() as stack:
+        state: dict[str, Any] = {}
+
+        def progress(done: int, total: int) -> None:
+            if "bar" not in state:
+                bar = stack.enter_context(counting_bar("theory: ", "draws"))
+                state["bar"], state["task"] = bar, bar.add_task("design Monte Carlo", total=total)
+            state["bar"].update(state["task"], completed=done, total=total)
+
+        yield progress
+
+
+def announce_theory_estimate(
+    graph, family, generations, regime, method, probes, budget_seconds=None
+) -> None:
     """``theory: about 3 min on 1 worker, 40 MB of memory (estimated)`` on stderr, for
     work expected to last more than :data:`~graphcollapse._cost.LONG_SECONDS` (work over
     the limits is refused by :func:`graphcollapse.theory` itself)."""
@@ -90,7 +125,13 @@ def announce_theory_estimate(graph, family, generations, regime, method, probes)
 
     try:
         est = estimate_theory(
-            graph, family, generations=generations, regime=regime, method=method, probes=probes
+            graph,
+            family,
+            generations=generations,
+            regime=regime,
+            method=method,
+            probes=probes,
+            budget_seconds=budget_seconds,
         )
     except GraphCollapseError:
         return  # (theory names what is wrong)
@@ -179,6 +220,16 @@ def theory_command(
     probes: Annotated[
         int, typer.Option(min=1, help="Random probes of the randomized method.")
     ] = 64,
+    budget_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="CPU seconds the design Monte Carlo (least squares with reused real data "
+            "or accumulate, beyond its exact kernels) may spend; default 20. Where that "
+            "is too little, the first-order recursion is used and a note gives the budget "
+            "that would run it. Long runs show their progress on stderr.",
+            show_default=False,
+        ),
+    ] = None,
     plot: Annotated[
         Path | None, typer.Option(help="Write the risk curves to this image file.")
     ] = None,
@@ -205,7 +256,7 @@ def theory_command(
     cfg = load_config(config)
     if generations is not None:
         cfg = parse_config(cfg.to_dict() | {"generations": generations}, base_dir=cfg.base_dir)
-    res = compute(cfg, method=method, probes=probes, announce=True)
+    res = compute(cfg, method=method, probes=probes, announce=True, budget_seconds=budget_seconds)
     homog, notes = theory_homogenization(cfg, res, homogenization)
     if plot is not None:
         write_plot(plot, theory_result=res)
