@@ -123,3 +123,195 @@ def test_sampled_limits_match_the_exact_ones():
     assert np.all(np.isfinite(Lb)) and np.all(sb < 0.02 * Lb)
     band = Z * np.hypot(sa, sb) + ea + eb
     assert np.all(np.abs(La - Lb) < band), (La, Lb, sa, sb, ea, eb)
+
+
+# ---------------------------------------------------------------- control variates
+SMALL = {
+    "cycle": {
+        "a": {"real": 10, "from": {"c": 10}},
+        "b": {"real": 6, "from": {"a": 14}},
+        "c": {"real": 8, "from": {"b": 12}},
+    },
+    "late": {
+        "A": {"real": 12, "from": {"A": 8}, "initial_real": 9},
+        "B": {"real": 6, "from": {"A": 14}, "initial_real": 14},
+        "C": {"initial_real": 12, "from": {"B": 6, "A": 6}},
+    },
+    "shared": {
+        "lab": {"real": 20},
+        "a": {"real": 6, "from": {"lab": 14}},
+        "b": {"real": 4, "from": {"lab": 16}},
+        "c": {"real": 2, "from": {"a": 9, "b": 9}},
+        "p": {"from": {"q": 12, "p": 8}},
+        "q": {"from": {"p": 20}},
+    },
+}
+ACC_REUSED = gc.Regime(data="accumulate", real="reused")
+ACC_FRESH_SHARED = gc.Regime(data="accumulate", synthetic="shared")
+
+
+def _small(name: str) -> gc.InteractionGraph:
+    return gc.InteractionGraph.from_dict({"models": SMALL[name]})
+
+
+@pytest.mark.parametrize(
+    "regime", [REUSED, ACCUMULATE, ACC_REUSED, SHARED, ACC_FRESH_SHARED], ids=lambda r: r.label
+)
+def test_control_variates_have_the_stated_means(regime):
+    # Every control's exact mean (Wishart: sigma^2 d / (n - d - 1) for each fit's
+    # noise-only risk; its earlier value and its producers' likewise; the real-only
+    # fit) against the average of 6,000 draws, on graphs with a late fixed sample, a
+    # model without real data, self-loops and shared rows.
+    for name in ("late", "shared"):
+        st = D._setup(_small(name), 5, 1.3)
+        acc, reu, sh = (
+            regime.data == "accumulate",
+            regime.real == "reused",
+            regime.synthetic == "shared",
+        )
+        xs = []
+        rng = np.random.default_rng(7)
+        for _ in range(6):
+            cv: list = []
+            D._run_sampled(st, 4, 1000, rng, acc, reu, sh, cross=False, cv=cv)
+            xs.append(cv[0])
+        x = np.concatenate(xs)
+        mu, valid = D._cv_means(st, 4, acc, reu)
+        assert valid.sum() > 0.4 * valid.size
+        assert np.all(x[:, ~valid] == 0)
+        sem = x.std(axis=0, ddof=1) / np.sqrt(x.shape[0])
+        z = np.abs(x.mean(axis=0) - mu)[valid] / sem[valid]
+        assert z.max() < Z, (name, z.max())
+
+
+def test_control_variates_leave_the_draws_unchanged():
+    # Asking for the controls draws nothing more: the same risks, draw by draw.
+    st = D._setup(_small("late"), 5, 1.0)
+    for acc, reu, sh in ((False, True, False), (True, True, False), (True, False, True)):
+        a = D._run_sampled(st, 3, 50, np.random.default_rng(2), acc, reu, sh)
+        b = D._run_sampled(st, 3, 50, np.random.default_rng(2), acc, reu, sh, cv=[])
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("regime", [REUSED, ACCUMULATE, ACC_REUSED, SHARED], ids=lambda r: r.label)
+def test_controlled_estimate_matches_the_exact_kernel(regime, seed):
+    # The regression estimate on the control variates (1,000 draws) against the exact
+    # kernel (3,000 independent draws), every cell, within Z of their stated standard
+    # errors; its risks' standard errors are smaller than the plain average's.
+    names = ("shared",) if regime.synthetic == "shared" else ("cycle", "late")
+    for name in names:
+        g = _small(name)
+        a, sa, _ = D.design_moments(g, 5, 1.0, regime, 4, 3000, seed=seed)
+        stats: dict = {}
+        b, sb, used = D.design_moments(
+            g, 5, 1.0, regime, 4, 1000, seed=seed, method="sampled", stats=stats
+        )
+        assert used == 1000
+        excess = np.abs(a - b) - Z * np.hypot(sa, sb)
+        assert excess.max() < 0, (name, np.abs(a - b) / np.hypot(sa, sb))
+        # Median variance ratio over the risks (1,000 draws: 2.2-3.1 with replaced data,
+        # 1.1-2.6 with accumulated pools, where a model eating its own pool gains least).
+        assert stats["variance_ratio"] > (1.5 if regime.data == "replace" else 0.95), stats
+        p, sp, _ = D.design_moments(
+            g, 5, 1.0, regime, 4, 1000, seed=seed, method="sampled", control=False
+        )
+        k = np.arange(g.n_models)
+        # Same draws: the cross-covariances are the plain averages.
+        off = ~np.eye(g.n_models, dtype=bool)
+        np.testing.assert_allclose(b[:, off], p[:, off], rtol=1e-12, atol=0)
+        assert np.median(sp[1:, k, k] / sb[1:, k, k]) > 0.97
+
+
+def test_controlled_standard_error_is_honest():
+    # 40 independent estimates of 150 draws each: their spread agrees with the standard
+    # error they state (the regression's coefficients come from the same draws).
+    g = _small("cycle")
+    est, sem = [], []
+    for seed in range(40):
+        m, s, _ = D.design_moments(g, 5, 1.0, REUSED, 4, 150, seed=seed, method="sampled")
+        k = np.arange(3)
+        est.append(m[1:, k, k])
+        sem.append(s[1:, k, k])
+    est, sem = np.array(est), np.array(sem)
+    spread = est.std(axis=0, ddof=1)  # (4, 3): per cell, over 40 seeds
+    ratio = spread / np.sqrt((sem**2).mean(axis=0))
+    # 40 replicates: the spread's own relative error is about 1 / sqrt(78) = 0.11.
+    assert 0.75 < np.median(ratio) < 1.3, ratio
+    assert ratio.max() < 1.6, ratio
+
+
+# ---------------------------------------------------------------- budget
+def test_budget_changes_the_kernel_and_the_note():
+    g = gc.preset("erdos_renyi", size=40, degree=3, seed=0, samples=4, real=10, real_models="all")
+    assert D.design_plan(g, 5, 10, REUSED)[0] == "sampled"
+    tiny = D.sampled_seconds(g, 5, 10, REUSED, D.SAMPLED_MIN_DRAWS) / 2
+    assert D.design_plan(g, 5, 10, REUSED, budget_seconds=tiny) is None
+    res = gc.theory(g, FAM, generations=10, regime=REUSED, budget_seconds=tiny)
+    assert res.kind == "linear"
+    note = next(n for n in res.notes if "design Monte Carlo" in n)
+    need = D.sampled_seconds(g, 5, 10, REUSED, D.SAMPLED_MIN_DRAWS)
+    assert "budget_seconds=" in note and "--budget-seconds" in note
+    suggested = float(note.split("--budget-seconds ")[1].split(")")[0])
+    assert need <= suggested < 1.1 * need + 1
+    # The suggested budget runs the sampled kernel, and the cost estimate follows.
+    plan = D.design_plan(g, 5, 10, REUSED, budget_seconds=suggested)
+    assert plan is not None and plan[0] == "sampled" and plan[1] >= D.SAMPLED_MIN_DRAWS
+    assert tc.theory_work(g, FAM, generations=10, regime=REUSED, budget_seconds=tiny)[0] == "dense"
+    path, work = tc.theory_work(g, FAM, generations=10, regime=REUSED, budget_seconds=suggested)
+    assert path == "design"
+    seconds = {w[0]: w[1] for w in work}
+    units = D._sampled_units(40, 5, D.n_chunks(g))
+    assert seconds["design"] == pytest.approx(plan[1] * 10 * units * tc.DESIGN_SECONDS)
+    calls: list = []
+    res = gc.theory(
+        g,
+        FAM,
+        generations=3,
+        regime=REUSED,
+        budget_seconds=suggested,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert res.kind == "exact_ols_reused" and res.risk.info["kernel"] == "sampled"
+    assert calls and calls[-1][0] == res.risk.info["moment_draws"]
+    assert all(a[0] < b[0] for a, b in zip(calls, calls[1:], strict=False))
+    assert any("control variates" in n for n in res.notes)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "20", True])
+def test_bad_budget_is_refused(bad):
+    g = gc.preset("cycle", size=3, samples=20)
+    with pytest.raises(gc.ConfigError, match="budget_seconds"):
+        gc.theory(g, FAM, generations=2, regime=REUSED, budget_seconds=bad)
+
+
+def test_design_work_over_the_memory_limit_is_refused(monkeypatch):
+    g = big_graph(1000)
+    need = tc.design_bytes(g, FAM, "design", 10, REUSED)
+    assert need == pytest.approx(
+        max(8.0 * 300 * D.SAMPLED_CELLS, D.sampled_bytes(g, 5, 10, REUSED))
+    )
+    monkeypatch.setenv("GRAPHCOLLAPSE_MAX_MEMORY", str(int(need / 2)))
+    with pytest.raises(gc.ConfigError, match="memory"):
+        gc.theory(g, FAM, generations=10, regime=REUSED, budget_seconds=1e4)
+
+
+def test_cli_budget_option(tmp_path):
+    from cli_helpers import run_cli
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "graph: {preset: erdos_renyi, size: 40, degree: 3, seed: 0, samples: 4, real: 10, "
+        "real_models: all}\n"
+        "family: {name: linear_regression, dim: 5}\nregime: {real: reused}\ngenerations: 2\n"
+    )
+    code, out, err = run_cli(["theory", str(cfg), "--json", "--budget-seconds", "1e-4"])
+    assert code == 0, err
+    import json
+
+    notes = json.loads(out)["notes"]
+    assert any("--budget-seconds" in n for n in notes)
+    code, out, err = run_cli(["theory", str(cfg), "--json", "--budget-seconds", "2"])
+    assert code == 0, err
+    assert any("within budget_seconds=2" in n for n in json.loads(out)["notes"])
+    code, out, err = run_cli(["theory", str(cfg), "--budget-seconds", "-3"])
+    assert code == 2 and "budget_seconds" in err and len(err.strip().splitlines()) == 1
