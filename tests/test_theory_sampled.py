@@ -219,7 +219,8 @@ def test_controlled_estimate_matches_the_exact_kernel(regime, seed):
         # Same draws: the cross-covariances are the plain averages.
         off = ~np.eye(g.n_models, dtype=bool)
         np.testing.assert_allclose(b[:, off], p[:, off], rtol=1e-12, atol=0)
-        assert np.median(sp[1:, k, k] / sb[1:, k, k]) > 0.97
+        # (A model on its reused real data alone is its own control: standard error 0.)
+        assert np.median(sb[1:, k, k] / sp[1:, k, k]) < 1.03
 
 
 def test_controlled_standard_error_is_honest():

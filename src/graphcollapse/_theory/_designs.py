@@ -1169,6 +1169,7 @@ def design_moments(
     shared = regime.synthetic == "shared"
     accumulate, reused = regime.data == "accumulate", regime.real == "reused"
     cv_sums = None
+    next_check = 0.0
     if method == "sampled":
         rng = np.random.default_rng([int(seed), 17, K, d])
         batch = _sampled_batch(st, shared, T)
@@ -1200,7 +1201,11 @@ def design_moments(
         done += b
         if progress is not None:
             progress(done, draws)
-        stop = rse_target > 0 and done >= MIN_DRAWS
+        # The stopping rule from MIN_DRAWS on, as the draws grow by a quarter (the
+        # control-variate estimate of every risk costs a regression per cell).
+        stop = rse_target > 0 and done >= max(MIN_DRAWS, next_check)
+        if stop:
+            next_check = done * 1.25 if cv_sums is not None else done
         if stop or done >= draws:
             mean, sem = _mean_sem(s1, s2, done)
             plain = sem
@@ -1248,7 +1253,13 @@ def _cv_estimate(ZZ: np.ndarray, Zy: np.ndarray, yy: np.ndarray) -> tuple[np.nda
     q = A.shape[-1]
     eye = np.eye(q, dtype=bool)
     A = np.where(used[..., :, None] & used[..., None, :], A, eye.astype(float))
-    Ainv = np.linalg.pinv(A, rcond=1e-12, hermitian=True)
+    # Pseudo-inverses in slices of cells (collinear controls, as a model whose only
+    # producer is itself, have no unique coefficients; memory stays bounded).
+    flat = A.reshape(-1, q, q)
+    Ainv = np.empty_like(flat)
+    for lo in range(0, flat.shape[0], 1 << 16):
+        Ainv[lo : lo + (1 << 16)] = np.linalg.pinv(flat[lo : lo + (1 << 16)], rcond=1e-12)
+    Ainv = Ainv.reshape(A.shape)
     c = (Ainv @ (Zy / scale)[..., None])[..., 0]
     coef = c / scale
     rss = np.maximum(yy - (coef * Zy).sum(axis=-1), 0.0)
