@@ -1019,13 +1019,13 @@ def _run_sampled(
         if own is not None:
             if shared:
                 hn_t = (hn if accumulate else (u if reused else 0.0)) + noise[0]
-                sol = _solve(S, np.concatenate([a, hn_t], axis=-1), d, pos)
+                sol = _solve(S, np.concatenate([a, hn_t[..., :CV_PROBES]], axis=-1), d, pos)
                 e, en = sol[..., :p], sol[..., p:]
                 own[:, t] = _probe_moments(en, False)
                 if accumulate:
                     hn = hn_t
             else:
-                sol = _solve(S, np.concatenate([a, root, hn], axis=-1), d, pos)
+                sol = _solve(S, np.concatenate([a, root, hn[..., :CV_PROBES]], axis=-1), d, pos)
                 en = sol[..., p + d :]
                 sol = sol[..., : p + d]
         elif shared:
@@ -1072,6 +1072,9 @@ def _run_sampled(
 #: generation and at the previous one, its producers' at the previous one (weighted
 #: by the rows taken), and its real-only fit error ``|R^-1 u|^2`` (reused).
 CV_COUNT = 4
+#: Noise draws of the noise-only risk: all of them (with 2 of the 8 the median variance
+#: ratio at 1,000 models fell from 2.9 to 1.6, for no time saved).
+CV_PROBES = PROBES
 
 
 def _feed_weights(st: _Setup) -> Any:
