@@ -16,6 +16,7 @@ REGISTRY: dict[str, str] = {
     "memory": "benchmarks.bench_memory",
     "ols": "benchmarks.bench_ols",
     "plan": "benchmarks.bench_plan",
+    "sampled": "benchmarks.bench_sampled",
     "sweep": "benchmarks.bench_sweep",
     "sweep_validate": "benchmarks.bench_sweep_validate",
     "speed": "benchmarks.bench_speed",
