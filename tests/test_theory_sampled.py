@@ -316,3 +316,23 @@ def test_cli_budget_option(tmp_path):
     assert any("within budget_seconds=2" in n for n in json.loads(out)["notes"])
     code, out, err = run_cli(["theory", str(cfg), "--budget-seconds", "-3"])
     assert code == 2 and "budget_seconds" in err and len(err.strip().splitlines()) == 1
+
+
+def test_rse_target_stops_the_sampled_kernel_sooner():
+    # A loose target stops at the first check (from 400 draws on), well before the
+    # budget's draws; a bad target is refused. (method="probes": the sampled kernel on a
+    # small graph.)
+    g = _small("cycle")
+    kw = {"generations": 2, "regime": REUSED, "method": "probes", "budget_seconds": 0.06}
+    plan = D.design_plan(g, 5, 2, REUSED, large=True, budget_seconds=0.06)
+    assert plan[0] == "sampled" and 2 * D.MIN_DRAWS < plan[1] < 2000
+    res = gc.theory(g, FAM, rse_target=0.9, **kw)
+    assert res.risk.info["kernel"] == "sampled"
+    used = res.risk.info["moment_draws"]
+    batch = D._sampled_batch(D._setup(g, 5, 1.0), False, 2)
+    assert D.MIN_DRAWS <= used < D.MIN_DRAWS + batch
+    assert res.risk.info["moment_rse"] <= 0.9
+    res = gc.theory(g, FAM, rse_target=1e-4, **kw)
+    assert res.risk.info["moment_draws"] == plan[1]
+    with pytest.raises(gc.ConfigError, match="rse_target"):
+        gc.theory(g, FAM, generations=2, regime=REUSED, rse_target=1.5)

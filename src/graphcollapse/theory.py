@@ -166,6 +166,7 @@ class _CallableModule(types.ModuleType):
         seed=0,
         budget_seconds=None,
         progress=None,
+        rse_target=None,
     ):
         """Run :func:`theory` (same signature)."""
         return theory(
@@ -179,6 +180,7 @@ class _CallableModule(types.ModuleType):
             seed=seed,
             budget_seconds=budget_seconds,
             progress=progress,
+            rse_target=rse_target,
         )
 
 
