@@ -1457,8 +1457,9 @@ def ols_design_risk(
     independent draws of every design (docs/theory.md §13). ``sem`` is the Monte Carlo
     standard error; ``info["moment_rse"]`` its largest relative value.
     ``method="sampled"`` draws the label noise too (:data:`PROBES` noise draws per design
-    draw, cost linear in the graph; private or shared synthetic samples): an unbiased
-    estimate of the same risk with a larger spread per draw.
+    draw, cost linear in the graph; private or shared synthetic samples): an estimate of
+    the same risk with a larger spread per draw, narrowed by control variates of known
+    mean (a regression estimate, bias ``O(1 / draws)``; :func:`_cv_estimate`).
 
     Examples
     --------
