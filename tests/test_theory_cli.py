@@ -127,3 +127,25 @@ def test_simulate_with_theory_table_shows_typical_rate(config, capsys):
     out = capsys.readouterr().out
     for word in ("theory 4", "max |z|", "typical rate", "mean-square", "/gen", "->"):
         assert word in out
+
+
+def test_theory_table_shows_valid_until_where_a_curve_stops_holding(tmp_path, capsys):
+    # A maximum-likelihood Gaussian on 5 real + 5 own samples: its first-order curve is
+    # off already at generation 0 (valid_until -1, docs/theory.md §12.6), while the
+    # model on 100 real samples holds throughout. The table says so (issue 9 acceptance:
+    # valid_until was only in --json and the plots).
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "graph: {models: {A: {real: 5, from: {A: 5}}, B: {real: 100}}}\n"
+        "family: {name: gaussian, dim: 1, fit: mle}\ngenerations: 4\n"
+    )
+    assert main(["theory", str(cfg), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["valid_until"] == [-1, 4]
+    assert main(["theory", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "valid until" in out
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    assert rows["A"].rstrip(" │").endswith("gen -1") and rows["B"].rstrip(" │").endswith("all")
+    # Exact least squares holds over the whole horizon: no column.
+    assert main(["theory", str(write_run_config(tmp_path, "generations: 3\n"))]) == 0
+    assert "valid until" not in capsys.readouterr().out

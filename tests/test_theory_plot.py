@@ -82,3 +82,21 @@ def test_subset_and_bad_inputs(curves):
     with pytest.raises(gc.ConfigError, match="collapses"):
         RiskCurveDisplay.from_curves(theory=th.risk, collapses=[True])
     plt.close("all")
+
+
+def test_shaded_band_past_valid_until_says_what_it_is():
+    # The risk plots name their curves at the ends and draw no legend, so the grey band
+    # beyond valid_until carries its own words (issue 9 acceptance: it was unexplained).
+    gens = np.arange(9)
+    mean = np.outer(gens + 1.0, [1.0, 2.0])
+
+    def texts(valid):
+        disp = RiskCurveDisplay(
+            ["a", "b"], theory_generations=gens, theory_mean=mean, valid_until=valid
+        ).plot()
+        return [t for t in disp.ax_.texts if "valid_until" in t.get_text()]
+
+    (band,) = texts(np.array([5, 3]))  # shaded from the smaller one
+    assert band.get_text().strip() == "past valid_until" and band.get_position()[0] == 3
+    assert texts(np.array([8, 8])) == []  # holds over the whole horizon: no band, no words
+    plt.close("all")

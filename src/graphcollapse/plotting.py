@@ -1616,7 +1616,9 @@ def _free_annotation(ax: Any, label: str, xy: Any) -> Any:
 
 def _shade_beyond_valid(ax: Any, gens: Any, valid: Any, idx: Sequence[int]) -> None:
     """Shade the generations past the theory's ``valid_until`` (the smallest among the
-    plotted models), labelled for the legend."""
+    plotted models), labelled for the legend and, since the risk plots label their curves
+    at the ends rather than in a legend, with the words "past valid_until" at the top of
+    the band."""
     if gens is None or valid is None or len(gens) == 0 or not len(idx):
         return
     v = int(np.min(np.asarray(valid)[list(idx)]))
@@ -1624,13 +1626,18 @@ def _shade_beyond_valid(ax: Any, gens: Any, valid: Any, idx: Sequence[int]) -> N
     if v >= end:
         return
     # valid_until = -1 (not even generation 0 holds, docs/theory.md §12.6): shade all.
-    ax.axvspan(
-        max(float(v), float(np.min(gens))),
-        end,
-        color="0.88",
-        zorder=0,
-        lw=0,
-        label="theory past valid_until",
+    start = max(float(v), float(np.min(gens)))
+    ax.axvspan(start, end, color="0.88", zorder=0, lw=0, label="theory past valid_until")
+    ax.text(
+        start,
+        0.99,
+        " past valid_until",
+        transform=ax.get_xaxis_transform(),
+        ha="left",
+        va="top",
+        fontsize="x-small",
+        color="0.4",
+        zorder=1,
     )
 
 

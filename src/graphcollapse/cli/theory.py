@@ -1,7 +1,8 @@
 """``graphcollapse theory CONFIG``: the theory of a run configuration, without simulating.
 
 Prints a table (verdict, growth factor, risk at the first and last generation, slope or
-steady state per model) or, with ``--json``, one object::
+steady state per model, and ``valid until`` where a curve stops holding before the last
+generation) or, with ``--json``, one object::
 
     {"models": [str], "generations": [int], "risk": [[float]], "risk_sem": [[float]],
      "collapses": [bool], "slope": [float|null], "steady_state": [float|null],
@@ -177,6 +178,12 @@ def render_table(res: TheoryResult, max_rows: int = 60) -> None:
     if probed:
         cols.append((f"± s.e. gen {T}", "right"))
     cols += [("slope", "right"), ("steady state", "right")]
+    # valid_until (docs/theory.md §12): a column only where some curve stops holding
+    # before the horizon (otherwise it would repeat T on every row).
+    valid = None if res.valid_until is None else np.asarray(res.valid_until)
+    short = valid is not None and bool(np.any(valid < T))
+    if short:
+        cols.append(("valid until", "right"))
     for col, just in cols:
         table.add_column(col, justify=just)
     K = len(res.models)
@@ -191,11 +198,18 @@ def render_table(res: TheoryResult, max_rows: int = 60) -> None:
         if probed:
             row.append(f"{res.risk.sem[-1, i]:.2g}")
         row += [_fmt(res.slope[i]), _fmt(res.steady_state[i])]
+        if short:
+            row.append(f"gen {int(valid[i])}" if valid[i] < T else "all")
         table.add_row(*row)
     console = _console()
     console.print(table)
     if K > max_rows:
         console.print(f"... {K - max_rows} more models (use --json for all)")
+    if short:
+        console.print(
+            "valid until: the last generation at which the model's theory curve holds "
+            "within its stated bound (gen -1: not even generation 0; docs/theory.md §12)"
+        )
     for note in res.notes:
         console.print(f"note: {note}")
 
