@@ -867,15 +867,12 @@ def _run_sampled(
     shared: bool = False,
     controls: list | None = None,
     cross: bool | None = None,
-    fixed: list | None = None,
 ) -> np.ndarray:
     """Per-draw probe averages over ``T + 1`` generations: ``(b, T + 1, K, K)`` when
     ``K <= CROSS_LIMIT`` (or ``cross``), else ``(b, T + 1, K)`` (risks only). With a
     list ``controls`` (reused real data), appends the ``(b, K)`` probe averages of
     ``|R_i^{-1} u_i|^2``, the real-only fit's error (mean ``sigma^2 d / (n - d - 1)``;
-    zero where a model has fewer than ``d + 4`` real rows). With a list ``fixed``
-    (reused real data), appends the fixed real samples' packed Gram matrices
-    ``(K, b, nt)`` and noise moments ``(K, b, d, p)`` (the limits' control variates)."""
+    zero where a model has fewer than ``d + 4`` real rows)."""
     K, d, sg, p = st.K, st.d, st.sigma, PROBES
     pos = _packed(d)
     cross = K <= CROSS_LIMIT if cross is None else cross
@@ -889,8 +886,6 @@ def _run_sampled(
         S0, h0 = _model_blocks(np.where(inside, n0 - nr, n0), d, b, p, sg, rng)
         S0[inside] += R[inside]
         h0[inside] += u[inside]
-        if fixed is not None:
-            fixed.append((R, u))
         if controls is not None:
             ok = nr >= d + 4
             ctl = np.zeros((b, K))
