@@ -1023,9 +1023,9 @@ STEADY_SAMPLED_MIN_DRAWS = 20
 STEADY_SAMPLED_BUDGET = 2.0e10
 #: Runs of the sampled limits: the longest of these lengths (generations) that still
 #: leaves :data:`STEADY_SAMPLED_TARGET` draws (their error is mostly the designs'
-#: spread, which only more draws reduce), else the shortest.
+#: spread, which only more draws reduce), else the shortest (150 draws at 1,000 models).
 STEADY_SAMPLED_LENGTHS = (12, 16, 24, 32, 48, 64, 96, 128)
-STEADY_SAMPLED_TARGET = 150
+STEADY_SAMPLED_TARGET = 400
 #: Most groups of the sampled limits' jackknife (delete-one below).
 STEADY_SAMPLED_GROUPS = 100
 #: Length of the sampled limits' long runs, for models that see no limit in the short ones.
