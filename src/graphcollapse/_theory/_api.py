@@ -41,7 +41,6 @@ from ._designs import (
     SAMPLED_RSE_TARGET,
     STEADY_BUDGET,
     STEADY_DRAWS,
-    STEADY_SAMPLED_BUDGET,
     STEADY_SAMPLED_MIN_DRAWS,
     STEADY_T,
     STEADY_T_SAMPLED,
@@ -55,6 +54,8 @@ from ._designs import (
     n_edges,
     reused_steady_state,
     sampled_seconds,
+    sampled_steady_plan,
+    steady_error_factor,
 )
 from ._growth import FLOP_BUDGET
 from ._linear import DENSE_LIMIT, linear_risk, record_generations
@@ -920,11 +921,11 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
     method = "exact"
     T = STEADY_T
     if draws < MIN_DRAWS:
-        T = STEADY_T_SAMPLED
-        unit = _sampled_units(K, d, n_chunks(graph, shared))
-        draws = int(min(STEADY_DRAWS, STEADY_SAMPLED_BUDGET / (T * unit)))
+        # Draws of sampled_steady_plan's length within the same work (the limits'
+        # error is mostly the designs' spread, which only more draws reduce).
+        T, draws = sampled_steady_plan(_sampled_units(K, d, n_chunks(graph, shared)))
         method = "sampled"
-    if draws < STEADY_SAMPLED_MIN_DRAWS:
+    if draws < 1:
         notes.append(
             f"{what}: steady states not computed (their extrapolation needs {STEADY_T} "
             f"generations of the exact kernels or {STEADY_T_SAMPLED} of the sampled-noise "
@@ -943,6 +944,8 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
         data=regime.data,
         reused=regime.real == "reused",
         method=method,
+        generations=T if method == "sampled" else None,
+        skip=skip,
     )
     if method == "sampled":
         # Few draws: a limit that some jackknife subsample, or the extrapolation from the
@@ -963,7 +966,8 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
         )
     if not ok.any():
         return steady
-    bound = (3.3 * se + ext)[ok] / np.maximum(L[ok], 1e-300)
+    factor = steady_error_factor(draws, method)
+    bound = (factor * se + ext)[ok] / np.maximum(L[ok], 1e-300)
     bound = bound[np.isfinite(bound)] if np.isfinite(bound).any() else bound
     if method == "exact":
         src = (
@@ -973,10 +977,11 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
         )
     else:
         src = (
-            f"the sampled-noise kernel's risks averaged over generations {3 * T // 16 + 1}-"
-            f"{T // 4}, {3 * T // 8 + 1}-{T // 2} and {3 * T // 4 + 1}-{T} ({draws} draws "
-            f"of every design, {PROBES} noise draws each"
+            f"the sampled-noise kernel's risks averaged over generations {T // 8 + 1}-"
+            f"{T // 4}, {T // 4 + 1}-{T // 2} and {T // 2 + 1}-{T} ({draws} draws of every "
+            f"design, {PROBES} noise draws each"
             + ("" if acc else ", each model's real-only fit error as control variate")
+            + "; a settled model: the mean over its settled windows"
         )
     notes.append(
         f"{what}: steady states extrapolated from {src}"
@@ -987,8 +992,8 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
             "design is weak relaxing slowly"
         )
         + f"): relative error at most {bound.max():.1e}, median {np.median(bound):.1e} "
-        "(3.3 jackknife standard errors plus the change of the extrapolation from the "
-        "generations half as late)"
+        f"({factor:.2f} jackknife standard errors, Student's 0.999 quantile, plus the "
+        "change of the extrapolation from the generations half as late)"
     )
     return steady
 

@@ -1281,12 +1281,24 @@ STEADY_DRAWS = 1000
 STEADY_BUDGET = 8.0e8
 #: Groups of draws for the jackknife standard error of an extrapolated limit.
 JACKKNIFE_GROUPS = 20
-#: The sampled-noise kernel's limits: generations run, and the fewest draws worth it
-#: (each generation ``t`` of the extrapolation is the mean over ``(3t/4, t]``).
+#: The sampled-noise kernel's limits: the work is counted in draws of
+#: :data:`STEADY_T_SAMPLED` generations (at least :data:`STEADY_SAMPLED_MIN_DRAWS` of them,
+#: at most :data:`STEADY_DRAWS`) and spent on draws of :func:`sampled_steady_plan`'s
+#: length; the extrapolation uses the means over the dyadic windows ``(T/16, T/8]``, ...,
+#: ``(T/2, T]`` of a run of ``T`` generations.
 STEADY_T_SAMPLED = 80
 STEADY_SAMPLED_MIN_DRAWS = 20
 #: Work budget of the sampled kernel's limits (as :data:`FLOOR_BUDGET`; about 10 s).
 STEADY_SAMPLED_BUDGET = 2.0e10
+#: Runs of the sampled limits: the longest of these lengths (generations) that still
+#: leaves :data:`STEADY_SAMPLED_TARGET` draws (their error is mostly the designs'
+#: spread, which only more draws reduce), else the shortest (150 draws at 1,000 models).
+STEADY_SAMPLED_LENGTHS = (12, 16, 24, 32, 48, 64, 96, 128)
+STEADY_SAMPLED_TARGET = 400
+#: Most groups of the sampled limits' jackknife (delete-one below).
+STEADY_SAMPLED_GROUPS = 100
+#: Length of the sampled limits' long runs, for models that see no limit in the short ones.
+STEADY_T_SAMPLED_LONG = 64
 
 
 def _shanks(r1: np.ndarray, r2: np.ndarray, r4: np.ndarray, noise: Any = 0.0) -> np.ndarray:
@@ -1305,6 +1317,70 @@ def _shanks(r1: np.ndarray, r2: np.ndarray, r4: np.ndarray, noise: Any = 0.0) ->
         return np.where(settled, r4, lim)
 
 
+def sampled_steady_plan(units: float) -> tuple[int, int]:
+    """Generations and draws of the sampled kernel's limits for a graph whose generation
+    costs ``units`` per draw: the budget :data:`STEADY_SAMPLED_BUDGET` (at most
+    :data:`STEADY_DRAWS` draws of :data:`STEADY_T_SAMPLED` generations) spent on draws of
+    the longest of :data:`STEADY_SAMPLED_LENGTHS` generations that leaves
+    :data:`STEADY_SAMPLED_TARGET` draws; ``(0, 0)`` when the budget is below
+    :data:`STEADY_SAMPLED_MIN_DRAWS` draws of :data:`STEADY_T_SAMPLED` generations.
+
+    >>> from graphcollapse._theory._designs import sampled_steady_plan
+    >>> sampled_steady_plan(1.1e7), sampled_steady_plan(1e5), sampled_steady_plan(1e9)
+    ((12, 151), (128, 625), (0, 0))
+    """
+    work = min(STEADY_DRAWS * STEADY_T_SAMPLED, STEADY_SAMPLED_BUDGET / max(units, 1e-300))
+    if work < STEADY_SAMPLED_MIN_DRAWS * STEADY_T_SAMPLED:
+        return 0, 0
+    fits = [T for T in STEADY_SAMPLED_LENGTHS if work / T >= STEADY_SAMPLED_TARGET]
+    T = max(fits, default=STEADY_SAMPLED_LENGTHS[0])
+    return T, int(work // T)
+
+
+def steady_error_factor(draws: int, method: str = "exact") -> float:
+    """The factor ``c`` of the limits' stated error ``c se + ext``: Student's two-sided
+    0.999 quantile for the jackknife's groups (at least 3.3).
+
+    >>> from graphcollapse._theory._designs import steady_error_factor
+    >>> round(steady_error_factor(113, "sampled"), 2), round(steady_error_factor(1000), 2)
+    (3.39, 3.88)
+    """
+    from scipy.special import stdtrit
+
+    G = _jackknife_groups(int(draws), method == "sampled")
+    return max(3.3, float(stdtrit(max(G - 1, 1), 0.9995)))
+
+
+def _jackknife_groups(N: int, sampled: bool) -> int:
+    return min(N, STEADY_SAMPLED_GROUPS) if sampled else JACKKNIFE_GROUPS
+
+
+def _dyadic_limit(
+    r: np.ndarray, noise: np.ndarray, lengths: tuple, earlier: bool = False
+) -> np.ndarray:
+    """Limit from the means ``r`` (``(3, K)``) over three consecutive dyadic windows of
+    the sampled limits (``lengths`` generations each), and ``noise`` (``(2, K)``) three
+    standard errors of their two increments. A last increment within its noise: settled,
+    the mean over the last window (over the last two when the first increment is within
+    its noise too); increments that both stand out and do not shrink by a factor below 0.8:
+    ``nan`` (no limit in sight; with ``earlier``, the extrapolation from the earlier
+    windows, the last window's mean: its change then counts the whole last step); otherwise
+    Shanks' transformation where the increments shrink with one sign, else the last
+    window's mean (an overshoot)."""
+    r1, r2, r4 = r
+    d1, d2 = r2 - r1, r4 - r2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = d2 / d1
+        sig1, sig2 = np.abs(d1) > noise[0], np.abs(d2) > noise[1]
+        ok = (ratio > 0) & (ratio < 0.8)
+        lim = np.where(ok, r4 + d2 * d2 / np.where(ok, d1 - d2, 1.0), r4)
+        flat = (r2 * lengths[1] + r4 * lengths[2]) / (lengths[1] + lengths[2])
+        out = np.where(sig2, lim, np.where(sig1, r4, flat))
+        if not earlier:
+            out = np.where(sig1 & sig2 & (ratio >= 0.8), np.nan, out)
+        return out
+
+
 def reused_steady_state(
     graph: InteractionGraph,
     d: int,
@@ -1315,10 +1391,13 @@ def reused_steady_state(
     data: Literal["replace", "accumulate"] = "replace",
     reused: bool = True,
     method: Literal["exact", "sampled"] = "exact",
+    generations: int | None = None,
+    skip: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Limits of the risks under reused real data (``data="replace"``; or accumulated
     pools, fresh or reused real data: ``data="accumulate"``), their standard errors and
-    extrapolation errors (each ``(K,)``; docs/theory.md §13).
+    extrapolation errors (each ``(K,)``; docs/theory.md §13). The stated error is
+    ``steady_error_factor(draws, method) * se + ext``.
 
     The exact risk curves are computed to :data:`STEADY_T` generations with ``draws``
     design draws (replace: with the reused real designs' ``sigma^2 tr R^{-1}``, exact
@@ -1329,11 +1408,9 @@ def reused_steady_state(
     halved. Only meaningful for models that do not collapse.
 
     ``method="sampled"`` runs the sampled-noise kernel instead (graphs beyond the exact
-    kernels' budget): :data:`STEADY_T_SAMPLED` generations, each of ``t / 8, t / 4,
-    t / 2, t`` replaced by the mean of the per-draw risks over ``(3t/4, t]`` (the label
-    noise decorrelates across generations, so the window cuts its share of the
-    variance), the real-only fits' errors ``|R_i^{-1} u_i|^2`` as control variates, one
-    per model (replace).
+    kernels' budget): ``draws`` runs of ``generations`` generations (default
+    :data:`STEADY_T_SAMPLED`), or of the same work in all, see :func:`_sampled_steady`
+    (``skip``: models whose limits are not wanted, such as collapsing ones).
 
     >>> import graphcollapse as gc
     >>> from graphcollapse._theory._designs import reused_steady_state
@@ -1343,33 +1420,19 @@ def reused_steady_state(
     (True, True)
     """
     st = _setup(graph, d, sigma)
+    if method == "sampled":
+        T = int(generations or STEADY_T_SAMPLED)
+        return _sampled_steady(st, int(draws), T, seed, shared, data, reused, skip)
     K, T, s2 = st.K, STEADY_T, sigma**2
     kernel = _generation_units(K, d, len(st.edges))[1]
     sparse_ = kernel == "sparse"
-    sampled = method == "sampled"
-    if sampled:
-        T = STEADY_T_SAMPLED
-        rng = np.random.default_rng([int(seed), 23, K, d])
-        batch = _sampled_batch(st, shared)
-    else:
-        rng = np.random.default_rng([int(seed), 19, K, d])
-        batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d) ** 2)))
+    rng = np.random.default_rng([int(seed), 19, K, d])
+    batch = int(min(BATCH, max(16, BATCH_FLOATS // (K * d) ** 2)))
     gens = np.array([T // 8, T // 4, T // 2, T])
     ys, cs = [], []
     done = 0
     while done < draws:
         b = min(batch, draws - done)
-        if sampled:
-            ctl = []
-            acc = data == "accumulate"
-            x = _run_sampled(
-                st, T, b, rng, acc, reused, shared, controls=None if acc else ctl, cross=False
-            )
-            cs.append(ctl[0] if ctl else np.zeros((b, K)))
-            win = [x[:, t - t // 4 + 1 : t + 1].mean(axis=1) for t in gens]
-            ys.append(np.stack(win, axis=1))  # (b, 4, K)
-            done += b
-            continue
         if data == "accumulate":
             run = _run_accumulate_sparse if sparse_ else _run_accumulate
             x = run(st, T, b, rng, reused, shared)
@@ -1396,15 +1459,7 @@ def reused_steady_state(
     def limits(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         yy, cc = y[mask], c[mask][:, live]
         m = yy.mean(axis=0)  # (4, K)
-        if sampled:
-            # One control per model, its own (K may exceed the number of draws).
-            cc = c[mask]
-            cd = cc - cc.mean(axis=0)
-            var = (cd * cd).sum(axis=0)
-            cov = np.einsum("nk,ntk->tk", cd, yy - m)
-            beta = np.divide(cov, var, out=np.zeros_like(cov), where=var > 0)
-            m = m - beta * (cc.mean(axis=0) - mu)
-        elif cc.shape[1]:
+        if cc.shape[1]:
             cc_c = cc - cc.mean(axis=0)
             flat = (yy - m).reshape(yy.shape[0], -1)
             beta, *_ = np.linalg.lstsq(cc_c, flat, rcond=None)
@@ -1416,6 +1471,135 @@ def reused_steady_state(
     G = JACKKNIFE_GROUPS
     se = np.sqrt((G - 1) / G * ((jack - jack.mean(axis=0)) ** 2).sum(axis=0))
     return L, se, np.abs(L - L_half)
+
+
+def _dyadic_cuts(T: int) -> np.ndarray:
+    return np.array([T // 16, T // 8, T // 4, T // 2, T])
+
+
+def _windows(x: np.ndarray, T: int) -> np.ndarray:
+    """Per-draw means of the risks ``x`` (``(b, >T, K)``) over the dyadic windows
+    ``(T/16, T/8]``, ..., ``(T/2, T]``: ``(b, 4, K)``."""
+    c = _dyadic_cuts(T)
+    return np.stack([x[:, c[k] + 1 : c[k + 1] + 1].mean(axis=1) for k in range(4)], axis=1)
+
+
+def _sampled_limit(
+    y: np.ndarray, c: np.ndarray, mu: np.ndarray, T: int, jackknife: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Limits, jackknife standard errors, extrapolation errors and the error factor
+    (:func:`steady_error_factor`) from the dyadic window means ``y`` (``(N, 4, K)``) of
+    runs of ``T`` generations and the control variates ``c`` (``(N, K)``, means ``mu``).
+    Without ``jackknife``: ``nan`` only where the point estimates see no limit."""
+    N = y.shape[0]
+    G = _jackknife_groups(N, True) if jackknife else 0
+    groups = np.arange(N) % max(G, 1)
+    inc = np.diff(y, axis=1)  # (N, 3, K): common draws, their own spread
+    noise = 3.0 * inc.std(axis=0, ddof=1) / np.sqrt(N)
+    lengths = tuple(np.diff(_dyadic_cuts(T)))
+
+    def limits(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        yy, cc = y[mask], c[mask]
+        m = yy.mean(axis=0)  # (4, K)
+        # One control per model, its own (K may exceed the number of draws).
+        cd = cc - cc.mean(axis=0)
+        var = (cd * cd).sum(axis=0)
+        cov = np.einsum("nk,ntk->tk", cd, yy - m)
+        beta = np.divide(cov, var, out=np.zeros_like(cov), where=var > 0)
+        m = m - beta * (cc.mean(axis=0) - mu)
+        return (
+            _dyadic_limit(m[1:], noise[1:], lengths[1:]),
+            _dyadic_limit(m[:3], noise[:2], lengths[:3], earlier=True),
+        )
+
+    L, L_half = (np.maximum(x, 0.0) for x in limits(np.ones(N, dtype=bool)))
+    se = np.zeros_like(L)
+    if G:
+        jack = np.array([limits(groups != g)[0] for g in range(G)])
+        se = np.sqrt((G - 1) / G * ((jack - jack.mean(axis=0)) ** 2).sum(axis=0))
+    ext = np.abs(L - L_half)
+    L = np.where(np.isfinite(se) & np.isfinite(ext), L, np.nan)
+    return L, se, ext, steady_error_factor(N, "sampled")
+
+
+def _sampled_steady(
+    st: _Setup,
+    draws: int,
+    T: int,
+    seed: int,
+    shared: bool,
+    data: str,
+    reused: bool,
+    skip: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sampled kernel's limits (docs/theory.md §13, "What gc.theory reports"):
+    ``draws`` runs of ``T`` generations, their risks averaged over dyadic windows, the
+    real-only fits' errors ``|R_i^{-1} u_i|^2`` as control variates (replace), the limit
+    from :func:`_dyadic_limit`. When ``T`` is below :data:`STEADY_T_SAMPLED_LONG` and,
+    after half the draws, some model not in ``skip`` sees no limit by generation ``T``,
+    the other half of the work goes to runs of :data:`STEADY_T_SAMPLED_LONG` generations,
+    and each model reports the estimate (from all runs' first ``T`` generations, or from
+    the long runs) with the smaller stated error. ``se`` is scaled to the factor
+    ``steady_error_factor(draws, "sampled")``; a model that no estimate sees: ``nan``."""
+    K, d = st.K, st.d
+    rng = np.random.default_rng([int(seed), 23, K, d])
+    batch = _sampled_batch(st, shared)
+    acc = data == "accumulate"
+    n_real = st.real.astype(np.float64)
+    mu = np.where(n_real >= d + 4, st.sigma**2 * d / np.maximum(n_real - d - 1, 1.0), 0.0)
+    if acc:
+        mu = np.zeros(K)
+    want = np.ones(K, dtype=bool) if skip is None else ~np.asarray(skip, dtype=bool)
+
+    def run(n: int, gens: int) -> tuple[list, list, list]:
+        ys, ylong, cs = [], [], []
+        done = 0
+        while done < n:
+            b = min(batch, n - done)
+            ctl: list = []
+            x = _run_sampled(
+                st, gens, b, rng, acc, reused, shared, controls=None if acc else ctl, cross=False
+            )
+            cs.append(ctl[0] if ctl else np.zeros((b, K)))
+            ys.append(_windows(x, T))
+            if gens > T:
+                ylong.append(_windows(x, gens))
+            done += b
+        return ys, ylong, cs
+
+    Tl = STEADY_T_SAMPLED_LONG
+    first = draws if T >= Tl else max(draws // 2, 2)
+    ys, _, cs = run(first, T)
+    ylong: list = []
+    clong: list = []
+    if first < draws:
+        # Long runs where a point estimate sees no limit (a jackknife subsample that
+        # does not, among 1,000 models, is mostly noise).
+        L, *_ = _sampled_limit(np.concatenate(ys), np.concatenate(cs), mu, T, jackknife=False)
+        if (want & ~np.isfinite(L)).any():
+            n_long = (draws - first) * T // Tl
+            if n_long >= 2:
+                y2, ylong, clong = run(n_long, Tl)
+                ys += y2
+                cs += clong
+        else:
+            y2, _, c2 = run(draws - first, T)
+            ys += y2
+            cs += c2
+    y, c = np.concatenate(ys), np.concatenate(cs)
+    L, se, ext, f = _sampled_limit(y, c, mu, T)
+    nominal = steady_error_factor(draws, "sampled")
+    se = se * f / nominal
+    if ylong:
+        Lb, seb, extb, fb = _sampled_limit(np.concatenate(ylong), np.concatenate(clong), mu, Tl)
+        seb = seb * fb / nominal
+        bound = np.where(np.isfinite(L), nominal * se + ext, np.inf)
+        bound_b = np.where(np.isfinite(Lb), nominal * seb + extb, np.inf)
+        b_wins = bound_b < bound
+        L = np.where(b_wins, Lb, L)
+        se = np.where(b_wins, seb, se)
+        ext = np.where(b_wins, extb, ext)
+    return L, se, ext
 
 
 def _mean_sem(s1: np.ndarray, s2: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
