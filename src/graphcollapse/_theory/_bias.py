@@ -107,6 +107,20 @@ simulated variance's excess beyond generation 0's one-fit error exceeded 5 % it 
 data")."""
 
 
+FRESH_SLOPE_FACTOR = 2.0
+"""With fresh samples, the variance's neglected terms also count this multiple of how
+far the predicted variance moves when the drift's slope ``J_i = I + Db/n_i`` is carried
+(against ``J = I``); measured, not derived: where the simulated variance parted from
+the prediction (its ratio, relative to generation 0's, leaving 1 +- 0.1) this ended
+``valid_until`` before it in every case measured, and at 1 it did not (Poisson 20 fresh
+real + 40 own, a model pooling two logistic models; docs/theory.md §12, "Where it
+stops")."""
+
+MISFIT_DRAWS = 5_000
+"""Covariate draws (fixed seed) for :func:`_misfit_noise`: about 3 % Monte Carlo error
+on that term, an error bound's size."""
+
+
 @dataclass(frozen=True, eq=False)
 class SecondOrderResult:
     """What the second-order theory predicts for every model (arrays in graph order).
@@ -646,6 +660,9 @@ def _second_order(
     if transport and persisting:
         A_star = np.broadcast_to(_fit_A(family, theta_star, p), (K, p, p))
         A_prev = A_star.copy()
+    fresh = not persisting  # the fresh-sample variance terms of §12, "Where it stops"
+    slope = fresh and bool(cross.any())
+    C_alt, C_flat = C.copy(), C.copy()
     with np.errstate(all="ignore"):  # a diverging mean: reported beyond valid_until
         for t, (N_new, o, r, q, f) in enumerate(steps, start=1):
             kept = bool(np.any(o))
@@ -676,16 +693,24 @@ def _second_order(
                     Pi = Z[i] - S["aa"][i, i] - np.outer(a[i], a[i])
                     X = S["au"][i, i]
                     m_new[i] += _cross_bias(family, a[i], X, V + dV, 0.5 * (Pi + Pi.T))
+                    if fresh:
+                        step_v[i] += abs(np.trace(_misfit_noise(family, a[i], Pi, V))) / N_new[i]
                 J_new[i] = eye + _jacobian(family, a[i], b) / N_new[i]
                 S["uu"][i, i] += f[i] / N_new[i] * (V + dV) / N_new[i]
                 step_m[i] = np.linalg.norm(db) / N_new[i]
-                step_v[i] = abs(np.trace(dV)) / N_new[i]
+                step_v[i] += abs(np.trace(dV)) / N_new[i]
             # Shared samples: consumers i, k of producer j hold min(n_ij, n_kj) samples in
             # common; their fits' noises covary by that share of V (at this order, V at
             # either consumer's pooled target: the average is taken).
             for _, ov in shared:
                 scale = np.outer(total, total) / np.outer(N_new, N_new)
                 S["uu"] += (ov * scale)[:, :, None, None] * 0.5 * (V0[:, None] + V0[None, :])
+            if slope:  # fresh samples: the covariance with the pooling term's slope
+                W = _pooling_slope(family, a, m, c, J_new, cross)
+                C_alt = _block_sandwich(W, C_alt) + S["uu"]
+            if fresh and mixed.any():  # ... and without the drift's slope in mixed pools
+                J_flat = np.where(mixed[:, None, None], eye, J_new)
+                C_flat = _block_sandwich(np.einsum("ipq,ij->ijpq", J_flat, c), C_flat) + S["uu"]
             err_m = (o * err_m if kept else 0.0) + np.abs(c) @ err_m + step_m
             err_v = (o**2 * err_v if kept else 0.0) + (c**2) @ err_v + step_v
             m, J = m_new, J_new
@@ -693,6 +718,14 @@ def _second_order(
             diag = C[np.arange(K), np.arange(K)]
             mean[t], cov[t] = m, diag
             hist_m[t], hist_v[t] = err_m, err_v
+            if fresh and mixed.any():
+                tr_now = np.trace(diag, axis1=1, axis2=2)
+                tr_flat = np.trace(C_flat[np.arange(K), np.arange(K)], axis1=1, axis2=2)
+                dv = FRESH_SLOPE_FACTOR * np.abs(tr_now - tr_flat)
+                if slope:
+                    tr_alt = np.trace(C_alt[np.arange(K), np.arange(K)], axis1=1, axis2=2)
+                    dv = dv + np.abs(tr_alt - tr_now)
+                hist_v[t] += np.nan_to_num(dv, nan=0.0, posinf=0.0)
     # With persisting data the moments of a persisting batch are taken at the current
     # pooled target, not where the batch was drawn: the class of terms this neglects is
     # sized by how much the recursion moves when one of them (the slope at which
@@ -722,6 +755,63 @@ def _second_order(
         "second_order",
         _notes(family, theta_star, tol, persisting, pooling, bool(mixed.any()), transport),
     )
+
+
+def _block_sandwich(W: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """``C'_ik = sum_jl W_ij C_jl W_kl^T`` for blocks ``W`` and ``C`` of shape (K, K, p, p)."""
+    K, p = C.shape[0], C.shape[2]
+    flat = C.transpose(0, 2, 1, 3).reshape(K * p, K * p)
+    Wf = W.transpose(0, 2, 1, 3).reshape(K * p, K * p)
+    return (Wf @ flat @ Wf.T).reshape(K, p, K, p).transpose(0, 2, 1, 3)
+
+
+def _pooling_slope(family, a, m, c, J, cross) -> np.ndarray:
+    """Blocks ``W_ij = J_i c_ij + K_ij`` of the fresh recursion's linear map with the
+    slope of the pooling term: ``K_ij e = c_ij A^-1 1/2 (Tt + 2 Tl)[e d_ij^T + d_ij e^T]``,
+    ``d_ij = mbar_j - a_i`` (docs/theory.md §12, "Where it stops")."""
+    K, p = m.shape
+    W = np.einsum("ipq,ij->ijpq", J, c)
+    for i in np.flatnonzero(cross):
+        tens = _tensors(family, a[i])
+        if tens is None:
+            continue
+        A, _, Tt, Tl = tens
+        Tp = Tt + 2 * Tl
+        for j in np.flatnonzero(c[i]):
+            d = m[j] - a[i]
+            G = 0.5 * (np.einsum("klm,m->kl", Tp, d) + np.einsum("klm,l->km", Tp, d))
+            with np.errstate(all="ignore"):
+                try:
+                    W[i, j] += c[i, j] * np.linalg.solve(A, G)
+                except np.linalg.LinAlgError:
+                    W[i, j] += np.nan
+    return W
+
+
+def _misfit_noise(family, a: np.ndarray, Pi: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """Per sample, the covariance a canonical GLM's fit gains when its pool's sources
+    have different laws (weighted spread ``Pi`` around the pooled target ``a``):
+    ``V dB V`` with ``dB = 1/2 d^2 I[Pi] + E[x x^T mu'^2 (x^T .)^2][Pi] - I Pi I``, the
+    score's variance at ``a`` under the sources' laws minus ``I(a)`` to second order
+    (docs/theory.md §12, "Where it stops"); sigma points along ``Pi``'s eigenvectors,
+    covariates from a fixed seed. Zero for another family."""
+    p = a.size
+    if not (hasattr(family, "_cumulant") and hasattr(family, "fisher_at")):
+        return np.zeros((p, p))
+    if not (np.all(np.isfinite(Pi)) and np.all(np.isfinite(V))):
+        return np.full((p, p), np.nan)
+    lam, U = np.linalg.eigh(0.5 * (Pi + Pi.T))
+    X = np.random.default_rng(0).standard_normal((MISFIT_DRAWS, p)) @ family._chol.T
+    I0 = family.fisher_at(a)
+    dB = np.zeros((p, p))
+    for k in np.flatnonzero(lam > 1e-14 * max(lam.max(), 1e-300)):
+        h = np.sqrt(lam[k]) * U[:, k]
+        dB += 0.5 * (family.fisher_at(a + h) + family.fisher_at(a - h)) - I0
+        r = 0.5 * (family._cumulant(X @ (a + h), True)[1] - family._cumulant(X @ (a - h), True)[1])
+        dB += (X * (r * r)[:, None]).T @ X / MISFIT_DRAWS
+        Ih = I0 @ h
+        dB -= np.outer(Ih, Ih)
+    return V @ dB @ V
 
 
 def _valid_until(mean, cov, err_m, err_v, tol) -> np.ndarray:
@@ -767,6 +857,9 @@ def _notes(family, theta_star, tol, persisting, pooling, mixed, transport) -> tu
             "second order in 1/n: Cox-Snell bias and covariance of the fit at the pooled "
             "source mean; the curvature of both over the parameter's spread is neglected and "
             f"bounds valid_until (tolerance {tol:g})",
+            "valid_until also counts, in the variance, the pooled fits' misfit noise and the "
+            "pooling term's slope (both derived, not carried) and "
+            f"{FRESH_SLOPE_FACTOR:g} times how far the drift's slope moves the variance",
         )
         if pooling:
             notes += (
