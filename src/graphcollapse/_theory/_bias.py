@@ -34,7 +34,11 @@ like an error, and ``valid_until`` is the last generation at which it stays belo
 ``tolerance`` times its predicted variance (for the covariance). With persisting data
 (reused real data, accumulate) the error also counts ``PERSISTING_SPREAD_FACTOR`` times
 how far the mean and the variance move between the recursion with and without slope
-transport (docs/theory.md §12.4, "Where it stops with persisting data").
+transport (docs/theory.md §12.4, "Where it stops with persisting data"). With fresh
+samples, in models that pool sources of different laws, the variance's error also counts
+the pooled fit's misfit noise (:func:`_misfit_noise`), the pooling term's slope
+(:func:`_pooling_slope`) and ``FRESH_SLOPE_FACTOR`` times how far the drift's slope
+moves the variance (docs/theory.md §12, "Where it stops with fresh samples").
 
 Only numpy and scipy are imported.
 """
@@ -112,9 +116,9 @@ FRESH_SLOPE_FACTOR = 2.0
 far the predicted variance moves when the drift's slope ``J_i = I + Db/n_i`` is carried
 (against ``J = I``); measured, not derived: where the simulated variance parted from
 the prediction (its ratio, relative to generation 0's, leaving 1 +- 0.1) this ended
-``valid_until`` before it in every case measured, and at 1 it did not (Poisson 20 fresh
-real + 40 own, a model pooling two logistic models; docs/theory.md §12, "Where it
-stops")."""
+``valid_until`` before it in every case measured (seeds 0-1), at 1 and 1.5 it did not
+(Poisson 20 fresh real + 40 own, a model pooling two logistic models); applied where a
+model's pool mixes laws (docs/theory.md §12, "Where it stops with fresh samples")."""
 
 MISFIT_DRAWS = 5_000
 """Covariate draws (fixed seed) for :func:`_misfit_noise`: about 3 % Monte Carlo error
@@ -340,7 +344,9 @@ def second_order_theory(
     tolerance : float
         Relative bound on the neglected next-order term that defines ``valid_until``
         (with persisting data that term includes ``PERSISTING_SPREAD_FACTOR`` times the
-        spread between slope transport on and off, docs/theory.md §12.4).
+        spread between slope transport on and off, docs/theory.md §12.4; with fresh
+        samples, in mixed pools, the variance terms of §12, "Where it stops with fresh
+        samples").
     separation_level : float or None
         For a family whose fit can fail to converge (``fit_report``: logistic,
         Poisson), ``valid_until`` also ends before the first generation at which the
@@ -660,7 +666,7 @@ def _second_order(
     if transport and persisting:
         A_star = np.broadcast_to(_fit_A(family, theta_star, p), (K, p, p))
         A_prev = A_star.copy()
-    fresh = not persisting  # the fresh-sample variance terms of §12, "Where it stops"
+    fresh = not persisting  # the variance terms of §12, "Where it stops with fresh samples"
     slope = fresh and bool(cross.any())
     C_alt, C_flat = C.copy(), C.copy()
     with np.errstate(all="ignore"):  # a diverging mean: reported beyond valid_until
@@ -768,7 +774,7 @@ def _block_sandwich(W: np.ndarray, C: np.ndarray) -> np.ndarray:
 def _pooling_slope(family, a, m, c, J, cross) -> np.ndarray:
     """Blocks ``W_ij = J_i c_ij + K_ij`` of the fresh recursion's linear map with the
     slope of the pooling term: ``K_ij e = c_ij A^-1 1/2 (Tt + 2 Tl)[e d_ij^T + d_ij e^T]``,
-    ``d_ij = mbar_j - a_i`` (docs/theory.md §12, "Where it stops")."""
+    ``d_ij = mbar_j - a_i`` (docs/theory.md §12, "Where it stops with fresh samples")."""
     K, p = m.shape
     W = np.einsum("ipq,ij->ijpq", J, c)
     for i in np.flatnonzero(cross):
@@ -793,8 +799,8 @@ def _misfit_noise(family, a: np.ndarray, Pi: np.ndarray, V: np.ndarray) -> np.nd
     have different laws (weighted spread ``Pi`` around the pooled target ``a``):
     ``V dB V`` with ``dB = 1/2 d^2 I[Pi] + E[x x^T mu'^2 (x^T .)^2][Pi] - I Pi I``, the
     score's variance at ``a`` under the sources' laws minus ``I(a)`` to second order
-    (docs/theory.md §12, "Where it stops"); sigma points along ``Pi``'s eigenvectors,
-    covariates from a fixed seed. Zero for another family."""
+    (docs/theory.md §12, "Where it stops with fresh samples"); sigma points along
+    ``Pi``'s eigenvectors, covariates from a fixed seed. Zero for another family."""
     p = a.size
     if not (hasattr(family, "_cumulant") and hasattr(family, "fisher_at")):
         return np.zeros((p, p))
