@@ -101,6 +101,11 @@ def _steady(graph: InteractionGraph, family: Any) -> np.ndarray:
     return np.where(np.isnan(th.steady_state), np.inf, th.steady_state)
 
 
+def _terminal() -> bool:
+    """Whether stderr is a terminal (progress bars are drawn there only)."""
+    return sys.stderr.isatty()
+
+
 @contextlib.contextmanager
 def _search_bar(horizon: int | None) -> Iterator[tuple[Any, Any]]:
     """The ``progress`` and ``announce`` callbacks of a budget plan with a horizon: its
@@ -115,7 +120,7 @@ def _search_bar(horizon: int | None) -> Iterator[tuple[Any, Any]]:
     if horizon is None:
         yield None, None
         return
-    if not sys.stderr.isatty():
+    if not _terminal():
         yield None, announce
         return
     with counting_bar("planning ", "generations") as bar:

@@ -1,0 +1,194 @@
+"""Hostile input, third round: the leftovers of the second (a budget plan with a far
+horizon that ran for minutes without a word and whose estimate counted one theory run of
+its many; YAML 1.1 booleans that turned models named ``yes`` or ``on`` into ``True``),
+then what fuzzing the newer features found (homogenisation options, the categorical
+family, second-order theory, loss-weight plans, argument types). Each case is answered by
+a GraphCollapseError naming the field (CLI: exit 2, one line on stderr) or by the right
+number, never a traceback, a hang or a silent acceptance. No timing is asserted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+import graphcollapse as gc
+from cli_helpers import run_cli
+from graphcollapse import ConfigError, GraphCollapseError
+from graphcollapse import _plan_real as P
+from graphcollapse.io import _dumper_class, yaml_loader
+
+
+@pytest.fixture(autouse=True)
+def _default_limits(monkeypatch):
+    monkeypatch.delenv("GRAPHCOLLAPSE_MAX_SECONDS", raising=False)
+    monkeypatch.delenv("GRAPHCOLLAPSE_MAX_MEMORY", raising=False)
+
+
+def _refused(args: list[str], *fragments: str) -> str:
+    code, out, err = run_cli(args)
+    assert code == 2, (code, err[-800:])
+    assert err.startswith("error: ") and err.count("\n") == 1, err[-800:]
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in err, err
+    return err
+
+
+# ------------------------------------------------ budget plan with a far horizon
+def _sparse_graph(size: int = 80) -> gc.InteractionGraph:
+    return gc.preset("erdos_renyi", size=size, degree=3, seed=1, real_models="random")
+
+
+@pytest.mark.parametrize("objective", ["mean", "max"])
+def test_the_sparse_adjoint_is_the_dense_one(objective):
+    """The horizon gradient on sparse weights (used above 64 models with few weights per
+    row) equals the dense adjoint it replaced, to rounding."""
+    g = _sparse_graph()
+    problem = P._Problem(g, gc.LinearRegression(dim=4), objective, 12, None, None)
+    x = np.zeros(g.n_models, dtype=np.int64)
+    x[[3, 40]] = [5, 2]
+    fixed = problem.fixed(x)
+    N = fixed.total.astype(np.float64)
+    phi = problem.weights.copy() if objective == "mean" else np.eye(g.n_models)[7]
+    dense = problem._horizon_gradient_dense(fixed, phi, N)
+    sparse = problem._horizon_gradient_sparse(fixed, phi, N)
+    assert not P._dense_weights(fixed.weights)
+    assert np.abs(dense).max() > 0
+    np.testing.assert_allclose(sparse, dense, rtol=1e-9, atol=1e-12 * np.abs(dense).max())
+
+
+def test_a_horizon_plan_reports_progress_and_announces_its_estimate():
+    g = _sparse_graph(70)
+    fam = gc.LinearRegression(dim=3)
+    calls: list[tuple[int, int]] = []
+    seen: list = []
+    plan = gc.plan_real_data(
+        g, fam, 6, horizon=4, progress=lambda d, t: calls.append((d, t)), announce=seen.append
+    )
+    quiet = gc.plan_real_data(g, fam, 6, horizon=4)
+    assert [(a.model, a.real) for a in plan.actions] == [(a.model, a.real) for a in quiet.actions]
+    assert len(seen) == 1 and seen[0].seconds > 0 and seen[0].bytes > 0
+    done = [d for d, _ in calls]
+    assert calls[0][0] == 0 and done == sorted(done) and done[-1] > 0
+    assert all(d <= t for d, t in calls)
+    with pytest.raises(ConfigError, match="field 'progress'"):
+        gc.plan_real_data(g, fam, 6, horizon=4, progress=3)
+    with pytest.raises(ConfigError, match="field 'announce'"):
+        gc.plan_real_data(g, fam, 6, horizon=4, announce="yes")
+
+
+def test_the_horizon_estimate_counts_the_whole_search(monkeypatch):
+    """Before: the up-front check estimated one theory run of ``horizon`` generations
+    while the search makes tens of them plus as many gradients. A limit that one run
+    passes with room to spare now refuses the search, naming the alternatives."""
+    from graphcollapse._theory_cost import estimate_theory
+
+    g = _sparse_graph(100)
+    fam = gc.LinearRegression(dim=5)
+    horizon = 1000
+    one = estimate_theory(g, fam, generations=horizon).seconds
+    gradients, evaluations = P._search_counts(g, g.n_models, 50, horizon)
+    assert gradients >= 50 and evaluations >= 30
+    # Search estimate >= 2 x evaluations x (the first run, timed); the timed run is within
+    # a few times the theory estimate (which errs long), so 3 x one run is refused.
+    monkeypatch.setenv("GRAPHCOLLAPSE_MAX_SECONDS", f"{max(3 * one, 1.0):.3f}")
+    with pytest.raises(ConfigError, match=r"theory runs and gradients.*steady state"):
+        gc.plan_real_data(g, fam, 50, horizon=horizon)
+
+
+def test_cli_fix_with_a_horizon_announces_and_shows_a_bar(tmp_path, monkeypatch):
+    from graphcollapse import _cost
+    from graphcollapse.cli import fix as fix_cli
+
+    _sparse_graph(70).to_file(tmp_path / "eco.yaml")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("graph: {file: eco.yaml}\nfamily: {name: linear_regression, dim: 3}\n")
+    args = ["fix", str(tmp_path / "eco.yaml"), "--budget", "6", "--config", str(cfg)]
+    monkeypatch.setattr(_cost, "LONG_SECONDS", 0.0)
+    code, out, err = run_cli([*args, "--horizon", "4", "--json"])
+    assert code == 0 and out.startswith("{")
+    assert err.startswith("fix: ") and "(estimated)" in err, err
+    bars: list[str] = []
+    real_bar = fix_cli.counting_bar
+
+    def recording_bar(label, unit):
+        bars.append(unit)
+        return real_bar(label, unit)
+
+    monkeypatch.setattr(fix_cli, "counting_bar", recording_bar)
+    monkeypatch.setattr(fix_cli, "_terminal", lambda: True)
+    code, out, err = run_cli([*args, "--horizon", "4", "--json"])
+    assert code == 0 and bars == ["generations"]
+    code, out, err = run_cli([*args, "--json"])  # steady-state plan: quick, no bar
+    assert code == 0 and bars == ["generations"]
+
+
+def test_cli_fix_refuses_a_search_over_the_limit_in_one_line(tmp_path, monkeypatch):
+    _sparse_graph(100).to_file(tmp_path / "eco.yaml")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("graph: {file: eco.yaml}\nfamily: {name: linear_regression, dim: 5}\n")
+    monkeypatch.setenv("GRAPHCOLLAPSE_MAX_SECONDS", "1")
+    _refused(
+        ["fix", str(tmp_path / "eco.yaml"), "--budget", "50", "--config", str(cfg)]
+        + ["--horizon", "10000"],
+        "needs about",
+        "GRAPHCOLLAPSE_MAX_SECONDS",
+    )
+
+
+# ------------------------------------------------------------ YAML 1.2 booleans
+BOOL_11 = ["yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"]
+
+
+def test_yaml_booleans_follow_yaml_1_2():
+    text = "[" + ", ".join([*BOOL_11, "y", "Y", "n", "N", "tRue"]) + "]"
+    assert yaml.load(text, Loader=yaml_loader()) == [*BOOL_11, "y", "Y", "n", "N", "tRue"]
+    core = yaml.load("[true, True, TRUE, false, False, FALSE]", Loader=yaml_loader())
+    assert core == [True] * 3 + [False] * 3
+    assert all(type(v) is bool for v in core)
+
+
+def test_models_named_like_yaml_1_1_booleans_read_and_round_trip(tmp_path):
+    eco = tmp_path / "eco.yaml"
+    eco.write_text("models:\n  yes: {real: 3}\n  on: {from: {yes: 2, n: 1}}\n  n: {real: 2}\n")
+    g = gc.InteractionGraph.from_file(eco)
+    assert g.names == ("yes", "on", "n") and g.producers("on") == {"yes": 2, "n": 1}
+    names = [*BOOL_11, "y", "Y", "n", "N", "true_", "True1"]
+    spec = {"models": {m: {"real": 1 + i} for i, m in enumerate(names)}}
+    spec["models"]["on"]["from"] = {"yes": 2, "n": 4}
+    g = gc.InteractionGraph.from_dict(spec)
+    out = tmp_path / "out.yaml"
+    g.to_file(out)
+    assert gc.InteractionGraph.from_file(out) == g
+    # Quoted in the file: a YAML 1.1 reader (PyYAML's own) reads the same names.
+    assert list(yaml.safe_load(out.read_text())["models"]) == names
+
+
+def test_the_writer_quotes_every_yaml_1_1_boolean():
+    names = [*BOOL_11, "y", "Y", "n", "N", "true", "FALSE"]
+    text = yaml.dump(names, Dumper=_dumper_class())
+    assert yaml.load(text, Loader=yaml_loader()) == names
+    assert yaml.safe_load(text) == names
+    assert yaml.dump([True, False], Dumper=_dumper_class()) == "- true\n- false\n"
+
+
+def test_a_true_model_name_is_still_refused_with_the_fix(tmp_path):
+    eco = tmp_path / "eco.yaml"
+    eco.write_text("models:\n  TRUE: {real: 3}\n")
+    with pytest.raises(GraphCollapseError, match="name must be a string.*quote it"):
+        gc.InteractionGraph.from_file(eco)
+
+
+def test_a_yaml_1_1_boolean_setting_is_refused_not_taken_for_true(tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "graph: {preset: cycle, size: 3}\nfamily: {name: linear_regression, dim: 2}\n"
+        "keep_replicates: yes\n"
+    )
+    from graphcollapse.config import load_config
+
+    with pytest.raises(ConfigError, match="keep_replicates.*'yes'"):
+        load_config(cfg)
+    cfg.write_text(cfg.read_text().replace("yes", "True"))
+    assert load_config(cfg).keep_replicates is True
