@@ -192,3 +192,92 @@ def test_a_yaml_1_1_boolean_setting_is_refused_not_taken_for_true(tmp_path):
         load_config(cfg)
     cfg.write_text(cfg.read_text().replace("yes", "True"))
     assert load_config(cfg).keep_replicates is True
+
+
+# ------------------------------------------------ the homogenisation's sample size
+HOMOG = """\
+graph: {preset: erdos_renyi, size: 300, degree: 4, seed: 0, real_models: random}
+family: {name: gaussian, dim: 1}
+generations: 2
+replicates: 40
+"""
+
+
+def _homog_run(tmp_path, extra: str = "", name: str = "run.yaml") -> str:
+    cfg = tmp_path / name
+    cfg.write_text(HOMOG + extra)
+    return str(cfg)
+
+
+def test_theory_and_simulate_take_the_sample_size_from_the_cli_and_the_config(tmp_path):
+    import json
+
+    cfg = _homog_run(tmp_path)
+    code, out, err = run_cli(["theory", cfg, "--json", "--homogenization-sample", "40"])
+    assert code == 0, err
+    th = json.loads(out)["homogenization"]
+    code, out, err = run_cli(["simulate", cfg, "--json", "--homogenization-sample", "40"])
+    assert code == 0, err
+    sim = json.loads(out)["homogenization"]
+    assert th["models"] == sim["models"] == 300
+    assert len(th["sampled_models"]) == 40 and th["sampled_models"] == sim["sampled_models"]
+    # The same from the configuration file (and the sample is the seed's: the API's).
+    cfg2 = _homog_run(tmp_path, "homogenization_sample: 40\n", "run2.yaml")
+    code, out, err = run_cli(["theory", cfg2, "--json"])
+    assert code == 0 and json.loads(out)["homogenization"]["sampled_models"] == th["sampled_models"]
+    g = gc.preset("erdos_renyi", size=300, degree=4, seed=0, real_models="random")
+    idx = gc.theory.sample_models(300, 40, seed=0)
+    assert th["sampled_models"] == [g.names[i] for i in idx]
+    # Without the option, 300 models are all covered (no sample).
+    code, out, err = run_cli(["theory", cfg, "--json"])
+    assert code == 0 and "sampled_models" not in json.loads(out)["homogenization"]
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("1", "integer >= 2"),
+        ("2001", "<= 2000"),
+        ("301", "at most 300"),
+        ("-5", "integer >= 2"),
+    ],
+)
+@pytest.mark.parametrize("command", ["theory", "simulate"])
+def test_a_bad_sample_size_is_one_line(tmp_path, command, value, fragment):
+    _refused(
+        [command, _homog_run(tmp_path), "--json", "--homogenization-sample", value],
+        "homogenization_sample",
+        fragment,
+    )
+
+
+@pytest.mark.parametrize("value", ["1.5", "yes", "true", "[3]", "2e3"])
+def test_a_bad_sample_size_in_the_config_is_one_line(tmp_path, value):
+    _refused(
+        ["theory", _homog_run(tmp_path, f"homogenization_sample: {value}\n"), "--json"],
+        "homogenization_sample",
+    )
+
+
+def test_the_sample_size_conflicts_with_no_homogenization_and_is_no_sweep_axis(tmp_path):
+    _refused(
+        ["theory", _homog_run(tmp_path), "--no-homogenization", "--homogenization-sample", "5"],
+        "--no-homogenization",
+    )
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "base:\n  graph: {preset: cycle, size: 3, real_models: one}\n"
+        "  family: {name: gaussian, dim: 1}\n  generations: 1\n  replicates: 20\n"
+        "grid: {homogenization_sample: [2, 3]}\n"
+    )
+    _refused(["sweep", str(sweep), "--dry-run"], "not an axis")
+
+
+def test_a_config_without_the_sample_size_records_what_it_did_before():
+    from graphcollapse.config import parse_config
+
+    cfg = parse_config({"graph": {"preset": "cycle", "size": 3}})
+    assert "homogenization_sample" not in cfg.to_dict()
+    cfg = parse_config({"graph": {"preset": "cycle", "size": 3}, "homogenization_sample": 2})
+    assert cfg.to_dict()["homogenization_sample"] == 2
+    assert parse_config(cfg.to_dict()).to_dict() == cfg.to_dict()
