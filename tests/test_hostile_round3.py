@@ -281,3 +281,58 @@ def test_a_config_without_the_sample_size_records_what_it_did_before():
     cfg = parse_config({"graph": {"preset": "cycle", "size": 3}, "homogenization_sample": 2})
     assert cfg.to_dict()["homogenization_sample"] == 2
     assert parse_config(cfg.to_dict()).to_dict() == cfg.to_dict()
+
+
+# ------------------------------------- sampled homogenisation with loss weights
+def _weighted_graph(size: int = 60) -> gc.InteractionGraph:
+    """An Erdős–Rényi graph where every third model has loss weights: a real share and,
+    with two or more producers, an uneven share per producer."""
+    g = gc.preset("erdos_renyi", size=size, degree=3, seed=2, real_models="random")
+    rng = np.random.default_rng(0)
+    spec = {}
+    for i in range(0, size, 3):
+        name, prods = g.names[i], g.producers(g.names[i])
+        if not prods:
+            continue
+        real = float(rng.uniform(0.2, 0.7)) if g.real[i] > 0 else 0.0
+        raw = rng.uniform(0.5, 2.0, len(prods))
+        shares = (1.0 - real) * raw / raw.sum()
+        spec[name] = {"weights": {p: float(s) for p, s in zip(prods, shares, strict=True)}}
+        if real:
+            spec[name]["real_weight"] = real
+    return g.with_loss_weights(spec)
+
+
+@pytest.mark.parametrize("synthetic", ["private", "shared"])
+def test_the_sampled_block_with_loss_weights_is_the_dense_ones(synthetic):
+    """Before: a block of C (the sampled homogenisation above 2,000 models) was refused
+    for a graph with loss weights; it is the dense recursion's block, to rounding."""
+    from graphcollapse.theory import linear_cross_covariance
+
+    g = _weighted_graph()
+    assert g.has_loss_weights and len(g.loss_weights) >= 10
+    assert any("weights" in v for v in g.loss_weights.values())
+    fam, reg = gc.Gaussian(dim=1), gc.Regime(synthetic=synthetic)
+    dense = linear_cross_covariance(g, fam, generations=5, regime=reg)
+    idx = np.array([0, 3, 5, 9, 22, 30, 47, 57])
+    block = linear_cross_covariance(g, fam, generations=5, regime=reg, models=idx)
+    np.testing.assert_allclose(block, dense[:, idx][:, :, idx], rtol=1e-10, atol=1e-15)
+    # Its diagonal is gc.theory's first-order risk with loss weights (V / n_eff; shared:
+    # the overlaps weighted by each sample's weight), checked against brute force there.
+    risk = gc.theory(g, fam, generations=5, regime=reg).risk.mean
+    np.testing.assert_allclose(np.diagonal(block, axis1=1, axis2=2), risk[:, idx], rtol=1e-9)
+
+
+def test_the_sampled_homogenization_with_loss_weights_runs(tmp_path):
+    g = _weighted_graph()
+    h = gc.theory.linear_homogenization(g, gc.Gaussian(dim=1), generations=3, sample=20)
+    assert len(h.models) == 20 and h.population == 60
+    assert np.all(np.isfinite(h.mean_correlation)) and np.all(h.effective_models > 0)
+    # graphcollapse theory gives it for a graph with loss weights (it noted it missing).
+    g.to_file(tmp_path / "eco.yaml")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("graph: {file: eco.yaml}\nfamily: {name: gaussian, dim: 1}\ngenerations: 3\n")
+    code, out, err = run_cli(["theory", str(cfg), "--json", "--homogenization-sample", "20"])
+    assert code == 0, err
+    got = __import__("json").loads(out)["homogenization"]
+    np.testing.assert_allclose(got["mean_correlation"], h.mean_correlation, rtol=1e-12)

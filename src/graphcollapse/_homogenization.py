@@ -833,7 +833,9 @@ def shared_factor(graph):
     and distinct size its consumers take) with ``U^T U - diag(sum_j S_ij / n_i^2)`` the
     overlap matrix ``O_ik = sum_j min(S_ij, S_kj) / (n_i n_k)`` (``i != k``, zero
     diagonal), from ``min(a, b) = sum_l (tau_l - tau_{l-1}) [a >= tau_l] [b >= tau_l]``
-    over the sorted distinct sizes ``tau`` of each producer.
+    over the sorted distinct sizes ``tau`` of each producer. With loss weights the
+    entries' ``1 / n_i`` is each sample's weight ``s_ij / S_ij`` (its producer's share
+    of the loss over its samples).
 
     >>> import numpy as np, graphcollapse as gc
     >>> g = gc.InteractionGraph(["a", "b", "c"], [[0, 0, 0], [10, 0, 0], [20, 0, 0]],
@@ -847,6 +849,12 @@ def shared_factor(graph):
 
     n = graph.total.astype(np.float64)
     S = sp.csc_array(graph.synthetic)
+    # Per-sample weight of consumer i's samples of producer j: 1 / n_i, or with loss
+    # weights s_ij / n_ij (the share of the producer's part over its samples).
+    per = None
+    if graph.has_loss_weights:
+        Wc = sp.csc_array(graph.weights)  # (same pattern as S)
+        per = Wc.data / S.data.astype(np.float64)
     rows, cols, vals = [], [], []
     r = 0
     for j in range(S.shape[1]):
@@ -860,7 +868,10 @@ def shared_factor(graph):
             take = idx[size >= tau]
             rows.append(np.full(take.size, r))
             cols.append(take)
-            vals.append(np.sqrt(step) / n[take])
+            if per is None:
+                vals.append(np.sqrt(step) / n[take])
+            else:
+                vals.append(np.sqrt(step) * per[lo:hi][size >= tau])
             r += 1
     if r == 0:
         return sp.csr_array((0, graph.n_models))
@@ -890,18 +901,21 @@ def _sampled_cross_covariance(graph, family, T: int, regime, models) -> np.ndarr
             f"linear_cross_covariance, field 'models': indices of models in 0..{M - 1}, "
             f"got {idx.size} of them from {idx.min(initial=0)} to {idx.max(initial=0)}"
         )
-    if graph.has_loss_weights:
-        raise ConfigError(
-            "linear_cross_covariance, field 'models': a block of C is derived without loss "
-            f"weights only; this graph has them (dense up to {SIMULATION_LIMIT} models)"
-        )
     shared = regime.synthetic == "shared"
     check_cross_covariance(graph, T, idx.size, _factor_rows(graph) if shared else 0)
     U = shared_factor(graph) if shared else None
     V = float(family.noise_scale())
     n = graph.total.astype(np.float64)
     # Q = diag(x) (+ V U^T U with shared samples): x = V / n, or V real / n^2 when shared.
-    x = V * (graph.real.astype(np.float64) / n**2 if shared else 1.0 / n)
+    if graph.has_loss_weights:
+        # Each sample of part p of model i weighs s_ip / n_ip: Q_ii = V / n_eff,i (Kish)
+        # and, shared, Q_ik = V sum_j min(n_ij, n_kj) (s_ij / n_ij) (s_kj / n_kj): the
+        # factor's diagonal sum_j s_ij^2 / n_ij is taken off x (the real part remains).
+        x = V / graph.effective_samples
+        if shared:
+            x = np.maximum(x - V * np.asarray((U * U).sum(axis=0)).ravel(), 0.0)
+    else:
+        x = V * (graph.real.astype(np.float64) / n**2 if shared else 1.0 / n)
     sx, s0 = np.sqrt(x)[:, None], np.sqrt(V / graph.initial_real.astype(np.float64))[:, None]
     Wt = graph.weights.T.tocsr()
     A = np.zeros((M, idx.size))

@@ -265,7 +265,7 @@ def theory_command(
             help="The models' cross error correlation and homogenisation indices (--json "
             "keys `cross_correlation`, `homogenization`; one line in the table). By "
             "default they are given where the theory carries them, else those of the "
-            "linear recursion (replace/fresh, no loss weights; above 2,000 models every "
+            "linear recursion (replace/fresh; above 2,000 models every "
             "pair of a sample of 200 models drawn from `seed`, as `simulate "
             "--homogenization`) when estimated under 1 s and 256 MB, and a note says why "
             "they are missing otherwise. --homogenization: compute them however long it "
@@ -408,12 +408,9 @@ def theory_homogenization(
 def _not_derived(graph: Any, regime: Any) -> str | None:
     """Why the linear recursion's cross-covariance is not derived for this graph and
     regime (``None`` where it is)."""
-    if regime.data == "replace" and regime.real == "fresh" and not graph.has_loss_weights:
+    if regime.data == "replace" and regime.real == "fresh":
         return None
-    return (
-        "the linear recursion's cross-covariance is derived for replace/fresh without loss "
-        f"weights, got {regime.label}" + (" with loss weights" if graph.has_loss_weights else "")
-    )
+    return f"the linear recursion's cross-covariance is derived for replace/fresh, got {regime.label}"
 
 
 def linear_homogenization_of(cfg: RunConfig, sample: Any = None):
