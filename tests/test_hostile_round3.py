@@ -336,3 +336,138 @@ def test_the_sampled_homogenization_with_loss_weights_runs(tmp_path):
     assert code == 0, err
     got = __import__("json").loads(out)["homogenization"]
     np.testing.assert_allclose(got["mean_correlation"], h.mean_correlation, rtol=1e-12)
+
+
+# ------------------------------------------------------- fuzzing the newer features
+def _g3() -> gc.InteractionGraph:
+    return gc.preset("cycle", size=3, real_models="one", samples=30, real=30)
+
+
+def test_categorical_smoothing_beyond_floating_point_is_refused(tmp_path):
+    """Before: smoothing 1e308 gave a theory risk of 0.5 (the uniform fit's is 0) and a
+    numpy ValueError in simulate."""
+    from graphcollapse.families.categorical import MAX_SMOOTHING
+
+    with pytest.raises(ConfigError, match="field 'smoothing'.*<= 1e\\+12"):
+        gc.Categorical(k=5, smoothing=1e308)
+    far = gc.theory(_g3(), gc.Categorical(k=5, smoothing=MAX_SMOOTHING), generations=2)
+    assert np.all(far.risk.mean < 1e-12)  # uniform truth, uniform fit
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        "graph: {preset: cycle, size: 3, real_models: one}\n"
+        "family: {name: categorical, k: 5, smoothing: 1e308}\ngenerations: 2\nreplicates: 20\n"
+    )
+    for command in ("theory", "simulate"):
+        _refused([command, str(cfg), "--json"], "smoothing")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"generations": 10**9}, "'generations'"),
+        ({"generations": 3, "regime": "replace"}, "'regime'"),
+        ({"generations": 3, "tolerance": True}, "'tolerance'"),
+        ({"generations": 3, "separation_level": np.True_}, "'separation_level'"),
+    ],
+)
+def test_second_order_theory_checks_its_arguments(kwargs, field):
+    """Before: 10^9 generations ran without end and a regime given as a string raised an
+    AttributeError."""
+    with pytest.raises(ConfigError, match=field):
+        gc.theory.second_order_theory(_g3(), gc.LogisticRegression(dim=2), **kwargs)
+
+
+def test_second_order_theory_takes_numpy_scalars():
+    fam = gc.LogisticRegression(dim=2)
+    base = gc.theory.second_order_theory(_g3(), fam, generations=3, tolerance=0.2)
+    again = gc.theory.second_order_theory(
+        _g3(), fam, generations=np.int64(3), tolerance=np.float32(0.2), slope_transport=np.False_
+    )
+    np.testing.assert_array_equal(again.risk.mean, base.risk.mean)
+
+
+def test_second_order_theory_refuses_work_over_the_time_limit(monkeypatch):
+    monkeypatch.setenv("GRAPHCOLLAPSE_MAX_SECONDS", "10")
+    with pytest.raises(ConfigError, match="second_order_theory.*needs about"):
+        gc.theory.second_order_theory(_g3(), gc.LogisticRegression(dim=2), generations=10**6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"decimals": 2.5}, "'decimals'"),
+        ({"decimals": 0}, "'decimals'"),
+        ({"decimals": True}, "'decimals'"),
+        ({"sweeps": "3"}, "'sweeps'"),
+        ({"sweeps": 0}, "'sweeps'"),
+        ({"sweeps": 10**9}, "'sweeps'"),
+    ],
+)
+def test_plan_weights_checks_decimals_and_sweeps(kwargs, field):
+    """Before: decimals=2.5 was a TypeError deep in numpy; sweeps='3', 0 or -1 were
+    silently taken."""
+    g = small_weighted()
+    with pytest.raises(ConfigError, match=f"plan_weights, field {field}"):
+        gc.plan_weights(g, gc.LinearRegression(dim=3), **kwargs)
+
+
+def small_weighted() -> gc.InteractionGraph:
+    return gc.InteractionGraph.from_dict(
+        {
+            "models": {
+                "lab": {"real": 30, "from": {"lab": 10}, "real_weight": 0.9},
+                "student": {
+                    "real": 4,
+                    "from": {"lab": 10, "student": 8},
+                    "weights": {"lab": 0.5, "student": 0.2},
+                },
+            }
+        }
+    )
+
+
+def test_plan_weights_refuses_a_path_for_a_graph_and_takes_numpy_integers():
+    with pytest.raises(ConfigError, match="field 'graph'.*InteractionGraph"):
+        gc.plan_weights("eco.yaml", gc.LinearRegression(dim=3))
+    g = small_weighted()
+    a = gc.plan_weights(g, gc.LinearRegression(dim=3), decimals=np.int64(3))
+    b = gc.plan_weights(g, gc.LinearRegression(dim=3), decimals=3)
+    assert [x.describe() for x in a.actions] == [x.describe() for x in b.actions]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda f: gc.theory.linear_homogenization(_g3(), f, generations=-1), "'generations'"),
+        (lambda f: gc.theory.linear_homogenization(_g3(), f, generations=2, seed="x"), "'seed'"),
+        (
+            lambda f: gc.theory.linear_cross_covariance(_g3(), f, generations=2, models=[0.5]),
+            "'models'",
+        ),
+        (
+            lambda f: gc.theory.linear_cross_covariance(
+                _g3(), f, generations=2, models=[True, False]
+            ),
+            "'models'",
+        ),
+        (
+            lambda f: gc.theory.linear_cross_covariance(_g3(), f, generations=2, models=[0, 0]),
+            "'models'",
+        ),
+    ],
+)
+def test_the_linear_homogenization_checks_its_arguments(call, field):
+    """Before: generations=-1 was an IndexError, seed='x' and models=[0.5] (read as
+    model 0) were silently taken."""
+    with pytest.raises(ConfigError, match=field):
+        call(gc.Gaussian(dim=1))
+
+
+def test_a_numpy_true_asks_for_the_homogenization():
+    """Before: homogenization=np.True_ was refused as 'a sample of models'."""
+    kw = {"generations": 1, "replicates": 20, "seed": 0}
+    a = gc.simulate(_g3(), gc.Categorical(k=3), homogenization=np.True_, **kw)
+    b = gc.simulate(_g3(), gc.Categorical(k=3), homogenization=True, **kw)
+    np.testing.assert_array_equal(
+        a.homogenization.mean_correlation, b.homogenization.mean_correlation
+    )

@@ -250,11 +250,11 @@ def sample_models(n_models: int, size: Any = None, seed: int = 0) -> np.ndarray 
     from ._errors import ConfigError
 
     M = int(n_models)
-    if size is None or size is True:
+    if size is None or (isinstance(size, bool | np.bool_) and size):
         if M <= SIMULATION_LIMIT:
             return None
         size = SAMPLE_MODELS
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
+    if isinstance(size, bool | np.bool_) or not isinstance(size, (int, np.integer)) or size < 2:
         raise ConfigError(
             f"homogenization: a sample of models must be an integer >= 2 (or True), got {size!r}"
         )
@@ -457,7 +457,7 @@ def fold_models(n_models: int, homogenization: Any = True) -> int:
     (1500, 200, 300, 40)
     """
     M = int(n_models)
-    if homogenization is None or homogenization is True:
+    if homogenization is None or (isinstance(homogenization, bool | np.bool_) and homogenization):
         return M if M <= SIMULATION_LIMIT else min(M, SAMPLE_MODELS)
     return min(M, int(homogenization))
 
@@ -477,7 +477,7 @@ def check_fold(
     """
     from ._errors import ConfigError
 
-    if homogenization is not True:
+    if not (isinstance(homogenization, bool | np.bool_) and homogenization):
         sample_models(2, homogenization)  # (validates the sample size)
     M, T1 = fold_models(n_models, homogenization), int(generations) + 1
     if M > SIMULATION_LIMIT:
@@ -791,6 +791,7 @@ def linear_cross_covariance(
 
     regime = Regime() if regime is None else regime
     M = graph.n_models
+    _check_generations("linear_cross_covariance", generations)
     if regime.data != "replace" or regime.real != "fresh":
         raise ConfigError(
             f"linear_cross_covariance, field 'regime': derived for replace/fresh only, got "
@@ -895,7 +896,18 @@ def _sampled_cross_covariance(graph, family, T: int, regime, models) -> np.ndarr
     from ._theory_cost import check_cross_covariance
 
     M = graph.n_models
-    idx = np.asarray(models, dtype=np.int64).reshape(-1)
+    raw = np.asarray(models)
+    if raw.size and raw.dtype.kind not in "iu":
+        raise ConfigError(
+            "linear_cross_covariance, field 'models': indices of models (integers), got "
+            f"an array of {raw.dtype}"
+        )
+    idx = raw.astype(np.int64).reshape(-1)
+    if np.unique(idx).size != idx.size:
+        raise ConfigError(
+            "linear_cross_covariance, field 'models': each model once (a repeated index "
+            "would count a model's pair with itself as two models)"
+        )
     if idx.size == 0 or idx.min() < 0 or idx.max() >= M:
         raise ConfigError(
             f"linear_cross_covariance, field 'models': indices of models in 0..{M - 1}, "
@@ -945,6 +957,20 @@ def _gram(B: np.ndarray) -> np.ndarray:
     return B.T @ B  # (numpy takes the symmetric product: one triangle)
 
 
+def _check_generations(where: str, generations: Any) -> None:
+    from ._errors import ConfigError
+
+    if (
+        isinstance(generations, bool | np.bool_)
+        or not isinstance(generations, int | np.integer)
+        or not 0 <= generations <= 1_000_000
+    ):
+        raise ConfigError(
+            f"{where}, field 'generations': must be an integer >= 0 and <= 1,000,000, "
+            f"got {generations!r}"
+        )
+
+
 def linear_homogenization(
     graph, family, *, generations: int, regime=None, sample=None, seed: int = 0
 ) -> Homogenization:
@@ -965,7 +991,14 @@ def linear_homogenization(
     >>> bool(h.mean_correlation_pair_se[3] > 0)
     True
     """
+    from ._errors import ConfigError
+
     M = graph.n_models
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(
+            f"linear_homogenization, field 'seed': must be an integer >= 0, got {seed!r}"
+        )
+    _check_generations("linear_homogenization", generations)
     idx = sample_models(M, sample, seed)
     C = linear_cross_covariance(graph, family, generations=generations, regime=regime, models=idx)
     names = graph.names if idx is None else tuple(graph.names[int(i)] for i in idx)

@@ -507,8 +507,10 @@ def plan_real_data(
         )
     if weights is not None and objective != "weighted":
         raise ConfigError("plan_real_data, field 'weights': only with objective='weighted'")
-    for field, fn, form in (("progress", progress, "progress(done, total)"),
-                            ("announce", announce, "announce(estimate)")):
+    for field, fn, form in (
+        ("progress", progress, "progress(done, total)"),
+        ("announce", announce, "announce(estimate)"),
+    ):
         if fn is not None and not callable(fn):
             raise ConfigError(
                 f"plan_real_data, field {field!r}: expected a function {form} or None, "

@@ -284,9 +284,8 @@ def theory_command(
     ] = None,
 ) -> None:
     """Exact risk curves, verdict, slopes, steady states and growth factors."""
-    from ..config import load_config, parse_config
-
     from .._errors import ConfigError
+    from ..config import load_config, parse_config
 
     check_image_path(plot, "--plot")
     if homogenization is False and homogenization_sample is not None:
@@ -410,7 +409,9 @@ def _not_derived(graph: Any, regime: Any) -> str | None:
     regime (``None`` where it is)."""
     if regime.data == "replace" and regime.real == "fresh":
         return None
-    return f"the linear recursion's cross-covariance is derived for replace/fresh, got {regime.label}"
+    return (
+        f"the linear recursion's cross-covariance is derived for replace/fresh, got {regime.label}"
+    )
 
 
 def linear_homogenization_of(cfg: RunConfig, sample: Any = None):
