@@ -471,3 +471,29 @@ def test_a_numpy_true_asks_for_the_homogenization():
     np.testing.assert_array_equal(
         a.homogenization.mean_correlation, b.homogenization.mean_correlation
     )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"objective": "weighted", "weights": {"lab": float("nan")}}, "'weights.lab'"),
+        ({"objective": "weighted", "weights": {"lab": float("inf")}}, "'weights.lab'"),
+        ({"max_evaluations": "5"}, "'max_evaluations'"),
+        ({"max_evaluations": 0}, "'max_evaluations'"),
+        ({"max_evaluations": True}, "'max_evaluations'"),
+    ],
+)
+def test_plan_real_data_checks_weights_and_evaluations(kwargs, field):
+    """Before: a NaN weight was taken (a RuntimeWarning, then a plan), max_evaluations=0
+    or -1 silently and '5' was a TypeError mid-search."""
+    with pytest.raises(ConfigError, match=f"plan_real_data, field {field}"):
+        gc.plan_real_data(small_weighted(), gc.LinearRegression(dim=3), 5, **kwargs)
+    plan = gc.plan_real_data(
+        small_weighted(),
+        gc.LinearRegression(dim=3),
+        5,
+        objective="weighted",
+        weights={"lab": np.float64(2.0)},
+        max_evaluations=np.int64(50),
+    )
+    assert plan.cost == 5.0

@@ -80,9 +80,14 @@ class _Problem:
                         raise ConfigError(
                             f"plan_real_data, field 'weights': {name!r} is not a model"
                         )
-                    if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                    if (
+                        not isinstance(v, (int, float, np.integer, np.floating))
+                        or isinstance(v, (bool, np.bool_))
+                        or not 0 <= v < np.inf
+                    ):
                         raise ConfigError(
-                            f"plan_real_data, field 'weights.{name}': must be a number >= 0"
+                            f"plan_real_data, field 'weights.{name}': must be a finite number "
+                            f">= 0, got {v!r}"
                         )
                     w[graph.index[name]] = float(v)
             self.weights = np.where(self.prot, w, 0.0)
@@ -507,6 +512,15 @@ def plan_real_data(
         )
     if weights is not None and objective != "weighted":
         raise ConfigError("plan_real_data, field 'weights': only with objective='weighted'")
+    if (
+        isinstance(max_evaluations, bool | np.bool_)
+        or not isinstance(max_evaluations, int | np.integer)
+        or max_evaluations < 1
+    ):
+        raise ConfigError(
+            "plan_real_data, field 'max_evaluations': must be an integer >= 1, "
+            f"got {max_evaluations!r}"
+        )
     for field, fn, form in (
         ("progress", progress, "progress(done, total)"),
         ("announce", announce, "announce(estimate)"),
