@@ -3,7 +3,9 @@
 ``graphcollapse fix ECOSYSTEM.yaml`` plans the cheapest anchors (real data) and cuts
 (edges whose output a consumer stops taking) after which no protected model collapses;
 ``--budget N --config RUN.yaml`` instead spends ``N`` extra real samples per generation
-where the predicted risks fall most (the family comes from the run configuration);
+where the predicted risks fall most (the family comes from the run configuration;
+with ``--horizon H`` the search's estimate goes to stderr when over 10 s and a progress
+bar to a terminal);
 ``--weights`` instead sets the shares of each model's loss (its real data's share
 ``real_weight`` and each producer's share), a fix that costs no data (actions of kind
 ``"weight"`` with ``"weight"``: the real share, ``null`` for a model without real data,
