@@ -250,11 +250,11 @@ def sample_models(n_models: int, size: Any = None, seed: int = 0) -> np.ndarray 
     from ._errors import ConfigError
 
     M = int(n_models)
-    if size is None or size is True:
+    if size is None or (isinstance(size, bool | np.bool_) and size):
         if M <= SIMULATION_LIMIT:
             return None
         size = SAMPLE_MODELS
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
+    if isinstance(size, bool | np.bool_) or not isinstance(size, (int, np.integer)) or size < 2:
         raise ConfigError(
             f"homogenization: a sample of models must be an integer >= 2 (or True), got {size!r}"
         )
@@ -457,7 +457,7 @@ def fold_models(n_models: int, homogenization: Any = True) -> int:
     (1500, 200, 300, 40)
     """
     M = int(n_models)
-    if homogenization is None or homogenization is True:
+    if homogenization is None or (isinstance(homogenization, bool | np.bool_) and homogenization):
         return M if M <= SIMULATION_LIMIT else min(M, SAMPLE_MODELS)
     return min(M, int(homogenization))
 
@@ -477,7 +477,7 @@ def check_fold(
     """
     from ._errors import ConfigError
 
-    if homogenization is not True:
+    if not (isinstance(homogenization, bool | np.bool_) and homogenization):
         sample_models(2, homogenization)  # (validates the sample size)
     M, T1 = fold_models(n_models, homogenization), int(generations) + 1
     if M > SIMULATION_LIMIT:
@@ -791,6 +791,7 @@ def linear_cross_covariance(
 
     regime = Regime() if regime is None else regime
     M = graph.n_models
+    _check_generations("linear_cross_covariance", generations)
     if regime.data != "replace" or regime.real != "fresh":
         raise ConfigError(
             f"linear_cross_covariance, field 'regime': derived for replace/fresh only, got "
@@ -833,7 +834,9 @@ def shared_factor(graph):
     and distinct size its consumers take) with ``U^T U - diag(sum_j S_ij / n_i^2)`` the
     overlap matrix ``O_ik = sum_j min(S_ij, S_kj) / (n_i n_k)`` (``i != k``, zero
     diagonal), from ``min(a, b) = sum_l (tau_l - tau_{l-1}) [a >= tau_l] [b >= tau_l]``
-    over the sorted distinct sizes ``tau`` of each producer.
+    over the sorted distinct sizes ``tau`` of each producer. With loss weights the
+    entries' ``1 / n_i`` is each sample's weight ``s_ij / S_ij`` (its producer's share
+    of the loss over its samples).
 
     >>> import numpy as np, graphcollapse as gc
     >>> g = gc.InteractionGraph(["a", "b", "c"], [[0, 0, 0], [10, 0, 0], [20, 0, 0]],
@@ -847,6 +850,12 @@ def shared_factor(graph):
 
     n = graph.total.astype(np.float64)
     S = sp.csc_array(graph.synthetic)
+    # Per-sample weight of consumer i's samples of producer j: 1 / n_i, or with loss
+    # weights s_ij / n_ij (the share of the producer's part over its samples).
+    per = None
+    if graph.has_loss_weights:
+        Wc = sp.csc_array(graph.weights)  # (same pattern as S)
+        per = Wc.data / S.data.astype(np.float64)
     rows, cols, vals = [], [], []
     r = 0
     for j in range(S.shape[1]):
@@ -860,7 +869,10 @@ def shared_factor(graph):
             take = idx[size >= tau]
             rows.append(np.full(take.size, r))
             cols.append(take)
-            vals.append(np.sqrt(step) / n[take])
+            if per is None:
+                vals.append(np.sqrt(step) / n[take])
+            else:
+                vals.append(np.sqrt(step) * per[lo:hi][size >= tau])
             r += 1
     if r == 0:
         return sp.csr_array((0, graph.n_models))
@@ -884,16 +896,22 @@ def _sampled_cross_covariance(graph, family, T: int, regime, models) -> np.ndarr
     from ._theory_cost import check_cross_covariance
 
     M = graph.n_models
-    idx = np.asarray(models, dtype=np.int64).reshape(-1)
+    raw = np.asarray(models)
+    if raw.size and raw.dtype.kind not in "iu":
+        raise ConfigError(
+            "linear_cross_covariance, field 'models': indices of models (integers), got "
+            f"an array of {raw.dtype}"
+        )
+    idx = raw.astype(np.int64).reshape(-1)
+    if np.unique(idx).size != idx.size:
+        raise ConfigError(
+            "linear_cross_covariance, field 'models': each model once (a repeated index "
+            "would count a model's pair with itself as two models)"
+        )
     if idx.size == 0 or idx.min() < 0 or idx.max() >= M:
         raise ConfigError(
             f"linear_cross_covariance, field 'models': indices of models in 0..{M - 1}, "
             f"got {idx.size} of them from {idx.min(initial=0)} to {idx.max(initial=0)}"
-        )
-    if graph.has_loss_weights:
-        raise ConfigError(
-            "linear_cross_covariance, field 'models': a block of C is derived without loss "
-            f"weights only; this graph has them (dense up to {SIMULATION_LIMIT} models)"
         )
     shared = regime.synthetic == "shared"
     check_cross_covariance(graph, T, idx.size, _factor_rows(graph) if shared else 0)
@@ -901,7 +919,15 @@ def _sampled_cross_covariance(graph, family, T: int, regime, models) -> np.ndarr
     V = float(family.noise_scale())
     n = graph.total.astype(np.float64)
     # Q = diag(x) (+ V U^T U with shared samples): x = V / n, or V real / n^2 when shared.
-    x = V * (graph.real.astype(np.float64) / n**2 if shared else 1.0 / n)
+    if graph.has_loss_weights:
+        # Each sample of part p of model i weighs s_ip / n_ip: Q_ii = V / n_eff,i (Kish)
+        # and, shared, Q_ik = V sum_j min(n_ij, n_kj) (s_ij / n_ij) (s_kj / n_kj): the
+        # factor's diagonal sum_j s_ij^2 / n_ij is taken off x (the real part remains).
+        x = V / graph.effective_samples
+        if shared:
+            x = np.maximum(x - V * np.asarray((U * U).sum(axis=0)).ravel(), 0.0)
+    else:
+        x = V * (graph.real.astype(np.float64) / n**2 if shared else 1.0 / n)
     sx, s0 = np.sqrt(x)[:, None], np.sqrt(V / graph.initial_real.astype(np.float64))[:, None]
     Wt = graph.weights.T.tocsr()
     A = np.zeros((M, idx.size))
@@ -931,6 +957,20 @@ def _gram(B: np.ndarray) -> np.ndarray:
     return B.T @ B  # (numpy takes the symmetric product: one triangle)
 
 
+def _check_generations(where: str, generations: Any) -> None:
+    from ._errors import ConfigError
+
+    if (
+        isinstance(generations, bool | np.bool_)
+        or not isinstance(generations, int | np.integer)
+        or not 0 <= generations <= 1_000_000
+    ):
+        raise ConfigError(
+            f"{where}, field 'generations': must be an integer >= 0 and <= 1,000,000, "
+            f"got {generations!r}"
+        )
+
+
 def linear_homogenization(
     graph, family, *, generations: int, regime=None, sample=None, seed: int = 0
 ) -> Homogenization:
@@ -951,7 +991,14 @@ def linear_homogenization(
     >>> bool(h.mean_correlation_pair_se[3] > 0)
     True
     """
+    from ._errors import ConfigError
+
     M = graph.n_models
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(
+            f"linear_homogenization, field 'seed': must be an integer >= 0, got {seed!r}"
+        )
+    _check_generations("linear_homogenization", generations)
     idx = sample_models(M, sample, seed)
     C = linear_cross_covariance(graph, family, generations=generations, regime=regime, models=idx)
     names = graph.names if idx is None else tuple(graph.names[int(i)] for i in idx)

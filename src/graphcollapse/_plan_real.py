@@ -18,11 +18,13 @@ Imports only numpy and scipy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import numpy as np
 
+from ._cost import Estimate
 from ._errors import ConfigError
 from ._graph import InteractionGraph
 from ._json import json_floats
@@ -78,9 +80,14 @@ class _Problem:
                         raise ConfigError(
                             f"plan_real_data, field 'weights': {name!r} is not a model"
                         )
-                    if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                    if (
+                        not isinstance(v, (int, float, np.integer, np.floating))
+                        or isinstance(v, (bool, np.bool_))
+                        or not 0 <= v < np.inf
+                    ):
                         raise ConfigError(
-                            f"plan_real_data, field 'weights.{name}': must be a number >= 0"
+                            f"plan_real_data, field 'weights.{name}': must be a finite number "
+                            f">= 0, got {v!r}"
                         )
                     w[graph.index[name]] = float(v)
             self.weights = np.where(self.prot, w, 0.0)
@@ -100,6 +107,16 @@ class _Problem:
             self.dq = lambda N: -V / N**2
         self.evaluations = 0
         self._cache: dict[bytes, np.ndarray] = {}
+        self.progress: Any = None
+        self.steps_done = 0
+        self.estimate: Estimate | None = None  # (of a search with a horizon)
+
+    def step(self, n: int = 1) -> None:
+        """Count ``n`` steps of work (a generation of the adjoint or of an evaluation)
+        and report them to ``progress``."""
+        self.steps_done += n
+        if self.progress is not None:
+            self.progress(self.steps_done)
 
     def fixed(self, x: np.ndarray) -> InteractionGraph:
         return self.graph.with_real(self.graph.real + x)
@@ -118,6 +135,7 @@ class _Problem:
             th = theory(g, self.family, generations=self.horizon)
             r = np.asarray(th.risk.mean[-1], dtype=np.float64)
         self._cache[key] = r
+        self.step(self.horizon or 1)
         return r
 
     def value(self, x: np.ndarray) -> float:
@@ -157,18 +175,75 @@ class _Problem:
             return out
         # Finite horizon: C_t = W C_{t-1} W^T + Q, C_0 = diag(q(n^(0))); the adjoint runs
         # backwards, Y_H = diag(phi), Y_{t-1} = W^T Y_t W.
+        if _dense_weights(g.weights):
+            return self._horizon_gradient_dense(g, phi, N)
+        return self._horizon_gradient_sparse(g, phi, N)
+
+    def _horizon_gradient_dense(self, g, phi, N):
         W = g.weights.toarray()
         Q = np.diag(self.q(N))
         Cs = [np.diag(self.q(g.initial_real.astype(np.float64)))]
         for _ in range(self.horizon):
             Cs.append(W @ Cs[-1] @ W.T + Q)
+            self.step()
         Y = np.diag(phi)
-        grad = np.zeros(K)
+        grad = np.zeros(g.n_models)
         for t in range(self.horizon, 0, -1):
             YWC = Y @ W @ Cs[t - 1]
             grad += -2.0 / N * np.sum(YWC * W, axis=1) + np.diagonal(Y) * self.dq(N)
             Y = W.T @ Y @ W
+            self.step()
         return grad
+
+    def _horizon_gradient_sparse(self, g, phi, N):
+        """The same adjoint with sparse ``W`` (``nnz K + K^2`` operations a step instead
+        of ``K^3``): ``C`` and ``Y`` stay symmetric, so ``W C W^T = W (W C)^T``, and
+        ``sum_j W_ij (Y_t W C_{t-1})_ij = sum_k (Y_t)_ik (W C_{t-1} W^T)_ik`` with
+        ``W C_{t-1} W^T = C_t - Q``, the forward pass's own matrix."""
+        W = g.weights.tocsr()
+        Wt = W.T.tocsr()
+        qN = self.q(N)
+        C = np.diag(self.q(g.initial_real.astype(np.float64)))
+        Cs = [C]
+        for _ in range(self.horizon):
+            C = np.asarray(W @ np.asarray(W @ C).T)
+            C[np.diag_indices_from(C)] += qN
+            Cs.append(C)
+            self.step()
+        Y = np.diag(phi)
+        grad = np.zeros(g.n_models)
+        dqN = self.dq(N)
+        for t in range(self.horizon, 0, -1):
+            rows = np.einsum("ik,ik->i", Y, Cs[t]) - np.diagonal(Y) * qN
+            grad += -2.0 / N * rows + np.diagonal(Y) * dqN
+            Y = np.asarray(Wt @ np.asarray(Wt @ Y).T)
+            self.step()
+        return grad
+
+
+def _dense_weights(W) -> bool:
+    """Whether the finite-horizon adjoint works on dense ``W`` (few models or many
+    weights per row), as the theory's own recursion decides."""
+    K = W.shape[0]
+    return K <= 64 or W.nnz > 0.1 * K * K
+
+
+class _Steps:
+    """``progress(done, total)`` from a count of steps, ``total`` the estimate (raised by
+    one more theory run's worth when the search outgrows it)."""
+
+    def __init__(self, progress: Any, total: int, horizon: int) -> None:
+        self.progress, self.total, self.horizon = progress, max(int(total), 1), horizon
+        self.every, self.last = max(1, self.total // 1000), 0
+        progress(0, self.total)
+
+    def __call__(self, done: int) -> None:
+        if done >= self.total:
+            self.total = done + 2 * self.horizon
+        elif done - self.last < self.every:
+            return  # (a report every 0.1 % of the estimate)
+        self.last = done
+        self.progress(done, self.total)
 
 
 def _required_classes(graph: InteractionGraph, prot: np.ndarray) -> list[np.ndarray]:
@@ -184,20 +259,95 @@ takes about 15 s on three models (a loaded two-core machine), 10^6 more than hal
 hour. Far horizons are what the steady-state plan (no horizon) answers."""
 
 
-def _check_horizon_cost(graph: InteractionGraph, family: Any, horizon: int) -> None:
-    """Refuse, before the search, a horizon whose every evaluation (a theory run of
-    ``horizon`` generations) or whose gradient (``horizon + 1`` dense ``K x K``
-    covariances kept for the adjoint) is over the time or memory limit."""
-    from ._limits import check_memory
+def _search_counts(graph: InteractionGraph, receivers: int, budget: int, horizon: int):
+    """Gradients and exact evaluations of a budget search with ``horizon`` that finds
+    no improving move (each improvement adds one gradient and a new scan of pairs: the
+    search usually makes a few): the start's gradients, then per halving of the step
+    one gradient and one scan of the pairs of models it tries."""
+    m = max(int(receivers), 1)
+    chunks = min(int(budget), 4 * m)
+    step = max(1, int(budget) // (2 * m))
+    levels = step.bit_length()  # step, step // 2, ..., 1
+    big = min(m, 4) * (min(m, 4) - 1) if step > 1 else 0
+    small = m * (m - 1) if m <= EXHAUSTIVE_PAIRS else 30
+    evaluations = 2 + (levels - 1) * big + small
+    return chunks + levels, evaluations
+
+
+def _horizon_estimate(problem: _Problem, budget: int) -> Estimate:
+    """Wall time and memory of a budget plan with a horizon: the gradients and twice
+    the evaluations of :func:`_search_counts` (improving moves add scans: 1.6 to 2.7
+    times as many were measured). An exact evaluation is a theory run of ``horizon``
+    generations: when :func:`graphcollapse._theory_cost.estimate_theory` puts it under
+    :data:`TIMED_RUN` seconds, the first one the search needs (no extra data, the risks
+    "before") is run and timed, else that estimate is used (it errs long: the curves'
+    early stop is not foreseen). A gradient is ``horizon`` steps of the adjoint, timed
+    on two steps of this graph's own adjoint (dense weights over :data:`TIMED_DENSE`
+    models: six dense ``K x K`` products a step at the theory's rate instead)."""
+    import time
+
+    from ._cost import busy_factor
+    from ._theory_cost import _dense_step, estimate_theory
+
+    graph, horizon = problem.graph, int(problem.horizon)
+    K = graph.n_models
+    gradients, evaluations = _search_counts(graph, problem.receivers.size, budget, horizon)
+    one = estimate_theory(graph, problem.family, generations=horizon)
+    zero = np.zeros(K, dtype=np.int64)
+    run = one.seconds
+    if run is None or run <= TIMED_RUN:
+        start = time.perf_counter()
+        problem.risks(zero)  # (kept: the plan reports these risks "before")
+        run = time.perf_counter() - start
+    if _dense_weights(graph.weights) and K > TIMED_DENSE:
+        step = 3.0 * _dense_step(K) * busy_factor()
+    else:
+        probe = _Problem(graph, problem.family, "mean", 2, None, None)
+        step = math.inf
+        for _ in range(3):
+            start = time.perf_counter()
+            probe.gradient(zero)
+            step = min(step, (time.perf_counter() - start) / 2)
+    seconds = 2 * evaluations * run + gradients * horizon * step
+    memory = max(8.0 * (horizon + 2) * K * K, one.bytes)
+    return Estimate(seconds, memory, 1)
+
+
+TIMED_RUN = 60.0
+"""The estimate of a budget plan with a horizon times its first theory run (which the
+plan needs anyway) when that run is estimated under this many seconds."""
+
+TIMED_DENSE = 512
+"""Up to this many models (and always with sparse weights) the estimate of a budget
+plan with a horizon times two steps of the graph's own adjoint."""
+
+
+def _check_horizon_cost(problem: _Problem, budget: int) -> Estimate:
+    """Refuse, before the search, a horizon whose search (its theory runs of
+    ``horizon`` generations and its gradients, :func:`_horizon_estimate`) is over the
+    time limit, or whose gradient (``horizon + 1`` dense ``K x K`` covariances kept for
+    the adjoint) or theory run is over the memory limit. Returns the estimate."""
+    from ._limits import check_memory, check_time
     from ._theory_cost import check_theory
 
+    graph, horizon = problem.graph, int(problem.horizon)
     K = graph.n_models
     check_memory(
         8.0 * (horizon + 2) * K * K,
         f"plan_real_data ({K:,} models, horizon {horizon:,}: the adjoint keeps "
         f"{horizon + 1:,} covariance matrices)",
     )
-    check_theory(graph, family, generations=horizon)
+    check_theory(graph, problem.family, generations=horizon)
+    est = _horizon_estimate(problem, budget)
+    runs = sum(_search_counts(graph, problem.receivers.size, budget, horizon))
+    check_time(
+        est.seconds,
+        f"plan_real_data ({K:,} models, horizon {horizon:,}: about {runs:,} theory runs "
+        "and gradients)",
+        1,
+        "plan a nearer horizon, protect fewer models, or plan the steady state (no horizon)",
+    )
+    return est
 
 
 def _check_budget(budget: Any) -> int:
@@ -284,6 +434,8 @@ def plan_real_data(
     protect: Iterable[str | int] | None = None,
     weights: Mapping[str, float] | None = None,
     max_evaluations: int = 2000,
+    progress: Any = None,
+    announce: Any = None,
 ) -> FixPlan:
     """Distribute ``budget`` extra real samples per generation to minimise the
     protected models' predicted risks.
@@ -308,6 +460,15 @@ def plan_real_data(
         Model -> weight for ``objective="weighted"``.
     max_evaluations : int
         Limit on exact evaluations of the objective (each one theory call).
+    progress : callable, optional
+        With ``horizon``: called as ``progress(done, total)`` as the search advances, in
+        generations of work (a theory run of ``horizon`` generations counts ``horizon``,
+        a gradient ``2 horizon``); ``total`` is the up-front estimate, raised as the
+        search outgrows it (each improving move adds work).
+    announce : callable, optional
+        With ``horizon``: called once as ``announce(estimate)`` before the search
+        starts, with its up-front estimate (an ``Estimate``: ``seconds``, ``bytes``,
+        ``describe()``), as ``graphcollapse fix`` says how long long work should take.
 
     Returns
     -------
@@ -351,9 +512,25 @@ def plan_real_data(
         )
     if weights is not None and objective != "weighted":
         raise ConfigError("plan_real_data, field 'weights': only with objective='weighted'")
+    if (
+        isinstance(max_evaluations, bool | np.bool_)
+        or not isinstance(max_evaluations, int | np.integer)
+        or max_evaluations < 1
+    ):
+        raise ConfigError(
+            "plan_real_data, field 'max_evaluations': must be an integer >= 1, "
+            f"got {max_evaluations!r}"
+        )
+    for field, fn, form in (
+        ("progress", progress, "progress(done, total)"),
+        ("announce", announce, "announce(estimate)"),
+    ):
+        if fn is not None and not callable(fn):
+            raise ConfigError(
+                f"plan_real_data, field {field!r}: expected a function {form} or None, "
+                f"got {type(fn).__name__}"
+            )
     family.check_graph(graph)
-    if horizon is not None:
-        _check_horizon_cost(graph, family, int(horizon))
     problem = _Problem(graph, family, objective, horizon, protect, weights)
     if problem.receivers.size > MAX_RECEIVERS:
         raise ConfigError(
@@ -361,6 +538,15 @@ def plan_real_data(
             f"models and their ancestors); the search works on dense matrices and takes at "
             f"most {MAX_RECEIVERS}: protect fewer models"
         )
+    if horizon is not None:
+        horizon = int(horizon)
+        problem.horizon = horizon
+        problem.estimate = _check_horizon_cost(problem, budget)
+        if announce is not None:
+            announce(problem.estimate)
+        if progress is not None:
+            work = sum(_search_counts(graph, problem.receivers.size, budget, horizon))
+            problem.progress = _Steps(progress, 2 * work * horizon, horizon)
     classes = _required_classes(graph, problem.prot) if horizon is None else []
     if budget < len(classes):
         names = graph.names

@@ -129,6 +129,20 @@ def plan_weights(
         raise ConfigError(
             f"plan_weights, field 'objective': must be 'mean' or 'max', got {objective!r}"
         )
+    from ._constraints import require_instance
+
+    require_instance("plan_weights", "graph", graph, InteractionGraph, "an InteractionGraph")
+    for field, value, low, high in (("decimals", decimals, 1, 15), ("sweeps", sweeps, 1, 10_000)):
+        if (
+            isinstance(value, bool | np.bool_)
+            or not isinstance(value, int | np.integer)
+            or not low <= value <= high
+        ):
+            raise ConfigError(
+                f"plan_weights, field {field!r}: must be an integer >= {low} and <= {high}, "
+                f"got {value!r}"
+            )
+    decimals, sweeps = int(decimals), int(sweeps)
     if not getattr(family, "supports_loss_weights", False):
         describe = family.describe() if hasattr(family, "describe") else repr(family)
         raise ConfigError(

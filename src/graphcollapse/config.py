@@ -38,6 +38,7 @@ from ._constraints import (
     Interval,
     IsInstance,
     OneOf,
+    Optional,
     mapping_problems,
     parameters,
 )
@@ -60,6 +61,9 @@ SETTINGS: dict[str, tuple[Any, Constraint]] = {
     "path": ("auto", OneOf(("auto", "plain", "fast"))),
     "workers": (1, Interval(int, 1, 4096)),
     "keep_replicates": (False, OneOf((False, True))),
+    # Models of the homogenisation's sample (None: every pair up to 2,000 models, above a
+    # sample of 200); `simulate --homogenization` and `theory` use it.
+    "homogenization_sample": (None, Optional(Interval(int, 2, 2000))),
 }
 """Run settings: name -> (default, constraint)."""
 
@@ -95,6 +99,7 @@ class RunConfig:
     path: str = "auto"
     workers: int = 1
     keep_replicates: bool = False
+    homogenization_sample: int | None = None
     base_dir: Path | None = field(default=None, compare=False)
 
     @property
@@ -197,7 +202,34 @@ class RunConfig:
         out["regime"] = {f: getattr(self.build_regime(), f) for f in ("data", "real", "synthetic")}
         for name in SETTINGS:
             out[name] = getattr(self, name)
+        if out["homogenization_sample"] is None:
+            del out["homogenization_sample"]  # (runs without it record what they did before)
         return out
+
+    def homogenization_size(self, n_models: int) -> int | bool:
+        """What ``simulate(..., homogenization=...)`` and the theory's sample take:
+        ``homogenization_sample`` (refused above ``n_models``: a sample draws from the
+        ecosystem's models), or ``True`` (the default sample).
+
+        >>> cfg = parse_config({"graph": {"preset": "cycle", "size": 5},
+        ...                     "homogenization_sample": 3})
+        >>> cfg.homogenization_size(5)
+        3
+        >>> cfg.homogenization_size(2)
+        Traceback (most recent call last):
+        ...
+        graphcollapse._errors.ConfigError: config, field 'homogenization_sample': a sample ...
+        """
+        m = self.homogenization_sample
+        if m is None:
+            return True
+        if m > n_models:
+            raise ConfigError(
+                f"config, field 'homogenization_sample': a sample of {m} models of an "
+                f"ecosystem of {n_models}; give at most {n_models} (all of them), or leave "
+                "it out"
+            )
+        return int(m)
 
 
 # ---------------------------------------------------------------------------- parsing

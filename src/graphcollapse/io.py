@@ -289,18 +289,34 @@ _FLOAT = (
 )
 
 
+#: YAML 1.2 (core schema) booleans; YAML 1.1 also read ``yes``, ``no``, ``on``, ``off``
+#: (and, in the 1.1 specification, ``y`` and ``n``) as booleans: a model named ``yes``
+#: stays a name here. The writer still quotes every 1.1 boolean (:data:`_BOOL_11`), so
+#: that files read back the same by YAML 1.1 readers too.
+_BOOL = r"^(?:true|True|TRUE|false|False|FALSE)$"
+_BOOL_11 = (
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE"
+    r"|on|On|ON|off|Off|OFF)$"
+)
+
+
 def _plain_numbers(loader: type) -> None:
-    """Give ``loader`` (a subclass of a PyYAML loader or dumper) the YAML 1.2 number
-    rules."""
+    """Give ``loader`` (a subclass of a PyYAML loader or dumper) the YAML 1.2 number and
+    boolean rules (a dumper: quoting every YAML 1.1 boolean too)."""
     import re
 
     int_tag, float_tag = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+    bool_tag = "tag:yaml.org,2002:bool"
     loader.yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in rules if tag not in (int_tag, float_tag)]
+        first: [(tag, rx) for tag, rx in rules if tag not in (int_tag, float_tag, bool_tag)]
         for first, rules in loader.yaml_implicit_resolvers.items()
     }
     loader.add_implicit_resolver(int_tag, re.compile(_INT), list("-+0123456789"))
     loader.add_implicit_resolver(float_tag, re.compile(_FLOAT), list("-+0123456789."))
+    if hasattr(loader, "add_constructor"):
+        loader.add_implicit_resolver(bool_tag, re.compile(_BOOL), list("tTfF"))
+    else:  # a dumper: quote what any YAML reader could take for a boolean
+        loader.add_implicit_resolver(bool_tag, re.compile(_BOOL_11), list("yYnNtTfFoO"))
 
     def construct_int(ldr: Any, node: Any) -> int:
         text = ldr.construct_scalar(node).replace("_", "")
@@ -312,7 +328,17 @@ def _plain_numbers(loader: type) -> None:
 
 def _dumper_class() -> type:
     """A safe YAML dumper that quotes every string :func:`yaml_loader` would read as a
-    number (``1e3``, ``1_000.``), so that a written file reads back the same."""
+    number (``1e3``, ``1_000.``) and every YAML 1.1 boolean (``yes``, ``on``, ``n``), so
+    that a written file reads back the same.
+
+    >>> import yaml
+    >>> print(yaml.dump({"yes": {"from": {"on": 3}}, "n": True}, Dumper=_dumper_class()))
+    'n': true
+    'yes':
+      from:
+        'on': 3
+    <BLANKLINE>
+    """
     import yaml
 
     class Dumper(getattr(yaml, "CSafeDumper", None) or yaml.SafeDumper):  # type: ignore[misc]
@@ -325,12 +351,15 @@ def _dumper_class() -> type:
 def yaml_loader() -> type:
     """The safe YAML loader every file and option value of graphcollapse is read with:
     the C loader when available, duplicate keys refused, YAML 1.2 numbers (``1e308`` is
-    a number, ``1:30`` text, ``010`` ten).
+    a number, ``1:30`` text, ``010`` ten) and booleans (``true``/``false`` in any of
+    their three cases; ``yes``, ``no``, ``on``, ``off`` are text).
 
     >>> import yaml
     >>> from graphcollapse.io import yaml_loader
     >>> yaml.load("[1e308, 1:30, 010, 1_000, 0x1F, .inf, -2.5e-3, 1.0]", Loader=yaml_loader())
     [1e+308, '1:30', 10, 1000, 31, inf, -0.0025, 1.0]
+    >>> yaml.load("[yes, no, on, Off, n, true, FALSE, tRue]", Loader=yaml_loader())
+    ['yes', 'no', 'on', 'Off', 'n', True, False, 'tRue']
     """
     global _LOADER
     if _LOADER is None:

@@ -94,7 +94,12 @@ STORE_FORMAT = 1
 POINTS_DIR, FAILURES_DIR, MANIFEST = "points", "failures", "manifest.json"
 _GRAPH_HASHES = "graph_hashes"  # manifest field: the cache of _resolve
 _SWEEP_KEYS = ("base", "grid", "zip", "seeds", "seed", "compute")
-_NOT_AXES = {"seed": "use `seeds:` and the sweep `seed:`", "workers": "use --workers"}
+_NOT_AXES = {
+    "seed": "use `seeds:` and the sweep `seed:`",
+    "workers": "use --workers",
+    "homogenization_sample": "sweeps do not estimate the homogenisation (simulate "
+    "--homogenization does)",
+}
 FIXED_COLUMNS = {
     "point": "VARCHAR",
     "seed_index": "INTEGER",

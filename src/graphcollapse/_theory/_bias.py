@@ -287,23 +287,46 @@ def _check(graph, family, generations, regime, tolerance) -> tuple[int, Regime]:
         "second_order_theory", "family", family, Family, "a Family (e.g. Gaussian(dim=1))"
     )
     regime = Regime() if regime is None else regime
+    require_instance("second_order_theory", "regime", regime, Regime, "a Regime (or None)")
     why = unsupported_regime(regime, family)
     if why is not None:
         raise ConfigError(
             f"second_order_theory, field 'regime': {regime.label} is not covered ({why}); "
             "use gc.theory (first order) or gc.simulate"
         )
-    if isinstance(generations, bool) or not isinstance(generations, int) or generations < 0:
+    if (
+        isinstance(generations, bool | np.bool_)
+        or not isinstance(generations, int | np.integer)
+        or not 0 <= generations <= MAX_GENERATIONS
+    ):
         raise ConfigError(
-            f"second_order_theory, field 'generations': must be an integer >= 0, "
-            f"got {generations!r}"
+            f"second_order_theory, field 'generations': must be an integer >= 0 and <= "
+            f"{MAX_GENERATIONS:,}, got {generations!r}"
         )
-    if not (isinstance(tolerance, int | float) and 0 < tolerance < 1):
+    if isinstance(tolerance, bool | np.bool_) or not (
+        isinstance(tolerance, int | float | np.integer | np.floating) and 0 < tolerance < 1
+    ):
         raise ConfigError(
             f"second_order_theory, field 'tolerance': must be a number in (0, 1), got {tolerance!r}"
         )
     family.check_graph(graph, regime)
-    return generations, regime
+    from .._limits import check_time
+
+    # (measured: about 4 ms per model and generation of the recursion, loaded machine)
+    check_time(
+        STEP_SECONDS * graph.n_models * (int(generations) + 1),
+        f"second_order_theory ({graph.n_models:,} models, {int(generations):,} generations)",
+        1,
+        "use fewer generations, or gc.theory (first order)",
+    )
+    return int(generations), regime
+
+
+MAX_GENERATIONS = 1_000_000
+"""Most generations :func:`second_order_theory` takes (a run configuration's bound)."""
+
+STEP_SECONDS = 4e-3
+"""Up-front estimate of :func:`second_order_theory`: seconds per model and generation."""
 
 
 def second_order_theory(
@@ -398,20 +421,24 @@ def second_order_theory(
             f"second_order_theory: {K} models x {p} parameters exceeds the dense limit "
             f"{SIZE_LIMIT}; use a smaller graph or gc.theory (first order)"
         )
-    if separation_level is not None and not (
-        isinstance(separation_level, int | float) and 0 < separation_level < 1
+    if separation_level is not None and (
+        isinstance(separation_level, bool | np.bool_)
+        or not (
+            isinstance(separation_level, int | float | np.integer | np.floating)
+            and 0 < separation_level < 1
+        )
     ):
         raise ConfigError(
             "second_order_theory, field 'separation_level': must be a number in (0, 1), "
             f"got {separation_level!r}"
         )
-    if not isinstance(slope_transport, bool):
+    if not isinstance(slope_transport, bool | np.bool_):
         raise ConfigError(
             f"second_order_theory, field 'slope_transport': must be True or False, "
             f"got {slope_transport!r}"
         )
     res = _second_order(
-        graph, family, theta_star, T, float(tolerance), regime, transport=slope_transport
+        graph, family, theta_star, T, float(tolerance), regime, transport=bool(slope_transport)
     )
     if separation_level is None or type(family).fit_report is Family.fit_report:
         return res

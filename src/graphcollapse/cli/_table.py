@@ -69,6 +69,7 @@ COMMANDS: dict[str, dict[str, Any]] = {
             "--wait": ("wait", "true"),
             "--homogenization": ("homogenization", "true"),
             "--homogenization-plot": ("homogenization_plot", "path"),
+            "--homogenization-sample": ("homogenization_sample", "int"),
         },
         "defaults": {
             "out": None,
@@ -85,6 +86,7 @@ COMMANDS: dict[str, dict[str, Any]] = {
             "wait": False,
             "homogenization": False,
             "homogenization_plot": None,
+            "homogenization_sample": None,
         },
     },
 }

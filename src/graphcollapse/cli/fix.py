@@ -3,7 +3,9 @@
 ``graphcollapse fix ECOSYSTEM.yaml`` plans the cheapest anchors (real data) and cuts
 (edges whose output a consumer stops taking) after which no protected model collapses;
 ``--budget N --config RUN.yaml`` instead spends ``N`` extra real samples per generation
-where the predicted risks fall most (the family comes from the run configuration);
+where the predicted risks fall most (the family comes from the run configuration;
+with ``--horizon H`` the search's estimate goes to stderr when over 10 s and a progress
+bar to a terminal);
 ``--weights`` instead sets the shares of each model's loss (its real data's share
 ``real_weight`` and each producer's share), a fix that costs no data (actions of kind
 ``"weight"`` with ``"weight"``: the real share, ``null`` for a model without real data,
@@ -34,8 +36,10 @@ The costs file (YAML or JSON)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,7 +48,7 @@ import typer
 
 from .._errors import ConfigError
 from . import app
-from ._output import check_image_path, console
+from ._output import check_image_path, console, counting_bar
 
 if TYPE_CHECKING:  # (imported where used: `graphcollapse --help` stays fast)
     from .._graph import InteractionGraph
@@ -97,6 +101,37 @@ def _steady(graph: InteractionGraph, family: Any) -> np.ndarray:
 
     th = theory(graph, family, generations=1)
     return np.where(np.isnan(th.steady_state), np.inf, th.steady_state)
+
+
+def _terminal() -> bool:
+    """Whether stderr is a terminal (progress bars are drawn there only)."""
+    return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def _search_bar(horizon: int | None) -> Iterator[tuple[Any, Any]]:
+    """The ``progress`` and ``announce`` callbacks of a budget plan with a horizon: its
+    estimate on stderr when over :data:`~graphcollapse._cost.LONG_SECONDS`, and a
+    transient bar of generations of work when stderr is a terminal."""
+    from .._cost import LONG_SECONDS
+
+    def announce(est: Any) -> None:
+        if est.seconds is not None and est.seconds > LONG_SECONDS:
+            print(f"fix: {est.describe()} (estimated)", file=sys.stderr)
+
+    if horizon is None:
+        yield None, None
+        return
+    if not _terminal():
+        yield None, announce
+        return
+    with counting_bar("planning ", "generations") as bar:
+        task = bar.add_task(f"horizon {horizon:,}", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress, announce
 
 
 @app.command("fix")
@@ -232,9 +267,17 @@ def fix_command(
         )
         risks = (plan.risk_before, plan.risk_after)
     elif budget is not None:
-        plan = plan_real_data(
-            graph, family, budget, objective=objective, protect=names, horizon=horizon
-        )
+        with _search_bar(horizon) as (progress, announce):
+            plan = plan_real_data(
+                graph,
+                family,
+                budget,
+                objective=objective,
+                protect=names,
+                horizon=horizon,
+                progress=progress,
+                announce=announce,
+            )
         risks = (plan.risk_before, plan.risk_after)
     else:
         plan = plan_fix(graph, protect=names, costs=load_costs(costs) if costs else None)

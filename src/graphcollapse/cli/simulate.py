@@ -78,7 +78,7 @@ def execute(
     settings["checkpoint_dir"] = None if out is None else out / CHECKPOINT_SUBDIR
     settings.update(backend=backend, scheduler=scheduler)
     if homogenization:
-        settings["homogenization"] = True
+        settings["homogenization"] = cfg.homogenization_size(graph.n_models)
     try:
         if not show_progress:
             return simulate(graph, family, **settings)
@@ -423,6 +423,15 @@ def simulate_command(
             "--homogenization.",
         ),
     ] = None,
+    homogenization_sample: Annotated[
+        int | None,
+        typer.Option(
+            "--homogenization-sample",
+            help="Override `homogenization_sample`: the models (2 to 2,000, at most the "
+            "ecosystem's) of the seeded sample whose pairs the homogenisation covers "
+            "(default: all up to 2,000 models, else 200); implies --homogenization.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate every model's retraining, generation after generation."""
     from ..execution import BACKENDS, DirectoryLock
@@ -435,6 +444,7 @@ def simulate_command(
     check_out_dir(out, "--out")
     check_image_path(homogenization_plot, "--homogenization-plot")
     homogenization = homogenization or homogenization_plot is not None
+    homogenization = homogenization or homogenization_sample is not None
     cfg = prepare(
         config,
         {
@@ -443,6 +453,7 @@ def simulate_command(
             "generations": generations,
             "workers": workers,
             "path": path,
+            "homogenization_sample": homogenization_sample,
         },
     )
     show = not quiet and sys.stderr.isatty()

@@ -265,7 +265,7 @@ def theory_command(
             help="The models' cross error correlation and homogenisation indices (--json "
             "keys `cross_correlation`, `homogenization`; one line in the table). By "
             "default they are given where the theory carries them, else those of the "
-            "linear recursion (replace/fresh, no loss weights; above 2,000 models every "
+            "linear recursion (replace/fresh; above 2,000 models every "
             "pair of a sample of 200 models drawn from `seed`, as `simulate "
             "--homogenization`) when estimated under 1 s and 256 MB, and a note says why "
             "they are missing otherwise. --homogenization: compute them however long it "
@@ -273,14 +273,31 @@ def theory_command(
             show_default=False,
         ),
     ] = None,
+    homogenization_sample: Annotated[
+        int | None,
+        typer.Option(
+            "--homogenization-sample",
+            help="Override `homogenization_sample`: the models (2 to 2,000, at most the "
+            "ecosystem's) of the seeded sample whose pairs the linear recursion's "
+            "homogenisation covers (default: all up to 2,000 models, else 200).",
+        ),
+    ] = None,
 ) -> None:
     """Exact risk curves, verdict, slopes, steady states and growth factors."""
+    from .._errors import ConfigError
     from ..config import load_config, parse_config
 
     check_image_path(plot, "--plot")
+    if homogenization is False and homogenization_sample is not None:
+        raise ConfigError(
+            "option '--homogenization-sample': sizes the homogenisation that "
+            "--no-homogenization skips; drop one of them"
+        )
     cfg = load_config(config)
-    if generations is not None:
-        cfg = parse_config(cfg.to_dict() | {"generations": generations}, base_dir=cfg.base_dir)
+    given = {"generations": generations, "homogenization_sample": homogenization_sample}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given:
+        cfg = parse_config(cfg.to_dict() | given, base_dir=cfg.base_dir)
     res = compute(
         cfg,
         method=method,
@@ -349,6 +366,11 @@ def theory_homogenization(
         return None, []
     own = res.homogenization
     if own is not None:
+        if cfg.homogenization_sample is not None:
+            return own, [
+                "homogenization_sample: not used, the theory carries the cross-covariance "
+                "of every model"
+            ]
         return own, []
     first = (
         []
@@ -370,7 +392,7 @@ def theory_homogenization(
     from .._homogenization import _factor_rows, fold_models
     from .._theory_cost import estimate_cross_covariance
 
-    m = fold_models(graph.n_models)
+    m = fold_models(graph.n_models, cfg.homogenization_size(graph.n_models))
     u_rows = _factor_rows(graph) if regime.synthetic == "shared" else 0
     est = estimate_cross_covariance(graph, cfg.generations, m, u_rows, busy=False)
     if est.seconds > DEFAULT_HOMOGENIZATION_SECONDS or est.bytes > DEFAULT_HOMOGENIZATION_BYTES:
@@ -385,11 +407,10 @@ def theory_homogenization(
 def _not_derived(graph: Any, regime: Any) -> str | None:
     """Why the linear recursion's cross-covariance is not derived for this graph and
     regime (``None`` where it is)."""
-    if regime.data == "replace" and regime.real == "fresh" and not graph.has_loss_weights:
+    if regime.data == "replace" and regime.real == "fresh":
         return None
     return (
-        "the linear recursion's cross-covariance is derived for replace/fresh without loss "
-        f"weights, got {regime.label}" + (" with loss weights" if graph.has_loss_weights else "")
+        f"the linear recursion's cross-covariance is derived for replace/fresh, got {regime.label}"
     )
 
 
@@ -405,6 +426,8 @@ def linear_homogenization_of(cfg: RunConfig, sample: Any = None):
     why = _not_derived(graph, regime)
     if why is not None:
         raise ConfigError(f"theory, field 'homogenization': {why}; use simulate --homogenization")
+    if sample is None:
+        sample = cfg.homogenization_size(graph.n_models)
     return linear_homogenization(
         graph,
         family,

@@ -32,6 +32,12 @@ def _positive(a: np.ndarray) -> bool:
     return a.size >= 2 and bool(np.all(a > 0))
 
 
+MAX_SMOOTHING = 1e12
+"""Largest add-``alpha`` smoothing: far more pseudo-counts per symbol than any sample has
+(the fit is then the uniform law); above it ``n + K alpha`` leaves floating point (the
+theory gave 0.5 and the simulation a traceback at 1e308)."""
+
+
 @register_family
 @dataclass(frozen=True)
 class Categorical(Validated, Family):
@@ -90,7 +96,7 @@ class Categorical(Validated, Family):
         ),
         "k": Optional(Interval(int, 2, 10_000_000)),
         "zipf": Interval(float, 0.0, 20.0),
-        "smoothing": Interval(float, 0.0, None),
+        "smoothing": Interval(float, 0.0, MAX_SMOOTHING),
     }
 
     probs: tuple[float, ...] | None = None
