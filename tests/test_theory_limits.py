@@ -278,3 +278,27 @@ def test_the_sampled_cross_covariance_is_checked_before_any_work(monkeypatch):
     monkeypatch.setattr(tc, "GRAM_SECONDS", 1.0)  # absurd rate: the time limit refuses
     with pytest.raises(ConfigError, match="sample fewer models"):
         gc.theory.linear_homogenization(g, gc.Gaussian(dim=1), generations=10)
+
+
+def test_limits_not_resolved_from_zero_get_an_absolute_error():
+    """Under accumulate, b and c (no fresh real data, fed by models whose pools fill with
+    real rows) extrapolate to a limit within its own error of 0: the note states their
+    absolute error instead of a relative one divided by ~0 (it read 4.9e+297)."""
+    import re
+
+    g = gc.InteractionGraph.from_dict(
+        {
+            "models": {
+                "a": {"real": 12, "from": {"e": 8}},
+                "b": {"from": {"a": 10, "c": 10}, "initial_real": 20},
+                "c": {"real": 6, "from": {"b": 14}},
+                "d": {"from": {"d": 20}, "initial_real": 20},
+                "e": {"real": 10, "from": {"d": 5, "c": 5}},
+            }
+        }
+    )
+    r = gc.theory(g, gc.LinearRegression(dim=5), generations=8, regime=gc.Regime(data="accumulate"))
+    (note,) = [n for n in r.notes if "steady states extrapolated" in n]
+    rel = float(re.search(r"relative error at most ([0-9.e+-]+),", note).group(1))
+    assert rel < 1.0, note
+    assert "not resolved from 0" in note and "b, c" in note

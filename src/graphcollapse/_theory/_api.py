@@ -967,8 +967,22 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
     if not ok.any():
         return steady
     factor = steady_error_factor(draws, method)
-    bound = (factor * se + ext)[ok] / np.maximum(L[ok], 1e-300)
+    err = (factor * se + ext)[ok]
+    # A limit not resolved from 0 (within its own error: e.g. a pool whose share of
+    # synthetic rows vanishes) has no meaningful relative error: state its absolute one.
+    resolved = L[ok] > err
+    bound = err[resolved] / L[ok][resolved]
     bound = bound[np.isfinite(bound)] if np.isfinite(bound).any() else bound
+    if bound.size == 0:
+        bound = np.array([np.inf])
+    unresolved = ""
+    if (~resolved).any():
+        names = [graph.names[i] for i in np.flatnonzero(ok)[~resolved]]
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        unresolved = (
+            f"; not resolved from 0 (limit within its error, absolute error at most "
+            f"{np.nanmax(err[~resolved]):.1e}): {shown}"
+        )
     if method == "exact":
         src = (
             f"generations {T // 4}, {T // 2} and {T} of the exact risk curves ({draws} "
@@ -993,7 +1007,7 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
         )
         + f"): relative error at most {bound.max():.1e}, median {np.median(bound):.1e} "
         f"({factor:.2f} jackknife standard errors, Student's 0.999 quantile, plus the "
-        "change of the extrapolation from the generations half as late)"
+        "change of the extrapolation from the generations half as late)" + unresolved
     )
     return steady
 
