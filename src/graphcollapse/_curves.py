@@ -7,6 +7,7 @@ comparing theory with simulation is a subtraction.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -17,6 +18,24 @@ from ._errors import ConfigError
 from ._json import json_floats
 
 __all__ = ["RiskCurves"]
+
+MEDIAN_Z = 4.0
+"""The one-sided normal level of the median's distribution-free confidence bounds a
+simulation stores (:func:`median_bounds`), read by :func:`graphcollapse.drift_signal`."""
+
+
+def median_bounds(replicates: int, z: float = MEDIAN_Z) -> tuple[float, float]:
+    """The probabilities ``0.5 -+ z / (2 sqrt(R))`` of the order statistics bounding the
+    median of ``R`` replicates: the lower one (``np.quantile(..., method="lower")``)
+    exceeds the true median with probability about ``P(N(0, 1) > z)``, and likewise the
+    upper one (``method="higher"``) falls below it (normal approximation to the
+    binomial count of replicates below the median). Clipped to ``[0, 1]``.
+
+    >>> median_bounds(400)
+    (0.4, 0.6)
+    """
+    h = float(z) / (2.0 * math.sqrt(max(int(replicates), 1)))
+    return max(0.0, 0.5 - h), min(1.0, 0.5 + h)
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,8 +79,10 @@ class RiskCurves:
         (``simulate(..., homogenization=True)``); ``None`` otherwise and for theory.
     quantiles : dict of float -> ndarray (T+1, K)
         Exact quantiles of the risk over replicates, ``{0.1: ..., 0.5: ..., 0.9: ...}``
-        (the median beside the mean, robust to a few diverging fits): every simulation
-        has them unless its per-replicate risks would exceed 64 MiB
+        (the median beside the mean, robust to a few diverging fits), and at the two
+        probabilities of :func:`median_bounds` the order statistics bounding the median
+        (read by :func:`~graphcollapse.drift_signal`): every simulation has them unless
+        its per-replicate risks would exceed 64 MiB
         (``graphcollapse._simulate.QUANTILE_BYTES``; ``info["quantile_note"]`` then says
         so, and ``keep_replicates=True`` gives them). Read with :meth:`quantile`.
         Empty for theory.

@@ -43,7 +43,7 @@ import numpy as np
 
 from ._constraints import require_instance
 from ._cost import check_simulation
-from ._curves import RiskCurves
+from ._curves import RiskCurves, median_bounds
 from ._errors import ConfigError
 from ._graph import InteractionGraph
 from ._homogenization import (
@@ -787,6 +787,7 @@ class _Reduction:
 
     def _quantiles(self) -> dict[float, np.ndarray]:
         """The exact :data:`QUANTILES` of the risk over every replicate, ``{q: (T+1, K)}``,
+        and the order statistics bounding the median (:func:`median_bounds`),
         from the kept replicates or the held risks (``{}`` when neither is complete).
         Computed over the full replicate array, filled by replicate index, so the same
         whatever the blocks' grouping, workers or order; one generation at a time (a copy
@@ -794,11 +795,14 @@ class _Reduction:
         x = self.samples if self.keep_replicates else self.risks
         if x is None or (not self.keep_replicates and self.missing_risks):
             return {}
-        out = np.empty((len(QUANTILES), *x.shape[1:]))
+        lo, hi = median_bounds(x.shape[0])
+        out = np.empty((len(QUANTILES) + 2, *x.shape[1:]))
         with np.errstate(invalid="ignore", over="ignore"):
             for t in range(x.shape[1]):
-                out[:, t] = np.quantile(x[:, t], QUANTILES, axis=0)
-        return {q: out[j] for j, q in enumerate(QUANTILES)}
+                out[:-2, t] = np.quantile(x[:, t], QUANTILES, axis=0)
+                out[-2, t] = np.quantile(x[:, t], lo, axis=0, method="lower")
+                out[-1, t] = np.quantile(x[:, t], hi, axis=0, method="higher")
+        return {q: out[j] for j, q in enumerate((*QUANTILES, lo, hi))}
 
 
 # ---------------------------------------------------------------------- checkpoints
