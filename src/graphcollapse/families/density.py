@@ -370,7 +370,9 @@ class GaussianMixture(_RealTable):
     def fit(self, batch: np.ndarray | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """EM for every replicate (see the notes); weighted EM for a batch from
         :meth:`combine_weighted`."""
-        return self.fit_report(batch)[0]
+        if isinstance(batch, tuple):
+            return self._em(batch[0], self.max_iter, np.asarray(batch[1], dtype=np.float64))
+        return self._em(batch, self.max_iter)
 
     def fit_report(
         self, batch: np.ndarray | tuple[np.ndarray, np.ndarray]
