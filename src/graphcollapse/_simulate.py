@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_ch
 import numpy as np
 
 from ._constraints import require_instance
-from ._cost import check_simulation
+from ._cost import QUANTILE_BYTES, check_simulation
 from ._curves import RiskCurves, median_bounds
 from ._errors import ConfigError
 from ._graph import InteractionGraph
@@ -95,14 +95,6 @@ QUANTILES = (0.1, 0.5, 0.9)
 """The risk quantiles every simulation reports beside the mean (``RiskCurves.quantiles``):
 the 10 % quantile, the median and the 90 % quantile over replicates, per (generation,
 model) -- summaries robust to a few diverging (separated, non-converged) fits."""
-
-QUANTILE_BYTES = 64 * 2**20
-"""Largest per-replicate risk array (``replicates x (generations + 1) x models`` floats,
-8 bytes each) a run holds, without ``keep_replicates``, to compute the exact
-:data:`QUANTILES` at the end: 64 MiB (e.g. 10^4 replicates x 101 generations x 8
-models). Above it (or when some blocks were resumed from a checkpoint store, which keeps
-reductions only) the quantiles are missing and ``info["quantile_note"]`` says why;
-``keep_replicates=True`` always gives them."""
 
 CHECKPOINT_FORMAT = 1
 """Version of the per-block arrays (:meth:`BlockResult.to_arrays`) a checkpoint store
