@@ -56,6 +56,9 @@ def test_simulate_on_the_cluster_is_bitwise_the_local_run(cluster, regime):
     assert res.info["backend"] == "dask"
     np.testing.assert_array_equal(res.mean, ref.mean)
     np.testing.assert_array_equal(res.sem, ref.sem)
+    assert set(res.quantiles) == set(ref.quantiles) and len(ref.quantiles) == 5
+    for q in ref.quantiles:  # exact quantiles, whatever the workers (issue 9 §2)
+        np.testing.assert_array_equal(res.quantiles[q], ref.quantiles[q])
     for a, b in zip(res.params, ref.params, strict=True):
         np.testing.assert_array_equal(a, b)
 

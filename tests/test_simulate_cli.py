@@ -43,6 +43,9 @@ def test_json_is_one_object_matching_the_library(config, tmp_path, capsys):
         "summaries",
         "drift",
         "nonconverged",
+        "risk_median",  # issue 9 §2: always, beside the mean
+        "risk_q10",
+        "risk_q90",
     }
     assert payload["nonconverged"] == [[0, 0, 0]] * 5  # least squares always converges
     assert payload["models"] == ["lab", "student", "loop"]
@@ -54,6 +57,7 @@ def test_json_is_one_object_matching_the_library(config, tmp_path, capsys):
     np.testing.assert_array_equal(
         np.array(payload["summaries"]["log_error"]), ref.summaries["log_error"]
     )
+    np.testing.assert_array_equal(np.array(payload["risk_median"]), ref.quantile(0.5))
     # The run directory holds the same numbers, and no leftover checkpoints.
     back = read_run(out)
     np.testing.assert_array_equal(back.mean, ref.mean)

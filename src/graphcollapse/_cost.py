@@ -114,12 +114,22 @@ class Estimate:
         return f"{when}, {format_bytes(self.bytes)} of memory"
 
 
+QUANTILE_BYTES = 64 * 2**20
+"""Largest per-replicate risk array (``replicates x (generations + 1) x models`` floats,
+8 bytes each) a simulation holds, without ``keep_replicates``, to compute the exact risk
+quantiles at the end: 64 MiB (e.g. 10^4 replicates x 101 generations x 8 models). Above
+it (or when some blocks were resumed from a checkpoint store, which keeps reductions
+only) the quantiles are missing and ``info["quantile_note"]`` says why;
+``keep_replicates=True`` always gives them."""
+
+
 def simulation_bytes(
     n_models: int, generations: int, replicates: int, keep: bool, params: float = 0.0
 ) -> float:
     """Memory a run needs for its results: the mean and standard-error curves and the
     family summaries (``(T+1) x K`` each), the kept replicates (``R x (T+1) x K``) when
-    asked for, the kept last-generation parameters (``R x params`` floats, ``params``
+    asked for (else, up to :data:`QUANTILE_BYTES`, the same held for the exact risk
+    quantiles), the kept last-generation parameters (``R x params`` floats, ``params``
     the floats of one replicate's fits summed over the models: see
     :func:`param_floats`) and one block of 256 replicates at work.
 
@@ -131,7 +141,10 @@ def simulation_bytes(
     T1, K = int(generations) + 1, max(int(n_models), 1)
     curves = 8.0 * T1 * K * (6 + (int(replicates) if keep else 0))
     kept = 8.0 * int(replicates) * float(params)
-    return curves + kept + 8.0 * 256 * K * 64
+    # Without keep: the risks held for the exact quantiles, up to QUANTILE_BYTES.
+    risks = 8.0 * int(replicates) * T1 * K
+    held = 0.0 if keep or risks > QUANTILE_BYTES else risks
+    return curves + kept + held + 8.0 * 256 * K * 64
 
 
 def block_bytes(

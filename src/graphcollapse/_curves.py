@@ -7,6 +7,7 @@ comparing theory with simulation is a subtraction.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -17,6 +18,24 @@ from ._errors import ConfigError
 from ._json import json_floats
 
 __all__ = ["RiskCurves"]
+
+MEDIAN_Z = 4.0
+"""The one-sided normal level of the median's distribution-free confidence bounds a
+simulation stores (:func:`median_bounds`), read by :func:`graphcollapse.drift_signal`."""
+
+
+def median_bounds(replicates: int, z: float = MEDIAN_Z) -> tuple[float, float]:
+    """The probabilities ``0.5 -+ z / (2 sqrt(R))`` of the order statistics bounding the
+    median of ``R`` replicates: the lower one (``np.quantile(..., method="lower")``)
+    exceeds the true median with probability about ``P(N(0, 1) > z)``, and likewise the
+    upper one (``method="higher"``) falls below it (normal approximation to the
+    binomial count of replicates below the median). Clipped to ``[0, 1]``.
+
+    >>> median_bounds(400)
+    (0.4, 0.6)
+    """
+    h = float(z) / (2.0 * math.sqrt(max(int(replicates), 1)))
+    return max(0.0, 0.5 - h), min(1.0, 0.5 + h)
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +77,15 @@ class RiskCurves:
         The models' cross error correlation and homogenisation indices, from the same
         replicates, only when the simulation was asked for them
         (``simulate(..., homogenization=True)``); ``None`` otherwise and for theory.
+    quantiles : dict of float -> ndarray (T+1, K)
+        Exact quantiles of the risk over replicates, ``{0.1: ..., 0.5: ..., 0.9: ...}``
+        (the median beside the mean, robust to a few diverging fits), and at the two
+        probabilities of :func:`median_bounds` the order statistics bounding the median
+        (read by :func:`~graphcollapse.drift_signal`): every simulation has them unless
+        its per-replicate risks would exceed 64 MiB
+        (``graphcollapse._simulate.QUANTILE_BYTES``; ``info["quantile_note"]`` then says
+        so, and ``keep_replicates=True`` gives them). Read with :meth:`quantile`.
+        Empty for theory.
 
     Examples
     --------
@@ -83,6 +111,7 @@ class RiskCurves:
     params: Any = None
     info: Mapping[str, Any] = field(default_factory=dict)
     homogenization: Any = None
+    quantiles: Mapping[float, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         models = tuple(self.models)
@@ -103,6 +132,13 @@ class RiskCurves:
         object.__setattr__(self, "summaries", dict(self.summaries))
         object.__setattr__(self, "summaries_sem", dict(self.summaries_sem))
         object.__setattr__(self, "info", dict(self.info))
+        quantiles = {float(q): np.asarray(v, np.float64) for q, v in self.quantiles.items()}
+        for q, v in quantiles.items():
+            if v.shape != mean.shape:
+                raise ConfigError(
+                    f"RiskCurves: quantile {q:g} has shape {v.shape}, expected {mean.shape}"
+                )
+        object.__setattr__(self, "quantiles", quantiles)
 
     # ----------------------------------------------------------------- access
     @property
@@ -150,20 +186,29 @@ class RiskCurves:
     def quantile(self, q: float) -> np.ndarray:
         """The ``q``-quantile of the risk over replicates, shape ``(T+1, K)``: a summary
         robust to a few diverging (separated, non-converged) fits, beside :attr:`mean`.
-        Needs the replicates (``simulate(..., keep_replicates=True)``).
+        Any ``q`` from the kept replicates (``simulate(..., keep_replicates=True)``);
+        otherwise one of :attr:`quantiles` (0.1, 0.5, 0.9 for a simulation).
 
         >>> import numpy as np
         >>> s = np.array([[[0.0]], [[1.0]], [[100.0]]])
         >>> c = RiskCurves(["A"], [0], s.mean(axis=0), samples=s)
         >>> c.quantile(0.5).tolist(), c.mean.tolist()
         ([[1.0]], [[33.666666666666664]])
+        >>> RiskCurves(["A"], [0], [[33.7]], quantiles={0.5: [[1.0]]}).quantile(0.5).tolist()
+        [[1.0]]
         """
-        if self.samples is None:
-            raise ConfigError(
-                "RiskCurves.quantile: these curves keep no replicates; run simulate with "
-                "keep_replicates=True (CLI: --keep-replicates)"
-            )
-        return np.quantile(self.samples, q, axis=0)
+        if self.samples is not None:
+            return np.quantile(self.samples, q, axis=0)
+        if float(q) in self.quantiles:
+            return self.quantiles[float(q)].copy()
+        have = ", ".join(f"{k:g}" for k in sorted(self.quantiles)) or "none"
+        note = self.info.get("quantile_note")
+        raise ConfigError(
+            f"RiskCurves.quantile({q:g}): these curves keep no replicates and hold the "
+            f"quantiles {have}"
+            + (f" ({note})" if note else "")
+            + "; run simulate with keep_replicates=True (CLI: --keep-replicates) for others"
+        )
 
     def select(self, models: Sequence[str | int]) -> RiskCurves:
         """The curves of some models only, in the given order."""
@@ -174,6 +219,7 @@ class RiskCurves:
             mean=self.mean[:, cols],
             sem=self.sem[:, cols],
             samples=None if self.samples is None else self.samples[:, :, cols],
+            quantiles={q: v[:, cols] for q, v in self.quantiles.items()},
             summaries={k: v[:, cols] for k, v in self.summaries.items()},
             summaries_sem={k: v[:, cols] for k, v in self.summaries_sem.items()},
             params=None,

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._curves import RiskCurves
+from ._curves import MEDIAN_Z, RiskCurves, median_bounds
 from ._errors import ConfigError
 from ._json import json_floats
 from .families._base import Family
@@ -109,9 +109,18 @@ class DriftSignal:
     summaries : dict of str -> Trend
         Every summary's trend; those with a ``direction`` are tested.
     risk_growing, degenerating, flagged : ndarray of bool, shape (K,)
-        Risk growth, degeneracy of some declared summary, and either of the two.
+        Risk growth (of the mean, or of the median for a model with non-converged fits),
+        degeneracy of some declared summary, and either of the two.
     reasons : tuple of str
         One line per model.
+    nonconverged : ndarray of int, shape (K,)
+        Fits that hit their iteration cap or separated, over the window's generations
+        (zeros when the curves do not record them).
+    median_start, median_end : ndarray, shape (K,)
+        Median risk at the window's ends (NaN where not tested: no non-converged fit in
+        the window, or no median; see :func:`drift_signal`).
+    median_growing : ndarray of bool, shape (K,)
+        The median test fired.
 
     Examples
     --------
@@ -132,6 +141,10 @@ class DriftSignal:
     degenerating: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     flagged: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     reasons: tuple[str, ...] = ()
+    nonconverged: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    median_start: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    median_end: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    median_growing: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     def status(self, i: int) -> str:
         """A short word for model ``i``: ``"risk growing"``, ``"degenerating"``, both
@@ -144,7 +157,9 @@ class DriftSignal:
 
     def to_json_dict(self) -> dict[str, Any]:
         """``window``, ``z_threshold``, per-model lists ``flagged``, ``risk_growing``,
-        ``degenerating``, ``reason``, and the trends ``risk`` and ``summaries``."""
+        ``degenerating``, ``reason``, the trends ``risk`` and ``summaries``, and
+        ``nonconverged``, ``median_start``, ``median_end``, ``median_growing`` (the
+        median test of models with non-converged fits)."""
         return {
             "window": None if self.window is None else list(self.window),
             "z_threshold": self.z_threshold,
@@ -154,6 +169,10 @@ class DriftSignal:
             "reason": list(self.reasons),
             "risk": self.risk.to_json_dict(),
             "summaries": {k: t.to_json_dict() for k, t in self.summaries.items()},
+            "nonconverged": [int(c) for c in self.nonconverged],
+            "median_start": json_floats(self.median_start),
+            "median_end": json_floats(self.median_end),
+            "median_growing": [bool(b) for b in self.median_growing],
         }
 
 
@@ -189,6 +208,19 @@ def drift_signal(
       (e.g. ``{"variance_ratio": "decreasing"}``): ``z < -z`` for ``"decreasing"``,
       ``z > z`` for ``"increasing"``, ``|z| > z`` for ``"either"``. Other summaries
       are reported (change and ``z``) but not tested.
+    * **Median growth**, only for a model with fits that hit their iteration cap or
+      separated within the window (``curves.info["nonconverged"]``, counted by the
+      family's ``fit_report``): a few such fits can have risks so large that they swamp
+      the mean and its standard error, so that the mean test sees nothing while the
+      typical replicate's risk grows many-fold. The median is tested too: it grows when
+      the lower distribution-free confidence bound of the median at ``T`` (an order
+      statistic, :func:`~graphcollapse._curves.median_bounds`) exceeds the upper bound
+      at ``s``. If the two medians are equal, this fires with probability at most
+      about ``2 P(N(0, 1) > z)`` (each bound misses with about ``P(N(0, 1) > z)``, a
+      normal approximation to the binomial). The bounds come from the kept replicates
+      (``keep_replicates=True``) at any ``z``, else from those every simulation stores
+      (``RiskCurves.quantiles``) at ``z = 4`` only; without either the reason says the
+      mean may be dominated by the non-converged fits.
 
     False alarms. Both means come from the same replicates and are correlated; the
     standard deviation of ``m_T - m_s`` is at most ``sd_s + sd_T`` whatever the
@@ -326,8 +358,27 @@ def drift_signal(
     for t in summaries.values():
         degenerating |= t.flagged
     growing = risk.flagged.copy()
+    nc = _window_nonconverged(curves, s_row)
+    med = _median_test(curves, s_row, z) if s_row is not None and nc.any() else None
+    m_start, m_end = np.full(K, np.nan), np.full(K, np.nan)
+    m_grow = np.zeros(K, bool)
+    if med is not None:
+        tested_m = nc > 0
+        m_start[tested_m], m_end[tested_m] = med[0][tested_m], med[1][tested_m]
+        with np.errstate(invalid="ignore"):
+            m_grow = tested_m & (med[2] > med[3])
+    growing |= m_grow
     tested = [t for t in summaries.values() if t.direction is not None]
-    reasons = tuple(_reason(i, window, risk, tested) for i in range(K))
+    reasons = tuple(
+        _reason(
+            i,
+            window,
+            risk,
+            tested,
+            *_median_reason(i, nc, med is not None, m_start, m_end, m_grow, risk.flagged),
+        )
+        for i in range(K)
+    )
     return DriftSignal(
         models=curves.models,
         window=window,
@@ -338,7 +389,64 @@ def drift_signal(
         degenerating=degenerating,
         flagged=growing | degenerating,
         reasons=reasons,
+        nonconverged=nc,
+        median_start=m_start,
+        median_end=m_end,
+        median_growing=m_grow,
     )
+
+
+def _window_nonconverged(curves: RiskCurves, s_row: int | None) -> np.ndarray:
+    """Per model, the non-converged fits the simulation counted over the window's
+    generations (zeros without a window or a matching record)."""
+    K = len(curves.models)
+    bad = curves.info.get("nonconverged")
+    if s_row is None or bad is None:
+        return np.zeros(K, np.int64)
+    bad = np.asarray(bad, dtype=np.int64)
+    if bad.shape != curves.mean.shape:  # (e.g. curves selected after the run)
+        return np.zeros(K, np.int64)
+    return bad[s_row:].sum(axis=0)
+
+
+def _median_test(curves: RiskCurves, s_row: int, z: float):
+    """``(median_s, median_T, lower_T, upper_s)`` per model, or ``None`` without the
+    replicates or the stored bounds at this ``z``."""
+    lo_p, hi_p = median_bounds(curves.replicates, z)
+    if curves.samples is not None:
+        x = np.asarray(curves.samples, dtype=np.float64)
+        s, e = x[:, s_row], x[:, -1]
+        with np.errstate(invalid="ignore", over="ignore"):
+            return (
+                np.quantile(s, 0.5, axis=0),
+                np.quantile(e, 0.5, axis=0),
+                np.quantile(e, lo_p, axis=0, method="lower"),
+                np.quantile(s, hi_p, axis=0, method="higher"),
+            )
+    q = curves.quantiles
+    if z != MEDIAN_Z or not all(p in q for p in (0.5, lo_p, hi_p)):
+        return None
+    return q[0.5][s_row], q[0.5][-1], q[lo_p][-1], q[hi_p][s_row]
+
+
+def _median_reason(i, nc, have, m_start, m_end, m_grow, mean_flagged) -> tuple[str, str]:
+    """What the median says when fits did not converge: a growth to state in place of
+    the mean's (``""`` if none) and a note appended to the reason."""
+    if not nc[i]:
+        return "", ""
+    n = f"{int(nc[i])} non-converged fits in the window"
+    if not have:
+        return (
+            "",
+            f"; {n}: the mean may be dominated by them (the median test needs z = 4 "
+            "and the stored quantiles, or keep_replicates)",
+        )
+    med = f"median risk {_num(m_start[i])} -> {_num(m_end[i])}"
+    if m_grow[i] and not mean_flagged[i]:
+        return f"{med}: growing", f"; the mean's z is small, swamped by {n}"
+    if m_grow[i]:
+        return "", f"; {med}: growing too ({n})"
+    return "", f"; {n}, {med}: not significant"
 
 
 # ---------------------------------------------------------------------- helpers
@@ -400,10 +508,12 @@ def _label(name: str) -> str:
     return name.replace("_", " ")
 
 
-def _reason(i: int, window, risk: Trend, tested: list[Trend]) -> str:
+def _reason(
+    i: int, window, risk: Trend, tested: list[Trend], median: str = "", note: str = ""
+) -> str:
     if window is None:
         return "no trend test: needs at least 2 generations after generation 0"
-    parts = []
+    parts = [median] if median else []
     if risk.flagged[i]:
         parts.append(
             f"risk {_num(risk.start[i])} -> {_num(risk.end[i])} (z = {_zfmt(risk.z[i])}): growing"
@@ -417,11 +527,14 @@ def _reason(i: int, window, risk: Trend, tested: list[Trend]) -> str:
         parts.append(", ".join(deg) + ": degenerating")
     head = f"gen {window[0]}-{window[1]}: "
     if parts:
-        return head + "; ".join(parts)
+        if median:
+            note = f" (mean risk z = {_zfmt(risk.z[i])}){note}"
+        return head + "; ".join(parts) + note
     others = ", ".join(f"{_label(t.name)} z = {_zfmt(t.z[i])}" for t in tested)
     return (
         head
         + f"no significant drift (risk z = {_zfmt(risk.z[i])}"
         + (f"; {others}" if others else "")
         + ")"
+        + note
     )

@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_ch
 import numpy as np
 
 from ._constraints import require_instance
-from ._cost import check_simulation
-from ._curves import RiskCurves
+from ._cost import QUANTILE_BYTES, check_simulation
+from ._curves import RiskCurves, median_bounds
 from ._errors import ConfigError
 from ._graph import InteractionGraph
 from ._homogenization import (
@@ -65,6 +65,8 @@ __all__ = [
     "simulate",
     "stream",
     "BLOCK_SIZE",
+    "QUANTILES",
+    "QUANTILE_BYTES",
     "ROLE_OWN",
     "ROLE_PUBLISHED",
     "ROLE_FIXED_REAL",
@@ -88,6 +90,11 @@ ROLE_PUBLISHED = 1
 """Stream role: producer ``i``'s published sample at generation ``t`` (shared mode)."""
 ROLE_FIXED_REAL = 2
 """Stream role: model ``i``'s fixed real sample (reused mode; drawn with ``t = 0``)."""
+
+QUANTILES = (0.1, 0.5, 0.9)
+"""The risk quantiles every simulation reports beside the mean (``RiskCurves.quantiles``):
+the 10 % quantile, the median and the 90 % quantile over replicates, per (generation,
+model) -- summaries robust to a few diverging (separated, non-converged) fits."""
 
 CHECKPOINT_FORMAT = 1
 """Version of the per-block arrays (:meth:`BlockResult.to_arrays`) a checkpoint store
@@ -486,6 +493,9 @@ class BlockResult:
     # e_i . e_j over the block's replicates, (T+1, K (K+1) / 2) (pairs i <= j).
     cross_mean: np.ndarray | None = None
     cross_m2: np.ndarray | None = None
+    # The block's per-replicate risks (reps, T+1, K) for the exact quantiles, when the
+    # run holds them without keep_replicates; in memory only (not in to_arrays).
+    risks: np.ndarray | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The block as named numeric arrays (``count``, ``mean``, ``m2``, ``sm__<name>``,
@@ -548,6 +558,7 @@ class _Job:
     keep_params: bool = False
     homogenization: bool = False  # also the cross products of the models' errors
     cross_sample: np.ndarray | None = None  # of these models only (None: all)
+    keep_risks: bool = False  # hand back the risks for the exact quantiles (QUANTILES)
 
     def block_size(self, b: int) -> int:
         return min(BLOCK_SIZE, self.replicates - b * BLOCK_SIZE)
@@ -573,7 +584,8 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
     mean, m2 = np.empty((T + 1, K)), np.empty((T + 1, K))
     s_mean: dict[str, np.ndarray] = {}
     s_m2: dict[str, np.ndarray] = {}
-    samples = np.empty((reps, T + 1, K)) if job.keep_replicates else None
+    keep = job.keep_replicates or job.keep_risks
+    samples = np.empty((reps, T + 1, K)) if keep else None
     bad = np.zeros((T + 1, K), dtype=np.int64)
     sample = job.cross_sample
     P = pair_count(K if sample is None else len(sample))
@@ -616,7 +628,9 @@ def _run_block(job: _Job, b: int) -> _BlockResult:
             record(state)
     params = tuple(state.params) if job.keep_params else ()
     cm, c2 = cross if cross is not None else (None, None)
-    return _BlockResult(b, reps, mean, m2, s_mean, s_m2, samples, params, bad, cm, c2)
+    kept = samples if job.keep_replicates else None
+    risks = samples if job.keep_risks else None
+    return _BlockResult(b, reps, mean, m2, s_mean, s_m2, kept, params, bad, cm, c2, risks)
 
 
 def _run_chunk(job: _Job, blocks: Sequence[int]) -> list[_BlockResult]:
@@ -661,6 +675,7 @@ class _Reduction:
         keep_params: bool,
         fetch: Callable[[int], BlockResult],
         cross: CrossFold | None = None,
+        keep_risks: bool = False,
     ) -> None:
         self.replicates, self.n_blocks = replicates, n_blocks
         self.keep_replicates, self.keep_params = keep_replicates, keep_params
@@ -676,6 +691,11 @@ class _Reduction:
         self.nonconverged: np.ndarray | None = None
         self.samples: np.ndarray | None = None  # (R, T+1, K), with keep_replicates
         self.params: list[np.ndarray] | None = None  # per model (R, ...), with keep_params
+        # Without keep_replicates, the risks held for the exact quantiles (keep_risks),
+        # and how many blocks came without them (resumed from a store).
+        self.keep_risks = keep_risks
+        self.risks: np.ndarray | None = None
+        self.missing_risks = 0
 
     def add(self, r: BlockResult) -> None:
         """Hand in a finished block; merge every block whose turn has come."""
@@ -724,6 +744,12 @@ class _Reduction:
         start = r.block * BLOCK_SIZE
         if self.keep_replicates and r.samples is not None:
             self.samples = self._fill(self.samples, self.replicates, start, r.samples)
+        if self.keep_risks:
+            risks = r.samples if r.samples is not None else r.risks
+            if risks is None:
+                self.missing_risks += 1
+            else:
+                self.risks = self._fill(self.risks, self.replicates, start, risks)
         if self.keep_params:
             if self.params is None:
                 self.params = [None] * len(r.params)  # type: ignore[list-item]
@@ -748,7 +774,27 @@ class _Reduction:
             "summaries_sem": {k: sem(v[1]) for k, v in self.summaries.items()},
             "samples": self.samples,
             "params": None if self.params is None else tuple(self.params),
+            "quantiles": self._quantiles(),
         }
+
+    def _quantiles(self) -> dict[float, np.ndarray]:
+        """The exact :data:`QUANTILES` of the risk over every replicate, ``{q: (T+1, K)}``,
+        and the order statistics bounding the median (:func:`median_bounds`),
+        from the kept replicates or the held risks (``{}`` when neither is complete).
+        Computed over the full replicate array, filled by replicate index, so the same
+        whatever the blocks' grouping, workers or order; one generation at a time (a copy
+        of ``R x K`` floats at most)."""
+        x = self.samples if self.keep_replicates else self.risks
+        if x is None or (not self.keep_replicates and self.missing_risks):
+            return {}
+        lo, hi = median_bounds(x.shape[0])
+        out = np.empty((len(QUANTILES) + 2, *x.shape[1:]))
+        with np.errstate(invalid="ignore", over="ignore"):
+            for t in range(x.shape[1]):
+                out[:-2, t] = np.quantile(x[:, t], QUANTILES, axis=0)
+                out[-2, t] = np.quantile(x[:, t], lo, axis=0, method="lower")
+                out[-1, t] = np.quantile(x[:, t], hi, axis=0, method="higher")
+        return {q: out[j] for j, q in enumerate((*QUANTILES, lo, hi))}
 
 
 # ---------------------------------------------------------------------- checkpoints
@@ -1117,6 +1163,7 @@ def simulate(
         bool(keep_params),
         homog,
         sample,
+        keep_risks=not keep_replicates and 8.0 * R * (T + 1) * graph.n_models <= QUANTILE_BYTES,
     )
     K = graph.n_models
     pairs = pair_count(K if sample is None else len(sample))
@@ -1150,7 +1197,9 @@ def simulate(
         fold = CrossFold(K, T, n_blocks)
     elif job.homogenization:  # every pair of a sample of models
         fold = CrossFold(len(sample), T, n_blocks, population=K, sample=sample)
-    reduction = _Reduction(R, n_blocks, job.keep_replicates, job.keep_params, fetch, fold)
+    reduction = _Reduction(
+        R, n_blocks, job.keep_replicates, job.keep_params, fetch, fold, job.keep_risks
+    )
     resumed_blocks: set[int] = set()
     if checkpoints is not None:
         fp = run_fingerprint(graph, family, regime, T, seed, R, resolved, bool(keep_replicates))
@@ -1210,6 +1259,15 @@ def simulate(
         "workers": parallelism,
         "timings": {"wall_seconds": time.perf_counter() - t_start},
     }
+    if not red["quantiles"]:
+        info["quantile_note"] = (
+            f"risk quantiles missing: {reduction.missing_risks} of {n_blocks} blocks were "
+            "resumed from a checkpoint store, which keeps no per-replicate risks"
+            if reduction.missing_risks
+            else f"risk quantiles missing: the per-replicate risks ({R} replicates x "
+            f"{T + 1} generations x {K} models) exceed QUANTILE_BYTES = "
+            f"{QUANTILE_BYTES // 2**20} MiB; rerun with keep_replicates=True for them"
+        )
     return RiskCurves(
         graph.names,
         np.arange(T + 1),
@@ -1222,5 +1280,6 @@ def simulate(
         summaries_sem=red["summaries_sem"],
         params=red["params"],
         info=info,
+        quantiles=red["quantiles"],
         homogenization=None if fold is None else fold.result(graph.names),
     )

@@ -131,8 +131,10 @@ def json_payload(
     ``risk_sem``, ``seed``, ``summaries`` (``{name: [[mean]]}``, same layout) and
     ``drift`` (:meth:`DriftSignal.to_json_dict`: per-model lists ``flagged`` and
     ``reason``, the test window, and per summary its ``change`` and ``z``),
-    ``nonconverged`` (``[t][i]``: fits that hit their iteration cap or separate) and, when
-    the run kept its replicates, ``risk_median``, ``risk_q10``, ``risk_q90``; with
+    ``nonconverged`` (``[t][i]``: fits that hit their iteration cap or separate),
+    ``risk_median``, ``risk_q10``, ``risk_q90`` (exact quantiles over replicates, same
+    layout; ``null`` with a ``risk_quantile_note`` saying why when the run could not hold
+    its per-replicate risks: ``RiskCurves.quantiles``); with
     ``--homogenization``, :meth:`Homogenization.json_keys` (``homogenization``,
     ``cross_correlation`` and their standard errors)."""
     out = result.to_json_dict()
@@ -148,12 +150,16 @@ def json_payload(
     out["drift"] = drift_signal(result).to_json_dict()
     # Fits that hit their iteration cap or separate, [t][i] (issue 9).
     out["nonconverged"] = result.info.get("nonconverged")
-    if result.samples is not None:
-        for key, q in (("risk_q10", 0.1), ("risk_median", 0.5), ("risk_q90", 0.9)):
+    have = result.samples is not None or len(result.quantiles) > 0
+    for key, q in (("risk_q10", 0.1), ("risk_median", 0.5), ("risk_q90", 0.9)):
+        out[key] = None
+        if have:
             arr = result.quantile(q)
             out[key] = RiskCurves(result.models, result.generations, arr).to_json_dict()[
                 "risk_mean"
             ]
+    if not have:
+        out["risk_quantile_note"] = result.info.get("quantile_note", "no quantiles")
     return out
 
 
@@ -222,6 +228,11 @@ def render_table(result: RiskCurves, out: Path | None, *, drift: bool = True) ->
     from .._drift import drift_signal
 
     sig = drift_signal(result)
+    bad = np.asarray(info.get("nonconverged", []))
+    # The median beside the mean when some fits did not converge (they can swamp it).
+    median = None
+    if bad.size and bad.any() and (result.samples is not None or 0.5 in result.quantiles):
+        median = result.quantile(0.5)
     table = Table(
         title=f"risk at generation {T} ({result.replicates} replicates, {info['path']} path, "
         f"{info['regime']}, seed {info['seed']})",
@@ -232,6 +243,8 @@ def render_table(result: RiskCurves, out: Path | None, *, drift: bool = True) ->
     table.add_column("risk gen 0", justify="right")
     table.add_column(f"risk gen {T}", justify="right")
     table.add_column("± sem", justify="right")
+    if median is not None:
+        table.add_column(f"median gen {T}", justify="right")
     for name in result.summaries:
         table.add_column(f"{name.replace('_', ' ')} 0 → {T}", justify="right")
     table.add_column("drift", no_wrap=True)
@@ -243,22 +256,27 @@ def render_table(result: RiskCurves, out: Path | None, *, drift: bool = True) ->
             f"{result.mean[0, i]:.4g}",
             f"{result.mean[-1, i]:.4g}",
             f"{result.sem[-1, i]:.2g}",
+            *([] if median is None else [f"{median[-1, i]:.4g}"]),
             *cells,
             f"[bold red]{status}[/]" if sig.flagged[i] else status,
         )
     # (Not a terminal: wide enough for the summaries.)
     con = console(160)
     con.print(table)
-    bad = np.asarray(info.get("nonconverged", []))
     if bad.size and bad.any():
         worst = ", ".join(
             f"{name} {int(bad[:, i].sum())}"
             for i, name in enumerate(result.models)
             if bad[:, i].any()
         )
+        where = (
+            "compare the median column"
+            if median is not None
+            else info.get("quantile_note", "no median")
+        )
         con.print(
-            f"non-converged or separated fits (iteration cap hit; in the mean above, see "
-            f"the median in --json with keep_replicates: true in the config): {worst}",
+            f"non-converged or separated fits (iteration cap hit; in the mean above, "
+            f"{where}; per generation: risk_median, risk_q10, risk_q90 in --json): {worst}",
             highlight=False,
         )
     if drift:

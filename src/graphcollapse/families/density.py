@@ -280,6 +280,13 @@ class GaussianMixture(_RealTable):
     def _em(self, X: np.ndarray, max_iter: int, omega: np.ndarray | None = None) -> np.ndarray:
         """EM; ``omega`` ``(R, n)``: per-sample loss weights averaging 1 (weighted EM,
         the maximiser of the weighted log-likelihood), ``None`` for unit weights."""
+        return self._em_report(X, max_iter, omega)[0]
+
+    def _em_report(
+        self, X: np.ndarray, max_iter: int, omega: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_em` and, per replicate, whether it ran ``max_iter`` iterations with
+        its last gain still above ``tol`` (stopped by the cap, not by convergence)."""
         X = np.asarray(X, dtype=np.float64)
         R = X.shape[0]
         F = self._features(X)
@@ -296,7 +303,8 @@ class GaussianMixture(_RealTable):
         Xw, Fw = X, F
         Xt, Ft = np.ascontiguousarray(X.swapaxes(1, 2)), np.ascontiguousarray(F.swapaxes(1, 2))
         live = np.ones(R, dtype=bool)
-        for _ in range(max_iter):
+        capped = np.zeros(R, dtype=bool)
+        for it in range(max_iter):
             logp = self._log_components(Xt, Ft, w[rows], mu[rows], cov[rows])
             top = logp.max(axis=1, keepdims=True)
             resp = np.exp(logp - top)
@@ -315,12 +323,14 @@ class GaussianMixture(_RealTable):
             live &= gain > self.tol
             if not live.any():
                 break
+            if it == max_iter - 1:
+                capped[rows[live]] = True
             if live.sum() < 0.5 * rows.size:
                 rows, Xw, Fw = rows[live], Xw[live], Fw[live]
                 Ww = None if Ww is None else Ww[live]
                 Xt, Ft = Xt[live], Ft[live]
                 live = np.ones(rows.size, dtype=bool)
-        return self._pack(w, mu, cov)
+        return self._pack(w, mu, cov), capped
 
     # ------------------------------------------------------------------ protocol
     @cached_property
@@ -363,6 +373,28 @@ class GaussianMixture(_RealTable):
         if isinstance(batch, tuple):
             return self._em(batch[0], self.max_iter, np.asarray(batch[1], dtype=np.float64))
         return self._em(batch, self.max_iter)
+
+    def fit_report(
+        self, batch: np.ndarray | tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`fit`, and which replicates' EM stopped at ``max_iter`` with its last
+        gain in mean log-likelihood still above ``tol`` (the simulator counts them in
+        ``info["nonconverged"]``).
+
+        >>> import numpy as np
+        >>> from graphcollapse import GaussianMixture
+        >>> x = GaussianMixture(data="iris", dim=2, components=3).sample_real(
+        ...     200, 3, np.random.default_rng(0))
+        >>> capped = GaussianMixture(data="iris", dim=2, components=3, max_iter=2)
+        >>> capped.fit_report(x)[1].tolist()
+        [True, True, True]
+        >>> GaussianMixture(data="iris", dim=2, components=3).fit_report(x)[1].tolist()
+        [False, False, False]
+        """
+        if isinstance(batch, tuple):
+            X, omega = batch[0], np.asarray(batch[1], dtype=np.float64)
+            return self._em_report(X, self.max_iter, omega)
+        return self._em_report(batch, self.max_iter)
 
     def sample(self, params: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` draws from each fitted mixture, shape ``(R, n, d)``."""
