@@ -10,7 +10,7 @@ least squares in dimension 5) it times, interleaved in the same run:
 * the whole plan ``gc.plan_real_data(graph, family, budget, horizon=H)`` both ways (the
   same plan: the gradients agree to rounding), and the estimate it announces.
 
-Run: ``python -m benchmarks.bench_fix_horizon --models 200 --horizon 300``.
+Run: ``python -m benchmarks.run fix_horizon -- --models 200 --horizon 300``.
 """
 
 from __future__ import annotations
@@ -69,14 +69,14 @@ def run(models: int, horizon: int, budget: int, whole: bool) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the measurements as ``key: value`` lines."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=200)
     ap.add_argument("--horizon", type=int, default=300)
     ap.add_argument("--budget", type=int, default=50)
     ap.add_argument("--gradient-only", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     res = run(args.models, args.horizon, args.budget, not args.gradient_only)
     for k, v in res.items():
         print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")

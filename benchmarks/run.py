@@ -13,6 +13,7 @@ import sys
 # topic -> module (each module has main(argv: list[str] | None = None)).
 REGISTRY: dict[str, str] = {
     "families": "benchmarks.bench_families",
+    "fix_horizon": "benchmarks.bench_fix_horizon",
     "memory": "benchmarks.bench_memory",
     "ols": "benchmarks.bench_ols",
     "plan": "benchmarks.bench_plan",
