@@ -42,12 +42,9 @@ def test_theory_json_is_one_object_with_the_issue_schema(config, capsys):
         "cross_correlation",
     ]
     lib = _library()
-    # The one note: the homogenisation is the linear recursion's, beside exact risks.
+    # No note: the homogenisation is the exact theory's own, like the risks (§10).
     assert np.all(np.array(payload["risk_sem"]) == 0.0)
-    assert payload["notes"] == [
-        "cross_correlation, homogenization: of the linear recursion (first order in 1/n, "
-        "docs/theory.md §10), not of the exact theory of the risks"
-    ]
+    assert payload["notes"] == []
     assert payload["models"] == ["lab", "student", "loop"]
     assert payload["generations"] == [0, 1, 2, 3, 4]
     np.testing.assert_allclose(payload["risk"], lib.risk.mean)

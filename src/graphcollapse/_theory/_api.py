@@ -683,6 +683,7 @@ def _least_squares_theory(
     consistent = bool(family.consistent)
     if regime.is_default:
         collapses = req.diagnosis.collapses | (growth >= 1.0)
+        cross = None  # exact cross-covariance (dense path, within its budget)
         if req.large:
             risk = ols_risk(
                 graph,
@@ -697,7 +698,7 @@ def _least_squares_theory(
             steady = np.full(K, np.nan)
             notes.append("exact least squares on a large graph: steady states not computed")
         else:
-            risk, run_slope = _dense_risk(graph, d, sigma, req)
+            risk, run_slope, cross = _dense_risk(graph, d, sigma, req)
             if run_slope is not None:
                 # The curves reached their periodic regime: their increments give the
                 # slopes (no second iteration).
@@ -721,6 +722,7 @@ def _least_squares_theory(
             consistent,
             regime,
             tuple(notes),
+            cross_covariance=None if cross is None else _ro(cross),
         )
     if regime.label == "replace/fresh/shared" and not req.large and K <= SHARED_LIMIT:
         return _shared_theory(graph, family, req, growth, notes)
@@ -1059,21 +1061,36 @@ def _shared_theory(graph, family, req, growth, notes) -> TheoryResult:
     )
 
 
+CROSS_COVARIANCE_BUDGET = 4_000_000
+"""Most numbers ``(T' + p) K^2`` of the exact least-squares cross-covariance that
+``gc.theory`` records (``T'`` recorded generations, ``p <= 64`` the common period kept
+for the early stop; 32 MB): above it ``TheoryResult.cross_covariance`` is ``None``."""
+
+
 def _dense_risk(graph, d, sigma, req):
-    """:func:`ols_risk` (dense) and, when the curves stopped early, the slopes."""
+    """:func:`ols_risk` (dense), when the curves stopped early the slopes, and the exact
+    cross-covariance ``(T', K, K)`` of the models' errors within
+    :data:`CROSS_COVARIANCE_BUDGET` (else ``None``; docs/theory.md §10)."""
     n = graph.total.astype(np.float64)
     n0 = graph.initial_real.astype(np.float64)
     gamma = _gamma(n, d)
     q = sigma**2 * d / (n - d - 1.0)
     q0 = sigma**2 * d / (n0 - d - 1.0)
-    out, stopped, run_slope = _dense_curves(graph, gamma, q, q0, req.generations, req.record)
+    K = graph.n_models
+    cross = None
+    if (req.record.size + 64) * K * K <= CROSS_COVARIANCE_BUDGET:
+        cross = np.empty((req.record.size, K, K))
+    out, stopped, run_slope = _dense_curves(
+        graph, gamma, q, q0, req.generations, req.record, cross=cross
+    )
     info = {
         "theory": "exact_ols",
         "method": "dense",
         "regime": "replace/fresh/private",
         "converged_at": stopped,
     }
-    return RiskCurves(graph.names, req.record, out, source="theory", info=info), run_slope
+    risk = RiskCurves(graph.names, req.record, out, source="theory", info=info)
+    return risk, run_slope, cross
 
 
 def _growth_note(gr) -> str:

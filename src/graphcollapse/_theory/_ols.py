@@ -224,6 +224,7 @@ def _dense_curves(
     T: int,
     rec: np.ndarray,
     tol: float = 1e-14,
+    cross: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int | None, np.ndarray | None]:
     """The exact recursion on ``K x K`` matrices (sparse products when ``W`` is sparse),
     stopping early once the increments ``Delta_t = C_t - C_{t-1}`` repeat with the
@@ -233,6 +234,12 @@ def _dense_curves(
 
     Returns the recorded curves, the generation of the early stop (``None`` if none) and,
     when stopped, the Cesaro slope ``mean of the last p diagonal increments`` per model.
+
+    With ``cross`` (an array ``(rec.size, K, K)``) the recorded generations' whole
+    matrices ``C_t`` are written into it: the exact cross-covariance of the models'
+    errors (off the diagonal, ``c_ik' = (W c W^T)_ik`` holds exactly for private
+    designs, docs/theory.md §10), at the cost of ``p`` whole increments kept for the
+    early stop.
     """
     K = graph.n_models
     Ws = graph.weights
@@ -242,9 +249,12 @@ def _dense_curves(
     C = np.diag(q0)
     if 0 in pos:
         out[pos[0]] = q0
+        if cross is not None:
+            cross[pos[0]] = C
     p = class_structure(graph).common_period if T > 64 else 1
     track = T > 64 and p <= 64
     ring = np.zeros((p, K))
+    ring_full = np.zeros((p, K, K)) if (cross is not None and track) else None
     check_every = max(16, p)
     saved: np.ndarray | None = None
     saved_at = -1
@@ -256,9 +266,13 @@ def _dense_curves(
         k = pos.get(t)
         if k is not None:
             out[k] = np.diagonal(C_new)
+            if cross is not None:
+                cross[k] = C_new
         if track:
             delta = C_new - C
             ring[t % p] = np.diagonal(delta)
+            if ring_full is not None:
+                ring_full[t % p] = delta
             if saved is not None and t == saved_at + p:
                 scale = max(float(np.abs(C_new).max()), 1e-300)
                 if np.abs(delta - saved).max() <= tol * scale:
@@ -274,6 +288,7 @@ def _dense_curves(
     t0 = t
     base = np.diagonal(C).copy()
     per_period = ring.sum(axis=0)
+    per_period_full = None if ring_full is None else ring_full.sum(axis=0)
     for k, g in enumerate(rec):
         g = int(g)
         if g <= t0:
@@ -283,6 +298,12 @@ def _dense_curves(
         for s in range(t0 + 1, t0 + rem + 1):
             val = val + ring[s % p]
         out[k] = val
+        if cross is not None and ring_full is not None and per_period_full is not None:
+            mat = C + full * per_period_full
+            for s in range(t0 + 1, t0 + rem + 1):
+                mat = mat + ring_full[s % p]
+            np.fill_diagonal(mat, val)  # the risks, bit for bit
+            cross[k] = mat
     return out, t0, per_period / p
 
 
