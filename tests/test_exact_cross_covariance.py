@@ -79,9 +79,7 @@ def _brute_covariances(g, d, sigma, T):
         for i in range(K):
             for k in range(K):
                 if i != k:
-                    new[i, k] = sum(
-                        W[i, j] * W[k, l] * c[j, l] for j in range(K) for l in range(K)
-                    )
+                    new[i, k] = sum(W[i, j] * W[k, l] * c[j, l] for j in range(K) for l in range(K))
                 else:
                     new[i, i] = (
                         beta[i] * (N[i] @ c @ N[i])
@@ -113,9 +111,7 @@ def test_cross_covariance_is_the_exact_recursion_also_after_the_early_stop():
     assert th.risk.info["converged_at"] is not None  # the early stop was taken
     brute = _brute_covariances(g, 3, 0.7, T)[[0, 1, 2, 70, 89, 90]]
     np.testing.assert_allclose(th.cross_covariance, brute, rtol=1e-10)
-    np.testing.assert_array_equal(
-        np.diagonal(th.cross_covariance, axis1=1, axis2=2), th.risk.mean
-    )
+    np.testing.assert_array_equal(np.diagonal(th.cross_covariance, axis1=1, axis2=2), th.risk.mean)
 
 
 def test_cross_covariance_is_kept_within_its_budget(monkeypatch):

@@ -644,6 +644,8 @@ def test_theory_dispatch_and_json():
         "growth_factor",
         "notes",
         "valid_until",
+        "homogenization",  # exact least squares carries its cross-covariance (§10)
+        "cross_correlation",
     ]
     assert js["valid_until"] == [4, 4, 4]  # exact theory: the whole horizon
     assert js["models"] == ["lab", "student", "loop"] and js["generations"] == [0, 1, 2, 3, 4]

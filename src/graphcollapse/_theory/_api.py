@@ -898,12 +898,14 @@ def _settle_slopes(slope, unsettled, graph, d, sigma, regime, collapses, growth,
     by the linear closed form with the exact per-generation noise, with a note."""
     if not unsettled.any():
         return
-    first = _large_slope(graph, d, sigma, regime, collapses, growth, [])
+    from ._slope_bound import closed_form_note
+
+    first = _large_slope(graph, d, sigma, regime, collapses, growth, None)
     slope[unsettled] = first[unsettled]
+    how = closed_form_note(graph, d, sigma, regime, first, unsettled & np.isfinite(first))
     notes.append(
-        f"slopes of {int(unsettled.sum())} models from the linear closed form "
-        "with the exact per-generation noise (first order in d / n): the exact "
-        "increments did not settle within the flop budget"
+        f"slopes of {int(unsettled.sum())} models from the linear closed form {how}: the "
+        "exact increments did not settle within the flop budget"
     )
 
 
@@ -1112,15 +1114,20 @@ def _ro(a: np.ndarray) -> np.ndarray:
 def _large_slope(graph, d, sigma, regime, collapses, growth, notes) -> np.ndarray:
     """Exact-OLS slopes on graphs too large for the dense iteration: geometric growth is
     ``inf``; otherwise the linear closed form with the exact per-generation noise
-    variance ``sigma^2 d / (n - d - 1)`` (first order in ``d / n``)."""
+    variance ``sigma^2 d / (n - d - 1)``, a lower bound of the exact slope, exact where
+    every collapsing ancestor has one producer, else within the certified relative
+    bound the note states (:func:`._slope_bound.closed_form_note`, docs/theory.md §3.4)."""
     n = graph.total.astype(np.float64)
     v = sigma**2 * d / (n - d - 1.0)
     slope = linear_slope(graph, variance=v, regime=regime)
     slope[collapses & (growth > 1.0 + 1e-9)] = np.inf
-    notes.append(
-        "exact least squares on a large graph: slopes from the linear closed form "
-        "with the exact per-generation noise (first order in d / n)"
-    )
+    if notes is not None:
+        from ._slope_bound import closed_form_note
+
+        how = closed_form_note(graph, d, sigma, regime, slope, np.isfinite(slope))
+        notes.append(
+            f"exact least squares on a large graph: slopes from the linear closed form {how}"
+        )
     return slope
 
 
