@@ -125,8 +125,9 @@ class TheoryResult:
     regime : Regime
     cross_covariance : ndarray (T', K, K), optional
         The models' error cross-covariance per recorded generation (risk metric;
-        diagonal = risk), where the theory provides it (categorical: exact); see
-        :attr:`homogenization`.
+        diagonal = risk), where the theory provides it (categorical; exact least
+        squares, private samples within ``CROSS_COVARIANCE_BUDGET``, shared samples and
+        the design kinds: exact); see :attr:`homogenization`.
     valid_until : ndarray of int, optional
         Per model, the last generation up to which the approximation error stays below
         its stated bound (docs/theory.md §12): the whole horizon for exact theory; for
