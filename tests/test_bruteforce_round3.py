@@ -358,7 +358,7 @@ def test_pooled_logistic_mean_matches_the_loop(seed):
     data only (the Cox-Snell bias ``b(θ*)/n`` every generation), L eating its own output
     (the bias accumulates), and M pooling 150 real samples with 150 of L's (its target
     moves with L and with the spread of the two sources). ``second_order_theory``'s mean
-    parameter of every model at generations 0-4 (all within ``valid_until``) against a
+    parameter of every model at generations 0-4 (up to its ``valid_until``) against a
     loop of Newton fits, at the Bonferroni threshold; the first-order ``E θ = θ*`` is
     rejected for L."""
     theta = np.array([0.8, -0.6])
@@ -368,7 +368,9 @@ def test_pooled_logistic_mean_matches_the_loop(seed):
     spec = bf.Spec(syn, real, np.array([150, 150, 150]))
     horizon, reps = 4, 3000
     so = gc.theory.second_order_theory(_graph(spec), fam, generations=horizon)
-    assert np.all(so.valid_until >= horizon), so.valid_until
+    # M's pooled variance leaves its bound a generation early (docs §12, "Where it stops
+    # with fresh samples"); its mean is compared up to its own valid_until.
+    assert np.all(so.valid_until >= horizon - 1), so.valid_until
     rng = np.random.default_rng([seed, 53])
     star = np.tile(theta, (reps, 1))
     fits = []
@@ -392,6 +394,8 @@ def test_pooled_logistic_mean_matches_the_loop(seed):
     m = h.mean(axis=2)
     s = h.std(axis=2, ddof=1) / np.sqrt(reps)
     z = (m - so.mean_params) / s
+    upto = np.minimum(so.valid_until, horizon)
+    z = np.concatenate([z[: upto[i] + 1, i].ravel() for i in range(3)])
     assert np.abs(z).max() < _threshold(z.size), z
     drift = (m[-1, 1] - theta) / s[-1, 1]
     assert np.abs(drift).max() > _threshold(z.size), drift

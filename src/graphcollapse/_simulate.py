@@ -791,10 +791,40 @@ class _Reduction:
         out = np.empty((len(QUANTILES) + 2, *x.shape[1:]))
         with np.errstate(invalid="ignore", over="ignore"):
             for t in range(x.shape[1]):
-                out[:-2, t] = np.quantile(x[:, t], QUANTILES, axis=0)
-                out[-2, t] = np.quantile(x[:, t], lo, axis=0, method="lower")
-                out[-1, t] = np.quantile(x[:, t], hi, axis=0, method="higher")
+                col = np.sort(x[:, t], axis=0)
+                for j, q in enumerate(QUANTILES):
+                    out[j, t] = _sorted_quantile(col, q, "linear")
+                out[-2, t] = _sorted_quantile(col, lo, "lower")
+                out[-1, t] = _sorted_quantile(col, hi, "higher")
         return {q: out[j] for j, q in enumerate((*QUANTILES, lo, hi))}
+
+
+def _sorted_quantile(col: np.ndarray, q: float, method: str) -> np.ndarray:
+    """``np.quantile(x, q, axis=0, method=method)`` from ``col = np.sort(x, axis=0)``,
+    bit for bit (the same virtual index ``(n - 1) q`` and the same interpolation as
+    numpy's ``_lerp``; a column holding a NaN gives NaN). Written out because
+    ``np.quantile`` imports ``numpy.ma`` (through ``np.unique``), which the command
+    line's start-up keeps off its path.
+
+    >>> x = np.random.default_rng(0).standard_normal((7, 3))
+    >>> bool(np.array_equal(_sorted_quantile(np.sort(x, axis=0), 0.1, "linear"),
+    ...                     np.quantile(x, 0.1, axis=0)))
+    True
+    """
+    n = col.shape[0]
+    index = (n - 1) * np.float64(q)
+    below = np.floor(index)
+    if method == "lower":
+        value = col[int(below)]
+    elif method == "higher":
+        value = col[int(np.ceil(index))]
+    else:
+        k = int(below)
+        a, b = col[k], col[min(k + 1, n - 1)]
+        t = index - below
+        diff = b - a
+        value = b - diff * (1 - t) if t >= 0.5 else a + diff * t
+    return np.where(np.isnan(col[-1]), np.nan, value)
 
 
 # ---------------------------------------------------------------------- checkpoints

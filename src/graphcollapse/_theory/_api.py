@@ -984,9 +984,11 @@ def _reused_steady(graph, d, sigma, regime, skip, seed, notes) -> np.ndarray:
     if (~resolved).any():
         names = [graph.names[i] for i in np.flatnonzero(ok)[~resolved]]
         shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        top = err[~resolved]
+        top = float(top[np.isfinite(top)].max()) if np.isfinite(top).any() else np.inf
         unresolved = (
             f"; not resolved from 0 (limit within its error, absolute error at most "
-            f"{np.nanmax(err[~resolved]):.1e}): {shown}"
+            f"{top:.1e}): {shown}"
         )
     if method == "exact":
         src = (
