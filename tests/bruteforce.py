@@ -18,6 +18,9 @@ shares none of its code (issue 9: "keep that kind of independent check in the te
   models, keeping the closed ones, and searching forward from them.
 * :func:`ols_recursion` -- the exact finite-sample least-squares recursion of §3.1,
   from its formulas; :func:`ols_operator` the map ``T`` of §3.2 as an explicit matrix.
+* :func:`threshold`, :func:`t_threshold`, :func:`mean_sem`, :func:`z` -- the comparison
+  statistics every brute-force test module uses (Bonferroni at family-wise level
+  :data:`ALPHA` per test and seed).
 """
 
 from __future__ import annotations
@@ -27,6 +30,32 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats
+
+ALPHA = 2e-5
+"""Family-wise level of one brute-force test (one seed): its cells share it (Bonferroni)."""
+
+
+def threshold(cells: int, alpha: float = ALPHA) -> float:
+    """Two-sided Bonferroni threshold on |z| over ``cells`` comparisons."""
+    return float(stats.norm.isf(alpha / (2 * max(cells, 1))))
+
+
+def t_threshold(cells: int, dof: int, alpha: float = ALPHA) -> float:
+    """The same for Student-t statistics with ``dof`` degrees of freedom."""
+    return float(stats.t.isf(alpha / (2 * max(cells, 1)), dof))
+
+
+def mean_sem(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error over the leading (replicate) axis."""
+    return x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(x.shape[0])
+
+
+def z(m1, s1, m2, s2) -> np.ndarray:
+    """Two-sample z statistics (1e-12: deterministic cells, e.g. a fit on one symbol,
+    agree to rounding with standard error 0)."""
+    return (np.asarray(m1) - np.asarray(m2)) / (np.sqrt(np.square(s1) + np.square(s2)) + 1e-12)
+
 
 # --------------------------------------------------------------------------- graphs
 

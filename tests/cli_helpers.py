@@ -49,3 +49,16 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
         except SystemExit as exc:
             code = exc.code
     return int(code or 0), out.getvalue(), err.getvalue()
+
+
+def refused(args: list[str], *fragments: str) -> str:
+    """Run the CLI in-process on ``args`` and check it refused them as the project
+    refuses bad input: exit 2, one line on stderr starting ``error: `` (no traceback)
+    holding every one of ``fragments``; returns that line."""
+    code, out, err = run_cli(args)
+    assert code == 2, (code, err[-800:])
+    assert err.startswith("error: ") and err.count("\n") == 1, err[-800:]
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in err, err
+    return err

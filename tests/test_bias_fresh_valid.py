@@ -14,21 +14,9 @@ import graphcollapse as gc
 import graphcollapse._theory._bias as bias
 from graphcollapse.theory import second_order_theory
 from test_bias_persistent import Logistic, Poisson, _parting, _with_moments
+from test_bias_pooling import _mixer
 
 Z = 4.5  # |z| bound per check: with <= 16 checks per test, P(false alarm) < 1e-4
-
-
-def _mixer() -> gc.InteractionGraph:
-    """P eats 50 real + 150 own samples, Q only its own 200; M pools P and Q."""
-    return gc.InteractionGraph.from_dict(
-        {
-            "models": {
-                "P": {"real": 50, "from": {"P": 150}},
-                "Q": {"from": {"Q": 200}},
-                "M": {"from": {"P": 100, "Q": 100}},
-            }
-        }
-    )
 
 
 def _without_fresh_terms(monkeypatch):

@@ -31,27 +31,13 @@ from graphcollapse import ConfigError
 
 # Family-wise false-alarm level of each statistical test and seed: about 65 tests, so
 # 20 seeds (make test-seeds) raise a false alarm with probability about 0.03.
-ALPHA = 2e-5
+ALPHA = bf.ALPHA
 REGIMES = [
     (data, real, syn)
     for data in ("replace", "accumulate")
     for real in ("fresh", "reused")
     for syn in ("private", "shared")
 ]
-
-
-def _threshold(cells: int) -> float:
-    """Two-sided Bonferroni threshold on |z| over ``cells`` comparisons."""
-    return float(stats.norm.isf(ALPHA / (2 * max(cells, 1))))
-
-
-def _mean_sem(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(x.shape[0])
-
-
-def _z(m1, s1, m2, s2) -> np.ndarray:
-    # 1e-12: deterministic cells (a fit on one symbol) agree to rounding, with sem 0
-    return (np.asarray(m1) - np.asarray(m2)) / (np.sqrt(np.square(s1) + np.square(s2)) + 1e-12)
 
 
 def _graph(spec: bf.Spec) -> gc.InteractionGraph:
@@ -152,10 +138,10 @@ def test_exact_ols_recursion_matches_the_monte_carlo_loop(seed):
         out = bf.retrain(
             spec, bf.OLS(d, 1.0, theta), theta, generations=horizon, replicates=reps, rng=rng
         )
-        m, s = _mean_sem(out["risk"])
-        zs.append(np.abs(_z(m, s, bf.ols_recursion(spec, d, 1.0, horizon), 0)).max())
+        m, s = bf.mean_sem(out["risk"])
+        zs.append(np.abs(bf.z(m, s, bf.ols_recursion(spec, d, 1.0, horizon), 0)).max())
         cells += m.size
-    assert max(zs) < _threshold(cells)
+    assert max(zs) < bf.threshold(cells)
     pvals = []
     for _ in range(2):
         d = int(rng.integers(1, 6))
@@ -243,12 +229,12 @@ def test_simulate_matches_the_bruteforce_loop(seed, family, regime):
         regime=gc.Regime(*regime),
         keep_replicates=True,
     )
-    z = [_z(*_mean_sem(out["risk"]), sim.mean, sim.sem)]
+    z = [bf.z(*bf.mean_sem(out["risk"]), sim.mean, sim.sem)]
     for name in bff.summaries:
         if name in sim.summaries:
-            z.append(_z(*_mean_sem(out[name]), sim.summaries[name], sim.summaries_sem[name]))
+            z.append(bf.z(*bf.mean_sem(out[name]), sim.summaries[name], sim.summaries_sem[name]))
     z = np.concatenate([a.ravel() for a in z])
-    assert np.abs(z).max() < _threshold(z.size), spec.to_dict()
+    assert np.abs(z).max() < bf.threshold(z.size), spec.to_dict()
     pvals = [
         stats.ks_2samp(np.round(out["risk"][:, t, i], 9), np.round(sim.samples[:, t, i], 9)).pvalue
         for t in range(horizon + 1)
@@ -286,10 +272,10 @@ def test_linear_theory_matches_the_location_loop(seed, regime):
             real=regime[1],
             synthetic=regime[2],
         )
-        m, s = _mean_sem(out["risk"])
-        zs.append(np.abs(_z(m, s, th.mean, 0)).max())
+        m, s = bf.mean_sem(out["risk"])
+        zs.append(np.abs(bf.z(m, s, th.mean, 0)).max())
         cells += m.size
-    assert max(zs) < _threshold(cells)
+    assert max(zs) < bf.threshold(cells)
 
 
 @pytest.mark.parametrize("synthetic", ["private", "shared"])
@@ -355,12 +341,12 @@ def test_categorical_theory_matches_the_loop(seed, regime):
     e = (out["params"] - p) / np.sqrt(2 * p)  # (T + 1, K, R, symbols)
     cross = np.einsum("tirp,tkrp->rtik", e, e)
     z = [
-        _z(*_mean_sem(out["risk"]), th.risk.mean, 0),
-        _z(*_mean_sem(out["heterozygosity"]), th.risk.summaries["heterozygosity"], 0),
-        _z(*_mean_sem(cross), th.cross_covariance, 0),
+        bf.z(*bf.mean_sem(out["risk"]), th.risk.mean, 0),
+        bf.z(*bf.mean_sem(out["heterozygosity"]), th.risk.summaries["heterozygosity"], 0),
+        bf.z(*bf.mean_sem(cross), th.cross_covariance, 0),
     ]
     z = np.concatenate([a.ravel() for a in z])
-    assert np.abs(z).max() < _threshold(z.size), spec.to_dict()
+    assert np.abs(z).max() < bf.threshold(z.size), spec.to_dict()
 
 
 def test_categorical_theory_is_wright_fisher(seed):
@@ -420,10 +406,10 @@ def test_gaussian_exact_moments_match_the_loop(seed, regime):
             so.param_cov[:, :, :d, :d], axis1=2, axis2=3
         )
         for name, want in (("cov_trace", var), ("mean_sq", msq)):
-            m, s = _mean_sem(out[name])
-            zs.append(np.abs(_z(m, s, want, 0)).max())
+            m, s = bf.mean_sem(out[name])
+            zs.append(np.abs(bf.z(m, s, want, 0)).max())
             cells += m.size
-    assert max(zs) < _threshold(cells)
+    assert max(zs) < bf.threshold(cells)
 
 
 def test_gaussian_exact_moments_use_loss_weights():
@@ -504,12 +490,12 @@ def test_exact_ols_regimes_match_the_loop(seed, regime):
         real=regime[1],
         synthetic=regime[2],
     )
-    m, s = _mean_sem(out["risk"])
+    m, s = bf.mean_sem(out["risk"])
     th_sem = th.risk.sem if th.risk.sem is not None else 0.0
     if th.kind == "exact_ols_shared":  # moments by Monte Carlo: relative error in notes
         th_sem = th.risk.mean * float(th.risk.info.get("moment_rse", 0.0))
-    z = _z(m, s, th.risk.mean, th_sem)
-    assert np.abs(z).max() < _threshold(z.size), (spec.to_dict(), th.kind)
+    z = bf.z(m, s, th.risk.mean, th_sem)
+    assert np.abs(z).max() < bf.threshold(z.size), (spec.to_dict(), th.kind)
 
 
 @pytest.mark.parametrize("data", ["replace", "accumulate"])

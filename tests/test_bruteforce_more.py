@@ -31,17 +31,12 @@ import itertools
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy import stats
 
 import bruteforce as bf
 import graphcollapse as gc
 
-ALPHA = 2e-5
+ALPHA = bf.ALPHA
 GAP = 20.0  # relative O(1/n) allowance: GAP / n (documented c <= 14)
-
-
-def _threshold(cells: int) -> float:
-    return float(stats.norm.isf(ALPHA / (2 * max(cells, 1))))
 
 
 # ---------------------------------------------------------------------- verdict at scale
@@ -171,7 +166,7 @@ def test_sandwich_matches_monte_carlo_of_the_estimator(seed, kind):
         np.array([[1, 0], [0, 1], [1, 1], [1, -1]])
         / np.array([1, 1, np.sqrt(2), np.sqrt(2)])[:, None]
     )
-    z = _threshold(len(dirs) + 1)
+    z = bf.threshold(len(dirs) + 1)
     for a in dirs:
         sq = (u @ a) ** 2
         want = a @ v @ a
@@ -285,7 +280,7 @@ def test_glm_first_order_theory_matches_the_loop(seed, kind, case):
     mc = _glm_loop(kind, syn, real_arr, init, theta, cov, gens, reps, rng)
     mean = mc.mean(axis=1)
     sem = mc.std(axis=1, ddof=1) / np.sqrt(reps)
-    z = _threshold(mean.size)
+    z = bf.threshold(mean.size)
     n_min = float(min(init.min(), (real_arr + syn.sum(axis=1)).min()))
     tol = z * sem + GAP / n_min * want
     assert np.all(np.abs(mean - want) <= tol), (kind, case, mean, want, (mean - want) / sem)
@@ -577,7 +572,7 @@ def test_glm_shared_synthetic_theory_matches_the_loop(seed, kind):
     mean = mc.mean(axis=1)
     sem = mc.std(axis=1, ddof=1) / np.sqrt(reps)
     want = res.risk.mean
-    z = _threshold(mean.size + 1)
+    z = bf.threshold(mean.size + 1)
     tol = z * sem + GAP / 510 * want
     assert np.all(np.abs(mean - want) <= tol), (kind, mean, want, (mean - want) / sem)
     # d averaged over generations 2-4 (about 14% resolution against shared's +24%)

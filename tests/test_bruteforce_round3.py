@@ -36,23 +36,7 @@ from scipy import stats
 import bruteforce as bf
 import graphcollapse as gc
 
-ALPHA = 2e-5
-
-
-def _threshold(cells: int) -> float:
-    return float(stats.norm.isf(ALPHA / (2 * max(cells, 1))))
-
-
-def _t_threshold(cells: int, dof: int) -> float:
-    return float(stats.t.isf(ALPHA / (2 * max(cells, 1)), dof))
-
-
-def _mean_sem(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return x.mean(axis=0), x.std(axis=0, ddof=1) / np.sqrt(x.shape[0])
-
-
-def _z(m1, s1, m2, s2) -> np.ndarray:
-    return (np.asarray(m1) - np.asarray(m2)) / (np.sqrt(np.square(s1) + np.square(s2)) + 1e-12)
+ALPHA = bf.ALPHA
 
 
 def _graph(spec: bf.Spec) -> gc.InteractionGraph:
@@ -148,9 +132,9 @@ def test_theory_homogenization_matches_the_loop(seed, case):
     rse = float(th.risk.info.get("moment_rse", 0.0))
     diag = np.diagonal(c_th, axis1=1, axis2=2)
     th_sem = rse * np.sqrt(diag[:, :, None] * diag[:, None, :])
-    m, s = _mean_sem(x)
-    z = _z(m, s, c_th, th_sem)
-    assert np.abs(z).max() < _threshold(z.size), (spec.to_dict(), np.abs(z).max())
+    m, s = bf.mean_sem(x)
+    z = bf.z(m, s, c_th, th_sem)
+    assert np.abs(z).max() < bf.threshold(z.size), (spec.to_dict(), np.abs(z).max())
 
     def indices(c):
         r, mc, ef = bf.homogenization_indices(c)
@@ -160,7 +144,7 @@ def test_theory_homogenization_matches_the_loop(seed, case):
     want = indices(c_th)
     # the relative Monte Carlo error of the theory moves an index by at most ~2 rse
     zi = (got - want) / np.sqrt(se**2 + (2 * rse * np.abs(want)) ** 2)
-    assert np.abs(zi).max() < _t_threshold(zi.size, groups - 1), (spec.to_dict(), zi)
+    assert np.abs(zi).max() < bf.t_threshold(zi.size, groups - 1), (spec.to_dict(), zi)
     if synthetic == "shared":
         # models 1 and 2 share model 0's published sample: the private theory is rejected
         private_regime = gc.Regime(data, real, "private")
@@ -169,8 +153,8 @@ def test_theory_homogenization_matches_the_loop(seed, case):
         ).cross_covariance
         if private is None:  # exact least squares, replace/fresh/private: linear C
             private = gc.theory.linear_cross_covariance(_graph(spec), fam, generations=horizon)
-        zp = _z(m[1:, 1, 2], s[1:, 1, 2], private[1:, 1, 2], 0)
-        assert zp.max() > _threshold(zp.size), (spec.to_dict(), zp)
+        zp = bf.z(m[1:, 1, 2], s[1:, 1, 2], private[1:, 1, 2], 0)
+        assert zp.max() > bf.threshold(zp.size), (spec.to_dict(), zp)
 
 
 @pytest.mark.parametrize("synthetic", ["private", "shared"])
@@ -212,8 +196,8 @@ def test_linear_cross_covariance_is_exact_for_the_location_loop(seed, synthetic)
             keep_params=True,
         )
         x = bf.cross_products(out["params"])
-        m, s = _mean_sem(x)
-        zs.append(np.abs(_z(m, s, c_th, 0)).max())
+        m, s = bf.mean_sem(x)
+        zs.append(np.abs(bf.z(m, s, c_th, 0)).max())
         cells += m.size
 
         def indices(c):
@@ -222,8 +206,8 @@ def test_linear_cross_covariance_is_exact_for_the_location_loop(seed, synthetic)
         got, se = bf.jackknife(indices, x, groups)
         zi.append(np.abs((got - indices(c_th)) / se).max())
         icells += got.size
-    assert max(zs) < _threshold(cells), zs
-    assert max(zi) < _t_threshold(icells, 19), zi
+    assert max(zs) < bf.threshold(cells), zs
+    assert max(zi) < bf.t_threshold(icells, 19), zi
 
 
 SIM_CASES = ["ols/private", "ols/shared", "categorical/private", "categorical/shared"]
@@ -261,9 +245,9 @@ def test_simulate_homogenization_matches_the_loop(seed, case):
         keep_params=True,
     )
     x = bf.cross_products(error(out["params"]))
-    m, s = _mean_sem(x)
-    z = _z(m, s, h.covariance, h.covariance_sem)
-    assert np.abs(z).max() < _threshold(z.size), (spec.to_dict(), np.abs(z).max())
+    m, s = bf.mean_sem(x)
+    z = bf.z(m, s, h.covariance, h.covariance_sem)
+    assert np.abs(z).max() < bf.threshold(z.size), (spec.to_dict(), np.abs(z).max())
 
     def indices(c):
         return np.concatenate(bf.homogenization_indices(c)[1:])
@@ -271,8 +255,8 @@ def test_simulate_homogenization_matches_the_loop(seed, case):
     got, se = bf.jackknife(indices, x, groups)
     lib = np.concatenate([h.mean_correlation, h.effective_models])
     lib_se = np.concatenate([h.mean_correlation_sem, h.effective_models_sem])
-    zi = _z(got, se, lib, lib_se)
-    assert np.abs(zi).max() < _t_threshold(zi.size, groups - 1), (spec.to_dict(), zi)
+    zi = bf.z(got, se, lib, lib_se)
+    assert np.abs(zi).max() < bf.t_threshold(zi.size, groups - 1), (spec.to_dict(), zi)
 
 
 # -------------------------------------------------------------------- second order, §12
@@ -308,10 +292,10 @@ def test_gaussian_mixing_real_and_own_samples_is_stationary(seed, real, own, doc
     )
     late = slice(30, horizon + 1)
     z = [
-        _z(*_mean_sem(out["cov_trace"][:, late, 0].mean(axis=1)), s_want, 0),
-        _z(*_mean_sem(out["mean_sq"][:, late, 0].mean(axis=1)), m_want, 0),
+        bf.z(*bf.mean_sem(out["cov_trace"][:, late, 0].mean(axis=1)), s_want, 0),
+        bf.z(*bf.mean_sem(out["mean_sq"][:, late, 0].mean(axis=1)), m_want, 0),
     ]
-    assert np.abs(z).max() < _threshold(2), z
+    assert np.abs(z).max() < bf.threshold(2), z
 
 
 def _logistic_loop(theta, n, generations, reps, rng):
@@ -342,10 +326,10 @@ def test_self_consuming_logistic_mean_matches_the_loop(seed):
     assert 8 <= last <= 11, last
     rng = np.random.default_rng([seed, 45])
     fits = _logistic_loop(theta, 200, last, 512, rng)
-    m, s = _mean_sem(fits.swapaxes(0, 1))  # (T + 1, d)
+    m, s = bf.mean_sem(fits.swapaxes(0, 1))  # (T + 1, d)
     want = so.mean_params[: last + 1, 0]
     sd = np.sqrt(np.diagonal(so.param_cov[: last + 1, 0], axis1=1, axis2=2))
-    zc = _threshold(m.size)
+    zc = bf.threshold(m.size)
     assert np.all(np.abs(m - want) <= zc * s + 0.1 * sd), ((m - want) / s, (m - want) / sd)
     # the norm grows (about 1.05 to 1.8 by generation 11): E θ = θ* is rejected
     drift = (m[-1] - theta) @ theta / np.linalg.norm(theta)
@@ -396,9 +380,9 @@ def test_pooled_logistic_mean_matches_the_loop(seed):
     z = (m - so.mean_params) / s
     upto = np.minimum(so.valid_until, horizon)
     z = np.concatenate([z[: upto[i] + 1, i].ravel() for i in range(3)])
-    assert np.abs(z).max() < _threshold(z.size), z
+    assert np.abs(z).max() < bf.threshold(z.size), z
     drift = (m[-1, 1] - theta) / s[-1, 1]
-    assert np.abs(drift).max() > _threshold(z.size), drift
+    assert np.abs(drift).max() > bf.threshold(z.size), drift
 
 
 # -------------------------------------------------------- slopes and steady states, §2.5-§3.4
@@ -444,12 +428,12 @@ def test_exact_ols_limits_match_a_long_loop(seed):
         for i in range(spec.k):
             if th.collapses[i]:
                 assert np.isfinite(th.slope[i]) and np.isnan(th.steady_state[i])
-                zs.append(_z(*_mean_sem(slopes[:, i]), th.slope[i], 0))
+                zs.append(bf.z(*bf.mean_sem(slopes[:, i]), th.slope[i], 0))
             else:
                 assert np.isnan(th.slope[i])
-                zs.append(_z(*_mean_sem(levels[:, i]), th.steady_state[i], 0))
+                zs.append(bf.z(*bf.mean_sem(levels[:, i]), th.steady_state[i], 0))
             cells += 1
-    assert np.abs(zs).max() < _threshold(cells), zs
+    assert np.abs(zs).max() < bf.threshold(cells), zs
 
 
 def test_categorical_limits_match_a_long_loop(seed):
@@ -478,10 +462,10 @@ def test_categorical_limits_match_a_long_loop(seed):
             rng=rng,
         )
         levels = out["risk"][:, horizon // 2 :, :].mean(axis=1)
-        z = _z(*_mean_sem(levels), th.steady_state, 0)
+        z = bf.z(*bf.mean_sem(levels), th.steady_state, 0)
         zs.extend(z.tolist())
         cells += spec.k
-    assert np.abs(zs).max() < _threshold(cells), zs
+    assert np.abs(zs).max() < bf.threshold(cells), zs
 
 
 def test_separated_logistic_fits_match_the_loop(seed):
@@ -522,8 +506,8 @@ def test_separated_logistic_fits_match_the_loop(seed):
 
     z = z_prop(lib, ours, reps)
     z_real = z_prop(lib[:, 0].sum(), ours[:, 0].sum(), reps * (horizon + 1))
-    assert np.abs(z).max() < _threshold(z.size + 1), (lib, ours)
-    assert abs(z_real) < _threshold(z.size + 1), (lib, ours)
+    assert np.abs(z).max() < bf.threshold(z.size + 1), (lib, ours)
+    assert abs(z_real) < bf.threshold(z.size + 1), (lib, ours)
     assert ours[-1, 1] > 50  # separation has spread in the self-consuming model
     # §12.5's particles (1,000, the exact step for the drifting model) against the loop:
     # two independent binomial fractions, pooled
@@ -535,7 +519,7 @@ def test_separated_logistic_fits_match_the_loop(seed):
     pooled = (pred * draws + ours) / (draws + reps)
     bound = np.sqrt(np.maximum(pooled * (1 - pooled), 1e-12) * (1 / draws + 1 / reps))
     zp = (pred - q) / bound
-    assert np.abs(zp).max() < _threshold(zp.size), (pred, q, zp)
+    assert np.abs(zp).max() < bf.threshold(zp.size), (pred, q, zp)
 
 
 # ------------------------------------------------- least squares on a larger graph, §13
@@ -593,12 +577,12 @@ def test_sampled_design_kernel_matches_the_loop_on_120_models(seed, regime):
     z, z_lin = [], []
     for gr in range(3):
         idx = group == gr
-        m, s = _mean_sem(out["risk"][:, :, idx].mean(axis=2))
-        z.append(_z(m, s, th.mean[:, idx].mean(axis=1), th.sem[:, idx].mean(axis=1)))
-        z_lin.append(_z(m, s, lin[:, idx].mean(axis=1), 0))
+        m, s = bf.mean_sem(out["risk"][:, :, idx].mean(axis=2))
+        z.append(bf.z(m, s, th.mean[:, idx].mean(axis=1), th.sem[:, idx].mean(axis=1)))
+        z_lin.append(bf.z(m, s, lin[:, idx].mean(axis=1), 0))
     z, z_lin = np.concatenate(z), np.concatenate(z_lin)
-    assert np.abs(z).max() < _threshold(z.size), z
-    assert np.abs(z_lin).max() > _threshold(z.size), z_lin
+    assert np.abs(z).max() < bf.threshold(z.size), z
+    assert np.abs(z_lin).max() > bf.threshold(z.size), z_lin
 
 
 # ------------------------------------- first order with persisting data, Poisson and Huber
@@ -651,7 +635,7 @@ def test_first_order_persisting_data_matches_the_loop(seed, kind, regime):
     )
     mean, sem = mc.mean(axis=1), mc.std(axis=1, ddof=1) / np.sqrt(reps)
     want = th.risk.mean
-    tol = _threshold(mean.size) * sem + GAP / 150 * want
+    tol = bf.threshold(mean.size) * sem + GAP / 150 * want
     assert np.all(np.abs(mean - want) <= tol), ((mean - want) / sem, mean / want - 1)
 
 
@@ -701,9 +685,9 @@ def test_symbol_survival_on_a_graph_matches_the_loop(seed, regime):
     )
     present = (out["params"] > 0).mean(axis=2)  # (T + 1, K, symbols)
     sem = np.sqrt(present * (1 - present) / reps)
-    z = _z(present, sem, s.simulated, s.sem)
+    z = bf.z(present, sem, s.simulated, s.sem)
     cells = z.size + int(s.exact.sum()) * (horizon + 1) * len(p)
-    assert np.abs(z).max() < _threshold(cells), (spec.to_dict(), np.abs(z).max())
+    assert np.abs(z).max() < bf.threshold(cells), (spec.to_dict(), np.abs(z).max())
     if s.exact.any():
         count = np.round(present[:, s.exact] * reps).astype(int)
         want = s.theory[:, s.exact]
@@ -776,7 +760,7 @@ def test_sampled_homogenization_matches_the_definitions_and_the_loop(seed, synth
     )
     assert np.all((ratio > 0.5) & (ratio < 1.5)), ratio
     z_bias = (est[:, 0, 1:].mean(axis=0) - all_mean[1:]) / (spread[0, 1:] / 10)
-    assert np.abs(z_bias).max() < _threshold(horizon), z_bias
+    assert np.abs(z_bias).max() < bf.threshold(horizon), z_bias
     reps, groups = 2048, 8
     sim = gc.simulate(
         g,
@@ -799,9 +783,9 @@ def test_sampled_homogenization_matches_the_definitions_and_the_loop(seed, synth
         keep_params=True,
     )
     x = bf.cross_products(out["params"][:, ss] - 0.7)
-    mm, se = _mean_sem(x)
-    z = _z(mm, se, sim.covariance, sim.covariance_sem)
-    assert np.abs(z).max() < _threshold(z.size), np.abs(z).max()
+    mm, se = bf.mean_sem(x)
+    z = bf.z(mm, se, sim.covariance, sim.covariance_sem)
+    assert np.abs(z).max() < bf.threshold(z.size), np.abs(z).max()
 
     def indices(c):
         return np.concatenate(bf.sampled_indices(c, k))
@@ -809,8 +793,8 @@ def test_sampled_homogenization_matches_the_definitions_and_the_loop(seed, synth
     got, gse = bf.jackknife(indices, x, groups)
     lib = np.concatenate([sim.mean_correlation, sim.effective_models])
     lib_se = np.concatenate([sim.mean_correlation_sem, sim.effective_models_sem])
-    zi = _z(got[1:], gse[1:], lib[1:], lib_se[1:])  # generation 0's mean correlation: ~0
-    assert np.abs(zi).max() < _t_threshold(zi.size, groups - 1), zi
+    zi = bf.z(got[1:], gse[1:], lib[1:], lib_se[1:])  # generation 0's mean correlation: ~0
+    assert np.abs(zi).max() < bf.t_threshold(zi.size, groups - 1), zi
 
 
 @pytest.mark.parametrize("synthetic", ["private", "shared"])
@@ -854,12 +838,12 @@ def test_linear_limits_with_reused_real_data_match_a_long_location_loop(seed, sy
         for i in range(spec.k):
             if collapses[i]:
                 assert np.isnan(ss[i])
-                zs.append(_z(*_mean_sem(np.einsum("w,rw->r", tc, risk[:, :, i])), slope[i], 0))
+                zs.append(bf.z(*bf.mean_sem(np.einsum("w,rw->r", tc, risk[:, :, i])), slope[i], 0))
             else:
                 assert np.isnan(slope[i])
-                zs.append(_z(*_mean_sem(risk[:, :, i].mean(axis=1)), ss[i], 0))
+                zs.append(bf.z(*bf.mean_sem(risk[:, :, i].mean(axis=1)), ss[i], 0))
             cells += 1
-    assert np.abs(zs).max() < _threshold(cells), zs
+    assert np.abs(zs).max() < bf.threshold(cells), zs
 
 
 def test_accumulate_limits_match_a_long_location_loop(seed):
@@ -885,10 +869,10 @@ def test_accumulate_limits_match_a_long_location_loop(seed):
     spec = bf.Spec(syn, real, real + syn.sum(axis=1))
     ss = gc.theory.linear_steady_state(_graph(spec), scale=1.0, regime=gc.Regime(data="accumulate"))
     risk = bf.location_accumulate(spec, 1000, 4000, rng)
-    m, s = _mean_sem(risk)
+    m, s = bf.mean_sem(risk)
     bounded = ss[:4]
-    z = _z(m[:4], s[:4], bounded, 0)
-    assert np.abs(z).max() < _threshold(5), (z, m, ss)
+    z = bf.z(m[:4], s[:4], bounded, 0)
+    assert np.abs(z).max() < bf.threshold(5), (z, m, ss)
     # the real-only model: limit 0, and 1 / (its pool) after 1,000 generations
     assert ss[4] == 0
-    assert abs(_z(m[4], s[4], 1.0 / (spec.init[4] + 1000 * spec.real[4]), 0)) < _threshold(5)
+    assert abs(bf.z(m[4], s[4], 1.0 / (spec.init[4] + 1000 * spec.real[4]), 0)) < bf.threshold(5)

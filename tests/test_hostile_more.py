@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import graphcollapse as gc
+from cli_helpers import refused as _refused
 from cli_helpers import run_cli
 from graphcollapse import ConfigError, GraphCollapseError
 from graphcollapse.config import load_config
@@ -26,16 +27,6 @@ GRAPH = "graph: {preset: cycle, size: 3, real_models: one, samples: 30, real: 30
 
 
 _cli = run_cli  # (exit status, stdout, stderr) of an in-process run
-
-
-def _refused(args: list[str], *fragments: str) -> str:
-    code, out, err = _cli(args)
-    assert code == 2, (code, err[-800:])
-    assert err.startswith("error: ") and err.count("\n") == 1, err[-800:]
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in err, err
-    return err
 
 
 # ----------------------------------------------------- numbers a family cannot compute

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import graphcollapse as gc
+from cli_helpers import refused as _refused
 from cli_helpers import run_cli
 from graphcollapse import ConfigError, GraphCollapseError
 from graphcollapse import _plan_real as P
@@ -23,16 +24,6 @@ from graphcollapse.io import _dumper_class, yaml_loader
 def _default_limits(monkeypatch):
     monkeypatch.delenv("GRAPHCOLLAPSE_MAX_SECONDS", raising=False)
     monkeypatch.delenv("GRAPHCOLLAPSE_MAX_MEMORY", raising=False)
-
-
-def _refused(args: list[str], *fragments: str) -> str:
-    code, out, err = run_cli(args)
-    assert code == 2, (code, err[-800:])
-    assert err.startswith("error: ") and err.count("\n") == 1, err[-800:]
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in err, err
-    return err
 
 
 # ------------------------------------------------ budget plan with a far horizon

@@ -33,6 +33,7 @@ import pytest
 import graphcollapse as gc
 from graphcollapse import _theory_cost as tc
 from graphcollapse._theory import _designs as D
+from test_theory_designs_scale import SPECS
 
 Z = 4.5
 REUSED = gc.Regime(real="reused")
@@ -345,20 +346,7 @@ def test_rse_target_stops_the_sampled_kernel_sooner():
         gc.theory(g, FAM, generations=2, regime=REUSED, rse_target=1.5)
 
 
-LIMIT_GRAPHS = {
-    "self_loop": {"A": {"real": 10, "from": {"A": 10}}},
-    "cycle": {
-        "a": {"real": 10, "from": {"c": 10}},
-        "b": {"real": 6, "from": {"a": 14}},
-        "c": {"real": 8, "from": {"b": 12}},
-    },
-    "star": {
-        "hub": {"real": 20},
-        "x": {"real": 8, "from": {"hub": 12}},
-        "y": {"real": 5, "from": {"hub": 10, "y": 5}},
-        "z": {"real": 10, "from": {"hub": 10}},
-    },
-}
+LIMIT_GRAPHS = {name: SPECS[name] for name in ("self_loop", "cycle", "star")}
 
 
 @functools.cache

@@ -510,7 +510,6 @@ def estimate_theory(
     >>> est.seconds > 10
     True
     """
-    memory = theory_bytes(graph, family, generations=generations, record=record)
     path, work = theory_work(
         graph,
         family,
@@ -520,8 +519,7 @@ def estimate_theory(
         probes=probes,
         budget_seconds=budget_seconds,
     )
-    memory += design_bytes(graph, family, path, generations, regime)
-    memory += probe_bytes(graph, path, probes)
+    memory = _path_bytes(graph, family, path, generations, regime, record, probes)
     if _flops(work) <= TINY_FLOPS:
         return Estimate(None, memory, 1)
     seconds = FIXED_SECONDS
@@ -541,6 +539,14 @@ def estimate_theory(
         else:  # "seconds"
             seconds += count
     return Estimate(seconds * busy_factor(), memory, 1)
+
+
+def _path_bytes(graph, family, path, generations, regime, record, probes) -> float:
+    """Memory of a theory run taking ``path`` (:func:`theory_work`): its results, the
+    design Monte Carlo's matrices and the probes' walkers."""
+    memory = theory_bytes(graph, family, generations=generations, record=record)
+    memory += design_bytes(graph, family, path, generations, regime)
+    return memory + probe_bytes(graph, path, probes)
 
 
 def _flops(work: list[tuple[str, float, str, int, int]]) -> float:
@@ -594,9 +600,7 @@ def check_theory(
         f"theory ({graph.n_models:,} models, {int(generations):,} generations, "
         f"{_PATH_NAMES.get(path, path)})"
     )
-    memory = theory_bytes(graph, family, generations=generations, record=record)
-    memory += design_bytes(graph, family, path, generations, regime)
-    check_memory(memory + probe_bytes(graph, path, probes), what)
+    check_memory(_path_bytes(graph, family, path, generations, regime, record, probes), what)
     est = estimate_theory(
         graph,
         family,
